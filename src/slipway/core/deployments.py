@@ -1,0 +1,42 @@
+"""A deployment: one attempt to move a version into production, whatever the strategy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Strategy(StrEnum):
+    BLUEGREEN = "bluegreen"
+    CANARY = "canary"
+    SHADOW = "shadow"
+
+
+class DeploymentStatus(StrEnum):
+    PENDING = "pending"
+    SMOKE_TESTING = "smoke_testing"
+    SMOKE_FAILED = "smoke_failed"
+    LIVE = "live"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+
+    def is_terminal(self) -> bool:
+        return self in (
+            DeploymentStatus.SMOKE_FAILED,
+            DeploymentStatus.ROLLED_BACK,
+            DeploymentStatus.FAILED,
+        )
+
+
+@dataclass(slots=True)
+class Deployment:
+    id: str
+    version: str
+    strategy: Strategy
+    slot: str
+    status: DeploymentStatus
+    created_at: float
+    updated_at: float
+    actor: str
+    previous_slot: str | None = None
+    detail: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,157 @@
+"""The one error tree of slipway.
+
+Every message says what was wrong and what to do about it; foreign exceptions
+(HTTP clients, databases, YAML parsers) are translated into these at the edge,
+so nothing above the adapters ever sees a raw library exception.
+
+    SlipwayError
+    ├── ConfigError                  bad YAML, unknown field, bad value (names line and field)
+    ├── StoreError                   the database failed or is at the wrong schema
+    │   └── ConflictError            optimistic concurrency lost (someone else changed it first)
+    ├── NotFoundError                an id, slot or version that does not exist
+    ├── BackendError                 an inference server misbehaved
+    │   ├── BackendUnavailable       refused connection / DNS / reset before a response
+    │   ├── BackendTimeout           connect or read timeout
+    │   ├── UpstreamStatusError      the server answered with an error status
+    │   └── StreamInterrupted        the server died mid-stream
+    ├── TransitionError              an illegal state change (e.g. deploy into the active slot)
+    ├── SmokeTestFailed              a deploy's smoke test did not pass; carries the report
+    └── ValidationError              an artefact failed validation
+        ├── GGUFError                the file is not a valid GGUF
+        └── AdapterMismatchError     the adapter does not fit the base model
+"""
+
+from __future__ import annotations
+
+
+class SlipwayError(Exception):
+    """Base of every error slipway raises on purpose."""
+
+    #: A short machine-readable code, used in API error bodies.
+    code: str = "slipway_error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        if hint:
+            sep = " " if message.endswith((".", ":", "?", "!")) else ". "
+            super().__init__(f"{message}{sep}{hint}")
+        else:
+            super().__init__(message)
+
+    def to_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.hint:
+            body["hint"] = self.hint
+        return body
+
+
+class ConfigError(SlipwayError):
+    code = "config_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        source: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.source = source
+        self.line = line
+        self.field = field
+        where = ""
+        if source:
+            where = source
+            if line is not None:
+                where += f":{line}"
+            where += ": "
+        elif line is not None:
+            where = f"line {line}: "
+        if field:
+            where += f"{field}: "
+        super().__init__(where + message, hint=hint)
+
+    def to_dict(self) -> dict[str, object]:
+        body = super().to_dict()
+        body.update({"source": self.source, "line": self.line, "field": self.field})
+        return body
+
+
+class StoreError(SlipwayError):
+    code = "store_error"
+
+
+class ConflictError(StoreError):
+    code = "conflict"
+
+
+class NotFoundError(SlipwayError):
+    code = "not_found"
+
+
+class BackendError(SlipwayError):
+    code = "backend_error"
+
+    def __init__(self, message: str, *, hint: str | None = None, slot: str | None = None) -> None:
+        self.slot = slot
+        super().__init__(message, hint=hint)
+
+
+class BackendUnavailable(BackendError):
+    code = "backend_unavailable"
+
+
+class BackendTimeout(BackendError):
+    code = "backend_timeout"
+
+
+class UpstreamStatusError(BackendError):
+    code = "upstream_status"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        body: bytes = b"",
+        hint: str | None = None,
+        slot: str | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(message, hint=hint, slot=slot)
+
+
+class StreamInterrupted(BackendError):
+    code = "stream_interrupted"
+
+
+class TransitionError(SlipwayError):
+    code = "illegal_transition"
+
+
+class SmokeTestFailed(SlipwayError):
+    code = "smoke_test_failed"
+
+    def __init__(self, message: str, *, report: dict[str, object], hint: str | None = None) -> None:
+        self.report = report
+        super().__init__(message, hint=hint)
+
+    def to_dict(self) -> dict[str, object]:
+        body = super().to_dict()
+        body["report"] = self.report
+        return body
+
+
+class ValidationError(SlipwayError):
+    code = "validation_error"
+
+
+class GGUFError(ValidationError):
+    code = "gguf_error"
+
+
+class AdapterMismatchError(ValidationError):
+    code = "adapter_mismatch"

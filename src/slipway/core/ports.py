@@ -1,0 +1,68 @@
+"""Ports: the narrow interfaces the pure layers need from the outside world.
+
+Adapters (store, backends, notify) implement them; `app.py` wires them. The
+gateway and the control loop only ever see these Protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from slipway.core.deployments import Deployment
+from slipway.core.records import Feedback, RequestRecord
+from slipway.core.types import RouteChange, RouteTable
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the epoch (injectable so tests can compress hours)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class RouteStore(Protocol):
+    async def load_routes(self) -> RouteTable | None:
+        """The last committed route table, or None on a fresh store."""
+        ...
+
+    async def commit_routes(
+        self, table: RouteTable, *, expected_version: int, change: RouteChange
+    ) -> RouteTable:
+        """Atomically replace the route table if its version is still `expected_version`.
+
+        Raises ConflictError when another writer committed first. The returned
+        table carries the new version (expected_version + 1).
+        """
+        ...
+
+    async def route_history(self, limit: int = 100) -> list[RouteChange]: ...
+
+
+class RoutePublisher(Protocol):
+    def publish(self, table: RouteTable) -> None:
+        """Make `table` the one new requests see, in this process and its peers."""
+        ...
+
+
+class RecordStore(Protocol):
+    async def write_records(self, records: Sequence[RequestRecord]) -> None: ...
+
+    async def add_feedback(self, feedback: Feedback) -> bool:
+        """Attach feedback; False when no request with that id exists."""
+        ...
+
+
+class MetaStore(Protocol):
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+
+class DeploymentStore(Protocol):
+    async def save_deployment(self, deployment: Deployment) -> None:
+        """Insert or update (by id) a deployment and its current status."""
+        ...
+
+    async def list_deployments(self, limit: int = 50) -> list[Deployment]: ...

@@ -1,0 +1,51 @@
+"""What the gateway remembers about each request, and late feedback on it (GW2, GW3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Api(StrEnum):
+    """The client-facing API a request came in on."""
+
+    OPENAI_CHAT = "openai.chat"
+    OPENAI_COMPLETIONS = "openai.completions"
+    OLLAMA_CHAT = "ollama.chat"
+    OLLAMA_GENERATE = "ollama.generate"
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One attributed request. Mutable while the request runs, frozen by convention once queued."""
+
+    request_id: str
+    started_at: float
+    slot: str
+    version: str
+    api: str
+    stream: bool
+    route_version: int
+    category: str | None = None
+    sticky_key: str | None = None
+    status: int = 0
+    error: str | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    output_chars: int = 0
+    output_tokens: int | None = None
+    #: The first characters of the answer: enough to score a label against ground truth.
+    output_head: str = ""
+    #: Why the stream ended early, if it did (client gone, backend died).
+    aborted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """Late feedback and ground truth for one request (GW3)."""
+
+    request_id: str
+    at: float
+    satisfied: bool | None = None
+    label: str | None = None
+    score: float | None = None

@@ -1,0 +1,119 @@
+"""Domain types shared by every layer: slots, the route table, route changes.
+
+They are frozen values: the gateway swaps a whole `RouteTable` atomically, so a
+request that picked a slot keeps that exact slot for its whole life even if
+the table changes under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+#: Weights are expressed in basis points so that 0.05 % steps stay integers.
+WEIGHT_SCALE = 10_000
+
+
+class BackendKind(StrEnum):
+    """Which protocol a slot's inference server speaks."""
+
+    OPENAI = "openai"
+    OLLAMA = "ollama"
+    LLAMACPP = "llamacpp"
+    VLLM = "vllm"
+    SIM = "sim"
+
+    def speaks_openai(self) -> bool:
+        return self is not BackendKind.OLLAMA
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A named place a model version is loaded and reachable.
+
+    `model` is the version label users see (`X-Slipway-Version`); `upstream_model`
+    is the name sent to the backend in the request body when it differs.
+    """
+
+    name: str
+    endpoint: str
+    model: str
+    kind: BackendKind = BackendKind.OPENAI
+    upstream_model: str | None = None
+    adapter: str | None = None
+    api_key_env: str | None = None
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 300.0
+    version: str | None = None
+
+    @property
+    def backend_model(self) -> str:
+        return self.upstream_model or self.model
+
+    @property
+    def version_label(self) -> str:
+        if self.version:
+            return self.version
+        return f"{self.model}+{self.adapter}" if self.adapter else self.model
+
+    def with_changes(self, **changes: object) -> Slot:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTable:
+    """Where traffic goes right now.
+
+    With no weights, every request goes to `active`. With weights (a canary),
+    each slot gets `weight / WEIGHT_SCALE` of the traffic; weights sum to
+    WEIGHT_SCALE. `version` increases by one on every committed change and is
+    what optimistic concurrency compares.
+    """
+
+    version: int
+    slots: Mapping[str, Slot]
+    active: str
+    weights: Mapping[str, int] = field(default_factory=dict)
+    previous_active: str | None = None
+
+    def slot(self, name: str) -> Slot:
+        return self.slots[name]
+
+    @property
+    def active_slot(self) -> Slot:
+        return self.slots[self.active]
+
+    def standby_slots(self) -> list[str]:
+        return [name for name in self.slots if name != self.active]
+
+    def effective_weights(self) -> dict[str, int]:
+        """Weights in basis points, including the implicit 100 % on the active slot."""
+        if self.weights:
+            return {name: w for name, w in self.weights.items() if w > 0}
+        return {self.active: WEIGHT_SCALE}
+
+
+class RouteChangeKind(StrEnum):
+    CONFIG = "config"
+    DEPLOY = "deploy"
+    SWITCH = "switch"
+    ROLLBACK = "rollback"
+    WEIGHTS = "weights"
+    SLOT = "slot"
+    INIT = "init"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChange:
+    """One entry of `slipway history`: who moved traffic where, and why."""
+
+    version: int
+    at: float
+    kind: RouteChangeKind
+    from_active: str | None
+    to_active: str
+    actor: str
+    reason: str
+    from_weights: Mapping[str, int] = field(default_factory=dict)
+    to_weights: Mapping[str, int] = field(default_factory=dict)
