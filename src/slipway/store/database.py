@@ -1,0 +1,202 @@
+"""The store: async methods over a single writer thread and a few reader threads.
+
+asyncio code must never block on the database, and SQLite must never see two
+writers. So every write is a job for one dedicated thread that owns the only
+writing connection (each job is one transaction), and reads run on a small
+pool of their own; the async methods only hand jobs over with
+`run_in_executor` and translate failures into `StoreError` on the way back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import Connection
+
+from slipway.core.deployments import Deployment
+from slipway.core.errors import StoreError
+from slipway.core.records import Feedback, RequestRecord
+from slipway.core.types import RouteChange, RouteTable
+from slipway.store import migrate
+from slipway.store.engine import Engines, create_engines, describe, parse_url
+from slipway.store.errors import translate_errors
+from slipway.store.repositories import deployments, meta, routes
+from slipway.store.repositories import records as request_rows
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: Reader threads (and reader connections): reads are short, a few suffice.
+DEFAULT_READERS = 4
+
+
+def default_store_url(workdir: Path) -> str:
+    return f"sqlite:///{(workdir.resolve() / '.slipway' / 'slipway.db').as_posix()}"
+
+
+async def open_store(url: str, *, readers: int = DEFAULT_READERS) -> Store:
+    """Connect, migrate to the current schema, and return a ready store.
+
+    Raises StoreError when the database cannot be reached, created or migrated.
+    """
+    parsed = parse_url(url)
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slipway-store-write")
+    reader = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="slipway-store-read")
+    loop = asyncio.get_running_loop()
+    engines: Engines | None = None
+    try:
+        with translate_errors("open the store", describe(parsed)):
+            engines = await loop.run_in_executor(
+                writer, functools.partial(create_engines, parsed, readers=readers)
+            )
+            await loop.run_in_executor(writer, migrate.upgrade_to_head, engines.writer)
+    except BaseException:
+        if engines is not None:
+            await loop.run_in_executor(writer, engines.writer.dispose)
+            engines.reader.dispose()
+        writer.shutdown(wait=True)
+        reader.shutdown(wait=True)
+        raise
+    return Store(engines, writer=writer, reader=reader)
+
+
+class Store:
+    """Implements RouteStore, RecordStore, MetaStore and DeploymentStore; open with `open_store`."""
+
+    def __init__(self, engines: Engines, *, writer: ThreadPoolExecutor, reader: ThreadPoolExecutor) -> None:
+        self._engines = engines
+        self._writer = writer
+        self._reader = reader
+        self._closed = False
+
+    @property
+    def where(self) -> str:
+        """Which database this is, fit for logs and error messages (no password)."""
+        return self._engines.where
+
+    # -- routes ------------------------------------------------------------
+
+    async def load_routes(self) -> RouteTable | None:
+        return await self._read("load the route table", routes.load)
+
+    async def commit_routes(
+        self, table: RouteTable, *, expected_version: int, change: RouteChange
+    ) -> RouteTable:
+        commit = functools.partial(routes.commit, expected_version=expected_version, change=change)
+        return await self._write("commit the route table", commit, table)
+
+    async def route_history(self, limit: int = 100) -> list[RouteChange]:
+        return await self._read("read the route history", routes.history, limit)
+
+    # -- requests and feedback ---------------------------------------------
+
+    async def write_records(self, records: Sequence[RequestRecord]) -> None:
+        if records:
+            await self._write(f"write {len(records)} request records", request_rows.write, records)
+
+    async def add_feedback(self, feedback: Feedback) -> bool:
+        return await self._write("add feedback", request_rows.add_feedback, feedback)
+
+    async def latest_feedback(self, request_id: str) -> Feedback | None:
+        return await self._read("read feedback", request_rows.latest_feedback, request_id)
+
+    async def request_exists(self, request_id: str) -> bool:
+        return await self._read("look up a request", request_rows.exists, request_id)
+
+    async def get_request(self, request_id: str) -> RequestRecord | None:
+        return await self._read("read a request record", request_rows.get, request_id)
+
+    async def list_requests(
+        self,
+        *,
+        since: float,
+        until: float | None = None,
+        slot: str | None = None,
+        limit: int | None = None,
+    ) -> list[RequestRecord]:
+        """Records started in [since, until), oldest first."""
+        query = functools.partial(request_rows.list_since, since=since, until=until, slot=slot, limit=limit)
+        return await self._read("read request records", query)
+
+    async def request_counts(self, since: float) -> dict[str, dict[str, int]]:
+        """Per slot, requests started since `since`: {"total": n, "errors": m}."""
+        return await self._read("count requests", request_rows.counts, since)
+
+    # -- meta ----------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        return await self._read(f"read meta key {key!r}", meta.get, key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._write(f"write meta key {key!r}", meta.set_, key, value)
+
+    # -- deployments -----------------------------------------------------------
+
+    async def save_deployment(self, deployment: Deployment) -> None:
+        await self._write(f"save deployment {deployment.id!r}", deployments.save, deployment)
+
+    async def get_deployment(self, deployment_id: str) -> Deployment | None:
+        return await self._read(f"read deployment {deployment_id!r}", deployments.get, deployment_id)
+
+    async def list_deployments(self, limit: int = 50) -> list[Deployment]:
+        return await self._read("list deployments", deployments.list_newest_first, limit)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (the head, once opened)."""
+        return await self._read("read the schema revision", migrate.current_revision)
+
+    async def close(self) -> None:
+        """Wait for queued writes, then close every connection and thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        with translate_errors("close the store", self.where):
+            try:
+                await loop.run_in_executor(self._writer, self._engines.writer.dispose)
+                await loop.run_in_executor(self._reader, self._engines.reader.dispose)
+            finally:
+                self._writer.shutdown(wait=True)
+                self._reader.shutdown(wait=True)
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    # -- plumbing --------------------------------------------------------------
+
+    async def _write(
+        self, action: str, job: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        def run() -> T:
+            with self._engines.writer.begin() as connection:
+                return job(connection, *args, **kwargs)
+
+        return await self._submit(self._writer, action, run)
+
+    async def _read(
+        self, action: str, job: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        def run() -> T:
+            with self._engines.reader.connect() as connection:
+                return job(connection, *args, **kwargs)
+
+        return await self._submit(self._reader, action, run)
+
+    async def _submit(self, executor: ThreadPoolExecutor, action: str, run: Callable[[], T]) -> T:
+        if self._closed:
+            raise StoreError(
+                f"could not {action}: the store on {self.where} is closed",
+                hint="This is a shutdown-ordering bug: stop the component before closing the store.",
+            )
+        with translate_errors(action, self.where):
+            return await asyncio.get_running_loop().run_in_executor(executor, run)

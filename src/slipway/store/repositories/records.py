@@ -1,0 +1,131 @@
+"""Request records and their feedback: the raw material of every analysis.
+
+Records arrive in batches from the gateway's recorder and are written in one
+transaction with a single executemany, which is what keeps SQLite well above
+20,000 rows/s. A batch that is retried after a failure whose commit actually
+succeeded must not fail forever on duplicate keys, so duplicates are skipped:
+`write` is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from typing import Any
+
+from sqlalchemy import Connection, Row, case, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from slipway.core.records import Feedback, RequestRecord
+from slipway.store.schema import feedback, requests
+
+_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
+#: Well below SQLite's bound-parameter limit, and a reasonable IN list for PostgreSQL.
+_ID_CHUNK = 500
+
+
+def write(connection: Connection, records: Sequence[RequestRecord]) -> int:
+    """Insert the records; returns how many were new."""
+    rows = [{name: getattr(record, name) for name in _RECORD_FIELDS} for record in records]
+    if not rows:
+        return 0
+    try:
+        with connection.begin_nested():
+            connection.execute(insert(requests), rows)
+        return len(rows)
+    except IntegrityError:
+        pass
+    fresh = _without_known_ids(connection, rows)
+    if fresh:
+        connection.execute(insert(requests), fresh)
+    return len(fresh)
+
+
+def exists(connection: Connection, request_id: str) -> bool:
+    query = select(requests.c.request_id).where(requests.c.request_id == request_id)
+    return connection.execute(query).first() is not None
+
+
+def get(connection: Connection, request_id: str) -> RequestRecord | None:
+    row = connection.execute(select(requests).where(requests.c.request_id == request_id)).first()
+    return None if row is None else _record_from_row(row)
+
+
+def list_since(
+    connection: Connection, *, since: float, until: float | None, slot: str | None, limit: int | None
+) -> list[RequestRecord]:
+    query = select(requests).where(requests.c.started_at >= since)
+    if until is not None:
+        query = query.where(requests.c.started_at < until)
+    if slot is not None:
+        query = query.where(requests.c.slot == slot)
+    query = query.order_by(requests.c.started_at, requests.c.request_id).limit(limit)
+    return [_record_from_row(row) for row in connection.execute(query)]
+
+
+def counts(connection: Connection, since: float) -> dict[str, dict[str, int]]:
+    failed = or_(requests.c.status >= 400, requests.c.error.is_not(None))
+    query = (
+        select(
+            requests.c.slot,
+            func.count().label("total"),
+            func.coalesce(func.sum(case((failed, 1), else_=0)), 0).label("errors"),
+        )
+        .where(requests.c.started_at >= since)
+        .group_by(requests.c.slot)
+    )
+    return {
+        row.slot: {"total": int(row.total), "errors": int(row.errors)} for row in connection.execute(query)
+    }
+
+
+def add_feedback(connection: Connection, item: Feedback) -> bool:
+    # Checked rather than left to the foreign key: on PostgreSQL a violation
+    # would abort the transaction, and "unknown id" is an answer, not an error.
+    if not exists(connection, item.request_id):
+        return False
+    connection.execute(
+        insert(feedback).values(
+            request_id=item.request_id,
+            at=item.at,
+            satisfied=item.satisfied,
+            label=item.label,
+            score=item.score,
+        )
+    )
+    return True
+
+
+def latest_feedback(connection: Connection, request_id: str) -> Feedback | None:
+    query = (
+        select(feedback)
+        .where(feedback.c.request_id == request_id)
+        .order_by(feedback.c.at.desc(), feedback.c.id.desc())
+        .limit(1)
+    )
+    row = connection.execute(query).first()
+    if row is None:
+        return None
+    return Feedback(
+        request_id=row.request_id, at=row.at, satisfied=row.satisfied, label=row.label, score=row.score
+    )
+
+
+def _without_known_ids(connection: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    unique: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        unique.setdefault(row["request_id"], row)  # the first occurrence wins
+    known: set[str] = set()
+    for chunk in _chunks(list(unique), _ID_CHUNK):
+        query = select(requests.c.request_id).where(requests.c.request_id.in_(chunk))
+        known.update(connection.execute(query).scalars())
+    return [row for request_id, row in unique.items() if request_id not in known]
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _record_from_row(row: Row[Any]) -> RequestRecord:
+    return RequestRecord(**row._asdict())

@@ -1,0 +1,137 @@
+"""The route table (one row) and its history, under optimistic concurrency.
+
+Two operators, or an operator and the controller, may both read version N and
+try to commit N+1. The commit is `UPDATE ... WHERE version = N`: exactly one
+of them matches a row, the other gets `ConflictError` and must reload. The
+history row is written in the same transaction, so history and table never
+disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields, replace
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from slipway.core.errors import ConflictError, StoreError
+from slipway.core.types import BackendKind, RouteChange, RouteChangeKind, RouteTable, Slot
+from slipway.store.schema import ROUTE_TABLE_ROW_ID, route_changes, route_table
+
+_SLOT_FIELDS = tuple(f.name for f in fields(Slot))
+
+
+def slot_to_json(slot: Slot) -> dict[str, Any]:
+    data = {name: getattr(slot, name) for name in _SLOT_FIELDS}
+    data["kind"] = str(slot.kind)
+    return data
+
+
+def slot_from_json(data: Mapping[str, Any]) -> Slot:
+    # Ignore keys a newer slipway may have added, rather than refusing to start.
+    known = {name: data[name] for name in _SLOT_FIELDS if name in data}
+    known["kind"] = BackendKind(known.get("kind", BackendKind.OPENAI))
+    return Slot(**known)
+
+
+def load(connection: Connection) -> RouteTable | None:
+    row = connection.execute(select(route_table).where(route_table.c.id == ROUTE_TABLE_ROW_ID)).first()
+    if row is None:
+        return None
+    slots = [slot_from_json(item) for item in row.slots]
+    return RouteTable(
+        version=row.version,
+        slots={slot.name: slot for slot in slots},
+        active=row.active,
+        weights={name: int(weight) for name, weight in row.weights.items()},
+        previous_active=row.previous_active,
+    )
+
+
+def commit(
+    connection: Connection, table: RouteTable, *, expected_version: int, change: RouteChange
+) -> RouteTable:
+    for key, slot in table.slots.items():
+        if key != slot.name:
+            raise StoreError(
+                f"route table maps key {key!r} to a slot named {slot.name!r}",
+                hint="Key every slot by its own name before committing the table.",
+            )
+    new_version = expected_version + 1
+    values = {
+        "version": new_version,
+        "active": table.active,
+        "previous_active": table.previous_active,
+        "weights": dict(table.weights),
+        "slots": [slot_to_json(slot) for slot in table.slots.values()],
+        "updated_at": change.at,
+    }
+    if expected_version == 0:
+        _insert_first(connection, values)
+    else:
+        changed = connection.execute(
+            update(route_table)
+            .where(route_table.c.id == ROUTE_TABLE_ROW_ID, route_table.c.version == expected_version)
+            .values(**values)
+        )
+        if changed.rowcount != 1:
+            raise _conflict(expected_version, _current_version(connection))
+    connection.execute(
+        insert(route_changes).values(
+            version=new_version,
+            at=change.at,
+            kind=str(change.kind),
+            from_active=change.from_active,
+            to_active=change.to_active,
+            actor=change.actor,
+            reason=change.reason,
+            from_weights=dict(change.from_weights),
+            to_weights=dict(change.to_weights),
+        )
+    )
+    return replace(table, version=new_version)
+
+
+def history(connection: Connection, limit: int) -> list[RouteChange]:
+    query = select(route_changes).order_by(route_changes.c.version.desc()).limit(limit)
+    return [_change_from_row(row) for row in connection.execute(query)]
+
+
+def _insert_first(connection: Connection, values: dict[str, Any]) -> None:
+    current = _current_version(connection)
+    if current != 0:
+        raise _conflict(0, current)
+    try:
+        # A savepoint, so that on PostgreSQL losing the race leaves the
+        # transaction usable for reading the winner's version.
+        with connection.begin_nested():
+            connection.execute(insert(route_table).values(id=ROUTE_TABLE_ROW_ID, **values))
+    except IntegrityError:
+        raise _conflict(0, _current_version(connection)) from None
+
+
+def _current_version(connection: Connection) -> int:
+    version = connection.execute(
+        select(route_table.c.version).where(route_table.c.id == ROUTE_TABLE_ROW_ID)
+    ).scalar_one_or_none()
+    return int(version) if version is not None else 0
+
+
+def _conflict(expected: int, current: int) -> ConflictError:
+    return ConflictError(f"route table changed since version {expected} (now {current}); reload and retry")
+
+
+def _change_from_row(row: Row[Any]) -> RouteChange:
+    return RouteChange(
+        version=row.version,
+        at=row.at,
+        kind=RouteChangeKind(row.kind),
+        from_active=row.from_active,
+        to_active=row.to_active,
+        actor=row.actor,
+        reason=row.reason,
+        from_weights={name: int(w) for name, w in row.from_weights.items()},
+        to_weights={name: int(w) for name, w in row.to_weights.items()},
+    )

@@ -1,0 +1,136 @@
+"""The store's tables, in SQLAlchemy Core.
+
+This module is the source of truth the migrations are checked against (a test
+compares it with the migrated database on SQLite and PostgreSQL), so any
+change here needs a new file in `migrations/versions/`. Only portable types are
+used: the same schema must run unchanged on SQLite and PostgreSQL.
+
+Timestamps are `Double` seconds since the epoch, like every time in the domain
+(`Clock.now()`), so nothing converts between float and datetime on the way in
+or out.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+#: Named constraints, so later migrations can alter them by name on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+#: The one current route table; a single row with id = ROUTE_TABLE_ROW_ID.
+route_table = Table(
+    "route_table",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("active", String(200), nullable=False),
+    Column("previous_active", String(200), nullable=True),
+    Column("weights", JSON, nullable=False),
+    Column("slots", JSON, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+ROUTE_TABLE_ROW_ID = 1
+
+route_changes = Table(
+    "route_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version", Integer, nullable=False, unique=True),
+    Column("at", Double, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("from_active", String(200), nullable=True),
+    Column("to_active", String(200), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("from_weights", JSON, nullable=False),
+    Column("to_weights", JSON, nullable=False),
+)
+
+#: One row per `RequestRecord`; column names equal the dataclass field names.
+requests = Table(
+    "requests",
+    metadata,
+    Column("request_id", String(200), primary_key=True),
+    Column("started_at", Double, nullable=False),
+    Column("slot", String(200), nullable=False),
+    Column("version", String(400), nullable=False),
+    Column("api", String(64), nullable=False),
+    Column("stream", Boolean, nullable=False),
+    Column("route_version", Integer, nullable=False),
+    Column("category", String(200), nullable=True),
+    Column("sticky_key", String(400), nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("latency_ms", Double, nullable=False),
+    Column("ttft_ms", Double, nullable=True),
+    Column("output_chars", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=True),
+    Column("output_head", Text, nullable=False),
+    Column("aborted", Boolean, nullable=False),
+    Index("ix_requests_started_at", "started_at"),
+    Index("ix_requests_slot_started_at", "slot", "started_at"),
+    Index("ix_requests_category", "category"),
+)
+
+#: Feedback is append-only: labels are corrected by sending newer feedback, and the
+#: latest row (by `at`, then insertion order) wins when read.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "request_id",
+        String(200),
+        ForeignKey("requests.request_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("at", Double, nullable=False),
+    Column("satisfied", Boolean, nullable=True),
+    Column("label", Text, nullable=True),
+    Column("score", Double, nullable=True),
+    Index("ix_feedback_request_id_at", "request_id", "at"),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("version", String(400), nullable=False),
+    Column("strategy", String(32), nullable=False),
+    Column("slot", String(200), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("previous_slot", String(200), nullable=True),
+    Column("detail", JSON, nullable=False),
+    Index("ix_deployments_created_at", "created_at"),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+)
