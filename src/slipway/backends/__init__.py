@@ -1,0 +1,1 @@
+"""Adapters to inference servers: one module per server kind, one factory."""

@@ -149,6 +149,7 @@ class RoutingConfig(BaseModel):
             slots={name: cfg.to_slot(name) for name, cfg in self.slots.items()},
             active=self.active_slot,
             weights=self.weights_bp(),
+            name=self.name or self.gateway.public_model,
         )
 
     def public_model(self) -> str:

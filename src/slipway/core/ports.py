@@ -7,11 +7,11 @@ gateway and the control loop only ever see these Protocols.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from slipway.core.deployments import Deployment
 from slipway.core.records import Feedback, RequestRecord
-from slipway.core.types import RouteChange, RouteTable
+from slipway.core.types import RouteChange, RouteTable, Slot, SlotHealth
 
 
 class Clock(Protocol):
@@ -66,3 +66,18 @@ class DeploymentStore(Protocol):
         ...
 
     async def list_deployments(self, limit: int = 50) -> list[Deployment]: ...
+
+
+class SlotBackend(Protocol):
+    """Talks to a slot's inference server outside the hot path: readiness and smoke prompts."""
+
+    async def check(self, slot: Slot) -> SlotHealth:
+        """Is the server up, and does it serve the slot's model? Never raises for a down server."""
+        ...
+
+    async def complete(self, slot: Slot, request: dict[str, Any]) -> str:
+        """Run one OpenAI-style chat request (non-streaming) and return the answer text.
+
+        Raises BackendError (or a subclass) when the server fails.
+        """
+        ...

@@ -76,6 +76,8 @@ class RouteTable:
     active: str
     weights: Mapping[str, int] = field(default_factory=dict)
     previous_active: str | None = None
+    #: The model family this gateway serves (public model id), if configured.
+    name: str | None = None
 
     def slot(self, name: str) -> Slot:
         return self.slots[name]
@@ -117,3 +119,19 @@ class RouteChange:
     reason: str
     from_weights: Mapping[str, int] = field(default_factory=dict)
     to_weights: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotHealth:
+    """What a backend says about a slot before traffic moves to it."""
+
+    reachable: bool
+    model_available: bool
+    detail: str
+    models: tuple[str, ...] = ()
+    #: Resident memory the backend reports for this slot's model (BG5), if it reports any.
+    memory_bytes: int | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.reachable and self.model_available

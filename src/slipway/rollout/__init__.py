@@ -1,0 +1,1 @@
+"""The control plane: route transitions, deployment strategies and the loop that carries them out."""

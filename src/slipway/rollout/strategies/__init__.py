@@ -1,0 +1,1 @@
+"""Pure planning for each deployment strategy."""

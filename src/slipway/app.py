@@ -1,0 +1,304 @@
+"""Composition root: builds the adapters, wires the ports, owns the lifespan.
+
+`slipway serve` runs one process with the gateway (hot path), the admin API
+and the config watcher; state lives in the store, the YAML file is an input
+applied through the same validated transition as an API call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from slipway.backends.factory import SlotBackends
+from slipway.core.config import RoutingConfig, dump_config, parse_config
+from slipway.core.deployments import Deployment
+from slipway.core.errors import ConfigError
+from slipway.core.types import RouteChange
+from slipway.gateway.app import GatewayApp
+from slipway.gateway.proxy import Proxy
+from slipway.gateway.recorder import Recorder
+from slipway.gateway.route_table import RouteHolder
+from slipway.rollout.controller import RouteController
+from slipway.store.database import Store, default_store_url, open_store
+from slipway.web.admin import create_admin_app
+from slipway.web.auth import TokenGuard
+
+log = logging.getLogger("slipway")
+
+CONFIG_META_KEY = "config.sha256"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    config_path: Path | None = None
+    store_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_token: str | None = None
+    watch_config: bool = True
+    workdir: Path = Path(".")
+
+    def resolved_store_url(self) -> str:
+        return self.store_url or default_store_url(self.workdir)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_admin_exposure(settings: ServeSettings) -> None:
+    if not settings.admin_token and not is_loopback(settings.host):
+        raise ConfigError(
+            f"refusing to serve the admin API on {settings.host} without a token",
+            hint="set SLIPWAY_ADMIN_TOKEN to a long random secret, or bind to 127.0.0.1",
+        )
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Runtime:
+    """Everything one `slipway serve` process owns, started and stopped by the lifespan."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.routes = RouteHolder(None)
+        self.store: Store | None = None
+        self.recorder: Recorder | None = None
+        self.backends = SlotBackends()
+        self.config: RoutingConfig | None = None
+        self.config_error: str | None = None
+        self.config_applied_at: float | None = None
+        self._controller: RouteController | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self.started_at = time.time()
+        self.proxy: Proxy | None = None
+
+    @property
+    def controller(self) -> RouteController:
+        assert self._controller is not None, "runtime not started"
+        return self._controller
+
+    def public_model(self) -> str:
+        table = self.routes.table
+        if table is None:
+            return "slipway"
+        return table.name or table.active_slot.model
+
+    async def start(self) -> None:
+        self.store = await open_store(self.settings.resolved_store_url())
+        gateway_cfg = self.config.gateway if self.config else None
+        self.recorder = Recorder(
+            self.store,
+            max_queue=gateway_cfg.record_queue_size if gateway_cfg else 100_000,
+            batch_size=gateway_cfg.record_batch_size if gateway_cfg else 1_000,
+            flush_interval_s=gateway_cfg.record_flush_interval_s if gateway_cfg else 0.25,
+        )
+        self.recorder.start()
+        assert self.proxy is not None
+        self.proxy.bind_recorder(self.recorder)
+        await self.proxy.start()
+        self._controller = RouteController(self.store, self.routes, self.store, self.backends)
+        await self._controller.load()
+        if self.settings.config_path is not None:
+            await self._apply_file(actor="config-file", at_start=True)
+        if self.routes.table is None:
+            raise ConfigError(
+                f"no routes: the store at {self.store.where} is empty and no config file was given",
+                hint="start with --config slipway.yaml (the seed's model_routing.yaml works as-is)",
+            )
+        if self.settings.config_path is not None and self.settings.watch_config:
+            self._watch_task = asyncio.create_task(self._watch(), name="slipway-config-watch")
+
+    async def stop(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+        if self.proxy is not None:
+            await self.proxy.close()
+        if self.recorder is not None:
+            await self.recorder.close()
+        await self.backends.close()
+        if self.store is not None:
+            await self.store.close()
+
+    def read_config_file(self) -> tuple[RoutingConfig, str]:
+        path = self.settings.config_path
+        assert path is not None
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read {path}: {exc.strerror}", hint="check the path and permissions", source=str(path)
+            ) from exc
+        return parse_config(text, str(path)), text
+
+    async def _apply_file(self, *, actor: str, at_start: bool = False) -> dict[str, Any]:
+        assert self.store is not None
+        try:
+            config, text = self.read_config_file()
+        except ConfigError as exc:
+            self.config_error = str(exc)
+            if at_start and self.routes.table is None:
+                raise
+            log.error("config rejected, keeping the running configuration: %s", exc)
+            raise
+        self.config_error = None
+        self.config = config
+        digest = _sha(text)
+        if await self.store.get_meta(CONFIG_META_KEY) == digest and self.routes.table is not None:
+            return {"applied": False, "reason": "file unchanged since it was last applied"}
+        table = await self.controller.apply_table(
+            config.to_route_table(0),
+            actor=actor,
+            reason=f"applied {self.settings.config_path}" + (" at start" if at_start else ""),
+        )
+        await self.store.set_meta(CONFIG_META_KEY, digest)
+        self.config_applied_at = time.time()
+        return {"applied": True, "route_version": table.version, "active": table.active}
+
+    async def reload(self, actor: str) -> dict[str, Any]:
+        if self.settings.config_path is None:
+            raise ConfigError("slipway was started without --config, so there is no file to reload",
+                              hint="restart with --config FILE, or change routes with the API")
+        return await self._apply_file(actor=actor)
+
+    async def _watch(self) -> None:
+        from watchfiles import awatch
+
+        path = self.settings.config_path
+        assert path is not None
+        target = path.resolve()
+        async for changes in awatch(target.parent, debounce=150, step=50, recursive=False):
+            if not any(Path(p).resolve() == target for _kind, p in changes):
+                continue
+            with contextlib.suppress(ConfigError):
+                result = await self._apply_file(actor="config-file (watch)")
+                if result.get("applied"):
+                    log.info("config file change applied: route v%s", result.get("route_version"))
+
+    async def history(self, limit: int) -> list[RouteChange]:
+        assert self.store is not None
+        return await self.store.route_history(limit)
+
+    async def deployments(self, limit: int) -> list[Deployment]:
+        assert self.store is not None
+        return await self.store.list_deployments(limit)
+
+    def export_config(self) -> str:
+        table = self.controller.table
+        return dump_config(table, table.name)
+
+    async def status(self) -> dict[str, Any]:
+        assert self.store is not None and self.recorder is not None and self.proxy is not None
+        table = self.controller.table
+        traffic = await self.store.request_counts(since=time.time() - 300)
+        slots = []
+        for slot in table.slots.values():
+            info: dict[str, Any] = {
+                "name": slot.name,
+                "state": "active" if slot.name == table.active else "standby",
+                "endpoint": slot.endpoint,
+                "kind": str(slot.kind),
+                "model": slot.model,
+                "version": slot.version_label,
+                "adapter": slot.adapter,
+                "weight_pct": table.effective_weights().get(slot.name, 0) / 100,
+                "requests_5m": traffic.get(slot.name, {}).get("total", 0),
+                "errors_5m": traffic.get(slot.name, {}).get("errors", 0),
+            }
+            if slot.api_key_env and not os.environ.get(slot.api_key_env):
+                info["warning"] = f"environment variable {slot.api_key_env} is not set"
+            slots.append(info)
+        deployments = await self.store.list_deployments(limit=1)
+        return {
+            "route": {
+                "version": table.version,
+                "active": table.active,
+                "previous_active": table.previous_active,
+                "weights_pct": {k: v / 100 for k, v in table.weights.items()},
+                "name": table.name,
+            },
+            "slots": slots,
+            "recorder": {**asdict(self.recorder.stats), "pending": self.recorder.pending},
+            "in_flight": self.proxy.in_flight,
+            "config": {
+                "path": str(self.settings.config_path) if self.settings.config_path else None,
+                "last_error": self.config_error,
+            },
+            "store": self.store.where,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "last_deployment": (
+                {"id": deployments[0].id, "version": deployments[0].version, "status": str(deployments[0].status)}
+                if deployments
+                else None
+            ),
+        }
+
+
+def create_app(settings: ServeSettings) -> tuple[GatewayApp, Runtime]:
+    """The whole ASGI application for one process, and the runtime behind it."""
+    check_admin_exposure(settings)
+    runtime = Runtime(settings)
+    max_body = 4 * 1024 * 1024
+    if settings.config_path is not None:
+        # Read once up front for the gateway's own settings; errors surface at start.
+        with contextlib.suppress(ConfigError):
+            runtime.config, _ = runtime.read_config_file()
+            max_body = runtime.config.gateway.max_body_bytes
+    runtime.proxy = Proxy(runtime.routes, None, max_body_bytes=max_body)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    admin = create_admin_app(runtime, TokenGuard(settings.admin_token), lifespan)
+    gateway = GatewayApp(
+        runtime.routes,
+        runtime.proxy,
+        lambda: runtime.recorder,
+        lambda: runtime.store,
+        admin,
+        public_model=runtime.public_model,
+    )
+    return gateway, runtime
+
+
+def serve(settings: ServeSettings) -> None:
+    import uvicorn
+
+    app, _runtime = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )

@@ -1,0 +1,32 @@
+"""One SlotBackend for every slot kind, sharing one HTTP client (STYLE habit 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from slipway.backends.ollama import OllamaBackend
+from slipway.backends.openai_compat import OpenAICompatBackend
+from slipway.core.types import BackendKind, Slot, SlotHealth
+
+
+class SlotBackends:
+    """Implements the SlotBackend port by dispatching on the slot's kind."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._client = httpx.AsyncClient(transport=transport, timeout=30.0)
+        self._openai = OpenAICompatBackend(self._client)
+        self._ollama = OllamaBackend(self._client)
+
+    def _for(self, slot: Slot) -> OpenAICompatBackend | OllamaBackend:
+        return self._ollama if slot.kind is BackendKind.OLLAMA else self._openai
+
+    async def check(self, slot: Slot) -> SlotHealth:
+        return await self._for(slot).check(slot)
+
+    async def complete(self, slot: Slot, request: dict[str, Any]) -> str:
+        return await self._for(slot).complete(slot, request)
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,79 @@
+"""`slipway deploy`: stage a version in a standby slot, smoke-test it, switch (BG2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from slipway.cli.client import AdminClient
+from slipway.core.deployments import Strategy
+from slipway.core.errors import ConfigError
+from slipway.core.types import BackendKind
+from slipway.evals.smoke import parse_smoke_cases
+
+console = Console()
+
+
+def deploy(
+    version: str = typer.Argument(help="Version label, e.g. v2.2."),
+    strategy: Strategy = typer.Option(Strategy.BLUEGREEN, "--strategy", help="bluegreen (canary, shadow: later)."),
+    slot: str | None = typer.Option(None, "--slot", help="Standby slot to load it into; default: the standby."),
+    endpoint: str | None = typer.Option(None, "--endpoint", help="Backend host:port or URL."),
+    model: str | None = typer.Option(None, "--model", help="Model name at the backend."),
+    kind: BackendKind | None = typer.Option(None, "--kind", help="Backend kind (default: the slot's, or openai)."),
+    adapter: str | None = typer.Option(None, "--adapter", help="LoRA adapter for the slot."),
+    smoke: Path | None = typer.Option(None, "--smoke", help="Smoke cases (JSONL, 10-20 prompts)."),
+    no_smoke: bool = typer.Option(False, "--no-smoke", help="Skip the smoke test on purpose."),
+    no_switch: bool = typer.Option(False, "--no-switch", help="Stage and test only; switch later."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Load VERSION into the standby slot, run the smoke test there, then switch traffic."""
+    smoke_text = None
+    if smoke is not None:
+        try:
+            smoke_text = smoke.read_text(encoding="utf-8")
+            parse_smoke_cases(smoke_text, str(smoke))
+        except OSError as exc:
+            console.print(f"[red]error:[/] cannot read smoke file {smoke}: {exc.strerror}")
+            raise typer.Exit(2) from None
+        except ConfigError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+    body = {
+        "version": version,
+        "strategy": str(strategy),
+        "slot": slot,
+        "endpoint": endpoint,
+        "model": model,
+        "kind": str(kind) if kind else None,
+        "adapter": adapter,
+        "smoke_jsonl": smoke_text,
+        "smoke_source": str(smoke) if smoke else "smoke.jsonl",
+        "no_smoke": no_smoke,
+        "switch": not no_switch,
+    }
+    with console.status(f"deploying {version} ({strategy})..."):
+        out = AdminClient().post("/admin/deploy", json=body)
+    dep = out["deployment"]
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+        return
+    smoke_report = dep["detail"].get("smoke")
+    if isinstance(smoke_report, dict):
+        table = Table(title="smoke test")
+        table.add_column("case")
+        table.add_column("result")
+        for case in smoke_report.get("cases", []):
+            table.add_row(str(case.get("id")), "[green]pass[/]" if case.get("passed") else "[red]fail[/]")
+        console.print(table)
+    if dep["status"] == "live":
+        console.print(
+            f"[green]deployed {version}[/] in slot {dep['slot']} (was {dep['previous_slot']}); "
+            f"route v{out['route_version']}. Roll back with `slipway rollback`."
+        )
+    else:
+        console.print(f"{version} staged in slot {dep['slot']} ({dep['status']}); switch with `slipway switch {dep['slot']}`")

@@ -1,0 +1,43 @@
+"""The one CLI for everything an operator does (OP1)."""
+
+from __future__ import annotations
+
+import typer
+
+from slipway.cli import deploy, routes, serve
+
+app = typer.Typer(
+    name="slipway",
+    help="Progressive delivery for fine-tuned LLMs: blue-green, canary, shadow; rollback in under a second.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(serve.serve)
+app.command()(routes.status)
+app.command()(routes.history)
+app.command()(routes.rollback)
+app.command()(routes.switch)
+app.command()(routes.reload)
+app.command()(deploy.deploy)
+config_app = typer.Typer(help="The routing configuration.", no_args_is_help=True)
+config_app.command("export")(routes.export_config)
+app.add_typer(config_app, name="config")
+
+
+def _register_optional() -> None:
+    try:
+        from slipway.cli.sim import sim_app
+    except ImportError:
+        return
+    app.add_typer(sim_app, name="sim", help="slipway's simulated model server, for drills and demos.")
+
+
+_register_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

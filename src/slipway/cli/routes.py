@@ -1,0 +1,109 @@
+"""Route commands against a running server: status, history, rollback, switch, reload, config."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from slipway.cli.client import AdminClient
+
+console = Console()
+
+
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Slots, where traffic goes, recent traffic per slot, and the recorder's health."""
+    data = AdminClient().get("/admin/status")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    route = data["route"]
+    console.print(
+        f"[bold]route v{route['version']}[/]  active: [green]{route['active']}[/]"
+        + (f"  previous: {route['previous_active']}" if route.get("previous_active") else "")
+    )
+    table = Table(show_lines=False)
+    for col in ("slot", "state", "weight", "version", "endpoint", "kind", "req 5m", "err 5m"):
+        table.add_column(col)
+    for slot in data["slots"]:
+        state = "[green]active[/]" if slot["state"] == "active" else "standby"
+        table.add_row(
+            slot["name"], state, f"{slot['weight_pct']:g}%", slot["version"], slot["endpoint"], slot["kind"],
+            str(slot["requests_5m"]), str(slot["errors_5m"]),
+        )
+    console.print(table)
+    for slot in data["slots"]:
+        if slot.get("warning"):
+            console.print(f"[yellow]warning:[/] slot {slot['name']}: {slot['warning']}")
+    rec = data["recorder"]
+    console.print(
+        f"records: {rec['written']} written, {rec['pending']} pending, [bold]{rec['dropped']} dropped[/]"
+        f", {rec['write_failures']} failed writes; in flight: {data['in_flight']}"
+    )
+    if data["config"].get("last_error"):
+        console.print(f"[red]config rejected (running config kept):[/] {data['config']['last_error']}")
+    if data.get("last_deployment"):
+        dep = data["last_deployment"]
+        console.print(f"last deployment: {dep['version']} ({dep['status']}, id {dep['id']})")
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def history(
+    limit: int = typer.Option(50, help="How many changes, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Every route change: when, from -> to, by whom, why."""
+    changes: list[dict[str, Any]] = AdminClient().get("/admin/history", params={"limit": limit})["changes"]
+    if as_json:
+        typer.echo(json.dumps(changes, indent=2))
+        return
+    table = Table()
+    for col in ("v", "when", "kind", "from -> to", "by", "why"):
+        table.add_column(col)
+    for c in changes:
+        move = f"{c['from_active'] or '-'} -> {c['to_active']}"
+        if c.get("to_weights"):
+            move += " " + ", ".join(f"{k}:{v / 100:g}%" for k, v in c["to_weights"].items())
+        table.add_row(str(c["version"]), _when(c["at"]), c["kind"], move, c["actor"], c["reason"])
+    console.print(table)
+
+
+def rollback(
+    to: str | None = typer.Option(None, "--to", help="Slot to switch to; default: the previous active slot."),
+    reason: str = typer.Option("manual rollback", "--reason", "-r", help="Recorded in history."),
+) -> None:
+    """Switch traffic back, at once. In-flight requests finish where they started."""
+    t0 = time.perf_counter()
+    out = AdminClient().post("/admin/rollback", json={"to": to, "reason": reason})
+    ms = (time.perf_counter() - t0) * 1000
+    console.print(f"rolled back: {out['from']} -> [green]{out['to']}[/] (route v{out['route_version']}, {ms:.0f} ms)")
+
+
+def switch(
+    slot: str = typer.Argument(help="Slot that takes all traffic."),
+    reason: str = typer.Option("manual switch", "--reason", "-r", help="Recorded in history."),
+) -> None:
+    """Send all traffic to SLOT (no smoke test; use `deploy` for that)."""
+    out = AdminClient().post("/admin/switch", json={"to": slot, "reason": reason})
+    console.print(f"switched: {out['from']} -> [green]{out['to']}[/] (route v{out['route_version']})")
+
+
+def reload() -> None:
+    """Re-read the config file now (it is also watched)."""
+    out = AdminClient().post("/admin/reload")
+    if out.get("applied"):
+        console.print(f"config applied: route v{out['route_version']}, active {out['active']}")
+    else:
+        console.print(f"nothing applied: {out.get('reason')}")
+
+
+def export_config() -> None:
+    """Print the running routes as YAML (the file is an input and an export)."""
+    typer.echo(AdminClient().get("/admin/config"), nl=False)

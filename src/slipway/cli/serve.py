@@ -1,0 +1,51 @@
+"""`slipway serve`: gateway, admin API and control loop in one process."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from slipway.core.errors import SlipwayError
+
+console = Console(stderr=True)
+
+
+def serve(
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Routing YAML (the seed's model_routing.yaml works as-is)."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8080, help="Port for the gateway and the admin API."),
+    store: str | None = typer.Option(
+        None, "--store", help="Store URL; default sqlite under ./.slipway/ (postgresql+psycopg://... for replicas)."
+    ),
+    no_watch: bool = typer.Option(False, "--no-watch", help="Do not apply config file edits automatically."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Run the gateway (OpenAI and Ollama APIs), the admin API and the control loop."""
+    from slipway.app import ServeSettings, check_admin_exposure, serve as run
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if config is not None and not config.exists():
+        console.print(f"[red]error:[/] config file {config} does not exist; pass the path of your routing YAML")
+        raise typer.Exit(2)
+    settings = ServeSettings(
+        config_path=config,
+        store_url=store,
+        host=host,
+        port=port,
+        admin_token=os.environ.get("SLIPWAY_ADMIN_TOKEN") or None,
+        watch_config=not no_watch,
+        workdir=Path.cwd(),
+    )
+    try:
+        check_admin_exposure(settings)
+    except SlipwayError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"slipway listening on http://{host}:{port} (OpenAI: /v1, Ollama: /api, admin: /admin, docs: /docs)")
+    run(settings)

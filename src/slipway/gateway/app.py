@@ -1,0 +1,164 @@
+"""The gateway's ASGI entry point: a path table for the data plane, everything else to the admin app.
+
+A plain dict lookup instead of a router keeps the per-request overhead in
+microseconds; the admin API and dashboard (FastAPI) sit behind `fallback`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from slipway.core.ports import RecordStore
+from slipway.core.records import Api, Feedback
+from slipway.gateway.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, read_body, send_json
+from slipway.gateway.proxy import Proxy
+from slipway.gateway.recorder import Recorder
+from slipway.gateway.route_table import RouteHolder
+
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def _openai_error(message: str, code: str, kind: str = "invalid_request_error") -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+class GatewayApp:
+    def __init__(
+        self,
+        routes: RouteHolder,
+        proxy: Proxy,
+        recorder: Callable[[], Recorder | None],
+        records: Callable[[], RecordStore | None],
+        fallback: ASGIApp,
+        *,
+        public_model: Callable[[], str],
+        started_at: float | None = None,
+    ) -> None:
+        self._routes = routes
+        self._proxy = proxy
+        self._recorder = recorder
+        self._records = records
+        self._fallback = fallback
+        self._public_model = public_model
+        self._created = int(started_at or time.time())
+        self._handlers: dict[tuple[str, str], Handler] = {
+            ("POST", "/v1/chat/completions"): self._bind(Api.OPENAI_CHAT),
+            ("POST", "/v1/completions"): self._bind(Api.OPENAI_COMPLETIONS),
+            ("POST", "/api/chat"): self._bind(Api.OLLAMA_CHAT),
+            ("POST", "/api/generate"): self._bind(Api.OLLAMA_GENERATE),
+            ("GET", "/v1/models"): self._models,
+            ("GET", "/api/tags"): self._tags,
+            ("GET", "/api/version"): self._version,
+            ("POST", "/v1/feedback"): self._feedback,
+        }
+
+    def _bind(self, api: Api) -> Handler:
+        async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+            await self._proxy.handle(api, scope, receive, send)
+
+        return handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if len(path) > 1 and path.endswith("/"):
+                path = path.rstrip("/")
+            handler = self._handlers.get((scope["method"], path))
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
+        await self._fallback(scope, receive, send)
+
+    def _model_ids(self) -> list[str]:
+        return [self._public_model()]
+
+    async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        data = [
+            {"id": mid, "object": "model", "created": self._created, "owned_by": "slipway"}
+            for mid in self._model_ids()
+        ]
+        await send_json(send, 200, {"object": "list", "data": data})
+
+    async def _tags(self, scope: Scope, receive: Receive, send: Send) -> None:
+        modified = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._created))
+        models = [
+            {
+                "name": mid,
+                "model": mid,
+                "modified_at": modified,
+                "size": 0,
+                "digest": "",
+                "details": {"format": "", "family": "", "parameter_size": "", "quantization_level": ""},
+            }
+            for mid in self._model_ids()
+        ]
+        await send_json(send, 200, {"models": models})
+
+    async def _version(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from slipway import __version__
+
+        await send_json(send, 200, {"version": __version__})
+
+    async def _feedback(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            raw = await read_body(receive, 64 * 1024)
+        except BodyTooLarge:
+            await send_json(send, 413, _openai_error("feedback body is larger than 64 KiB", "body_too_large"))
+            return
+        except ClientGone:
+            return
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            await send_json(send, 400, _openai_error(f"feedback body is not valid JSON ({exc})", "invalid_json"))
+            return
+        problem = _feedback_problem(body)
+        if problem:
+            await send_json(send, 400, _openai_error(problem, "invalid_feedback"))
+            return
+        feedback = Feedback(
+            request_id=body["request_id"],
+            at=time.time(),
+            satisfied=body.get("satisfied"),
+            label=body.get("label"),
+            score=float(body["score"]) if body.get("score") is not None else None,
+        )
+        recorder, records = self._recorder(), self._records()
+        if recorder is None or records is None:
+            await send_json(send, 503, _openai_error("slipway is still starting", "not_ready", "api_error"))
+            return
+        if recorder.pending:
+            await recorder.flush()
+        if not await records.add_feedback(feedback):
+            await send_json(
+                send, 404,
+                _openai_error(f"no request with id {feedback.request_id!r}; use the X-Slipway-Request-Id "
+                              "header of the response", "unknown_request_id", "not_found_error"),
+            )
+            return
+        await send_json(send, 200, {"request_id": feedback.request_id, "accepted": True})
+
+
+def _feedback_problem(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "feedback must be a JSON object like {\"request_id\": \"...\", \"satisfied\": true}"
+    unknown = sorted(set(body) - {"request_id", "satisfied", "label", "score"})
+    if unknown:
+        return f"unknown feedback field(s): {', '.join(unknown)}; allowed: request_id, satisfied, label, score"
+    if not isinstance(body.get("request_id"), str) or not body["request_id"]:
+        return "request_id is required: the X-Slipway-Request-Id header of the response"
+    if body.get("satisfied") is not None and not isinstance(body["satisfied"], bool):
+        return "satisfied must be true or false"
+    if body.get("label") is not None and not isinstance(body["label"], str):
+        return "label must be a string (the ground-truth answer)"
+    score = body.get("score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
+        return "score must be a number"
+    if all(body.get(k) is None for k in ("satisfied", "label", "score")):
+        return "give at least one of satisfied, label or score"
+    return None

@@ -1,0 +1,74 @@
+"""Read a passing stream just enough to attribute it: TTFT, output length, first words, end marker.
+
+The bytes are forwarded before they are read here, so this costs the client
+nothing but CPU; the record needs it for canary and shadow analysis.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from slipway.core.records import Api, RequestRecord
+from slipway.gateway import translate
+
+HEAD_CHARS = 200
+
+
+class OutputTracker:
+    def __init__(self, upstream_api: Api, framing: str, t0: float) -> None:
+        self._api = upstream_api.value
+        self._sse = framing == "sse"
+        self._decoder: translate.SSEDecoder | translate.NDJSONDecoder = (
+            translate.SSEDecoder() if self._sse else translate.NDJSONDecoder()
+        )
+        self._t0 = t0
+        self._parts: list[str] = []
+        self._head_len = 0
+        self.chars = 0
+        self.ttft_ms: float | None = None
+        self.tokens: int | None = None
+        self.chunks = 0
+        self.complete = False
+
+    def feed(self, chunk: bytes) -> list[dict[str, Any]]:
+        objs: list[dict[str, Any]] = []
+        for payload in self._decoder.feed(chunk):
+            if self._sse and payload.strip() == b"[DONE]":
+                self.complete = True
+                continue
+            try:
+                obj = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(obj, dict):
+                continue
+            objs.append(obj)
+            self.chunks += 1
+            if "error" in obj:
+                continue
+            text = translate.extract_output(self._api, obj)
+            if text:
+                if self.ttft_ms is None:
+                    self.ttft_ms = (time.perf_counter() - self._t0) * 1000.0
+                self.chars += len(text)
+                if self._head_len < HEAD_CHARS:
+                    self._parts.append(text)
+                    self._head_len += len(text)
+            if not self._sse and obj.get("done") is True:
+                self.complete = True
+                count = obj.get("eval_count")
+                if isinstance(count, int):
+                    self.tokens = count
+            usage = obj.get("usage")
+            if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+                self.tokens = usage["completion_tokens"]
+        return objs
+
+    def finish_into(self, rec: RequestRecord) -> None:
+        rec.ttft_ms = self.ttft_ms
+        rec.output_chars = self.chars
+        rec.output_head = "".join(self._parts)[:HEAD_CHARS]
+        rec.output_tokens = self.tokens if self.tokens is not None else (self.chunks or None)

@@ -1,0 +1,358 @@
+"""Forward one request to the slot's backend and stream the answer back, chunk by chunk.
+
+The slot is chosen once, from the route plan read at the start of the
+request; a route switch during a long stream does not move it. Upstream
+failures become well-formed errors in the client's own API, and every request
+ends in exactly one record for the recorder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+
+from slipway.core.records import Api, RequestRecord
+from slipway.core.types import Slot
+from slipway.gateway import translate
+from slipway.gateway.asgi import (
+    BodyTooLarge,
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    header_map,
+    read_body,
+)
+from slipway.gateway.errors import send_error, stream_error_event
+from slipway.gateway.exchanges import Exchange, exchange_for, upstream_body
+from slipway.gateway.output import OutputTracker
+from slipway.gateway.recorder import Recorder
+from slipway.gateway.route_table import RouteHolder
+from slipway.gateway.routing import pick
+
+STREAM_TYPES = {"sse": b"text/event-stream", "ndjson": b"application/x-ndjson"}
+
+
+class Proxy:
+    def __init__(self, routes: RouteHolder, recorder: Recorder | None, *, max_body_bytes: int) -> None:
+        self._routes = routes
+        self._recorder = recorder
+        self._max_body = max_body_bytes
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
+        self._random = random.random
+        self.in_flight = 0
+
+    def bind_recorder(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _timeout(self, slot: Slot) -> aiohttp.ClientTimeout:
+        key = (slot.connect_timeout_s, slot.read_timeout_s)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=key[0], sock_read=key[1])
+            self._timeouts[key] = timeout
+        return timeout
+
+    async def handle(self, api: Api, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = time.perf_counter()
+        started_at = time.time()
+        try:
+            raw = await read_body(receive, self._max_body)
+        except BodyTooLarge:
+            await send_error(
+                send, api, 413, f"request body is larger than the {self._max_body}-byte limit; "
+                "send a smaller request or raise gateway.max_body_bytes", "body_too_large"
+            )
+            return
+        except ClientGone:
+            return
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            await send_error(
+                send, api, 400, f"request body is not valid JSON ({exc}); send a JSON object", "invalid_json"
+            )
+            return
+        if not isinstance(body, dict):
+            await send_error(
+                send, api, 400,
+                f"request body must be a JSON object, got {type(body).__name__}", "invalid_body",
+            )
+            return
+
+        headers = header_map(scope)
+        plan = self._routes.plan
+        if plan is None:
+            await send_error(send, api, 503, "slipway has no routes yet; it is still starting", "not_ready")
+            return
+        pinned = headers.get(b"x-slipway-slot")
+        key_raw = headers.get(b"x-slipway-key")
+        key = key_raw.decode("latin-1") if key_raw else body.get("user") if isinstance(body.get("user"), str) else None
+        if pinned is not None:
+            slot = plan.table.slots.get(pinned.decode("latin-1"))
+            if slot is None:
+                known = ", ".join(plan.table.slots)
+                await send_error(
+                    send, api, 400, f"X-Slipway-Slot names unknown slot {pinned.decode('latin-1')!r} "
+                    f"(slots: {known})", "unknown_slot",
+                )
+                return
+        else:
+            slot = pick(plan, key, self._random())
+        category_raw = headers.get(b"x-slipway-category")
+        category = category_raw.decode("latin-1") if category_raw else _metadata_category(body)
+
+        exchange = exchange_for(api, slot.kind)
+        stream = bool(body.get("stream", exchange.stream_default()))
+        request_id = os.urandom(12).hex()
+        rec = RequestRecord(
+            request_id=request_id,
+            started_at=started_at,
+            slot=slot.name,
+            version=slot.version_label,
+            api=api.value,
+            stream=stream,
+            route_version=plan.table.version,
+            category=category,
+            sticky_key=key,
+        )
+        reply_headers = [
+            (b"x-slipway-request-id", request_id.encode()),
+            (b"x-slipway-slot", slot.name.encode()),
+            (b"x-slipway-version", rec.version.encode()),
+        ]
+        upstream_headers = {
+            "content-type": "application/json",
+            "accept-encoding": "identity",
+            "x-slipway-request-id": request_id,
+        }
+        if category:
+            upstream_headers["x-slipway-category"] = category
+        if slot.api_key_env:
+            api_key = os.environ.get(slot.api_key_env)
+            if api_key:
+                upstream_headers["authorization"] = f"Bearer {api_key}"
+        payload = orjson.dumps(upstream_body(exchange, body, slot, stream))
+        assert self._session is not None, "Proxy.start() was not called"
+        self.in_flight += 1
+        try:
+            await self._exchange(exchange, slot, payload, upstream_headers, stream, rec, reply_headers,
+                                 receive, send, t0, body.get("model"))
+        finally:
+            self.in_flight -= 1
+            rec.latency_ms = (time.perf_counter() - t0) * 1000.0
+            if self._recorder is not None:
+                self._recorder.record(rec)
+
+    async def _exchange(
+        self,
+        exchange: Exchange,
+        slot: Slot,
+        payload: bytes,
+        upstream_headers: dict[str, str],
+        stream: bool,
+        rec: RequestRecord,
+        reply_headers: list[tuple[bytes, bytes]],
+        receive: Receive,
+        send: Send,
+        t0: float,
+        client_model: Any,
+    ) -> None:
+        assert self._session is not None
+        api = exchange.api
+        url = slot.endpoint + exchange.upstream_path
+        try:
+            resp = await self._session.post(
+                url, data=payload, headers=upstream_headers, timeout=self._timeout(slot)
+            )
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            rec.status, rec.error = 504, "backend_timeout"
+            await send_error(send, api, 504, f"backend of slot {slot.name!r} ({slot.endpoint}) did not "
+                             f"answer within {slot.connect_timeout_s:g}s/{slot.read_timeout_s:g}s",
+                             "backend_timeout", reply_headers)
+            return
+        except (aiohttp.ClientError, OSError) as exc:
+            rec.status, rec.error = 502, "backend_unavailable"
+            await send_error(send, api, 502, f"backend of slot {slot.name!r} ({slot.endpoint}) is "
+                             f"unreachable: {exc.__class__.__name__}: {exc}", "backend_unavailable",
+                             reply_headers)
+            return
+        public_model = client_model if isinstance(client_model, str) else slot.model
+        try:
+            if resp.status >= 400:
+                await self._upstream_error(exchange, slot, resp, rec, reply_headers, send)
+            elif stream and resp.content_type in ("text/event-stream", "application/x-ndjson"):
+                await self._stream(exchange, slot, resp, rec, reply_headers, receive, send, t0, public_model)
+            else:
+                await self._unary(exchange, slot, resp, rec, reply_headers, send, t0, public_model)
+        finally:
+            resp.release()
+
+    async def _upstream_error(
+        self,
+        exchange: Exchange,
+        slot: Slot,
+        resp: aiohttp.ClientResponse,
+        rec: RequestRecord,
+        reply_headers: list[tuple[bytes, bytes]],
+        send: Send,
+    ) -> None:
+        try:
+            data = await resp.read()
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            data = b""
+        status = 502 if resp.status >= 500 else resp.status
+        rec.status, rec.error = status, f"upstream_{resp.status}"
+        snippet = data[:300].decode("utf-8", "replace").strip()
+        await send_error(
+            send, exchange.api, status,
+            f"backend of slot {slot.name!r} answered HTTP {resp.status}: {snippet or '(empty body)'}",
+            "upstream_error", reply_headers,
+        )
+
+    async def _unary(
+        self,
+        exchange: Exchange,
+        slot: Slot,
+        resp: aiohttp.ClientResponse,
+        rec: RequestRecord,
+        reply_headers: list[tuple[bytes, bytes]],
+        send: Send,
+        t0: float,
+        public_model: str,
+    ) -> None:
+        api = exchange.api
+        try:
+            data = await resp.read()
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            rec.status, rec.error = 502, "stream_interrupted"
+            await send_error(send, api, 502, f"backend of slot {slot.name!r} failed while answering: "
+                             f"{exc.__class__.__name__}", "stream_interrupted", reply_headers)
+            return
+        rec.ttft_ms = (time.perf_counter() - t0) * 1000.0
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            obj = None
+        if not isinstance(obj, dict):
+            rec.status, rec.error = 502, "bad_upstream_body"
+            await send_error(send, api, 502, f"backend of slot {slot.name!r} sent a body that is not a "
+                             "JSON object", "bad_upstream_body", reply_headers)
+            return
+        text = translate.extract_output(exchange.upstream_api.value, obj)
+        rec.output_chars = len(text)
+        rec.output_head = text[:200]
+        rec.output_tokens = _completion_tokens(obj)
+        if exchange.from_upstream is not None:
+            data = orjson.dumps(exchange.from_upstream(obj, public_model))
+        rec.status = 200
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), *reply_headers]})
+        await send({"type": "http.response.body", "body": data})
+
+    async def _stream(
+        self,
+        exchange: Exchange,
+        slot: Slot,
+        resp: aiohttp.ClientResponse,
+        rec: RequestRecord,
+        reply_headers: list[tuple[bytes, bytes]],
+        receive: Receive,
+        send: Send,
+        t0: float,
+        public_model: str,
+    ) -> None:
+        api = exchange.api
+        tracker = OutputTracker(exchange.upstream_api, exchange.upstream_framing, t0)
+        translator = (
+            translate.OpenAIToOllamaStream(api.value, public_model) if exchange.translates else None
+        )
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", STREAM_TYPES[exchange.client_framing()]),
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),
+            *reply_headers,
+        ]})
+        rec.status = 200
+        client_gone = asyncio.Event()
+
+        async def watch_disconnect() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    client_gone.set()
+                    resp.close()
+                    return
+
+        watcher = asyncio.create_task(watch_disconnect())
+        failure: str | None = None
+        try:
+            async for chunk in resp.content.iter_any():
+                objs = tracker.feed(chunk)
+                if translator is None:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                else:
+                    out = b"".join(line for obj in objs for line in translator.feed(obj))
+                    if out:
+                        await send({"type": "http.response.body", "body": out, "more_body": True})
+                if client_gone.is_set():
+                    break
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            failure = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        tracker.finish_into(rec)
+        if client_gone.is_set():
+            rec.aborted, rec.error = True, "client_disconnected"
+            return
+        if failure is None and not tracker.complete:
+            failure = "the connection closed before the stream's end marker"
+        if failure is not None:
+            rec.aborted, rec.error = True, "stream_interrupted"
+            event = stream_error_event(
+                api, f"backend of slot {slot.name!r} failed mid-stream ({failure}); the answer is incomplete",
+                "stream_interrupted",
+            )
+            await send({"type": "http.response.body", "body": event, "more_body": False})
+            return
+        tail = b"".join(translator.finish()) if translator is not None else b""
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+def _metadata_category(body: dict[str, Any]) -> str | None:
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict):
+        value = metadata.get("category")
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _completion_tokens(obj: dict[str, Any]) -> int | None:
+    usage = obj.get("usage")
+    if isinstance(usage, dict):
+        tokens = usage.get("completion_tokens")
+        return tokens if isinstance(tokens, int) else None
+    eval_count = obj.get("eval_count")
+    return eval_count if isinstance(eval_count, int) else None

@@ -1,0 +1,55 @@
+"""Which slot serves a request: a pure function of the route plan, a key and a draw.
+
+Sticky keys hash into one of WEIGHT_SCALE buckets, so the same user lands on
+the same slot for as long as the weights stay the same (GW5). Candidate slots
+take the lowest buckets and the active slot the rest; when a canary ramps from
+5 % to 25 %, everyone who already saw the candidate keeps seeing it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+from slipway.core.types import WEIGHT_SCALE, RouteTable, Slot
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    """A route table compiled for the hot path: cumulative bucket bounds per slot."""
+
+    table: RouteTable
+    bounds: tuple[tuple[int, Slot], ...]
+    single: Slot | None
+
+
+def compile_plan(table: RouteTable) -> RoutePlan:
+    weights = table.effective_weights()
+    if len(weights) == 1:
+        (only,) = weights
+        return RoutePlan(table=table, bounds=((WEIGHT_SCALE, table.slots[only]),), single=table.slots[only])
+    order = sorted((name for name in weights if name != table.active)) + [
+        name for name in weights if name == table.active
+    ]
+    bounds: list[tuple[int, Slot]] = []
+    upper = 0
+    for name in order:
+        upper += weights[name]
+        bounds.append((upper, table.slots[name]))
+    return RoutePlan(table=table, bounds=tuple(bounds), single=None)
+
+
+def sticky_bucket(key: str) -> int:
+    """A stable bucket in [0, WEIGHT_SCALE) for a sticky key (same across processes and restarts)."""
+    return zlib.crc32(key.encode("utf-8")) % WEIGHT_SCALE
+
+
+def pick(plan: RoutePlan, key: str | None, draw: float) -> Slot:
+    """The slot for one request; `draw` is a uniform [0, 1) number used when there is no key."""
+    if plan.single is not None:
+        return plan.single
+    bucket = sticky_bucket(key) if key else int(draw * WEIGHT_SCALE)
+    for upper, slot in plan.bounds:
+        if bucket < upper:
+            return slot
+    return plan.bounds[-1][1]

@@ -1,0 +1,191 @@
+"""Carries out route transitions and blue-green deploys through the ports.
+
+Every change is: compute the next table (pure, `machine`), commit it with the
+version we started from (optimistic concurrency), then publish it to the
+gateway. A local lock queues operators in this process; a ConflictError means
+another replica won and the operator should look again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
+from slipway.core.errors import ConflictError, SlipwayError, SmokeTestFailed, TransitionError
+from slipway.core.ports import DeploymentStore, RoutePublisher, RouteStore, SlotBackend
+from slipway.core.types import RouteChange, RouteChangeKind, RouteTable
+from slipway.evals.smoke import SmokeCase
+from slipway.rollout import machine
+from slipway.rollout.smoke import run_smoke
+from slipway.rollout.strategies.bluegreen import DeployRequest, choose_standby, staged_slot
+
+log = logging.getLogger("slipway.controller")
+
+
+class RouteController:
+    def __init__(
+        self,
+        routes: RouteStore,
+        publisher: RoutePublisher,
+        deployments: DeploymentStore,
+        backend: SlotBackend,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._routes = routes
+        self._publisher = publisher
+        self._deployments = deployments
+        self._backend = backend
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._table: RouteTable | None = None
+
+    async def load(self) -> RouteTable | None:
+        self._table = await self._routes.load_routes()
+        if self._table is not None:
+            self._publisher.publish(self._table)
+        return self._table
+
+    @property
+    def table(self) -> RouteTable:
+        if self._table is None:
+            raise TransitionError("no route table yet", hint="start slipway with --config FILE")
+        return self._table
+
+    async def _commit(self, new: RouteTable, change: RouteChange, expected: int) -> RouteTable:
+        try:
+            committed = await self._routes.commit_routes(new, expected_version=expected, change=change)
+        except ConflictError:
+            await self.load()
+            raise
+        self._table = committed
+        self._publisher.publish(committed)
+        log.info("route v%d: %s %s -> %s by %s (%s)", committed.version, change.kind,
+                 change.from_active, change.to_active, change.actor, change.reason)
+        return committed
+
+    async def apply_table(self, table: RouteTable, *, actor: str, reason: str) -> RouteTable:
+        async with self._lock:
+            old = self._table
+            new, change = machine.replace_table(old, table, actor=actor, reason=reason, now=self._clock())
+            return await self._commit(new, change, old.version if old else 0)
+
+    async def switch(self, to: str, *, actor: str, reason: str) -> RouteTable:
+        async with self._lock:
+            old = self.table
+            new, change = machine.switch(old, to, actor=actor, reason=reason, now=self._clock())
+            return await self._commit(new, change, old.version)
+
+    async def rollback(self, *, to: str | None = None, actor: str, reason: str) -> RouteTable:
+        async with self._lock:
+            old = self.table
+            new, change = machine.rollback(old, to=to, actor=actor, reason=reason, now=self._clock())
+            committed = await self._commit(new, change, old.version)
+        await self._mark_rolled_back(old.active, reason)
+        return committed
+
+    async def _mark_rolled_back(self, slot: str, reason: str) -> None:
+        for dep in await self._deployments.list_deployments(limit=20):
+            if dep.slot == slot and dep.status is DeploymentStatus.LIVE:
+                dep.status = DeploymentStatus.ROLLED_BACK
+                dep.updated_at = self._clock()
+                dep.detail = {**dep.detail, "rollback_reason": reason}
+                await self._deployments.save_deployment(dep)
+
+    async def deploy_bluegreen(
+        self,
+        request: DeployRequest,
+        smoke_cases: list[SmokeCase] | None,
+        *,
+        actor: str,
+        switch: bool = True,
+        progress: Callable[[str], None] | None = None,
+    ) -> Deployment:
+        """Stage the version in a standby slot, smoke-test it there, then switch (BG2)."""
+        say = progress or (lambda _msg: None)
+        async with self._lock:
+            table = self.table
+            name = choose_standby(table, request.slot)
+            slot = staged_slot(table, name, request)
+            now = self._clock()
+            dep = Deployment(
+                id=uuid.uuid4().hex[:12],
+                version=request.version,
+                strategy=Strategy.BLUEGREEN,
+                slot=name,
+                status=DeploymentStatus.PENDING,
+                created_at=now,
+                updated_at=now,
+                actor=actor,
+                previous_slot=table.active,
+                detail={"endpoint": slot.endpoint, "model": slot.model, "kind": str(slot.kind)},
+            )
+            await self._deployments.save_deployment(dep)
+            new, change = machine.put_slot(
+                table, slot, actor=actor, reason=f"deploy {request.version}: staged in {name}", now=now
+            )
+            await self._commit(new, change, table.version)
+        say(f"staged {request.version} in standby slot {name} ({slot.endpoint})")
+
+        health = await self._backend.check(slot)
+        dep.detail["health"] = health.detail
+        if health.memory_bytes is not None:
+            dep.detail["memory_bytes"] = health.memory_bytes
+        if not health.ready:
+            await self._finish(dep, DeploymentStatus.FAILED)
+            raise TransitionError(
+                f"slot {name!r} is not ready: {health.detail}",
+                hint="fix the backend, then deploy again; production traffic was not touched",
+            )
+        say(f"slot {name} is ready: {health.detail}")
+
+        if smoke_cases:
+            await self._move(dep, DeploymentStatus.SMOKE_TESTING)
+            say(f"running {len(smoke_cases)} smoke prompts against {name}")
+            report = await run_smoke(self._backend, slot, smoke_cases)
+            dep.detail["smoke"] = report.to_dict()
+            if not report.passed:
+                await self._finish(dep, DeploymentStatus.SMOKE_FAILED)
+                raise SmokeTestFailed(
+                    f"smoke test failed on slot {name!r}; traffic stays on {table.active!r}",
+                    report=report.to_dict(),
+                    hint="see the failed prompts above; fix the model or the expectations and deploy again",
+                )
+            say(f"smoke test passed ({report.to_dict().get('passed_count', len(smoke_cases))} prompts)")
+        else:
+            dep.detail["smoke"] = "skipped by operator"
+
+        if not switch:
+            dep.detail["switched"] = False
+            await self._save(dep)
+            return dep
+        async with self._lock:
+            table = self.table
+            reason = f"deploy {request.version}" + (" after a passing smoke test" if smoke_cases else "")
+            new, change = machine.switch(
+                table, name, actor=actor, reason=reason, now=self._clock(), kind=RouteChangeKind.DEPLOY
+            )
+            await self._commit(new, change, table.version)
+        dep.previous_slot = table.active
+        await self._move(dep, DeploymentStatus.LIVE)
+        say(f"switched: {table.active} -> {name}; {table.active} stays loaded for rollback")
+        return dep
+
+    async def _move(self, dep: Deployment, status: DeploymentStatus) -> None:
+        machine.check_deployment_move(dep.status, status)
+        dep.status = status
+        await self._save(dep)
+
+    async def _finish(self, dep: Deployment, status: DeploymentStatus) -> None:
+        try:
+            await self._move(dep, status)
+        except SlipwayError as exc:
+            log.error("could not record deployment %s as %s: %s", dep.id, status, exc)
+
+    async def _save(self, dep: Deployment) -> None:
+        dep.updated_at = self._clock()
+        await self._deployments.save_deployment(dep)

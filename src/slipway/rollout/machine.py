@@ -1,0 +1,152 @@
+"""Route and deployment transitions as pure functions: (state, intent) -> (new state, change).
+
+Nothing here touches the store or the network; `controller` commits the result
+through the RouteStore port in one transaction and publishes it. Illegal
+moves raise TransitionError with what to do instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from slipway.core.deployments import DeploymentStatus
+from slipway.core.errors import TransitionError
+from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot
+
+
+def _change(
+    old: RouteTable | None,
+    new: RouteTable,
+    kind: RouteChangeKind,
+    actor: str,
+    reason: str,
+    now: float,
+) -> RouteChange:
+    return RouteChange(
+        version=new.version,
+        at=now,
+        kind=kind,
+        from_active=old.active if old else None,
+        to_active=new.active,
+        actor=actor,
+        reason=reason,
+        from_weights=dict(old.weights) if old else {},
+        to_weights=dict(new.weights),
+    )
+
+
+def _next(old: RouteTable, **fields: object) -> RouteTable:
+    values: dict[str, object] = {
+        "version": old.version + 1,
+        "slots": old.slots,
+        "active": old.active,
+        "weights": old.weights,
+        "previous_active": old.previous_active,
+        "name": old.name,
+    }
+    values.update(fields)
+    return RouteTable(**values)  # type: ignore[arg-type]
+
+
+def switch(
+    table: RouteTable, to: str, *, actor: str, reason: str, now: float,
+    kind: RouteChangeKind = RouteChangeKind.SWITCH,
+) -> tuple[RouteTable, RouteChange]:
+    """All traffic to `to`; the slot that was active becomes the rollback target."""
+    if to not in table.slots:
+        known = ", ".join(table.slots)
+        raise TransitionError(f"there is no slot {to!r}", hint=f"choose one of: {known}")
+    if to == table.active and not table.weights:
+        raise TransitionError(f"slot {to!r} is already active", hint="nothing to do")
+    new = _next(table, active=to, weights={}, previous_active=table.active if to != table.active else table.previous_active)
+    return new, _change(table, new, kind, actor, reason, now)
+
+
+def rollback(
+    table: RouteTable, *, to: str | None = None, actor: str, reason: str, now: float
+) -> tuple[RouteTable, RouteChange]:
+    """Back to the previous active slot (or `to`); any canary weights are cleared."""
+    target = to or table.previous_active
+    if target is None:
+        raise TransitionError(
+            "there is no previous slot to roll back to",
+            hint="name the slot to switch to: slipway rollback --to SLOT",
+        )
+    if target == table.active and not table.weights:
+        raise TransitionError(
+            f"slot {target!r} is already serving all traffic",
+            hint="nothing to roll back; see `slipway history`",
+        )
+    return switch(table, target, actor=actor, reason=reason, now=now, kind=RouteChangeKind.ROLLBACK)
+
+
+def put_slot(
+    table: RouteTable, slot: Slot, *, actor: str, reason: str, now: float, allow_active: bool = False
+) -> tuple[RouteTable, RouteChange]:
+    """Define or redefine a slot. Changing what the active slot serves is refused by default."""
+    if slot.name == table.active and not allow_active:
+        standby = table.standby_slots()
+        hint = f"deploy into a standby slot ({', '.join(standby)})" if standby else "add a second slot first"
+        raise TransitionError(f"slot {slot.name!r} is serving production traffic", hint=hint)
+    if table.weights.get(slot.name, 0) > 0 and not allow_active:
+        raise TransitionError(
+            f"slot {slot.name!r} has canary traffic", hint="abort or finish the canary first"
+        )
+    slots = dict(table.slots)
+    slots[slot.name] = slot
+    new = _next(table, slots=slots)
+    return new, _change(table, new, RouteChangeKind.SLOT, actor, reason, now)
+
+
+def set_weights(
+    table: RouteTable, weights: Mapping[str, int], *, actor: str, reason: str, now: float
+) -> tuple[RouteTable, RouteChange]:
+    from slipway.core.types import WEIGHT_SCALE
+
+    unknown = sorted(set(weights) - set(table.slots))
+    if unknown:
+        raise TransitionError(f"weights name unknown slots: {', '.join(unknown)}")
+    if sum(weights.values()) != WEIGHT_SCALE or any(w < 0 for w in weights.values()):
+        raise TransitionError(f"weights must be non-negative and sum to {WEIGHT_SCALE} basis points")
+    clean = {k: v for k, v in weights.items() if v > 0}
+    new = _next(table, weights=clean if clean != {table.active: WEIGHT_SCALE} else {})
+    return new, _change(table, new, RouteChangeKind.WEIGHTS, actor, reason, now)
+
+
+def replace_table(
+    old: RouteTable | None, new_table: RouteTable, *, actor: str, reason: str, now: float,
+    kind: RouteChangeKind = RouteChangeKind.CONFIG,
+) -> tuple[RouteTable, RouteChange]:
+    """Apply a whole table (a config file): same validated path as any API change."""
+    version = (old.version if old else 0) + 1
+    previous = old.active if old and old.active != new_table.active else (old.previous_active if old else None)
+    if previous is not None and previous not in new_table.slots:
+        previous = None
+    new = RouteTable(
+        version=version,
+        slots=new_table.slots,
+        active=new_table.active,
+        weights=new_table.weights,
+        previous_active=previous,
+        name=new_table.name,
+    )
+    return new, _change(old, new, kind if old else RouteChangeKind.INIT, actor, reason, now)
+
+
+_DEPLOYMENT_MOVES: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
+    DeploymentStatus.PENDING: frozenset(
+        {DeploymentStatus.SMOKE_TESTING, DeploymentStatus.LIVE, DeploymentStatus.FAILED}
+    ),
+    DeploymentStatus.SMOKE_TESTING: frozenset(
+        {DeploymentStatus.SMOKE_FAILED, DeploymentStatus.LIVE, DeploymentStatus.FAILED}
+    ),
+    DeploymentStatus.LIVE: frozenset({DeploymentStatus.ROLLED_BACK}),
+    DeploymentStatus.SMOKE_FAILED: frozenset(),
+    DeploymentStatus.ROLLED_BACK: frozenset(),
+    DeploymentStatus.FAILED: frozenset(),
+}
+
+
+def check_deployment_move(current: DeploymentStatus, target: DeploymentStatus) -> None:
+    if target not in _DEPLOYMENT_MOVES[current]:
+        raise TransitionError(f"a deployment cannot go from {current} to {target}")

@@ -1,0 +1,170 @@
+"""The admin API: the same actions as the CLI, behind a bearer token (OP1).
+
+The handlers are thin: each validates its body, calls the controller or the
+runtime, and maps slipway's error tree to HTTP statuses in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from slipway.core.deployments import Deployment, Strategy
+from slipway.core.errors import (
+    BackendError,
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    SlipwayError,
+    SmokeTestFailed,
+    StoreError,
+    TransitionError,
+    ValidationError,
+)
+from slipway.core.types import RouteChange
+from slipway.evals.smoke import parse_smoke_cases
+from slipway.rollout.controller import RouteController
+from slipway.rollout.strategies.bluegreen import DeployRequest
+from slipway.web.auth import TokenGuard
+from slipway.web.schemas import DeployBody, RollbackBody, SwitchBody
+
+_STATUS: list[tuple[type[SlipwayError], int]] = [
+    (SmokeTestFailed, 422),
+    (ConflictError, 409),
+    (StoreError, 503),
+    (ConfigError, 400),
+    (NotFoundError, 404),
+    (TransitionError, 409),
+    (BackendError, 502),
+    (ValidationError, 422),
+]
+
+
+class AdminRuntime(Protocol):
+    @property
+    def controller(self) -> RouteController: ...
+
+    async def status(self) -> dict[str, Any]: ...
+
+    async def history(self, limit: int) -> list[RouteChange]: ...
+
+    async def deployments(self, limit: int) -> list[Deployment]: ...
+
+    async def reload(self, actor: str) -> dict[str, Any]: ...
+
+    def export_config(self) -> str: ...
+
+
+def _status_for(exc: SlipwayError) -> int:
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def change_to_dict(change: RouteChange) -> dict[str, Any]:
+    data = asdict(change)
+    data["kind"] = str(change.kind)
+    return data
+
+
+def deployment_to_dict(dep: Deployment) -> dict[str, Any]:
+    data = asdict(dep)
+    data["strategy"] = str(dep.strategy)
+    data["status"] = str(dep.status)
+    return data
+
+
+def create_admin_app(
+    runtime: AdminRuntime,
+    guard: TokenGuard,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="slipway admin API",
+        summary="Blue-green, canary and shadow rollouts for fine-tuned LLMs.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    auth = [Depends(guard)]
+
+    @app.exception_handler(SlipwayError)
+    async def _slipway_error(_request: Request, exc: SlipwayError) -> JSONResponse:
+        return JSONResponse({"error": exc.to_dict()}, status_code=_status_for(exc))
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/admin/status", dependencies=auth, tags=["routes"])
+    async def status() -> dict[str, Any]:
+        return await runtime.status()
+
+    @app.get("/admin/history", dependencies=auth, tags=["routes"])
+    async def history(limit: int = Query(100, ge=1, le=10_000)) -> dict[str, Any]:
+        return {"changes": [change_to_dict(c) for c in await runtime.history(limit)]}
+
+    @app.post("/admin/rollback", dependencies=auth, tags=["routes"])
+    async def rollback(
+        body: RollbackBody | None = None, x_slipway_actor: str = Header("api")
+    ) -> dict[str, Any]:
+        body = body or RollbackBody()
+        old = runtime.controller.table
+        table = await runtime.controller.rollback(to=body.to, actor=x_slipway_actor, reason=body.reason)
+        return {"from": old.active, "to": table.active, "route_version": table.version}
+
+    @app.post("/admin/switch", dependencies=auth, tags=["routes"])
+    async def switch(body: SwitchBody, x_slipway_actor: str = Header("api")) -> dict[str, Any]:
+        old = runtime.controller.table
+        table = await runtime.controller.switch(body.to, actor=x_slipway_actor, reason=body.reason)
+        return {"from": old.active, "to": table.active, "route_version": table.version}
+
+    @app.post("/admin/reload", dependencies=auth, tags=["config"])
+    async def reload(x_slipway_actor: str = Header("api")) -> dict[str, Any]:
+        return await runtime.reload(x_slipway_actor)
+
+    @app.get("/admin/config", dependencies=auth, tags=["config"], response_class=PlainTextResponse)
+    async def export_config() -> str:
+        return runtime.export_config()
+
+    @app.post("/admin/deploy", dependencies=auth, tags=["deployments"])
+    async def deploy(body: DeployBody, x_slipway_actor: str = Header("api")) -> dict[str, Any]:
+        if body.strategy is not Strategy.BLUEGREEN:
+            raise TransitionError(
+                f"strategy {body.strategy} is not available in this build",
+                hint="use --strategy bluegreen",
+            )
+        if body.smoke_jsonl is None and not body.no_smoke:
+            raise ConfigError(
+                "a blue-green deploy runs a smoke test first, and none was given",
+                hint="pass --smoke FILE (10-20 prompts), or --no-smoke to skip it knowingly",
+                field="smoke",
+            )
+        cases = parse_smoke_cases(body.smoke_jsonl, body.smoke_source) if body.smoke_jsonl else None
+        request = DeployRequest(
+            version=body.version,
+            slot=body.slot,
+            endpoint=body.endpoint,
+            model=body.model,
+            kind=body.kind,
+            adapter=body.adapter,
+            upstream_model=body.upstream_model,
+            api_key_env=body.api_key_env,
+        )
+        dep = await runtime.controller.deploy_bluegreen(
+            request, cases, actor=x_slipway_actor, switch=body.switch
+        )
+        return {"deployment": deployment_to_dict(dep), "route_version": runtime.controller.table.version}
+
+    @app.get("/admin/deployments", dependencies=auth, tags=["deployments"])
+    async def deployments(limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+        return {"deployments": [deployment_to_dict(d) for d in await runtime.deployments(limit)]}
+
+    return app
+
+
