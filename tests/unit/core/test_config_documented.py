@@ -1,0 +1,26 @@
+"""Every configuration field is documented in docs/config.md (STYLE habit 12)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from slipway.core.config import GatewayConfig, RoutingConfig, SlotConfig, Timeouts
+
+DOC = (Path(__file__).parents[3] / "docs" / "config.md").read_text()
+
+
+def fields(model: type[BaseModel], prefix: str = "") -> list[str]:
+    return [prefix + name for name in model.model_fields]
+
+
+def test_every_field_is_documented() -> None:
+    names = (
+        fields(RoutingConfig)
+        + fields(SlotConfig)
+        + fields(Timeouts, "timeouts.")
+        + fields(GatewayConfig)
+    )
+    missing = [n for n in names if f"`{n}`" not in DOC]
+    assert not missing, f"document these fields in docs/config.md: {missing}"
