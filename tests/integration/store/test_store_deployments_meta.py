@@ -1,0 +1,53 @@
+"""Deployments (upserted by id as their status moves) and the meta key/value table."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tests.integration.store.builders import T0, deployment
+
+from slipway.core.deployments import DeploymentStatus
+from slipway.store import Store
+
+
+async def test_a_deployment_round_trips(store: Store) -> None:
+    saved = deployment()
+    await store.save_deployment(saved)
+
+    assert await store.get_deployment("dep-1") == saved
+    assert await store.get_deployment("dep-unknown") is None
+
+
+async def test_saving_again_updates_in_place(store: Store) -> None:
+    first = deployment()
+    await store.save_deployment(first)
+    live = replace(
+        first,
+        status=DeploymentStatus.LIVE,
+        updated_at=T0 + 60,
+        detail={**first.detail, "promoted_by": "controller"},
+    )
+
+    await store.save_deployment(live)
+
+    assert await store.list_deployments() == [live]
+
+
+async def test_deployments_are_listed_newest_first(store: Store) -> None:
+    for n in (2, 0, 3, 1):
+        await store.save_deployment(deployment(f"dep-{n}", created_at=T0 + n))
+
+    listed = await store.list_deployments()
+    assert [d.id for d in listed] == ["dep-3", "dep-2", "dep-1", "dep-0"]
+    assert [d.id for d in await store.list_deployments(limit=2)] == ["dep-3", "dep-2"]
+
+
+async def test_meta_is_an_upserting_key_value_map(store: Store) -> None:
+    assert await store.get_meta("routing_file") is None
+
+    await store.set_meta("routing_file", "model_routing.yaml")
+    await store.set_meta("routing_file", "/etc/slipway/routing.yaml")
+    await store.set_meta("other", "x" * 10_000)
+
+    assert await store.get_meta("routing_file") == "/etc/slipway/routing.yaml"
+    assert await store.get_meta("other") == "x" * 10_000
