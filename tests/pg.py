@@ -8,10 +8,10 @@ and stops and deletes everything at the end of the session.
 
 Use it from a conftest:
 
-    from tests.pg import fresh_database, postgres_url  # noqa: F401
+    from tests.pg import fresh_schema, postgres_url  # noqa: F401
 
-`postgres_url` is the server's maintenance database; `fresh_database(url)` gives
-a test its own empty database and drops it afterwards.
+`postgres_url` is the server's maintenance database; `fresh_schema(url)` gives
+a test a URL of its own where it starts from an empty schema.
 """
 
 from __future__ import annotations
@@ -145,8 +145,13 @@ def postgres_url() -> Iterator[str]:
 
 
 @contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    """Create an empty database on the server for one test; drop it afterwards."""
+def fresh_schema(server_url: str) -> Iterator[str]:
+    """A URL on the server whose tables all land in a new, empty schema; dropped afterwards.
+
+    A schema per test rather than a database per test: CREATE DATABASE costs a
+    few hundred milliseconds, CREATE SCHEMA about one, and `search_path` (set
+    for every connection through libpq's `options`) isolates the tests as well.
+    """
     import psycopg
     from psycopg import sql
     from sqlalchemy import make_url
@@ -155,9 +160,11 @@ def fresh_database(server_url: str) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:16]}"
     conninfo = f"host={url.host} port={url.port} user={url.username} dbname={url.database}"
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
     try:
-        yield url.set(database=name).render_as_string(hide_password=False)
+        yield url.update_query_dict({"options": f"-csearch_path={name}"}).render_as_string(
+            hide_password=False
+        )
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))

@@ -81,6 +81,13 @@ def create_engines(url: URL, *, readers: int) -> Engines:
         _configure_sqlite(writer, begin="BEGIN IMMEDIATE", query_only=False)
         _configure_sqlite(reader, begin="BEGIN", query_only=True)
     else:
+        try:
+            import psycopg  # noqa: F401  (imported by SQLAlchemy; checked here for a better message)
+        except ImportError as exc:
+            raise StoreError(
+                "a PostgreSQL store needs the psycopg driver, which is not installed",
+                hint="Install slipway with the postgres extra: pip install 'slipway[postgres]'.",
+            ) from exc
         writer = create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True)
         reader = create_engine(url, pool_size=readers, max_overflow=0, pool_pre_ping=True)
     return Engines(writer=writer, reader=reader, where=describe(url))

@@ -13,7 +13,7 @@ _REPO = Path(__file__).resolve().parents[3]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from tests.pg import fresh_database, postgres_url  # noqa: E402
+from tests.pg import fresh_schema, postgres_url  # noqa: E402
 
 from slipway.store import Store, default_store_url, open_store  # noqa: E402
 
@@ -32,7 +32,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield default_store_url(tmp_path)
         return
     server_url = request.getfixturevalue("postgres_url")
-    with fresh_database(server_url) as url:
+    with fresh_schema(server_url) as url:
         yield url
 
 
