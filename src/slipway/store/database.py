@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 
 from slipway.core.deployments import Deployment
 from slipway.core.errors import StoreError
+from slipway.core.ports import DeploymentStore, MetaStore, RecordStore, RouteStore
 from slipway.core.records import Feedback, RequestRecord
 from slipway.core.types import RouteChange, RouteTable
 from slipway.store import migrate
@@ -200,3 +201,8 @@ class Store:
             )
         with translate_errors(action, self.where):
             return await asyncio.get_running_loop().run_in_executor(executor, run)
+
+
+def _implements_the_store_ports(store: Store) -> tuple[RouteStore, RecordStore, MetaStore, DeploymentStore]:
+    """Never called: mypy --strict checks here that `Store` still fits every store port."""
+    return store, store, store, store

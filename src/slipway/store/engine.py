@@ -15,6 +15,7 @@ above is identical on both backends.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError
 
 from slipway.core.errors import StoreError
+from slipway.store.errors import NotJSONError
 
 #: How long a SQLite connection waits for another process's write lock, in ms.
 SQLITE_BUSY_TIMEOUT_MS = 5_000
@@ -45,10 +47,7 @@ def parse_url(url: str) -> URL:
             f"store URL {url!r} is not a database URL",
             hint="Use sqlite:///path/to/slipway.db or postgresql+psycopg://user:pass@host/db.",
         ) from exc
-    backend = parsed.get_backend_name()
-    if backend == "postgres":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    elif parsed.drivername == "postgresql":
+    if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
@@ -75,9 +74,9 @@ def create_engines(url: URL, *, readers: int) -> Engines:
     """Build the writer and reader engines; connects lazily, so this does no I/O but mkdir."""
     if url.get_backend_name() == "sqlite":
         assert url.database is not None
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        writer = create_engine(url, pool_size=1, max_overflow=0)
-        reader = create_engine(url, pool_size=readers, max_overflow=0)
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        writer = create_engine(url, pool_size=1, max_overflow=0, json_serializer=_json_dumps)
+        reader = create_engine(url, pool_size=readers, max_overflow=0, json_serializer=_json_dumps)
         _configure_sqlite(writer, begin="BEGIN IMMEDIATE", query_only=False)
         _configure_sqlite(reader, begin="BEGIN", query_only=True)
     else:
@@ -88,8 +87,9 @@ def create_engines(url: URL, *, readers: int) -> Engines:
                 "a PostgreSQL store needs the psycopg driver, which is not installed",
                 hint="Install slipway with the postgres extra: pip install 'slipway[postgres]'.",
             ) from exc
-        writer = create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True)
-        reader = create_engine(url, pool_size=readers, max_overflow=0, pool_pre_ping=True)
+        options = {"pool_pre_ping": True, "json_serializer": _json_dumps}
+        writer = create_engine(url, pool_size=1, max_overflow=0, **options)
+        reader = create_engine(url, pool_size=readers, max_overflow=0, **options)
     return Engines(writer=writer, reader=reader, where=describe(url))
 
 
@@ -115,3 +115,15 @@ def _configure_sqlite(engine: Engine, *, begin: str, query_only: bool) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
         connection.exec_driver_sql(begin)
+
+
+def _json_dumps(value: object) -> str:
+    """Like json.dumps, but NaN and infinity are refused on every backend.
+
+    PostgreSQL rejects them and SQLite would store them, which would make the
+    same deployment saveable on one backend and not the other.
+    """
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise NotJSONError(f"a JSON field holds a value JSON cannot represent ({exc})") from exc

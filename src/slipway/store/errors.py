@@ -18,6 +18,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from slipway.core.errors import StoreError
 
 
+class NotJSONError(ValueError):
+    """A value bound for a JSON column has no JSON form (NaN, a set, an object).
+
+    Raised by the store's JSON serializer. SQLite's path wraps it in
+    SQLAlchemy's StatementError and psycopg's does not, so `translate_errors`
+    recognises it both ways and reports it the same on every backend.
+    """
+
+
 @contextmanager
 def translate_errors(action: str, where: str) -> Iterator[None]:
     """Re-raise any foreign failure during `action` as a `StoreError` about `where`.
@@ -28,6 +37,8 @@ def translate_errors(action: str, where: str) -> Iterator[None]:
         yield
     except StoreError:
         raise
+    except NotJSONError as exc:
+        raise _not_json(action, where, exc) from exc
     except CommandError as exc:
         raise StoreError(
             f"could not {action} on {where}: the database schema is not one this slipway knows ({exc})",
@@ -42,6 +53,9 @@ def translate_errors(action: str, where: str) -> Iterator[None]:
     except (OperationalError, sqlite3.OperationalError) as exc:
         raise StoreError(f"could not {action} on {where}: {_detail(exc)}", hint=_hint(exc)) from exc
     except (SQLAlchemyError, sqlite3.Error) as exc:
+        cause = getattr(exc, "orig", None)
+        if isinstance(cause, NotJSONError):
+            raise _not_json(action, where, cause) from exc
         raise StoreError(
             f"could not {action} on {where}: {_detail(exc)}",
             hint="Check the database logs; if the schema was changed by hand, restore it.",
@@ -52,6 +66,13 @@ def translate_errors(action: str, where: str) -> Iterator[None]:
             hint="Check that the directory exists, is a directory and is writable by this user, "
             "or configure another store location.",
         ) from exc
+
+
+def _not_json(action: str, where: str, exc: NotJSONError) -> StoreError:
+    return StoreError(
+        f"could not {action} on {where}: {exc}",
+        hint="JSON fields take only strings, finite numbers, booleans, None, lists and dicts.",
+    )
 
 
 def _detail(exc: Exception) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from tests.integration.store.builders import T0, deployment
 
 from slipway.core.deployments import DeploymentStatus
+from slipway.core.errors import StoreError
 from slipway.store import Store
 
 
@@ -51,3 +53,11 @@ async def test_meta_is_an_upserting_key_value_map(store: Store) -> None:
 
     assert await store.get_meta("routing_file") == "/etc/slipway/routing.yaml"
     assert await store.get_meta("other") == "x" * 10_000
+
+
+async def test_a_detail_that_is_not_json_is_refused_on_every_backend(store: Store) -> None:
+    broken = replace(deployment(), detail={"p_value": float("nan")})
+
+    with pytest.raises(StoreError, match="save deployment 'dep-1'"):
+        await store.save_deployment(broken)
+    assert await store.list_deployments() == []
