@@ -45,6 +45,7 @@ route_table = Table(
     Column("version", Integer, nullable=False),
     Column("active", String(200), nullable=False),
     Column("previous_active", String(200), nullable=True),
+    Column("name", String(200), nullable=True),
     Column("weights", JSON, nullable=False),
     Column("slots", JSON, nullable=False),
     Column("updated_at", Double, nullable=False),

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from tests.pg import fresh_schema
 
-# `tests/` is not a package; make `tests.pg` and the builders importable by their full name.
-_REPO = Path(__file__).resolve().parents[3]
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-from tests.pg import fresh_schema, postgres_url  # noqa: E402
-
-from slipway.store import Store, default_store_url, open_store  # noqa: E402
-
-__all__ = ["postgres_url"]
+from slipway.store import Store, default_store_url, open_store
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

@@ -47,6 +47,7 @@ def load(connection: Connection) -> RouteTable | None:
         active=row.active,
         weights={name: int(weight) for name, weight in row.weights.items()},
         previous_active=row.previous_active,
+        name=row.name,
     )
 
 
@@ -64,6 +65,7 @@ def commit(
         "version": new_version,
         "active": table.active,
         "previous_active": table.previous_active,
+        "name": table.name,
         "weights": dict(table.weights),
         "slots": [slot_to_json(slot) for slot in table.slots.values()],
         "updated_at": change.at,

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("active", sa.String(200), nullable=False),
         sa.Column("previous_active", sa.String(200), nullable=True),
+        sa.Column("name", sa.String(200), nullable=True),
         sa.Column("weights", sa.JSON(), nullable=False),
         sa.Column("slots", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.Double(), nullable=False),
