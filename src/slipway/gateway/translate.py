@@ -3,7 +3,8 @@
 The gateway translates only when a client's API family differs from the slot
 backend's, so an `ollama` client keeps working while a slot moves to a
 llama.cpp server (and back). Everything here is pure: dicts in, dicts or
-ready-to-send bytes out, no clock unless one is passed or defaulted.
+ready-to-send bytes out; the clock is read only for timestamps, and tests
+pass their own.
 
 Response translators accept either upstream shape of their family (a chat
 completion or a text completion; an /api/chat or /api/generate line), so the
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
@@ -189,6 +189,8 @@ def _ollama_common_to_openai(api: Api, body: Mapping[str, Any], out: JSON, notes
 
 def _openai_common_to_ollama(api: Api, body: Mapping[str, Any], out: JSON, notes: list[str]) -> None:
     out["stream"] = client_wants_stream(api, body)
+    # Unset sampling options stay unset: the Modelfile's defaults are part of the
+    # fine-tuned release. (Ollama's own /v1 layer forces temperature and top_p to 1.)
     options: JSON = {key: body[key] for key in _SHARED_OPTIONS if body.get(key) is not None}
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if isinstance(max_tokens, int):
@@ -484,8 +486,17 @@ def _ollama_metrics(
 
 
 def rfc3339(ts: float) -> str:
-    """Ollama's `created_at`: UTC with a Z, to the microsecond."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Ollama's `created_at`: UTC with a Z, to the microsecond (written for every streamed token)."""
+    second = int(ts)
+    cached, prefix = _SECOND[0]
+    if second != cached:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _SECOND[0] = (second, prefix)
+    return f"{prefix}.{int((ts - second) * 1_000_000):06d}Z"
+
+
+#: The last formatted whole second; a stream writes many lines within one.
+_SECOND: list[tuple[int, str]] = [(-1, "")]
 
 
 # ---------------------------------------------------------------- streams

@@ -8,6 +8,7 @@ transport), so a shape either client rejects fails here, not in production.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -1127,3 +1128,10 @@ def test_extract_output(api: Api | str, obj: Any, text: str) -> None:
 )
 def test_extract_completion_tokens(api: Api, obj: Any, tokens: int | None) -> None:
     assert t.extract_completion_tokens(api, obj) == tokens
+
+
+@pytest.mark.parametrize("ts", [0.0, 1.5, NOW, 1_700_000_000.999999, 4_102_444_799.000001])
+def test_rfc3339_matches_datetime(ts: float) -> None:
+    parsed = datetime.strptime(t.rfc3339(ts), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs(parsed.timestamp() - ts) < 2e-6
+    assert t.rfc3339(ts) == t.rfc3339(ts)  # the cached second gives the same answer
