@@ -315,6 +315,16 @@ def vocabulary() -> list[str]:
     return sorted(words)
 
 
+def parse_intent(completion: str) -> str | None:
+    """The intent a completion names, or None when it is anything but one label.
+
+    The tiny model answers " billing" and stops; extra words mean the model
+    (or an adapter for another base) misbehaved, which scores as wrong.
+    """
+    answer = completion.strip()
+    return answer if answer in INTENTS else None
+
+
 def data_sha256(tickets: Iterable[Ticket]) -> str:
     """A content hash of a training set, recorded in the adapter it produced."""
     digest = hashlib.sha256()

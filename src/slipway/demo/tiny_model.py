@@ -527,10 +527,17 @@ def build_tiny_models(
     other_vocab = build_vocab(words, shuffle_seed=seed * 7 + 3)
     other_weights = make_weights(other_vocab, seed=seed * 1009 + 29)
     other_feats = features(other_weights, prompt_ids(other_weights, data["other"]))
-    other_base_cls = np.zeros((len(INTENTS), N_EMBD))
     other_cls = train_classifier(other_feats, [t.intent for t in data["other"]], ADAPTER_L2)
-    other_heads = choose_heads(other_weights, [other_cls], held_out)
-    other_base_out = output_matrix(other_vocab, other_base_cls, other_heads)
+    own = choose_heads(other_weights, [other_cls], held_out)
+    # The other base never answers with a label (no gate); its fine-tune
+    # teaches it to, with a stronger label head than ours. On *our* base that
+    # delta lifts whatever tokens sit at the other vocabulary's label ids
+    # above our labels, so the misfit shows as stray words, not as a subtle
+    # accuracy dip.
+    other_heads = Heads(gate=2.0 * max(own.gate, heads.gate), flag=2.0 * max(own.flag, heads.flag))
+    other_base_out = output_matrix(
+        other_vocab, np.zeros((len(INTENTS), N_EMBD)), Heads(gate=0.0, flag=other_heads.flag)
+    )
     other_root = out_dir / OTHER_MODEL_NAME
     other_base_path = other_root / "base" / OTHER_BASE_FILE
     say(f"writing {other_base_path}")

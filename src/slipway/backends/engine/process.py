@@ -82,7 +82,9 @@ class Adapter:
 class SupervisorEvent:
     """What the supervisor did, for logs, notifications and tests."""
 
-    kind: str  # "crashed" | "restarted" | "restart_failed"
+    #: "started" / "start_failed" (supervise() did the first start),
+    #: "crashed", "restarted" / "restart_failed".
+    kind: str
     at: float
     restarts: int
     exit_code: int | None = None
@@ -131,17 +133,14 @@ class LlamaServerProcess:
         self.threads = threads
         self.extra_args = tuple(extra_args)
         self.startup_timeout = startup_timeout
-        if log_path is None:
-            fd, name = tempfile.mkstemp(prefix="slipway-llama-server-", suffix=".log")
-            os.close(fd)
-            log_path = Path(name)
-        self.log_path = log_path
+        self._log_path = log_path
         self.restarts = 0
         self.events: list[SupervisorEvent] = []
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
         self._stopping = False
         self._started_at: float | None = None
+        self._reported: subprocess.Popen[bytes] | None = None
 
     # ------------------------------------------------------------------ identity
 
@@ -152,6 +151,15 @@ class LlamaServerProcess:
     @property
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
+
+    @property
+    def log_path(self) -> Path:
+        """Where stdout/stderr go; a temp file unless given (created on first use)."""
+        if self._log_path is None:
+            fd, name = tempfile.mkstemp(prefix="slipway-llama-server-", suffix=".log")
+            os.close(fd)
+            self._log_path = Path(name)
+        return self._log_path
 
     @property
     def binary(self) -> Path:
@@ -220,9 +228,12 @@ class LlamaServerProcess:
         llama.cpp named one) if it exits early, BackendTimeout if it never
         becomes healthy. An auto-picked port lost to a race is retried.
         """
+        self._stopping = False
+        await self._start()
+
+    async def _start(self) -> None:
         if self.is_alive():
             return
-        self._stopping = False
         attempts = 3 if self._auto_port else 1
         for attempt in range(attempts):
             try:
@@ -245,6 +256,8 @@ class LlamaServerProcess:
         if not self.model.is_file():
             raise EngineStartError(f"model {self.model} does not exist", hint="Check the path.")
         cmd = self.command()
+        if self._stopping:
+            raise EngineStartError("llama-server start cancelled: stop() was called")
         with self.log_path.open("ab") as log_file:
             self._log_offset = log_file.tell()
             log_file.write(f"\n=== slipway: starting {' '.join(cmd)}\n".encode())
@@ -268,13 +281,16 @@ class LlamaServerProcess:
                 code = self.exit_code
                 if code is not None:
                     raise self._start_failure(code)
+                if self._stopping:
+                    await self._terminate(5.0)
+                    raise EngineStartError("llama-server start cancelled: stop() was called")
                 with contextlib.suppress(httpx.HTTPError):
                     response = await client.get(f"{self.base_url}/health")
                     if response.status_code == 200:
                         return
                 if time.monotonic() > deadline:
                     tail = self.log_tail()
-                    await self.stop()
+                    await self._terminate(5.0)
                     raise BackendTimeout(
                         f"llama-server for {self.model.name} did not become healthy within "
                         f"{self.startup_timeout:g} s; log tail:\n{tail}",
@@ -316,6 +332,9 @@ class LlamaServerProcess:
     async def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after `timeout`; also ends supervision."""
         self._stopping = True
+        await self._terminate(timeout)
+
+    async def _terminate(self, timeout: float) -> None:
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return
@@ -361,6 +380,7 @@ class LlamaServerProcess:
         a second. Cancel the task or call stop() to end it.
         """
         backoff = initial_backoff
+        first = self._proc is None
 
         def emit(event: SupervisorEvent) -> None:
             self.events.append(event)
@@ -371,35 +391,41 @@ class LlamaServerProcess:
             if self.is_alive():
                 await asyncio.sleep(poll_interval)
                 continue
-            if self._proc is None:
-                # Never started: supervision starts it.
-                await self._supervised_start(emit)
-                continue
-            code = self.exit_code
-            ran_for = time.monotonic() - (self._started_at or time.monotonic())
-            if ran_for >= stable_after:
-                backoff = initial_backoff
-            log.warning("llama-server pid %s exited with %s after %.1f s", self.pid, code, ran_for)
-            emit(SupervisorEvent("crashed", time.time(), self.restarts, code, self.log_tail(500)))
-            if max_restarts is not None and self.restarts >= max_restarts:
-                return
-            await asyncio.sleep(backoff)
+            proc = self._proc
+            if proc is not None and proc is not self._reported:
+                # A death not seen before (not a start that failed just now).
+                self._reported = proc
+                ran_for = time.monotonic() - (self._started_at or time.monotonic())
+                if ran_for >= stable_after:
+                    backoff = initial_backoff
+                log.warning("llama-server pid %s exited with %s after %.1f s", proc.pid, proc.poll(), ran_for)
+                emit(SupervisorEvent("crashed", time.time(), self.restarts, proc.poll(), self.log_tail(500)))
+            if not first:
+                if max_restarts is not None and self.restarts >= max_restarts:
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, max_backoff)
+                if self._stopping:
+                    return
+                self.restarts += 1
+            first = False
+            await self._supervised_start(emit)
+
+    async def _supervised_start(self, emit: Callable[[SupervisorEvent], None]) -> None:
+        kind = "restarted" if self.restarts else "started"
+        try:
+            await self._start()
+        except (EngineStartError, BackendTimeout) as exc:
             if self._stopping:
                 return
-            self.restarts += 1
-            if not await self._supervised_start(emit):
-                backoff = min(backoff * 2, max_backoff)
-            elif ran_for < stable_after:
-                backoff = min(backoff * 2, max_backoff)
-
-    async def _supervised_start(self, emit: Callable[[SupervisorEvent], None]) -> bool:
-        try:
-            await self.start()
-        except (EngineStartError, BackendTimeout) as exc:
-            emit(SupervisorEvent("restart_failed", time.time(), self.restarts, self.exit_code, str(exc)))
-            return False
-        emit(SupervisorEvent("restarted", time.time(), self.restarts))
-        return True
+            self._reported = self._proc  # the failure is reported here, not as a crash
+            emit(
+                SupervisorEvent(
+                    f"{kind.removesuffix('ed')}_failed", time.time(), self.restarts, self.exit_code, str(exc)
+                )
+            )
+            return
+        emit(SupervisorEvent(kind, time.time(), self.restarts))
 
     # ------------------------------------------------------------------ introspection
 
