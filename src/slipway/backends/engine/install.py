@@ -68,6 +68,7 @@ InstallProgress = Callable[[str, float | None], None]
 
 _PERCENT = re.compile(r"^\[\s*(\d{1,3})%\]")
 _SHARED_LIB = re.compile(r"\.so(\.\d+)*$|\.dylib$")
+_ENGINE_LIB = re.compile(r"^lib(llama|ggml|mtmd)[\w.+-]*(\.so(\.\d+)*|\.dylib)$")
 
 
 class EngineInstallError(SlipwayError):
@@ -182,7 +183,9 @@ def engine_env(binary: Path, base: dict[str, str] | None = None) -> dict[str, st
     env = dict(os.environ if base is None else base)
     lib_dirs: list[str] = []
     for candidate in (binary.parent, binary.parent.parent / "lib"):
-        if candidate.is_dir() and any(_SHARED_LIB.search(p.name) for p in candidate.iterdir()):
+        # Only llama.cpp's own libraries count: a binary in /usr/bin must not
+        # put all of /usr/lib on the library path.
+        if candidate.is_dir() and any(_ENGINE_LIB.match(p.name) for p in candidate.iterdir()):
             lib_dirs.append(str(candidate))
     if lib_dirs:
         var = "DYLD_LIBRARY_PATH" if sys.platform == "darwin" else "LD_LIBRARY_PATH"
@@ -294,7 +297,7 @@ def install_llama_server(
                     log_path,
                     step="CMake configure",
                 )
-                n_jobs = jobs or os.cpu_count() or 1
+                n_jobs = jobs or _usable_cpus()
                 report(f"compiling llama-server with {n_jobs} jobs (several minutes)", 0.0)
                 _run_logged(
                     [
@@ -482,7 +485,18 @@ def _download_and_extract(version: str, work: Path, log: TextIO, report: Install
     report("extracting sources", None)
     extract_dir = work / "src"
     with tarfile.open(archives[0], "r:gz") as tar:
-        tar.extractall(extract_dir, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(extract_dir, filter="data")
+        else:  # Python 3.11 before 3.11.4: refuse members that escape the directory
+            root = extract_dir.resolve()
+            for member in tar.getmembers():
+                target = (extract_dir / member.name).resolve()
+                if not target.is_relative_to(root) or member.issym() or member.islnk():
+                    raise EngineInstallError(
+                        f"{archives[0].name} has an unsafe member {member.name!r}",
+                        hint="The downloaded sdist is not what PyPI should serve; do not build it.",
+                    )
+            tar.extractall(extract_dir)
     sources = sorted(extract_dir.glob("*/vendor/llama.cpp/CMakeLists.txt"))
     if not sources:
         raise EngineInstallError(
@@ -553,6 +567,13 @@ def _install_lock(root: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (nproc), which can be fewer than the machine has."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def _tail(text: str, limit: int) -> str:

@@ -12,7 +12,9 @@ asyncio subprocess: it is not tied to the event loop that started it, so a
 supervisor, a test fixture and a CLI command can each own it in turn.
 stdout and stderr go to a log file (never a pipe that could fill and stall
 the server); its tail is quoted in every start-up error, because that is
-where llama.cpp says what was wrong.
+where llama.cpp says what was wrong. HTTP calls to it ignore proxy
+environment variables: the engine is a local child process, and a corporate
+HTTP_PROXY without a NO_PROXY for 127.0.0.1 would otherwise swallow them.
 """
 
 from __future__ import annotations
@@ -276,7 +278,7 @@ class LlamaServerProcess:
 
     async def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
-        async with httpx.AsyncClient(timeout=2.0) as client:
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
             while True:
                 code = self.exit_code
                 if code is not None:
@@ -441,7 +443,7 @@ class LlamaServerProcess:
 
     async def health(self) -> bool:
         try:
-            async with httpx.AsyncClient(timeout=2.0) as client:
+            async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
                 response = await client.get(f"{self.base_url}/health")
         except httpx.HTTPError:
             return False
@@ -464,7 +466,7 @@ class LlamaServerProcess:
     async def _get_json(self, path: str) -> Any:
         url = f"{self.base_url}{path}"
         try:
-            async with httpx.AsyncClient(timeout=5.0) as client:
+            async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
                 response = await client.get(url)
         except httpx.TimeoutException as exc:
             raise BackendTimeout(f"GET {url} timed out") from exc
