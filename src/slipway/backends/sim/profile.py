@@ -324,7 +324,8 @@ def parse_profile(text: str, source: str = "<profile>") -> SimProfile:
         if err["type"] == "extra_forbidden":
             message, hint = f"unknown field {loc[-1]!r}", f"the fields here are: {_fields_of(loc)}"
         elif err["type"] == "missing":
-            message, hint = "required field is missing", "add it"
+            under = f" under {'.'.join(loc[:-1])}" if len(loc) > 1 else " at the top level"
+            message, hint = "required field is missing", f"add `{loc[-1]}: …`{under}"
         else:
             hint = "see the module docstring of slipway.backends.sim.profile for the schema"
         raise ConfigError(
