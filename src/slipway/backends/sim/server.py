@@ -8,7 +8,6 @@ of requests a second at one process; the cold endpoints use plain Starlette.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -112,46 +111,49 @@ async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes,
     await send({"type": "http.response.body", "body": body})
 
 
-async def _until_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+async def _hang(receive: Receive, seconds: float) -> bool:
+    """Wait like a stuck server; True if the client is still there after `seconds`."""
+    try:
+        async with asyncio.timeout(seconds):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+    except TimeoutError:
+        return True
+    return False
 
 
-class _Pacer:
-    """Sleeps to points on the plan's timeline, waking early if the client leaves."""
+class _Clock:
+    """Sleeps to points on the plan's timeline, counted from the request's arrival.
 
-    __slots__ = ("_gone", "_loop", "_receive", "_start")
+    Plain sleeps, no disconnect watcher: a watcher task per request halves the
+    throughput, and a client that left only costs the rest of a bounded plan
+    (uvicorn drops sends to a closed connection).
+    """
 
-    def __init__(self, receive: Receive, start: float) -> None:
+    __slots__ = ("_loop", "_start")
+
+    def __init__(self, start: float) -> None:
         self._loop = asyncio.get_running_loop()
-        self._receive = receive
         self._start = start
-        self._gone: asyncio.Future[None] | None = None
 
-    async def until(self, at: float) -> bool:
-        """False when the client disconnected before `at` seconds after arrival."""
+    async def until(self, at: float) -> None:
         delay = self._start + at - self._loop.time()
         if delay > 0:
-            if self._gone is None:
-                self._gone = asyncio.ensure_future(_until_disconnect(self._receive))
-            await asyncio.wait((self._gone,), timeout=delay)
-        return self._gone is None or not self._gone.done()
-
-    async def close(self) -> None:
-        if self._gone is not None and not self._gone.done():
-            self._gone.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._gone
+            await asyncio.sleep(delay)
 
 
 class _Answer:
     """Renders one plan in the OpenAI wire shapes of the chat or legacy completions API."""
 
-    __slots__ = ("_base", "_chat", "_usage", "_usage_null", "plan")
+    __slots__ = ("_base", "_chat", "_usage", "_with_usage", "plan")
 
-    def __init__(self, plan: Plan, *, chat: bool, model: str, fingerprint: str, prompt_tokens: int) -> None:
+    def __init__(
+        self, plan: Plan, *, chat: bool, model: str, fingerprint: str, prompt_tokens: int, with_usage: bool
+    ) -> None:
         self.plan = plan
         self._chat = chat
+        #: stream_options.include_usage: a usage-only chunk at the end, and `usage: null` on the others.
+        self._with_usage = with_usage
         self._base: dict[str, Any] = {
             "id": ("chatcmpl-" if chat else "cmpl-") + os.urandom(12).hex(),
             "object": "",
@@ -165,7 +167,6 @@ class _Answer:
             "completion_tokens": n,
             "total_tokens": prompt_tokens + n,
         }
-        self._usage_null = False
 
     def whole(self) -> bytes:
         plan = self.plan
@@ -178,13 +179,10 @@ class _Answer:
             obj = "text_completion"
         return orjson.dumps({**self._base, "object": obj, "choices": [choice], "usage": self._usage})
 
-    def include_usage(self) -> None:
-        self._usage_null = True
-
     def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
         obj = {**self._base, "object": "chat.completion.chunk" if self._chat else "text_completion"}
         obj["choices"] = choices
-        if self._usage_null:
+        if self._with_usage:
             obj["usage"] = usage
         return b"data: " + orjson.dumps(obj) + b"\n\n"
 
@@ -205,7 +203,7 @@ class _Answer:
 
     def closing(self) -> bytes:
         tail = self._chunk([self._choice(None, self.plan.finish_reason)])
-        if self._usage_null:
+        if self._with_usage:
             tail += self._chunk([], self._usage)
         return tail + DONE
 
@@ -275,36 +273,38 @@ class _CompletionEndpoint:
         plan = self._sim.plan(category, limit if isinstance(limit, int) else None)
         self._stats.record(plan)
         headers = [(b"x-sim-category", plan.category.encode()), (b"x-sim-version", self._version.encode())]
-        pacer = _Pacer(receive, start)
-        try:
-            await self._play(plan, req, prompt_tokens, pacer, send, headers)
-        finally:
-            await pacer.close()
+        await self._play(plan, req, prompt_tokens, _Clock(start), receive, send, headers)
 
     async def _play(
         self,
         plan: Plan,
         req: dict[str, Any],
         prompt_tokens: int,
-        pacer: _Pacer,
+        clock: _Clock,
+        receive: Receive,
         send: Send,
         headers: list[tuple[bytes, bytes]],
     ) -> None:
         if plan.error is ErrorMode.TIMEOUT:
-            if await pacer.until(plan.hang_s):
+            if await _hang(receive, plan.hang_s):
                 await _send(send, 504, _error_body(504), [JSON, *headers])
             return
         if plan.error is not None and plan.error.status is not None:
             await _send(send, plan.error.status, _error_body(plan.error.status), [JSON, *headers])
             return
+        options = req.get("stream_options")
         answer = _Answer(
-            plan, chat=self._chat, model=self._model, fingerprint=self._version, prompt_tokens=prompt_tokens
+            plan,
+            chat=self._chat,
+            model=self._model,
+            fingerprint=self._version,
+            prompt_tokens=prompt_tokens,
+            with_usage=isinstance(options, dict) and bool(options.get("include_usage")),
         )
         cut = len(plan.tokens) // 2 if plan.error is ErrorMode.DISCONNECT else -1
         if not req.get("stream"):
             body = answer.whole()
-            if not await pacer.until(plan.total_s):
-                return
+            await clock.until(plan.total_s)
             if cut >= 0:
                 start = [JSON, _length(body), *headers]
                 await send({"type": "http.response.start", "status": 200, "headers": start})
@@ -312,23 +312,18 @@ class _CompletionEndpoint:
                 raise _Disconnect
             await _send(send, 200, body, [JSON, *headers])
             return
-        options = req.get("stream_options")
-        if isinstance(options, dict) and options.get("include_usage"):
-            answer.include_usage()
-        if not await pacer.until(plan.ttft_s):
-            return
+        await clock.until(plan.ttft_s)
         await send({"type": "http.response.start", "status": 200, "headers": [*SSE, *headers]})
         prefix = answer.opening()
         for i in range(len(plan.tokens)):
             if i == cut:
                 await send({"type": "http.response.body", "body": prefix, "more_body": True})
                 raise _Disconnect
-            if i and not await pacer.until(plan.token_at(i)):
-                return
+            await clock.until(plan.token_at(i))
             await send({"type": "http.response.body", "body": prefix + answer.token(i), "more_body": True})
             prefix = b""
-        if await pacer.until(plan.total_s):
-            await send({"type": "http.response.body", "body": answer.closing()})
+        await clock.until(plan.total_s)
+        await send({"type": "http.response.body", "body": answer.closing()})
 
 
 def _json(obj: Any, status: int = 200) -> Response:
