@@ -207,7 +207,9 @@ class SimProfile(BaseModel):
     def spec(self, name: str) -> CategorySpec:
         """Resolve a category (unknown names, and `default`, get the default section)."""
         section = self.categories.get(name)
-        layers: list[Section] = [section, self.default, BUILTIN] if section else [self.default, BUILTIN]
+        layers: list[Section] = [self.default, BUILTIN]
+        if section is not None:
+            layers.insert(0, section)
 
         def pick(field: str) -> Any:
             return next((v for layer in layers if (v := getattr(layer, field)) is not None), None)
@@ -244,13 +246,12 @@ def _check(profile: SimProfile) -> tuple[str, str, str] | None:
     owner: dict[str, str] = {}
     for name, section in profile.categories.items():
         for word in section.keywords:
-            if word in owner:
+            if owner.setdefault(word, name) != name:
                 return (
                     f"categories.{name}.keywords",
                     f"keyword {word!r} is also listed under {owner[word]}",
                     "keep each keyword in one category",
                 )
-            owner[word] = name
     for name in ["default", *profile.categories]:
         spec = profile.spec(name)
         path = "default" if name == "default" else f"categories.{name}"

@@ -386,4 +386,6 @@ def serve_sim(
         lifespan="off",
         log_level="warning",
         access_log=False,
+        # A `timeout` failure hangs for hang_s; stopping the server should not wait for it.
+        timeout_graceful_shutdown=5,
     )
