@@ -25,7 +25,7 @@ def profile(**default: object) -> SimProfile:
             "categories": {
                 "billing": {"keywords": ["refund", "invoice", "credit card"]},
                 "account": {"keywords": ["password"], "true_label": "account"},
-                "shipping": {},
+                "shipping": {"keywords": ["c.o.d."]},
             },
         }
     )
@@ -165,6 +165,8 @@ def test_pacing_longer_than_latency_stretches_the_total() -> None:
         (None, "my Credit  Card was declined", "billing"),
         (None, "I forgot my password, and where is my invoice?", "account"),
         (None, "refunded already, thanks", "default"),
+        (None, "can I pay c.o.d.?", "shipping"),
+        (None, "can I pay cod?", "default"),
         (None, "", "default"),
         ("shipping", "refund please", "shipping"),
         ("  ", "refund please", "billing"),

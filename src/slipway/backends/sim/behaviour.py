@@ -127,10 +127,11 @@ class Simulator:
                 self._keyword_of[word] = name
         self._keywords: re.Pattern[str] | None = None
         if self._keyword_of:
-            # Longest first so a phrase wins over a word it contains; whitespace inside a phrase is elastic.
+            # Longest first so a phrase wins over a word it contains; whitespace inside a phrase is
+            # elastic; lookarounds rather than \b so keywords may start or end with punctuation (c++).
             words = sorted(self._keyword_of, key=len, reverse=True)
             alternation = "|".join(r"\s+".join(map(re.escape, w.split())) for w in words)
-            self._keywords = re.compile(rf"\b(?:{alternation})\b")
+            self._keywords = re.compile(rf"(?<!\w)(?:{alternation})(?!\w)")
 
     def categorize(self, header: str | None, text: str) -> str:
         """The header wins (the gateway knows best), then the first keyword in the text, then default."""
