@@ -19,18 +19,13 @@ import numpy as np
 import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
+from tests.servers import run_asgi
 
 from slipway.backends.sim import SimProfile, create_sim_app
 
-# `tests/` is not a package; make `tests.servers` importable by its full name.
-_REPO = Path(__file__).resolve().parents[3]
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-from tests.servers import run_asgi  # noqa: E402
-
+REPO = Path(__file__).resolve().parents[3]
 LABELS = ["billing", "account", "shipping", "technical"]
-EXAMPLE = _REPO / "examples" / "sim" / "support-classifier.yaml"
+EXAMPLE = REPO / "examples" / "sim" / "support-classifier.yaml"
 MESSAGES: Any = [{"role": "system", "content": "Classify the ticket."}, {"role": "user", "content": "hello"}]
 
 
