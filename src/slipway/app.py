@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from slipway.backends.factory import SlotBackends
 from slipway.core.config import RoutingConfig, dump_config, parse_config
 from slipway.core.deployments import Deployment
-from slipway.core.errors import ConfigError
+from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.types import RouteChange
 from slipway.gateway.app import GatewayApp
 from slipway.gateway.proxy import Proxy
@@ -178,8 +178,10 @@ class Runtime:
 
     async def reload(self, actor: str) -> dict[str, Any]:
         if self.settings.config_path is None:
-            raise ConfigError("slipway was started without --config, so there is no file to reload",
-                              hint="restart with --config FILE, or change routes with the API")
+            raise ConfigError(
+                "slipway was started without --config, so there is no file to reload",
+                hint="restart with --config FILE, or change routes with the API",
+            )
         return await self._apply_file(actor=actor)
 
     async def _watch(self) -> None:
@@ -203,6 +205,19 @@ class Runtime:
     async def deployments(self, limit: int) -> list[Deployment]:
         assert self.store is not None
         return await self.store.list_deployments(limit)
+
+    async def request(self, request_id: str) -> dict[str, Any]:
+        """One request's record and latest feedback; flushes first, so a request just answered shows."""
+        assert self.store is not None and self.recorder is not None
+        await self.recorder.flush()
+        rec = await self.store.get_request(request_id)
+        if rec is None:
+            raise NotFoundError(
+                f"no request with id {request_id!r}",
+                hint="ids come from the X-Slipway-Request-Id response header; old records may be pruned",
+            )
+        feedback = await self.store.latest_feedback(request_id)
+        return {"request": asdict(rec), "feedback": asdict(feedback) if feedback else None}
 
     def export_config(self) -> str:
         table = self.controller.table
@@ -248,7 +263,11 @@ class Runtime:
             "store": self.store.where,
             "uptime_s": round(time.time() - self.started_at, 1),
             "last_deployment": (
-                {"id": deployments[0].id, "version": deployments[0].version, "status": str(deployments[0].status)}
+                {
+                    "id": deployments[0].id,
+                    "version": deployments[0].version,
+                    "status": str(deployments[0].status),
+                }
                 if deployments
                 else None
             ),

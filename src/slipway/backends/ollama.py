@@ -48,7 +48,8 @@ class OllamaBackend:
         if any(_same_model(m, wanted) for m in models):
             return SlotHealth(True, True, f"serves {wanted!r}", models, memory)
         return SlotHealth(
-            True, False,
+            True,
+            False,
             f"Ollama has no model {wanted!r} (it has: {', '.join(models) or 'nothing'}); `ollama pull` or "
             "`ollama create` it first",
             models,

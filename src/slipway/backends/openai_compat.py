@@ -33,7 +33,9 @@ class OpenAICompatBackend:
         try:
             with backend_errors(slot, "listing models"):
                 resp = await self._client.get(
-                    slot.endpoint + "/v1/models", headers=auth_headers(slot), timeout=slot.connect_timeout_s + 5
+                    slot.endpoint + "/v1/models",
+                    headers=auth_headers(slot),
+                    timeout=slot.connect_timeout_s + 5,
                 )
                 resp.raise_for_status()
         except BackendError as exc:
@@ -41,12 +43,16 @@ class OpenAICompatBackend:
         try:
             models = tuple(str(m.get("id")) for m in resp.json().get("data", []) if isinstance(m, dict))
         except ValueError:
-            return SlotHealth(True, False, "GET /v1/models did not return JSON: is this an OpenAI-compatible server?")
+            return SlotHealth(
+                True, False, "GET /v1/models did not return JSON: is this an OpenAI-compatible server?"
+            )
         wanted = slot.backend_model
         if wanted in models:
             return SlotHealth(True, True, f"serves {wanted!r}", models)
         if slot.kind in SINGLE_MODEL_SERVERS or len(models) == 1:
-            return SlotHealth(True, True, f"single-model server (lists {', '.join(models) or 'nothing'})", models)
+            return SlotHealth(
+                True, True, f"single-model server (lists {', '.join(models) or 'nothing'})", models
+            )
         return SlotHealth(
             True,
             False,

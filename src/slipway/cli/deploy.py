@@ -20,11 +20,17 @@ console = Console()
 
 def deploy(
     version: str = typer.Argument(help="Version label, e.g. v2.2."),
-    strategy: Strategy = typer.Option(Strategy.BLUEGREEN, "--strategy", help="bluegreen (canary, shadow: later)."),
-    slot: str | None = typer.Option(None, "--slot", help="Standby slot to load it into; default: the standby."),
+    strategy: Strategy = typer.Option(
+        Strategy.BLUEGREEN, "--strategy", help="bluegreen (canary, shadow: later)."
+    ),
+    slot: str | None = typer.Option(
+        None, "--slot", help="Standby slot to load it into; default: the standby."
+    ),
     endpoint: str | None = typer.Option(None, "--endpoint", help="Backend host:port or URL."),
     model: str | None = typer.Option(None, "--model", help="Model name at the backend."),
-    kind: BackendKind | None = typer.Option(None, "--kind", help="Backend kind (default: the slot's, or openai)."),
+    kind: BackendKind | None = typer.Option(
+        None, "--kind", help="Backend kind (default: the slot's, or openai)."
+    ),
     adapter: str | None = typer.Option(None, "--adapter", help="LoRA adapter for the slot."),
     smoke: Path | None = typer.Option(None, "--smoke", help="Smoke cases (JSONL, 10-20 prompts)."),
     no_smoke: bool = typer.Option(False, "--no-smoke", help="Skip the smoke test on purpose."),
@@ -76,4 +82,7 @@ def deploy(
             f"route v{out['route_version']}. Roll back with `slipway rollback`."
         )
     else:
-        console.print(f"{version} staged in slot {dep['slot']} ({dep['status']}); switch with `slipway switch {dep['slot']}`")
+        console.print(
+            f"{version} staged in slot {dep['slot']} ({dep['status']}); "
+            f"switch with `slipway switch {dep['slot']}`"
+        )

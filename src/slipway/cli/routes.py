@@ -32,8 +32,14 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     for slot in data["slots"]:
         state = "[green]active[/]" if slot["state"] == "active" else "standby"
         table.add_row(
-            slot["name"], state, f"{slot['weight_pct']:g}%", slot["version"], slot["endpoint"], slot["kind"],
-            str(slot["requests_5m"]), str(slot["errors_5m"]),
+            slot["name"],
+            state,
+            f"{slot['weight_pct']:g}%",
+            slot["version"],
+            slot["endpoint"],
+            slot["kind"],
+            str(slot["requests_5m"]),
+            str(slot["errors_5m"]),
         )
     console.print(table)
     for slot in data["slots"]:
@@ -83,7 +89,9 @@ def rollback(
     t0 = time.perf_counter()
     out = AdminClient().post("/admin/rollback", json={"to": to, "reason": reason})
     ms = (time.perf_counter() - t0) * 1000
-    console.print(f"rolled back: {out['from']} -> [green]{out['to']}[/] (route v{out['route_version']}, {ms:.0f} ms)")
+    console.print(
+        f"rolled back: {out['from']} -> [green]{out['to']}[/] (route v{out['route_version']}, {ms:.0f} ms)"
+    )
 
 
 def switch(

@@ -21,17 +21,22 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
     port: int = typer.Option(8080, help="Port for the gateway and the admin API."),
     store: str | None = typer.Option(
-        None, "--store", help="Store URL; default sqlite under ./.slipway/ (postgresql+psycopg://... for replicas)."
+        None,
+        "--store",
+        help="Store URL; default sqlite under ./.slipway/ (postgresql+psycopg://... for replicas).",
     ),
     no_watch: bool = typer.Option(False, "--no-watch", help="Do not apply config file edits automatically."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run the gateway (OpenAI and Ollama APIs), the admin API and the control loop."""
-    from slipway.app import ServeSettings, check_admin_exposure, serve as run
+    from slipway.app import ServeSettings, check_admin_exposure
+    from slipway.app import serve as run
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if config is not None and not config.exists():
-        console.print(f"[red]error:[/] config file {config} does not exist; pass the path of your routing YAML")
+        console.print(
+            f"[red]error:[/] config file {config} does not exist; pass the path of your routing YAML"
+        )
         raise typer.Exit(2)
     settings = ServeSettings(
         config_path=config,
@@ -47,5 +52,7 @@ def serve(
     except SlipwayError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    console.print(f"slipway listening on http://{host}:{port} (OpenAI: /v1, Ollama: /api, admin: /admin, docs: /docs)")
+    console.print(
+        f"slipway listening on http://{host}:{port} (OpenAI: /v1, Ollama: /api, admin: /admin, docs: /docs)"
+    )
     run(settings)

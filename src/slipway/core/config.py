@@ -64,7 +64,9 @@ class Timeouts(BaseModel):
 class SlotConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(min_length=1, description="Version label; also sent upstream unless upstream_model says otherwise.")
+    model: str = Field(
+        min_length=1, description="Version label; also sent upstream unless upstream_model says otherwise."
+    )
     endpoint: str = Field(description="host:port (an OpenAI-compatible server) or a URL.")
     kind: BackendKind = Field(BackendKind.OPENAI, description="Protocol the backend speaks.")
     upstream_model: str | None = Field(None, description="Model name to send to the backend.")
@@ -97,9 +99,13 @@ class GatewayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest request body accepted.")
-    record_queue_size: int = Field(100_000, gt=0, description="Records buffered before new ones are dropped (and counted).")
+    record_queue_size: int = Field(
+        100_000, gt=0, description="Records buffered before new ones are dropped (and counted)."
+    )
     record_batch_size: int = Field(1_000, gt=0, description="Records written per transaction.")
-    record_flush_interval_s: float = Field(0.25, gt=0, description="Longest a record waits before it is written.")
+    record_flush_interval_s: float = Field(
+        0.25, gt=0, description="Longest a record waits before it is written."
+    )
     public_model: str | None = Field(None, description="Model id listed by /v1/models; defaults to `name`.")
 
 
@@ -109,7 +115,9 @@ class RoutingConfig(BaseModel):
     name: str | None = Field(None, description="The model family this gateway serves.")
     active_slot: str = Field(description="Slot that takes all traffic when no weights are set.")
     slots: dict[str, SlotConfig] = Field(description="Named slots (at least one).")
-    weights: dict[str, float] | None = Field(None, description="Percent of traffic per slot; must sum to 100.")
+    weights: dict[str, float] | None = Field(
+        None, description="Percent of traffic per slot; must sum to 100."
+    )
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
 
     @model_validator(mode="after")
@@ -206,9 +214,7 @@ def parse_config(text: str, source: str = "<config>") -> RoutingConfig:
             f"not valid YAML: {problem}", hint="fix the syntax and save again", source=source, line=line
         ) from exc
     if raw is None:
-        raise ConfigError(
-            "the file is empty", hint="write at least active_slot and one slot", source=source
-        )
+        raise ConfigError("the file is empty", hint="write at least active_slot and one slot", source=source)
     if not isinstance(raw, Mapping):
         raise ConfigError(
             f"the top level must be a mapping, found {type(raw).__name__}",

@@ -115,7 +115,9 @@ class GatewayApp:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            await send_json(send, 400, _openai_error(f"feedback body is not valid JSON ({exc})", "invalid_json"))
+            await send_json(
+                send, 400, _openai_error(f"feedback body is not valid JSON ({exc})", "invalid_json")
+            )
             return
         problem = _feedback_problem(body)
         if problem:
@@ -136,9 +138,14 @@ class GatewayApp:
             await recorder.flush()
         if not await records.add_feedback(feedback):
             await send_json(
-                send, 404,
-                _openai_error(f"no request with id {feedback.request_id!r}; use the X-Slipway-Request-Id "
-                              "header of the response", "unknown_request_id", "not_found_error"),
+                send,
+                404,
+                _openai_error(
+                    f"no request with id {feedback.request_id!r}; use the X-Slipway-Request-Id "
+                    "header of the response",
+                    "unknown_request_id",
+                    "not_found_error",
+                ),
             )
             return
         await send_json(send, 200, {"request_id": feedback.request_id, "accepted": True})
@@ -146,10 +153,12 @@ class GatewayApp:
 
 def _feedback_problem(body: Any) -> str | None:
     if not isinstance(body, dict):
-        return "feedback must be a JSON object like {\"request_id\": \"...\", \"satisfied\": true}"
+        return 'feedback must be a JSON object like {"request_id": "...", "satisfied": true}'
     unknown = sorted(set(body) - {"request_id", "satisfied", "label", "score"})
     if unknown:
-        return f"unknown feedback field(s): {', '.join(unknown)}; allowed: request_id, satisfied, label, score"
+        return (
+            f"unknown feedback field(s): {', '.join(unknown)}; allowed: request_id, satisfied, label, score"
+        )
     if not isinstance(body.get("request_id"), str) or not body["request_id"]:
         return "request_id is required: the X-Slipway-Request-Id header of the response"
     if body.get("satisfied") is not None and not isinstance(body["satisfied"], bool):

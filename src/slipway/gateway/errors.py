@@ -39,4 +39,6 @@ async def send_error(
     code: str,
     extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    await send_bytes(send, status, error_body(api, status, message, code), JSON_HEADERS + (extra_headers or []))
+    await send_bytes(
+        send, status, error_body(api, status, message, code), JSON_HEADERS + (extra_headers or [])
+    )

@@ -79,8 +79,12 @@ class Proxy:
             raw = await read_body(receive, self._max_body)
         except BodyTooLarge:
             await send_error(
-                send, api, 413, f"request body is larger than the {self._max_body}-byte limit; "
-                "send a smaller request or raise gateway.max_body_bytes", "body_too_large"
+                send,
+                api,
+                413,
+                f"request body is larger than the {self._max_body}-byte limit; "
+                "send a smaller request or raise gateway.max_body_bytes",
+                "body_too_large",
             )
             return
         except ClientGone:
@@ -94,8 +98,11 @@ class Proxy:
             return
         if not isinstance(body, dict):
             await send_error(
-                send, api, 400,
-                f"request body must be a JSON object, got {type(body).__name__}", "invalid_body",
+                send,
+                api,
+                400,
+                f"request body must be a JSON object, got {type(body).__name__}",
+                "invalid_body",
             )
             return
 
@@ -106,14 +113,23 @@ class Proxy:
             return
         pinned = headers.get(b"x-slipway-slot")
         key_raw = headers.get(b"x-slipway-key")
-        key = key_raw.decode("latin-1") if key_raw else body.get("user") if isinstance(body.get("user"), str) else None
+        key = (
+            key_raw.decode("latin-1")
+            if key_raw
+            else body.get("user")
+            if isinstance(body.get("user"), str)
+            else None
+        )
         if pinned is not None:
             slot = plan.table.slots.get(pinned.decode("latin-1"))
             if slot is None:
                 known = ", ".join(plan.table.slots)
                 await send_error(
-                    send, api, 400, f"X-Slipway-Slot names unknown slot {pinned.decode('latin-1')!r} "
-                    f"(slots: {known})", "unknown_slot",
+                    send,
+                    api,
+                    400,
+                    f"X-Slipway-Slot names unknown slot {pinned.decode('latin-1')!r} (slots: {known})",
+                    "unknown_slot",
                 )
                 return
         else:
@@ -155,8 +171,19 @@ class Proxy:
         assert self._session is not None, "Proxy.start() was not called"
         self.in_flight += 1
         try:
-            await self._exchange(exchange, slot, payload, upstream_headers, stream, rec, reply_headers,
-                                 receive, send, t0, body.get("model"))
+            await self._exchange(
+                exchange,
+                slot,
+                payload,
+                upstream_headers,
+                stream,
+                rec,
+                reply_headers,
+                receive,
+                send,
+                t0,
+                body.get("model"),
+            )
         finally:
             self.in_flight -= 1
             rec.latency_ms = (time.perf_counter() - t0) * 1000.0
@@ -186,15 +213,27 @@ class Proxy:
             )
         except (TimeoutError, aiohttp.ServerTimeoutError):
             rec.status, rec.error = 504, "backend_timeout"
-            await send_error(send, api, 504, f"backend of slot {slot.name!r} ({slot.endpoint}) did not "
-                             f"answer within {slot.connect_timeout_s:g}s/{slot.read_timeout_s:g}s",
-                             "backend_timeout", reply_headers)
+            await send_error(
+                send,
+                api,
+                504,
+                f"backend of slot {slot.name!r} ({slot.endpoint}) did not "
+                f"answer within {slot.connect_timeout_s:g}s/{slot.read_timeout_s:g}s",
+                "backend_timeout",
+                reply_headers,
+            )
             return
         except (aiohttp.ClientError, OSError) as exc:
             rec.status, rec.error = 502, "backend_unavailable"
-            await send_error(send, api, 502, f"backend of slot {slot.name!r} ({slot.endpoint}) is "
-                             f"unreachable: {exc.__class__.__name__}: {exc}", "backend_unavailable",
-                             reply_headers)
+            await send_error(
+                send,
+                api,
+                502,
+                f"backend of slot {slot.name!r} ({slot.endpoint}) is "
+                f"unreachable: {exc.__class__.__name__}: {exc}",
+                "backend_unavailable",
+                reply_headers,
+            )
             return
         public_model = client_model if isinstance(client_model, str) else slot.model
         try:
@@ -224,9 +263,12 @@ class Proxy:
         rec.status, rec.error = status, f"upstream_{resp.status}"
         snippet = data[:300].decode("utf-8", "replace").strip()
         await send_error(
-            send, exchange.api, status,
+            send,
+            exchange.api,
+            status,
             f"backend of slot {slot.name!r} answered HTTP {resp.status}: {snippet or '(empty body)'}",
-            "upstream_error", reply_headers,
+            "upstream_error",
+            reply_headers,
         )
 
     async def _unary(
@@ -245,8 +287,14 @@ class Proxy:
             data = await resp.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             rec.status, rec.error = 502, "stream_interrupted"
-            await send_error(send, api, 502, f"backend of slot {slot.name!r} failed while answering: "
-                             f"{exc.__class__.__name__}", "stream_interrupted", reply_headers)
+            await send_error(
+                send,
+                api,
+                502,
+                f"backend of slot {slot.name!r} failed while answering: {exc.__class__.__name__}",
+                "stream_interrupted",
+                reply_headers,
+            )
             return
         rec.ttft_ms = (time.perf_counter() - t0) * 1000.0
         try:
@@ -255,8 +303,14 @@ class Proxy:
             obj = None
         if not isinstance(obj, dict):
             rec.status, rec.error = 502, "bad_upstream_body"
-            await send_error(send, api, 502, f"backend of slot {slot.name!r} sent a body that is not a "
-                             "JSON object", "bad_upstream_body", reply_headers)
+            await send_error(
+                send,
+                api,
+                502,
+                f"backend of slot {slot.name!r} sent a body that is not a JSON object",
+                "bad_upstream_body",
+                reply_headers,
+            )
             return
         text = translate.extract_output(exchange.upstream_api.value, obj)
         rec.output_chars = len(text)
@@ -265,8 +319,13 @@ class Proxy:
         if exchange.from_upstream is not None:
             data = orjson.dumps(exchange.from_upstream(obj, public_model))
         rec.status = 200
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), *reply_headers]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), *reply_headers],
+            }
+        )
         await send({"type": "http.response.body", "body": data})
 
     async def _stream(
@@ -283,15 +342,19 @@ class Proxy:
     ) -> None:
         api = exchange.api
         tracker = OutputTracker(exchange.upstream_api, exchange.upstream_framing, t0)
-        translator = (
-            translate.OpenAIToOllamaStream(api.value, public_model) if exchange.translates else None
+        translator = translate.OpenAIToOllamaStream(api.value, public_model) if exchange.translates else None
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", STREAM_TYPES[exchange.client_framing()]),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                    *reply_headers,
+                ],
+            }
         )
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", STREAM_TYPES[exchange.client_framing()]),
-            (b"cache-control", b"no-cache"),
-            (b"x-accel-buffering", b"no"),
-            *reply_headers,
-        ]})
         rec.status = 200
         client_gone = asyncio.Event()
 
@@ -331,7 +394,8 @@ class Proxy:
         if failure is not None:
             rec.aborted, rec.error = True, "stream_interrupted"
             event = stream_error_event(
-                api, f"backend of slot {slot.name!r} failed mid-stream ({failure}); the answer is incomplete",
+                api,
+                f"backend of slot {slot.name!r} failed mid-stream ({failure}); the answer is incomplete",
                 "stream_interrupted",
             )
             await send({"type": "http.response.body", "body": event, "more_body": False})

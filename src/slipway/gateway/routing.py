@@ -28,7 +28,7 @@ def compile_plan(table: RouteTable) -> RoutePlan:
     if len(weights) == 1:
         (only,) = weights
         return RoutePlan(table=table, bounds=((WEIGHT_SCALE, table.slots[only]),), single=table.slots[only])
-    order = sorted((name for name in weights if name != table.active)) + [
+    order = sorted(name for name in weights if name != table.active) + [
         name for name in weights if name == table.active
     ]
     bounds: list[tuple[int, Slot]] = []

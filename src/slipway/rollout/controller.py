@@ -64,8 +64,15 @@ class RouteController:
             raise
         self._table = committed
         self._publisher.publish(committed)
-        log.info("route v%d: %s %s -> %s by %s (%s)", committed.version, change.kind,
-                 change.from_active, change.to_active, change.actor, change.reason)
+        log.info(
+            "route v%d: %s %s -> %s by %s (%s)",
+            committed.version,
+            change.kind,
+            change.from_active,
+            change.to_active,
+            change.actor,
+            change.reason,
+        )
         return committed
 
     async def apply_table(self, table: RouteTable, *, actor: str, reason: str) -> RouteTable:

@@ -49,7 +49,12 @@ def _next(old: RouteTable, **fields: object) -> RouteTable:
 
 
 def switch(
-    table: RouteTable, to: str, *, actor: str, reason: str, now: float,
+    table: RouteTable,
+    to: str,
+    *,
+    actor: str,
+    reason: str,
+    now: float,
     kind: RouteChangeKind = RouteChangeKind.SWITCH,
 ) -> tuple[RouteTable, RouteChange]:
     """All traffic to `to`; the slot that was active becomes the rollback target."""
@@ -58,7 +63,12 @@ def switch(
         raise TransitionError(f"there is no slot {to!r}", hint=f"choose one of: {known}")
     if to == table.active and not table.weights:
         raise TransitionError(f"slot {to!r} is already active", hint="nothing to do")
-    new = _next(table, active=to, weights={}, previous_active=table.active if to != table.active else table.previous_active)
+    new = _next(
+        table,
+        active=to,
+        weights={},
+        previous_active=table.active if to != table.active else table.previous_active,
+    )
     return new, _change(table, new, kind, actor, reason, now)
 
 
@@ -114,12 +124,19 @@ def set_weights(
 
 
 def replace_table(
-    old: RouteTable | None, new_table: RouteTable, *, actor: str, reason: str, now: float,
+    old: RouteTable | None,
+    new_table: RouteTable,
+    *,
+    actor: str,
+    reason: str,
+    now: float,
     kind: RouteChangeKind = RouteChangeKind.CONFIG,
 ) -> tuple[RouteTable, RouteChange]:
     """Apply a whole table (a config file): same validated path as any API change."""
     version = (old.version if old else 0) + 1
-    previous = old.active if old and old.active != new_table.active else (old.previous_active if old else None)
+    previous = (
+        old.active if old and old.active != new_table.active else (old.previous_active if old else None)
+    )
     if previous is not None and previous not in new_table.slots:
         previous = None
     new = RouteTable(

@@ -59,6 +59,8 @@ class AdminRuntime(Protocol):
 
     def export_config(self) -> str: ...
 
+    async def request(self, request_id: str) -> dict[str, Any]: ...
+
 
 def _status_for(exc: SlipwayError) -> int:
     for kind, status in _STATUS:
@@ -161,10 +163,13 @@ def create_admin_app(
         )
         return {"deployment": deployment_to_dict(dep), "route_version": runtime.controller.table.version}
 
+    @app.get("/admin/requests/{request_id}", dependencies=auth, tags=["requests"])
+    async def request_record(request_id: str) -> dict[str, Any]:
+        """What the gateway recorded for one request (slot, version, latency, output) and its feedback."""
+        return await runtime.request(request_id)
+
     @app.get("/admin/deployments", dependencies=auth, tags=["deployments"])
     async def deployments(limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
         return {"deployments": [deployment_to_dict(d) for d in await runtime.deployments(limit)]}
 
     return app
-
-

@@ -11,7 +11,9 @@ from slipway.core.types import BackendKind
 class RollbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to: str | None = Field(None, description="Slot to send all traffic to; default: the previous active slot.")
+    to: str | None = Field(
+        None, description="Slot to send all traffic to; default: the previous active slot."
+    )
     reason: str = Field("manual rollback", description="Why; shown in `slipway history`.")
 
 

@@ -68,7 +68,12 @@ def test_dump_round_trips() -> None:
     ("text", "line", "field", "words"),
     [
         (SEED.replace('"localhost:11435"', '"localhost"'), 8, "green.endpoint", "no port"),
-        (SEED.replace('active_slot: "green"', 'active_slot: "purple"'), 2, "active_slot", "not a defined slot"),
+        (
+            SEED.replace('active_slot: "green"', 'active_slot: "purple"'),
+            2,
+            "active_slot",
+            "not a defined slot",
+        ),
         (SEED + "  modle: x\n", 9, "green.modle", "unknown field"),
         (SEED.replace('  model: "customer-support-v2.1"\n', ""), 3, "blue.model", "required"),
         (RICH.replace("kind: ollama", "kind: tgi-x"), 13, "slots.green.kind", "Input should be"),

@@ -16,11 +16,6 @@ def fields(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 def test_every_field_is_documented() -> None:
-    names = (
-        fields(RoutingConfig)
-        + fields(SlotConfig)
-        + fields(Timeouts, "timeouts.")
-        + fields(GatewayConfig)
-    )
+    names = fields(RoutingConfig) + fields(SlotConfig) + fields(Timeouts, "timeouts.") + fields(GatewayConfig)
     missing = [n for n in names if f"`{n}`" not in DOC]
     assert not missing, f"document these fields in docs/config.md: {missing}"

@@ -11,7 +11,10 @@ from slipway.gateway.routing import compile_plan, pick, sticky_bucket
 
 
 def table(weights: dict[str, int], active: str = "blue") -> RouteTable:
-    slots = {n: Slot(name=n, endpoint=f"http://127.0.0.1:{9000 + i}", model=n) for i, n in enumerate(("blue", "green"))}
+    slots = {
+        n: Slot(name=n, endpoint=f"http://127.0.0.1:{9000 + i}", model=n)
+        for i, n in enumerate(("blue", "green"))
+    }
     return RouteTable(version=1, slots=slots, active=active, weights=weights)
 
 

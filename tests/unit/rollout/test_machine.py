@@ -18,7 +18,12 @@ T = RouteTable(version=4, slots={"blue": BLUE, "green": GREEN}, active="blue")
 def test_switch_remembers_previous_and_bumps_version() -> None:
     new, change = machine.switch(T, "green", actor="ann", reason="go", now=10.0)
     assert (new.active, new.previous_active, new.version) == ("green", "blue", 5)
-    assert (change.from_active, change.to_active, change.kind, change.actor) == ("blue", "green", "switch", "ann")
+    assert (change.from_active, change.to_active, change.kind, change.actor) == (
+        "blue",
+        "green",
+        "switch",
+        "ann",
+    )
 
 
 def test_rollback_goes_back_to_previous() -> None:
@@ -70,7 +75,7 @@ def test_staged_slot_keeps_unchanged_fields() -> None:
 
 def test_replace_table_keeps_previous_active() -> None:
     new_cfg = RouteTable(version=0, slots=T.slots, active="green")
-    new, change = machine.replace_table(T, new_cfg, actor="config-file", reason="edit", now=1)
+    new, _change = machine.replace_table(T, new_cfg, actor="config-file", reason="edit", now=1)
     assert (new.version, new.active, new.previous_active) == (5, "green", "blue")
     first, init = machine.replace_table(None, new_cfg, actor="config-file", reason="start", now=1)
     assert first.version == 1 and init.kind is RouteChangeKind.INIT

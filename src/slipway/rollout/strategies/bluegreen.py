@@ -78,7 +78,9 @@ def staged_slot(table: RouteTable, name: str, request: DeployRequest) -> Slot:
         endpoint=endpoint or existing.endpoint,
         model=request.model or existing.model,
         kind=request.kind or existing.kind,
-        upstream_model=request.upstream_model if request.upstream_model is not None else existing.upstream_model,
+        upstream_model=request.upstream_model
+        if request.upstream_model is not None
+        else existing.upstream_model,
         adapter=request.adapter if request.adapter is not None else existing.adapter,
         api_key_env=request.api_key_env if request.api_key_env is not None else existing.api_key_env,
         connect_timeout_s=existing.connect_timeout_s,
