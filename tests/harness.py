@@ -38,8 +38,8 @@ def sim_profile(model: str, version: str, *, accuracy: float = 1.0, extra: str =
 
 
 @contextlib.contextmanager
-def sim_backend(profile_text: str, seed: int = 0) -> Iterator[str]:
-    with run_asgi(create_sim_app(parse_profile(profile_text), seed=seed)) as url:
+def sim_backend(profile_text: str, seed: int = 0, port: int = 0) -> Iterator[str]:
+    with run_asgi(create_sim_app(parse_profile(profile_text), seed=seed), port=port) as url:
         yield url
 
 

@@ -27,13 +27,13 @@ STARTUP_TIMEOUT_S = 10.0
 
 
 @contextmanager
-def run_asgi(app: Any, *, graceful_s: float = 3.0, **config: Any) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1:<free port>; extra keyword arguments go to `uvicorn.Config`."""
+def run_asgi(app: Any, *, graceful_s: float = 3.0, port: int = 0, **config: Any) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1:<port> (0: the OS picks); extra keyword arguments go to `uvicorn.Config`."""
     # Binding here, before the thread starts, means the port is ours: no pick-then-bind race.
     # IPPROTO_TCP must be explicit: asyncio only sets TCP_NODELAY on accepted sockets whose
     # proto says TCP, and without it every keep-alive response waits ~40 ms on delayed ACKs.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     settings: dict[str, Any] = {
         "loop": "asyncio",

@@ -158,9 +158,12 @@ class Runtime:
             config, text = self.read_config_file()
         except ConfigError as exc:
             self.config_error = str(exc)
-            if at_start and self.routes.table is None:
-                raise
-            log.error("config rejected, keeping the running configuration: %s", exc)
+            if at_start and self.routes.table is not None:
+                # A restart must not turn a bad edit into an outage: serve the stored routes.
+                log.error("config file rejected at start; serving the stored routes: %s", exc)
+                return {"applied": False, "reason": str(exc)}
+            if not at_start:
+                log.error("config rejected, keeping the running configuration: %s", exc)
             raise
         self.config_error = None
         self.config = config
@@ -288,7 +291,11 @@ def create_app(settings: ServeSettings) -> tuple[GatewayApp, Runtime]:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
+        try:
+            await runtime.start()
+        except BaseException:
+            await runtime.stop()
+            raise
         try:
             yield
         finally:
@@ -307,17 +314,38 @@ def create_app(settings: ServeSettings) -> tuple[GatewayApp, Runtime]:
 
 
 def serve(settings: ServeSettings) -> None:
-    import uvicorn
+    """Run until SIGINT/SIGTERM. Start-up problems (bad config, no routes, store) raise SlipwayError.
 
-    app, _runtime = create_app(settings)
-    uvicorn.run(
+    The runtime starts before uvicorn binds, outside the ASGI lifespan, so a
+    refused start is one clear error for the CLI to print rather than a
+    lifespan traceback, and no port is open while nothing could be served.
+    """
+    import uvicorn
+    import uvloop
+
+    app, runtime = create_app(settings)
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        loop="uvloop",
+        loop="none",
         http="httptools",
-        lifespan="on",
+        lifespan="off",
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=30,
     )
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        try:
+            await runtime.start()
+        except BaseException:
+            await runtime.stop()
+            raise
+        try:
+            await server.serve()
+        finally:
+            await runtime.stop()
+
+    uvloop.run(main())

@@ -65,12 +65,13 @@ class AdminClient:
             body = {"detail": resp.text}
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict):
+            report = error.get("report")
+            if isinstance(report, dict) and report.get("text"):
+                # The details first, so the closing error and hint are what the operator reads last.
+                err_console.print(report["text"], markup=False, highlight=False)
             err_console.print(f"[red]error:[/] {error.get('message')}")
             if error.get("hint"):
                 err_console.print(f"  hint: {error['hint']}")
-            report = error.get("report")
-            if isinstance(report, dict) and report.get("text"):
-                err_console.print(report["text"])
         else:
             detail = body.get("detail") if isinstance(body, dict) else body
             err_console.print(f"[red]error ({resp.status_code}):[/] {detail}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from slipway.cli import deploy, routes, serve
+from slipway.cli.sim import sim_app
 
 app = typer.Typer(
     name="slipway",
@@ -22,17 +23,7 @@ app.command()(deploy.deploy)
 config_app = typer.Typer(help="The routing configuration.", no_args_is_help=True)
 config_app.command("export")(routes.export_config)
 app.add_typer(config_app, name="config")
-
-
-def _register_optional() -> None:
-    try:
-        from slipway.cli.sim import sim_app
-    except ImportError:
-        return
-    app.add_typer(sim_app, name="sim", help="slipway's simulated model server, for drills and demos.")
-
-
-_register_optional()
+app.add_typer(sim_app, name="sim", help="slipway's simulated model server, for drills and demos.")
 
 
 def main() -> None:

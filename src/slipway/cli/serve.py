@@ -53,6 +53,12 @@ def serve(
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
     console.print(
-        f"slipway listening on http://{host}:{port} (OpenAI: /v1, Ollama: /api, admin: /admin, docs: /docs)"
+        f"slipway starting on http://{host}:{port} (OpenAI: /v1, Ollama: /api, admin: /admin, docs: /docs)"
     )
-    run(settings)
+    try:
+        run(settings)
+    except SlipwayError as exc:
+        console.print(f"[red]error:[/] slipway did not start: {exc}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        pass

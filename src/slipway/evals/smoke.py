@@ -154,6 +154,7 @@ class SmokeReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
+            "text": self.render_text(),
             "total": self.total,
             "passed_count": self.passed_count,
             "failed_count": self.failed_count,

@@ -160,7 +160,7 @@ class RouteController:
                 raise SmokeTestFailed(
                     f"smoke test failed on slot {name!r}; traffic stays on {table.active!r}",
                     report=report.to_dict(),
-                    hint="see the failed prompts above; fix the model or the expectations and deploy again",
+                    hint="fix the model or the expectations (failed prompts in the report) and deploy again",
                 )
             say(f"smoke test passed ({report.to_dict().get('passed_count', len(smoke_cases))} prompts)")
         else:

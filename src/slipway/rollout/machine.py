@@ -75,13 +75,20 @@ def switch(
 def rollback(
     table: RouteTable, *, to: str | None = None, actor: str, reason: str, now: float
 ) -> tuple[RouteTable, RouteChange]:
-    """Back to the previous active slot (or `to`); any canary weights are cleared."""
+    """Back to the previous active slot (or `to`); any canary weights are cleared.
+
+    With no recorded previous slot (a fresh start from the seed's two-slot file)
+    and exactly one other slot, that slot is the only sensible meaning of "back".
+    """
     target = to or table.previous_active
     if target is None:
-        raise TransitionError(
-            "there is no previous slot to roll back to",
-            hint="name the slot to switch to: slipway rollback --to SLOT",
-        )
+        others = table.standby_slots()
+        if len(others) != 1:
+            raise TransitionError(
+                "there is no previous slot to roll back to",
+                hint="name the slot to switch to: slipway rollback --to SLOT",
+            )
+        target = others[0]
     if target == table.active and not table.weights:
         raise TransitionError(
             f"slot {target!r} is already serving all traffic",

@@ -13,6 +13,8 @@ from slipway.rollout.strategies.bluegreen import DeployRequest, choose_standby, 
 BLUE = Slot(name="blue", endpoint="http://127.0.0.1:1", model="m-v1")
 GREEN = Slot(name="green", endpoint="http://127.0.0.1:2", model="m-v2")
 T = RouteTable(version=4, slots={"blue": BLUE, "green": GREEN}, active="blue")
+RED = Slot(name="red", endpoint="http://127.0.0.1:3", model="m-v3")
+THREE = RouteTable(version=1, slots={"blue": BLUE, "green": GREEN, "red": RED}, active="blue")
 
 
 def test_switch_remembers_previous_and_bumps_version() -> None:
@@ -33,6 +35,11 @@ def test_rollback_goes_back_to_previous() -> None:
     assert change.kind is RouteChangeKind.ROLLBACK and change.reason == "billing accuracy fell"
 
 
+def test_rollback_with_no_history_and_two_slots_goes_to_the_other() -> None:
+    back, change = machine.rollback(T, actor="a", reason="r", now=1)
+    assert (back.active, back.previous_active, change.from_active) == ("green", "blue", "blue")
+
+
 def test_rollback_clears_canary_weights() -> None:
     canary = RouteTable(version=7, slots=T.slots, active="blue", weights={"blue": 9_500, "green": 500})
     back, _ = machine.rollback(canary, to="blue", actor="a", reason="r", now=1)
@@ -42,7 +49,7 @@ def test_rollback_clears_canary_weights() -> None:
 @pytest.mark.parametrize(
     ("call", "words"),
     [
-        (lambda: machine.rollback(T, actor="a", reason="r", now=1), "no previous slot"),
+        (lambda: machine.rollback(THREE, actor="a", reason="r", now=1), "no previous slot"),
         (lambda: machine.switch(T, "blue", actor="a", reason="r", now=1), "already active"),
         (lambda: machine.switch(T, "purple", actor="a", reason="r", now=1), "no slot 'purple'"),
         (lambda: machine.put_slot(T, BLUE, actor="a", reason="r", now=1), "serving production"),

@@ -1,0 +1,122 @@
+"""Real slipway processes for end-to-end tests: `slipway serve` and CLI calls as a user runs them.
+
+`slipway_serve(workdir, args)` starts the installed `slipway` entry point in
+`workdir` on a free loopback port, waits for /healthz, yields a handle, and
+stops it with SIGTERM (SIGKILL if it hangs). `run_cli(url, args)` runs one CLI
+command against it with SLIPWAY_URL set, like an operator's shell would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+START_TIMEOUT_S = 20.0
+
+
+def slipway_bin() -> str:
+    """The console script installed next to this interpreter (what `pip install` gives a user)."""
+    candidate = Path(sys.executable).with_name("slipway")
+    found = str(candidate) if candidate.exists() else shutil.which("slipway")
+    if found is None:
+        raise RuntimeError("the `slipway` entry point is not installed; run scripts/bootstrap dev")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ServeProcess:
+    url: str
+    proc: subprocess.Popen[str]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _env(extra: dict[str, str] | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+    env.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"})
+    env.update(extra or {})
+    return env
+
+
+@contextlib.contextmanager
+def slipway_serve(
+    workdir: Path, args: Sequence[str], *, env: dict[str, str] | None = None
+) -> Iterator[ServeProcess]:
+    port = free_port()
+    log_path = workdir / f"serve-{port}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [slipway_bin(), "serve", "--port", str(port), *args],
+            cwd=workdir,
+            env=_env(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    handle = ServeProcess(url=f"http://127.0.0.1:{port}", proc=proc, log_path=log_path)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"slipway serve exited with {proc.returncode}:\n{handle.log()}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{handle.url}/healthz", timeout=1.0).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"slipway serve silent after {START_TIMEOUT_S:g} s:\n{handle.log()}")
+            time.sleep(0.05)
+        yield handle
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[str], timeout: float = 15.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def run_cli(
+    url: str | None,
+    args: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> subprocess.CompletedProcess[str]:
+    extra = dict(env or {})
+    if url is not None:
+        extra["SLIPWAY_URL"] = url
+    return subprocess.run(
+        [slipway_bin(), *args],
+        cwd=cwd,
+        env=_env(extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
