@@ -16,9 +16,14 @@ so nothing above the adapters ever sees a raw library exception.
     │   └── StreamInterrupted        the server died mid-stream
     ├── TransitionError              an illegal state change (e.g. deploy into the active slot)
     ├── SmokeTestFailed              a deploy's smoke test did not pass; carries the report
-    └── ValidationError              an artefact failed validation
-        ├── GGUFError                the file is not a valid GGUF
-        └── AdapterMismatchError     the adapter does not fit the base model
+    ├── ValidationError              an artefact or request failed validation
+    │   └── FileCheckError           a file failed a named check (file, check, found, expected)
+    │       ├── GGUFError            not a valid GGUF: bad magic or version, corrupt, truncated
+    │       ├── AdapterInvalid       a valid GGUF but not a usable LoRA adapter (type, pairs, loading)
+    │       ├── AdapterMismatchError the adapter does not fit the base (architecture, shapes, fingerprint)
+    │       └── AdapterNameError     the file name is not vX.Y-YYYY-MM-DD-<N>examples.gguf (AD2)
+    └── RegistryError                the model/adapter registry on disk refused a change
+        └── VersionExistsError       that adapter version is already registered (versions are kept)
 """
 
 from __future__ import annotations
@@ -149,9 +154,59 @@ class ValidationError(SlipwayError):
     code = "validation_error"
 
 
-class GGUFError(ValidationError):
+class FileCheckError(ValidationError):
+    """A file failed one named check; the message names the file, the check, found and expected."""
+
+    code = "file_check_failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        check: str | None = None,
+        found: str | None = None,
+        expected: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.path = path
+        self.check = check
+        self.found = found
+        self.expected = expected
+        text = message
+        if found is not None or expected is not None:
+            text += f" (found: {found if found is not None else '-'}; expected: {expected or '-'})"
+        if check:
+            text = f"check '{check}' failed: {text}"
+        if path:
+            text = f"{path}: {text}"
+        super().__init__(text, hint=hint)
+
+    def to_dict(self) -> dict[str, object]:
+        body = super().to_dict()
+        body.update({"path": self.path, "check": self.check, "found": self.found, "expected": self.expected})
+        return body
+
+
+class GGUFError(FileCheckError):
     code = "gguf_error"
 
 
-class AdapterMismatchError(ValidationError):
+class AdapterInvalid(FileCheckError):
+    code = "adapter_invalid"
+
+
+class AdapterMismatchError(FileCheckError):
     code = "adapter_mismatch"
+
+
+class AdapterNameError(FileCheckError):
+    code = "adapter_name"
+
+
+class RegistryError(SlipwayError):
+    code = "registry_error"
+
+
+class VersionExistsError(RegistryError):
+    code = "version_exists"
