@@ -19,7 +19,15 @@ from slipway.backends.sim import create_sim_app
 from slipway.backends.sim.profile import parse_profile
 
 
-def sim_profile(model: str, version: str, *, accuracy: float = 1.0, extra: str = "") -> str:
+def sim_profile(
+    model: str,
+    version: str,
+    *,
+    accuracy: float = 1.0,
+    output_tokens: int = 1,
+    stream_interval_ms: float = 0,
+    extra: str = "",
+) -> str:
     """A fast, exact classifier profile; `extra` adds YAML (e.g. a failing category)."""
     return textwrap.dedent(
         f"""\
@@ -29,7 +37,8 @@ def sim_profile(model: str, version: str, *, accuracy: float = 1.0, extra: str =
           labels: [billing, account, shipping, technical]
           accuracy: {accuracy}
           latency_ms: 1
-          output_tokens: 1
+          output_tokens: {output_tokens}
+          stream_interval_ms: {stream_interval_ms}
         categories:
           billing: {{keywords: [refund, invoice]}}
           shipping: {{keywords: [parcel, delivery]}}
