@@ -169,6 +169,8 @@ class FileCheckError(ValidationError):
         expected: str | None = None,
         hint: str | None = None,
     ) -> None:
+        #: the message alone, without file, check, found and expected.
+        self.reason = message
         self.path = path
         self.check = check
         self.found = found

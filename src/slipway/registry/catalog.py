@@ -1,0 +1,518 @@
+"""Models and adapter versions on disk (AD2): list them, and add new ones without ever losing one.
+
+    models/
+      <name>/
+        base/*.gguf                      the base model(s)
+        adapters/<version>-<date>-<N>examples.gguf
+        adapters/<version>-<date>-<N>examples.json   optional sidecar (metadata.py)
+
+Versions are never deleted or replaced: `add` refuses a version that exists,
+writes the new file under a temporary name in the same directory and then
+links it into place (`os.link` fails rather than overwrite; where links are
+not supported, `os.replace` after a check under a lock), so a crash leaves
+either no version or a complete one — never half a file under a version's
+name. Rolling back to any earlier version (AD3) is therefore always
+possible: its file is still here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slipway.core.errors import (
+    AdapterNameError,
+    GGUFError,
+    NotFoundError,
+    RegistryError,
+    ValidationError,
+    VersionExistsError,
+)
+from slipway.registry.metadata import AdapterMetadata, adapter_metadata, read_sidecar, sidecar_path
+from slipway.registry.naming import AdapterName, format_adapter_name, parse_adapter_name, version_key
+from slipway.registry.reader import open_gguf
+from slipway.registry.report import ValidationReport
+from slipway.registry.validate import BaseModel, open_base, validate_adapter
+
+MODELS_DIR_ENV = "SLIPWAY_MODELS_DIR"
+DEFAULT_MODELS_DIR = Path("models")
+BASE_DIR = "base"
+ADAPTERS_DIR = "adapters"
+GGUF_SUFFIX = ".gguf"
+_LOCK_NAME = ".slipway-add.lock"
+_CHUNK = 1 << 20
+
+
+def default_models_dir() -> Path:
+    """$SLIPWAY_MODELS_DIR, else ./models."""
+    return Path(os.environ.get(MODELS_DIR_ENV) or DEFAULT_MODELS_DIR)
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes the file occupies on disk (allocated blocks; sparse files count less than their size)."""
+    st = path.stat()
+    blocks = getattr(st, "st_blocks", None)
+    return int(blocks) * 512 if blocks is not None else st.st_size
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class BaseEntry:
+    path: Path
+    size: int
+    disk: int
+
+
+@dataclass(frozen=True)
+class AdapterEntry:
+    path: Path
+    size: int
+    #: the GGUF plus its sidecar, if any.
+    disk: int
+    name: AdapterName | None
+    name_error: AdapterNameError | None = None
+
+    @property
+    def version(self) -> str:
+        return self.name.version if self.name is not None else self.path.stem
+
+    @property
+    def sidecar(self) -> Path | None:
+        path = sidecar_path(self.path)
+        return path if path.is_file() else None
+
+    def metadata(self) -> AdapterMetadata:
+        """GGUF keys and sidecar merged; GGUFError for a damaged file, ValidationError for a bad sidecar."""
+        return adapter_metadata(open_gguf(self.path), read_sidecar(self.path))
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    root: Path
+    bases: tuple[BaseEntry, ...]
+    adapters: tuple[AdapterEntry, ...]
+    _opened: dict[Path, BaseModel | GGUFError | ValidationError] = field(default_factory=dict, repr=False)
+
+    @property
+    def size(self) -> int:
+        return sum(b.size for b in self.bases) + sum(a.size for a in self.adapters)
+
+    @property
+    def disk(self) -> int:
+        return sum(b.disk for b in self.bases) + sum(a.disk for a in self.adapters)
+
+    def adapter(self, version: str) -> AdapterEntry:
+        for entry in self.adapters:
+            if entry.version == version or entry.path.name == version:
+                return entry
+        known = ", ".join(a.version for a in self.adapters) or "none yet"
+        raise NotFoundError(
+            f"model {self.name!r} has no adapter version {version!r} (versions: {known})",
+            hint=f"`slipway adapters list` shows every version; files live in {self.root / ADAPTERS_DIR}.",
+        )
+
+    def base(self, choice: str | Path | None = None) -> BaseEntry:
+        """The base named `choice` (file name or path), or the only one."""
+        if choice is not None:
+            wanted = Path(choice)
+            for entry in self.bases:
+                if entry.path.name == wanted.name or entry.path == wanted:
+                    return entry
+            raise NotFoundError(
+                f"model {self.name!r} has no base {str(choice)!r} "
+                f"(bases: {', '.join(b.path.name for b in self.bases) or 'none'})",
+                hint=f"Bases live in {self.root / BASE_DIR}.",
+            )
+        if len(self.bases) == 1:
+            return self.bases[0]
+        if not self.bases:
+            raise NotFoundError(
+                f"model {self.name!r} has no base model in {self.root / BASE_DIR}",
+                hint=f"Put the base GGUF in {self.root / BASE_DIR}/ first; adapters are checked against it.",
+            )
+        raise NotFoundError(
+            f"model {self.name!r} has {len(self.bases)} bases "
+            f"({', '.join(b.path.name for b in self.bases)}); say which one",
+            hint="Pass --base FILE (the base the adapter will be deployed on).",
+        )
+
+    def open_base(self, entry: BaseEntry) -> BaseModel:
+        """Opened once per listing; GGUFError/ValidationError if the base is unusable."""
+        opened = self._opened.get(entry.path)
+        if opened is None:
+            try:
+                opened = open_base(entry.path)
+            except (GGUFError, ValidationError) as exc:
+                opened = exc
+            self._opened[entry.path] = opened
+        if isinstance(opened, BaseModel):
+            return opened
+        raise opened
+
+    def base_fingerprints(self) -> dict[Path, str | None]:
+        """Each base's fingerprint; None for a base that cannot be read."""
+        out: dict[Path, str | None] = {}
+        for entry in self.bases:
+            try:
+                out[entry.path] = self.open_base(entry).fingerprint
+            except (GGUFError, ValidationError):
+                out[entry.path] = None
+        return out
+
+    def matching_bases(self, metadata: AdapterMetadata) -> list[Path]:
+        """The bases of this model the adapter's recorded fingerprint matches."""
+        if not metadata.base_fingerprint:
+            return []
+        return [p for p, fp in self.base_fingerprints().items() if fp == metadata.base_fingerprint]
+
+
+@dataclass(frozen=True)
+class AddPlan:
+    """What `add` would do: checked, not yet written. `commit_add` carries it out."""
+
+    source: Path
+    model: str
+    target: Path
+    name: AdapterName
+    base: Path
+    report: ValidationReport
+    sidecar: Mapping[str, Any]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok
+
+
+class Catalog:
+    """The registry root: `models/<name>/{base,adapters}/`."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root) if root is not None else default_models_dir()
+
+    # ------------------------------------------------------------------ reading
+
+    def model_names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir()
+            and not p.name.startswith(".")
+            and ((p / BASE_DIR).is_dir() or (p / ADAPTERS_DIR).is_dir())
+        )
+
+    def models(self) -> list[ModelEntry]:
+        return [self.model(name) for name in self.model_names()]
+
+    def model(self, name: str) -> ModelEntry:
+        root = self.root / name
+        if name not in self.model_names():
+            known = ", ".join(self.model_names()) or "none"
+            raise NotFoundError(
+                f"no model {name!r} in {self.root} (models: {known})",
+                hint=f"Create {root / BASE_DIR}/ with the base GGUF in it, or point --models-dir / "
+                f"{MODELS_DIR_ENV} at the registry.",
+            )
+        bases = tuple(BaseEntry(p, p.stat().st_size, disk_usage(p)) for p in _gguf_files(root / BASE_DIR))
+        adapters = [_adapter_entry(p) for p in _gguf_files(root / ADAPTERS_DIR)]
+        adapters.sort(key=_adapter_order)
+        return ModelEntry(name, root, bases, tuple(adapters))
+
+    def disk(self) -> int:
+        return sum(m.disk for m in self.models())
+
+    # ------------------------------------------------------------------ adding
+
+    def plan_add(
+        self,
+        source: str | os.PathLike[str],
+        model: str,
+        *,
+        version: str | None = None,
+        date: dt.date | None = None,
+        examples: int | None = None,
+        base: str | Path | None = None,
+        trust_base: bool = False,
+        notes: str | None = None,
+    ) -> AddPlan:
+        """Name the new version and validate it against the model's base; writes nothing.
+
+        `trust_base`: the adapter records no base fingerprint and the operator
+        vouches that it was trained on this base; the base's fingerprint is
+        recorded in the sidecar. It never overrides a fingerprint that *is*
+        recorded and differs.
+        """
+        source = Path(source)
+        entry = self.model(model)
+        base_entry = entry.base(base)
+        if not source.is_file():
+            raise NotFoundError(f"{source}: no such file", hint="Check the path of the adapter to add.")
+        name = _resolve_name(source, version=version, date=date, examples=examples)
+        _refuse_existing(entry, name)
+        base_model = entry.open_base(base_entry)
+
+        sidecar: dict[str, Any] = {}
+        with contextlib.suppress(ValidationError):
+            sidecar.update(read_sidecar(source))
+        remarks: list[str] = []
+        recorded: str | None = None
+        with contextlib.suppress(GGUFError, ValidationError):
+            meta = adapter_metadata(open_gguf(source), sidecar)
+            recorded = meta.base_fingerprint
+            if meta.version and meta.version != name.version:
+                remarks.append(f"the adapter's own metadata says version {meta.version}")
+        if trust_base and not recorded:
+            sidecar["base_fingerprint"] = base_model.fingerprint
+            remarks.append(f"base fingerprint recorded on your word (--trust-base): {base_entry.path.name}")
+        if notes:
+            sidecar["notes"] = notes
+        report = validate_adapter(source, base_model, sidecar=sidecar)
+        target = entry.root / ADAPTERS_DIR / name.file_name
+        return AddPlan(source, model, target, name, base_entry.path, report, sidecar, tuple(remarks))
+
+    def commit_add(self, plan: AddPlan, *, now: dt.datetime | None = None) -> AdapterEntry:
+        """Write the planned version; raises the first failed check if the plan did not validate."""
+        plan.report.raise_for_failure()
+        adapters_dir = plan.target.parent
+        adapters_dir.mkdir(parents=True, exist_ok=True)
+        with _locked(adapters_dir):
+            _refuse_existing(self.model(plan.model), plan.name)
+            digest = _copy_new(plan.source, plan.target)
+            stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+            sidecar = dict(plan.sidecar)
+            target_sidecar = sidecar_path(plan.target)
+            with contextlib.suppress(ValidationError):
+                sidecar.update(read_sidecar(plan.target))  # a sidecar placed there by hand is kept
+            sidecar.update(
+                {
+                    "version": plan.name.version,
+                    "sha256": digest,
+                    "added_at": stamp,
+                    "source": str(plan.source.resolve()),
+                    "validated_against": plan.base.name,
+                }
+            )
+            _write_json_atomic(target_sidecar, sidecar)
+        return _adapter_entry(plan.target)
+
+    def add_adapter(self, source: str | os.PathLike[str], model: str, **options: Any) -> AdapterEntry:
+        """plan_add + commit_add: validate, refuse on failure, then write."""
+        return self.commit_add(self.plan_add(source, model, **options))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _gguf_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix.lower() == GGUF_SUFFIX and not p.name.startswith(".") and p.is_file()
+    )
+
+
+def _adapter_entry(path: Path) -> AdapterEntry:
+    size = path.stat().st_size
+    disk = disk_usage(path)
+    side = sidecar_path(path)
+    if side.is_file():
+        disk += disk_usage(side)
+    try:
+        return AdapterEntry(path, size, disk, parse_adapter_name(path.name))
+    except AdapterNameError as exc:
+        return AdapterEntry(path, size, disk, None, exc)
+
+
+def _adapter_order(entry: AdapterEntry) -> tuple[int, Any, str]:
+    if entry.name is None:
+        return (1, ((), ""), entry.path.name)
+    return (0, entry.name.sort_key, entry.path.name)
+
+
+def _resolve_name(
+    source: Path, *, version: str | None, date: dt.date | None, examples: int | None
+) -> AdapterName:
+    parsed: AdapterName | None = None
+    name_error: AdapterNameError | None = None
+    try:
+        parsed = parse_adapter_name(source.name)
+    except AdapterNameError as exc:
+        name_error = exc
+    fields: dict[str, Any] = {}
+    if version is None or date is None or examples is None:
+        with contextlib.suppress(GGUFError):
+            fields = dict(open_gguf(source).fields)
+    final_version = version or (parsed.version if parsed else None) or _str(fields.get("slipway.version"))
+    final_date = date or (parsed.date if parsed else None) or _date(fields.get("slipway.created"))
+    final_examples = examples
+    if final_examples is None:
+        final_examples = parsed.examples if parsed else _int(fields.get("slipway.training.examples"))
+    missing = [
+        flag
+        for flag, value in (
+            ("--version", final_version),
+            ("--date", final_date),
+            ("--examples", final_examples),
+        )
+        if value is None
+    ]
+    if missing:
+        reason = name_error.reason if name_error else "the file name lacks them"
+        raise AdapterNameError(
+            f"cannot name the new version: {reason}, and the adapter's metadata does not say "
+            f"{' / '.join(m.removeprefix('--') for m in missing)}",
+            path=str(source),
+            check="file-name",
+            found=repr(source.name),
+            expected="v2.1-2026-01-15-1247examples.gguf, or the missing parts as options",
+            hint=f"Pass {' '.join(m + ' ...' for m in missing)} to `slipway adapters add`.",
+        )
+    assert final_version is not None and final_date is not None and final_examples is not None
+    return parse_adapter_name(format_adapter_name(final_version, final_date, final_examples))
+
+
+def _refuse_existing(model: ModelEntry, name: AdapterName) -> None:
+    for existing in model.adapters:
+        if existing.path.name == name.file_name or (
+            existing.name is not None and version_key(existing.name.version) == version_key(name.version)
+        ):
+            raise VersionExistsError(
+                f"model {model.name!r} already has version {name.version} ({existing.path.name}); "
+                "versions are never replaced or deleted",
+                hint="Give the new adapter a new version (e.g. --version "
+                f"{_next_version(name.version)}); rolling back to the existing one stays possible.",
+            )
+
+
+def _next_version(version: str) -> str:
+    numbers, _tag = version_key(version)
+    if not numbers:
+        return "v1.0"
+    return "v" + ".".join(str(n) for n in (*numbers[:-1], numbers[-1] + 1))
+
+
+def _copy_new(source: Path, target: Path) -> str:
+    """Copy to a temp file beside `target`, fsync, then link it into place; never overwrites."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    tmp = Path(tmp_name)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise VersionExistsError(
+                f"{target} appeared while it was being added; versions are never replaced",
+                hint="Someone added the same version at the same time: list the versions and pick a new one.",
+            ) from None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                raise RegistryError(f"cannot write {target}: {exc.strerror}") from exc
+            # No hard links here (some network/FUSE filesystems): we hold the lock and checked.
+            if target.exists():
+                raise VersionExistsError(f"{target} already exists; versions are never replaced") from None
+            os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except OSError as exc:
+        raise RegistryError(
+            f"cannot add {target.name} to {target.parent}: {exc.strerror or exc}",
+            hint="Check free space and permissions of the models directory.",
+        ) from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return digest.hexdigest()
+
+
+def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2, sort_keys=True)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One `add` at a time per adapters directory (processes included)."""
+    with (directory / _LOCK_NAME).open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _date(value: Any) -> dt.date | None:
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+__all__ = [
+    "DEFAULT_MODELS_DIR",
+    "MODELS_DIR_ENV",
+    "AdapterEntry",
+    "AddPlan",
+    "BaseEntry",
+    "Catalog",
+    "ModelEntry",
+    "default_models_dir",
+    "disk_usage",
+    "file_sha256",
+]

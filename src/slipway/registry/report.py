@@ -1,0 +1,112 @@
+"""A validation report: every check, passed, failed or skipped, with its timing (AD5, CK1).
+
+Validation does not stop at the first problem it can work around: an
+adapter with the wrong architecture *and* the wrong base fingerprint shows
+both. Checks that depend on one that failed (nothing can be said about
+tensor shapes of a file that does not parse) are skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from slipway.core.errors import FileCheckError
+
+#: Every check, in the order it runs, with what it verifies.
+CHECKS: Mapping[str, str] = {
+    "header": "GGUF magic bytes and a supported version",
+    "intact": "metadata parses and no tensor data is missing (not corrupt, not truncated)",
+    "general-type": "general.type is 'adapter'",
+    "adapter-type": "adapter.type is 'lora'",
+    "base-file": "the base is a readable GGUF model",
+    "architecture": "general.architecture equals the base's",
+    "tensor-shapes": "every LoRA pair fits the base tensor it targets",
+    "base-fingerprint": "the base fingerprint the adapter records equals the base's (AD4)",
+    "loadable": "llama-server loads base + adapter and answers one prompt (AD5)",
+}
+
+
+class CheckStatus(StrEnum):
+    PASSED = "pass"
+    FAILED = "fail"
+    SKIPPED = "skip"
+
+    @property
+    def is_failure(self) -> bool:
+        return self is CheckStatus.FAILED
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: CheckStatus
+    #: what was found (pass), the error's message (fail) or why it did not run (skip).
+    detail: str
+    seconds: float = 0.0
+    error: FileCheckError | None = None
+
+    @property
+    def description(self) -> str:
+        return CHECKS.get(self.name, self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "check": self.name,
+            "description": self.description,
+            "status": str(self.status),
+            "detail": self.detail,
+            "seconds": round(self.seconds, 6),
+        }
+        if self.error is not None:
+            body["error"] = self.error.to_dict()
+        return body
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    adapter: Path
+    base: Path | None
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        """No check failed (skipped ones, such as `loadable` without an engine, do not count)."""
+        return not any(c.status.is_failure for c in self.checks)
+
+    @property
+    def failures(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if c.status.is_failure)
+
+    @property
+    def seconds(self) -> float:
+        return sum(c.seconds for c in self.checks)
+
+    def get(self, name: str) -> CheckResult | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def raise_for_failure(self) -> None:
+        """Raise the first failed check's typed error (what `add` and deploy use)."""
+        for check in self.failures:
+            if check.error is not None:
+                raise check.error
+
+    def with_check(self, result: CheckResult) -> ValidationReport:
+        """A copy with `result` replacing the check of the same name, or appended."""
+        if any(c.name == result.name for c in self.checks):
+            checks = tuple(result if c.name == result.name else c for c in self.checks)
+        else:
+            checks = (*self.checks, result)
+        return replace(self, checks=checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "adapter": str(self.adapter),
+            "base": str(self.base) if self.base is not None else None,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 6),
+            "checks": [c.to_dict() for c in self.checks],
+        }

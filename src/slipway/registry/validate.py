@@ -1,0 +1,415 @@
+"""Is this LoRA adapter safe to put in front of this base? The file checks of AD4/AD5.
+
+`validate_adapter(adapter, base)` runs every check in `report.CHECKS`
+except `loadable` (that needs an engine; see `registry.loadable`) and
+returns a `ValidationReport`; it raises only for programming errors. The
+checks mirror what llama.cpp's `llama_adapter_lora_init` refuses (so a bad
+file is caught before it takes a running server down with it) and add the
+one llama.cpp cannot make, the base fingerprint:
+
+* general.type must be "adapter" and adapter.type "lora";
+* general.architecture must equal the base's;
+* LoRA tensors come in `<target>.lora_a` / `<target>.lora_b` pairs
+  (`*_norm.weight` tensors are ignored, as llama.cpp does); the target
+  must exist in the base, and in ggml order (ne) `a = [n_in, r]`,
+  `b = [r, n_out]` against a base `[n_in, n_out]` — numpy order: lora_a
+  (r, n_in), lora_b (n_out, r), base (n_out, n_in), as
+  convert_lora_to_gguf.py writes them. `token_embd.weight` is the
+  exception: A and B are flipped, numpy lora_a (n_vocab, r), lora_b
+  (n_embd, r);
+* the base fingerprint recorded in the adapter (GGUF key or sidecar) must
+  equal the base's (`fingerprint.py`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from slipway.core.errors import (
+    AdapterInvalid,
+    AdapterMismatchError,
+    FileCheckError,
+    GGUFError,
+    ValidationError,
+)
+from slipway.registry.fingerprint import FINGERPRINT_KEY, reader_fingerprint
+from slipway.registry.metadata import AdapterMetadata, adapter_metadata, read_sidecar, sidecar_path
+from slipway.registry.reader import GGUFFile, TensorInfo, open_gguf, read_header
+from slipway.registry.report import CHECKS, CheckResult, CheckStatus, ValidationReport
+
+#: How many individual tensor problems a message lists before "and N more".
+_MAX_LISTED = 3
+
+
+@dataclass
+class BaseModel:
+    """A base GGUF opened once; its fingerprint is computed on first use (it reads the vocabulary)."""
+
+    gguf: GGUFFile
+
+    @property
+    def path(self) -> Path:
+        return self.gguf.path
+
+    @property
+    def architecture(self) -> str | None:
+        return self.gguf.string("general.architecture")
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return reader_fingerprint(self.gguf.reader)
+
+
+def open_base(path: str | Path) -> BaseModel:
+    """Open and check a base model; GGUFError/FileCheckError (check `base-file`) if it is unusable."""
+    path = Path(path)
+    try:
+        gguf_file = open_gguf(path)
+    except GGUFError as exc:
+        raise GGUFError(
+            f"the base model is not a usable GGUF: {exc.reason}",
+            path=str(path),
+            check="base-file",
+            found=exc.found,
+            expected=exc.expected,
+            hint=exc.hint,
+        ) from None
+    kind = gguf_file.string("general.type")
+    if kind == "adapter":
+        raise FileCheckError(
+            "the base is itself an adapter, not a model",
+            path=str(path),
+            check="base-file",
+            found="general.type = 'adapter'",
+            expected="a base model (general.type 'model' or absent)",
+            hint="Pass the base model's .gguf as the base (models/<name>/base/*.gguf).",
+        )
+    if not gguf_file.string("general.architecture"):
+        raise FileCheckError(
+            "the base has no general.architecture",
+            path=str(path),
+            check="base-file",
+            found="no general.architecture key",
+            expected="an architecture such as 'llama'",
+            hint="Re-convert the base with llama.cpp's convert_hf_to_gguf.py.",
+        )
+    return BaseModel(gguf_file)
+
+
+def validate_adapter(
+    adapter: str | Path,
+    base: str | Path | BaseModel,
+    *,
+    sidecar: Mapping[str, Any] | None = None,
+) -> ValidationReport:
+    """Every file check of `adapter` against `base`, in order; never raises for a bad file.
+
+    `sidecar` defaults to the adapter's `<stem>.json`, if any (it may
+    record the base fingerprint for adapters converted by other tools).
+    """
+    adapter = Path(adapter)
+    run = _Runner()
+    gguf_file: GGUFFile | None = None
+
+    run("header", lambda: _header(adapter))
+    if run.passed("header"):
+        gguf_file = run("intact", lambda: _intact(adapter))
+    if gguf_file is not None:
+        opened = gguf_file
+        run("general-type", lambda: _general_type(opened))
+        if run.passed("general-type"):
+            run("adapter-type", lambda: _adapter_type(opened))
+        else:
+            run.skip("adapter-type", because="the file is not an adapter")
+    else:
+        run.skip("general-type", "adapter-type", because="the adapter file could not be read")
+
+    base_model: BaseModel | None
+    if isinstance(base, BaseModel):
+        base_model = base
+        run.passed_now("base-file", _describe_base(base))
+    else:
+        base_model = run("base-file", lambda: _base_file(Path(base)))
+    base_path = base_model.path if base_model is not None else Path(str(base))
+
+    if gguf_file is None or base_model is None or not run.passed("adapter-type"):
+        if gguf_file is None:
+            because = "the adapter file could not be read"
+        elif not run.passed("adapter-type"):
+            because = "the file is not a LoRA adapter"
+        else:
+            because = "the base could not be read"
+        run.skip("architecture", "tensor-shapes", "base-fingerprint", because=because)
+        return ValidationReport(adapter, base_path, run.results)
+    opened, model = gguf_file, base_model
+    run("architecture", lambda: _architecture(opened, model))
+    run("tensor-shapes", lambda: _tensor_shapes(opened, model))
+    run("base-fingerprint", lambda: _base_fingerprint(opened, model, sidecar))
+    return ValidationReport(adapter, base_path, run.results)
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def _header(adapter: Path) -> str:
+    size, version, n_tensors, n_kv = read_header(adapter)
+    return f"GGUF v{version}, {size} bytes, {n_tensors} tensors, {n_kv} keys"
+
+
+def _intact(adapter: Path) -> tuple[GGUFFile, str]:
+    opened = open_gguf(adapter)
+    end = max((t.offset + t.n_bytes for t in opened.tensors.values()), default=0)
+    return opened, f"{len(opened.fields)} keys, {len(opened.tensors)} tensors, data ends at byte {end}"
+
+
+def _general_type(adapter: GGUFFile) -> str:
+    kind = adapter.string("general.type")
+    if kind != "adapter":
+        looks_like_model = not any(n.endswith((".lora_a", ".lora_b")) for n in adapter.tensors)
+        hint = (
+            "This looks like a base model, not an adapter: pass it as the base (--base), "
+            "and the adapter as ADAPTER."
+            if looks_like_model
+            else "Re-convert the adapter with llama.cpp's convert_lora_to_gguf.py (it writes general.type)."
+        )
+        raise AdapterInvalid(
+            "the file is not a LoRA adapter (general.type)",
+            path=str(adapter.path),
+            check="general-type",
+            found=repr(kind) if kind is not None else "no general.type key",
+            expected="'adapter'",
+            hint=hint,
+        )
+    return "general.type = 'adapter'"
+
+
+def _adapter_type(adapter: GGUFFile) -> str:
+    kind = adapter.string("adapter.type")
+    if kind != "lora":
+        raise AdapterInvalid(
+            "the adapter is not a LoRA adapter (adapter.type); llama-server loads only LoRA",
+            path=str(adapter.path),
+            check="adapter-type",
+            found=repr(kind) if kind is not None else "no adapter.type key",
+            expected="'lora'",
+            hint="Control vectors and other adapter kinds cannot be deployed as LoRA versions; "
+            "re-convert a PEFT LoRA with convert_lora_to_gguf.py.",
+        )
+    return "adapter.type = 'lora'"
+
+
+def _base_file(base: Path) -> tuple[BaseModel, str]:
+    model = open_base(base)
+    return model, _describe_base(model)
+
+
+def _describe_base(model: BaseModel) -> str:
+    return f"{model.path.name}: {model.architecture}, {len(model.gguf.tensors)} tensors"
+
+
+def _architecture(adapter: GGUFFile, base: BaseModel) -> str:
+    found = adapter.string("general.architecture")
+    if found != base.architecture:
+        raise AdapterMismatchError(
+            f"the adapter was made for another architecture than the base {base.path.name}",
+            path=str(adapter.path),
+            check="architecture",
+            found=repr(found) if found is not None else "no general.architecture key",
+            expected=repr(base.architecture),
+            hint="Use an adapter trained on this base model; llama-server refuses this pair "
+            "at start-up and takes every other adapter down with it.",
+        )
+    return f"{found!r} = base's"
+
+
+@dataclass
+class _Problem:
+    cls: type[FileCheckError]
+    text: str
+    found: str
+    expected: str
+
+
+@dataclass
+class _Pair:
+    a: TensorInfo | None = None
+    b: TensorInfo | None = None
+    extra: list[str] = field(default_factory=list)
+
+
+def _dim(ne: tuple[int, ...], i: int) -> int:
+    return ne[i] if i < len(ne) else 1
+
+
+def _np(ne: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(d) for d in reversed(ne)) + ")"
+
+
+def _tensor_shapes(adapter: GGUFFile, base: BaseModel) -> str:
+    pairs: dict[str, _Pair] = {}
+    problems: list[_Problem] = []
+    for name, info in adapter.tensors.items():
+        if name.endswith(".lora_a"):
+            pairs.setdefault(name.removesuffix(".lora_a"), _Pair()).a = info
+        elif name.endswith(".lora_b"):
+            pairs.setdefault(name.removesuffix(".lora_b"), _Pair()).b = info
+        elif name.endswith("_norm.weight"):
+            continue  # llama.cpp ignores these too
+        else:
+            problems.append(
+                _Problem(
+                    AdapterInvalid,
+                    f"tensor {name!r} is neither a .lora_a nor a .lora_b",
+                    repr(name),
+                    "<target>.lora_a / <target>.lora_b",
+                )
+            )
+    if not pairs and not problems:
+        raise AdapterInvalid(
+            "the adapter holds no LoRA tensors",
+            path=str(adapter.path),
+            check="tensor-shapes",
+            found="no <target>.lora_a / .lora_b tensors",
+            expected="at least one pair",
+            hint="The conversion produced an empty adapter: re-run convert_lora_to_gguf.py.",
+        )
+    for target, pair in sorted(pairs.items()):
+        problems.extend(_check_pair(target, pair, base))
+    if problems:
+        first = problems[0]
+        listed = "; ".join(p.text for p in problems[:_MAX_LISTED])
+        more = f" (and {len(problems) - _MAX_LISTED} more)" if len(problems) > _MAX_LISTED else ""
+        raise first.cls(
+            f"{len(problems)} LoRA tensor problem(s) against {base.path.name}: {listed}{more}",
+            path=str(adapter.path),
+            check="tensor-shapes",
+            found=first.found,
+            expected=first.expected,
+            hint="The adapter was trained for a base of another size or layout: use the base it "
+            "was trained for, or retrain/re-convert it against this one.",
+        )
+    ranks = sorted(
+        {_dim(p.a.ne, 0 if t.endswith("token_embd.weight") else 1) for t, p in pairs.items() if p.a}
+    )
+    return f"{len(pairs)} LoRA pair(s) fit the base, rank {', '.join(str(r) for r in ranks)}"
+
+
+def _check_pair(target: str, pair: _Pair, base: BaseModel) -> list[_Problem]:
+    if pair.a is None or pair.b is None:
+        missing = "lora_a" if pair.a is None else "lora_b"
+        return [
+            _Problem(
+                AdapterInvalid,
+                f"{target}: {missing} is missing",
+                f"only {target}.{'lora_b' if pair.a is None else 'lora_a'}",
+                f"{target}.lora_a and {target}.lora_b",
+            )
+        ]
+    model_tensor = base.gguf.tensors.get(target)
+    if model_tensor is None:
+        return [
+            _Problem(
+                AdapterMismatchError,
+                f"{target}: the base has no such tensor",
+                f"LoRA for {target!r}",
+                "targets that exist in the base",
+            )
+        ]
+    a, b, m = pair.a.ne, pair.b.ne, model_tensor.ne
+    if target.endswith("token_embd.weight"):
+        # A and B flipped (llm_build_inp_embd): numpy a (n_vocab, r), b (n_embd, r).
+        rank = _dim(a, 0)
+        ok = _dim(m, 0) == _dim(b, 1) and _dim(m, 1) == _dim(a, 1) and _dim(a, 0) == _dim(b, 0)
+        want_a, want_b = f"({_dim(m, 1)}, {rank})", f"({_dim(m, 0)}, {rank})"
+    else:
+        # numpy a (r, n_in), b (n_out, r); ggml ne a [n_in, r], b [r, n_out], base [n_in, n_out].
+        rank = _dim(a, 1)
+        ok = _dim(m, 0) == _dim(a, 0) and _dim(m, 1) == _dim(b, 1) and _dim(a, 1) == _dim(b, 0)
+        want_a, want_b = f"({rank}, {_dim(m, 0)})", f"({_dim(m, 1)}, {rank})"
+    if ok:
+        return []
+    return [
+        _Problem(
+            AdapterMismatchError,
+            f"{target}: lora_a {_np(a)} and lora_b {_np(b)} do not fit the base tensor {_np(m)}",
+            f"{target}: lora_a {_np(a)}, lora_b {_np(b)}",
+            f"lora_a {want_a}, lora_b {want_b} for base {_np(m)} (numpy order)",
+        )
+    ]
+
+
+def _base_fingerprint(adapter: GGUFFile, base: BaseModel, sidecar: Mapping[str, Any] | None) -> str:
+    if sidecar is None:
+        try:
+            sidecar = read_sidecar(adapter.path)
+        except ValidationError:
+            sidecar = {}
+    meta: AdapterMetadata = adapter_metadata(adapter, sidecar)
+    recorded = meta.base_fingerprint
+    expected = base.fingerprint
+    if not recorded:
+        raise AdapterMismatchError(
+            "the adapter does not record which base it was trained for, so a wrong base cannot be ruled out",
+            path=str(adapter.path),
+            check="base-fingerprint",
+            found=f"no {FINGERPRINT_KEY} key and no base_fingerprint in {sidecar_path(adapter.path).name}",
+            expected=expected,
+            hint=f"If you know it was trained on {base.path.name}, record that: `slipway adapters add "
+            f'FILE --model NAME --trust-base`, or put "base_fingerprint": "{expected}" in '
+            f"{sidecar_path(adapter.path).name}.",
+        )
+    if recorded != expected:
+        where = meta.sources.get("base_fingerprint", "gguf")
+        raise AdapterMismatchError(
+            f"the adapter was trained for another base than {base.path.name} "
+            f"(fingerprint from the {where}); llama.cpp would load it and answer nonsense",
+            path=str(adapter.path),
+            check="base-fingerprint",
+            found=recorded,
+            expected=expected,
+            hint="Deploy it with the base it was trained for (`slipway adapters list` shows which "
+            "base each adapter matches), or retrain it on this base.",
+        )
+    source = meta.sources.get("base_fingerprint", "gguf")
+    return f"{recorded[:16]}… (from the {source}) = base's"
+
+
+# --------------------------------------------------------------------------- running them
+
+
+class _Runner:
+    """Runs checks in order, timing each; a FileCheckError is a failed check, not an exception."""
+
+    def __init__(self) -> None:
+        self.results: tuple[CheckResult, ...] = ()
+
+    def __call__(self, name: str, check: Callable[[], Any]) -> Any:
+        assert name in CHECKS, name
+        started = time.perf_counter()
+        try:
+            outcome = check()
+        except FileCheckError as exc:
+            self._add(CheckResult(name, CheckStatus.FAILED, exc.reason, time.perf_counter() - started, exc))
+            return None
+        elapsed = time.perf_counter() - started
+        value, detail = outcome if isinstance(outcome, tuple) else (None, outcome)
+        self._add(CheckResult(name, CheckStatus.PASSED, str(detail), elapsed))
+        return value
+
+    def passed_now(self, name: str, detail: str) -> None:
+        self._add(CheckResult(name, CheckStatus.PASSED, detail, 0.0))
+
+    def passed(self, name: str) -> bool:
+        return any(r.name == name and r.status is CheckStatus.PASSED for r in self.results)
+
+    def skip(self, *names: str, because: str) -> None:
+        for name in names:
+            self._add(CheckResult(name, CheckStatus.SKIPPED, f"skipped: {because}"))
+
+    def _add(self, result: CheckResult) -> None:
+        self.results = (*self.results, result)
