@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from slipway.core.errors import BackendError
 from slipway.core.records import Api, RequestRecord
 from slipway.core.types import Slot
 from slipway.gateway import translate
@@ -211,15 +212,27 @@ class Proxy:
             resp = await self._session.post(
                 url, data=payload, headers=upstream_headers, timeout=self._timeout(slot)
             )
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+        except TimeoutError as exc:
             rec.status, rec.error = 504, "backend_timeout"
+            what, hint = _timed_out(slot, exc)
             await send_error(
                 send,
                 api,
                 504,
-                f"backend of slot {slot.name!r} ({slot.endpoint}) did not "
-                f"answer within {slot.connect_timeout_s:g}s/{slot.read_timeout_s:g}s",
+                f"backend of slot {slot.name!r} ({slot.endpoint}) {what}; {hint}",
                 "backend_timeout",
+                reply_headers,
+            )
+            return
+        except aiohttp.ServerDisconnectedError:
+            rec.status, rec.error, rec.aborted = 502, "backend_disconnected", True
+            await send_error(
+                send,
+                api,
+                502,
+                f"backend of slot {slot.name!r} ({slot.endpoint}) closed the connection "
+                "before answering; it may have crashed or restarted",
+                "backend_disconnected",
                 reply_headers,
             )
             return
@@ -261,12 +274,12 @@ class Proxy:
             data = b""
         status = 502 if resp.status >= 500 else resp.status
         rec.status, rec.error = status, f"upstream_{resp.status}"
-        snippet = data[:300].decode("utf-8", "replace").strip()
+        detail = translate.upstream_error_message(data, 300) if data.strip() else ""
         await send_error(
             send,
             exchange.api,
             status,
-            f"backend of slot {slot.name!r} answered HTTP {resp.status}: {snippet or '(empty body)'}",
+            f"backend of slot {slot.name!r} answered HTTP {resp.status}: {detail or '(empty body)'}",
             "upstream_error",
             reply_headers,
         )
@@ -285,13 +298,26 @@ class Proxy:
         api = exchange.api
         try:
             data = await resp.read()
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            rec.status, rec.error = 502, "stream_interrupted"
+        except TimeoutError as exc:
+            rec.status, rec.error, rec.aborted = 504, "backend_timeout", True
+            what, hint = _timed_out(slot, exc)
+            await send_error(
+                send,
+                api,
+                504,
+                f"backend of slot {slot.name!r} {what} while answering; {hint}",
+                "backend_timeout",
+                reply_headers,
+            )
+            return
+        except (aiohttp.ClientError, OSError) as exc:
+            rec.status, rec.error, rec.aborted = 502, "stream_interrupted", True
             await send_error(
                 send,
                 api,
                 502,
-                f"backend of slot {slot.name!r} failed while answering: {exc.__class__.__name__}",
+                f"backend of slot {slot.name!r} failed while answering ({_describe(exc)}); "
+                "the answer is incomplete",
                 "stream_interrupted",
                 reply_headers,
             )
@@ -368,6 +394,7 @@ class Proxy:
 
         watcher = asyncio.create_task(watch_disconnect())
         failure: str | None = None
+        code = "stream_interrupted"
         try:
             async for chunk in resp.content.iter_any():
                 objs = tracker.feed(chunk)
@@ -379,8 +406,11 @@ class Proxy:
                         await send({"type": "http.response.body", "body": out, "more_body": True})
                 if client_gone.is_set():
                     break
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            failure = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        except TimeoutError as exc:
+            what, hint = _timed_out(slot, exc)
+            failure, code = f"{what} mid-stream ({hint})", "backend_timeout"
+        except (aiohttp.ClientError, OSError, BackendError) as exc:
+            failure = f"failed mid-stream ({_describe(exc)})"
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -390,18 +420,33 @@ class Proxy:
             rec.aborted, rec.error = True, "client_disconnected"
             return
         if failure is None and not tracker.complete:
-            failure = "the connection closed before the stream's end marker"
+            failure = "failed mid-stream (the connection closed before the stream's end marker)"
         if failure is not None:
-            rec.aborted, rec.error = True, "stream_interrupted"
+            rec.aborted, rec.error = True, code
             event = stream_error_event(
-                api,
-                f"backend of slot {slot.name!r} failed mid-stream ({failure}); the answer is incomplete",
-                "stream_interrupted",
+                api, f"backend of slot {slot.name!r} {failure}; the answer is incomplete", code
             )
             await send({"type": "http.response.body", "body": event, "more_body": False})
             return
         tail = b"".join(translator.finish()) if translator is not None else b""
         await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+
+
+def _timed_out(slot: Slot, exc: BaseException) -> tuple[str, str]:
+    """What a timeout of this slot means, and the setting that changes it."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return (
+            f"could not be connected to within {slot.connect_timeout_s:g}s",
+            f"check that it is up, or raise slots.{slot.name}.timeouts.connect",
+        )
+    return (
+        f"sent no data for {slot.read_timeout_s:g}s",
+        f"raise slots.{slot.name}.timeouts.read if the model is just slow",
+    )
 
 
 def _metadata_category(body: dict[str, Any]) -> str | None:
