@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from slipway.cli import deploy, routes, serve
+from slipway.cli import adapters, deploy, routes, serve
 from slipway.cli.sim import sim_app
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.command()(deploy.deploy)
 config_app = typer.Typer(help="The routing configuration.", no_args_is_help=True)
 config_app.command("export")(routes.export_config)
 app.add_typer(config_app, name="config")
+app.add_typer(adapters.adapters_app, name="adapters")
 app.add_typer(sim_app, name="sim", help="slipway's simulated model server, for drills and demos.")
 
 

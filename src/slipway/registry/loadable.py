@@ -62,7 +62,7 @@ async def add_loadable_check(
 ) -> ValidationReport:
     """`report` plus `loadable`: run only when every file check passed (one bad adapter stops the engine)."""
     if not report.ok:
-        return report.with_check(skipped_loadable("the file checks failed; the engine would refuse to start"))
+        return report.with_check(skipped_loadable("a file check failed; it must not be loaded"))
     if probe is None or report.base is None:
         return report.with_check(skipped_loadable(unavailable))
     return report.with_check(await check_loadable(report.adapter, report.base, probe, prompt=prompt))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import gguf
+import numpy as np
 
 from slipway.core.errors import GGUFError
 
@@ -148,10 +149,10 @@ def read_header(path: Path) -> tuple[int, int, int, int]:
         raise _header_error(
             path,
             f"the header claims {n_tensors} tensors and {n_kv} metadata keys, "
-            f"more than a {size}-byte file can hold: the header is corrupt",
+            f"more than a {size}-byte file can hold: the file is truncated or its header is corrupt",
             found=f"{n_tensors} tensors, {n_kv} keys",
             expected=f"counts that fit in {size} bytes",
-            hint="The file is damaged: copy or download it again.",
+            hint="The file is damaged or was cut short: copy or download it again.",
         )
     return size, version, n_tensors, n_kv
 
@@ -174,6 +175,16 @@ def open_gguf(path: str | os.PathLike[str]) -> GGUFFile:
             found=f"{cut.size} bytes",
             expected=f"at least {cut.end} bytes",
             hint="The copy or download was cut short: copy or download the file again.",
+        ) from None
+    except _PastEnd as cut:
+        raise GGUFError(
+            f"reading the metadata ran past the end of the file (needed bytes up to {cut.end}, "
+            f"the file has {cut.size}): the file is truncated, or a length in it is corrupt",
+            path=str(path),
+            check="intact",
+            found=f"{cut.size} bytes",
+            expected=f"at least {cut.end} bytes",
+            hint="The file is damaged or was cut short: copy or download it again.",
         ) from None
     except (ValueError, IndexError, KeyError, OverflowError, MemoryError, UnicodeDecodeError) as exc:
         raise GGUFError(
@@ -229,14 +240,27 @@ class _Truncated(Exception):
         super().__init__(tensor)
 
 
-class _CheckedReader(gguf.GGUFReader):
-    """GGUFReader that first checks every tensor's data lies inside the file.
+class _PastEnd(Exception):
+    def __init__(self, end: int, size: int) -> None:
+        self.end, self.size = end, size
+        super().__init__(end)
 
-    The stock reader would fail with "cannot reshape array of size …" deep
-    in numpy. This hook uses the tensor-info layout of the pinned gguf
-    version (name_len, name, n_dims, dims, type, offset) — the tests build
-    truncated files, so a change there shows up at once.
+
+class _CheckedReader(gguf.GGUFReader):
+    """GGUFReader that stops at the first read past the end of the file, and names it.
+
+    The stock reader would fail with "index 0 is out of bounds" or "cannot
+    reshape array of size …" deep in numpy. These hooks use internals of the
+    pinned gguf version (`_get`, and the tensor-info layout name_len, name,
+    n_dims, dims, type, offset) — the tests build truncated files, so a
+    change there shows up at once.
     """
+
+    def _get(self, offset: int, dtype: Any, count: int = 1, override_order: Any = None) -> Any:
+        end = int(offset) + np.dtype(dtype).itemsize * int(count)
+        if end > len(self.data):
+            raise _PastEnd(end, len(self.data))
+        return super()._get(offset, dtype, count, override_order)
 
     def _build_tensors(self, start_offs: int, fields: list[Any]) -> None:
         size = len(self.data)

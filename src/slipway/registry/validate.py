@@ -321,14 +321,14 @@ def _check_pair(target: str, pair: _Pair, base: BaseModel) -> list[_Problem]:
             )
         ]
     a, b, m = pair.a.ne, pair.b.ne, model_tensor.ne
+    # For the message only: the rank is lora_a's smaller side, whichever way round it was written.
+    rank = min(_dim(a, 0), _dim(a, 1))
     if target.endswith("token_embd.weight"):
         # A and B flipped (llm_build_inp_embd): numpy a (n_vocab, r), b (n_embd, r).
-        rank = _dim(a, 0)
         ok = _dim(m, 0) == _dim(b, 1) and _dim(m, 1) == _dim(a, 1) and _dim(a, 0) == _dim(b, 0)
         want_a, want_b = f"({_dim(m, 1)}, {rank})", f"({_dim(m, 0)}, {rank})"
     else:
         # numpy a (r, n_in), b (n_out, r); ggml ne a [n_in, r], b [r, n_out], base [n_in, n_out].
-        rank = _dim(a, 1)
         ok = _dim(m, 0) == _dim(a, 0) and _dim(m, 1) == _dim(b, 1) and _dim(a, 1) == _dim(b, 0)
         want_a, want_b = f"({rank}, {_dim(m, 0)})", f"({_dim(m, 1)}, {rank})"
     if ok:
