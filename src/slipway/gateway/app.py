@@ -56,6 +56,7 @@ class GatewayApp:
             ("GET", "/api/version"): self._version,
             ("POST", "/v1/feedback"): self._feedback,
         }
+        self._allowed = {path: method for method, path in self._handlers}
 
     def _bind(self, api: Api) -> Handler:
         async def handler(scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,7 +73,17 @@ class GatewayApp:
             if handler is not None:
                 await handler(scope, receive, send)
                 return
+            allowed = self._allowed.get(path)
+            if allowed is not None:
+                await self._wrong_method(path, scope["method"], allowed, send)
+                return
         await self._fallback(scope, receive, send)
+
+    async def _wrong_method(self, path: str, method: str, allowed: str, send: Send) -> None:
+        message = f"{method} is not supported on {path}; use {allowed}"
+        ollama = path.startswith("/api/")
+        body = {"error": message} if ollama else _openai_error(message, "method_not_allowed")
+        await send_json(send, 405, body, [(b"allow", allowed.encode())])
 
     def _model_ids(self) -> list[str]:
         return [self._public_model()]

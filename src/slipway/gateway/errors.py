@@ -19,10 +19,10 @@ def is_ollama(api: Api) -> bool:
     return api in (Api.OLLAMA_CHAT, Api.OLLAMA_GENERATE)
 
 
-def error_body(api: Api, status: int, message: str, code: str) -> bytes:
+def error_body(api: Api, status: int, message: str, code: str, param: str | None = None) -> bytes:
     if is_ollama(api):
         return translate.ollama_error_body(message)
-    return translate.openai_error_body(message, _TYPES.get(status, "api_error"), code)
+    return translate.openai_error_body(message, _TYPES.get(status, "api_error"), code, param)
 
 
 def stream_error_event(api: Api, message: str, code: str) -> bytes:
@@ -38,7 +38,9 @@ async def send_error(
     message: str,
     code: str,
     extra_headers: list[tuple[bytes, bytes]] | None = None,
+    *,
+    param: str | None = None,
 ) -> None:
     await send_bytes(
-        send, status, error_body(api, status, message, code), JSON_HEADERS + (extra_headers or [])
+        send, status, error_body(api, status, message, code, param), JSON_HEADERS + (extra_headers or [])
     )

@@ -38,10 +38,6 @@ class Exchange:
     def client_framing(self) -> str:
         return "ndjson" if self.api in (Api.OLLAMA_CHAT, Api.OLLAMA_GENERATE) else "sse"
 
-    def stream_default(self) -> bool:
-        # Ollama streams unless told not to; OpenAI does not stream unless asked.
-        return self.client_framing() == "ndjson"
-
 
 _PASS = {
     Api.OPENAI_CHAT: Exchange(Api.OPENAI_CHAT, "/v1/chat/completions", "sse", Api.OPENAI_CHAT),

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from slipway.core.errors import BackendError
+from slipway.core.errors import BackendError, ValidationError
 from slipway.core.records import Api, RequestRecord
 from slipway.core.types import Slot
 from slipway.gateway import translate
@@ -37,6 +37,7 @@ from slipway.gateway.output import OutputTracker
 from slipway.gateway.recorder import Recorder
 from slipway.gateway.route_table import RouteHolder
 from slipway.gateway.routing import pick
+from slipway.gateway.validation import Problem, parse_request
 
 STREAM_TYPES = {"sse": b"text/event-stream", "ndjson": b"application/x-ndjson"}
 
@@ -83,31 +84,20 @@ class Proxy:
                 send,
                 api,
                 413,
-                f"request body is larger than the {self._max_body}-byte limit; "
-                "send a smaller request or raise gateway.max_body_bytes",
+                f"request body is larger than the limit of {self._max_body} bytes; send a smaller "
+                "request, or raise gateway.max_body_bytes in the routing config",
                 "body_too_large",
             )
             return
         except ClientGone:
             return
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            await send_error(
-                send, api, 400, f"request body is not valid JSON ({exc}); send a JSON object", "invalid_json"
-            )
-            return
-        if not isinstance(body, dict):
-            await send_error(
-                send,
-                api,
-                400,
-                f"request body must be a JSON object, got {type(body).__name__}",
-                "invalid_body",
-            )
-            return
-
         headers = header_map(scope)
+        parsed = parse_request(api, raw, headers.get(b"content-type"))
+        if isinstance(parsed, Problem):
+            await send_error(send, api, 400, parsed.message, parsed.code, param=parsed.param)
+            return
+        body = parsed
+
         plan = self._routes.plan
         if plan is None:
             await send_error(send, api, 503, "slipway has no routes yet; it is still starting", "not_ready")
@@ -139,7 +129,7 @@ class Proxy:
         category = category_raw.decode("latin-1") if category_raw else _metadata_category(body)
 
         exchange = exchange_for(api, slot.kind)
-        stream = bool(body.get("stream", exchange.stream_default()))
+        stream = translate.client_wants_stream(api, body)
         request_id = os.urandom(12).hex()
         rec = RequestRecord(
             request_id=request_id,
@@ -168,7 +158,12 @@ class Proxy:
             api_key = os.environ.get(slot.api_key_env)
             if api_key:
                 upstream_headers["authorization"] = f"Bearer {api_key}"
-        payload = orjson.dumps(upstream_body(exchange, body, slot, stream))
+        try:
+            payload = orjson.dumps(upstream_body(exchange, body, slot, stream))
+        except ValidationError as exc:
+            # What only a translation to the slot's backend API refuses (e.g. a malformed tool call).
+            await send_error(send, api, 400, str(exc), "invalid_request")
+            return
         assert self._session is not None, "Proxy.start() was not called"
         self.in_flight += 1
         try:
