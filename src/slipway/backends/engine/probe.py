@@ -9,6 +9,9 @@ as loading it does.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -29,7 +32,34 @@ async def probe_adapter(
     startup_timeout: float = 120.0,
     request_timeout: float = 60.0,
 ) -> str:
-    """The completion text; EngineStartError, BackendTimeout or UpstreamStatusError if it fails."""
+    """The completion text; EngineStartError, BackendTimeout or UpstreamStatusError if it fails.
+
+    Without `log_path` the engine log goes to a temporary file that is
+    removed when the probe succeeds and kept (errors quote its path) when
+    it fails.
+    """
+    own_log = log_path is None
+    if log_path is None:
+        fd, name = tempfile.mkstemp(prefix="slipway-probe-", suffix=".log")
+        os.close(fd)
+        log_path = Path(name)
+    text = await _probe(base, adapter, prompt, binary, log_path, max_tokens, startup_timeout, request_timeout)
+    if own_log:
+        with contextlib.suppress(OSError):
+            log_path.unlink()
+    return text
+
+
+async def _probe(
+    base: Path,
+    adapter: Path,
+    prompt: str,
+    binary: Path | None,
+    log_path: Path,
+    max_tokens: int,
+    startup_timeout: float,
+    request_timeout: float,
+) -> str:
     proc = LlamaServerProcess(
         Path(base),
         [Path(adapter)],
