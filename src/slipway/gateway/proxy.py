@@ -219,29 +219,10 @@ class Proxy:
                 reply_headers,
             )
             return
-        except aiohttp.ServerDisconnectedError:
-            rec.status, rec.error, rec.aborted = 502, "backend_disconnected", True
-            await send_error(
-                send,
-                api,
-                502,
-                f"backend of slot {slot.name!r} ({slot.endpoint}) closed the connection "
-                "before answering; it may have crashed or restarted",
-                "backend_disconnected",
-                reply_headers,
-            )
-            return
         except (aiohttp.ClientError, OSError) as exc:
-            rec.status, rec.error = 502, "backend_unavailable"
-            await send_error(
-                send,
-                api,
-                502,
-                f"backend of slot {slot.name!r} ({slot.endpoint}) is "
-                f"unreachable: {exc.__class__.__name__}: {exc}",
-                "backend_unavailable",
-                reply_headers,
-            )
+            code, message = _unreachable(slot, exc)
+            rec.status, rec.error, rec.aborted = 502, code, code == "backend_disconnected"
+            await send_error(send, api, 502, message, code, reply_headers)
             return
         public_model = client_model if isinstance(client_model, str) else slot.model
         try:
@@ -429,6 +410,21 @@ class Proxy:
 
 def _describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+
+
+def _unreachable(slot: Slot, exc: BaseException) -> tuple[str, str]:
+    """(error code, message) for a backend that could not be reached, or dropped the request."""
+    where = f"backend of slot {slot.name!r} ({slot.endpoint})"
+    connected = isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError) and not isinstance(
+        exc, aiohttp.ClientConnectorError
+    )
+    if connected:
+        # It took the request, then closed or reset the connection: a crash, a restart, an OOM kill.
+        return "backend_disconnected", (
+            f"{where} dropped the connection before answering ({_describe(exc)}); "
+            "it may have crashed or restarted"
+        )
+    return "backend_unavailable", f"{where} is unreachable: {_describe(exc)}"
 
 
 def _timed_out(slot: Slot, exc: BaseException) -> tuple[str, str]:
