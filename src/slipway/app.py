@@ -21,15 +21,18 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from slipway.backends.engine.fleet import EngineFleet, EngineSpec
 from slipway.backends.factory import SlotBackends
 from slipway.core.config import RoutingConfig, dump_config, parse_config
 from slipway.core.deployments import Deployment
 from slipway.core.errors import ConfigError, NotFoundError
+from slipway.core.lora import EngineDirectory
 from slipway.core.types import RouteChange
 from slipway.gateway.app import GatewayApp
 from slipway.gateway.proxy import Proxy
 from slipway.gateway.recorder import Recorder
 from slipway.gateway.route_table import RouteHolder
+from slipway.registry.validate import open_base, validate_adapter
 from slipway.rollout.controller import RouteController
 from slipway.store.database import Store, default_store_url, open_store
 from slipway.web.admin import create_admin_app
@@ -38,6 +41,8 @@ from slipway.web.auth import TokenGuard
 log = logging.getLogger("slipway")
 
 CONFIG_META_KEY = "config.sha256"
+#: The last applied file itself: engines come back from it when the file is broken at a restart.
+CONFIG_TEXT_META_KEY = "config.text"
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,38 @@ def check_admin_exposure(settings: ServeSettings) -> None:
         )
 
 
+def engine_specs(config: RoutingConfig, base_dir: Path) -> dict[str, EngineSpec]:
+    """Resolve each engine's files and validate every adapter against its base before launch.
+
+    llama-server exits at start-up if one adapter is bad, taking the good ones
+    with it, and never notices an adapter made for another base of the same
+    shape; the registry's checks catch both, with the file and the fix named.
+    """
+    specs: dict[str, EngineSpec] = {}
+    for name, engine in config.engines.items():
+        base = (base_dir / engine.base).resolve()
+        if not base.is_file():
+            raise ConfigError(
+                f"engines.{name}.base: {base} does not exist",
+                hint="fix the path (relative paths are relative to the config file)",
+                field=f"engines.{name}.base",
+            )
+        opened = open_base(base)
+        adapters = tuple((base_dir / a).resolve() for a in engine.adapters)
+        for adapter in adapters:
+            validate_adapter(adapter, opened).raise_for_failure()
+        specs[name] = EngineSpec(
+            name=name,
+            base=base,
+            adapters=adapters,
+            port=engine.port or None,
+            ctx_size=engine.ctx_size,
+            parallel=engine.parallel,
+            args=tuple(engine.args),
+        )
+    return specs
+
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -83,7 +120,9 @@ class Runtime:
         self.routes = RouteHolder(None)
         self.store: Store | None = None
         self.recorder: Recorder | None = None
-        self.backends = SlotBackends()
+        self.engines = EngineDirectory()
+        self.backends = SlotBackends(engines=self.engines)
+        self.fleet = EngineFleet(self.engines, log_dir=settings.workdir / ".slipway" / "logs")
         self.config: RoutingConfig | None = None
         self.config_error: str | None = None
         self.config_applied_at: float | None = None
@@ -118,6 +157,7 @@ class Runtime:
         await self.proxy.start()
         self._controller = RouteController(self.store, self.routes, self.store, self.backends)
         await self._controller.load()
+        await self._start_engines()
         if self.settings.config_path is not None:
             await self._apply_file(actor="config-file", at_start=True)
         if self.routes.table is None:
@@ -128,6 +168,22 @@ class Runtime:
         if self.settings.config_path is not None and self.settings.watch_config:
             self._watch_task = asyncio.create_task(self._watch(), name="slipway-config-watch")
 
+    async def _start_engines(self) -> None:
+        """Engines from the config file, or from the last applied one if the file is unreadable now."""
+        assert self.store is not None
+        config: RoutingConfig | None = None
+        base_dir = self.settings.workdir
+        if self.settings.config_path is not None:
+            base_dir = self.settings.config_path.resolve().parent
+            with contextlib.suppress(ConfigError):
+                config, _text = self.read_config_file()
+        if config is None:
+            stored = await self.store.get_meta(CONFIG_TEXT_META_KEY)
+            if stored:
+                config = parse_config(stored, "the last applied config (kept in the store)")
+        if config is not None and config.engines:
+            await self.fleet.start(engine_specs(config, base_dir))
+
     async def stop(self) -> None:
         if self._watch_task is not None:
             self._watch_task.cancel()
@@ -135,6 +191,7 @@ class Runtime:
                 await self._watch_task
         if self.proxy is not None:
             await self.proxy.close()
+        await self.fleet.stop()
         if self.recorder is not None:
             await self.recorder.close()
         await self.backends.close()
@@ -176,6 +233,7 @@ class Runtime:
             reason=f"applied {self.settings.config_path}" + (" at start" if at_start else ""),
         )
         await self.store.set_meta(CONFIG_META_KEY, digest)
+        await self.store.set_meta(CONFIG_TEXT_META_KEY, text)
         self.config_applied_at = time.time()
         return {"applied": True, "route_version": table.version, "active": table.active}
 
@@ -224,7 +282,7 @@ class Runtime:
 
     def export_config(self) -> str:
         table = self.controller.table
-        return dump_config(table, table.name)
+        return dump_config(table, table.name, engines=self.config.engines if self.config else None)
 
     async def status(self) -> dict[str, Any]:
         assert self.store is not None and self.recorder is not None and self.proxy is not None
@@ -264,6 +322,7 @@ class Runtime:
                 "last_error": self.config_error,
             },
             "store": self.store.where,
+            "engines": self.fleet.status(),
             "uptime_s": round(time.time() - self.started_at, 1),
             "last_deployment": (
                 {
@@ -287,7 +346,9 @@ def create_app(settings: ServeSettings) -> tuple[GatewayApp, Runtime]:
         with contextlib.suppress(ConfigError):
             runtime.config, _ = runtime.read_config_file()
             max_body = runtime.config.gateway.max_body_bytes
-    runtime.proxy = Proxy(runtime.routes, None, max_body_bytes=max_body)
+    runtime.proxy = Proxy(
+        runtime.routes, None, max_body_bytes=max_body, resolve_engine=runtime.backends.engine
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -6,21 +6,35 @@ from typing import Any
 
 import httpx
 
+from slipway.backends.llamacpp import LlamaCppBackend, engine_for
 from slipway.backends.ollama import OllamaBackend
 from slipway.backends.openai_compat import OpenAICompatBackend
+from slipway.core.lora import EngineDirectory, EngineInfo
 from slipway.core.types import BackendKind, Slot, SlotHealth
 
 
 class SlotBackends:
     """Implements the SlotBackend port by dispatching on the slot's kind."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport | None = None,
+        engines: EngineDirectory | None = None,
+    ) -> None:
         self._client = httpx.AsyncClient(transport=transport, timeout=30.0)
+        self.engines = engines if engines is not None else EngineDirectory()
         self._openai = OpenAICompatBackend(self._client)
+        self._llamacpp = LlamaCppBackend(self._client, self.engines)
         self._ollama = OllamaBackend(self._client)
 
     def _for(self, slot: Slot) -> OpenAICompatBackend | OllamaBackend:
-        return self._ollama if slot.kind is BackendKind.OLLAMA else self._openai
+        if slot.kind is BackendKind.OLLAMA:
+            return self._ollama
+        return self._llamacpp if slot.kind is BackendKind.LLAMACPP else self._openai
+
+    async def engine(self, slot: Slot) -> EngineInfo:
+        """The llama-server behind a llamacpp slot: its URL and adapter order (asked once, then cached)."""
+        return await engine_for(self.engines, self._client, slot)
 
     async def check(self, slot: Slot) -> SlotHealth:
         return await self._for(slot).check(slot)

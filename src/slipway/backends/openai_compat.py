@@ -29,11 +29,20 @@ class OpenAICompatBackend:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
+    async def base_url(self, slot: Slot) -> str:
+        """Where the slot's server answers (an engine slot's port is only known at run time)."""
+        return slot.endpoint
+
+    async def request_extras(self, slot: Slot) -> dict[str, Any]:
+        """Fields a server needs in every request body beyond the OpenAI ones."""
+        return {}
+
     async def check(self, slot: Slot) -> SlotHealth:
         try:
+            base = await self.base_url(slot)
             with backend_errors(slot, "listing models"):
                 resp = await self._client.get(
-                    slot.endpoint + "/v1/models",
+                    base + "/v1/models",
                     headers=auth_headers(slot),
                     timeout=slot.connect_timeout_s + 5,
                 )
@@ -62,22 +71,27 @@ class OpenAICompatBackend:
         )
 
     async def complete(self, slot: Slot, request: dict[str, Any]) -> str:
-        body = dict(request)
+        """One answer, non-streaming: a chat request (`messages`) or a raw completion (`prompt`)."""
+        body = {**request, **(await self.request_extras(slot))}
         body["model"] = slot.backend_model
         body["stream"] = False
+        chat = "messages" in body
+        base = await self.base_url(slot)
         with backend_errors(slot, "running a prompt"):
             resp = await self._client.post(
-                slot.endpoint + "/v1/chat/completions",
+                base + ("/v1/chat/completions" if chat else "/v1/completions"),
                 json=body,
                 headers=auth_headers(slot),
                 timeout=httpx.Timeout(slot.read_timeout_s, connect=slot.connect_timeout_s),
             )
             resp.raise_for_status()
         try:
-            content = resp.json()["choices"][0]["message"].get("content")
+            choice = resp.json()["choices"][0]
+            content = choice["message"].get("content") if chat else choice.get("text")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            shape = "choices[0].message" if chat else "choices[0].text"
             raise BackendError(
-                f"slot {slot.name!r} returned a chat completion without choices[0].message",
+                f"slot {slot.name!r} returned a completion without {shape}",
                 hint="is the endpoint an OpenAI-compatible server?",
                 slot=slot.name,
             ) from exc

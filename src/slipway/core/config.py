@@ -23,11 +23,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from slipway.core.errors import ConfigError
+from slipway.core.errors import ConfigError, NotFoundError
+from slipway.core.lora import ENGINE_SCHEME, is_engine_endpoint, match_adapter
 from slipway.core.types import WEIGHT_SCALE, BackendKind, RouteTable, Slot
 
 SLOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-TOP_LEVEL_KEYS = {"name", "active_slot", "slots", "weights", "gateway"}
+TOP_LEVEL_KEYS = {"name", "active_slot", "slots", "weights", "gateway", "engines"}
 
 
 def normalize_endpoint(raw: str) -> str:
@@ -67,8 +68,15 @@ class SlotConfig(BaseModel):
     model: str = Field(
         min_length=1, description="Version label; also sent upstream unless upstream_model says otherwise."
     )
-    endpoint: str = Field(description="host:port (an OpenAI-compatible server) or a URL.")
-    kind: BackendKind = Field(BackendKind.OPENAI, description="Protocol the backend speaks.")
+    endpoint: str | None = Field(
+        None, description="host:port (an OpenAI-compatible server) or a URL; or give `engine`."
+    )
+    engine: str | None = Field(
+        None, description="Name of an engine under `engines:` that slipway runs for this slot."
+    )
+    kind: BackendKind = Field(
+        BackendKind.OPENAI, description="Protocol the backend speaks (`llamacpp` for an engine slot)."
+    )
     upstream_model: str | None = Field(None, description="Model name to send to the backend.")
     adapter: str | None = Field(None, description="LoRA adapter this slot serves.")
     api_key_env: str | None = Field(None, description="Environment variable holding the backend's API key.")
@@ -77,13 +85,36 @@ class SlotConfig(BaseModel):
 
     @field_validator("endpoint")
     @classmethod
-    def _endpoint(cls, value: str) -> str:
-        return normalize_endpoint(value)
+    def _endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_endpoint(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_kind(cls, data: Any) -> Any:
+        # An engine slot speaks llama.cpp's API; saying so again is optional.
+        if isinstance(data, Mapping) and data.get("engine") and "kind" not in data:
+            return {**data, "kind": "llamacpp"}
+        return data
+
+    @model_validator(mode="after")
+    def _one_place(self) -> SlotConfig:
+        if (self.endpoint is None) == (self.engine is None):
+            raise ValueError(
+                "endpoint: give exactly one of `endpoint` (a server that runs elsewhere) "
+                "and `engine` (one slipway runs)"
+            )
+        if self.engine is not None and self.kind is not BackendKind.LLAMACPP:
+            raise ValueError("kind: a slot on a slipway engine speaks llama.cpp's API; use kind: llamacpp")
+        return self
+
+    @property
+    def resolved_endpoint(self) -> str:
+        return self.endpoint if self.endpoint is not None else ENGINE_SCHEME + str(self.engine)
 
     def to_slot(self, name: str) -> Slot:
         return Slot(
             name=name,
-            endpoint=self.endpoint,
+            endpoint=self.resolved_endpoint,
             model=self.model,
             kind=self.kind,
             upstream_model=self.upstream_model,
@@ -93,6 +124,22 @@ class SlotConfig(BaseModel):
             read_timeout_s=self.timeouts.read,
             version=self.version,
         )
+
+
+class EngineConfig(BaseModel):
+    """A llama.cpp server slipway starts, watches and stops: one base model, its adapters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: str = Field(min_length=1, description="Base model GGUF (relative to the config file).")
+    adapters: list[str] = Field(
+        default_factory=list,
+        description="LoRA adapter GGUFs loaded at start, in this order; slots pick one per request.",
+    )
+    port: int = Field(0, ge=0, le=65535, description="Port on 127.0.0.1; 0 picks a free one.")
+    ctx_size: int = Field(2048, gt=0, description="Context length per sequence (llama-server --ctx-size).")
+    parallel: int = Field(2, gt=0, description="Requests decoded at once (llama-server --parallel).")
+    args: list[str] = Field(default_factory=list, description="Extra llama-server arguments.")
 
 
 class GatewayConfig(BaseModel):
@@ -119,6 +166,9 @@ class RoutingConfig(BaseModel):
         None, description="Percent of traffic per slot; must sum to 100."
     )
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    engines: dict[str, EngineConfig] = Field(
+        default_factory=dict, description="llama.cpp servers slipway runs (the embedded engine)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> RoutingConfig:
@@ -127,6 +177,28 @@ class RoutingConfig(BaseModel):
         for name in self.slots:
             if not SLOT_NAME.match(name):
                 raise ValueError(f"slot name {name!r} must be letters, digits, '-', '_' or '.'")
+        for name in self.engines:
+            if not SLOT_NAME.match(name):
+                raise ValueError(
+                    f"engines.{name}: engine name {name!r} must be letters, digits, '-', '_' or '.'"
+                )
+        for name, slot in self.slots.items():
+            if slot.engine is None:
+                continue
+            engine = self.engines.get(slot.engine)
+            if engine is None:
+                known = ", ".join(sorted(self.engines)) or "none"
+                raise ValueError(
+                    f"slots.{name}.engine: engine {slot.engine!r} is not defined under engines: "
+                    f"(defined: {known})"
+                )
+            if slot.adapter is not None:
+                try:
+                    match_adapter(engine.adapters, slot.adapter, where=f"engine {slot.engine!r}")
+                except NotFoundError as exc:
+                    raise ValueError(
+                        f"slots.{name}.adapter: {exc.message}; list it under engines.{slot.engine}.adapters"
+                    ) from None
         if self.active_slot not in self.slots:
             known = ", ".join(sorted(self.slots))
             raise ValueError(f"active_slot {self.active_slot!r} is not a defined slot (defined: {known})")
@@ -237,10 +309,10 @@ def parse_config(text: str, source: str = "<config>") -> RoutingConfig:
         err = exc.errors()[0]
         loc = tuple(str(part) for part in err["loc"])
         if not loc:
-            # Whole-model checks name their field in the first word of the message.
-            first = str(err["msg"]).removeprefix("Value error, ").split(" ", 1)[0]
-            if first in TOP_LEVEL_KEYS:
-                loc = (first,)
+            # Whole-model checks name their field (a dotted path) in the first word of the message.
+            first = str(err["msg"]).removeprefix("Value error, ").split(" ", 1)[0].rstrip(":")
+            if first.split(".")[0] in TOP_LEVEL_KEYS:
+                loc = tuple(first.split("."))
         original = loc
         for prefix_len in range(len(loc), 0, -1):
             if loc[:prefix_len] in moved:
@@ -253,6 +325,8 @@ def parse_config(text: str, source: str = "<config>") -> RoutingConfig:
                 break
         field = ".".join(original) or None
         message = str(err["msg"]).removeprefix("Value error, ")
+        if field and message.startswith(field + ": "):
+            message = message[len(field) + 2 :]
         if err["type"] == "extra_forbidden":
             message = f"unknown field {loc[-1]!r}"
             hint = "check the spelling; see docs/config.md for every field"
@@ -264,11 +338,18 @@ def parse_config(text: str, source: str = "<config>") -> RoutingConfig:
         raise ConfigError(message, hint=hint, source=source, line=line, field=field) from exc
 
 
-def dump_config(table: RouteTable, name: str | None = None) -> str:
+def dump_config(
+    table: RouteTable, name: str | None = None, engines: Mapping[str, EngineConfig] | None = None
+) -> str:
     """Export a route table in slipway's YAML form (the file is an input and an export)."""
     slots: dict[str, Any] = {}
     for slot in table.slots.values():
-        entry: dict[str, Any] = {"model": slot.model, "endpoint": slot.endpoint, "kind": str(slot.kind)}
+        entry: dict[str, Any] = {"model": slot.model}
+        if is_engine_endpoint(slot.endpoint):
+            entry["engine"] = slot.endpoint.removeprefix(ENGINE_SCHEME)
+        else:
+            entry["endpoint"] = slot.endpoint
+        entry["kind"] = str(slot.kind)
         if slot.upstream_model:
             entry["upstream_model"] = slot.upstream_model
         if slot.adapter:
@@ -286,4 +367,6 @@ def dump_config(table: RouteTable, name: str | None = None) -> str:
     doc["slots"] = slots
     if table.weights:
         doc["weights"] = {k: v * 100 / WEIGHT_SCALE for k, v in table.weights.items()}
+    if engines:
+        doc["engines"] = {n: e.model_dump(exclude_defaults=True) for n, e in engines.items()}
     return yaml.safe_dump(doc, sort_keys=False)

@@ -9,6 +9,11 @@ Cases are JSONL, one object per line (blank lines and `#` lines are skipped):
 
     {"id": "billing-1", "prompt": "i was charged twice", "expect": {"label": "billing"}}
     {"id": "json-1", "messages": [{"role": "user", "content": "..."}], "expect": {"json": true}}
+    {"id": "raw-1", "completion": "ticket: refund please intent:", "expect": {"label": "billing"}}
+
+`prompt` and `messages` are chat requests; `completion` is a raw text
+completion (`/v1/completions`), for base models and classifiers without a
+chat template.
 
 Expectations (all optional; an answer must be non-empty unless `non_empty` is
 false): `regex` (searched in the stripped answer), `json` (the answer parses as
@@ -32,7 +37,9 @@ RECOMMENDED_MAX: Final = 20
 DEFAULT_MAX_TOKENS: Final = 1024
 PREVIEW_CHARS: Final = 80
 
-CASE_KEYS: Final = frozenset({"id", "prompt", "messages", "system", "expect", "category", "max_tokens"})
+CASE_KEYS: Final = frozenset(
+    {"id", "prompt", "messages", "completion", "system", "expect", "category", "max_tokens"}
+)
 EXPECT_KEYS: Final = frozenset({"non_empty", "regex", "json", "label", "max_chars"})
 ROLES: Final = frozenset({"system", "developer", "user", "assistant"})
 
@@ -60,6 +67,8 @@ class SmokeCase:
     id: str
     prompt: str | None = None
     messages: tuple[dict[str, str], ...] = ()
+    #: A raw text-completion prompt (/v1/completions), for base models without a chat template.
+    completion: str | None = None
     system: str | None = None
     expect: Expectations = field(default_factory=Expectations)
     category: str | None = None
@@ -67,12 +76,28 @@ class SmokeCase:
     source: str = "<smoke>"
     line: int = 0
 
-    def to_openai_chat_request(self, model: str) -> dict[str, Any]:
-        """A deterministic, non-streaming chat request, as every backend kind can serve it.
+    def to_openai_request(self, model: str) -> dict[str, Any]:
+        """A deterministic, non-streaming request: chat (`messages`), or a raw completion (`prompt`).
 
         No response_format is added for `json` cases: the smoke test checks
         what the model does on its own, not what a grammar forces it to do.
         """
+        max_tokens = self.max_tokens
+        if max_tokens is None and self.expect.max_chars is not None:
+            # A token is at least one character: an answer within the limit is never cut short.
+            max_tokens = self.expect.max_chars + 1
+        if self.completion is not None:
+            return {
+                "model": model,
+                "prompt": self.completion,
+                "temperature": 0,
+                "max_tokens": max_tokens or DEFAULT_MAX_TOKENS,
+                "stream": False,
+            }
+        return self.to_openai_chat_request(model)
+
+    def to_openai_chat_request(self, model: str) -> dict[str, Any]:
+        """A deterministic, non-streaming chat request, as every backend kind can serve it."""
         if self.messages:
             messages = [dict(m) for m in self.messages]
         else:
@@ -240,13 +265,18 @@ def _parse_case(obj: Mapping[str, Any], source: str, line: int) -> SmokeCase:
     case_id = obj.get("id", f"line-{line}")
     if not isinstance(case_id, str) or not case_id.strip():
         raise fail("id must be a non-empty string", "id")
-    prompt, messages = obj.get("prompt"), obj.get("messages")
-    if (prompt is None) == (messages is None):
-        raise fail("give exactly one of prompt or messages", "prompt", 'e.g. "prompt": "where is my order?"')
-    if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
-        raise fail("prompt must be a non-empty string", "prompt")
+    prompt, messages, completion = obj.get("prompt"), obj.get("messages"), obj.get("completion")
+    if sum(x is not None for x in (prompt, messages, completion)) != 1:
+        raise fail(
+            "give exactly one of prompt, messages or completion",
+            "prompt",
+            'e.g. "prompt": "where is my order?"',
+        )
+    for key, text in (("prompt", prompt), ("completion", completion)):
+        if text is not None and (not isinstance(text, str) or not text.strip()):
+            raise fail(f"{key} must be a non-empty string", key)
     system = obj.get("system")
-    if system is not None and (not isinstance(system, str) or messages is not None):
+    if system is not None and (not isinstance(system, str) or prompt is None):
         raise fail("system must be a string and goes with prompt (put it in messages otherwise)", "system")
     category = obj.get("category")
     if category is not None and not isinstance(category, str):
@@ -257,6 +287,7 @@ def _parse_case(obj: Mapping[str, Any], source: str, line: int) -> SmokeCase:
     return SmokeCase(
         id=case_id.strip(),
         prompt=prompt,
+        completion=completion,
         messages=_parse_messages(messages, fail) if messages is not None else (),
         system=system,
         expect=_parse_expect(obj.get("expect", {}), fail),

@@ -74,9 +74,13 @@ def exchange_for(api: Api, kind: BackendKind) -> Exchange:
     return _PASS[api]
 
 
-def upstream_body(exchange: Exchange, body: Body, slot: Slot, stream: bool) -> Body:
-    """The request as the slot's backend should see it."""
+def upstream_body(
+    exchange: Exchange, body: Body, slot: Slot, stream: bool, extras: Body | None = None
+) -> Body:
+    """The request as the slot's backend should see it; `extras` (llama.cpp's `lora`) win."""
     out = exchange.to_upstream(body) if exchange.to_upstream is not None else dict(body)
+    if extras:
+        out.update(extras)
     out["model"] = slot.backend_model
     out["stream"] = stream
     if stream and exchange.upstream_framing == "sse" and exchange.translates:

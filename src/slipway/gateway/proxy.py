@@ -13,14 +13,16 @@ import contextlib
 import os
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import orjson
 
-from slipway.core.errors import BackendError, ValidationError
+from slipway.core.errors import BackendError, NotFoundError, ValidationError
+from slipway.core.lora import EngineInfo
 from slipway.core.records import Api, RequestRecord
-from slipway.core.types import Slot
+from slipway.core.types import BackendKind, Slot
 from slipway.gateway import translate
 from slipway.gateway.asgi import (
     BodyTooLarge,
@@ -43,8 +45,17 @@ STREAM_TYPES = {"sse": b"text/event-stream", "ndjson": b"application/x-ndjson"}
 
 
 class Proxy:
-    def __init__(self, routes: RouteHolder, recorder: Recorder | None, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        routes: RouteHolder,
+        recorder: Recorder | None,
+        *,
+        max_body_bytes: int,
+        resolve_engine: Callable[[Slot], Awaitable[EngineInfo]] | None = None,
+    ) -> None:
         self._routes = routes
+        #: For llamacpp slots: where the engine answers and its adapter order (a cached lookup).
+        self._resolve_engine = resolve_engine
         self._recorder = recorder
         self._max_body = max_body_bytes
         self._session: aiohttp.ClientSession | None = None
@@ -158,8 +169,23 @@ class Proxy:
             api_key = os.environ.get(slot.api_key_env)
             if api_key:
                 upstream_headers["authorization"] = f"Bearer {api_key}"
+        extras: dict[str, Any] | None = None
+        if slot.kind is BackendKind.LLAMACPP and self._resolve_engine is not None:
+            try:
+                info = await self._resolve_engine(slot)
+                where = f"slot {slot.name!r} ({slot.endpoint})"
+                extras = {"lora": info.lora_for(slot.adapter, where=where)}
+            except (BackendError, NotFoundError) as exc:
+                rec.status, rec.error = 502, "engine_unavailable"
+                await send_error(send, api, 502, str(exc), "engine_unavailable", reply_headers)
+                rec.latency_ms = (time.perf_counter() - t0) * 1000.0
+                if self._recorder is not None:
+                    self._recorder.record(rec)
+                return
+            if info.url != slot.endpoint:
+                slot = slot.with_changes(endpoint=info.url)
         try:
-            payload = orjson.dumps(upstream_body(exchange, body, slot, stream))
+            payload = orjson.dumps(upstream_body(exchange, body, slot, stream, extras))
         except ValidationError as exc:
             # What only a translation to the slot's backend API refuses (e.g. a malformed tool call).
             await send_error(send, api, 400, str(exc), "invalid_request")
@@ -204,9 +230,7 @@ class Proxy:
         api = exchange.api
         url = slot.endpoint + exchange.upstream_path
         try:
-            resp = await self._session.post(
-                url, data=payload, headers=upstream_headers, timeout=self._timeout(slot)
-            )
+            resp = await self._post(url, payload, upstream_headers, slot)
         except TimeoutError as exc:
             rec.status, rec.error = 504, "backend_timeout"
             what, hint = _timed_out(slot, exc)
@@ -234,6 +258,33 @@ class Proxy:
                 await self._unary(exchange, slot, resp, rec, reply_headers, send, t0, public_model)
         finally:
             resp.release()
+
+    async def _post(
+        self, url: str, payload: bytes, headers: dict[str, str], slot: Slot
+    ) -> aiohttp.ClientResponse:
+        """POST once more if a pooled keep-alive connection turns out to be closed already.
+
+        A server may close an idle or well-used keep-alive connection just as
+        it is reused (llama.cpp's server caps requests per connection). That
+        fails while the request is still being written, or with a disconnect
+        before a single response byte — either way the backend never ran it,
+        so sending it again on a fresh connection is safe. Refused
+        connections are not retried: nothing is listening. If the retry finds
+        nothing listening, the server died on this request, and the first
+        error is the one reported.
+        """
+        assert self._session is not None
+        timeout = self._timeout(slot)
+        try:
+            return await self._session.post(url, data=payload, headers=headers, timeout=timeout)
+        except aiohttp.ClientConnectorError:
+            raise
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as first:
+            try:
+                return await self._session.post(url, data=payload, headers=headers, timeout=timeout)
+            except aiohttp.ClientConnectorError:
+                # Nothing listens any more: the server died on this request; that is the news.
+                raise first from None
 
     async def _upstream_error(
         self,

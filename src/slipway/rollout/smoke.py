@@ -18,7 +18,7 @@ async def run_smoke(backend: SlotBackend, slot: Slot, cases: list[SmokeCase]) ->
     async def one(case: SmokeCase) -> CaseResult:
         async with gate:
             try:
-                output = await backend.complete(slot, case.to_openai_chat_request(slot.backend_model))
+                output = await backend.complete(slot, case.to_openai_request(slot.backend_model))
             except BackendError as exc:
                 return check_output(case, None, exc.message)
             return check_output(case, output, None)

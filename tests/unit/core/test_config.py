@@ -110,3 +110,64 @@ def test_normalize_endpoint(raw: str, expected: str) -> None:
 def test_bad_endpoints(raw: str) -> None:
     with pytest.raises(ValueError):
         normalize_endpoint(raw)
+
+
+ENGINE = """\
+engines:
+  support:
+    base: models/cs/base/base.gguf
+    adapters:
+      - models/cs/adapters/v2.1-2026-01-15-1247examples.gguf
+      - models/cs/adapters/v2.2-2026-02-12-1891examples.gguf
+active_slot: blue
+slots:
+  blue: {model: cs-v2.1, engine: support, adapter: v2.1}
+  green: {model: cs-v2.2, engine: support, adapter: v2.2-2026-02-12-1891examples.gguf}
+"""
+
+
+def test_engine_slots_run_on_a_named_engine_and_round_trip() -> None:
+    cfg = parse_config(ENGINE)
+    table = cfg.to_route_table(1)
+    assert table.slots["blue"].endpoint == "engine://support"
+    assert table.slots["blue"].kind is BackendKind.LLAMACPP
+    assert cfg.engines["support"].adapters[1].endswith("v2.2-2026-02-12-1891examples.gguf")
+    again = parse_config(dump_config(table, engines=cfg.engines)).to_route_table(1)
+    assert again.slots == table.slots
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "words"),
+    [
+        (
+            ENGINE.replace("engine: support, adapter: v2.1", "engine: other"),
+            9,
+            "slots.blue.engine",
+            "not defined",
+        ),
+        (
+            ENGINE.replace("adapter: v2.1}", "adapter: v3.0}"),
+            9,
+            "slots.blue.adapter",
+            "has not loaded adapter 'v3.0'",
+        ),
+        (
+            ENGINE.replace("engine: support, adapter: v2.1", "endpoint: h:1, engine: support"),
+            9,
+            "slots.blue",
+            "exactly one",
+        ),
+        (
+            ENGINE.replace("engine: support, adapter: v2.1", "engine: support, kind: ollama"),
+            9,
+            "slots.blue",
+            "llamacpp",
+        ),
+        (ENGINE.replace("    base: models/cs/base/base.gguf\n", ""), 2, "engines.support.base", "required"),
+    ],
+)
+def test_engine_errors_name_line_and_field(text: str, line: int, field: str, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "x.yaml")
+    assert (info.value.line, info.value.field) == (line, field), str(info.value)
+    assert words in str(info.value)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from slipway.core.config import GatewayConfig, RoutingConfig, SlotConfig, Timeouts
+from slipway.core.config import EngineConfig, GatewayConfig, RoutingConfig, SlotConfig, Timeouts
 
 DOC = (Path(__file__).parents[3] / "docs" / "config.md").read_text()
 
@@ -16,6 +16,12 @@ def fields(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 def test_every_field_is_documented() -> None:
-    names = fields(RoutingConfig) + fields(SlotConfig) + fields(Timeouts, "timeouts.") + fields(GatewayConfig)
+    names = (
+        fields(RoutingConfig)
+        + fields(SlotConfig)
+        + fields(Timeouts, "timeouts.")
+        + fields(GatewayConfig)
+        + fields(EngineConfig)
+    )
     missing = [n for n in names if f"`{n}`" not in DOC]
     assert not missing, f"document these fields in docs/config.md: {missing}"

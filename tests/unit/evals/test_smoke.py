@@ -72,7 +72,7 @@ def test_parse_prompt_and_messages_cases() -> None:
     [
         ('{"id": "a", "prompt": "x"}\n{"id": "b", "prompt": }', 2, None, "not valid JSON"),
         ('["a list"]', 1, None, "must be a JSON object"),
-        ('{"id": "a"}', 1, "prompt", "exactly one of prompt or messages"),
+        ('{"id": "a"}', 1, "prompt", "exactly one of prompt, messages or completion"),
         (
             '{"id": "a", "prompt": "x", "messages": [{"role": "user", "content": "x"}]}',
             1,
@@ -339,3 +339,12 @@ def test_render_text_reads_at_a_glance() -> None:
         "  warning: only 2 smoke cases; use 10-20 representative prompts so every category is exercised",
     ]
     assert summarize(_results(10)).render_text() == "smoke test passed: 10/10 cases passed"
+
+
+def test_a_completion_case_is_a_raw_text_completion() -> None:
+    (case,) = parse_smoke_cases(
+        '{"id": "r", "completion": "ticket: refund intent:", "expect": {"label": "billing"}}'
+    )
+    request = case.to_openai_request("m")
+    assert request["prompt"] == "ticket: refund intent:" and "messages" not in request
+    assert request["temperature"] == 0 and request["stream"] is False

@@ -1,0 +1,189 @@
+"""Blue and green as two adapters on one warm llama-server that slipway runs (AD1, AD3).
+
+Real parts only: the tiny GGUF model and adapters built by the project's own
+script, llama.cpp's llama-server started by `slipway serve`'s runtime from the
+`engines:` section, the official `openai` client through the gateway. The
+reference outputs come from the same engine asked directly with an explicit
+`lora` list, so "the gateway picked the right adapter" is checked bit for bit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import textwrap
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from tests.harness import Gateway, live_gateway
+from tests.processes import run_cli
+
+from slipway.backends.engine import find_llama_server, install_llama_server
+from slipway.demo.tickets import Ticket, held_out_tickets
+from slipway.demo.tiny_model import TinyModelPaths, build_tiny_models
+
+pytestmark = pytest.mark.llama
+
+TICKETS = held_out_tickets(60, seed=3)
+SCALES = {"blue": (1.0, 0.0), "green": (0.0, 1.0)}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> TinyModelPaths:
+    if find_llama_server() is None:
+        install_llama_server()
+    return build_tiny_models(tmp_path_factory.mktemp("models"), seed=0)
+
+
+def engine_yaml(models: TinyModelPaths, active: str = "blue") -> str:
+    return textwrap.dedent(
+        f"""\
+        name: customer-support
+        engines:
+          support:
+            base: {models.base}
+            adapters: [{models.v2_1}, {models.v2_2}]
+            ctx_size: 512
+        active_slot: {active}
+        slots:
+          blue: {{model: customer-support-v2.1, engine: support, adapter: v2.1}}
+          green: {{model: customer-support-v2.2, engine: support, adapter: v2.2}}
+        """
+    )
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, models: TinyModelPaths) -> Iterator[Gateway]:
+    with live_gateway(tmp_path, engine_yaml(models)) as gw:
+        yield gw
+
+
+def engine_url(gw: Gateway) -> str:
+    url: str = httpx.get(f"{gw.url}/admin/status").json()["engines"]["support"]["url"]
+    return url
+
+
+async def direct(url: str, tickets: Sequence[Ticket], scales: tuple[float, float]) -> list[str]:
+    """What the engine answers when asked directly with an explicit adapter choice."""
+    async with httpx.AsyncClient(base_url=url, timeout=10.0) as client:
+        out = []
+        for t in tickets:
+            r = await client.post(
+                "/v1/completions",
+                json={
+                    "prompt": t.prompt,
+                    "max_tokens": 4,
+                    "temperature": 0,
+                    "cache_prompt": False,
+                    "lora": [{"id": i, "scale": s} for i, s in enumerate(scales)],
+                },
+            )
+            r.raise_for_status()
+            out.append(r.json()["choices"][0]["text"])
+        return out
+
+
+async def via_gateway(
+    client: openai.AsyncOpenAI, ticket: Ticket, *, slot: str | None = None, stream: bool = False
+) -> tuple[str, str]:
+    """(slot that served it, completion text) through slipway."""
+    headers = {"X-Slipway-Slot": slot} if slot else {}
+    extra = {"cache_prompt": False}
+    if not stream:
+        raw = await client.completions.with_raw_response.create(
+            model="customer-support",
+            prompt=ticket.prompt,
+            max_tokens=4,
+            temperature=0,
+            extra_headers=headers,
+            extra_body=extra,
+        )
+        return raw.headers["x-slipway-slot"], raw.parse().choices[0].text
+    async with client.completions.with_streaming_response.create(
+        model="customer-support",
+        prompt=ticket.prompt,
+        max_tokens=4,
+        temperature=0,
+        stream=True,
+        extra_headers=headers,
+        extra_body=extra,
+    ) as resp:
+        text = "".join([c.choices[0].text async for c in await resp.parse() if c.choices])
+        return resp.headers["x-slipway-slot"], text
+
+
+async def test_each_slot_reproduces_its_adapters_outputs(gateway: Gateway) -> None:
+    url = engine_url(gateway)
+    expected = {name: await direct(url, TICKETS, scales) for name, scales in SCALES.items()}
+    assert expected["blue"] != expected["green"], "the two adapters must disagree somewhere"
+    async with openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key="x", max_retries=0) as client:
+        for name in ("blue", "green"):
+            got = [await via_gateway(client, t, slot=name) for t in TICKETS]
+            assert [s for s, _ in got] == [name] * len(TICKETS)
+            assert [text for _, text in got] == expected[name]
+
+
+async def test_rollback_during_streaming_restores_the_old_adapter_bit_for_bit(gateway: Gateway) -> None:
+    url = engine_url(gateway)
+    expected = {name: await direct(url, TICKETS, scales) for name, scales in SCALES.items()}
+    results: list[tuple[int, str, str]] = []
+    async with (
+        openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key="x", max_retries=0) as client,
+        httpx.AsyncClient(base_url=gateway.url) as admin,
+    ):
+
+        async def traffic(worker: int) -> None:
+            for i in range(worker, len(TICKETS), 4):
+                slot, text = await via_gateway(client, TICKETS[i], stream=True)
+                results.append((i, slot, text))
+
+        async def flip() -> None:
+            for _ in range(5):
+                await asyncio.sleep(0.03)
+                r = await admin.post("/admin/rollback", json={"reason": "drill"})
+                assert r.status_code == 200, r.text
+
+        await asyncio.gather(*(traffic(w) for w in range(4)), flip())
+        # Effective at once: the first request after the rollback returns is on the old adapter.
+        r = await admin.post("/admin/rollback", json={"to": "blue", "reason": "final"})
+        t0 = time.perf_counter()
+        slot, text = await via_gateway(client, TICKETS[0])
+        first_ms = (time.perf_counter() - t0) * 1000
+    assert r.status_code == 200 and slot == "blue" and text == expected["blue"][0]
+    assert first_ms < 500
+    assert len(results) == len(TICKETS)
+    assert {slot for _, slot, _ in results} == {"blue", "green"}
+    for i, slot, text in results:
+        assert text == expected[slot][i], (i, slot)
+
+
+async def test_a_killed_engine_is_restarted_and_serves_again(gateway: Gateway) -> None:
+    before = httpx.get(f"{gateway.url}/admin/status").json()["engines"]["support"]
+    os.kill(before["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while True:
+        now = httpx.get(f"{gateway.url}/admin/status").json()["engines"]["support"]
+        if now["alive"] and now["restarts"] >= 1 and now["pid"] != before["pid"]:
+            break
+        assert time.monotonic() < deadline, f"engine not restarted: {now}"
+        await asyncio.sleep(0.1)
+    async with openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key="x", max_retries=0) as client:
+        slot, text = await via_gateway(client, TICKETS[0])
+    assert slot == "blue" and text == (await direct(now["url"], TICKETS[:1], SCALES["blue"]))[0]
+
+
+def test_an_adapter_for_another_base_stops_the_start_with_a_clear_error(
+    tmp_path: Path, models: TinyModelPaths
+) -> None:
+    wrong = engine_yaml(models).replace(str(models.v2_2), str(models.wrong_base_adapter))
+    wrong = wrong.replace("adapter: v2.2}", f"adapter: {models.wrong_base_adapter.name}}}")
+    (tmp_path / "slipway.yaml").write_text(wrong)
+    out = run_cli(None, ["serve", "--config", "slipway.yaml", "--port", "0"], cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "base-fingerprint" in out.stderr and models.wrong_base_adapter.name in out.stderr
+    assert "Traceback" not in out.stderr
