@@ -145,8 +145,8 @@ class GatewayApp:
         if recorder is None or records is None:
             await send_json(send, 503, _openai_error("slipway is still starting", "not_ready", "api_error"))
             return
-        if recorder.pending:
-            await recorder.flush()
+        # Also when nothing is queued: the batch holding this request may be mid-write.
+        await recorder.flush()
         if not await records.add_feedback(feedback):
             await send_json(
                 send,
