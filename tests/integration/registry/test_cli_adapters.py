@@ -122,3 +122,36 @@ def test_models_dir_option_and_unknown_names(runner: CliRunner, tiny: TinyModelP
 def test_add_needs_a_real_date(runner: CliRunner, tiny: TinyModelPaths) -> None:
     code, _, err = run(runner, "add", str(tiny.v2_1), "--model", MODEL, "--date", "yesterday")
     assert code == 2 and "YYYY-MM-DD" in err
+
+
+def test_show_notices_a_file_changed_after_it_was_added(
+    runner: CliRunner, tiny: TinyModelPaths, registry: Path
+) -> None:
+    assert run(runner, "add", str(tiny.v2_1), "--model", MODEL)[0] == 0
+    stored = registry / MODEL / "adapters" / tiny.v2_1.name
+    data = bytearray(stored.read_bytes())
+    data[-20] ^= 0xFF  # one weight byte flipped on disk
+    stored.write_bytes(bytes(data))
+    code, out, _ = run(runner, "show", "v2.1", "--model", MODEL)
+    assert code == 0
+    assert "CHANGED since added" in out
+
+
+def test_list_shows_a_damaged_version_without_failing(
+    runner: CliRunner, tiny: TinyModelPaths, registry: Path, variants: dict[str, Path]
+) -> None:
+    assert run(runner, "add", str(tiny.v2_1), "--model", MODEL)[0] == 0
+    # a file dropped into the directory by hand, cut short
+    shutil.copy(variants["truncated-half"], registry / MODEL / "adapters" / "v2.0-2026-01-01-10examples.gguf")
+    shutil.copy(tiny.v2_2, registry / MODEL / "adapters" / "latest.gguf")  # not the naming convention
+    code, out, _ = run(runner, "list", "--json")
+    assert code == 0
+    adapters = json.loads(out)["models"][0]["adapters"]
+    by_file = {a["file"]: a for a in adapters}
+    assert [a["version"] for a in adapters] == ["v2.0", "v2.1", "latest"]
+    assert by_file["v2.0-2026-01-01-10examples.gguf"]["base_status"] == "unreadable"
+    assert "truncated" in by_file["v2.0-2026-01-01-10examples.gguf"]["problem"]
+    assert by_file["latest.gguf"]["name_error"] is not None
+    assert by_file["latest.gguf"]["base_status"] == "match"
+    code, out, _ = run(runner, "list")
+    assert code == 0 and "truncated" in out and "warning:" in out
