@@ -132,11 +132,9 @@ class RouteController:
                 detail={"endpoint": slot.endpoint, "model": slot.model, "kind": str(slot.kind)},
             )
             await self._deployments.save_deployment(dep)
-            new, change = machine.put_slot(
-                table, slot, actor=actor, reason=f"deploy {request.version}: staged in {name}", now=now
-            )
-            await self._commit(new, change, table.version)
-        say(f"staged {request.version} in standby slot {name} ({slot.endpoint})")
+        # The candidate is checked as a detached slot: until it passes, the route table (and
+        # so `slipway rollback`'s target) still holds what the standby held before.
+        say(f"checking {request.version} for standby slot {name} ({slot.endpoint})")
 
         health = await self._backend.check(slot)
         dep.detail["health"] = health.detail
@@ -166,11 +164,27 @@ class RouteController:
         else:
             dep.detail["smoke"] = "skipped by operator"
 
-        if not switch:
-            dep.detail["switched"] = False
-            await self._save(dep)
-            return dep
         async with self._lock:
+            table = self.table
+            if table.active == name:
+                await self._finish(dep, DeploymentStatus.FAILED)
+                raise ConflictError(
+                    f"slot {name!r} became the active slot while {request.version} was being checked",
+                    hint="someone switched traffic meanwhile; see `slipway history`, then deploy again",
+                )
+            staged, change = machine.put_slot(
+                table,
+                slot,
+                actor=actor,
+                reason=f"deploy {request.version}: staged in {name}",
+                now=self._clock(),
+            )
+            await self._commit(staged, change, table.version)
+            say(f"staged {request.version} in standby slot {name}")
+            if not switch:
+                dep.detail["switched"] = False
+                await self._save(dep)
+                return dep
             table = self.table
             reason = f"deploy {request.version}" + (" after a passing smoke test" if smoke_cases else "")
             new, change = machine.switch(

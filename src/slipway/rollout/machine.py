@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from slipway.core.deployments import DeploymentStatus
-from slipway.core.errors import TransitionError
+from slipway.core.errors import NotFoundError, TransitionError
 from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot
 
 
@@ -60,7 +60,7 @@ def switch(
     """All traffic to `to`; the slot that was active becomes the rollback target."""
     if to not in table.slots:
         known = ", ".join(table.slots)
-        raise TransitionError(f"there is no slot {to!r}", hint=f"choose one of: {known}")
+        raise NotFoundError(f"there is no slot {to!r}", hint=f"choose one of: {known}")
     if to == table.active and not table.weights:
         raise TransitionError(f"slot {to!r} is already active", hint="nothing to do")
     new = _next(
@@ -77,9 +77,13 @@ def rollback(
 ) -> tuple[RouteTable, RouteChange]:
     """Back to the previous active slot (or `to`); any canary weights are cleared.
 
-    With no recorded previous slot (a fresh start from the seed's two-slot file)
-    and exactly one other slot, that slot is the only sensible meaning of "back".
+    During a weighted split "back" is the active (production) slot. With no
+    recorded previous slot (a fresh start from the seed's two-slot file) and
+    exactly one other slot, that slot is the only sensible meaning of "back".
     """
+    if to is None and table.weights:
+        # Mid-split, "back" means everything to production: the active slot, not the candidate.
+        to = table.active
     target = to or table.previous_active
     if target is None:
         others = table.standby_slots()

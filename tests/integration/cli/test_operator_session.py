@@ -116,6 +116,8 @@ def test_bluegreen_deploy_switches_only_after_a_passing_smoke_test(
     assert refused.returncode == 1
     assert "billing-0" in refused.stderr and "billing" in refused.stderr
     assert ask(served.url) == ("green", "cs-v2.2"), "a failed smoke test must leave routing alone"
+    slots = {s["name"]: s for s in status(served.url)["slots"]}  # type: ignore[attr-defined]
+    assert slots["blue"]["model"] == "customer-support-v2.1", "the standby must still hold what it held"
 
     with sim_backend(sim_profile("cs-v2.3", "v2.3")) as good_url:
         done = run_cli(

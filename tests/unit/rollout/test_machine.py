@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from slipway.core.deployments import DeploymentStatus
-from slipway.core.errors import TransitionError
+from slipway.core.errors import NotFoundError, TransitionError
 from slipway.core.types import RouteChangeKind, RouteTable, Slot
 from slipway.rollout import machine
 from slipway.rollout.strategies.bluegreen import DeployRequest, choose_standby, staged_slot
@@ -40,6 +40,18 @@ def test_rollback_with_no_history_and_two_slots_goes_to_the_other() -> None:
     assert (back.active, back.previous_active, change.from_active) == ("green", "blue", "blue")
 
 
+def test_rollback_during_a_split_goes_to_the_active_slot() -> None:
+    split = RouteTable(
+        version=7,
+        slots=T.slots,
+        active="blue",
+        previous_active="green",
+        weights={"blue": 9_500, "green": 500},
+    )
+    back, change = machine.rollback(split, actor="a", reason="r", now=1)
+    assert (back.active, back.weights, change.kind) == ("blue", {}, RouteChangeKind.ROLLBACK)
+
+
 def test_rollback_clears_canary_weights() -> None:
     canary = RouteTable(version=7, slots=T.slots, active="blue", weights={"blue": 9_500, "green": 500})
     back, _ = machine.rollback(canary, to="blue", actor="a", reason="r", now=1)
@@ -51,7 +63,6 @@ def test_rollback_clears_canary_weights() -> None:
     [
         (lambda: machine.rollback(THREE, actor="a", reason="r", now=1), "no previous slot"),
         (lambda: machine.switch(T, "blue", actor="a", reason="r", now=1), "already active"),
-        (lambda: machine.switch(T, "purple", actor="a", reason="r", now=1), "no slot 'purple'"),
         (lambda: machine.put_slot(T, BLUE, actor="a", reason="r", now=1), "serving production"),
         (lambda: choose_standby(T, "blue"), "active and serving"),
         (lambda: staged_slot(T, "red", DeployRequest(version="v3")), "needs an endpoint"),
@@ -62,6 +73,12 @@ def test_illegal_moves(call: object, words: str) -> None:
         call()  # type: ignore[operator]
     assert words in str(info.value)
     assert info.value.hint
+
+
+def test_an_unknown_slot_is_not_found() -> None:
+    with pytest.raises(NotFoundError, match="no slot 'purple'") as info:
+        machine.switch(T, "purple", actor="a", reason="r", now=1)
+    assert info.value.hint == "choose one of: blue, green"
 
 
 def test_choose_standby_prefers_previous_active() -> None:
