@@ -124,6 +124,13 @@ class Store:
         query = functools.partial(request_rows.list_since, since=since, until=until, slot=slot, limit=limit)
         return await self._read("read request records", query)
 
+    async def requests_with_feedback(
+        self, *, since: float, until: float | None = None
+    ) -> list[tuple[RequestRecord, Feedback]]:
+        """Requests started in [since, until) that have feedback, each with its latest, oldest first."""
+        query = functools.partial(request_rows.with_feedback, since=since, until=until)
+        return await self._read("read requests with feedback", query)
+
     async def request_counts(self, since: float) -> dict[str, dict[str, int]]:
         """Per slot, requests started since `since`: {"total": n, "errors": m}."""
         return await self._read("count requests", request_rows.counts, since)

@@ -104,3 +104,19 @@ async def test_the_latest_feedback_wins(store: Store) -> None:
     assert await store.add_feedback(Feedback(request_id=rid, at=T0 + 7, satisfied=True))
 
     assert await store.latest_feedback(rid) == Feedback(request_id=rid, at=T0 + 9, label="refund", score=0.25)
+
+
+async def test_requests_with_feedback_pairs_each_with_its_latest_label_in_a_window(store: Store) -> None:
+    await store.write_records([record(i) for i in range(5)])
+    ids = [record(i).request_id for i in range(5)]
+    await store.add_feedback(Feedback(request_id=ids[1], at=T0 + 50, label="billing"))
+    await store.add_feedback(Feedback(request_id=ids[1], at=T0 + 60, label="shipping"))
+    await store.add_feedback(Feedback(request_id=ids[3], at=T0 + 50, satisfied=True))
+    await store.add_feedback(Feedback(request_id=ids[4], at=T0 + 50, label="account"))
+
+    pairs = await store.requests_with_feedback(since=record(0).started_at, until=record(4).started_at)
+    assert [(r.request_id, f.label, f.satisfied) for r, f in pairs] == [
+        (ids[1], "shipping", None),
+        (ids[3], None, True),
+    ]
+    assert pairs[0][0] == record(1)

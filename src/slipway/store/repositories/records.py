@@ -111,6 +111,34 @@ def latest_feedback(connection: Connection, request_id: str) -> Feedback | None:
     )
 
 
+def with_feedback(
+    connection: Connection, *, since: float, until: float | None
+) -> list[tuple[RequestRecord, Feedback]]:
+    """Requests started in [since, until) that have feedback, each with its latest feedback."""
+    query = (
+        select(
+            requests, feedback.c.at.label("fb_at"), feedback.c.satisfied, feedback.c.label, feedback.c.score
+        )
+        .join(feedback, feedback.c.request_id == requests.c.request_id)
+        .where(requests.c.started_at >= since)
+        .order_by(feedback.c.at, feedback.c.id)
+    )
+    if until is not None:
+        query = query.where(requests.c.started_at < until)
+    latest: dict[str, tuple[RequestRecord, Feedback]] = {}
+    for row in connection.execute(query):
+        data = row._asdict()
+        fb = Feedback(
+            request_id=data["request_id"],
+            at=data.pop("fb_at"),
+            satisfied=data.pop("satisfied"),
+            label=data.pop("label"),
+            score=data.pop("score"),
+        )
+        latest[fb.request_id] = (RequestRecord(**data), fb)  # later feedback replaces earlier
+    return sorted(latest.values(), key=lambda pair: (pair[0].started_at, pair[0].request_id))
+
+
 def _without_known_ids(connection: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     unique: dict[str, dict[str, Any]] = {}
     for row in rows:
