@@ -6,26 +6,18 @@
         adapters/<version>-<date>-<N>examples.gguf
         adapters/<version>-<date>-<N>examples.json   optional sidecar (metadata.py)
 
-Versions are never deleted or replaced: `add` refuses a version that exists,
-writes the new file under a temporary name in the same directory and then
-links it into place (`os.link` fails rather than overwrite; where links are
-not supported, `os.replace` after a check under a lock), so a crash leaves
-either no version or a complete one — never half a file under a version's
-name. Rolling back to any earlier version (AD3) is therefore always
-possible: its file is still here.
+Versions are never deleted or replaced: there is no delete, and `add`
+refuses a version that exists and writes through `storage.copy_new`, which
+cannot overwrite. Rolling back to any earlier version (AD3) is therefore
+always possible: its file is still here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
-import fcntl
-import hashlib
-import json
 import os
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +26,6 @@ from slipway.core.errors import (
     AdapterNameError,
     GGUFError,
     NotFoundError,
-    RegistryError,
     ValidationError,
     VersionExistsError,
 )
@@ -42,6 +33,7 @@ from slipway.registry.metadata import AdapterMetadata, adapter_metadata, read_si
 from slipway.registry.naming import AdapterName, format_adapter_name, parse_adapter_name, version_key
 from slipway.registry.reader import open_gguf
 from slipway.registry.report import ValidationReport
+from slipway.registry.storage import copy_new, disk_usage, file_sha256, locked, write_json_atomic
 from slipway.registry.validate import BaseModel, open_base, validate_adapter
 
 MODELS_DIR_ENV = "SLIPWAY_MODELS_DIR"
@@ -49,28 +41,11 @@ DEFAULT_MODELS_DIR = Path("models")
 BASE_DIR = "base"
 ADAPTERS_DIR = "adapters"
 GGUF_SUFFIX = ".gguf"
-_LOCK_NAME = ".slipway-add.lock"
-_CHUNK = 1 << 20
 
 
 def default_models_dir() -> Path:
     """$SLIPWAY_MODELS_DIR, else ./models."""
     return Path(os.environ.get(MODELS_DIR_ENV) or DEFAULT_MODELS_DIR)
-
-
-def disk_usage(path: Path) -> int:
-    """Bytes the file occupies on disk (allocated blocks; sparse files count less than their size)."""
-    st = path.stat()
-    blocks = getattr(st, "st_blocks", None)
-    return int(blocks) * 512 if blocks is not None else st.st_size
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -295,9 +270,9 @@ class Catalog:
         plan.report.raise_for_failure()
         adapters_dir = plan.target.parent
         adapters_dir.mkdir(parents=True, exist_ok=True)
-        with _locked(adapters_dir):
+        with locked(adapters_dir):
             _refuse_existing(self.model(plan.model), plan.name)
-            digest = _copy_new(plan.source, plan.target)
+            digest = copy_new(plan.source, plan.target)
             stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
             sidecar = dict(plan.sidecar)
             target_sidecar = sidecar_path(plan.target)
@@ -312,7 +287,7 @@ class Catalog:
                     "validated_against": plan.base.name,
                 }
             )
-            _write_json_atomic(target_sidecar, sidecar)
+            write_json_atomic(target_sidecar, sidecar)
         return _adapter_entry(plan.target)
 
     def add_adapter(self, source: str | os.PathLike[str], model: str, **options: Any) -> AdapterEntry:
@@ -411,80 +386,6 @@ def _next_version(version: str) -> str:
     if not numbers:
         return "v1.0"
     return "v" + ".".join(str(n) for n in (*numbers[:-1], numbers[-1] + 1))
-
-
-def _copy_new(source: Path, target: Path) -> str:
-    """Copy to a temp file beside `target`, fsync, then link it into place; never overwrites."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    tmp = Path(tmp_name)
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            while chunk := src.read(_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        try:
-            os.link(tmp, target)
-        except FileExistsError:
-            raise VersionExistsError(
-                f"{target} appeared while it was being added; versions are never replaced",
-                hint="Someone added the same version at the same time: list the versions and pick a new one.",
-            ) from None
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
-                raise RegistryError(f"cannot write {target}: {exc.strerror}") from exc
-            # No hard links here (some network/FUSE filesystems): we hold the lock and checked.
-            if target.exists():
-                raise VersionExistsError(f"{target} already exists; versions are never replaced") from None
-            os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    except OSError as exc:
-        raise RegistryError(
-            f"cannot add {target.name} to {target.parent}: {exc.strerror or exc}",
-            hint="Check free space and permissions of the models directory.",
-        ) from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    return digest.hexdigest()
-
-
-def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, sort_keys=True)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """One `add` at a time per adapters directory (processes included)."""
-    with (directory / _LOCK_NAME).open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _str(value: Any) -> str | None:

@@ -1,0 +1,117 @@
+"""Writing into the registry without ever losing a version: copy beside, fsync, link into place.
+
+`copy_new` writes the new file under a hidden temporary name in the target
+directory, fsyncs it and then `os.link`s it to its final name, which fails
+rather than replace an existing file; where hard links are not supported
+(some network and FUSE filesystems) it falls back to `os.replace` after a
+check made under `locked`. A crash therefore leaves either no new version or
+a complete one, never half a file under a version's name; the temporary
+file is removed on every path out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from slipway.core.errors import RegistryError, VersionExistsError
+
+LOCK_NAME = ".slipway-add.lock"
+_CHUNK = 1 << 20
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes the file occupies on disk (allocated blocks; sparse files count less than their size)."""
+    st = path.stat()
+    blocks = getattr(st, "st_blocks", None)
+    return int(blocks) * 512 if blocks is not None else st.st_size
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def copy_new(source: Path, target: Path) -> str:
+    """Copy to a temp file beside `target`, fsync, then link it into place; never overwrites."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    tmp = Path(tmp_name)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise VersionExistsError(
+                f"{target} appeared while it was being added; versions are never replaced",
+                hint="Someone added the same version at the same time: list the versions and pick a new one.",
+            ) from None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                raise RegistryError(f"cannot write {target}: {exc.strerror}") from exc
+            # No hard links here (some network/FUSE filesystems): we hold the lock and checked.
+            if target.exists():
+                raise VersionExistsError(f"{target} already exists; versions are never replaced") from None
+            os.replace(tmp, target)
+        fsync_dir(target.parent)
+    except OSError as exc:
+        raise RegistryError(
+            f"cannot add {target.name} to {target.parent}: {exc.strerror or exc}",
+            hint="Check free space and permissions of the models directory.",
+        ) from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return digest.hexdigest()
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2, sort_keys=True)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+
+
+def fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """One `add` at a time per adapters directory (processes included)."""
+    with (directory / LOCK_NAME).open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
