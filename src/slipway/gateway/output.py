@@ -32,6 +32,8 @@ class OutputTracker:
         self.tokens: int | None = None
         self.chunks = 0
         self.complete = False
+        #: The message of the first error the backend reported in the stream (vLLM, llama.cpp do).
+        self.error: str | None = None
 
     def feed(self, chunk: bytes) -> list[dict[str, Any]]:
         objs: list[dict[str, Any]] = []
@@ -48,6 +50,8 @@ class OutputTracker:
             objs.append(obj)
             self.chunks += 1
             if "error" in obj:
+                if self.error is None and obj["error"] is not None:
+                    self.error = translate.upstream_error_message(payload)
                 continue
             text = translate.extract_output(self._api, obj)
             if text:

@@ -446,6 +446,12 @@ class Proxy:
         if client_gone.is_set():
             rec.aborted, rec.error = True, "client_disconnected"
             return
+        if tracker.error is not None:
+            # The backend reported its own failure mid-stream, and the client has been sent it
+            # (as is, or as an Ollama error line): a failed request even if [DONE] followed.
+            rec.aborted, rec.error = True, "upstream_error"
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
         if failure is None and not tracker.complete:
             failure = "failed mid-stream (the connection closed before the stream's end marker)"
         if failure is not None:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import ollama
 import openai
+import orjson
 import pytest
 from tests.faults import (
     SimProcess,
@@ -29,6 +30,7 @@ from tests.faults import (
     single_slot_yaml,
 )
 from tests.harness import Gateway, live_gateway, sim_backend
+from tests.servers import run_asgi
 
 MODEL = "customer-support"
 MESSAGES: Any = [{"role": "user", "content": "I want a refund for my invoice"}]
@@ -369,3 +371,62 @@ def test_a_stream_that_stalls_past_the_read_timeout_ends_in_an_error_event(tmp_p
             rec = request_record(gateway, request_id)["request"]
             assert (rec["status"], rec["error"], rec["aborted"]) == (200, "backend_timeout", True)
             assert rec["output_head"] == "billing"
+
+
+def erroring_backend(then_done: bool) -> Any:
+    """An OpenAI-compatible server that streams one token, then reports its own error as an SSE event.
+
+    llama.cpp ends the stream there; vLLM sends [DONE] after it (`then_done`).
+    """
+    chunk = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": "bill"}, "finish_reason": None}],
+    }
+    error = {"error": {"message": "context size exceeded", "type": "server_error", "code": 500}}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        while (await receive()).get("more_body"):
+            pass
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for obj in (chunk, error):
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"data: " + orjson.dumps(obj) + b"\n\n",
+                    "more_body": True,
+                }
+            )
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n" if then_done else b""})
+
+    return app
+
+
+@pytest.mark.parametrize("then_done", [False, True], ids=["llama.cpp", "vllm"])
+def test_an_error_the_backend_reports_mid_stream_reaches_the_client_and_the_record(
+    tmp_path: Path, then_done: bool
+) -> None:
+    ids: list[str] = []
+    with (
+        run_asgi(erroring_backend(then_done), lifespan="off") as url,
+        live_gateway(tmp_path, single_slot_yaml(url)) as gateway,
+        openai_client(gateway.url) as oa,
+        ollama_client(gateway.url, ids) as ol,
+    ):
+        stream = oa.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+        with pytest.raises(openai.APIError) as caught:
+            for _ in stream:
+                pass
+        assert type(caught.value) is openai.APIError
+        assert caught.value.message == "context size exceeded" and caught.value.code == "500"
+        with pytest.raises(ollama.ResponseError) as caught_ollama:
+            for _ in ol.chat(model=MODEL, messages=MESSAGES, stream=True):
+                pass
+        assert caught_ollama.value.error == "context size exceeded"
+        for request_id in (stream.response.headers[REQUEST_ID], ids[0]):
+            rec = request_record(gateway, request_id)["request"]
+            assert (rec["error"], rec["aborted"], rec["output_head"]) == ("upstream_error", True, "bill")
