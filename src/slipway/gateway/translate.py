@@ -169,9 +169,9 @@ def _ollama_common_to_openai(api: Api, body: Mapping[str, Any], out: JSON, notes
     for key in _SHARED_OPTIONS:
         if options.get(key) is not None:
             out[key] = options[key]
-    stop = options.get("stop")
+    stop = _stop_list(options.get("stop"), "options.stop")
     if stop:
-        out["stop"] = [stop] if isinstance(stop, str) else list(stop)
+        out["stop"] = stop
     num_predict = options.get("num_predict")
     # -1 (unbounded) and -2 (fill the context) have no OpenAI equivalent.
     if isinstance(num_predict, int) and num_predict >= 0:
@@ -195,13 +195,24 @@ def _openai_common_to_ollama(api: Api, body: Mapping[str, Any], out: JSON, notes
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if isinstance(max_tokens, int):
         options["num_predict"] = max_tokens
-    stop = body.get("stop")
+    stop = _stop_list(body.get("stop"), "stop")
     if stop:
-        options["stop"] = [stop] if isinstance(stop, str) else list(stop)
+        options["stop"] = stop
     if options:
         out["options"] = options
     if isinstance(body.get("n"), int) and body["n"] > 1:
         notes.append("n > 1 is not supported by Ollama; one choice is returned")
+
+
+def _stop_list(stop: Any, field: str) -> list[str]:
+    """Stop sequences as a list; either API takes one string or a list of them."""
+    if not stop:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    if isinstance(stop, list) and all(isinstance(item, str) for item in stop):
+        return list(stop)
+    raise ValidationError(f"{field} must be a string or a list of strings", hint='send e.g. ["\\n\\n"]')
 
 
 def _ollama_messages_to_openai(messages: Sequence[Any], notes: list[str]) -> list[JSON]:

@@ -148,6 +148,7 @@ def test_json_that_is_not_an_object(site: Site, path: str, body: bytes, got: str
         (GENERATE, {"prompt": ["a"]}, "", "prompt is required: a string, got an array"),
         # Passes the shape checks; refused while translating to the slot's OpenAI API (a ValidationError).
         (GENERATE, {"prompt": "refund", "system": 5}, "", "system must be a string"),
+        (OLLAMA_CHAT, {"messages": [USER], "options": {"stop": 5}}, "", "options.stop must be a string or"),
     ],
 )
 def test_a_missing_or_mistyped_field_is_named(
