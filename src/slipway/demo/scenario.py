@@ -1,0 +1,385 @@
+"""`slipway demo`: the seed's story, told with real parts, start to finish.
+
+A fine-tuned support classifier (adapter v2.1) serves production. v2.2 was
+retrained on last month's skewed tickets; it passes its smoke test, goes live
+blue-green, and quietly sends refund tickets to shipping: billing accuracy
+falls while the average looks fine. slipway's post-switch evaluation compares
+per-category accuracy of the live version against the one before it (from
+the request records and the late ground-truth feedback in its store), sees
+billing regress, and rolls back: a route-table change on a warm engine,
+effective for the very next request.
+
+Everything is real: the tiny GGUF model and adapters are built by the
+project's own script, llama.cpp's llama-server serves them, slipway's gateway
+runs in this process on SQLite, and traffic goes over HTTP on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import shutil
+import textwrap
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from slipway.analysis.categories import (
+    CategoryComparison,
+    CategoryScore,
+    compare_categories,
+    overall,
+    score_by_category,
+)
+from slipway.app import ServeSettings, create_app
+from slipway.backends.engine import find_llama_server, install_llama_server
+from slipway.backends.engine.process import free_port
+from slipway.demo.tickets import INTENTS, Ticket, generate, make_ticket, parse_intent
+from slipway.demo.tiny_model import TinyModelPaths, build_tiny_models
+
+#: The traffic mix production sees (refunds are 30 % of billing, see tickets.PATTERN_WEIGHTS).
+TRAFFIC_MIX = {"billing": 0.3, "account": 0.25, "shipping": 0.25, "technical": 0.2}
+SMOKE_PER_INTENT = 3
+
+
+@dataclass
+class DemoOptions:
+    workdir: Path
+    #: Labelled tickets per phase (before, after the deploy; half that after the rollback).
+    requests: int = 400
+    concurrency: int = 4
+    seed: int = 0
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    slot: str
+    version: str
+    scores: dict[str, CategoryScore]
+
+    @property
+    def overall(self) -> CategoryScore:
+        return overall(self.scores)
+
+
+@dataclass
+class DemoResult:
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+    phases: list[PhaseResult] = field(default_factory=list)
+    regression: CategoryComparison | None = None
+    rollback_api_ms: float | None = None
+    rollback_effective_ms: float | None = None
+    failed_requests: int = 0
+    workdir: Path = Path(".")
+
+
+Say = Callable[[str], None]
+Progress = Callable[[str, int, int], None]
+
+
+def smoke_cases(seed: int) -> list[dict[str, Any]]:
+    """The smoke set the team wrote long before v2.2: plain tickets, a few per intent.
+
+    Like most hand-written smoke sets it covers each intent's most common
+    pattern — and so, like the seed's, it has no refund ticket in it.
+    """
+    rng = random.Random(f"slipway-demo-smoke:{seed}")
+    common = {"billing": "double_charge", "account": None, "shipping": None, "technical": None}
+    cases = []
+    for intent in INTENTS:
+        for i in range(SMOKE_PER_INTENT):
+            ticket = make_ticket(rng, intent, common[intent])
+            while " and " in ticket.text:  # one topic per smoke prompt
+                ticket = make_ticket(rng, intent, common[intent])
+            cases.append(
+                {"id": f"{intent}-{i + 1}", "completion": ticket.prompt, "expect": {"label": intent}}
+            )
+    return cases
+
+
+def routing_yaml(models: TinyModelPaths, root: Path) -> str:
+    def rel(p: Path) -> str:
+        return str(p.relative_to(root))
+
+    return textwrap.dedent(
+        f"""\
+        # Written by `slipway demo`. Serve it yourself: slipway serve --config {root / "slipway.yaml"}
+        name: customer-support
+        engines:
+          support:
+            base: {rel(models.base)}
+            adapters:
+              - {rel(models.v2_1)}
+              - {rel(models.v2_2)}
+            ctx_size: 512
+        active_slot: blue
+        slots:
+          blue:  {{model: customer-support-v2.1, engine: support, adapter: v2.1}}
+          green: {{model: customer-support-v2.1, engine: support, adapter: v2.1}}
+        """
+    )
+
+
+class Traffic:
+    """Labelled tickets through the gateway, each followed by its late ground-truth feedback."""
+
+    def __init__(self, client: httpx.AsyncClient, concurrency: int) -> None:
+        self._client = client
+        self._gate = asyncio.Semaphore(concurrency)
+        self.failed = 0
+
+    async def one(self, ticket: Ticket, user: str, *, feedback: bool = True) -> tuple[str, str | None]:
+        """(slot that answered, predicted intent)."""
+        async with self._gate:
+            r = await self._client.post(
+                "/v1/completions",
+                json={
+                    "model": "customer-support",
+                    "prompt": ticket.prompt,
+                    "max_tokens": 4,
+                    "temperature": 0,
+                    "cache_prompt": False,
+                },
+                headers={"X-Slipway-Key": user},
+            )
+            if r.status_code != 200:
+                self.failed += 1
+                return r.headers.get("x-slipway-slot", "?"), None
+            predicted = parse_intent(r.json()["choices"][0]["text"])
+            if not feedback:
+                return r.headers["x-slipway-slot"], predicted
+            fb = await self._client.post(
+                "/v1/feedback",
+                json={
+                    "request_id": r.headers["x-slipway-request-id"],
+                    "label": ticket.intent,
+                    "satisfied": predicted == ticket.intent,
+                },
+            )
+            if fb.status_code != 200:
+                self.failed += 1
+            return r.headers["x-slipway-slot"], predicted
+
+    async def run(
+        self,
+        tickets: Sequence[Ticket],
+        progress: Progress,
+        label: str,
+        stop: asyncio.Event | None = None,
+    ) -> int:
+        """Send tickets until done or `stop` is set; returns how many were sent."""
+        sent = 0
+
+        async def worker(offset: int, step: int) -> None:
+            nonlocal sent
+            for i in range(offset, len(tickets), step):
+                if stop is not None and stop.is_set():
+                    return
+                await self.one(tickets[i], user=f"user-{i % 97}")
+                sent += 1
+                progress(label, sent, len(tickets))
+
+        workers = 4
+        await asyncio.gather(*(worker(w, workers) for w in range(workers)))
+        return sent
+
+
+async def _scores(runtime: Any, since: float, until: float | None, slot: str) -> dict[str, CategoryScore]:
+    """Per-category accuracy of one slot in a window, from slipway's own records and feedback."""
+    await runtime.recorder.flush()
+    pairs = await runtime.store.requests_with_feedback(since=since, until=until)
+    return score_by_category(
+        (fb.label, parse_intent(rec.output_head) == fb.label)
+        for rec, fb in pairs
+        if rec.slot == slot and fb.label is not None and rec.status == 200
+    )
+
+
+async def run_demo(opts: DemoOptions, say: Say, progress: Progress) -> DemoResult:
+    result = DemoResult(workdir=opts.workdir)
+    t0 = time.perf_counter()
+
+    def mark(text: str) -> None:
+        result.timeline.append((time.perf_counter() - t0, text))
+        say(text)
+
+    root = opts.workdir.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+
+    engine = find_llama_server()
+    if engine is None:
+        mark("llama-server not found: building it once from the llama-cpp-python sdist (several minutes)")
+        engine = await asyncio.to_thread(
+            install_llama_server,
+            progress=lambda stage, frac: progress(f"engine: {stage}", int((frac or 0) * 100), 100),
+        )
+    mark(f"engine: {engine}")
+
+    models = await asyncio.to_thread(build_tiny_models, root / "models", opts.seed)
+    mark(f"built the tiny support classifier + adapters v2.1, v2.2 under {root / 'models'}")
+
+    state = root / ".slipway"
+    if state.exists():
+        shutil.rmtree(state)  # every demo run tells the story from the start
+    config = root / "slipway.yaml"
+    config.write_text(routing_yaml(models, root))
+    smoke = root / "smoke.jsonl"
+    smoke.write_text("".join(json.dumps(c) + "\n" for c in smoke_cases(opts.seed)))
+
+    settings = ServeSettings(config_path=config, workdir=root, watch_config=False, port=free_port())
+    app, runtime = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=settings.port,
+            loop="none",
+            http="httptools",
+            lifespan="on",
+            log_level="error",
+            access_log=False,
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving  # raises what stopped it
+            raise RuntimeError("the gateway stopped during start-up")
+        await asyncio.sleep(0.01)
+    base = f"http://127.0.0.1:{settings.port}"
+    mark(f"slipway serving on {base}: blue = v2.1 (active), engine `support` with both adapters warm")
+
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30.0) as client:
+            traffic = Traffic(client, opts.concurrency)
+            n = opts.requests
+
+            # 1. Production on v2.1.
+            start1 = time.time()
+            await traffic.run(generate(n, f"demo-1-{opts.seed}", weights=TRAFFIC_MIX), progress, "v2.1 live")
+            end1 = time.time()
+            before = await _scores(runtime, start1, end1, "blue")
+            result.phases.append(PhaseResult("before the deploy", "blue", "v2.1", before))
+            mark(f"v2.1 served {overall(before).n} labelled tickets: {_fmt(before)}")
+
+            # 2. Blue-green deploy of v2.2 into the standby slot, gated by the smoke test.
+            r = await client.post(
+                "/admin/deploy",
+                json={
+                    "version": "v2.2",
+                    "strategy": "bluegreen",
+                    "slot": "green",
+                    "model": "customer-support-v2.2",
+                    "adapter": "v2.2",
+                    "smoke_jsonl": smoke.read_text(),
+                    "smoke_source": str(smoke),
+                },
+                headers={"X-Slipway-Actor": "slipway demo"},
+            )
+            if r.status_code != 200:
+                raise RuntimeError(f"the deploy was refused: {r.text}")
+            passed = r.json()["deployment"]["detail"]["smoke"]["passed_count"]
+            mark(f"deploy v2.2 -> green: smoke test passed ({passed} prompts); traffic switched to green")
+
+            # 3. v2.2 live; the post-switch evaluation runs after every batch of feedback.
+            start2 = time.time()
+            stop = asyncio.Event()
+            tickets2 = generate(n, f"demo-2-{opts.seed}", weights=TRAFFIC_MIX)
+            sending = asyncio.create_task(traffic.run(tickets2, progress, "v2.2 live", stop))
+            regression: CategoryComparison | None = None
+            after: dict[str, CategoryScore] = {}
+            while not sending.done():
+                await asyncio.wait([sending], timeout=0.5)
+                after = await _scores(runtime, start2, None, "green")
+                found = [c for c in compare_categories(before, after) if c.regressed]
+                if found:
+                    regression = found[0]
+                    stop.set()
+            await sending
+            if regression is None:
+                after = await _scores(runtime, start2, None, "green")
+                found = [c for c in compare_categories(before, after) if c.regressed]
+                regression = found[0] if found else None
+            result.phases.append(PhaseResult("after the deploy", "green", "v2.2", after))
+            mark(f"v2.2 served {overall(after).n} labelled tickets: {_fmt(after)}")
+            if regression is None:
+                mark("post-switch evaluation found no regression; v2.2 stays live")
+                return result
+            result.regression = regression
+            mark(f"post-switch evaluation: {regression.category} regressed, {regression.reason}")
+
+            # 4. Roll back while requests keep flowing; time it from the outside.
+            await _rollback(client, traffic, regression, result, mark)
+
+            # 5. Back on v2.1.
+            start3 = time.time()
+            await traffic.run(
+                generate(n // 2, f"demo-3-{opts.seed}", weights=TRAFFIC_MIX), progress, "v2.1 again"
+            )
+            recovered = await _scores(runtime, start3, None, "blue")
+            result.phases.append(PhaseResult("after the rollback", "blue", "v2.1", recovered))
+            mark(f"v2.1 again: {_fmt(recovered)}")
+            result.failed_requests = traffic.failed
+    finally:
+        server.should_exit = True
+        await serving
+    mark(f"done; state kept in {state} (inspect it: slipway serve --config {config})")
+    return result
+
+
+async def _rollback(
+    client: httpx.AsyncClient,
+    traffic: Traffic,
+    regression: CategoryComparison,
+    result: DemoResult,
+    mark: Say,
+) -> None:
+    """POST /admin/rollback while a probe keeps asking which slot answers."""
+    probe_ticket = make_ticket(random.Random(1), "billing", "refund")
+    sent_at: float | None = None
+    effective_at: float | None = None
+    done = asyncio.Event()
+
+    async def probe() -> None:
+        nonlocal effective_at
+        while not done.is_set():
+            t_start = time.perf_counter()
+            slot, _ = await traffic.one(probe_ticket, user="probe", feedback=False)
+            if sent_at is not None and slot == "blue" and t_start >= sent_at and effective_at is None:
+                effective_at = time.perf_counter()
+                done.set()
+
+    probing = asyncio.create_task(probe())
+    await asyncio.sleep(0.05)
+    sent_at = time.perf_counter()
+    r = await client.post(
+        "/admin/rollback",
+        json={"to": "blue", "reason": f"post-switch evaluation: {regression.category} {regression.reason}"},
+        headers={"X-Slipway-Actor": "slipway demo (post-switch evaluation)"},
+    )
+    result.rollback_api_ms = (time.perf_counter() - sent_at) * 1000
+    if r.status_code != 200:
+        done.set()
+        await probing
+        raise RuntimeError(f"rollback refused: {r.text}")
+    await asyncio.wait_for(done.wait(), timeout=10)
+    await probing
+    assert effective_at is not None
+    result.rollback_effective_ms = (effective_at - sent_at) * 1000
+    mark(
+        f"rolled back green -> blue (v2.1) in {result.rollback_api_ms:.1f} ms; "
+        f"first request on v2.1 {result.rollback_effective_ms:.1f} ms after the call; no engine restart"
+    )
+
+
+def _fmt(scores: dict[str, CategoryScore]) -> str:
+    parts = [f"overall {overall(scores).accuracy:.2f}"]
+    parts += [f"{c} {scores[c].accuracy:.2f}" for c in INTENTS if c in scores]
+    return ", ".join(parts)
