@@ -103,7 +103,10 @@ async def test_the_latest_feedback_wins(store: Store) -> None:
     assert await store.add_feedback(Feedback(request_id=rid, at=T0 + 9, label="refund", score=0.25))
     assert await store.add_feedback(Feedback(request_id=rid, at=T0 + 7, satisfied=True))
 
-    assert await store.latest_feedback(rid) == Feedback(request_id=rid, at=T0 + 9, label="refund", score=0.25)
+    # Field by field: the latest value of each wins; a later post without a field keeps the earlier one.
+    assert await store.latest_feedback(rid) == Feedback(
+        request_id=rid, at=T0 + 9, satisfied=True, label="refund", score=0.25
+    )
 
 
 async def test_requests_with_feedback_pairs_each_with_its_latest_label_in_a_window(store: Store) -> None:
@@ -115,8 +118,10 @@ async def test_requests_with_feedback_pairs_each_with_its_latest_label_in_a_wind
     await store.add_feedback(Feedback(request_id=ids[4], at=T0 + 50, label="account"))
 
     pairs = await store.requests_with_feedback(since=record(0).started_at, until=record(4).started_at)
+    await store.add_feedback(Feedback(request_id=ids[1], at=T0 + 70, satisfied=False))
+    pairs = await store.requests_with_feedback(since=record(0).started_at, until=record(4).started_at)
     assert [(r.request_id, f.label, f.satisfied) for r, f in pairs] == [
-        (ids[1], "shipping", None),
+        (ids[1], "shipping", False),
         (ids[3], None, True),
     ]
     assert pairs[0][0] == record(1)

@@ -97,24 +97,34 @@ def add_feedback(connection: Connection, item: Feedback) -> bool:
 
 
 def latest_feedback(connection: Connection, request_id: str) -> Feedback | None:
-    query = (
-        select(feedback)
-        .where(feedback.c.request_id == request_id)
-        .order_by(feedback.c.at.desc(), feedback.c.id.desc())
-        .limit(1)
-    )
-    row = connection.execute(query).first()
-    if row is None:
-        return None
+    """All feedback for a request merged field by field: a later value wins, a later null does not.
+
+    A label from a reviewer and a thumbs-down from the user often arrive as
+    separate posts; neither should erase the other.
+    """
+    query = select(feedback).where(feedback.c.request_id == request_id).order_by(feedback.c.at, feedback.c.id)
+    merged: Feedback | None = None
+    for row in connection.execute(query):
+        merged = _merge(merged, Feedback(row.request_id, row.at, row.satisfied, row.label, row.score))
+    return merged
+
+
+def _merge(old: Feedback | None, new: Feedback) -> Feedback:
+    if old is None:
+        return new
     return Feedback(
-        request_id=row.request_id, at=row.at, satisfied=row.satisfied, label=row.label, score=row.score
+        request_id=new.request_id,
+        at=new.at,
+        satisfied=new.satisfied if new.satisfied is not None else old.satisfied,
+        label=new.label if new.label is not None else old.label,
+        score=new.score if new.score is not None else old.score,
     )
 
 
 def with_feedback(
     connection: Connection, *, since: float, until: float | None
 ) -> list[tuple[RequestRecord, Feedback]]:
-    """Requests started in [since, until) that have feedback, each with its latest feedback."""
+    """Requests started in [since, until) that have feedback, each with its feedback merged (latest wins)."""
     query = (
         select(
             requests, feedback.c.at.label("fb_at"), feedback.c.satisfied, feedback.c.label, feedback.c.score
@@ -135,7 +145,8 @@ def with_feedback(
             label=data.pop("label"),
             score=data.pop("score"),
         )
-        latest[fb.request_id] = (RequestRecord(**data), fb)  # later feedback replaces earlier
+        earlier = latest.get(fb.request_id)
+        latest[fb.request_id] = (RequestRecord(**data), _merge(earlier[1] if earlier else None, fb))
     return sorted(latest.values(), key=lambda pair: (pair[0].started_at, pair[0].request_id))
 
 
