@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import ipaddress
+import json
 import logging
 import os
 import time
@@ -22,6 +23,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from slipway.backends.engine.fleet import EngineFleet, EngineSpec
+from slipway.backends.engine.provision import EngineProvisioner
 from slipway.backends.factory import SlotBackends
 from slipway.core.config import RoutingConfig, dump_config, parse_config
 from slipway.core.deployments import Deployment
@@ -43,6 +45,8 @@ log = logging.getLogger("slipway")
 CONFIG_META_KEY = "config.sha256"
 #: The last applied file itself: engines come back from it when the file is broken at a restart.
 CONFIG_TEXT_META_KEY = "config.text"
+#: Engines started by deploys (adapters the configured engines had not loaded), as JSON.
+DEPLOYED_ENGINES_META_KEY = "engines.deployed"
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,34 @@ def engine_specs(config: RoutingConfig, base_dir: Path) -> dict[str, EngineSpec]
     return specs
 
 
+def _validate_for_engine(adapter: Path, base: Path) -> None:
+    validate_adapter(adapter, open_base(base)).raise_for_failure()
+
+
+def _specs_to_json(specs: dict[str, EngineSpec]) -> str:
+    return json.dumps(
+        {
+            name: {**asdict(spec), "base": str(spec.base), "adapters": [str(a) for a in spec.adapters]}
+            for name, spec in specs.items()
+        }
+    )
+
+
+def _specs_from_json(text: str) -> dict[str, EngineSpec]:
+    out: dict[str, EngineSpec] = {}
+    for name, raw in json.loads(text).items():
+        out[name] = EngineSpec(
+            name=name,
+            base=Path(raw["base"]),
+            adapters=tuple(Path(a) for a in raw["adapters"]),
+            port=raw.get("port"),
+            ctx_size=raw["ctx_size"],
+            parallel=raw["parallel"],
+            args=tuple(raw.get("args", ())),
+        )
+    return out
+
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -123,6 +155,9 @@ class Runtime:
         self.engines = EngineDirectory()
         self.backends = SlotBackends(engines=self.engines)
         self.fleet = EngineFleet(self.engines, log_dir=settings.workdir / ".slipway" / "logs")
+        self.provisioner = EngineProvisioner(
+            self.fleet, self.engines, _validate_for_engine, self._remember_deployed_engines
+        )
         self.config: RoutingConfig | None = None
         self.config_error: str | None = None
         self.config_applied_at: float | None = None
@@ -155,7 +190,9 @@ class Runtime:
         assert self.proxy is not None
         self.proxy.bind_recorder(self.recorder)
         await self.proxy.start()
-        self._controller = RouteController(self.store, self.routes, self.store, self.backends)
+        self._controller = RouteController(
+            self.store, self.routes, self.store, self.backends, provisioner=self.provisioner
+        )
         await self._controller.load()
         await self._start_engines()
         if self.settings.config_path is not None:
@@ -183,6 +220,18 @@ class Runtime:
                 config = parse_config(stored, "the last applied config (kept in the store)")
         if config is not None and config.engines:
             await self.fleet.start(engine_specs(config, base_dir))
+        deployed = await self.store.get_meta(DEPLOYED_ENGINES_META_KEY)
+        if deployed:
+            specs = _specs_from_json(deployed)
+            for spec in specs.values():
+                for adapter in spec.adapters:
+                    _validate_for_engine(adapter, spec.base)
+            await self.fleet.start(specs)
+            self.provisioner.started.update(specs)
+
+    async def _remember_deployed_engines(self, specs: dict[str, EngineSpec]) -> None:
+        assert self.store is not None
+        await self.store.set_meta(DEPLOYED_ENGINES_META_KEY, _specs_to_json(specs))
 
     async def stop(self) -> None:
         if self._watch_task is not None:

@@ -81,3 +81,15 @@ class SlotBackend(Protocol):
         Raises BackendError (or a subclass) when the server fails.
         """
         ...
+
+
+class SlotProvisioner(Protocol):
+    """Brings up what a deploy names before it is checked: e.g. an engine for an adapter not loaded yet."""
+
+    async def provision(self, slot: Slot) -> Slot:
+        """The slot as it will be served (its endpoint may change); raises SlipwayError if impossible."""
+        ...
+
+    async def discard(self, slot: Slot) -> None:
+        """Undo `provision` for a candidate that did not go live (stop what was started for it)."""
+        ...

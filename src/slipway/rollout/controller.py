@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, SlipwayError, SmokeTestFailed, TransitionError
-from slipway.core.ports import DeploymentStore, RoutePublisher, RouteStore, SlotBackend
-from slipway.core.types import RouteChange, RouteChangeKind, RouteTable
+from slipway.core.ports import DeploymentStore, RoutePublisher, RouteStore, SlotBackend, SlotProvisioner
+from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
 from slipway.rollout.smoke import run_smoke
@@ -35,8 +35,10 @@ class RouteController:
         backend: SlotBackend,
         *,
         clock: Callable[[], float] = time.time,
+        provisioner: SlotProvisioner | None = None,
     ) -> None:
         self._routes = routes
+        self._provisioner = provisioner
         self._publisher = publisher
         self._deployments = deployments
         self._backend = backend
@@ -135,7 +137,39 @@ class RouteController:
         # The candidate is checked as a detached slot: until it passes, the route table (and
         # so `slipway rollback`'s target) still holds what the standby held before.
         say(f"checking {request.version} for standby slot {name} ({slot.endpoint})")
+        if self._provisioner is not None:
+            try:
+                provisioned = await self._provisioner.provision(slot)
+            except SlipwayError:
+                await self._finish(dep, DeploymentStatus.FAILED)
+                raise
+            if provisioned.endpoint != slot.endpoint:
+                say(f"started {provisioned.endpoint} for {request.version} (not loaded by {slot.endpoint})")
+                dep.detail["endpoint"] = provisioned.endpoint
+            slot = provisioned
+        try:
+            return await self._check_and_stage(
+                dep, table, name, slot, request, smoke_cases, actor, switch, say
+            )
+        except BaseException:
+            if self._provisioner is not None and not any(
+                s.endpoint == slot.endpoint for s in self.table.slots.values()
+            ):
+                await self._provisioner.discard(slot)
+            raise
 
+    async def _check_and_stage(
+        self,
+        dep: Deployment,
+        table: RouteTable,
+        name: str,
+        slot: Slot,
+        request: DeployRequest,
+        smoke_cases: list[SmokeCase] | None,
+        actor: str,
+        switch: bool,
+        say: Callable[[str], None],
+    ) -> Deployment:
         health = await self._backend.check(slot)
         dep.detail["health"] = health.detail
         if health.memory_bytes is not None:

@@ -10,6 +10,7 @@ reference outputs come from the same engine asked directly with an explicit
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import textwrap
@@ -24,6 +25,7 @@ from tests.harness import Gateway, live_gateway
 from tests.processes import run_cli
 
 from slipway.backends.engine import find_llama_server, install_llama_server
+from slipway.demo.scenario import smoke_cases
 from slipway.demo.tickets import Ticket, held_out_tickets
 from slipway.demo.tiny_model import TinyModelPaths, build_tiny_models
 
@@ -68,7 +70,7 @@ def engine_url(gw: Gateway) -> str:
     return url
 
 
-async def direct(url: str, tickets: Sequence[Ticket], scales: tuple[float, float]) -> list[str]:
+async def direct(url: str, tickets: Sequence[Ticket], scales: tuple[float, ...]) -> list[str]:
     """What the engine answers when asked directly with an explicit adapter choice."""
     async with httpx.AsyncClient(base_url=url, timeout=10.0) as client:
         out = []
@@ -187,3 +189,67 @@ def test_an_adapter_for_another_base_stops_the_start_with_a_clear_error(
     assert out.returncode == 2, out.stderr
     assert "base-fingerprint" in out.stderr and models.wrong_base_adapter.name in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def one_adapter_yaml(models: TinyModelPaths) -> str:
+    return (
+        engine_yaml(models)
+        .replace(f", {models.v2_2}]", "]")
+        .replace(
+            "green: {model: customer-support-v2.2, engine: support, adapter: v2.2}",
+            "green: {model: customer-support-v2.1, engine: support, adapter: v2.1}",
+        )
+    )
+
+
+async def test_deploying_an_adapter_the_engine_has_not_loaded_starts_a_verified_engine_for_it(
+    tmp_path: Path, models: TinyModelPaths
+) -> None:
+    smoke = "".join(json.dumps(c) + "\n" for c in smoke_cases(0))
+    with live_gateway(tmp_path, one_adapter_yaml(models)) as gw:
+        async with httpx.AsyncClient(base_url=gw.url, timeout=60) as admin:
+            r = await admin.post(
+                "/admin/deploy",
+                json={
+                    "version": "v2.2",
+                    "strategy": "bluegreen",
+                    "slot": "green",
+                    "model": "customer-support-v2.2",
+                    "adapter": str(models.v2_2),
+                    "smoke_jsonl": smoke,
+                },
+            )
+            assert r.status_code == 200, r.text
+            engines = (await admin.get("/admin/status")).json()["engines"]
+        assert set(engines) == {"support", "support-v2.2"}
+        assert engines["support-v2.2"]["adapters"] == [models.v2_2.name]
+        expected_v22 = await direct(engines["support-v2.2"]["url"], TICKETS[:10], (1.0,))
+        async with openai.AsyncOpenAI(base_url=f"{gw.url}/v1", api_key="x", max_retries=0) as client:
+            got = [await via_gateway(client, t) for t in TICKETS[:10]]
+        assert got == [("green", text) for text in expected_v22]
+
+    # A restart brings the deployed engine back; rollback is still a route change.
+    with live_gateway(tmp_path, None) as gw:
+        engines = httpx.get(f"{gw.url}/admin/status").json()["engines"]
+        assert set(engines) == {"support", "support-v2.2"}
+        async with openai.AsyncOpenAI(base_url=f"{gw.url}/v1", api_key="x", max_retries=0) as client:
+            assert (await via_gateway(client, TICKETS[0]))[0] == "green"
+            assert httpx.post(f"{gw.url}/admin/rollback").status_code == 200
+            slot, text = await via_gateway(client, TICKETS[0])
+        assert slot == "blue"
+        assert text == (await direct(engines["support"]["url"], TICKETS[:1], (1.0,)))[0]
+
+
+async def test_a_failed_candidate_engine_is_stopped_again(tmp_path: Path, models: TinyModelPaths) -> None:
+    failing = json.dumps({"id": "x", "completion": "ticket: hello intent:", "expect": {"regex": "^never$"}})
+    with live_gateway(tmp_path, one_adapter_yaml(models)) as gw:
+        r = httpx.post(
+            f"{gw.url}/admin/deploy",
+            json={"version": "v2.2", "slot": "green", "adapter": str(models.v2_2), "smoke_jsonl": failing},
+            timeout=60,
+        )
+        assert r.status_code == 422, r.text
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        assert set(status["engines"]) == {"support"}
+        green = next(s for s in status["slots"] if s["name"] == "green")
+        assert green["endpoint"] == "engine://support" and green["adapter"] == "v2.1"

@@ -86,15 +86,21 @@ class EngineFleet:
             log.error("engine %s crashed (exit %s): %s", name, event.exit_code, event.detail[-300:])
 
     async def stop(self) -> None:
-        for name, proc in self._procs.items():
-            task = self._tasks.pop(name, None)
-            await proc.stop()
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            self._directory.forget(ENGINE_SCHEME + name)
-        self._procs.clear()
+        for name in list(self._procs):
+            await self.stop_one(name)
+
+    async def stop_one(self, name: str) -> None:
+        proc = self._procs.pop(name, None)
+        self.specs.pop(name, None)
+        if proc is None:
+            return
+        task = self._tasks.pop(name, None)
+        await proc.stop()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._directory.forget(ENGINE_SCHEME + name)
 
     def process(self, name: str) -> LlamaServerProcess | None:
         return self._procs.get(name)
