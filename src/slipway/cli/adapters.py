@@ -261,6 +261,27 @@ def validate(
 # --------------------------------------------------------------------------- helpers
 
 
+@adapters_app.command("rollback")
+def rollback(
+    to: str | None = typer.Option(
+        None, "--to", help="Version (v2.1), file name or path; default: the previous adapter."
+    ),
+    reason: str = typer.Option("manual adapter rollback", "--reason", "-r", help="Recorded in history."),
+) -> None:
+    """Serve an earlier adapter version now: a route change on the warm engine, no reload."""
+    import time
+
+    from slipway.cli.client import AdminClient
+
+    t0 = time.perf_counter()
+    out = AdminClient().post("/admin/adapters/rollback", json={"to": to, "reason": reason})
+    ms = (time.perf_counter() - t0) * 1000
+    console.print(
+        f"adapter rolled back: slot {out['from']} -> [green]{out['to']}[/] serving "
+        f"{escape(str(out['version']))} (route v{out['route_version']}, {ms:.0f} ms)"
+    )
+
+
 def _with_loadable(report: ValidationReport, load: bool, prompt: str) -> ValidationReport:
     if not load:
         return asyncio.run(add_loadable_check(report, None, unavailable="not asked (use --load)"))

@@ -32,6 +32,11 @@ def adapter_matches(name: str, path: str) -> bool:
     return p.stem.startswith(wanted + "-")
 
 
+def same_adapter(a: str, b: str) -> bool:
+    """Two names for one adapter, whichever is the short form (`v2.1` and its file name agree)."""
+    return adapter_matches(a, b) or adapter_matches(b, a)
+
+
 def match_adapter(loaded: Sequence[str], name: str, *, where: str) -> int:
     """The engine's id for adapter `name`; a NotFoundError lists what the engine did load."""
     hits = [i for i, path in enumerate(loaded) if adapter_matches(name, path)]

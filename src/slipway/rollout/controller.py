@@ -97,6 +97,39 @@ class RouteController:
         await self._mark_rolled_back(old.active, reason)
         return committed
 
+    async def rollback_adapter(self, *, to: str | None, actor: str, reason: str) -> RouteTable:
+        """Back to an earlier adapter version (AD3): a route change, never an engine call.
+
+        If no slot serves `to`, the standby is restaged with it on the active
+        slot's engine; the engine must have it loaded (checked first).
+        """
+        async with self._lock:
+            _target, staged = machine.adapter_rollback_plan(self.table, to)
+        if staged is not None:
+            health = await self._backend.check(staged)
+            if not health.ready:
+                raise TransitionError(
+                    f"adapter {to!r} cannot be served from {staged.endpoint}: {health.detail}",
+                    hint="deploy it instead: slipway deploy VERSION --adapter PATH (starts an engine for it)",
+                )
+        async with self._lock:
+            old = self.table
+            target, staged = machine.adapter_rollback_plan(old, to)
+            table = old
+            if staged is not None:
+                table, change = machine.put_slot(
+                    table,
+                    staged,
+                    actor=actor,
+                    reason=f"adapter rollback: stage {to} in {target}",
+                    now=self._clock(),
+                )
+                table = await self._commit(table, change, old.version)
+            new, change = machine.rollback(table, to=target, actor=actor, reason=reason, now=self._clock())
+            committed = await self._commit(new, change, table.version)
+        await self._mark_rolled_back(old.active, reason)
+        return committed
+
     async def _mark_rolled_back(self, slot: str, reason: str) -> None:
         for dep in await self._deployments.list_deployments(limit=20):
             if dep.slot == slot and dep.status is DeploymentStatus.LIVE:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from slipway.core.deployments import DeploymentStatus
 from slipway.core.errors import NotFoundError, TransitionError
+from slipway.core.lora import same_adapter
 from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot
 
 
@@ -99,6 +100,45 @@ def rollback(
             hint="nothing to roll back; see `slipway history`",
         )
     return switch(table, target, actor=actor, reason=reason, now=now, kind=RouteChangeKind.ROLLBACK)
+
+
+def adapter_rollback_plan(table: RouteTable, to: str | None) -> tuple[str, Slot | None]:
+    """Where an adapter rollback sends traffic: (slot, new definition to stage there or None).
+
+    Without `to` it is the plain rollback target. With `to`, a slot already
+    serving that adapter is preferred; otherwise the standby is restaged with
+    it on the active slot's engine — still only a route change, because the
+    engine chooses the adapter per request.
+    """
+    if to is None:
+        target = table.previous_active
+        if target is None and len(table.standby_slots()) == 1:
+            target = table.standby_slots()[0]
+        if target is None:
+            raise TransitionError(
+                "there is no previous adapter to roll back to",
+                hint="name the version: slipway adapters rollback --to VERSION",
+            )
+        return target, None
+    active = table.active_slot
+    serving = [
+        name
+        for name, slot in table.slots.items()
+        if name != table.active and slot.adapter is not None and same_adapter(to, slot.adapter)
+    ]
+    if serving:
+        prefer = table.previous_active if table.previous_active in serving else serving[0]
+        return str(prefer), None
+    if active.adapter is not None and same_adapter(to, active.adapter) and not table.weights:
+        raise TransitionError(f"adapter {to!r} is already serving all traffic", hint="nothing to roll back")
+    standby = table.standby_slots()
+    if not standby:
+        raise TransitionError(
+            "there is no standby slot to stage the old adapter in", hint="add a second slot"
+        )
+    name = table.previous_active if table.previous_active in standby else standby[0]
+    staged = active.with_changes(name=name, adapter=to, version=to)
+    return str(name), staged
 
 
 def put_slot(

@@ -31,7 +31,7 @@ from slipway.evals.smoke import parse_smoke_cases
 from slipway.rollout.controller import RouteController
 from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.web.auth import TokenGuard
-from slipway.web.schemas import DeployBody, RollbackBody, SwitchBody
+from slipway.web.schemas import AdapterRollbackBody, DeployBody, RollbackBody, SwitchBody
 
 _STATUS: list[tuple[type[SlipwayError], int]] = [
     (SmokeTestFailed, 422),
@@ -119,6 +119,25 @@ def create_admin_app(
         old = runtime.controller.table
         table = await runtime.controller.rollback(to=body.to, actor=x_slipway_actor, reason=body.reason)
         return {"from": old.active, "to": table.active, "route_version": table.version}
+
+    @app.post("/admin/adapters/rollback", dependencies=auth, tags=["routes"])
+    async def adapter_rollback(
+        body: AdapterRollbackBody | None = None, x_slipway_actor: str = Header("api")
+    ) -> dict[str, Any]:
+        """Back to an earlier adapter version: a route change on the warm engine (AD3)."""
+        body = body or AdapterRollbackBody()
+        old = runtime.controller.table
+        table = await runtime.controller.rollback_adapter(
+            to=body.to, actor=x_slipway_actor, reason=body.reason
+        )
+        new = table.active_slot
+        return {
+            "from": old.active,
+            "to": table.active,
+            "adapter": new.adapter,
+            "version": new.version_label,
+            "route_version": table.version,
+        }
 
     @app.post("/admin/switch", dependencies=auth, tags=["routes"])
     async def switch(body: SwitchBody, x_slipway_actor: str = Header("api")) -> dict[str, Any]:

@@ -40,3 +40,12 @@ class DeployBody(BaseModel):
     smoke_source: str = Field("smoke.jsonl", description="File name used in error messages.")
     no_smoke: bool = Field(False, description="Skip the smoke test on purpose.")
     switch: bool = Field(True, description="Switch traffic after a passing smoke test.")
+
+
+class AdapterRollbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str | None = Field(
+        None, description="Adapter version (v2.1), file name or path; default: the previous one."
+    )
+    reason: str = Field("manual adapter rollback", description="Why; shown in `slipway history`.")

@@ -253,3 +253,40 @@ async def test_a_failed_candidate_engine_is_stopped_again(tmp_path: Path, models
         assert set(status["engines"]) == {"support"}
         green = next(s for s in status["slots"] if s["name"] == "green")
         assert green["endpoint"] == "engine://support" and green["adapter"] == "v2.1"
+
+
+async def test_adapters_rollback_by_version_is_a_route_change_on_the_warm_engine(
+    tmp_path: Path, models: TinyModelPaths
+) -> None:
+    # v2.2 is live on blue; green runs the bare base. Both adapters are loaded in one engine.
+    text = (
+        engine_yaml(models)
+        .replace(
+            "blue: {model: customer-support-v2.1, engine: support, adapter: v2.1}",
+            "blue: {model: customer-support-v2.2, engine: support, adapter: v2.2}",
+        )
+        .replace(
+            "green: {model: customer-support-v2.2, engine: support, adapter: v2.2}",
+            "green: {model: customer-support-base, engine: support}",
+        )
+    )
+    with live_gateway(tmp_path, text) as gw:
+        url = engine_url(gw)
+        pid = httpx.get(f"{gw.url}/admin/status").json()["engines"]["support"]["pid"]
+        back = run_cli(gw.url, ["adapters", "rollback", "--to", "v2.1", "--reason", "billing"])
+        assert back.returncode == 0, back.stderr
+        assert "green" in back.stdout and "v2.1" in back.stdout
+        async with openai.AsyncOpenAI(base_url=f"{gw.url}/v1", api_key="x", max_retries=0) as client:
+            got = [await via_gateway(client, t) for t in TICKETS[:8]]
+            expected = await direct(url, TICKETS[:8], SCALES["blue"])
+            assert got == [("green", t) for t in expected]
+            again = run_cli(gw.url, ["adapters", "rollback"])
+            assert again.returncode == 0, again.stderr
+            slot, answer = await via_gateway(client, TICKETS[0])
+        assert slot == "blue" and answer == (await direct(url, TICKETS[:1], SCALES["green"]))[0]
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        assert status["engines"]["support"]["pid"] == pid, "no engine restart"
+        history = httpx.get(f"{gw.url}/admin/history").json()["changes"]
+        assert [c["kind"] for c in history[:3]] == ["rollback", "rollback", "slot"], history[:3]
+        missing = run_cli(gw.url, ["adapters", "rollback", "--to", "v9.9"])
+        assert missing.returncode == 1 and "v9.9" in missing.stderr

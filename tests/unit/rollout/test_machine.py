@@ -6,7 +6,7 @@ import pytest
 
 from slipway.core.deployments import DeploymentStatus
 from slipway.core.errors import NotFoundError, TransitionError
-from slipway.core.types import RouteChangeKind, RouteTable, Slot
+from slipway.core.types import BackendKind, RouteChangeKind, RouteTable, Slot
 from slipway.rollout import machine
 from slipway.rollout.strategies.bluegreen import DeployRequest, choose_standby, staged_slot
 
@@ -121,3 +121,43 @@ def test_deployment_moves(src: DeploymentStatus, dst: DeploymentStatus, ok: bool
     else:
         with pytest.raises(TransitionError):
             machine.check_deployment_move(src, dst)
+
+
+def _adapters(active: str = "blue", previous: str | None = None) -> RouteTable:
+    blue = Slot(name="blue", endpoint="engine://e", model="cs", kind=BackendKind.LLAMACPP, adapter="v2.2")
+    green = Slot(name="green", endpoint="engine://e", model="cs", kind=BackendKind.LLAMACPP, adapter="v2.1")
+    red = Slot(name="red", endpoint="engine://e", model="cs", kind=BackendKind.LLAMACPP)
+    slots = {"blue": blue, "green": green, "red": red}
+    return RouteTable(version=3, slots=slots, active=active, previous_active=previous)
+
+
+@pytest.mark.parametrize(
+    ("table", "to", "target", "staged_adapter"),
+    [
+        (_adapters(previous="red"), None, "red", None),
+        (_adapters(previous="red"), "v2.1", "green", None),
+        (_adapters(previous="red"), "v2.1-2026-01-15-1247examples.gguf", "green", None),
+        (_adapters(previous="red"), "v2.0", "red", "v2.0"),
+        (_adapters(active="green", previous="blue"), "v1.9", "blue", "v1.9"),
+    ],
+)
+def test_adapter_rollback_prefers_a_slot_serving_it_else_restages_the_standby(
+    table: RouteTable, to: str | None, target: str, staged_adapter: str | None
+) -> None:
+    name, staged = machine.adapter_rollback_plan(table, to)
+    assert name == target
+    if staged_adapter is None:
+        assert staged is None
+    else:
+        assert staged is not None
+        assert (staged.name, staged.adapter, staged.endpoint, staged.version) == (
+            target,
+            staged_adapter,
+            "engine://e",
+            staged_adapter,
+        )
+
+
+def test_adapter_rollback_to_what_is_live_is_refused() -> None:
+    with pytest.raises(TransitionError, match="already serving"):
+        machine.adapter_rollback_plan(_adapters(previous="red"), "v2.2")
