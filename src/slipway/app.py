@@ -14,6 +14,7 @@ import ipaddress
 import json
 import logging
 import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
@@ -34,6 +35,7 @@ from slipway.gateway.app import GatewayApp
 from slipway.gateway.proxy import Proxy
 from slipway.gateway.recorder import Recorder
 from slipway.gateway.route_table import RouteHolder
+from slipway.gateway.tuning import freeze_startup_heap
 from slipway.registry.validate import open_base, validate_adapter
 from slipway.rollout.controller import RouteController
 from slipway.store.database import Store, default_store_url, open_store
@@ -453,9 +455,24 @@ def serve(settings: ServeSettings) -> None:
         except BaseException:
             await runtime.stop()
             raise
+        freeze_startup_heap()
         try:
             await server.serve()
         finally:
             await runtime.stop()
 
-    uvloop.run(main())
+    # uvicorn re-raises the SIGTERM/SIGINT it handled once it has shut down, under the
+    # handlers that were installed before it started. With Python's defaults that kills the
+    # process before `runtime.stop()`: queued records lost, engines orphaned. These handlers
+    # make the re-raise harmless; uvicorn's own handlers still do the graceful shutdown.
+    def on_signal(signum: int, _frame: object) -> None:
+        if not server.started:
+            raise KeyboardInterrupt(f"signal {signum} during start-up")
+        log.info("signal %d after shutdown began; finishing the clean stop", signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        uvloop.run(main())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -33,6 +33,7 @@ def serve(
     from slipway.app import serve as run
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     if config is not None and not config.exists():
         console.print(
             f"[red]error:[/] config file {config} does not exist; pass the path of your routing YAML"

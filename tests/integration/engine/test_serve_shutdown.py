@@ -1,0 +1,60 @@
+"""`slipway serve` stopped the way systemd or Ctrl-C stops it: engines go with it, no record is lost."""
+
+from __future__ import annotations
+
+import signal
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from tests.processes import slipway_serve
+
+from slipway.backends.engine import find_llama_server, install_llama_server
+from slipway.demo.tiny_model import build_tiny_models
+from slipway.store import default_store_url, open_store
+
+pytestmark = pytest.mark.llama
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_a_signal_stops_the_engine_and_flushes_every_record(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    if find_llama_server() is None:
+        install_llama_server()
+    models = build_tiny_models(tmp_path / "models", seed=0)
+    (tmp_path / "slipway.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            engines:
+              support: {{base: {models.base}, adapters: [{models.v2_1}], ctx_size: 512}}
+            active_slot: blue
+            slots:
+              blue: {{model: cs-v2.1, engine: support, adapter: v2.1}}
+            """
+        )
+    )
+    with slipway_serve(tmp_path, ["--config", "slipway.yaml"]) as served:
+        engine_pid = httpx.get(f"{served.url}/admin/status").json()["engines"]["support"]["pid"]
+        ids = []
+        for i in range(20):
+            r = httpx.post(
+                f"{served.url}/v1/completions",
+                json={"prompt": f"ticket: refund {i} intent:", "max_tokens": 2, "temperature": 0},
+            )
+            assert r.status_code == 200, r.text
+            ids.append(r.headers["x-slipway-request-id"])
+        served.proc.send_signal(sig)
+        code = served.proc.wait(30)
+        log = served.log()
+    assert code == 0, log
+    deadline = time.monotonic() + 5
+    while psutil.pid_exists(engine_pid) and psutil.Process(engine_pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, f"llama-server {engine_pid} outlived slipway"
+        time.sleep(0.05)
+    async with await open_store(default_store_url(tmp_path)) as store:
+        found = [await store.get_request(i) for i in ids]
+    assert all(rec is not None and rec.status == 200 for rec in found)
