@@ -417,21 +417,39 @@ async def rollback_load(port: int, *, rate: float, switches: int, gap_s: float) 
     idle = [await HttpConn.open(HOST, port) for _ in range(16)]
     admin = await HttpConn.open(HOST, port)
     done: list[tuple[float, float, int, bytes]] = []
+    failures: list[dict[str, Any]] = []
+    retries = 0
+    started = time.perf_counter()
     switch_log: list[tuple[float, float, str, int]] = []
     in_flight: set[asyncio.Task[None]] = set()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
     async def one() -> None:
+        nonlocal retries
+        # An idle keep-alive connection may have been closed by the server (uvicorn: after 5 s);
+        # like any HTTP client, use another one, and retry once if the write finds it closed.
+        while idle and (idle[-1].closed or idle[-1].transport is None or idle[-1].transport.is_closing()):
+            idle.pop().close()
         conn = idle.pop() if idle else await HttpConn.open(HOST, port)
         sent = time.perf_counter()
         try:
-            resp = await conn.request(chat)
-        except Exception:
+            try:
+                resp = await conn.request(chat)
+            except RuntimeError:  # uvloop: the transport was already closed, nothing was sent
+                retries += 1
+                conn.close()
+                conn = await HttpConn.open(HOST, port)
+                resp = await conn.request(chat)
+        except Exception as exc:
             done.append((sent, time.perf_counter(), 0, b""))
+            failures.append({"at_s": sent - started, "error": f"{type(exc).__name__}: {exc}"})
             conn.close()
             return
         done.append((resp.sent_at, resp.done_at, resp.status, resp.headers.get(b"x-slipway-slot", b"")))
+        if resp.status != 200:
+            body = resp.body[:300].decode(errors="replace")
+            failures.append({"at_s": sent - started, "error": f"HTTP {resp.status}: {body}"})
         idle.append(conn)
 
     async def generate() -> None:
@@ -459,7 +477,6 @@ async def rollback_load(port: int, *, rate: float, switches: int, gap_s: float) 
         await asyncio.sleep(1.0)
         stop.set()
 
-    started = time.perf_counter()
     await asyncio.gather(generate(), switch())
     if in_flight:
         await asyncio.gather(*in_flight)
@@ -472,6 +489,7 @@ async def rollback_load(port: int, *, rate: float, switches: int, gap_s: float) 
     eff_sent: list[float] = []
     eff_return: list[float] = []
     stale = 0
+    stale_examples: list[dict[str, Any]] = []
     for i, (sent, returned, to, _status) in enumerate(switch_log):
         next_sent = switch_log[i + 1][0] if i + 1 < len(switch_log) else math.inf
         window = [d for d in ordered if sent <= d[0] < next_sent]
@@ -480,7 +498,12 @@ async def rollback_load(port: int, *, rate: float, switches: int, gap_s: float) 
             first = min(d[1] for d in new)
             eff_sent.append(first - sent)
             eff_return.append(first - returned)
-        stale += sum(1 for d in window if d[0] > returned and d[3] != to.encode() and d[2] == 200)
+        late = [d for d in window if d[0] > returned and d[3] != to.encode() and d[2] == 200]
+        stale += len(late)
+        stale_examples += [
+            {"switch": i, "sent_after_return_ms": (d[0] - returned) * 1000, "slot": d[3].decode()}
+            for d in late
+        ]
     admin_ms = [(r - s) * 1000 for s, r, _to, _st in switch_log]
     return {
         "requests": len(done),
@@ -498,6 +521,10 @@ async def rollback_load(port: int, *, rate: float, switches: int, gap_s: float) 
         "effective_from_return_p50_ms": pct(eff_return, 50) * 1000,
         "effective_from_return_max_ms": max(eff_return, default=math.nan) * 1000,
         "stale_after_return": stale,
+        "stale_examples": stale_examples[:10],
+        "failure_examples": failures[:10],
+        "client_retries_on_closed_keepalive": retries,
+        "switch_times_s": [round(s - started, 3) for s, _r, _to, _st in switch_log],
     }
 
 
@@ -658,9 +685,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['kernel']}, "
         f"{m['virtualization']}, {m['python']}, {m['nginx']}; run {m['date']}."
     )
-    out.append("")
-    out.append("| measurement | direct | nginx | slipway | slipway − direct | target | |")
-    out.append("|---|---|---|---|---|---|---|")
+    if any(k in results for k in ("latency", "throughput", "streaming", "rollback")):
+        out.append("")
+        out.append("| measurement | direct | nginx | slipway | slipway − direct | target | |")
+        out.append("|---|---|---|---|---|---|---|")
     if "latency" in results:
         lat = results["latency"]
         s, a = lat["summary"], lat["added_ms"]["slipway"]
