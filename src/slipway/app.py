@@ -174,6 +174,8 @@ class Runtime:
         return self._controller
 
     def public_model(self) -> str:
+        if self.config is not None and self.config.gateway.public_model:
+            return self.config.gateway.public_model
         table = self.routes.table
         if table is None:
             return "slipway"

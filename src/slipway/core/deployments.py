@@ -16,6 +16,8 @@ class DeploymentStatus(StrEnum):
     PENDING = "pending"
     SMOKE_TESTING = "smoke_testing"
     SMOKE_FAILED = "smoke_failed"
+    #: Passed and staged in its slot with --no-switch; goes live on `slipway switch SLOT`.
+    STAGED = "staged"
     LIVE = "live"
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"

@@ -87,7 +87,17 @@ class RouteController:
         async with self._lock:
             old = self.table
             new, change = machine.switch(old, to, actor=actor, reason=reason, now=self._clock())
-            return await self._commit(new, change, old.version)
+            committed = await self._commit(new, change, old.version)
+        await self._mark_staged_live(to, previous=old.active)
+        return committed
+
+    async def _mark_staged_live(self, slot: str, previous: str) -> None:
+        """A version staged with --no-switch goes live when an operator switches to its slot."""
+        for dep in await self._deployments.list_deployments(limit=20):
+            if dep.slot == slot and dep.status is DeploymentStatus.STAGED:
+                dep.previous_slot = previous
+                await self._finish(dep, DeploymentStatus.LIVE)
+                return
 
     async def rollback(self, *, to: str | None = None, actor: str, reason: str) -> RouteTable:
         async with self._lock:
@@ -250,7 +260,7 @@ class RouteController:
             say(f"staged {request.version} in standby slot {name}")
             if not switch:
                 dep.detail["switched"] = False
-                await self._save(dep)
+                await self._move(dep, DeploymentStatus.STAGED)
                 return dep
             table = self.table
             reason = f"deploy {request.version}" + (" after a passing smoke test" if smoke_cases else "")

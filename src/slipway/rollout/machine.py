@@ -203,11 +203,23 @@ def replace_table(
 
 _DEPLOYMENT_MOVES: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
     DeploymentStatus.PENDING: frozenset(
-        {DeploymentStatus.SMOKE_TESTING, DeploymentStatus.LIVE, DeploymentStatus.FAILED}
+        {
+            DeploymentStatus.SMOKE_TESTING,
+            DeploymentStatus.STAGED,
+            DeploymentStatus.LIVE,
+            DeploymentStatus.FAILED,
+        }
     ),
     DeploymentStatus.SMOKE_TESTING: frozenset(
-        {DeploymentStatus.SMOKE_FAILED, DeploymentStatus.LIVE, DeploymentStatus.FAILED}
+        {
+            DeploymentStatus.SMOKE_FAILED,
+            DeploymentStatus.STAGED,
+            DeploymentStatus.LIVE,
+            DeploymentStatus.FAILED,
+        }
     ),
+    #: Superseded (another deploy staged over it) counts as failed-to-go-live.
+    DeploymentStatus.STAGED: frozenset({DeploymentStatus.LIVE, DeploymentStatus.FAILED}),
     DeploymentStatus.LIVE: frozenset({DeploymentStatus.ROLLED_BACK}),
     DeploymentStatus.SMOKE_FAILED: frozenset(),
     DeploymentStatus.ROLLED_BACK: frozenset(),

@@ -125,3 +125,10 @@ async def test_requests_with_feedback_pairs_each_with_its_latest_label_in_a_wind
         (ids[3], None, True),
     ]
     assert pairs[0][0] == record(1)
+
+
+async def test_a_client_hanging_up_is_not_counted_as_the_slots_error(store: Store) -> None:
+    gone = replace(record(1), error="client_disconnected", aborted=True)
+    broken = replace(record(2), error="stream_interrupted", aborted=True)
+    await store.write_records([record(0), gone, broken])
+    assert await store.request_counts(since=T0 - 1) == {"blue": {"total": 3, "errors": 1}}

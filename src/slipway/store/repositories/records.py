@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Connection, Row, case, func, insert, or_, select
+from sqlalchemy import Connection, Row, and_, case, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from slipway.core.records import Feedback, RequestRecord
@@ -64,7 +64,11 @@ def list_since(
 
 
 def counts(connection: Connection, since: float) -> dict[str, dict[str, int]]:
-    failed = or_(requests.c.status >= 400, requests.c.error.is_not(None))
+    # A client that hung up is not the slot's failure.
+    failed = or_(
+        requests.c.status >= 400,
+        and_(requests.c.error.is_not(None), requests.c.error != "client_disconnected"),
+    )
     query = (
         select(
             requests.c.slot,
