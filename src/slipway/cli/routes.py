@@ -55,6 +55,23 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     if data.get("last_deployment"):
         dep = data["last_deployment"]
         console.print(f"last deployment: {dep['version']} ({dep['status']}, id {dep['id']})")
+    engines = data.get("engines") or {}
+    if engines:
+        # BG5: what keeping slots warm costs, per engine (slots on one engine share its memory).
+        etable = Table(title="engines")
+        for col in ("engine", "alive", "pid", "restarts", "RSS MB", "adapters", "url"):
+            etable.add_column(col)
+        for name, eng in engines.items():
+            etable.add_row(
+                name,
+                "[green]yes[/]" if eng["alive"] else "[red]no[/]",
+                str(eng["pid"]),
+                str(eng["restarts"]),
+                "-" if eng["rss_mb"] is None else f"{eng['rss_mb']:g}",
+                ", ".join(eng["adapters"]) or "-",
+                eng["url"],
+            )
+        console.print(etable)
 
 
 def _when(ts: float) -> str:
