@@ -288,5 +288,8 @@ async def test_adapters_rollback_by_version_is_a_route_change_on_the_warm_engine
         assert status["engines"]["support"]["pid"] == pid, "no engine restart"
         history = httpx.get(f"{gw.url}/admin/history").json()["changes"]
         assert [c["kind"] for c in history[:3]] == ["rollback", "rollback", "slot"], history[:3]
+        table = run_cli(gw.url, ["status"])
+        assert table.returncode == 0 and "engines" in table.stdout and "RSS MB" in table.stdout
+        assert status["engines"]["support"]["rss_mb"] > 0
         missing = run_cli(gw.url, ["adapters", "rollback", "--to", "v9.9"])
         assert missing.returncode == 1 and "v9.9" in missing.stderr
