@@ -9,8 +9,9 @@ import httpx
 from slipway.backends.llamacpp import LlamaCppBackend, engine_for
 from slipway.backends.ollama import OllamaBackend
 from slipway.backends.openai_compat import OpenAICompatBackend
+from slipway.backends.vllm import VllmBackend
 from slipway.core.lora import EngineDirectory, EngineInfo
-from slipway.core.types import BackendKind, Slot, SlotHealth
+from slipway.core.types import BackendKind, RouteTable, Slot, SlotHealth
 
 
 class SlotBackends:
@@ -26,10 +27,17 @@ class SlotBackends:
         self._openai = OpenAICompatBackend(self._client)
         self._llamacpp = LlamaCppBackend(self._client, self.engines)
         self._ollama = OllamaBackend(self._client)
+        self.vllm = VllmBackend(self._client)
+
+    @property
+    def ollama(self) -> OllamaBackend:
+        return self._ollama
 
     def _for(self, slot: Slot) -> OpenAICompatBackend | OllamaBackend:
         if slot.kind is BackendKind.OLLAMA:
             return self._ollama
+        if slot.kind is BackendKind.VLLM:
+            return self.vllm
         return self._llamacpp if slot.kind is BackendKind.LLAMACPP else self._openai
 
     async def engine(self, slot: Slot) -> EngineInfo:
@@ -41,6 +49,10 @@ class SlotBackends:
 
     async def complete(self, slot: Slot, request: dict[str, Any]) -> str:
         return await self._for(slot).complete(slot, request)
+
+    async def plan_warnings(self, table: RouteTable, slot: Slot) -> list[str]:
+        """What staging `slot` beside `table`'s slots will cost (core.plans.PlanAdvisor)."""
+        return await self._ollama.plan_warnings(table, slot)
 
     async def close(self) -> None:
         await self._client.aclose()
