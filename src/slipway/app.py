@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from slipway.backends.engine.fleet import EngineFleet, EngineSpec
 from slipway.backends.engine.provision import EngineProvisioner
 from slipway.backends.factory import SlotBackends
+from slipway.backends.provisioners import ProvisionerChain, VllmAdapterProvisioner
 from slipway.core.config import RoutingConfig, dump_config, parse_config
 from slipway.core.deployments import Deployment
 from slipway.core.errors import ConfigError, NotFoundError
@@ -194,8 +195,9 @@ class Runtime:
         assert self.proxy is not None
         self.proxy.bind_recorder(self.recorder)
         await self.proxy.start()
+        provisioners = ProvisionerChain([self.provisioner, VllmAdapterProvisioner(self.backends.vllm)])
         self._controller = RouteController(
-            self.store, self.routes, self.store, self.backends, provisioner=self.provisioner
+            self.store, self.routes, self.store, self.backends, provisioner=provisioners
         )
         await self._controller.load()
         await self._start_engines()

@@ -90,6 +90,6 @@ class SlotProvisioner(Protocol):
         """The slot as it will be served (its endpoint may change); raises SlipwayError if impossible."""
         ...
 
-    async def discard(self, slot: Slot) -> None:
-        """Undo `provision` for a candidate that did not go live (stop what was started for it)."""
+    async def discard(self, slot: Slot, table: RouteTable) -> None:
+        """Undo `provision` for a candidate that did not go live, unless `table` still routes to it."""
         ...

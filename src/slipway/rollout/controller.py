@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, SlipwayError, SmokeTestFailed, TransitionError
+from slipway.core.plans import PlanAdvisor
 from slipway.core.ports import DeploymentStore, RoutePublisher, RouteStore, SlotBackend, SlotProvisioner
 from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot
 from slipway.evals.smoke import SmokeCase
@@ -195,10 +196,8 @@ class RouteController:
                 dep, table, name, slot, request, smoke_cases, actor, switch, say
             )
         except BaseException:
-            if self._provisioner is not None and not any(
-                s.endpoint == slot.endpoint for s in self.table.slots.values()
-            ):
-                await self._provisioner.discard(slot)
+            if self._provisioner is not None:
+                await self._provisioner.discard(slot, self.table)
             raise
 
     async def _check_and_stage(
@@ -215,6 +214,13 @@ class RouteController:
     ) -> Deployment:
         health = await self._backend.check(slot)
         dep.detail["health"] = health.detail
+        if isinstance(self._backend, PlanAdvisor):
+            # Before the smoke test: on a shared Ollama runner the smoke test itself evicts production.
+            warnings = await self._backend.plan_warnings(table, slot)
+            if warnings:
+                dep.detail["warnings"] = warnings
+                for warning in warnings:
+                    say(f"warning: {warning}")
         if health.memory_bytes is not None:
             dep.detail["memory_bytes"] = health.memory_bytes
         if not health.ready:
@@ -270,7 +276,10 @@ class RouteController:
             await self._commit(new, change, table.version)
         dep.previous_slot = table.active
         await self._move(dep, DeploymentStatus.LIVE)
-        say(f"switched: {table.active} -> {name}; {table.active} stays loaded for rollback")
+        if dep.detail.get("warnings"):
+            say(f"switched: {table.active} -> {name}; see the warnings about rolling back to {table.active}")
+        else:
+            say(f"switched: {table.active} -> {name}; {table.active} stays loaded for rollback")
         return dep
 
     async def _move(self, dep: Deployment, status: DeploymentStatus) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from slipway.backends.engine.fleet import EngineFleet, EngineSpec
 from slipway.core.errors import NotFoundError
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory, is_engine_endpoint
-from slipway.core.types import BackendKind, Slot
+from slipway.core.types import BackendKind, RouteTable, Slot
 
 #: Checks an adapter file against a base before any engine loads it (raises SlipwayError).
 ValidateAdapter = Callable[[Path, Path], None]
@@ -81,8 +81,10 @@ class EngineProvisioner:
             await self._on_change(dict(self.started))
         return slot.with_changes(endpoint=ENGINE_SCHEME + name, adapter=str(path))
 
-    async def discard(self, slot: Slot) -> None:
+    async def discard(self, slot: Slot, table: RouteTable) -> None:
         name = slot.endpoint.removeprefix(ENGINE_SCHEME)
+        if any(s.endpoint == slot.endpoint for s in table.slots.values()):
+            return  # another slot still runs on that engine
         if is_engine_endpoint(slot.endpoint) and name in self.started:
             await self._fleet.stop_one(name)
             del self.started[name]
