@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import httpx
 import yaml
 from tests.harness import Gateway
+from tests.processes import wait_healthy
 
 LABELS = ["billing", "account", "shipping", "technical"]
 
@@ -89,16 +89,13 @@ def sim_process(workdir: Path, profile_text: str, *, startup_s: float = 20.0) ->
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
         sim = SimProcess(f"http://127.0.0.1:{port}", proc)
         try:
-            deadline = time.monotonic() + startup_s
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"slipway sim serve exited: {proc.communicate()[1].decode()}")
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{sim.url}/health", timeout=1).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"slipway sim serve did not become healthy within {startup_s:g} s")
-                time.sleep(0.02)
+            wait_healthy(
+                f"{sim.url}/health",
+                proc,
+                startup_s,
+                "slipway sim serve",
+                lambda: proc.communicate()[1].decode(),
+            )
             yield sim
         finally:
             if proc.poll() is None:

@@ -16,9 +16,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -75,19 +76,26 @@ def slipway_serve(
         )
     handle = ServeProcess(url=f"http://127.0.0.1:{port}", proc=proc, log_path=log_path)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"slipway serve exited with {proc.returncode}:\n{handle.log()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{handle.url}/healthz", timeout=1.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"slipway serve silent after {START_TIMEOUT_S:g} s:\n{handle.log()}")
-            time.sleep(0.05)
+        wait_healthy(f"{handle.url}/healthz", proc, START_TIMEOUT_S, "slipway serve", handle.log)
         yield handle
     finally:
         stop(proc)
+
+
+def wait_healthy(
+    url: str, proc: subprocess.Popen[Any], timeout: float, what: str, output: Callable[[], str]
+) -> None:
+    """Poll `url` until it answers 200; a process that exits or stays silent fails with its output."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{output()}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} silent after {timeout:g} s:\n{output()}")
+        time.sleep(0.02)
 
 
 def stop(proc: subprocess.Popen[str], timeout: float = 15.0) -> None:
