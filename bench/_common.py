@@ -365,10 +365,15 @@ def check_chat(url: str) -> dict[str, str]:
 # ---------------------------------------------------------------- other load on the machine
 
 
-def machine_busy() -> float:
-    """CPU seconds all cores have spent busy since boot."""
+def machine_busy() -> tuple[float, float]:
+    """CPU seconds all cores have spent in processes (user, nice, system) and stolen by the hypervisor.
+
+    Interrupt and softirq time (the kernel's loopback TCP work) is left out:
+    it belongs to no process, so it would otherwise look like someone else's load.
+    """
     times = psutil.cpu_times()
-    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+    in_processes = times.user + getattr(times, "nice", 0.0) + times.system
+    return float(in_processes), float(getattr(times, "steal", 0.0))
 
 
 def own_cpu() -> float:
@@ -390,16 +395,18 @@ class Meter:
 
     def __init__(self) -> None:
         self._t0 = time.perf_counter()
-        self._busy0 = machine_busy()
+        self._busy0, self._steal0 = machine_busy()
         self._own0 = own_cpu()
 
     def stop(self) -> dict[str, float]:
         wall = time.perf_counter() - self._t0
-        busy = machine_busy() - self._busy0
+        busy, steal = machine_busy()
+        busy -= self._busy0
         own = own_cpu() - self._own0
         return {
             "machine_cpu_pct": busy / wall * 100,
             "background_cpu_pct": max(0.0, busy - own) / wall * 100,
+            "steal_pct": (steal - self._steal0) / wall * 100,
         }
 
 

@@ -4,7 +4,8 @@
   the ASGI server itself costs.
 - `slipway_app()`: the whole slipway application (gateway, admin API, runtime)
   built from SLIPWAY_BENCH_CONFIG and SLIPWAY_BENCH_STORE; the runtime is
-  started from the lifespan, as `slipway serve` does before it serves.
+  started from the lifespan and the start-up heap frozen, as `slipway serve`
+  does before it serves.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def slipway_app() -> Any:
     from slipway.app import ServeSettings, create_app
+    from slipway.gateway.tuning import freeze_startup_heap
 
     settings = ServeSettings(
         config_path=Path(os.environ["SLIPWAY_BENCH_CONFIG"]),
@@ -62,6 +64,7 @@ def slipway_app() -> Any:
                     await runtime.stop()
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                freeze_startup_heap()  # as `slipway serve` does once the runtime has started
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await runtime.stop()

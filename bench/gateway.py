@@ -633,7 +633,7 @@ def bench_clients(opts: Opts) -> dict[str, Any]:
     results: dict[str, dict[str, dict[str, float]]] = {}
     with workdir(opts.keep) as tmp, Processes(tmp) as procs:
         ng = start_nginx(procs)
-        for concurrency in (1, 64, 256):
+        for concurrency in (1, 8, 64, 256):
             rounds = []
             for r in range(2):
                 row = {}
