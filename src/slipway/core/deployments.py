@@ -18,6 +18,8 @@ class DeploymentStatus(StrEnum):
     SMOKE_FAILED = "smoke_failed"
     #: Passed and staged in its slot with --no-switch; goes live on `slipway switch SLOT`.
     STAGED = "staged"
+    #: Serving a share of traffic under a canary ramp; goes live when promoted.
+    CANARY = "canary"
     LIVE = "live"
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"

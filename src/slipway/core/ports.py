@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from slipway.core.canary import CanaryEvent, CanaryRecord, CanaryVerdict, JudgeRequest
 from slipway.core.deployments import Deployment
+from slipway.core.notifications import Notification
 from slipway.core.records import Feedback, RequestRecord
 from slipway.core.types import RouteChange, RouteTable, Slot, SlotHealth
 
@@ -92,4 +94,40 @@ class SlotProvisioner(Protocol):
 
     async def discard(self, slot: Slot, table: RouteTable) -> None:
         """Undo `provision` for a candidate that did not go live, unless `table` still routes to it."""
+        ...
+
+
+class CanaryStore(Protocol):
+    """Canary state (one row per canary, optimistic by revision) and its timeline."""
+
+    async def save_canary(self, record: CanaryRecord, *, expected_revision: int) -> CanaryRecord:
+        """Insert (expected_revision 0) or update the canary if its revision is still `expected_revision`.
+
+        Raises ConflictError when another writer saved first; the returned
+        record carries the new revision (expected_revision + 1).
+        """
+        ...
+
+    async def latest_canary(self) -> CanaryRecord | None:
+        """The most recently started canary, whatever its status."""
+        ...
+
+    async def add_canary_event(self, event: CanaryEvent) -> None: ...
+
+    async def canary_events(self, deployment_id: str, limit: int = 100) -> list[CanaryEvent]:
+        """Newest first."""
+        ...
+
+
+class CanaryJudge(Protocol):
+    """Compares a canary's candidate with its baseline (analysis.decide behind an adapter)."""
+
+    async def evaluate(self, request: JudgeRequest) -> CanaryVerdict:
+        """A verdict with its metric table; raises SlipwayError when the data cannot be read."""
+        ...
+
+
+class Notifier(Protocol):
+    def notify(self, notification: Notification) -> None:
+        """Queue a notification; never blocks on the network and never raises."""
         ...

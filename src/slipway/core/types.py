@@ -104,6 +104,10 @@ class RouteChangeKind(StrEnum):
     WEIGHTS = "weights"
     SLOT = "slot"
     INIT = "init"
+    #: A canary moved its candidate's weight (start, next phase, back to 0 %).
+    CANARY = "canary"
+    #: A canary finished its ramp: the candidate became the active slot.
+    PROMOTE = "promote"
 
 
 @dataclass(frozen=True, slots=True)

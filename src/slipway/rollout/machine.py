@@ -160,7 +160,13 @@ def put_slot(
 
 
 def set_weights(
-    table: RouteTable, weights: Mapping[str, int], *, actor: str, reason: str, now: float
+    table: RouteTable,
+    weights: Mapping[str, int],
+    *,
+    actor: str,
+    reason: str,
+    now: float,
+    kind: RouteChangeKind = RouteChangeKind.WEIGHTS,
 ) -> tuple[RouteTable, RouteChange]:
     from slipway.core.types import WEIGHT_SCALE
 
@@ -171,7 +177,7 @@ def set_weights(
         raise TransitionError(f"weights must be non-negative and sum to {WEIGHT_SCALE} basis points")
     clean = {k: v for k, v in weights.items() if v > 0}
     new = _next(table, weights=clean if clean != {table.active: WEIGHT_SCALE} else {})
-    return new, _change(table, new, RouteChangeKind.WEIGHTS, actor, reason, now)
+    return new, _change(table, new, kind, actor, reason, now)
 
 
 def replace_table(
@@ -219,7 +225,12 @@ _DEPLOYMENT_MOVES: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
         }
     ),
     #: Superseded (another deploy staged over it) counts as failed-to-go-live.
-    DeploymentStatus.STAGED: frozenset({DeploymentStatus.LIVE, DeploymentStatus.FAILED}),
+    DeploymentStatus.STAGED: frozenset(
+        {DeploymentStatus.LIVE, DeploymentStatus.CANARY, DeploymentStatus.FAILED}
+    ),
+    DeploymentStatus.CANARY: frozenset(
+        {DeploymentStatus.LIVE, DeploymentStatus.ROLLED_BACK, DeploymentStatus.FAILED}
+    ),
     DeploymentStatus.LIVE: frozenset({DeploymentStatus.ROLLED_BACK}),
     DeploymentStatus.SMOKE_FAILED: frozenset(),
     DeploymentStatus.ROLLED_BACK: frozenset(),

@@ -18,15 +18,16 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection
 
+from slipway.core.canary import CanaryEvent, CanaryRecord
 from slipway.core.deployments import Deployment
 from slipway.core.errors import StoreError
-from slipway.core.ports import DeploymentStore, MetaStore, RecordStore, RouteStore
+from slipway.core.ports import CanaryStore, DeploymentStore, MetaStore, RecordStore, RouteStore
 from slipway.core.records import Feedback, RequestRecord
 from slipway.core.types import RouteChange, RouteTable
 from slipway.store import migrate
 from slipway.store.engine import Engines, create_engines, describe, parse_url
 from slipway.store.errors import translate_errors
-from slipway.store.repositories import deployments, meta, routes
+from slipway.store.repositories import canaries, deployments, meta, routes
 from slipway.store.repositories import records as request_rows
 
 P = ParamSpec("P")
@@ -67,7 +68,7 @@ async def open_store(url: str, *, readers: int = DEFAULT_READERS) -> Store:
 
 
 class Store:
-    """Implements RouteStore, RecordStore, MetaStore and DeploymentStore; open with `open_store`."""
+    """Implements RouteStore, RecordStore, MetaStore, DeploymentStore, CanaryStore; open with `open_store`."""
 
     def __init__(self, engines: Engines, *, writer: ThreadPoolExecutor, reader: ThreadPoolExecutor) -> None:
         self._engines = engines
@@ -154,6 +155,21 @@ class Store:
     async def list_deployments(self, limit: int = 50) -> list[Deployment]:
         return await self._read("list deployments", deployments.list_newest_first, limit)
 
+    # -- canaries ----------------------------------------------------------------
+
+    async def save_canary(self, record: CanaryRecord, *, expected_revision: int) -> CanaryRecord:
+        job = functools.partial(canaries.save, expected_revision=expected_revision)
+        return await self._write(f"save canary {record.deployment_id!r}", job, record)
+
+    async def latest_canary(self) -> CanaryRecord | None:
+        return await self._read("read the latest canary", canaries.latest)
+
+    async def add_canary_event(self, event: CanaryEvent) -> None:
+        await self._write(f"record a canary {event.kind}", canaries.add_event, event)
+
+    async def canary_events(self, deployment_id: str, limit: int = 100) -> list[CanaryEvent]:
+        return await self._read("read a canary's timeline", canaries.events, deployment_id, limit)
+
     # -- lifecycle -------------------------------------------------------------
 
     async def schema_revision(self) -> str | None:
@@ -210,6 +226,8 @@ class Store:
             return await asyncio.get_running_loop().run_in_executor(executor, run)
 
 
-def _implements_the_store_ports(store: Store) -> tuple[RouteStore, RecordStore, MetaStore, DeploymentStore]:
+def _implements_the_store_ports(
+    store: Store,
+) -> tuple[RouteStore, RecordStore, MetaStore, DeploymentStore, CanaryStore]:
     """Never called: mypy --strict checks here that `Store` still fits every store port."""
-    return store, store, store, store
+    return store, store, store, store, store

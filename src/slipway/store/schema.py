@@ -135,3 +135,37 @@ meta = Table(
     Column("key", String(200), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+#: One row per canary; `state` is the rollout strategy's own JSON, `revision` guards concurrent writers.
+canaries = Table(
+    "canaries",
+    metadata,
+    Column("deployment_id", String(200), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("state", JSON, nullable=False),
+    Index("ix_canaries_created_at", "created_at"),
+)
+
+#: A canary's timeline: every check with its verdict and metric table, phase changes, operator actions.
+canary_events = Table(
+    "canary_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "deployment_id",
+        String(200),
+        ForeignKey("canaries.deployment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("at", Double, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("phase", Integer, nullable=False),
+    Column("weight_bp", Integer, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("verdict", JSON, nullable=True),
+    Index("ix_canary_events_deployment_id_at", "deployment_id", "at"),
+)

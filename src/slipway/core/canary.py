@@ -1,0 +1,174 @@
+"""What a canary check asks and answers, and what the store keeps of a canary (CN2, CN4).
+
+The control loop (`rollout.canary_controller`) asks a `CanaryJudge` port for a
+`CanaryVerdict` on a `JudgeRequest`: candidate against baseline over two
+windows of request records. The verdict carries the numbers behind it, one
+`MetricRow` per metric (and per category), so a notification or `slipway
+canary status` can show which metric crossed which threshold.
+
+The store keeps a canary as an opaque JSON state with a few indexed columns
+(`CanaryRecord`) and an append-only timeline (`CanaryEvent`): checks with
+their metric tables, phase changes, operator actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class VerdictAction(StrEnum):
+    """What a check says to do, from the DF1–DF4 decision framework."""
+
+    PASS = "pass"
+    #: Stay in the phase and look again (p95 latency, DF2).
+    HOLD = "hold"
+    #: Stay in the phase; a human should look (output length, format, DF2).
+    INVESTIGATE = "investigate"
+    #: Weight 0 now (DF1).
+    ROLLBACK = "rollback"
+    #: Too little data to say anything yet.
+    INCONCLUSIVE = "inconclusive"
+
+    @property
+    def severity(self) -> int:
+        """Higher is worse: the worst metric decides a check."""
+        return _SEVERITY[self]
+
+    def is_concern(self) -> bool:
+        return self in (VerdictAction.HOLD, VerdictAction.INVESTIGATE)
+
+
+_SEVERITY = {
+    VerdictAction.PASS: 0,
+    VerdictAction.INCONCLUSIVE: 1,
+    VerdictAction.INVESTIGATE: 2,
+    VerdictAction.HOLD: 3,
+    VerdictAction.ROLLBACK: 4,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRow:
+    """One line of a verdict's metric table: candidate against baseline for one metric."""
+
+    metric: str
+    baseline: float | None
+    candidate: float | None
+    #: The rule, in words: "> 2× production", "> 5 points drop".
+    threshold: str
+    action: VerdictAction
+    category: str | None = None
+    n_baseline: int = 0
+    n_candidate: int = 0
+    #: The statistics behind the action: test, p-value, interval, or why there is none.
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "category": self.category,
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "threshold": self.threshold,
+            "action": str(self.action),
+            "n_baseline": self.n_baseline,
+            "n_candidate": self.n_candidate,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MetricRow:
+        return cls(
+            metric=str(data["metric"]),
+            category=data.get("category"),
+            baseline=data.get("baseline"),
+            candidate=data.get("candidate"),
+            threshold=str(data.get("threshold", "")),
+            action=VerdictAction(data["action"]),
+            n_baseline=int(data.get("n_baseline", 0)),
+            n_candidate=int(data.get("n_candidate", 0)),
+            detail=str(data.get("detail", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryVerdict:
+    """The answer of one check: an action, why, and the metric table behind it."""
+
+    action: VerdictAction
+    reason: str
+    metrics: tuple[MetricRow, ...] = ()
+    #: Anything else the judge reports (blast radius, sample sizes, method), JSON-ready.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": str(self.action),
+            "reason": self.reason,
+            "metrics": [m.to_dict() for m in self.metrics],
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CanaryVerdict:
+        return cls(
+            action=VerdictAction(data["action"]),
+            reason=str(data.get("reason", "")),
+            metrics=tuple(MetricRow.from_dict(m) for m in data.get("metrics", ())),
+            extra=dict(data.get("extra") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeRequest:
+    """One check: compare `candidate_slot` in its window with `baseline_slot` in its window.
+
+    Windows are [since, until) in the request records' time base (wall-clock
+    seconds). During the ramp both windows are the same (production in the
+    same window, not history); after promotion the baseline window is the
+    canary's, because the old slot no longer gets traffic.
+    """
+
+    deployment_id: str
+    baseline_slot: str
+    candidate_slot: str
+    baseline_since: float
+    baseline_until: float
+    candidate_since: float
+    candidate_until: float
+    #: 1-based number of this check within the canary (for methods that spend alpha per look).
+    look: int
+    #: 0-based phase index, and the candidate's weight in basis points during it.
+    phase: int
+    weight_bp: int
+    #: True for the post-promotion monitoring windows (MW1).
+    monitoring: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryRecord:
+    """A canary as the store keeps it: indexed columns plus the strategy's own JSON state."""
+
+    deployment_id: str
+    status: str
+    revision: int
+    created_at: float
+    updated_at: float
+    state: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryEvent:
+    """One entry of a canary's timeline: a check (with its verdict), a phase change, an operator action."""
+
+    deployment_id: str
+    at: float
+    kind: str
+    phase: int
+    weight_bp: int
+    actor: str
+    reason: str
+    verdict: CanaryVerdict | None = None

@@ -1,0 +1,178 @@
+"""A canary's state and its clock arithmetic: phase timers, pauses, when to check next (MW1).
+
+Pure values and functions; `canary.step` moves a state on. Times are the
+controller's clock (injectable, so tests compress hours), except the `*_wall`
+fields, which are wall-clock seconds: the time base of the request records the
+judge reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from slipway.core.canary import CanaryVerdict
+from slipway.core.canary_plan import CanaryPlan
+from slipway.core.types import WEIGHT_SCALE
+
+#: MW1: (until this long after promotion, check this often).
+MONITOR_WINDOWS: tuple[tuple[float, float], ...] = (
+    (3600.0, 300.0),
+    (86400.0, 1800.0),
+    (7 * 86400.0, 86400.0),
+)
+STABLE_AFTER_S = 7 * 86400.0
+
+
+class CanaryStatus(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    #: A check said hold (DF2): the ramp waits at this weight.
+    HOLDING = "holding"
+    #: A check said investigate (DF2): the ramp waits for a person.
+    INVESTIGATING = "investigating"
+    #: At 100 %: the candidate is the active slot; the monitoring windows run (MW1).
+    PROMOTED = "promoted"
+    #: A clean week after promotion.
+    STABLE = "stable"
+    ROLLED_BACK = "rolled_back"
+    ABORTED = "aborted"
+    #: The routes moved on without the canary (a switch, another deploy).
+    SUPERSEDED = "superseded"
+
+    def in_ramp(self) -> bool:
+        return self in _RAMP
+
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+
+_RAMP = frozenset(
+    {CanaryStatus.RUNNING, CanaryStatus.PAUSED, CanaryStatus.HOLDING, CanaryStatus.INVESTIGATING}
+)
+_FINAL = frozenset(
+    {CanaryStatus.STABLE, CanaryStatus.ROLLED_BACK, CanaryStatus.ABORTED, CanaryStatus.SUPERSEDED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryState:
+    deployment_id: str
+    version: str
+    baseline: str
+    candidate: str
+    plan: CanaryPlan
+    status: CanaryStatus
+    #: Clock times (the controller's injectable clock).
+    started_at: float
+    phase: int
+    phase_started_at: float
+    #: Wall-clock times: the request records' time base, for the judge's windows.
+    started_wall: float
+    paused_at: float | None = None
+    #: Time spent paused in the current phase (stops the phase timer).
+    paused_s: float = 0.0
+    #: Time added to the current phase by the `extend` policy.
+    extension_s: float = 0.0
+    looks: int = 0
+    last_check_at: float | None = None
+    last_verdict: CanaryVerdict | None = None
+    #: When the current hold/investigation began (for the hold limit).
+    concern_since: float | None = None
+    promoted_at: float | None = None
+    promoted_wall: float | None = None
+    ended_at: float | None = None
+    #: Why the status is what it is, in words.
+    reason: str = ""
+    #: The route version the canary last committed or accepted, and whether a change is yet to be made.
+    route_version: int = 0
+    route_pending: bool = True
+
+    @property
+    def weight_bp(self) -> int:
+        """The candidate's share now, in basis points."""
+        return desired_route(self)[1] if self.status.in_ramp() else (WEIGHT_SCALE if self.promoted else 0)
+
+    @property
+    def promoted(self) -> bool:
+        return self.status in (CanaryStatus.PROMOTED, CanaryStatus.STABLE)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["plan"] = self.plan.to_dict()
+        data["status"] = str(self.status)
+        data["last_verdict"] = self.last_verdict.to_dict() if self.last_verdict else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CanaryState:
+        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        values["plan"] = CanaryPlan.from_dict(data["plan"])
+        values["status"] = CanaryStatus(data["status"])
+        verdict = data.get("last_verdict")
+        values["last_verdict"] = CanaryVerdict.from_dict(verdict) if verdict else None
+        return cls(**values)
+
+
+# -- schedule -----------------------------------------------------------------
+
+
+def desired_route(state: CanaryState) -> tuple[str, int]:
+    """(active slot, candidate weight in bp) the route table should show for this state."""
+    if state.status.in_ramp():
+        return state.baseline, state.plan.steps[state.phase].weight_bp
+    if state.status in (CanaryStatus.PROMOTED, CanaryStatus.STABLE):
+        return state.candidate, 0
+    return state.baseline, 0
+
+
+def phase_elapsed(state: CanaryState, now: float) -> float:
+    paused = (now - state.paused_at) if state.paused_at is not None else 0.0
+    return max(0.0, now - state.phase_started_at - state.paused_s - paused)
+
+
+def phase_length(state: CanaryState) -> float:
+    duration = state.plan.steps[state.phase].duration_s
+    return (duration or 0.0) + state.extension_s
+
+
+def phase_left(state: CanaryState, now: float) -> float:
+    return max(0.0, phase_length(state) - phase_elapsed(state, now))
+
+
+def phase_over(state: CanaryState, now: float) -> bool:
+    return state.status.in_ramp() and phase_elapsed(state, now) >= phase_length(state)
+
+
+def next_check_at(state: CanaryState) -> float | None:
+    """When the controller should next wake for this canary (clock time), or None when it is over."""
+    if state.status.is_final():
+        return None
+    if state.status is CanaryStatus.PROMOTED:
+        assert state.promoted_at is not None
+        since = (state.last_check_at or state.promoted_at) - state.promoted_at
+        for until, every in MONITOR_WINDOWS:
+            if since < until:
+                return state.promoted_at + min((math.floor(since / every) + 1) * every, until)
+        return state.promoted_at + STABLE_AFTER_S
+    base = state.last_check_at if state.last_check_at is not None else state.phase_started_at
+    due = base + state.plan.interval_s
+    if state.paused_at is None:
+        end = state.phase_started_at + state.paused_s + phase_length(state)
+        if end > base:
+            due = min(due, end)
+    return due
+
+
+def ramp_progress(state: CanaryState, now: float) -> float:
+    """How far through the ramp's total time the canary is, 0..1 (1 once promoted)."""
+    if state.promoted:
+        return 1.0
+    durations = [s.duration_s or 0.0 for s in state.plan.steps]
+    total = sum(durations)
+    if total <= 0:
+        return 0.0
+    done = sum(durations[: state.phase]) + min(phase_elapsed(state, now), durations[state.phase])
+    return min(1.0, done / total)
