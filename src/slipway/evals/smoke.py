@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from slipway.core.errors import ConfigError
+from slipway.core.labels import answer_label, normalize_label
 
 RECOMMENDED_MIN: Final = 10
 RECOMMENDED_MAX: Final = 20
@@ -43,14 +44,7 @@ CASE_KEYS: Final = frozenset(
 EXPECT_KEYS: Final = frozenset({"non_empty", "regex", "json", "label", "max_chars"})
 ROLES: Final = frozenset({"system", "developer", "user", "assistant"})
 
-_WORD = re.compile(r"[^\W_]+(?:[-_][^\W_]+)*")
 _HINT = 'one JSON object per line, e.g. {"id": "billing-1", "prompt": "...", "expect": {"label": "billing"}}'
-
-
-def normalize_label(text: str) -> str:
-    """The first word, lowercased, without surrounding punctuation: 'Billing.' and '**billing**' agree."""
-    found = _WORD.search(text.lower())
-    return found.group(0) if found else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,7 +389,7 @@ def _failures(expect: Expectations, output: str) -> list[str]:
         except json.JSONDecodeError as exc:
             failures.append(f"expected valid JSON, got {_preview(answer)} ({exc.msg})")
     if expect.label is not None:
-        got = _answer_label(answer, parsed)
+        got = answer_label(answer, parsed)
         if got != expect.label:
             failures.append(
                 f"expected label {expect.label!r}, got {got!r}"
@@ -403,17 +397,6 @@ def _failures(expect: Expectations, output: str) -> list[str]:
                 else f"expected label {expect.label!r}, got no label in {_preview(answer)}"
             )
     return failures
-
-
-def _answer_label(answer: str, parsed: Any) -> str:
-    if parsed is None and answer.startswith("{"):
-        try:
-            parsed = json.loads(answer)
-        except json.JSONDecodeError:
-            parsed = None
-    if isinstance(parsed, dict) and isinstance(parsed.get("label"), str):
-        return normalize_label(parsed["label"])
-    return normalize_label(answer)
 
 
 def _preview(text: str) -> str:

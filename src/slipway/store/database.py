@@ -18,6 +18,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection
 
+from slipway.core.arms import ArmWindow, ArmWindowReader
 from slipway.core.canary import CanaryEvent, CanaryRecord
 from slipway.core.deployments import Deployment
 from slipway.core.errors import StoreError
@@ -136,6 +137,38 @@ class Store:
         """Per slot, requests started since `since`: {"total": n, "errors": m}."""
         return await self._read("count requests", request_rows.counts, since)
 
+    async def read_arm_window(
+        self, slot: str, *, since: float, until: float, sample_cap: int = 10_000
+    ) -> ArmWindow:
+        """One slot over [since, until) for canary analysis (core.arms): counts, a uniform
+        subsample of at most `sample_cap` completed requests, merged feedback.
+
+        The four queries run at once on the reader pool.
+        """
+        where = (slot, since, until)
+        n = await self._read("count a slot's requests", request_rows.window_count, *where)
+        probability = min(1.0, 1.2 * sample_cap / n) if n else 1.0
+        subsample = functools.partial(request_rows.window_subsample, probability=probability, cap=sample_cap)
+        totals, categories, sample, feedback = await asyncio.gather(
+            self._read("total a slot's requests", request_rows.window_totals, *where),
+            self._read("count a slot's requests per category", request_rows.window_categories, *where),
+            self._read("sample a slot's completed requests", subsample, *where),
+            self._read("read a slot's feedback", request_rows.window_feedback, *where),
+        )
+        return ArmWindow(
+            slot=slot,
+            since=since,
+            until=until,
+            totals=totals,
+            category_requests=categories,
+            sampled_from=totals.completed,
+            latency_ms=[row[0] for row in sample],
+            ttft_ms=[row[1] for row in sample],
+            output_chars=[row[2] for row in sample],
+            output_heads=[row[3] for row in sample],
+            feedback=feedback,
+        )
+
     # -- meta ----------------------------------------------------------------
 
     async def get_meta(self, key: str) -> str | None:
@@ -231,3 +264,8 @@ def _implements_the_store_ports(
 ) -> tuple[RouteStore, RecordStore, MetaStore, DeploymentStore, CanaryStore]:
     """Never called: mypy --strict checks here that `Store` still fits every store port."""
     return store, store, store, store, store
+
+
+def _reads_arm_windows(store: Store) -> ArmWindowReader:
+    """Never called: mypy --strict checks here that `Store` fits `core.arms.ArmWindowReader`."""
+    return store

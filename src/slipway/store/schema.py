@@ -92,6 +92,7 @@ requests = Table(
     Index("ix_requests_started_at", "started_at"),
     Index("ix_requests_slot_started_at", "slot", "started_at"),
     Index("ix_requests_category", "category"),
+    Index("ix_requests_slot_category_started_at", "slot", "category", "started_at"),
 )
 
 #: Feedback is append-only: labels are corrected by sending newer feedback, and the

@@ -9,13 +9,15 @@ succeeded must not fail forever on duplicate keys, so duplicates are skipped:
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, case, func, insert, or_, select
+from sqlalchemy import ColumnElement, Connection, Row, Select, and_, case, func, insert, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from slipway.core.arms import UNCATEGORIZED, FeedbackRow, WindowTotals
 from slipway.core.records import Feedback, RequestRecord
 from slipway.store.schema import feedback, requests
 
@@ -172,3 +174,186 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 
 def _record_from_row(row: Row[Any]) -> RequestRecord:
     return RequestRecord(**row._asdict())
+
+
+# -- one slot over one window, for canary analysis (core.arms) -------------------------------
+
+_FAILED = or_(
+    requests.c.status >= 400,
+    and_(requests.c.error.is_not(None), requests.c.error != "client_disconnected"),
+)
+_COMPLETED = and_(requests.c.status < 400, requests.c.error.is_(None), not_(requests.c.aborted))
+_BACKEND_ABORT = and_(
+    requests.c.stream,
+    requests.c.aborted,
+    or_(requests.c.error.is_(None), requests.c.error != "client_disconnected"),
+)
+
+
+#: Beyond this many distinct categories in a slot, one GROUP BY beats a probe per category.
+_MAX_SKIP_CATEGORIES = 200
+
+
+def _in_window(slot: str, since: float, until: float) -> ColumnElement[bool]:
+    return and_(requests.c.slot == slot, requests.c.started_at >= since, requests.c.started_at < until)
+
+
+def _sum_of(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def window_count(connection: Connection, slot: str, since: float, until: float) -> int:
+    """Requests the slot started in [since, until); answered from the (slot, started_at) index alone."""
+    query = select(func.count()).select_from(requests).where(_in_window(slot, since, until))
+    return int(connection.execute(query).scalar_one())
+
+
+def window_totals(connection: Connection, slot: str, since: float, until: float) -> WindowTotals:
+    query = select(
+        func.count(),
+        _sum_of(_FAILED),
+        _sum_of(_COMPLETED),
+        _sum_of(requests.c.stream),
+        _sum_of(_BACKEND_ABORT),
+    ).where(_in_window(slot, since, until))
+    total, errors, completed, streams, aborted = connection.execute(query).one()
+    return WindowTotals(int(total), int(errors), int(completed), int(streams), int(aborted))
+
+
+def window_categories(connection: Connection, slot: str, since: float, until: float) -> dict[str, int]:
+    """Requests per category (`UNCATEGORIZED` for none) that the slot started in [since, until).
+
+    Not one GROUP BY, which would sort every row of the window: the slot's
+    categories are found by skipping through the (slot, category, started_at)
+    index, one probe each, and each category's count is one range of that
+    index. Many distinct categories fall back to the GROUP BY.
+    """
+    names: list[str | None] = [None]
+    last: str | None = None
+    while len(names) <= _MAX_SKIP_CATEGORIES:
+        probe = select(func.min(requests.c.category)).where(requests.c.slot == slot)
+        if last is not None:
+            probe = probe.where(requests.c.category > last)
+        last = connection.execute(probe).scalar_one()
+        if last is None:
+            break
+        names.append(last)
+    else:
+        grouped = (
+            select(requests.c.category, func.count())
+            .where(_in_window(slot, since, until))
+            .group_by(requests.c.category)
+        )
+        return {
+            UNCATEGORIZED if category is None else category: int(n)
+            for category, n in connection.execute(grouped)
+        }
+    counts: dict[str, int] = {}
+    for name in names:
+        same = requests.c.category.is_(None) if name is None else requests.c.category == name
+        query = select(func.count()).select_from(requests).where(_in_window(slot, since, until), same)
+        n = int(connection.execute(query).scalar_one())
+        if n:
+            counts[UNCATEGORIZED if name is None else name] = n
+    return counts
+
+
+def window_subsample(
+    connection: Connection, slot: str, since: float, until: float, *, probability: float, cap: int
+) -> list[tuple[float, float | None, int, str]]:
+    """(latency_ms, ttft_ms, output_chars, output_head) of a uniform random subsample of completed requests.
+
+    Each completed request is kept with `probability` (decided by the
+    database's random(), so only the kept rows leave it); if more than `cap`
+    were kept, a uniform choice of `cap` among them is returned.
+    """
+    query = select(
+        requests.c.latency_ms, requests.c.ttft_ms, requests.c.output_chars, requests.c.output_head
+    ).where(_in_window(slot, since, until), _COMPLETED)
+    if probability < 1.0:
+        query = query.where(_random_below(connection, probability))
+    rows = [(float(r[0]), r[1], int(r[2]), str(r[3])) for r in connection.execute(query)]
+    if len(rows) > cap:
+        rows = random.sample(rows, cap)
+    return rows
+
+
+def _random_below(connection: Connection, probability: float) -> ColumnElement[bool]:
+    """A condition true for each row independently with `probability`."""
+    if connection.dialect.name == "sqlite":
+        # SQLite's random() is a uniform signed 64-bit integer.
+        return func.random() < int(-(2**63) + probability * 2.0**64)
+    return func.random() < probability
+
+
+def window_feedback(connection: Connection, slot: str, since: float, until: float) -> list[FeedbackRow]:
+    """Requests in the window that have feedback, each once, its feedback merged field by field."""
+    query = (
+        select(
+            feedback.c.request_id,
+            feedback.c.at,
+            feedback.c.id,
+            feedback.c.label,
+            feedback.c.satisfied,
+            requests.c.category,
+            # Only a labelled answer is scored: the rest need not leave the database.
+            case((feedback.c.label.is_not(None), requests.c.output_head), else_=""),
+            requests.c.output_chars,
+            case((_COMPLETED, 1), else_=0),
+        )
+        .select_from(requests.join(feedback, feedback.c.request_id == requests.c.request_id))
+        .where(_in_window(slot, since, until))
+    )
+    first: dict[str, tuple[Any, ...]] = {}
+    later: dict[str, list[tuple[Any, ...]]] = {}
+    for row in _driver_rows(connection, query):
+        if row[0] in first:
+            later.setdefault(row[0], []).append(row)
+        else:
+            first[row[0]] = row
+    out = []
+    for request_id, row in first.items():
+        _, _, _, label, satisfied, category, head, chars, completed = row
+        if request_id in later:
+            label, satisfied = _latest_fields([row, *later[request_id]])
+        out.append(
+            FeedbackRow(
+                UNCATEGORIZED if category is None else category,
+                completed == 1,
+                head,
+                chars > len(head),
+                label,
+                None if satisfied is None else bool(satisfied),
+            )
+        )
+    return out
+
+
+def _latest_fields(rows: list[tuple[Any, ...]]) -> tuple[str | None, bool | None]:
+    """The latest non-null label and satisfaction among one request's feedback rows (by at, then id)."""
+    label = satisfied = None
+    for row in sorted(rows, key=lambda r: (r[1], r[2])):
+        if row[3] is not None:
+            label = row[3]
+        if row[4] is not None:
+            satisfied = row[4]
+    return label, satisfied
+
+
+def _driver_rows(connection: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """Run a query on the DBAPI cursor and return plain tuples, untyped.
+
+    For the one query that returns a row per labelled request (100,000+ in a
+    long canary): SQLAlchemy's result rows cost about as much again as the
+    query itself. Values come back as the driver gives them (SQLite booleans
+    are 0/1), so callers convert what they need.
+    """
+    compiled = query.compile(dialect=connection.dialect)
+    params = compiled.construct_params()
+    args: Any = tuple(params[name] for name in compiled.positiontup or ()) if compiled.positional else params
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(compiled.string, args)
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()

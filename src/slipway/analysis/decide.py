@@ -1,0 +1,634 @@
+"""The canary's judgement: one function of two samples, the threshold table and the look (DF1–DF4).
+
+Interface (the controller codes against it):
+
+    judge(baseline: ArmSample, candidate: ArmSample,
+          thresholds: Thresholds = DEFAULT_THRESHOLDS, look: Look | None = None) -> Verdict
+    phase_end(verdict: Verdict, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> PhaseEndChoice
+    blast_radius(candidate: ArmSample, all_traffic: ArmSample | Sequence[ArmSample],
+                 verdict: Verdict | None = None) -> BlastRadius
+
+`Verdict.action` is one of (worst first):
+
+* rollback (DF1): set the weight to 0 now (CN3) and notify.
+* investigate (DF2): hold the weight and notify; an operator decides within
+  `investigate_within_s` (1–4 h), after which DF4's rollback applies.
+* inconclusive (DF4): a required metric lacks its minimum sample; keep
+  checking; at a phase's last look apply `inconclusive_action` (default rollback).
+* hold (DF3): a minor but significant change, below DF2's band; keep checking;
+  at a phase's last look apply `hold_action` (default promote).
+* pass (DF3): nothing worse than production; keep checking; at a phase's last
+  look promote.
+
+`phase_end(verdict)` turns a verdict at a phase's last look into promote /
+rollback / extend / hold. `Verdict.reason` is one line for a notification;
+`Verdict.metrics` has every metric (and every category's accuracy) with its
+estimate, anytime-valid interval, sample sizes, test and p-values.
+
+How one metric is judged: significantly worse than the baseline (anytime-
+valid p-value against "no change" ≤ the metric's share of `alpha`; Holm across
+categories) is the evidence; the estimate then places it: beyond the threshold
+→ breach (the metric's action), in DF2's band → drift (investigate), below →
+minor (hold). Not significant → ok, whatever the estimate: noise in a thin
+category does not roll a canary back. Below `min_samples` in either arm → not
+judged (insufficient); for a `required` metric that makes the verdict
+inconclusive. Checks are stateless: `judge` sees cumulative samples and needs no
+history, because every test is valid at any number of looks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from slipway.analysis.samples import ArmSample, CategoryCount, FloatArray
+from slipway.analysis.stats import (
+    Comparison,
+    Scale,
+    bonferroni,
+    compare_quantiles,
+    compare_rates,
+    compare_spread,
+    holm,
+)
+from slipway.analysis.thresholds import (
+    DEFAULT_THRESHOLDS,
+    METRIC_NAMES,
+    MetricAction,
+    MetricThreshold,
+    PhaseEndChoice,
+    Thresholds,
+)
+
+#: The pooled accuracy over every labelled category, judged with the categories.
+ALL_CATEGORIES = "(all)"
+
+
+class Action(StrEnum):
+    PASS = "pass"
+    HOLD = "hold"
+    INCONCLUSIVE = "inconclusive"
+    INVESTIGATE = "investigate"
+    ROLLBACK = "rollback"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+    @property
+    def framework(self) -> str:
+        """The seed's decision framework bucket: DF1 rollback, DF2 investigate, DF3 hold, DF4 doubt."""
+        return _FRAMEWORK[self]
+
+
+_SEVERITY = {
+    Action.PASS: 0,
+    Action.HOLD: 1,
+    Action.INCONCLUSIVE: 2,
+    Action.INVESTIGATE: 3,
+    Action.ROLLBACK: 4,
+}
+_FRAMEWORK = {
+    Action.PASS: "DF3",
+    Action.HOLD: "DF3",
+    Action.INCONCLUSIVE: "DF4",
+    Action.INVESTIGATE: "DF2",
+    Action.ROLLBACK: "DF1",
+}
+
+
+class Outcome(StrEnum):
+    #: Not significantly worse than the baseline.
+    OK = "ok"
+    #: Significantly worse, by less than DF2's band.
+    MINOR = "minor"
+    #: Significantly worse, inside DF2's band (below the threshold).
+    DRIFT = "drift"
+    #: Significantly worse, estimate beyond the threshold.
+    BREACH = "breach"
+    #: Fewer than `min_samples` in an arm.
+    INSUFFICIENT = "insufficient"
+    #: No data in either arm (no streams, no feedback...) or the metric is disabled.
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """Which check this is within the current phase: 1-based `index` of `planned_looks`."""
+
+    index: int = 1
+    planned_looks: int = 1
+
+    def __post_init__(self) -> None:
+        if self.planned_looks < 1 or self.index < 1:
+            raise ValueError(f"a look is 1-based, got {self.index} of {self.planned_looks}")
+
+    @property
+    def is_final(self) -> bool:
+        """The phase's last planned check (or later, when a phase was extended)."""
+        return self.index >= self.planned_looks
+
+
+@dataclass(frozen=True, slots=True)
+class MetricResult:
+    metric: str
+    #: For accuracy: the category (`ALL_CATEGORIES` for the pooled one); None for other metrics.
+    category: str | None
+    outcome: Outcome
+    #: What this metric alone asks for.
+    action: Action
+    #: The statistics; None when the metric was not judged (insufficient or unavailable).
+    comparison: Comparison | None
+    n_baseline: int
+    n_candidate: int
+    threshold: float
+    investigate_above: float | None
+    min_samples: int
+    #: The level this metric was judged at: its share of `alpha` (Holm-adjusted p compared with it).
+    alpha: float
+    #: The p-value the decision used (Holm-adjusted for categories).
+    p_decision: float
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return self.metric if self.category is None else f"{self.metric}[{self.category}]"
+
+    @property
+    def estimate(self) -> float | None:
+        return None if self.comparison is None else self.comparison.estimate
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return None if self.comparison is None else self.comparison.interval
+
+    @property
+    def p_value(self) -> float | None:
+        return None if self.comparison is None else self.comparison.p_value
+
+    @property
+    def test(self) -> str | None:
+        return None if self.comparison is None else self.comparison.test
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    action: Action
+    #: One line for an operator: what was decided and the numbers that decided it.
+    reason: str
+    metrics: tuple[MetricResult, ...]
+    look: Look
+    #: For investigate and hold: how long the seed gives the decision (DF2 4 h, DF3 24 h).
+    decide_within_s: float | None = None
+
+    @property
+    def framework(self) -> str:
+        return self.action.framework
+
+    @property
+    def failing(self) -> tuple[MetricResult, ...]:
+        """Metrics asking for rollback or investigation, worst first."""
+        bad = [m for m in self.metrics if m.action in (Action.ROLLBACK, Action.INVESTIGATE)]
+        return tuple(sorted(bad, key=lambda m: -m.action.severity))
+
+    def metric(self, name: str, category: str | None = None) -> MetricResult:
+        for m in self.metrics:
+            if m.metric == name and m.category == category:
+                return m
+        raise KeyError(name if category is None else f"{name}[{category}]")
+
+
+# -- judging ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One metric's data, before judging."""
+
+    metric: str
+    category: str | None
+    settings: MetricThreshold
+    scale: Scale
+    n_baseline: int
+    n_candidate: int
+    rates: tuple[int, int, int, int] | None = None  # x_c, n_c, x_b, n_b
+    values: tuple[FloatArray, FloatArray] | None = None  # baseline, candidate
+    quantile: float | None = None
+
+
+def judge(
+    baseline: ArmSample,
+    candidate: ArmSample,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    look: Look | None = None,
+) -> Verdict:
+    """Compare the candidate with the baseline over the same window; see the module docstring."""
+    look = look or Look()
+    settings = thresholds.metrics()
+    enabled = {name: s for name, s in settings.items() if s.enabled}
+    total_weight = sum(s.weight for s in enabled.values()) or 1.0
+    results: list[MetricResult] = []
+    for name in METRIC_NAMES:
+        s = settings[name]
+        if not s.enabled:
+            results.append(_unjudged(name, None, s, Outcome.UNAVAILABLE, 0, 0, "disabled"))
+            continue
+        share = thresholds.alpha * s.weight / total_weight
+        if name == "accuracy":
+            results.extend(_judge_accuracy(baseline, candidate, s, share, thresholds))
+            continue
+        plan = _plan(name, s, baseline, candidate, thresholds)
+        results.append(_judge_one(plan, share, share))
+    return _verdict(tuple(results), look, thresholds)
+
+
+def _plan(name: str, s: MetricThreshold, base: ArmSample, cand: ArmSample, thresholds: Thresholds) -> _Plan:
+    if name == "error_rate":
+        return _rate_plan(name, s, Scale.RATIO, cand.errors, cand.requests, base.errors, base.requests)
+    if name == "stream_abort_rate":
+        return _rate_plan(
+            name, s, Scale.RATIO, cand.aborted_streams, cand.streams, base.aborted_streams, base.streams
+        )
+    if name == "invalid_output_rate":
+        return _rate_plan(
+            name,
+            s,
+            Scale.RATIO,
+            cand.invalid_outputs,
+            cand.checked_outputs,
+            base.invalid_outputs,
+            base.checked_outputs,
+        )
+    if name == "satisfaction":
+        return _rate_plan(
+            name, s, Scale.RELATIVE_DROP, cand.satisfied, cand.rated, base.satisfied, base.rated
+        )
+    if name in ("latency_p95", "ttft_p95"):
+        b, c = (base.latency_ms, cand.latency_ms) if name == "latency_p95" else (base.ttft_ms, cand.ttft_ms)
+        return _Plan(
+            name, None, s, Scale.RATIO, len(b), len(c), values=(b, c), quantile=thresholds.latency_quantile
+        )
+    if name == "output_length_variance":
+        b, c = base.output_chars, cand.output_chars
+        return _Plan(name, None, s, Scale.RATIO, len(b), len(c), values=(b, c))
+    raise ValueError(f"unknown metric {name!r}")
+
+
+def _rate_plan(
+    name: str,
+    s: MetricThreshold,
+    scale: Scale,
+    xc: int,
+    nc: int,
+    xb: int,
+    nb: int,
+    category: str | None = None,
+) -> _Plan:
+    return _Plan(name, category, s, scale, nb, nc, rates=(xc, nc, xb, nb))
+
+
+def _sufficiency(plan: _Plan) -> Outcome | None:
+    """UNAVAILABLE / INSUFFICIENT, or None when the metric can be judged."""
+    if plan.n_baseline == 0 and plan.n_candidate == 0:
+        return Outcome.UNAVAILABLE
+    need = max(plan.settings.min_samples, 2)
+    if plan.n_baseline < need or plan.n_candidate < need:
+        return Outcome.INSUFFICIENT
+    return None
+
+
+def _compare(plan: _Plan, alpha: float) -> Comparison:
+    s = plan.settings
+    if plan.rates is not None:
+        xc, nc, xb, nb = plan.rates
+        return compare_rates(xc, nc, xb, nb, scale=plan.scale, threshold=s.threshold, alpha=alpha)
+    assert plan.values is not None
+    base, cand = plan.values
+    if plan.quantile is not None:
+        return compare_quantiles(base, cand, q=plan.quantile, threshold=s.threshold, alpha=alpha)
+    return compare_spread(base, cand, threshold=s.threshold, alpha=alpha)
+
+
+def _judge_one(
+    plan: _Plan, alpha: float, interval_alpha: float, p_decision: float | None = None
+) -> MetricResult:
+    s = plan.settings
+    missing = _sufficiency(plan)
+    if missing is not None:
+        return _unjudged(
+            plan.metric,
+            plan.category,
+            s,
+            missing,
+            plan.n_baseline,
+            plan.n_candidate,
+            _why_unjudged(plan, missing),
+        )
+    comparison = _compare(plan, interval_alpha)
+    p = comparison.p_value if p_decision is None else p_decision
+    outcome = _classify(comparison, s, p, alpha)
+    action = _ACTION_OF[outcome] if outcome is not Outcome.BREACH else _breach_action(s)
+    return MetricResult(
+        metric=plan.metric,
+        category=plan.category,
+        outcome=outcome,
+        action=action,
+        comparison=comparison,
+        n_baseline=plan.n_baseline,
+        n_candidate=plan.n_candidate,
+        threshold=s.threshold,
+        investigate_above=s.investigate_above,
+        min_samples=s.min_samples,
+        alpha=alpha,
+        p_decision=p,
+        reason=_describe(plan.metric, plan.category, outcome, comparison, s, p),
+    )
+
+
+def _classify(c: Comparison, s: MetricThreshold, p: float, alpha: float) -> Outcome:
+    if p > alpha:
+        return Outcome.OK
+    estimate = math.inf if c.estimate is None else c.estimate
+    if estimate > s.threshold:
+        return Outcome.BREACH
+    if s.investigate_above is not None and estimate >= s.investigate_above:
+        return Outcome.DRIFT
+    return Outcome.MINOR
+
+
+def _breach_action(s: MetricThreshold) -> Action:
+    return Action.ROLLBACK if s.action is MetricAction.ROLLBACK else Action.INVESTIGATE
+
+
+_ACTION_OF = {
+    Outcome.OK: Action.PASS,
+    Outcome.MINOR: Action.HOLD,
+    Outcome.DRIFT: Action.INVESTIGATE,
+    Outcome.UNAVAILABLE: Action.PASS,
+}
+
+
+def _unjudged(
+    metric: str,
+    category: str | None,
+    s: MetricThreshold,
+    outcome: Outcome,
+    n_baseline: int,
+    n_candidate: int,
+    reason: str,
+) -> MetricResult:
+    blocking = s.required and s.enabled and category is None
+    return MetricResult(
+        metric=metric,
+        category=category,
+        outcome=outcome,
+        action=Action.INCONCLUSIVE if blocking else Action.PASS,
+        comparison=None,
+        n_baseline=n_baseline,
+        n_candidate=n_candidate,
+        threshold=s.threshold,
+        investigate_above=s.investigate_above,
+        min_samples=s.min_samples,
+        alpha=0.0,
+        p_decision=1.0,
+        reason=reason,
+    )
+
+
+def _judge_accuracy(
+    base: ArmSample, cand: ArmSample, s: MetricThreshold, alpha: float, thresholds: Thresholds
+) -> list[MetricResult]:
+    """Accuracy per category, plus all categories pooled, with Holm (or Bonferroni) across them."""
+    names = sorted(base.per_category.keys() | cand.per_category.keys())
+    plans = [
+        _rate_plan(
+            "accuracy",
+            s,
+            Scale.DROP,
+            cand.per_category.get(c, _NONE).correct,
+            cand.per_category.get(c, _NONE).n,
+            base.per_category.get(c, _NONE).correct,
+            base.per_category.get(c, _NONE).n,
+            category=c,
+        )
+        for c in names
+    ]
+    if len(names) > 1:
+        b, c = base.labelled, cand.labelled
+        plans.append(
+            _rate_plan("accuracy", s, Scale.DROP, c.correct, c.n, b.correct, b.n, category=ALL_CATEGORIES)
+        )
+    if not plans:
+        return [
+            _unjudged("accuracy", None, s, Outcome.UNAVAILABLE, 0, 0, "no ground-truth labels in the window")
+        ]
+    # The family is every category with labels (judged or not yet), so that it
+    # does not shrink, and the per-test level grow, while thin categories fill up.
+    family = len(plans)
+    judged = [i for i, p in enumerate(plans) if _sufficiency(p) is None]
+    interval_alpha = alpha / family
+    comparisons = {i: _compare(plans[i], interval_alpha) for i in judged}
+    raw = [comparisons[i].p_value for i in judged] + [1.0] * (family - len(judged))
+    adjust = holm if thresholds.category_correction == "holm" else bonferroni
+    adjusted = adjust(raw)
+    results = []
+    for i, plan in enumerate(plans):
+        if i in comparisons:
+            results.append(_judge_one(plan, alpha, interval_alpha, p_decision=adjusted[judged.index(i)]))
+        else:
+            results.append(_judge_one(plan, alpha, interval_alpha))
+    if not judged and s.required:
+        results.append(
+            _unjudged("accuracy", None, s, Outcome.INSUFFICIENT, 0, 0, "no category has enough labels yet")
+        )
+    return results
+
+
+_NONE = CategoryCount(0, 0)
+
+
+# -- the verdict ------------------------------------------------------------------------
+
+
+def _verdict(results: tuple[MetricResult, ...], look: Look, thresholds: Thresholds) -> Verdict:
+    action = max((r.action for r in results), key=lambda a: a.severity, default=Action.PASS)
+    within = {
+        Action.INVESTIGATE: thresholds.investigate_within_s,
+        Action.HOLD: thresholds.hold_for_s,
+    }.get(action)
+    return Verdict(action, _headline(action, results), results, look, within)
+
+
+def _headline(action: Action, results: Sequence[MetricResult]) -> str:
+    if action is Action.PASS:
+        judged = [r for r in results if r.comparison is not None]
+        thin = [r for r in results if r.outcome is Outcome.INSUFFICIENT]
+        tail = f"; {len(thin)} not judged yet (too few samples)" if thin else ""
+        return f"pass (DF3): nothing worse than production in {len(judged)} comparisons{tail}"
+    culprits = [r for r in results if r.action is action]
+    culprits.sort(key=lambda r: (r.p_decision, r.name))
+    shown = "; ".join(r.reason for r in culprits[:2])
+    more = f" (+{len(culprits) - 2} more)" if len(culprits) > 2 else ""
+    return f"{action.value} ({action.framework}): {shown}{more}"
+
+
+def _why_unjudged(plan: _Plan, outcome: Outcome) -> str:
+    name = plan.metric if plan.category is None else f"{plan.metric}[{plan.category}]"
+    if outcome is Outcome.UNAVAILABLE:
+        return f"{name}: no data in either arm"
+    return (
+        f"{name}: too few samples (candidate {plan.n_candidate}, baseline {plan.n_baseline}; "
+        f"need {plan.settings.min_samples} each)"
+    )
+
+
+def _fmt(scale: Scale, value: float) -> str:
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if scale is Scale.RATIO:
+        return f"{value:.2f}×"
+    if scale is Scale.DROP:
+        return f"{value * 100:+.1f} pts drop"
+    return f"{value * 100:+.1f} % drop"
+
+
+def _fmt_value(metric: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if metric in ("latency_p95", "ttft_p95"):
+        return f"{value:.0f} ms"
+    if metric == "output_length_variance":
+        return f"sd {value:.0f} chars"
+    return f"{value:.3f}" if value < 0.1 else f"{value:.2f}"
+
+
+def _describe(
+    metric: str, category: str | None, outcome: Outcome, c: Comparison, s: MetricThreshold, p: float
+) -> str:
+    name = metric if category is None else f"{metric}[{category}]"
+    estimate = "undefined" if c.estimate is None else _fmt(c.scale, c.estimate)
+    numbers = (
+        f"{_fmt_value(metric, c.baseline)} → {_fmt_value(metric, c.candidate)}, {estimate} "
+        f"(interval {_fmt(c.scale, c.lower)} … {_fmt(c.scale, c.upper)}, p={p:.2g}, "
+        f"n={c.n_candidate}/{c.n_baseline})"
+    )
+    limit = _fmt(c.scale, s.threshold)
+    if outcome is Outcome.BREACH:
+        return f"{name} {numbers} beyond the threshold {limit}"
+    if outcome is Outcome.DRIFT:
+        band = _fmt(c.scale, s.investigate_above or 0.0)
+        return f"{name} {numbers} worse, within the investigate band {band} to {limit}"
+    if outcome is Outcome.MINOR:
+        return f"{name} {numbers} worse, but below the investigate band"
+    return f"{name} {numbers} not worse than production"
+
+
+# -- after the verdict --------------------------------------------------------------------
+
+
+def phase_end(verdict: Verdict, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> PhaseEndChoice:
+    """What the last check of a phase means for the ramp: promote, roll back, extend or hold."""
+    if verdict.action is Action.PASS:
+        return PhaseEndChoice.PROMOTE
+    if verdict.action is Action.ROLLBACK:
+        return PhaseEndChoice.ROLLBACK
+    if verdict.action is Action.INVESTIGATE:
+        return PhaseEndChoice.HOLD
+    if verdict.action is Action.HOLD:
+        return thresholds.hold_action
+    return thresholds.inconclusive_action
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryBlast:
+    category: str
+    candidate_requests: int
+    total_requests: int
+    #: The candidate's share of this category's requests.
+    share: float
+    #: The category failed in the verdict (accuracy breach or drift).
+    failing: bool = False
+    #: For a failing category: candidate requests × the accuracy drop, i.e. answers it got wrong
+    #: that production would have got right (an estimate).
+    excess_wrong: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BlastRadius:
+    """CN5: how much traffic the candidate served while it was bad."""
+
+    candidate_requests: int
+    total_requests: int
+    share: float
+    per_category: tuple[CategoryBlast, ...]
+    since: float
+    until: float
+
+    @property
+    def failing_categories(self) -> tuple[CategoryBlast, ...]:
+        return tuple(c for c in self.per_category if c.failing)
+
+    def summary(self) -> str:
+        line = (
+            f"the candidate served {self.share * 100:.1f} % of all traffic "
+            f"({self.candidate_requests} of {self.total_requests} requests)"
+        )
+        for c in self.failing_categories:
+            line += f"; {c.share * 100:.1f} % of {c.category} ({c.candidate_requests} requests"
+            if c.excess_wrong is not None:
+                line += f", ~{c.excess_wrong:.0f} wrong answers production would have got right"
+            line += ")"
+        return line
+
+
+def blast_radius(
+    candidate: ArmSample,
+    all_traffic: ArmSample | Sequence[ArmSample],
+    verdict: Verdict | None = None,
+) -> BlastRadius:
+    """The candidate's share of all requests, and of each category, over the samples' window.
+
+    `all_traffic` is either one pooled sample of every slot or the samples of
+    every slot (the candidate's may be among them; it is counted once, by slot
+    name). Pass samples for the window in which the candidate was bad: from the
+    canary's start (a regression is there from the first request) to the
+    rollback. With a verdict, failing categories are marked and their excess
+    wrong answers estimated.
+    """
+    if isinstance(all_traffic, ArmSample):
+        total = all_traffic
+    else:
+        by_slot = {s.slot: s for s in all_traffic}
+        by_slot.setdefault(candidate.slot, candidate)
+        total = ArmSample.pooled(by_slot.values())
+    failing: dict[str, float | None] = {}
+    if verdict is not None:
+        for m in verdict.metrics:
+            if m.metric == "accuracy" and m.category and m.outcome in (Outcome.BREACH, Outcome.DRIFT):
+                failing[m.category] = m.estimate
+    per_category = []
+    for name in sorted(total.category_requests.keys() | candidate.category_requests.keys()):
+        served = candidate.category_requests.get(name, 0)
+        everyone = max(total.category_requests.get(name, 0), served)
+        drop = failing.get(name)
+        per_category.append(
+            CategoryBlast(
+                category=name,
+                candidate_requests=served,
+                total_requests=everyone,
+                share=served / everyone if everyone else 0.0,
+                failing=name in failing,
+                excess_wrong=served * drop if drop is not None and math.isfinite(drop) else None,
+            )
+        )
+    everyone = max(total.requests, candidate.requests)
+    return BlastRadius(
+        candidate_requests=candidate.requests,
+        total_requests=everyone,
+        share=candidate.requests / everyone if everyone else 0.0,
+        per_category=tuple(per_category),
+        since=min(candidate.since, total.since),
+        until=max(candidate.until, total.until),
+    )

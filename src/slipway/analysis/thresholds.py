@@ -1,0 +1,168 @@
+"""The canary's threshold table (CN2) and the decision policy around it (DF1–DF4), as configuration.
+
+Defaults are the seed article's table, in the units each metric is judged in:
+
+| metric | unit | threshold | action | DF2 band from | min samples (per arm) |
+|---|---|---|---|---|---|
+| error_rate | candidate ÷ baseline | 2.0 | rollback | 1.0 (any increase) | 100 requests |
+| latency_p95 | candidate ÷ baseline | 1.5 | investigate | 1.2 | 100 completed |
+| ttft_p95 | candidate ÷ baseline | 1.5 | investigate | 1.2 | 100 streams |
+| satisfaction | relative drop | 0.10 | rollback | 0.05 | 50 rated |
+| output_length_variance | candidate ÷ baseline | 2.0 | investigate | – | 100 completed |
+| accuracy (per category) | drop in points | 0.05 | rollback | 0.02 | 30 labelled |
+| stream_abort_rate | candidate ÷ baseline | 2.0 | rollback | 1.0 | 100 streams |
+| invalid_output_rate | candidate ÷ baseline | 2.0 | rollback | 1.0 | 100 checked |
+
+How a metric is judged (`decide.judge`): it must first be *significantly* worse
+than the baseline (an anytime-valid test against "no change", at this
+metric's share of `alpha`); then its estimate says how bad: beyond
+`threshold` → the metric's `action` (DF1 rollback, or CN2's "investigate,
+hold canary"); from `investigate_above` up to the threshold → investigate
+(DF2's bands: accuracy −2 to −5 points, latency +20 to +50 %); below that →
+hold (DF3: a minor, measurable change; monitor). Too few samples → the metric
+is not judged; if it is `required`, the verdict is inconclusive.
+
+Two readings of the seed that needed a choice:
+
+* Accuracy "> 5 % drop" is five accuracy *points* (0.95 → 0.90), like DF2's
+  "drops 2–5 %" bands; satisfaction "> 10 % drop" is *relative*
+  (0.80 → 0.72), the way a satisfaction score is usually quoted.
+* CN2 says p95 latency > 1.5× → "investigate, hold canary"; DF1 lists
+  "latency p95 +50 %" under immediate rollback. The canary follows CN2
+  (investigate); set `latency_p95.action = "rollback"` for DF1's reading.
+
+Configured in YAML/JSON as a mapping; every field is optional:
+
+    thresholds:
+      alpha: 0.01
+      accuracy: {threshold: 0.03, min_samples: 50}
+      latency_p95: {action: rollback}
+      inconclusive_action: extend
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class MetricAction(StrEnum):
+    ROLLBACK = "rollback"
+    INVESTIGATE = "investigate"
+
+
+class PhaseEndChoice(StrEnum):
+    """What to do at the end of a phase with a verdict that is neither pass nor a breach."""
+
+    ROLLBACK = "rollback"
+    #: Keep the phase running (same weight, same checks) for `extend_by_s` more.
+    EXTEND = "extend"
+    #: Stay at the current weight until an operator decides.
+    HOLD = "hold"
+    PROMOTE = "promote"
+
+
+class MetricThreshold(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: The smallest effect that triggers `action`, in the metric's unit (see the table).
+    threshold: float = Field(gt=0)
+    action: MetricAction
+    #: Lower edge of DF2's "investigate" band; None: no band (significant and below threshold → hold).
+    investigate_above: float | None = Field(default=None, ge=0)
+    #: Per arm; below it the metric (or the category) is not judged.
+    min_samples: int = Field(default=100, ge=1)
+    #: Not enough data for a required metric makes the whole verdict inconclusive.
+    required: bool = False
+    enabled: bool = True
+    #: This metric's share of the family-wise `alpha` (shares are renormalized over judged metrics).
+    weight: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _band_below_threshold(self) -> MetricThreshold:
+        if self.investigate_above is not None and self.investigate_above > self.threshold:
+            raise ValueError(
+                f"investigate_above ({self.investigate_above}) must not exceed threshold ({self.threshold})"
+            )
+        return self
+
+
+class Thresholds(BaseModel):
+    """The whole table plus the decision policy; `Thresholds()` is the seed's defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    error_rate: MetricThreshold = MetricThreshold(
+        threshold=2.0,
+        action=MetricAction.ROLLBACK,
+        investigate_above=1.0,
+        min_samples=100,
+        required=True,
+        weight=1.0,
+    )
+    latency_p95: MetricThreshold = MetricThreshold(
+        threshold=1.5,
+        action=MetricAction.INVESTIGATE,
+        investigate_above=1.2,
+        min_samples=100,
+        required=True,
+        weight=1.0,
+    )
+    ttft_p95: MetricThreshold = MetricThreshold(
+        threshold=1.5, action=MetricAction.INVESTIGATE, investigate_above=1.2, min_samples=100, weight=0.5
+    )
+    satisfaction: MetricThreshold = MetricThreshold(
+        threshold=0.10, action=MetricAction.ROLLBACK, investigate_above=0.05, min_samples=50, weight=1.0
+    )
+    output_length_variance: MetricThreshold = MetricThreshold(
+        threshold=2.0, action=MetricAction.INVESTIGATE, min_samples=100, weight=0.5
+    )
+    accuracy: MetricThreshold = MetricThreshold(
+        threshold=0.05, action=MetricAction.ROLLBACK, investigate_above=0.02, min_samples=30, weight=4.0
+    )
+    stream_abort_rate: MetricThreshold = MetricThreshold(
+        threshold=2.0, action=MetricAction.ROLLBACK, investigate_above=1.0, min_samples=100, weight=0.5
+    )
+    invalid_output_rate: MetricThreshold = MetricThreshold(
+        threshold=2.0, action=MetricAction.ROLLBACK, investigate_above=1.0, min_samples=100, weight=1.0
+    )
+
+    #: Family-wise error rate of the whole check, over every metric, category and look: the chance
+    #: that an identical candidate (A/A) is ever flagged as worse than production.
+    alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    #: The p95 quantile for latency and TTFT (CN2 says p95).
+    latency_quantile: float = Field(default=0.95, gt=0, lt=1)
+    #: Multiple-testing correction across categories ("holm" or "bonferroni").
+    category_correction: Literal["holm", "bonferroni"] = "holm"
+
+    #: DF4, "when in doubt, roll back": what an inconclusive verdict at the end of a phase does.
+    inconclusive_action: PhaseEndChoice = PhaseEndChoice.ROLLBACK
+    #: What a hold (a minor but significant change, DF3) at the end of a phase does.
+    hold_action: PhaseEndChoice = PhaseEndChoice.PROMOTE
+    #: How long an extension (`extend`) lasts; the default is two 15-minute checks.
+    extend_by_s: float = Field(default=1800.0, gt=0)
+    #: DF2: an investigation is decided within 1–4 h; with no decision by the end, DF4 applies.
+    investigate_within_s: float = Field(default=4 * 3600.0, gt=0)
+    #: DF3: monitor and hold for 24 h.
+    hold_for_s: float = Field(default=24 * 3600.0, gt=0)
+
+    def metrics(self) -> dict[str, MetricThreshold]:
+        """Every metric's settings by name, in the table's order."""
+        return {name: getattr(self, name) for name in METRIC_NAMES}
+
+
+#: The metric names, in the order of the table and of `Verdict.metrics`.
+METRIC_NAMES = (
+    "error_rate",
+    "latency_p95",
+    "ttft_p95",
+    "satisfaction",
+    "output_length_variance",
+    "accuracy",
+    "stream_abort_rate",
+    "invalid_output_rate",
+)
+
+DEFAULT_THRESHOLDS = Thresholds()

@@ -1,0 +1,78 @@
+"""What the store reports about one slot over one time window: the raw material of a canary check.
+
+The store computes what SQL computes well (counts, a uniform random
+subsample, feedback merged per request) and returns plain values; the
+statistics and the output checks are `analysis`'s business
+(`analysis.sources.store` turns an `ArmWindow` into an `analysis.samples.ArmSample`).
+
+Rules shared by every implementation:
+
+* A window is [since, until) on `RequestRecord.started_at`.
+* An *error* is status >= 400 or an error recorded, except `client_disconnected`
+  (a client hanging up is not the slot's failure). An *aborted stream* is a
+  streaming request that ended early for any reason but `client_disconnected`.
+* A *completed* request has status < 400, no error and was not aborted.
+* The subsample is uniform over completed requests: each is kept with the same
+  probability, then at most `sample_cap` are returned (a uniform choice among
+  those kept). `sampled_from` says how many completed requests there were.
+* Feedback is merged per request field by field (a later non-null value wins),
+  like `RecordStore.latest_feedback`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+#: The category key for requests that carried none.
+UNCATEGORIZED = "(none)"
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTotals:
+    requests: int = 0
+    errors: int = 0
+    completed: int = 0
+    streams: int = 0
+    aborted_streams: int = 0
+
+
+class FeedbackRow(NamedTuple):
+    """One request with feedback in the window, its feedback merged."""
+
+    category: str
+    #: The request completed (an errored or aborted one has no answer to score).
+    completed: bool
+    output_head: str
+    #: The answer was longer than its recorded head.
+    truncated: bool
+    label: str | None
+    satisfied: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArmWindow:
+    slot: str
+    since: float
+    until: float
+    totals: WindowTotals = WindowTotals()
+    #: Every request in the window per category (`UNCATEGORIZED` for none).
+    category_requests: Mapping[str, int] = field(default_factory=dict)
+    #: Completed requests the subsample below was drawn from.
+    sampled_from: int = 0
+    #: The subsample, column by column (parallel sequences).
+    latency_ms: Sequence[float] = ()
+    #: None for requests that were not streamed.
+    ttft_ms: Sequence[float | None] = ()
+    output_chars: Sequence[int] = ()
+    output_heads: Sequence[str] = ()
+    feedback: Sequence[FeedbackRow] = ()
+
+
+class ArmWindowReader(Protocol):
+    async def read_arm_window(
+        self, slot: str, *, since: float, until: float, sample_cap: int = 10_000
+    ) -> ArmWindow:
+        """Counts, a uniform subsample of at most `sample_cap` completed requests, and merged feedback."""
+        ...
