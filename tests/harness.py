@@ -17,6 +17,7 @@ from tests.servers import run_asgi
 from slipway.app import Runtime, ServeSettings, create_app
 from slipway.backends.sim import create_sim_app
 from slipway.backends.sim.profile import parse_profile
+from slipway.core.ports import Clock
 
 
 def sim_profile(
@@ -81,6 +82,7 @@ def live_gateway(
     token: str | None = None,
     watch: bool = True,
     config_name: str = "slipway.yaml",
+    clock: Clock | None = None,
 ) -> Iterator[Gateway]:
     config_path = workdir / config_name
     if config_text is not None:
@@ -91,6 +93,7 @@ def live_gateway(
         admin_token=token,
         watch_config=watch,
         workdir=workdir,
+        clock=clock,
     )
     app, runtime = create_app(settings)
     with run_asgi(app, lifespan="on") as url:

@@ -27,18 +27,26 @@ from slipway.backends.engine.fleet import EngineFleet, EngineSpec
 from slipway.backends.engine.provision import EngineProvisioner
 from slipway.backends.factory import SlotBackends
 from slipway.backends.provisioners import ProvisionerChain, VllmAdapterProvisioner
-from slipway.core.config import RoutingConfig, dump_config, parse_config
+from slipway.core.canary_plan import CanaryPlan
+from slipway.core.config import CanaryConfig, NotifyConfig, RoutingConfig, dump_config, parse_config
 from slipway.core.deployments import Deployment
 from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.lora import EngineDirectory
+from slipway.core.ports import Clock, Notifier
 from slipway.core.types import RouteChange
 from slipway.gateway.app import GatewayApp
 from slipway.gateway.proxy import Proxy
 from slipway.gateway.recorder import Recorder
 from slipway.gateway.route_table import RouteHolder
 from slipway.gateway.tuning import freeze_startup_heap
+from slipway.notify.fanout import Fanout, When
+from slipway.notify.log import LogNotifier
+from slipway.notify.webhook import WebhookNotifier, WebhookSettings
 from slipway.registry.validate import open_base, validate_adapter
+from slipway.rollout.canary_controller import CanaryController
+from slipway.rollout.clock import ScaledClock, SystemClock
 from slipway.rollout.controller import RouteController
+from slipway.rollout.record_judge import RecordJudge
 from slipway.store.database import Store, default_store_url, open_store
 from slipway.web.admin import create_admin_app
 from slipway.web.auth import TokenGuard
@@ -50,6 +58,8 @@ CONFIG_META_KEY = "config.sha256"
 CONFIG_TEXT_META_KEY = "config.text"
 #: Engines started by deploys (adapters the configured engines had not loaded), as JSON.
 DEPLOYED_ENGINES_META_KEY = "engines.deployed"
+#: Where a scaled clock (SLIPWAY_CLOCK_SCALE, drills and tests) starts, so restarts keep its time.
+CLOCK_ANCHOR_META_KEY = "clock.anchor"
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,8 @@ class ServeSettings:
     admin_token: str | None = None
     watch_config: bool = True
     workdir: Path = Path(".")
+    #: The control loop's clock; default: real time, or SLIPWAY_CLOCK_SCALE times faster.
+    clock: Clock | None = None
 
     def resolved_store_url(self) -> str:
         return self.store_url or default_store_url(self.workdir)
@@ -165,6 +177,8 @@ class Runtime:
         self.config_error: str | None = None
         self.config_applied_at: float | None = None
         self._controller: RouteController | None = None
+        self._canary: CanaryController | None = None
+        self.webhooks = WebhookNotifier(self._webhook_settings)
         self._watch_task: asyncio.Task[None] | None = None
         self.started_at = time.time()
         self.proxy: Proxy | None = None
@@ -173,6 +187,52 @@ class Runtime:
     def controller(self) -> RouteController:
         assert self._controller is not None, "runtime not started"
         return self._controller
+
+    @property
+    def canary(self) -> CanaryController:
+        assert self._canary is not None, "runtime not started"
+        return self._canary
+
+    def canary_plan(self, steps: str | None, interval: str | None) -> CanaryPlan:
+        """The operator's --steps/--interval over the config's `canary:` defaults (the seed's values)."""
+        defaults = self.config.canary if self.config is not None else CanaryConfig()
+        return defaults.plan(steps, interval)
+
+    def _notify_config(self) -> NotifyConfig:
+        return self.config.notify if self.config is not None else NotifyConfig()
+
+    def _webhook_settings(self) -> WebhookSettings:
+        cfg = self._notify_config()
+        return WebhookSettings(urls=tuple(cfg.webhooks), timeout_s=cfg.timeout_s, retries=cfg.retries)
+
+    def notifier(self) -> Notifier:
+        """The log (unless `notify.log: false`) and the webhooks; settings are read per notification."""
+        return Fanout([When(LogNotifier(), lambda: self._notify_config().log), self.webhooks])
+
+    async def _clock(self) -> Clock:
+        if self.settings.clock is not None:
+            return self.settings.clock
+        raw = os.environ.get("SLIPWAY_CLOCK_SCALE")
+        if not raw:
+            return SystemClock()
+        try:
+            scale = float(raw)
+            if scale <= 0:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(
+                f"SLIPWAY_CLOCK_SCALE={raw!r} is not a positive number",
+                hint="unset it for real time, or e.g. SLIPWAY_CLOCK_SCALE=3600 for an hour per second",
+            ) from None
+        assert self.store is not None
+        anchor_text = os.environ.get("SLIPWAY_CLOCK_ANCHOR") or await self.store.get_meta(
+            CLOCK_ANCHOR_META_KEY
+        )
+        if anchor_text is None:
+            anchor_text = repr(time.time())
+            await self.store.set_meta(CLOCK_ANCHOR_META_KEY, anchor_text)
+        log.warning("the control loop runs %g× faster than real time (SLIPWAY_CLOCK_SCALE)", scale)
+        return ScaledClock(scale, float(anchor_text))
 
     def public_model(self) -> str:
         if self.config is not None and self.config.gateway.public_model:
@@ -210,6 +270,18 @@ class Runtime:
             )
         if self.settings.config_path is not None and self.settings.watch_config:
             self._watch_task = asyncio.create_task(self._watch(), name="slipway-config-watch")
+        self.webhooks.start()
+        recorder = self.recorder
+        self._canary = CanaryController(
+            store=self.store,
+            routes=self._controller,
+            deployments=self.store,
+            judge=RecordJudge(self.store),
+            notifier=self.notifier(),
+            clock=await self._clock(),
+            before_check=recorder.flush,
+        )
+        self._canary.start()
 
     async def _start_engines(self) -> None:
         """Engines from the config file, or from the last applied one if the file is unreadable now."""
@@ -240,6 +312,9 @@ class Runtime:
         await self.store.set_meta(DEPLOYED_ENGINES_META_KEY, _specs_to_json(specs))
 
     async def stop(self) -> None:
+        if self._canary is not None:
+            await self._canary.stop()
+        await self.webhooks.close()
         if self._watch_task is not None:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -361,6 +436,7 @@ class Runtime:
                 info["warning"] = f"environment variable {slot.api_key_env} is not set"
             slots.append(info)
         deployments = await self.store.list_deployments(limit=1)
+        canary = await self._canary.current() if self._canary is not None else None
         return {
             "route": {
                 "version": table.version,
@@ -379,6 +455,15 @@ class Runtime:
             "store": self.store.where,
             "engines": self.fleet.status(),
             "uptime_s": round(time.time() - self.started_at, 1),
+            "canary": (
+                {
+                    "version": canary.version,
+                    "status": str(canary.status),
+                    "weight_pct": canary.weight_bp / 100,
+                }
+                if canary is not None
+                else None
+            ),
             "last_deployment": (
                 {
                     "id": deployments[0].id,

@@ -1,4 +1,4 @@
-"""`slipway deploy`: stage a version in a standby slot, smoke-test it, switch (BG2)."""
+"""`slipway deploy`: stage a version in a standby slot, smoke-test it, then switch (BG2) or ramp (CN1)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from slipway.cli.client import AdminClient
+from slipway.core.canary_plan import format_duration
 from slipway.core.deployments import Strategy
 from slipway.core.errors import ConfigError
 from slipway.core.types import BackendKind
@@ -21,7 +22,7 @@ console = Console()
 def deploy(
     version: str = typer.Argument(help="Version label, e.g. v2.2."),
     strategy: Strategy = typer.Option(
-        Strategy.BLUEGREEN, "--strategy", help="bluegreen (canary, shadow: later)."
+        Strategy.BLUEGREEN, "--strategy", help="bluegreen or canary (shadow: later)."
     ),
     slot: str | None = typer.Option(
         None, "--slot", help="Standby slot to load it into; default: the standby."
@@ -35,9 +36,15 @@ def deploy(
     smoke: Path | None = typer.Option(None, "--smoke", help="Smoke cases (JSONL, 10-20 prompts)."),
     no_smoke: bool = typer.Option(False, "--no-smoke", help="Skip the smoke test on purpose."),
     no_switch: bool = typer.Option(False, "--no-switch", help="Stage and test only; switch later."),
+    steps: str | None = typer.Option(
+        None, "--steps", help="Canary: weight steps, e.g. 5%:2h,25%:4h,100% (default: the config's)."
+    ),
+    interval: str | None = typer.Option(
+        None, "--interval", help="Canary: time between checks, e.g. 15m (default: the config's)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Load VERSION into the standby slot, run the smoke test there, then switch traffic."""
+    """Load VERSION into the standby slot, run the smoke test there, then switch traffic or start a canary."""
     smoke_text = None
     if smoke is not None:
         try:
@@ -61,6 +68,8 @@ def deploy(
         "smoke_source": str(smoke) if smoke else "smoke.jsonl",
         "no_smoke": no_smoke,
         "switch": not no_switch,
+        "steps": steps,
+        "interval": interval,
     }
     with console.status(f"deploying {version} ({strategy})..."):
         out = AdminClient().post("/admin/deploy", json=body)
@@ -76,7 +85,15 @@ def deploy(
         for case in smoke_report.get("cases", []):
             table.add_row(str(case.get("id")), "[green]pass[/]" if case.get("passed") else "[red]fail[/]")
         console.print(table)
-    if dep["status"] == "live":
+    if out.get("canary"):
+        c = out["canary"]
+        console.print(
+            f"[green]canary started:[/] {version} in slot {dep['slot']} at {c['weight_pct']:g}% "
+            f"(phase 1/{c['phases']}, steps {','.join(c['steps'])}, "
+            f"checks every {format_duration(c['interval_s'])}); "
+            f"route v{out['route_version']}. Follow it with `slipway canary watch`."
+        )
+    elif dep["status"] == "live":
         console.print(
             f"[green]deployed {version}[/] in slot {dep['slot']} (was {dep['previous_slot']}); "
             f"route v{out['route_version']}. Roll back with `slipway rollback`."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from slipway.cli import adapters, deploy, routes, serve
+from slipway.cli import adapters, canary, deploy, routes, serve
 from slipway.cli.demo import demo
 from slipway.cli.engine import engine_app
 from slipway.cli.sim import sim_app
@@ -22,11 +22,16 @@ app.command()(routes.rollback)
 app.command()(routes.switch)
 app.command()(routes.reload)
 app.command()(deploy.deploy)
+app.command()(canary.promote)
+app.command()(canary.abort)
+app.command()(canary.pause)
+app.command()(canary.resume)
 app.command()(demo)
 config_app = typer.Typer(help="The routing configuration.", no_args_is_help=True)
 config_app.command("export")(routes.export_config)
 app.add_typer(config_app, name="config")
 app.add_typer(adapters.adapters_app, name="adapters")
+app.add_typer(canary.canary_app, name="canary")
 app.add_typer(engine_app, name="engine")
 app.add_typer(sim_app, name="sim", help="slipway's simulated model server, for drills and demos.")
 

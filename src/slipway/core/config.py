@@ -23,12 +23,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from slipway.core.canary_plan import (
+    DEFAULT_HOLD_LIMIT,
+    DEFAULT_INTERVAL,
+    DEFAULT_STEPS,
+    CanaryPlan,
+    InconclusivePolicy,
+    parse_duration,
+    parse_steps,
+)
 from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.lora import ENGINE_SCHEME, is_engine_endpoint, match_adapter
 from slipway.core.types import WEIGHT_SCALE, BackendKind, RouteTable, Slot
 
 SLOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-TOP_LEVEL_KEYS = {"name", "active_slot", "slots", "weights", "gateway", "engines"}
+TOP_LEVEL_KEYS = {"name", "active_slot", "slots", "weights", "gateway", "engines", "canary", "notify"}
 
 
 def normalize_endpoint(raw: str) -> str:
@@ -156,6 +165,71 @@ class GatewayConfig(BaseModel):
     public_model: str | None = Field(None, description="Model id listed by /v1/models; defaults to `name`.")
 
 
+class CanaryConfig(BaseModel):
+    """Defaults for `slipway deploy --strategy canary` (flags given to the deploy win)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: str | list[str] = Field(
+        DEFAULT_STEPS, description="Weight steps, e.g. 5%:2h,25%:4h,100% (or the same as a list)."
+    )
+    interval: str = Field(DEFAULT_INTERVAL, description="Time between automated checks.")
+    inconclusive: InconclusivePolicy = Field(
+        InconclusivePolicy.ROLLBACK, description="What an inconclusive phase end does."
+    )
+    hold_limit: str = Field(DEFAULT_HOLD_LIMIT, description="Longest hold before it rolls back (DF4).")
+    monitor: bool = Field(True, description="Run the post-promotion monitoring windows (MW1).")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: str | list[str]) -> str | list[str]:
+        try:
+            parse_steps(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("interval", "hold_limit")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        try:
+            parse_duration(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def plan(self, steps: str | None = None, interval: str | None = None) -> CanaryPlan:
+        return CanaryPlan.parse(
+            steps if steps is not None else self.steps,
+            interval if interval is not None else self.interval,
+            inconclusive=self.inconclusive,
+            hold_limit=self.hold_limit,
+            monitor=self.monitor,
+        )
+
+
+class NotifyConfig(BaseModel):
+    """Where notifications go: phase transitions, halts, promotions, rollbacks (CN4, OP3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhooks: list[str] = Field(
+        default_factory=list, description="URLs that receive Slack-compatible JSON (POST)."
+    )
+    timeout_s: float = Field(5.0, gt=0, description="Longest wait for one webhook attempt.")
+    retries: int = Field(3, ge=0, le=10, description="Extra attempts after a failed delivery.")
+    log: bool = Field(True, description="Also write every notification to the log.")
+
+    @field_validator("webhooks")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"webhook {url!r} is not an http(s) URL")
+        return value
+
+
 class RoutingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -169,6 +243,8 @@ class RoutingConfig(BaseModel):
     engines: dict[str, EngineConfig] = Field(
         default_factory=dict, description="llama.cpp servers slipway runs (the embedded engine)."
     )
+    canary: CanaryConfig = Field(default_factory=CanaryConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> RoutingConfig:

@@ -69,6 +69,8 @@ class DeploymentStore(Protocol):
 
     async def list_deployments(self, limit: int = 50) -> list[Deployment]: ...
 
+    async def get_deployment(self, deployment_id: str) -> Deployment | None: ...
+
 
 class SlotBackend(Protocol):
     """Talks to a slot's inference server outside the hot path: readiness and smoke prompts."""

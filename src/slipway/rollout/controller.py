@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, SlipwayError, SmokeTestFailed, TransitionError
@@ -77,6 +78,40 @@ class RouteController:
             change.reason,
         )
         return committed
+
+    async def transition(
+        self, plan: Callable[[RouteTable], tuple[RouteTable, RouteChange] | None]
+    ) -> RouteTable:
+        """Commit `plan(current table)` (None: nothing to change), retrying once on a lost race.
+
+        `plan` is pure and idempotent (it states the target, not a delta), so
+        running it again on the winner's table is what the caller meant.
+        """
+        for attempt in (1, 2):
+            async with self._lock:
+                old = self.table
+                planned = plan(old)
+                if planned is None:
+                    return old
+                try:
+                    return await self._commit(planned[0], planned[1], old.version)
+                except ConflictError:
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    async def last_change(self) -> RouteChange | None:
+        history = await self._routes.route_history(1)
+        return history[0] if history else None
+
+    async def unload(self, slot_name: str) -> None:
+        """Release what slipway started for a slot nothing routes to (its engine, a vLLM adapter)."""
+        table = self.table
+        slot = table.slots.get(slot_name)
+        if slot is None or self._provisioner is None:
+            return
+        others = {name: s for name, s in table.slots.items() if name != slot_name}
+        await self._provisioner.discard(slot, replace(table, slots=others))
 
     async def apply_table(self, table: RouteTable, *, actor: str, reason: str) -> RouteTable:
         async with self._lock:
@@ -157,8 +192,13 @@ class RouteController:
         actor: str,
         switch: bool = True,
         progress: Callable[[str], None] | None = None,
+        strategy: Strategy = Strategy.BLUEGREEN,
     ) -> Deployment:
-        """Stage the version in a standby slot, smoke-test it there, then switch (BG2)."""
+        """Stage the version in a standby slot, smoke-test it there, then switch (BG2).
+
+        A canary stages the same way (`switch=False`, `strategy=CANARY`) and
+        then moves weights itself.
+        """
         say = progress or (lambda _msg: None)
         async with self._lock:
             table = self.table
@@ -168,7 +208,7 @@ class RouteController:
             dep = Deployment(
                 id=uuid.uuid4().hex[:12],
                 version=request.version,
-                strategy=Strategy.BLUEGREEN,
+                strategy=strategy,
                 slot=name,
                 status=DeploymentStatus.PENDING,
                 created_at=now,

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from slipway.core.canary_plan import CanaryPlan
 from slipway.core.deployments import Deployment, Strategy
 from slipway.core.errors import (
     BackendError,
@@ -28,10 +29,20 @@ from slipway.core.errors import (
 )
 from slipway.core.types import RouteChange
 from slipway.evals.smoke import parse_smoke_cases
+from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import RouteController
+from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
+from slipway.rollout.strategies.canary_state import CanaryStatus
 from slipway.web.auth import TokenGuard
-from slipway.web.schemas import AdapterRollbackBody, DeployBody, RollbackBody, SwitchBody
+from slipway.web.schemas import (
+    AbortBody,
+    AdapterRollbackBody,
+    CanaryActionBody,
+    DeployBody,
+    RollbackBody,
+    SwitchBody,
+)
 
 _STATUS: list[tuple[type[SlipwayError], int]] = [
     (SmokeTestFailed, 422),
@@ -48,6 +59,11 @@ _STATUS: list[tuple[type[SlipwayError], int]] = [
 class AdminRuntime(Protocol):
     @property
     def controller(self) -> RouteController: ...
+
+    @property
+    def canary(self) -> CanaryController: ...
+
+    def canary_plan(self, steps: str | None, interval: str | None) -> CanaryPlan: ...
 
     async def status(self) -> dict[str, Any]: ...
 
@@ -117,6 +133,20 @@ def create_admin_app(
     ) -> dict[str, Any]:
         body = body or RollbackBody()
         old = runtime.controller.table
+        current = await runtime.canary.current()
+        if current is not None and (current.status.in_ramp() or current.status is CanaryStatus.PROMOTED):
+            if body.to is None or body.to == current.baseline:
+                # During a canary "back" is the baseline at weight 0, and the canary ends (CN3);
+                # in its monitoring window it is a switch back without re-analysis (MW1).
+                was = current.candidate
+                state = await runtime.canary.command(canary.Rollback(x_slipway_actor, body.reason))
+                table = runtime.controller.table
+                return {
+                    "from": was,
+                    "to": table.active,
+                    "route_version": table.version,
+                    "canary": str(state.status),
+                }
         table = await runtime.controller.rollback(to=body.to, actor=x_slipway_actor, reason=body.reason)
         return {"from": old.active, "to": table.active, "route_version": table.version}
 
@@ -155,14 +185,19 @@ def create_admin_app(
 
     @app.post("/admin/deploy", dependencies=auth, tags=["deployments"])
     async def deploy(body: DeployBody, x_slipway_actor: str = Header("api")) -> dict[str, Any]:
-        if body.strategy is not Strategy.BLUEGREEN:
+        if body.strategy not in (Strategy.BLUEGREEN, Strategy.CANARY):
             raise TransitionError(
                 f"strategy {body.strategy} is not available in this build",
-                hint="use --strategy bluegreen",
+                hint="use --strategy bluegreen or --strategy canary",
             )
+        if body.strategy is Strategy.BLUEGREEN and (body.steps or body.interval):
+            raise ConfigError(
+                "--steps and --interval belong to a canary", hint="add --strategy canary", field="steps"
+            )
+        plan = runtime.canary_plan(body.steps, body.interval) if body.strategy is Strategy.CANARY else None
         if body.smoke_jsonl is None and not body.no_smoke:
             raise ConfigError(
-                "a blue-green deploy runs a smoke test first, and none was given",
+                f"a {'canary' if plan else 'blue-green'} deploy runs a smoke test first, and none was given",
                 hint="pass --smoke FILE (10-20 prompts), or --no-smoke to skip it knowingly",
                 field="smoke",
             )
@@ -177,10 +212,60 @@ def create_admin_app(
             upstream_model=body.upstream_model,
             api_key_env=body.api_key_env,
         )
+        if plan is not None:
+            dep, state = await runtime.canary.deploy(request, cases, plan, actor=x_slipway_actor)
+            return {
+                "deployment": deployment_to_dict(dep),
+                "route_version": runtime.controller.table.version,
+                "canary": canary.view(state, runtime.canary.clock.now()),
+            }
+        await runtime.canary.ensure_idle()
         dep = await runtime.controller.deploy_bluegreen(
             request, cases, actor=x_slipway_actor, switch=body.switch
         )
         return {"deployment": deployment_to_dict(dep), "route_version": runtime.controller.table.version}
+
+    @app.get("/admin/canary", dependencies=auth, tags=["canary"])
+    async def canary_status(events: int = Query(20, ge=0, le=1000)) -> dict[str, Any]:
+        """The current (or last) canary: phase, weight, time left, last verdict and metric table, timeline."""
+        return await runtime.canary.status(events) or {"canary": None, "events": []}
+
+    async def _act(event: canary.Event) -> dict[str, Any]:
+        state = await runtime.canary.command(event)
+        table = runtime.controller.table
+        return {"canary": canary.view(state, runtime.canary.clock.now()), "route_version": table.version}
+
+    @app.post("/admin/canary/pause", dependencies=auth, tags=["canary"])
+    async def canary_pause(
+        body: CanaryActionBody | None = None, x_slipway_actor: str = Header("api")
+    ) -> dict[str, Any]:
+        """Stop the phase timer; checks go on, and a rollback verdict still rolls back."""
+        reason = (body.reason if body else None) or f"paused by {x_slipway_actor}"
+        return await _act(canary.Pause(x_slipway_actor, reason))
+
+    @app.post("/admin/canary/resume", dependencies=auth, tags=["canary"])
+    async def canary_resume(
+        body: CanaryActionBody | None = None, x_slipway_actor: str = Header("api")
+    ) -> dict[str, Any]:
+        reason = (body.reason if body else None) or f"resumed by {x_slipway_actor}"
+        return await _act(canary.Resume(x_slipway_actor, reason))
+
+    @app.post("/admin/canary/promote", dependencies=auth, tags=["canary"])
+    async def canary_promote(
+        body: CanaryActionBody | None = None, x_slipway_actor: str = Header("api")
+    ) -> dict[str, Any]:
+        """Skip the remaining phases: the candidate takes all traffic now."""
+        reason = (body.reason if body else None) or f"promoted by {x_slipway_actor}"
+        return await _act(canary.Promote(x_slipway_actor, reason))
+
+    @app.post("/admin/canary/abort", dependencies=auth, tags=["canary"])
+    async def canary_abort(
+        body: AbortBody | None = None, x_slipway_actor: str = Header("api")
+    ) -> dict[str, Any]:
+        """Weight 0 % now (CN3); the candidate stays loaded unless `unload`."""
+        body = body or AbortBody()
+        reason = body.reason or f"aborted by {x_slipway_actor}"
+        return await _act(canary.Abort(x_slipway_actor, reason, unload=body.unload))
 
     @app.get("/admin/requests/{request_id}", dependencies=auth, tags=["requests"])
     async def request_record(request_id: str) -> dict[str, Any]:

@@ -40,6 +40,13 @@ class DeployBody(BaseModel):
     smoke_source: str = Field("smoke.jsonl", description="File name used in error messages.")
     no_smoke: bool = Field(False, description="Skip the smoke test on purpose.")
     switch: bool = Field(True, description="Switch traffic after a passing smoke test.")
+    steps: str | None = Field(
+        None,
+        description="Canary only: weight steps, e.g. 5%:2h,25%:4h,100%; default: `canary:` in the config.",
+    )
+    interval: str | None = Field(
+        None, description="Canary only: time between checks, e.g. 15m; default from the config."
+    )
 
 
 class AdapterRollbackBody(BaseModel):
@@ -49,3 +56,15 @@ class AdapterRollbackBody(BaseModel):
         None, description="Adapter version (v2.1), file name or path; default: the previous one."
     )
     reason: str = Field("manual adapter rollback", description="Why; shown in `slipway history`.")
+
+
+class CanaryActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, description="Why; recorded in the canary's timeline and notifications.")
+
+
+class AbortBody(CanaryActionBody):
+    unload: bool = Field(
+        False, description="Also release what slipway started for the candidate (an engine, a vLLM adapter)."
+    )

@@ -6,7 +6,15 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from slipway.core.config import EngineConfig, GatewayConfig, RoutingConfig, SlotConfig, Timeouts
+from slipway.core.config import (
+    CanaryConfig,
+    EngineConfig,
+    GatewayConfig,
+    NotifyConfig,
+    RoutingConfig,
+    SlotConfig,
+    Timeouts,
+)
 
 DOC = (Path(__file__).parents[3] / "docs" / "config.md").read_text()
 
@@ -22,6 +30,8 @@ def test_every_field_is_documented() -> None:
         + fields(Timeouts, "timeouts.")
         + fields(GatewayConfig)
         + fields(EngineConfig)
+        + fields(CanaryConfig)
+        + fields(NotifyConfig)
     )
     missing = [n for n in names if f"`{n}`" not in DOC]
     assert not missing, f"document these fields in docs/config.md: {missing}"

@@ -40,9 +40,10 @@ from slipway.rollout.strategies.canary_state import (
     desired_route,
     phase_left,
     phase_over,
+    view,
 )
 
-__all__ = ["CanaryPlan", "CanaryState", "CanaryStatus", "start", "step"]
+__all__ = ["CanaryPlan", "CanaryState", "CanaryStatus", "start", "step", "view"]
 
 SYSTEM = "slipway (canary)"
 

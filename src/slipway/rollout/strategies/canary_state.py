@@ -176,3 +176,44 @@ def ramp_progress(state: CanaryState, now: float) -> float:
         return 0.0
     done = sum(durations[: state.phase]) + min(phase_elapsed(state, now), durations[state.phase])
     return min(1.0, done / total)
+
+
+def view(state: CanaryState, now: float) -> dict[str, Any]:
+    """What `slipway canary status` and `watch` show: where the ramp is, what is next, the last verdict."""
+    due = next_check_at(state)
+    ramp = state.status.in_ramp()
+    monitoring = None
+    if state.status is CanaryStatus.PROMOTED and state.promoted_at is not None:
+        monitoring = {
+            "since_s": now - state.promoted_at,
+            "left_s": max(0.0, state.promoted_at + STABLE_AFTER_S - now),
+        }
+    return {
+        "deployment_id": state.deployment_id,
+        "version": state.version,
+        "baseline": state.baseline,
+        "candidate": state.candidate,
+        "status": str(state.status),
+        "reason": state.reason,
+        "phase": min(state.phase + 1, len(state.plan.steps) - 1),
+        "phases": len(state.plan.steps) - 1,
+        "weight_pct": state.weight_bp * 100 / WEIGHT_SCALE,
+        "steps": [str(s) for s in state.plan.steps],
+        "interval_s": state.plan.interval_s,
+        "inconclusive": str(state.plan.inconclusive),
+        "phase_length_s": phase_length(state) if ramp else None,
+        "phase_elapsed_s": phase_elapsed(state, now) if ramp else None,
+        "phase_left_s": phase_left(state, now) if ramp else None,
+        "next_check_in_s": None if due is None else max(0.0, due - now),
+        "ramp_progress": ramp_progress(state, now),
+        "looks": state.looks,
+        "paused": state.paused_at is not None,
+        "route_pending": state.route_pending,
+        "monitoring": monitoring,
+        "clock_now": now,
+        "started_at": state.started_at,
+        "promoted_at": state.promoted_at,
+        "ended_at": state.ended_at,
+        "last_check_at": state.last_check_at,
+        "last_verdict": state.last_verdict.to_dict() if state.last_verdict else None,
+    }

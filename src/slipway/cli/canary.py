@@ -1,0 +1,207 @@
+"""Canary commands: `slipway canary status|watch`, `slipway promote|abort|pause|resume` (CN4, OP1).
+
+They talk to a running server (`/admin/canary...`). Times are shown relative
+to the server's control-loop clock ("3m ago", "1h12m left"), which is real
+time unless the server runs a drill clock (SLIPWAY_CLOCK_SCALE).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from slipway.cli.client import AdminClient
+from slipway.core.canary_plan import format_duration
+
+console = Console()
+canary_app = typer.Typer(help="The running canary: its phase, checks and verdicts.", no_args_is_help=True)
+
+STATUS_STYLE = {
+    "running": "green",
+    "promoted": "green",
+    "stable": "green",
+    "paused": "yellow",
+    "holding": "yellow",
+    "investigating": "yellow",
+    "rolled_back": "red",
+    "aborted": "red",
+    "superseded": "dim",
+}
+ACTION_STYLE = {
+    "pass": "green",
+    "inconclusive": "dim",
+    "investigate": "yellow",
+    "hold": "yellow",
+    "rollback": "red",
+}
+
+
+def _dur(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(seconds)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def headline(c: dict[str, Any]) -> Text:
+    status = c["status"]
+    text = Text()
+    text.append(f"canary {c['version']} ", style="bold")
+    text.append(status, style=f"bold {STATUS_STYLE.get(status, '')}")
+    if c["phase_left_s"] is not None:
+        text.append(f"  phase {c['phase']}/{c['phases']} at {c['weight_pct']:g}%")
+        text.append(f"  {_dur(c['phase_left_s'])} left in the phase")
+    else:
+        text.append(f"  {c['weight_pct']:g}% of traffic")
+    if c["next_check_in_s"] is not None:
+        text.append(f"  next check in {_dur(c['next_check_in_s'])}")
+    if c.get("monitoring"):
+        text.append(f"  monitoring: {_dur(c['monitoring']['left_s'])} to stable")
+    return text
+
+
+def details(c: dict[str, Any]) -> Text:
+    return Text(
+        f"{c['candidate']} (candidate) against {c['baseline']} (production); steps {','.join(c['steps'])}; "
+        f"checks every {_dur(c['interval_s'])}; inconclusive at a phase end: {c['inconclusive']}; "
+        f"deployment {c['deployment_id']}\n{c['reason']}",
+        style="dim",
+    )
+
+
+def metric_table(verdict: dict[str, Any]) -> Table:
+    table = Table(title=f"last check: {verdict['action']} — {verdict['reason']}", title_justify="left")
+    for col in ("metric", "category", "baseline", "candidate", "threshold", "verdict", "n (b/c)", "detail"):
+        table.add_column(col)
+    for m in verdict["metrics"]:
+        action = m["action"]
+        table.add_row(
+            m["metric"],
+            m["category"] or "all",
+            _num(m["baseline"]),
+            _num(m["candidate"]),
+            m["threshold"],
+            Text(action, style=ACTION_STYLE.get(action, "")),
+            f"{m['n_baseline']}/{m['n_candidate']}",
+            m["detail"],
+        )
+    return table
+
+
+def timeline(events: list[dict[str, Any]], now: float) -> Table:
+    table = Table(title="timeline (newest first)", title_justify="left")
+    for col in ("when", "event", "phase", "weight", "by", "why"):
+        table.add_column(col)
+    for e in events:
+        verdict = e.get("verdict")
+        kind = e["kind"] + (f": {verdict['action']}" if verdict and e["kind"] == "check" else "")
+        table.add_row(
+            f"{_dur(now - e['at'])} ago",
+            kind,
+            str(e["phase"]),
+            f"{e['weight_pct']:g}%",
+            e["actor"],
+            e["reason"],
+        )
+    return table
+
+
+def render(data: dict[str, Any], *, events: bool = True) -> Group:
+    c = data["canary"]
+    parts: list[Any] = [
+        headline(c),
+        ProgressBar(total=1.0, completed=c["ramp_progress"], width=60),
+        details(c),
+    ]
+    if c.get("last_verdict"):
+        parts.append(metric_table(c["last_verdict"]))
+    if events and data.get("events"):
+        parts.append(timeline(data["events"], c["clock_now"]))
+    return Group(*parts)
+
+
+def _get(limit: int) -> dict[str, Any]:
+    data: dict[str, Any] = AdminClient().get("/admin/canary", params={"events": limit})
+    return data
+
+
+@canary_app.command("status")
+def status(
+    events: int = typer.Option(10, "--events", help="How many timeline entries to show."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Phase, weight, time left, the last verdict's metric table and the timeline."""
+    data = _get(events)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    if data["canary"] is None:
+        console.print("no canary yet; start one with `slipway deploy VERSION --strategy canary`")
+        return
+    console.print(render(data))
+
+
+@canary_app.command("watch")
+def watch(
+    every: float = typer.Option(2.0, "--every", help="Seconds between refreshes."),
+    once: bool = typer.Option(False, "--once", help="Draw one frame and exit."),
+) -> None:
+    """A live view of the canary until it ends (Ctrl-C to leave it running and stop watching)."""
+    data = _get(5)
+    if data["canary"] is None:
+        console.print("no canary yet; start one with `slipway deploy VERSION --strategy canary`")
+        return
+    if once:
+        console.print(Panel(render(data, events=True), title="slipway canary watch"))
+        return
+    final = {"stable", "rolled_back", "aborted", "superseded"}
+    try:
+        with Live(
+            Panel(render(data), title="slipway canary watch"), console=console, refresh_per_second=4
+        ) as live:
+            while data["canary"]["status"] not in final:
+                time.sleep(every)
+                data = _get(5)
+                live.update(Panel(render(data), title="slipway canary watch"))
+    except KeyboardInterrupt:
+        return
+
+
+def _act(action: str, body: dict[str, Any]) -> None:
+    out = AdminClient().post(f"/admin/canary/{action}", json=body)
+    c = out["canary"]
+    console.print(headline(c))
+    console.print(Text(c["reason"], style="dim"))
+
+
+def promote(reason: str | None = typer.Option(None, "--reason", "-r", help="Recorded and notified.")) -> None:
+    """Skip the remaining canary phases: the candidate takes all traffic now."""
+    _act("promote", {"reason": reason})
+
+
+def abort(
+    unload: bool = typer.Option(False, "--unload", help="Also release the candidate's engine or adapter."),
+    reason: str | None = typer.Option(None, "--reason", "-r", help="Recorded and notified."),
+) -> None:
+    """Stop the canary: the candidate's weight goes to 0 % at once; it stays loaded unless --unload."""
+    _act("abort", {"reason": reason, "unload": unload})
+
+
+def pause(reason: str | None = typer.Option(None, "--reason", "-r", help="Recorded and notified.")) -> None:
+    """Stop the canary's phase timer at the current weight (checks go on)."""
+    _act("pause", {"reason": reason})
+
+
+def resume(reason: str | None = typer.Option(None, "--reason", "-r", help="Recorded and notified.")) -> None:
+    """Start the paused phase timer again where it stopped."""
+    _act("resume", {"reason": reason})

@@ -1,0 +1,414 @@
+"""Runs canaries unattended (CN4): wakes on schedule, asks the judge, steps the machine, carries out effects.
+
+The decision path: wake → reconcile with the route table → `judge.evaluate`
+→ `canary.step(state, Tick(verdict))` → effects: the route change through
+`RouteController.transition` (the same optimistic commits as every other
+route change), the state and its timeline in the store, the deployment row,
+notifications. Operator commands (pause, resume, promote, abort, rollback)
+take the same path with their own event.
+
+All state lives in the store and is reloaded at every wake, so a restart
+(or a kill -9) resumes the same phase with the same timer: times are kept
+in the injectable clock's time, and the next check is computed from them.
+A route change is saved as pending before it is committed, so a crash
+between the two is finished at the next wake rather than lost; a route
+table that changed behind the canary's back ends it (`RoutesChanged`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from slipway.core.canary import CanaryRecord, JudgeRequest
+from slipway.core.canary_plan import CanaryPlan
+from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
+from slipway.core.errors import ConflictError, NotFoundError, SlipwayError, TransitionError
+from slipway.core.ports import CanaryJudge, CanaryStore, Clock, DeploymentStore, Notifier
+from slipway.core.types import WEIGHT_SCALE, RouteChange, RouteChangeKind, RouteTable
+from slipway.evals.smoke import SmokeCase
+from slipway.rollout import machine
+from slipway.rollout.controller import RouteController
+from slipway.rollout.strategies import canary
+from slipway.rollout.strategies.bluegreen import DeployRequest
+from slipway.rollout.strategies.canary import (
+    ApplyRoute,
+    Effect,
+    Event,
+    Finish,
+    Notify,
+    Record,
+    RoutesChanged,
+    Tick,
+    Unload,
+)
+from slipway.rollout.strategies.canary_state import CanaryState, CanaryStatus, desired_route, next_check_at
+
+log = logging.getLogger("slipway.canary")
+
+#: Without a running canary the loop still looks now and then (another replica may have started one).
+IDLE_POLL_S = 300.0
+#: After a failed wake (store down, judge failing) try again this soon (clock seconds; at most the interval).
+RETRY_S = 60.0
+
+
+class CanaryController:
+    def __init__(
+        self,
+        *,
+        store: CanaryStore,
+        routes: RouteController,
+        deployments: DeploymentStore,
+        judge: CanaryJudge,
+        notifier: Notifier,
+        clock: Clock,
+        wall: Callable[[], float] = time.time,
+        before_check: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._store = store
+        self._routes = routes
+        self._deployments = deployments
+        self._judge = judge
+        self._notifier = notifier
+        self.clock = clock
+        self._wall = wall
+        self._before_check = before_check
+        self._lock = asyncio.Lock()
+        self._kick = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: Number of wakes that ran to the end (tests wait on it).
+        self.wakes = 0
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="slipway-canary")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def kick(self) -> None:
+        """Wake the loop now (a canary started, an operator acted)."""
+        self._kick.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                wake_at = await self.wake()
+            except asyncio.CancelledError:
+                raise
+            except SlipwayError as exc:
+                log.error("canary check failed, retrying in %gs: %s", RETRY_S, exc)
+                wake_at = self.clock.now() + RETRY_S
+            except Exception:
+                log.exception("canary controller error, retrying in %gs", RETRY_S)
+                wake_at = self.clock.now() + RETRY_S
+            self.wakes += 1
+            delay = IDLE_POLL_S if wake_at is None else wake_at - self.clock.now()
+            await self._sleep(delay)
+
+    async def _sleep(self, seconds: float) -> None:
+        if self._kick.is_set():
+            self._kick.clear()
+            return
+        sleeper = asyncio.create_task(self.clock.sleep(seconds))
+        kicked = asyncio.create_task(self._kick.wait())
+        try:
+            await asyncio.wait({sleeper, kicked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, kicked):
+                task.cancel()
+            await asyncio.gather(sleeper, kicked, return_exceptions=True)
+        self._kick.clear()
+
+    # -- the wake ------------------------------------------------------------------
+
+    async def wake(self) -> float | None:
+        """One pass: reconcile, and check if a check is due. Returns when to wake next (clock time)."""
+        async with self._lock:
+            loaded = await self._load()
+            if loaded is None:
+                return None
+            state, revision = await self._reconcile(*loaded)
+            due = next_check_at(state)
+            if due is None or due > self.clock.now():
+                return self._next_wake(state)
+        if self._before_check is not None:
+            await self._before_check()
+        try:
+            verdict = await self._judge.evaluate(self._judge_request(state))
+        except SlipwayError as exc:
+            # A check that could not run is not a verdict: nothing moves, and it is tried again soon.
+            log.error("canary %s: the check could not run: %s", state.deployment_id, exc)
+            return self.clock.now() + min(RETRY_S, state.plan.interval_s)
+        async with self._lock:
+            loaded = await self._load()
+            if loaded is None or loaded[0].deployment_id != state.deployment_id:
+                return self.clock.now()
+            current, revision = loaded
+            if current.looks != state.looks or current.status.is_final():
+                return next_check_at(current)  # someone acted meanwhile; look again from their state
+            new, effects = canary.step(current, Tick(verdict), self.clock.now(), wall=self._wall())
+            new = await self._commit(new, effects, revision)
+            return self._next_wake(new)
+
+    def _next_wake(self, state: CanaryState) -> float | None:
+        due = next_check_at(state)
+        if state.route_pending:
+            # The route change failed (a race, a store hiccup): try it again soon, whatever the schedule.
+            retry = self.clock.now() + min(RETRY_S, state.plan.interval_s)
+            return retry if due is None else min(due, retry)
+        return due
+
+    def _judge_request(self, state: CanaryState) -> JudgeRequest:
+        wall = self._wall()
+        if state.status is CanaryStatus.PROMOTED and state.promoted_wall is not None:
+            base = (state.started_wall, state.promoted_wall)
+            cand = (state.promoted_wall, wall)
+        else:
+            base = cand = (state.started_wall, wall)
+        return JudgeRequest(
+            deployment_id=state.deployment_id,
+            baseline_slot=state.baseline,
+            candidate_slot=state.candidate,
+            baseline_since=base[0],
+            baseline_until=base[1],
+            candidate_since=cand[0],
+            candidate_until=cand[1],
+            look=state.looks + 1,
+            phase=state.phase,
+            weight_bp=state.weight_bp,
+            monitoring=state.status is CanaryStatus.PROMOTED,
+        )
+
+    # -- operators -------------------------------------------------------------------
+
+    async def deploy(
+        self,
+        request: DeployRequest,
+        smoke_cases: list[SmokeCase] | None,
+        plan: CanaryPlan,
+        *,
+        actor: str,
+        progress: Callable[[str], None] | None = None,
+    ) -> tuple[Deployment, CanaryState]:
+        """Stage the candidate like blue-green (health check, smoke test), then start at the first weight."""
+        await self.ensure_idle()
+        dep = await self._routes.deploy_bluegreen(
+            request, smoke_cases, actor=actor, switch=False, progress=progress, strategy=Strategy.CANARY
+        )
+        async with self._lock:
+            loaded = await self._load()
+            if loaded is not None and not loaded[0].status.is_final():
+                old, revision = loaded
+                if old.status.in_ramp():
+                    raise TransitionError(
+                        f"canary of {old.version} started meanwhile", hint="see slipway canary status"
+                    )
+                ended = replace(old, status=CanaryStatus.SUPERSEDED, ended_at=self.clock.now(),
+                                reason=f"deploy {dep.version} ({dep.id}) started")  # fmt: skip
+                await self._save(ended, revision)
+            table = self._routes.table
+            state, effects = canary.start(
+                plan,
+                deployment_id=dep.id,
+                version=dep.version,
+                baseline=table.active,
+                candidate=dep.slot,
+                actor=actor,
+                now=self.clock.now(),
+                wall=self._wall(),
+            )
+            dep.detail["canary"] = {"plan": plan.to_dict(), "baseline": table.active}
+            await self._move(dep, DeploymentStatus.CANARY)
+            state = await self._commit(state, effects, 0)
+        self.kick()
+        return dep, state
+
+    async def ensure_idle(self) -> None:
+        """Refuse to start a deploy while a canary ramps (it would fight over the split)."""
+        loaded = await self._load()
+        if loaded is not None and loaded[0].status.in_ramp():
+            state = loaded[0]
+            raise TransitionError(
+                f"a canary of {state.version} is running ({state.status}, {state.weight_bp / 100:g}%)",
+                hint="finish it first: slipway promote, slipway abort, or wait; see slipway canary status",
+            )
+
+    async def command(self, event: Event) -> CanaryState:
+        """An operator's move on the current canary (pause, resume, promote, abort, rollback)."""
+        async with self._lock:
+            loaded = await self._load()
+            if loaded is None:
+                raise NotFoundError(
+                    "there is no canary", hint="start one with slipway deploy VERSION --strategy canary"
+                )
+            state, revision = await self._reconcile(*loaded)
+            new, effects = canary.step(state, event, self.clock.now(), wall=self._wall())
+            new = await self._commit(new, effects, revision)
+        self.kick()
+        return new
+
+    async def current(self) -> CanaryState | None:
+        loaded = await self._load()
+        return loaded[0] if loaded else None
+
+    async def status(self, events: int = 20) -> dict[str, Any] | None:
+        state = await self.current()
+        if state is None:
+            return None
+        timeline = await self._store.canary_events(state.deployment_id, limit=events)
+        return {
+            "canary": canary.view(state, self.clock.now()),
+            "events": [
+                {
+                    "at": e.at,
+                    "kind": e.kind,
+                    "phase": e.phase + 1,
+                    "weight_pct": e.weight_bp * 100 / WEIGHT_SCALE,
+                    "actor": e.actor,
+                    "reason": e.reason,
+                    "verdict": e.verdict.to_dict() if e.verdict else None,
+                }
+                for e in timeline
+            ],
+        }
+
+    # -- carrying out effects ------------------------------------------------------
+
+    async def _load(self) -> tuple[CanaryState, int] | None:
+        record = await self._store.latest_canary()
+        if record is None:
+            return None
+        return CanaryState.from_dict(dict(record.state)), record.revision
+
+    async def _save(self, state: CanaryState, revision: int) -> int:
+        now = self.clock.now()
+        record = CanaryRecord(
+            deployment_id=state.deployment_id,
+            status=str(state.status),
+            revision=revision,
+            created_at=state.started_at,
+            updated_at=now,
+            state=state.to_dict(),
+        )
+        saved = await self._store.save_canary(record, expected_revision=revision)
+        return saved.revision
+
+    async def _reconcile(self, state: CanaryState, revision: int) -> tuple[CanaryState, int]:
+        """Finish a pending route change, or notice one made behind the canary's back."""
+        if state.status.is_final() and not state.route_pending:
+            return state, revision
+        if state.route_pending:
+            applied = await self._apply_route(state, ApplyRoute(RouteChangeKind.CANARY, "resume the canary"))
+            if applied is None:
+                return state, revision
+            return applied, await self._save(applied, revision)
+        table = self._routes.table
+        if table.version == state.route_version:
+            return state, revision
+        last = await self._routes.last_change()
+        what = f"route v{last.version}: {last.kind} by {last.actor}: {last.reason}" if last else "unknown"
+        event = RoutesChanged(table.version, table.active, table.weights.get(state.candidate, 0), what)
+        new, effects = canary.step(state, event, self.clock.now(), wall=self._wall())
+        return new, await self._commit_without_routes(new, effects, revision)
+
+    async def _commit(self, state: CanaryState, effects: list[Effect], revision: int) -> CanaryState:
+        """Save the state (route change pending), make the route change, then everything else."""
+        revision = await self._save(state, revision)
+        for effect in effects:
+            if isinstance(effect, ApplyRoute):
+                applied = await self._apply_route(state, effect)
+                if applied is not None:
+                    state = applied
+                    revision = await self._save(state, revision)
+        await self._commit_without_routes(state, effects, revision, saved=True)
+        return state
+
+    async def _commit_without_routes(
+        self, state: CanaryState, effects: list[Effect], revision: int, *, saved: bool = False
+    ) -> int:
+        if not saved:
+            revision = await self._save(state, revision)
+        for effect in effects:
+            if isinstance(effect, Record):
+                await self._store.add_canary_event(effect.event)
+            elif isinstance(effect, Finish):
+                await self._finish(state.deployment_id, effect)
+            elif isinstance(effect, Unload):
+                await self._unload(effect.slot)
+        for effect in effects:
+            if isinstance(effect, Notify):
+                self._notifier.notify(effect.notification)
+        return revision
+
+    async def _apply_route(self, state: CanaryState, effect: ApplyRoute) -> CanaryState | None:
+        """Commit the route `state` wants; the state with the committed version, or None if it failed."""
+        try:
+            table = await self._routes.transition(lambda t: route_change(t, state, effect, self._wall()))
+        except (TransitionError, ConflictError, NotFoundError) as exc:
+            log.error("canary %s: could not set the route: %s", state.deployment_id, exc)
+            return None
+        return replace(state, route_pending=False, route_version=table.version)
+
+    async def _finish(self, deployment_id: str, effect: Finish) -> None:
+        dep = await self._deployments.get_deployment(deployment_id)
+        if dep is None or dep.status is effect.status or dep.status.is_terminal():
+            return
+        dep.detail = {**dep.detail, "canary_result": effect.reason}
+        try:
+            await self._move(dep, effect.status)
+        except TransitionError as exc:
+            log.error("canary %s: %s", deployment_id, exc)
+
+    async def _move(self, dep: Deployment, status: DeploymentStatus) -> None:
+        machine.check_deployment_move(dep.status, status)
+        dep.status = status
+        dep.updated_at = self._wall()
+        await self._deployments.save_deployment(dep)
+
+    async def _unload(self, slot: str) -> None:
+        try:
+            await self._routes.unload(slot)
+        except SlipwayError as exc:
+            log.error("could not unload slot %s: %s", slot, exc)
+
+
+def route_change(
+    table: RouteTable, state: CanaryState, effect: ApplyRoute, now: float
+) -> tuple[RouteTable, RouteChange] | None:
+    """The route change that makes `table` match what `state` wants, or None when it already does."""
+    active, weight = desired_route(state)
+    for slot in (state.baseline, state.candidate):
+        if slot not in table.slots:
+            raise TransitionError(f"slot {slot!r} of the canary of {state.version} is gone from the routes")
+    if table.active != active:
+        kind = effect.kind if effect.kind is not RouteChangeKind.CANARY else RouteChangeKind.SWITCH
+        if active == state.candidate:
+            kind = RouteChangeKind.PROMOTE
+        elif table.active != state.candidate:
+            raise TransitionError(
+                f"the active slot is {table.active!r}, "
+                f"not the canary's {state.baseline!r} or {state.candidate!r}"
+            )
+        return machine.switch(table, active, actor=effect.actor, reason=effect.reason, now=now, kind=kind)
+    if active == state.candidate:
+        return None if not table.weights else machine.set_weights(
+            table, {active: WEIGHT_SCALE}, actor=effect.actor, reason=effect.reason, now=now, kind=effect.kind
+        )  # fmt: skip
+    wanted = {active: WEIGHT_SCALE - weight, state.candidate: weight} if weight else {active: WEIGHT_SCALE}
+    current = table.effective_weights()
+    if {k: v for k, v in wanted.items() if v} == current:
+        return None
+    return machine.set_weights(
+        table, wanted, actor=effect.actor, reason=effect.reason, now=now, kind=effect.kind
+    )

@@ -1,0 +1,36 @@
+"""Clocks for the control loop (the `Clock` port): real time, and real time sped up for drills.
+
+`ScaledClock` runs `scale` times faster than the wall clock from a fixed
+`anchor` (epoch seconds): now() = anchor + (wall - anchor) · scale. Because
+the anchor is fixed (and remembered across restarts), scaled times stay
+monotonic when the process restarts, so a canary's phase timer resumes
+where it was. Only the controller's schedule runs on it; request records
+keep wall-clock times, and the judge's windows are wall-clock too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class ScaledClock:
+    def __init__(self, scale: float, anchor: float) -> None:
+        if scale <= 0:
+            raise ValueError(f"clock scale must be positive, got {scale:g}")
+        self.scale = scale
+        self.anchor = anchor
+
+    def now(self) -> float:
+        return self.anchor + (time.time() - self.anchor) * self.scale
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.scale)

@@ -1,0 +1,191 @@
+"""Canary stories on sim backends with a hand-moved clock (CN1-CN4, DF4, MW1).
+
+Everything is real except time: two sim model servers, slipway on loopback
+with its SQLite store, traffic through the gateway with labels sent later as
+feedback, a webhook receiver. The clock is moved by the test, so a 2-hour
+phase passes in one call and every check is one the test asked for.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.clock import ManualClock
+from tests.e2e.canary_story import canary, check_after, deploy_canary, rows, traffic
+from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
+from tests.webhooks import Hook, webhook_receiver
+
+BAD_BILLING = """\
+categories:
+  billing: {keywords: [refund, invoice], accuracy: 0.4}
+"""
+SLOW = """\
+categories:
+  billing: {keywords: [refund, invoice], latency_ms: 200}
+  shipping: {keywords: [parcel, delivery], latency_ms: 200}
+"""
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    with webhook_receiver(fail_first=1) as h:
+        yield h
+
+
+def story(tmp_path: Path, hook: Hook, clock: ManualClock, candidate_extra: str = "") -> Iterator[Gateway]:
+    notify = textwrap.dedent(
+        f"""\
+        notify:
+          webhooks: ["{hook.url}"]
+          timeout_s: 2
+        """
+    )
+    with (
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2", extra=candidate_extra), seed=1) as green,
+        live_gateway(tmp_path, routing_yaml(blue, green, extra=notify), clock=clock) as gw,
+    ):
+        yield gw
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+async def test_a_category_regression_is_caught_rolled_back_and_notified(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock, candidate_extra=BAD_BILLING):
+        # Given v2.2 answers billing wrong 60 % of the time, deployed as a canary at 10 %
+        out = deploy_canary(gw, "10%:2h,50%:2h,100%")
+        assert out["deployment"]["status"] == "canary"
+        assert out["canary"]["weight_pct"] == 10 and out["canary"]["status"] == "running"
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        assert status["route"]["weights_pct"] == {"blue": 90, "green": 10}
+        hook.wait_for("canary.started")
+
+        # When traffic flows and its labels arrive, and the first check falls due 15 minutes in
+        served = await traffic(gw.url, 1200)
+        assert 60 < served["green"] < 200
+        data = check_after(gw, clock, 15)
+
+        # Then the canary is halted at once: weight 0 %, everything on blue, the candidate still loaded
+        c = data["canary"]
+        assert (c["status"], c["weight_pct"], c["looks"]) == ("rolled_back", 0, 1)
+        billing = rows(data)[("accuracy", "billing")]
+        assert billing["action"] == "rollback" and billing["candidate"] < 0.6 < 0.9 < billing["baseline"]
+        assert rows(data)[("accuracy", "shipping")]["action"] == "pass"
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        assert status["route"]["active"] == "blue" and status["route"]["weights_pct"] == {}
+        assert "green" in {s["name"] for s in status["slots"]}
+        after = await traffic(gw.url, 50, labels=False)
+        assert after == {"blue": 50}
+        deps = httpx.get(f"{gw.url}/admin/deployments").json()["deployments"]
+        assert deps[0]["status"] == "rolled_back" and deps[0]["strategy"] == "canary"
+        kinds = [c["kind"] for c in httpx.get(f"{gw.url}/admin/history").json()["changes"]]
+        assert kinds[:3] == ["rollback", "canary", "slot"]
+
+        # And the on-call engineer got the metric table (the webhook's first answer was a 503: retried)
+        note = hook.wait_for("canary.rolled_back")
+        assert "rolled back at 10%" in note["text"] and "billing" in note["text"]
+        table = next(b for b in note["blocks"] if "text" in b and b["text"]["text"].startswith("```"))
+        assert "accuracy" in table["text"]["text"] and "billing" in table["text"]["text"]
+        assert note["attachments"][0]["color"] == "#e01e5a"
+        assert any(f["title"] == "accuracy [billing]" for f in note["attachments"][0]["fields"])
+        assert [e["kind"] for e in data["events"]][:2] == ["rollback", "check"]
+
+        # And the ended canary takes no more commands
+        r = httpx.post(f"{gw.url}/admin/canary/promote")
+        assert r.status_code == 409 and "has ended" in r.json()["error"]["message"]
+
+
+async def test_an_identical_candidate_is_promoted_to_100_percent(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock):
+        deploy_canary(gw, "20%:30m,50%:30m,100%")
+        await traffic(gw.url, 600)
+        assert check_after(gw, clock, 15)["canary"]["last_verdict"]["action"] == "pass"
+        data = check_after(gw, clock, 15)
+        assert (data["canary"]["phase"], data["canary"]["weight_pct"]) == (2, 50)
+        hook.wait_for("canary.phase")
+        await traffic(gw.url, 300)
+        check_after(gw, clock, 15)
+        data = check_after(gw, clock, 15)
+
+        c = data["canary"]
+        assert (c["status"], c["weight_pct"]) == ("promoted", 100)
+        assert c["monitoring"]["left_s"] == pytest.approx(7 * 86400)
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        assert (status["route"]["active"], status["route"]["previous_active"]) == ("green", "blue")
+        assert status["route"]["weights_pct"] == {}
+        assert httpx.get(f"{gw.url}/admin/deployments").json()["deployments"][0]["status"] == "live"
+        assert httpx.get(f"{gw.url}/admin/history").json()["changes"][0]["kind"] == "promote"
+        note = hook.wait_for("canary.promoted")
+        assert "every 5 min for the first hour" in note["blocks"][1]["text"]["text"]
+
+        # The monitoring window checks again 5 minutes later...
+        await traffic(gw.url, 200)
+        assert check_after(gw, clock, 5)["canary"]["status"] == "promoted"
+        # ...and a rollback inside it is one command, with no re-analysis.
+        back = httpx.post(f"{gw.url}/admin/rollback", json={"reason": "complaints"}).json()
+        assert (back["from"], back["to"], back["canary"]) == ("green", "blue", "rolled_back")
+        assert canary(gw.url)["canary"]["status"] == "rolled_back"
+        hook.wait_for("canary.rolled_back")
+
+
+async def test_a_latency_regression_is_held_and_never_promoted(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock, candidate_extra=SLOW):
+        deploy_canary(gw, "25%:30m,100%")
+        await traffic(gw.url, 500, concurrency=32, labels=False)
+        data = check_after(gw, clock, 15)
+        c = data["canary"]
+        assert (c["status"], c["weight_pct"]) == ("holding", 25)
+        latency = rows(data)[("p95_latency_ms", None)]
+        assert latency["action"] == "hold" and latency["candidate"] > 150 > 100 > latency["baseline"]
+        note = hook.wait_for("canary.held")
+        assert note["slipway"]["severity"] == "warning"
+
+        # The phase ends while it holds: no promotion, same weight.
+        data = check_after(gw, clock, 15)
+        assert (data["canary"]["status"], data["canary"]["phase"], data["canary"]["weight_pct"]) == (
+            "holding",
+            1,
+            25,
+        )
+        assert httpx.get(f"{gw.url}/admin/status").json()["route"]["weights_pct"] == {"blue": 75, "green": 25}
+
+
+async def test_operators_pause_resume_and_abort_and_a_running_canary_blocks_other_deploys(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock):
+        deploy_canary(gw, "10%:1h,100%")
+        again = httpx.post(
+            f"{gw.url}/admin/deploy", json={"version": "v2.3", "slot": "green", "no_smoke": True}, timeout=30
+        )
+        assert again.status_code == 409 and "canary of v2.2 is running" in again.json()["error"]["message"]
+
+        clock.advance(20 * 60)
+        paused = httpx.post(f"{gw.url}/admin/canary/pause", json={"reason": "looking at logs"}).json()
+        assert paused["canary"]["status"] == "paused" and paused["canary"]["phase_left_s"] == 40 * 60
+        assert httpx.post(f"{gw.url}/admin/canary/pause").status_code == 409
+        clock.advance(3 * 3600)
+        resumed = httpx.post(f"{gw.url}/admin/canary/resume").json()["canary"]
+        assert (resumed["status"], resumed["phase_left_s"]) == ("running", 40 * 60)
+
+        aborted = httpx.post(f"{gw.url}/admin/canary/abort", json={"reason": "wrong build"}).json()
+        assert (aborted["canary"]["status"], aborted["canary"]["weight_pct"]) == ("aborted", 0)
+        assert httpx.get(f"{gw.url}/admin/status").json()["route"]["weights_pct"] == {}
+        # Checks went on while paused (they found too little traffic: inconclusive, no phase end yet).
+        events = [e["kind"] for e in canary(gw.url)["events"]]
+        assert [e for e in events if e != "check"] == ["abort", "resume", "pause", "start"]
+        assert "check" in events[events.index("resume") : events.index("pause")]
+        hook.wait_for("canary.aborted")
