@@ -80,7 +80,8 @@ def details(c: dict[str, Any]) -> Text:
 
 
 def metric_table(verdict: dict[str, Any]) -> Table:
-    table = Table(title=f"last check: {verdict['action']} — {verdict['reason']}", title_justify="left")
+    title = Text(f"last check: {verdict['action']} — {verdict['reason']}")
+    table = Table(title=title, title_justify="left")
     for col in ("metric", "category", "baseline", "candidate", "threshold", "verdict", "n (b/c)", "detail"):
         table.add_column(col)
     for m in verdict["metrics"]:
@@ -93,7 +94,7 @@ def metric_table(verdict: dict[str, Any]) -> Table:
             m["threshold"],
             Text(action, style=ACTION_STYLE.get(action, "")),
             f"{m['n_baseline']}/{m['n_candidate']}",
-            m["detail"],
+            Text(m["detail"]),
         )
     return table
 
@@ -110,19 +111,20 @@ def timeline(events: list[dict[str, Any]], now: float) -> Table:
             kind,
             str(e["phase"]),
             f"{e['weight_pct']:g}%",
-            e["actor"],
-            e["reason"],
+            Text(e["actor"]),
+            Text(e["reason"]),
         )
     return table
 
 
 def render(data: dict[str, Any], *, events: bool = True) -> Group:
     c = data["canary"]
-    parts: list[Any] = [
-        headline(c),
-        ProgressBar(total=1.0, completed=c["ramp_progress"], width=60),
-        details(c),
-    ]
+    bar = Table.grid(padding=(0, 1))
+    bar.add_row(
+        ProgressBar(total=1.0, completed=c["ramp_progress"], width=50),
+        Text(f"{c['ramp_progress'] * 100:.0f}% of the ramp"),
+    )
+    parts: list[Any] = [headline(c), bar, details(c)]
     if c.get("last_verdict"):
         parts.append(metric_table(c["last_verdict"]))
     if events and data.get("events"):

@@ -182,6 +182,8 @@ def view(state: CanaryState, now: float) -> dict[str, Any]:
     """What `slipway canary status` and `watch` show: where the ramp is, what is next, the last verdict."""
     due = next_check_at(state)
     ramp = state.status.in_ramp()
+    # An ended canary's progress stays where it ended.
+    at = state.ended_at if state.status.is_final() and state.ended_at is not None else now
     monitoring = None
     if state.status is CanaryStatus.PROMOTED and state.promoted_at is not None:
         monitoring = {
@@ -205,7 +207,7 @@ def view(state: CanaryState, now: float) -> dict[str, Any]:
         "phase_elapsed_s": phase_elapsed(state, now) if ramp else None,
         "phase_left_s": phase_left(state, now) if ramp else None,
         "next_check_in_s": None if due is None else max(0.0, due - now),
-        "ramp_progress": ramp_progress(state, now),
+        "ramp_progress": ramp_progress(state, at),
         "looks": state.looks,
         "paused": state.paused_at is not None,
         "route_pending": state.route_pending,
