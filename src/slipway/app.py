@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import ValidationError as PydanticValidationError
 
+from slipway.analysis.output_checks import OutputCheck, OutputChecksConfig, build_checks
+from slipway.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from slipway.backends.engine.fleet import EngineFleet, EngineSpec
 from slipway.backends.engine.provision import EngineProvisioner
 from slipway.backends.factory import SlotBackends
@@ -43,10 +46,10 @@ from slipway.notify.fanout import Fanout, When
 from slipway.notify.log import LogNotifier
 from slipway.notify.webhook import WebhookNotifier, WebhookSettings
 from slipway.registry.validate import open_base, validate_adapter
+from slipway.rollout.analysis_judge import AnalysisJudge
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.clock import ScaledClock, SystemClock
 from slipway.rollout.controller import RouteController
-from slipway.rollout.record_judge import RecordJudge
 from slipway.store.database import Store, default_store_url, open_store
 from slipway.web.admin import create_admin_app
 from slipway.web.auth import TokenGuard
@@ -155,6 +158,28 @@ def _specs_from_json(text: str) -> dict[str, EngineSpec]:
     return out
 
 
+def canary_analysis(
+    config: RoutingConfig | None, source: str | None = None
+) -> tuple[Thresholds, tuple[OutputCheck, ...]]:
+    """The judge's threshold table and output checks from `canary:` (the seed's defaults without it)."""
+    if config is None:
+        return DEFAULT_THRESHOLDS, build_checks()
+    parts: list[Any] = []
+    for name, model in (("thresholds", Thresholds), ("output_checks", OutputChecksConfig)):
+        try:
+            parts.append(model.model_validate(getattr(config.canary, name)))
+        except PydanticValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(["canary", name, *(str(p) for p in err["loc"])])
+            raise ConfigError(
+                str(err["msg"]).removeprefix("Value error, "),
+                hint="see docs/config.md (canary) for the fields and their defaults",
+                source=source,
+                field=where,
+            ) from None
+    return parts[0], build_checks(parts[1])
+
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -197,6 +222,12 @@ class Runtime:
         """The operator's --steps/--interval over the config's `canary:` defaults (the seed's values)."""
         defaults = self.config.canary if self.config is not None else CanaryConfig()
         return defaults.plan(steps, interval)
+
+    def canary_thresholds(self) -> Thresholds:
+        return canary_analysis(self.config)[0]
+
+    def output_checks(self) -> tuple[OutputCheck, ...]:
+        return canary_analysis(self.config)[1]
 
     def _notify_config(self) -> NotifyConfig:
         return self.config.notify if self.config is not None else NotifyConfig()
@@ -276,7 +307,7 @@ class Runtime:
             store=self.store,
             routes=self._controller,
             deployments=self.store,
-            judge=RecordJudge(self.store),
+            judge=AnalysisJudge(self.store, self.canary_thresholds, self.output_checks),
             notifier=self.notifier(),
             clock=await self._clock(),
             before_check=recorder.flush,
@@ -337,7 +368,9 @@ class Runtime:
             raise ConfigError(
                 f"cannot read {path}: {exc.strerror}", hint="check the path and permissions", source=str(path)
             ) from exc
-        return parse_config(text, str(path)), text
+        config = parse_config(text, str(path))
+        canary_analysis(config, str(path))
+        return config, text
 
     async def _apply_file(self, *, actor: str, at_start: bool = False) -> dict[str, Any]:
         assert self.store is not None

@@ -56,7 +56,8 @@ def wait_for_look(gw: Gateway, looks: int, timeout: float = 15.0) -> dict[str, A
     while True:
         data = canary(gw.url)
         c = data["canary"]
-        if c is not None and (c["looks"] >= looks or c["status"] in ("rolled_back", "aborted", "stable")):
+        done = c is not None and (c["looks"] >= looks or c["status"] in ("rolled_back", "aborted", "stable"))
+        if done and not c["route_pending"]:
             return data
         if time.monotonic() > deadline:
             raise AssertionError(f"no check #{looks} within {timeout:g}s: {c}")

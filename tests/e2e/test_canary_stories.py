@@ -139,24 +139,27 @@ async def test_an_identical_candidate_is_promoted_to_100_percent(
         hook.wait_for("canary.rolled_back")
 
 
-async def test_a_latency_regression_is_held_and_never_promoted(
+async def test_a_latency_regression_is_held_for_investigation_and_never_promoted(
     tmp_path: Path, hook: Hook, clock: ManualClock
 ) -> None:
     for gw in story(tmp_path, hook, clock, candidate_extra=SLOW):
         deploy_canary(gw, "25%:30m,100%")
-        await traffic(gw.url, 500, concurrency=32, labels=False)
+        await traffic(gw.url, 1200, concurrency=24, labels=False)
         data = check_after(gw, clock, 15)
         c = data["canary"]
-        assert (c["status"], c["weight_pct"]) == ("holding", 25)
-        latency = rows(data)[("p95_latency_ms", None)]
-        assert latency["action"] == "hold" and latency["candidate"] > 150 > 100 > latency["baseline"]
-        note = hook.wait_for("canary.held")
+        assert (c["status"], c["weight_pct"]) == ("investigating", 25), [
+            (m["metric"], m["baseline"], m["candidate"], m["action"], m["detail"])
+            for m in c["last_verdict"]["metrics"]
+        ]
+        latency = rows(data)[("latency_p95", None)]
+        assert latency["action"] == "investigate" and latency["candidate"] > 150 > 100 > latency["baseline"]
+        note = hook.wait_for("canary.investigating")
         assert note["slipway"]["severity"] == "warning"
 
         # The phase ends while it holds: no promotion, same weight.
         data = check_after(gw, clock, 15)
         assert (data["canary"]["status"], data["canary"]["phase"], data["canary"]["weight_pct"]) == (
-            "holding",
+            "investigating",
             1,
             25,
         )

@@ -20,17 +20,18 @@ from typing import Any
 
 
 class VerdictAction(StrEnum):
-    """What a check says to do, from the DF1–DF4 decision framework."""
+    """What a check says to do, from the DF1–DF4 decision framework (as `analysis.decide` means them)."""
 
+    #: Nothing worse than production (DF3).
     PASS = "pass"
-    #: Stay in the phase and look again (p95 latency, DF2).
+    #: A minor but significant change, below DF2's band (DF3: monitor and hold): the ramp goes on.
     HOLD = "hold"
-    #: Stay in the phase; a human should look (output length, format, DF2).
+    #: Too little data to judge a required metric (DF4 applies at the end of a phase).
+    INCONCLUSIVE = "inconclusive"
+    #: Stop at this weight; a person decides within 1–4 h (DF2; CN2's p95 latency and output length).
     INVESTIGATE = "investigate"
     #: Weight 0 now (DF1).
     ROLLBACK = "rollback"
-    #: Too little data to say anything yet.
-    INCONCLUSIVE = "inconclusive"
 
     @property
     def severity(self) -> int:
@@ -38,14 +39,19 @@ class VerdictAction(StrEnum):
         return _SEVERITY[self]
 
     def is_concern(self) -> bool:
-        return self in (VerdictAction.HOLD, VerdictAction.INVESTIGATE)
+        """Stops the ramp until it clears."""
+        return self is VerdictAction.INVESTIGATE
+
+    def advances(self) -> bool:
+        """Good enough to move to the next step at the end of a phase."""
+        return self in (VerdictAction.PASS, VerdictAction.HOLD)
 
 
 _SEVERITY = {
     VerdictAction.PASS: 0,
-    VerdictAction.INCONCLUSIVE: 1,
-    VerdictAction.INVESTIGATE: 2,
-    VerdictAction.HOLD: 3,
+    VerdictAction.HOLD: 1,
+    VerdictAction.INCONCLUSIVE: 2,
+    VerdictAction.INVESTIGATE: 3,
     VerdictAction.ROLLBACK: 4,
 }
 
@@ -139,13 +145,16 @@ class JudgeRequest:
     baseline_until: float
     candidate_since: float
     candidate_until: float
-    #: 1-based number of this check within the canary (for methods that spend alpha per look).
+    #: 1-based number of this check within the canary.
     look: int
     #: 0-based phase index, and the candidate's weight in basis points during it.
     phase: int
     weight_bp: int
     #: True for the post-promotion monitoring windows (MW1).
     monitoring: bool = False
+    #: 1-based number of this check within the phase, of the phase's planned checks.
+    phase_look: int = 1
+    planned_looks: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,6 +179,12 @@ class CanaryConfig(BaseModel):
     )
     hold_limit: str = Field(DEFAULT_HOLD_LIMIT, description="Longest hold before it rolls back (DF4).")
     monitor: bool = Field(True, description="Run the post-promotion monitoring windows (MW1).")
+    thresholds: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides of the CN2 threshold table (analysis.thresholds)."
+    )
+    output_checks: dict[str, Any] = Field(
+        default_factory=dict, description="Which output checks feed the invalid-output rate."
+    )
 
     @field_validator("steps")
     @classmethod

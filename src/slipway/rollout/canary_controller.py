@@ -47,7 +47,13 @@ from slipway.rollout.strategies.canary import (
     Tick,
     Unload,
 )
-from slipway.rollout.strategies.canary_state import CanaryState, CanaryStatus, desired_route, next_check_at
+from slipway.rollout.strategies.canary_state import (
+    CanaryState,
+    CanaryStatus,
+    desired_route,
+    next_check_at,
+    planned_looks,
+)
 
 log = logging.getLogger("slipway.canary")
 
@@ -188,6 +194,8 @@ class CanaryController:
             phase=state.phase,
             weight_bp=state.weight_bp,
             monitoring=state.status is CanaryStatus.PROMOTED,
+            phase_look=state.phase_looks + 1,
+            planned_looks=max(planned_looks(state), state.phase_looks + 1),
         )
 
     # -- operators -------------------------------------------------------------------
@@ -323,33 +331,41 @@ class CanaryController:
         return new, await self._commit_without_routes(new, effects, revision)
 
     async def _commit(self, state: CanaryState, effects: list[Effect], revision: int) -> CanaryState:
-        """Save the state (route change pending), make the route change, then everything else."""
+        """Save the state (a route change pending) and its timeline, make the route change, then the rest.
+
+        Readers see a new state with its timeline, and `route_pending` until the routes match it.
+        """
         revision = await self._save(state, revision)
+        await self._record(effects)
         for effect in effects:
             if isinstance(effect, ApplyRoute):
                 applied = await self._apply_route(state, effect)
                 if applied is not None:
                     state = applied
                     revision = await self._save(state, revision)
-        await self._commit_without_routes(state, effects, revision, saved=True)
+        await self._finish_and_notify(state, effects)
         return state
 
-    async def _commit_without_routes(
-        self, state: CanaryState, effects: list[Effect], revision: int, *, saved: bool = False
-    ) -> int:
-        if not saved:
-            revision = await self._save(state, revision)
+    async def _commit_without_routes(self, state: CanaryState, effects: list[Effect], revision: int) -> int:
+        revision = await self._save(state, revision)
+        await self._record(effects)
+        await self._finish_and_notify(state, effects)
+        return revision
+
+    async def _record(self, effects: list[Effect]) -> None:
         for effect in effects:
             if isinstance(effect, Record):
                 await self._store.add_canary_event(effect.event)
-            elif isinstance(effect, Finish):
+
+    async def _finish_and_notify(self, state: CanaryState, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Finish):
                 await self._finish(state.deployment_id, effect)
             elif isinstance(effect, Unload):
                 await self._unload(effect.slot)
         for effect in effects:
             if isinstance(effect, Notify):
                 self._notifier.notify(effect.notification)
-        return revision
 
     async def _apply_route(self, state: CanaryState, effect: ApplyRoute) -> CanaryState | None:
         """Commit the route `state` wants; the state with the committed version, or None if it failed."""

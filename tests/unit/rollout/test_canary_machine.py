@@ -97,8 +97,8 @@ def test_checks_come_every_interval_and_one_lands_exactly_on_the_phase_end() -> 
     [
         ("pass", "running", 500, []),
         ("inconclusive", "running", 500, []),
-        ("hold", "holding", 500, ["canary.held"]),
-        ("investigate", "investigating", 500, ["canary.held"]),
+        ("hold", "running", 500, []),  # DF3: a minor change is monitored, the ramp goes on
+        ("investigate", "investigating", 500, ["canary.investigating"]),
         ("rollback", "rolled_back", 0, ["canary.rolled_back"]),
     ],
 )
@@ -171,20 +171,25 @@ def test_an_operator_rollback_in_the_monitoring_window_needs_no_verdict() -> Non
     assert kinds(effects)[:2] == ["ApplyRoute", "Finish"]
 
 
-def test_hold_never_advances_and_a_pass_clears_it_then_advances_at_the_phase_end() -> None:
-    state, _ = canary.step(started(), Tick(verdict("hold", "p95 latency 1.7×")), now=H)
-    state, effects = canary.step(state, Tick(verdict("hold", "p95 latency 1.7×")), now=2 * H)
-    assert (state.status, state.phase) == ("holding", 0) and notes(effects) == []  # no repeat notification
+def test_investigate_never_advances_and_a_pass_clears_it_then_advances_at_the_phase_end() -> None:
+    state, _ = canary.step(started(), Tick(verdict("investigate", "p95 latency 1.7×")), now=H)
+    state, effects = canary.step(state, Tick(verdict("investigate", "p95 latency 1.7×")), now=2 * H)
+    assert (state.status, state.phase) == ("investigating", 0) and notes(effects) == []  # no repeat
     state, effects = canary.step(state, Tick(verdict("pass")), now=2.25 * H)
     assert (state.status, state.phase) == ("running", 1)
     assert notes(effects) == ["canary.cleared", "canary.phase"]
 
 
-def test_a_hold_that_outlasts_the_hold_limit_is_rolled_back() -> None:
-    state, _ = canary.step(started(), Tick(verdict("hold")), now=0.25 * H)
+def test_a_df3_hold_at_the_phase_end_advances() -> None:
+    state, _ = canary.step(started(), Tick(verdict("hold", "p95 latency 1.1×")), now=2 * H)
+    assert (state.status, state.phase) == ("running", 1)
+
+
+def test_an_investigation_that_outlasts_the_hold_limit_is_rolled_back() -> None:
+    state, _ = canary.step(started(), Tick(verdict("investigate")), now=0.25 * H)
     state, _ = canary.step(state, Tick(verdict("inconclusive")), now=2 * H)
-    assert state.status is CanaryStatus.HOLDING
-    state, _ = canary.step(state, Tick(verdict("hold")), now=4.25 * H)
+    assert state.status is CanaryStatus.INVESTIGATING
+    state, _ = canary.step(state, Tick(verdict("investigate")), now=4.25 * H)
     assert state.status is CanaryStatus.ROLLED_BACK and "DF4" in state.reason
 
 

@@ -9,11 +9,12 @@ for the controller to carry out (`ApplyRoute`, `Notify`, `Record`,
 `Finish`, `Unload`). Nothing here does I/O or reads a clock.
 
 At each check:
-- rollback           → weight 0 % at once and stop; the candidate stays loaded.
-- hold / investigate → stay in the phase (never advance) and notify; a hold
-                       longer than the plan's hold limit rolls back (DF4).
-- pass at phase end  → the next step; the last step (100 %) promotes.
-- inconclusive at phase end → the plan's policy: extend, hold or roll back.
+- rollback    → weight 0 % at once and stop; the candidate stays loaded (DF1).
+- investigate → stay in the phase (never advance) and notify; an
+                investigation longer than the plan's hold limit rolls back (DF2, DF4).
+- pass, or hold (DF3: a minor change, monitored) at the phase end → the next
+                step; the last step (100 %) promotes.
+- inconclusive at the phase end → the plan's policy: extend, hold or roll back.
 While paused the phase timer stops, but checks go on and a rollback verdict
 still rolls back.
 
@@ -214,7 +215,13 @@ def step(
 def _tick(
     state: CanaryState, verdict: CanaryVerdict, now: float, wall: float
 ) -> tuple[CanaryState, list[Effect]]:
-    state = replace(state, looks=state.looks + 1, last_check_at=now, last_verdict=verdict)
+    state = replace(
+        state,
+        looks=state.looks + 1,
+        phase_looks=state.phase_looks + 1,
+        last_check_at=now,
+        last_verdict=verdict,
+    )
     effects: list[Effect] = [Record(_event(state, now, "check", SYSTEM, verdict.reason, verdict))]
     if state.status is CanaryStatus.PROMOTED:
         return _monitor(state, verdict, now, effects)
@@ -225,7 +232,7 @@ def _tick(
     if action.is_concern():
         return _concern(state, verdict, now, effects)
     if state.status in (CanaryStatus.HOLDING, CanaryStatus.INVESTIGATING):
-        if action is not VerdictAction.PASS:
+        if not action.advances():
             return _hold_limit(state, now, effects)
         state = replace(state, status=CanaryStatus.RUNNING, concern_since=None, reason="checks pass again")
         title = f"canary {state.version} continues at {_pct(state)}: checks pass again"
@@ -234,7 +241,7 @@ def _tick(
         )
     if state.status is CanaryStatus.PAUSED or not phase_over(state, now):
         return state, effects
-    if action is VerdictAction.PASS:
+    if action.advances():
         new, more = _advance(state, now, wall)
         return new, effects + more
     return _inconclusive_end(state, verdict, now, effects)
@@ -245,21 +252,24 @@ def _concern(
 ) -> tuple[CanaryState, list[Effect]]:
     if state.status is CanaryStatus.PAUSED:
         return replace(state, concern_since=state.concern_since or now), effects
-    status = CanaryStatus.HOLDING if verdict.action is VerdictAction.HOLD else CanaryStatus.INVESTIGATING
-    changed = status is not state.status or state.concern_since is None
+    changed = state.status is not CanaryStatus.INVESTIGATING
     state = replace(
-        state, status=status, concern_since=state.concern_since or now, reason=f"held: {verdict.reason}"
+        state,
+        status=CanaryStatus.INVESTIGATING,
+        concern_since=state.concern_since or now,
+        reason=f"held: {verdict.reason}",
     )
     if changed:
-        word = "held" if status is CanaryStatus.HOLDING else "held for investigation"
-        title = f"canary {state.version} {word} at {_pct(state)}: {verdict.reason}"
+        title = f"canary {state.version} stopped at {_pct(state)} for investigation: {verdict.reason}"
         text = (
             f"The ramp stays at {_pct(state)} until the checks pass again; it is rolled back if this "
-            f"lasts {format_duration(state.plan.hold_limit_s)} (DF4). Investigate, then decide: "
+            f"lasts {format_duration(state.plan.hold_limit_s)} (DF2, DF4). Investigate, then decide: "
             "`slipway promote` to go on, `slipway abort` to stop."
         )
-        effects.append(Record(_event(state, now, "hold", SYSTEM, verdict.reason, verdict)))
-        effects.append(Notify(_note(state, now, "canary.held", title, Severity.WARNING, text, verdict)))
+        effects.append(Record(_event(state, now, "investigate", SYSTEM, verdict.reason, verdict)))
+        effects.append(
+            Notify(_note(state, now, "canary.investigating", title, Severity.WARNING, text, verdict))
+        )
     return _hold_limit(state, now, effects)
 
 
@@ -312,11 +322,11 @@ def _inconclusive_end(
 def _advance(state: CanaryState, now: float, wall: float) -> tuple[CanaryState, list[Effect]]:
     nxt = state.phase + 1
     if state.plan.steps[nxt].weight_bp >= WEIGHT_SCALE:
-        return _promote(state, now, wall, SYSTEM, f"every check of the ramp held; {state.plan.steps_text}")
+        return _promote(state, now, wall, SYSTEM, f"every phase passed ({state.plan.steps_text})")
     done = state.phase + 1
     state = replace(
         state, phase=nxt, phase_started_at=now, paused_s=0.0, extension_s=0.0, route_pending=True,
-        reason=f"phase {done} passed",
+        phase_looks=0, reason=f"phase {done} passed",
     )  # fmt: skip
     title = f"canary {state.version}: phase {done} passed; now {_phase_words(state)}"
     return state, [
@@ -333,7 +343,7 @@ def _promote(
     state = replace(
         state, status=status, phase=len(state.plan.steps) - 1, promoted_at=now, promoted_wall=wall,
         paused_at=None, concern_since=None, last_check_at=now, route_pending=True, reason=reason,
-        ended_at=None if state.plan.monitor else now,
+        ended_at=None if state.plan.monitor else now, phase_looks=0,
     )  # fmt: skip
     watch = (
         "Monitoring windows: every 5 min for the first hour, every 30 min to 24 h, daily to a week. "
@@ -398,6 +408,9 @@ def _roll_back(
     else:
         title = f"canary {state.version} rolled back at {was}: {reason}"
     text = f"All traffic is on {state.baseline}. {state.candidate} stays loaded for investigation."
+    blast = verdict.extra.get("blast_radius_summary") if verdict else None
+    if blast:
+        text += f" Blast radius (CN5): {blast}."
     return state, [
         ApplyRoute(RouteChangeKind.ROLLBACK, f"canary {state.version}: {reason}", actor),
         Finish(DeploymentStatus.ROLLED_BACK, reason),
@@ -448,14 +461,9 @@ def _resume(state: CanaryState, event: Resume, now: float) -> tuple[CanaryState,
         raise TransitionError(
             f"the canary of {state.version} is not paused ({state.status})", hint="nothing to do"
         )
-    concern = state.concern_since is not None and state.last_verdict is not None
     status = CanaryStatus.RUNNING
-    if concern and state.last_verdict is not None and state.last_verdict.action.is_concern():
-        status = (
-            CanaryStatus.HOLDING
-            if state.last_verdict.action is VerdictAction.HOLD
-            else CanaryStatus.INVESTIGATING
-        )
+    if state.concern_since is not None and state.last_verdict and state.last_verdict.action.is_concern():
+        status = CanaryStatus.INVESTIGATING
     state = replace(
         state,
         status=status,

@@ -77,6 +77,8 @@ class CanaryState:
     #: Time added to the current phase by the `extend` policy.
     extension_s: float = 0.0
     looks: int = 0
+    #: Checks within the current phase (or since promotion).
+    phase_looks: int = 0
     last_check_at: float | None = None
     last_verdict: CanaryVerdict | None = None
     #: When the current hold/investigation began (for the hold limit).
@@ -219,3 +221,10 @@ def view(state: CanaryState, now: float) -> dict[str, Any]:
         "last_check_at": state.last_check_at,
         "last_verdict": state.last_verdict.to_dict() if state.last_verdict else None,
     }
+
+
+def planned_looks(state: CanaryState) -> int:
+    """How many checks the current phase was planned to have (its last falls on the phase end)."""
+    if not state.status.in_ramp():
+        return max(1, state.phase_looks + 1)
+    return max(1, math.ceil(phase_length(state) / state.plan.interval_s - 1e-9))

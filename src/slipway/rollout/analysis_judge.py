@@ -1,0 +1,140 @@
+"""The canary's judge: `analysis.decide` over arm samples from the store, behind the CanaryJudge port.
+
+Reads both arms' windows (`analysis.sources.store`), judges them with the
+threshold table (`decide.judge`: anytime-valid tests per metric and per
+category, DF1–DF4 actions), computes the blast radius (CN5), and hands the
+controller a `CanaryVerdict` whose metric table carries every number behind
+the action: both arms' values, the threshold, sample sizes, the test, the
+anytime-valid interval and the p-value the decision used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Sequence
+
+from slipway.analysis.decide import Action, BlastRadius, MetricResult, Outcome, Verdict, blast_radius, judge
+from slipway.analysis.decide import Look as AnalysisLook
+from slipway.analysis.output_checks import DEFAULT_CHECKS, OutputCheck
+from slipway.analysis.sources.store import arm_sample, arm_samples
+from slipway.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from slipway.core.arms import ArmWindowReader
+from slipway.core.canary import CanaryVerdict, JudgeRequest, MetricRow, VerdictAction
+
+ACTIONS = {
+    Action.PASS: VerdictAction.PASS,
+    Action.HOLD: VerdictAction.HOLD,
+    Action.INCONCLUSIVE: VerdictAction.INCONCLUSIVE,
+    Action.INVESTIGATE: VerdictAction.INVESTIGATE,
+    Action.ROLLBACK: VerdictAction.ROLLBACK,
+}
+_RATIO_METRICS = (
+    "error_rate",
+    "latency_p95",
+    "ttft_p95",
+    "output_length_variance",
+    "stream_abort_rate",
+    "invalid_output_rate",
+)
+
+
+class AnalysisJudge:
+    def __init__(
+        self,
+        store: ArmWindowReader,
+        thresholds: Callable[[], Thresholds] = lambda: DEFAULT_THRESHOLDS,
+        checks: Callable[[], Sequence[OutputCheck]] = lambda: DEFAULT_CHECKS,
+    ) -> None:
+        self._store = store
+        self._thresholds = thresholds
+        self._checks = checks
+
+    async def evaluate(self, request: JudgeRequest) -> CanaryVerdict:
+        checks = self._checks()
+        same = (request.baseline_since, request.baseline_until) == (
+            request.candidate_since,
+            request.candidate_until,
+        )
+        if same:
+            samples = await arm_samples(
+                self._store,
+                [request.baseline_slot, request.candidate_slot],
+                request.baseline_since,
+                request.baseline_until,
+                checks,
+            )
+            base, cand = samples[request.baseline_slot], samples[request.candidate_slot]
+        else:
+            base, cand = await asyncio.gather(
+                arm_sample(
+                    self._store, request.baseline_slot, request.baseline_since, request.baseline_until, checks
+                ),
+                arm_sample(
+                    self._store,
+                    request.candidate_slot,
+                    request.candidate_since,
+                    request.candidate_until,
+                    checks,
+                ),
+            )
+        look = AnalysisLook(index=request.phase_look, planned_looks=max(request.planned_looks, 1))
+        verdict = judge(base, cand, self._thresholds(), look)
+        # CN5: while both arms share the window, they are all of the traffic that split.
+        radius = blast_radius(cand, [base, cand], verdict) if same else None
+        return to_canary_verdict(verdict, radius)
+
+
+def to_canary_verdict(verdict: Verdict, radius: BlastRadius | None = None) -> CanaryVerdict:
+    extra: dict[str, object] = {"framework": verdict.framework}
+    if verdict.decide_within_s is not None:
+        extra["decide_within_s"] = verdict.decide_within_s
+    if radius is not None:
+        extra["blast_radius_summary"] = radius.summary()
+        extra["blast_radius"] = {
+            "share": radius.share,
+            "candidate_requests": radius.candidate_requests,
+            "total_requests": radius.total_requests,
+            "per_category": {
+                c.category: {
+                    "share": c.share,
+                    "candidate_requests": c.candidate_requests,
+                    "failing": c.failing,
+                }
+                for c in radius.per_category
+            },
+        }
+    return CanaryVerdict(
+        action=ACTIONS[verdict.action],
+        reason=verdict.reason,
+        metrics=tuple(_row(m) for m in verdict.metrics if m.outcome is not Outcome.UNAVAILABLE),
+        extra=extra,
+    )
+
+
+def _row(m: MetricResult) -> MetricRow:
+    c = m.comparison
+    detail = m.reason
+    if c is not None:
+        detail += f"; {c.test}, p={m.p_decision:.2g} (level {m.alpha:.2g})"
+        if math.isfinite(c.lower) and math.isfinite(c.upper):
+            detail += f", interval [{c.lower:.3g}, {c.upper:.3g}]"
+    return MetricRow(
+        metric=m.metric,
+        category=m.category,
+        baseline=c.baseline if c is not None else None,
+        candidate=c.candidate if c is not None else None,
+        threshold=_threshold_words(m),
+        action=ACTIONS[m.action],
+        n_baseline=m.n_baseline,
+        n_candidate=m.n_candidate,
+        detail=detail,
+    )
+
+
+def _threshold_words(m: MetricResult) -> str:
+    if m.metric in _RATIO_METRICS:
+        return f"> {m.threshold:g}× production"
+    if m.metric == "accuracy":
+        return f"> {m.threshold * 100:g} points drop"
+    return f"> {m.threshold * 100:g} % drop"
