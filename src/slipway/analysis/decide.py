@@ -312,7 +312,11 @@ def _compare(plan: _Plan, alpha: float) -> Comparison:
 
 
 def _judge_one(
-    plan: _Plan, alpha: float, interval_alpha: float, p_decision: float | None = None
+    plan: _Plan,
+    alpha: float,
+    interval_alpha: float,
+    p_decision: float | None = None,
+    comparison: Comparison | None = None,
 ) -> MetricResult:
     s = plan.settings
     missing = _sufficiency(plan)
@@ -326,7 +330,7 @@ def _judge_one(
             plan.n_candidate,
             _why_unjudged(plan, missing),
         )
-    comparison = _compare(plan, interval_alpha)
+    comparison = comparison or _compare(plan, interval_alpha)
     p = comparison.p_value if p_decision is None else p_decision
     outcome = _classify(comparison, s, p, alpha)
     action = _ACTION_OF[outcome] if outcome is not Outcome.BREACH else _breach_action(s)
@@ -426,19 +430,22 @@ def _judge_accuracy(
         ]
     # The family is every category with labels (judged or not yet), so that it
     # does not shrink, and the per-test level grow, while thin categories fill up.
+    # Half of alpha is shared equally, half by traffic: a regression in a category
+    # carrying 20 % of the requests needs less evidence than one carrying 0.3 %.
     family = len(plans)
+    weights = _category_weights(plans, base, cand)
     judged = [i for i, p in enumerate(plans) if _sufficiency(p) is None]
-    interval_alpha = alpha / family
-    comparisons = {i: _compare(plans[i], interval_alpha) for i in judged}
-    raw = [comparisons[i].p_value for i in judged] + [1.0] * (family - len(judged))
+    comparisons = {i: _compare(plans[i], alpha * weights[i]) for i in judged}
+    raw = [comparisons[i].p_value if i in comparisons else 1.0 for i in range(family)]
     adjust = holm if thresholds.category_correction == "holm" else bonferroni
-    adjusted = adjust(raw)
+    adjusted = adjust(raw, weights)
     results = []
     for i, plan in enumerate(plans):
+        level = alpha * weights[i]  # the interval's level: this category's Bonferroni share
         if i in comparisons:
-            results.append(_judge_one(plan, alpha, interval_alpha, p_decision=adjusted[judged.index(i)]))
+            results.append(_judge_one(plan, alpha, level, p_decision=adjusted[i], comparison=comparisons[i]))
         else:
-            results.append(_judge_one(plan, alpha, interval_alpha))
+            results.append(_judge_one(plan, alpha, level))
     if not judged and s.required:
         results.append(
             _unjudged("accuracy", None, s, Outcome.INSUFFICIENT, 0, 0, "no category has enough labels yet")
@@ -447,6 +454,29 @@ def _judge_accuracy(
 
 
 _NONE = CategoryCount(0, 0)
+
+
+def _category_weights(plans: Sequence[_Plan], base: ArmSample, cand: ArmSample) -> list[float]:
+    """Each category's share of the accuracy alpha: half equal, half by its share of all traffic.
+
+    Traffic shares come from request counts, not from outcomes, so the weights
+    are fixed before any accuracy is looked at. The pooled "(all)" entry gets
+    the equal half only. Weights sum to 1.
+    """
+    m = len(plans)
+    traffic = {
+        p.category: base.category_requests.get(p.category or "", 0)
+        + cand.category_requests.get(p.category or "", 0)
+        for p in plans
+        if p.category != ALL_CATEGORIES
+    }
+    total = sum(traffic.values())
+    weights = []
+    for p in plans:
+        share = traffic.get(p.category, 0) / total if total and p.category != ALL_CATEGORIES else 0.0
+        weights.append(0.5 / m + (0.5 * share if total else 0.5 / m))
+    scale = sum(weights)
+    return [w / scale for w in weights]
 
 
 # -- the verdict ------------------------------------------------------------------------

@@ -15,10 +15,11 @@ Three comparisons, one per kind of data:
   satisfaction, accuracy per category). The effect is a *linear contrast* of
   the two rates, so ratio ("2× production"), absolute ("5 points") and
   relative ("10 % drop") thresholds are one test: H0(e0) says the candidate
-  is no worse than effect e0, e.g. p_c − e0·p_b ≤ 0 for a ratio. Its score
-  statistic (Farrington–Manning: the variance is taken at the rates that
-  maximize the likelihood under H0, which keeps small counts honest) is
-  turned into a one-sided normal-mixture
+  is no worse than effect e0, e.g. p_c − e0·p_b ≤ 0 for a ratio. The signed
+  root of its likelihood-ratio statistic (against the rates that maximize the
+  likelihood under H0, Farrington–Manning; close to normal even at the small
+  counts of a thin category or a rare error) is turned into a one-sided
+  normal-mixture
   likelihood ratio (Robbins' mixture, the mSPRT of Johari et al. 2017) over
   the effective sample size: an e-value, and p = 1/e.
 * `compare_quantiles` — latency and TTFT p95: a time-uniform confidence
@@ -53,9 +54,12 @@ from scipy.special import log_ndtr
 from slipway.analysis.samples import FloatArray
 
 _LOG2 = math.log(2.0)
-#: The mixture's prior precision (in effective observations) is 1/θ², θ the threshold effect
-#: in standard deviations per observation; clipped so tiny base rates do not make it useless.
-RHO_MIN, RHO_MAX = 4.0, 1000.0
+#: The mixture's prior precision (in effective observations) is 1/θ², θ the effect the test is
+#: tuned to, in standard deviations per observation: `TUNED_TO` × the threshold's effect (the
+#: failures worth catching fast are well past the threshold). Clipped so that tiny base rates
+#: do not make it useless.
+TUNED_TO = 2.0
+RHO_MIN, RHO_MAX = 1.0, 1000.0
 #: The quantile sequence's boundary is tightest near this many observations per arm.
 QUANTILE_RHO_N = 200.0
 _P_FLOOR = 1e-300
@@ -132,7 +136,8 @@ def _p_from_log_e(log_e: float) -> float:
 def _rho_for(theta: float) -> float:
     if not math.isfinite(theta) or theta <= 0:
         return RHO_MAX
-    return min(max(1.0 / (theta * theta), RHO_MIN), RHO_MAX)
+    tuned = TUNED_TO * theta
+    return min(max(1.0 / (tuned * tuned), RHO_MIN), RHO_MAX)
 
 
 # -- proportions -------------------------------------------------------------------
@@ -168,6 +173,16 @@ def _restricted_difference(x1: int, n1: int, x2: int, n2: int, delta: float) -> 
     return p1, p1 - delta
 
 
+def _loglik(x: int, n: int, p: float) -> float:
+    """Binomial log-likelihood of x successes in n at rate p, without the constant."""
+    total = 0.0
+    if x:
+        total += x * math.log(p) if p > 0 else -math.inf
+    if n - x:
+        total += (n - x) * math.log1p(-p) if p < 1 else -math.inf
+    return total
+
+
 @dataclass(frozen=True, slots=True)
 class _RateContrast:
     """Candidate x_c/n_c against baseline x_b/n_b; `z(e0)` is the score statistic for "effect ≤ e0"."""
@@ -187,26 +202,31 @@ class _RateContrast:
         return self.xb / self.nb
 
     def z(self, e0: float) -> float:
-        """Positive when the candidate looks worse than effect e0; variance from the rates
-        restricted to effect = e0 (a Farrington–Manning score test)."""
+        """Positive when the candidate looks worse than effect e0: the signed root of the
+        likelihood-ratio statistic against the rates restricted to effect = e0 (their maximum-
+        likelihood values, Farrington–Manning). Its tails stay close to normal at small counts,
+        where a Wald or score z (variance divided out) overstates the evidence several-fold."""
         if self.scale is Scale.DROP:
             # effect = pb − pc = e0  ⇔  pc − pb = −e0
             rc, rb = _restricted_difference(self.xc, self.nc, self.xb, self.nb, -e0)
-            contrast, k = self.pb - self.pc - e0, 1.0
+            contrast = self.pb - self.pc - e0
         elif self.scale is Scale.RATIO:
             rc, rb = _restricted_ratio(self.xc, self.nc, self.xb, self.nb, e0)
-            contrast, k = self.pc - e0 * self.pb, e0
+            contrast = self.pc - e0 * self.pb
         else:
             # effect = 1 − pc/pb = e0  ⇔  pc = (1 − e0)·pb
-            r = max(1.0 - e0, 1e-9)
-            rc, rb = _restricted_ratio(self.xc, self.nc, self.xb, self.nb, r)
-            contrast, k = r * self.pb - self.pc, r
-        variance = rc * (1.0 - rc) / self.nc + k * k * rb * (1.0 - rb) / self.nb
+            ratio = max(1.0 - e0, 1e-9)
+            rc, rb = _restricted_ratio(self.xc, self.nc, self.xb, self.nb, ratio)
+            contrast = ratio * self.pb - self.pc
         if contrast == 0:
             return 0.0
-        if variance <= 0:
-            return math.copysign(math.inf, contrast)
-        return contrast / math.sqrt(variance)
+        deviance = 2.0 * (
+            _loglik(self.xc, self.nc, self.pc)
+            + _loglik(self.xb, self.nb, self.pb)
+            - _loglik(self.xc, self.nc, rc)
+            - _loglik(self.xb, self.nb, rb)
+        )
+        return math.copysign(math.sqrt(max(deviance, 0.0)), contrast)
 
     def effective_n(self) -> float:
         return 1.0 / (1.0 / self.nc + 1.0 / self.nb)
@@ -258,7 +278,7 @@ def compare_rates(
     lo_bracket, hi_bracket = _bracket(scale)
     lower, upper = _invert(log_e, alpha, lo_bracket, hi_bracket, log_space=scale is Scale.RATIO)
     return Comparison(
-        test="two proportions, score test (Farrington-Manning) in a normal-mixture sequential test (mSPRT)",
+        test="two proportions, signed-root likelihood ratio in a normal-mixture sequential test (mSPRT)",
         scale=scale,
         baseline=c.pb,
         candidate=c.pc,
@@ -454,18 +474,28 @@ def compare_spread(
 # -- multiplicity -----------------------------------------------------------------------
 
 
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm-adjusted p-values (step-down, valid under any dependence): reject where adjusted ≤ alpha."""
+def holm(p_values: Sequence[float], weights: Sequence[float] | None = None) -> list[float]:
+    """Holm-adjusted p-values (step-down, valid under any dependence): reject where adjusted ≤ alpha.
+
+    With `weights` (positive, fixed before looking at the p-values), the weighted
+    Holm procedure: a hypothesis with twice the weight gets twice the share of alpha.
+    """
     m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
+    w = [1.0] * m if weights is None else [float(x) for x in weights]
+    if len(w) != m or any(x <= 0 for x in w):
+        raise ValueError("holm needs one positive weight per p-value")
+    order = sorted(range(m), key=lambda i: p_values[i] / w[i])
+    remaining = sum(w)
     adjusted = [1.0] * m
     running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
+    for i in order:
+        running = max(running, min(1.0, p_values[i] * remaining / w[i]))
         adjusted[i] = running
+        remaining -= w[i]
     return adjusted
 
 
-def bonferroni(p_values: Sequence[float]) -> list[float]:
-    m = len(p_values)
-    return [min(1.0, m * p) for p in p_values]
+def bonferroni(p_values: Sequence[float], weights: Sequence[float] | None = None) -> list[float]:
+    w = [1.0] * len(p_values) if weights is None else [float(x) for x in weights]
+    total = sum(w)
+    return [min(1.0, p * total / wi) for p, wi in zip(p_values, w, strict=True)]

@@ -38,17 +38,12 @@ class WindowTotals:
     aborted_streams: int = 0
 
 
-class FeedbackRow(NamedTuple):
-    """One request with feedback in the window, its feedback merged."""
+class LabelledAnswer(NamedTuple):
+    """A completed request whose feedback carries a ground-truth label (the latest one)."""
 
     category: str
-    #: The request completed (an errored or aborted one has no answer to score).
-    completed: bool
     output_head: str
-    #: The answer was longer than its recorded head.
-    truncated: bool
-    label: str | None
-    satisfied: bool | None
+    label: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +62,11 @@ class ArmWindow:
     ttft_ms: Sequence[float | None] = ()
     output_chars: Sequence[int] = ()
     output_heads: Sequence[str] = ()
-    feedback: Sequence[FeedbackRow] = ()
+    #: Completed requests with a ground-truth label (an errored or aborted one has no answer to score).
+    labelled: Sequence[LabelledAnswer] = ()
+    #: Requests whose merged feedback says whether the user was satisfied, and how many were.
+    rated: int = 0
+    satisfied: int = 0
 
 
 class ArmWindowReader(Protocol):

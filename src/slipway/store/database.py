@@ -28,7 +28,7 @@ from slipway.core.types import RouteChange, RouteTable
 from slipway.store import migrate
 from slipway.store.engine import Engines, create_engines, describe, parse_url
 from slipway.store.errors import translate_errors
-from slipway.store.repositories import canaries, deployments, meta, routes
+from slipway.store.repositories import arm_windows, canaries, deployments, meta, routes
 from slipway.store.repositories import records as request_rows
 
 P = ParamSpec("P")
@@ -143,30 +143,32 @@ class Store:
         """One slot over [since, until) for canary analysis (core.arms): counts, a uniform
         subsample of at most `sample_cap` completed requests, merged feedback.
 
-        The four queries run at once on the reader pool.
+        The three reads run at once on the reader pool.
         """
         where = (slot, since, until)
-        n = await self._read("count a slot's requests", request_rows.window_count, *where)
-        probability = min(1.0, 1.2 * sample_cap / n) if n else 1.0
-        subsample = functools.partial(request_rows.window_subsample, probability=probability, cap=sample_cap)
-        totals, categories, sample, feedback = await asyncio.gather(
-            self._read("total a slot's requests", request_rows.window_totals, *where),
-            self._read("count a slot's requests per category", request_rows.window_categories, *where),
+        n = await self._read("count a slot's requests", arm_windows.count, *where)
+        # A little over the cap: unfinished requests are dropped after sampling.
+        probability = min(1.0, 1.1 * sample_cap / n) if n else 1.0
+        subsample = functools.partial(arm_windows.subsample, probability=probability, cap=sample_cap)
+        counts, sample, feedback = await asyncio.gather(
+            self._read("count a slot's requests per category", arm_windows.counts, *where),
             self._read("sample a slot's completed requests", subsample, *where),
-            self._read("read a slot's feedback", request_rows.window_feedback, *where),
+            self._read("read a slot's feedback", arm_windows.feedback_in, *where),
         )
         return ArmWindow(
             slot=slot,
             since=since,
             until=until,
-            totals=totals,
-            category_requests=categories,
-            sampled_from=totals.completed,
+            totals=counts.totals,
+            category_requests=counts.categories,
+            sampled_from=counts.totals.completed,
             latency_ms=[row[0] for row in sample],
             ttft_ms=[row[1] for row in sample],
             output_chars=[row[2] for row in sample],
             output_heads=[row[3] for row in sample],
-            feedback=feedback,
+            labelled=feedback.labelled,
+            rated=feedback.rated,
+            satisfied=feedback.satisfied,
         )
 
     # -- meta ----------------------------------------------------------------

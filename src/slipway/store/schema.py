@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 #: Named constraints, so later migrations can alter them by name on every backend.
@@ -68,6 +69,9 @@ route_changes = Table(
     Column("to_weights", JSON, nullable=False),
 )
 
+#: A request that did not complete: an error status, an error recorded, or aborted.
+UNFINISHED_SQL = "status >= 400 OR error IS NOT NULL OR aborted"
+
 #: One row per `RequestRecord`; column names equal the dataclass field names.
 requests = Table(
     "requests",
@@ -92,7 +96,16 @@ requests = Table(
     Index("ix_requests_started_at", "started_at"),
     Index("ix_requests_slot_started_at", "slot", "started_at"),
     Index("ix_requests_category", "category"),
-    Index("ix_requests_slot_category_started_at", "slot", "category", "started_at"),
+    # Canary checks (migration 0003): per-category counts from the index alone, and the few
+    # unfinished requests (errors, aborts) without reading the rest.
+    Index("ix_requests_slot_category_started_at", "slot", "category", "started_at", "stream"),
+    Index(
+        "ix_requests_unfinished_slot_started_at",
+        "slot",
+        "started_at",
+        sqlite_where=text(UNFINISHED_SQL),
+        postgresql_where=text(UNFINISHED_SQL),
+    ),
 )
 
 #: Feedback is append-only: labels are corrected by sending newer feedback, and the

@@ -78,15 +78,10 @@ def sample_from_window(window: ArmWindow, checks: Sequence[OutputCheck] = DEFAUL
         checks,
     )
     scores: dict[str, list[int]] = {}
-    rated = satisfied = 0
-    for row in window.feedback:
-        if row.satisfied is not None:
-            rated += 1
-            satisfied += row.satisfied
-        if row.label is not None and row.completed:
-            tally_row = scores.setdefault(row.category, [0, 0])
-            tally_row[0] += 1
-            tally_row[1] += matches_label(row.output_head, row.label)
+    for category, head, label in window.labelled:
+        score = scores.setdefault(category, [0, 0])
+        score[0] += 1
+        score[1] += matches_label(head, label)
     totals = window.totals
     return ArmSample(
         slot=window.slot,
@@ -101,8 +96,8 @@ def sample_from_window(window: ArmWindow, checks: Sequence[OutputCheck] = DEFAUL
         checked_outputs=tally.checked,
         invalid_outputs=tally.invalid,
         invalid_by_check=tally.by_check,
-        rated=rated,
-        satisfied=satisfied,
+        rated=window.rated,
+        satisfied=window.satisfied,
         per_category={c: CategoryCount(n, k) for c, (n, k) in scores.items()},
         category_requests=window.category_requests,
         since=window.since,
