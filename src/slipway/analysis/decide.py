@@ -41,8 +41,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
+from slipway.analysis.blast import BlastRadius, CategoryBlast, blast_radius
 from slipway.analysis.samples import ArmSample, CategoryCount, FloatArray
 from slipway.analysis.stats import (
     Comparison,
@@ -61,144 +61,21 @@ from slipway.analysis.thresholds import (
     PhaseEndChoice,
     Thresholds,
 )
+from slipway.analysis.verdict import ALL_CATEGORIES, Action, Look, MetricResult, Outcome, Verdict
 
-#: The pooled accuracy over every labelled category, judged with the categories.
-ALL_CATEGORIES = "(all)"
-
-
-class Action(StrEnum):
-    PASS = "pass"
-    HOLD = "hold"
-    INCONCLUSIVE = "inconclusive"
-    INVESTIGATE = "investigate"
-    ROLLBACK = "rollback"
-
-    @property
-    def severity(self) -> int:
-        return _SEVERITY[self]
-
-    @property
-    def framework(self) -> str:
-        """The seed's decision framework bucket: DF1 rollback, DF2 investigate, DF3 hold, DF4 doubt."""
-        return _FRAMEWORK[self]
-
-
-_SEVERITY = {
-    Action.PASS: 0,
-    Action.HOLD: 1,
-    Action.INCONCLUSIVE: 2,
-    Action.INVESTIGATE: 3,
-    Action.ROLLBACK: 4,
-}
-_FRAMEWORK = {
-    Action.PASS: "DF3",
-    Action.HOLD: "DF3",
-    Action.INCONCLUSIVE: "DF4",
-    Action.INVESTIGATE: "DF2",
-    Action.ROLLBACK: "DF1",
-}
-
-
-class Outcome(StrEnum):
-    #: Not significantly worse than the baseline.
-    OK = "ok"
-    #: Significantly worse, by less than DF2's band.
-    MINOR = "minor"
-    #: Significantly worse, inside DF2's band (below the threshold).
-    DRIFT = "drift"
-    #: Significantly worse, estimate beyond the threshold.
-    BREACH = "breach"
-    #: Fewer than `min_samples` in an arm.
-    INSUFFICIENT = "insufficient"
-    #: No data in either arm (no streams, no feedback...) or the metric is disabled.
-    UNAVAILABLE = "unavailable"
-
-
-@dataclass(frozen=True, slots=True)
-class Look:
-    """Which check this is within the current phase: 1-based `index` of `planned_looks`."""
-
-    index: int = 1
-    planned_looks: int = 1
-
-    def __post_init__(self) -> None:
-        if self.planned_looks < 1 or self.index < 1:
-            raise ValueError(f"a look is 1-based, got {self.index} of {self.planned_looks}")
-
-    @property
-    def is_final(self) -> bool:
-        """The phase's last planned check (or later, when a phase was extended)."""
-        return self.index >= self.planned_looks
-
-
-@dataclass(frozen=True, slots=True)
-class MetricResult:
-    metric: str
-    #: For accuracy: the category (`ALL_CATEGORIES` for the pooled one); None for other metrics.
-    category: str | None
-    outcome: Outcome
-    #: What this metric alone asks for.
-    action: Action
-    #: The statistics; None when the metric was not judged (insufficient or unavailable).
-    comparison: Comparison | None
-    n_baseline: int
-    n_candidate: int
-    threshold: float
-    investigate_above: float | None
-    min_samples: int
-    #: The level this metric was judged at: its share of `alpha` (Holm-adjusted p compared with it).
-    alpha: float
-    #: The p-value the decision used (Holm-adjusted for categories).
-    p_decision: float
-    reason: str
-
-    @property
-    def name(self) -> str:
-        return self.metric if self.category is None else f"{self.metric}[{self.category}]"
-
-    @property
-    def estimate(self) -> float | None:
-        return None if self.comparison is None else self.comparison.estimate
-
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        return None if self.comparison is None else self.comparison.interval
-
-    @property
-    def p_value(self) -> float | None:
-        return None if self.comparison is None else self.comparison.p_value
-
-    @property
-    def test(self) -> str | None:
-        return None if self.comparison is None else self.comparison.test
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    action: Action
-    #: One line for an operator: what was decided and the numbers that decided it.
-    reason: str
-    metrics: tuple[MetricResult, ...]
-    look: Look
-    #: For investigate and hold: how long the seed gives the decision (DF2 4 h, DF3 24 h).
-    decide_within_s: float | None = None
-
-    @property
-    def framework(self) -> str:
-        return self.action.framework
-
-    @property
-    def failing(self) -> tuple[MetricResult, ...]:
-        """Metrics asking for rollback or investigation, worst first."""
-        bad = [m for m in self.metrics if m.action in (Action.ROLLBACK, Action.INVESTIGATE)]
-        return tuple(sorted(bad, key=lambda m: -m.action.severity))
-
-    def metric(self, name: str, category: str | None = None) -> MetricResult:
-        for m in self.metrics:
-            if m.metric == name and m.category == category:
-                return m
-        raise KeyError(name if category is None else f"{name}[{category}]")
-
+__all__ = [
+    "ALL_CATEGORIES",
+    "Action",
+    "BlastRadius",
+    "CategoryBlast",
+    "Look",
+    "MetricResult",
+    "Outcome",
+    "Verdict",
+    "blast_radius",
+    "judge",
+    "phase_end",
+]
 
 # -- judging ---------------------------------------------------------------------------
 
@@ -569,96 +446,3 @@ def phase_end(verdict: Verdict, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
     if verdict.action is Action.HOLD:
         return thresholds.hold_action
     return thresholds.inconclusive_action
-
-
-@dataclass(frozen=True, slots=True)
-class CategoryBlast:
-    category: str
-    candidate_requests: int
-    total_requests: int
-    #: The candidate's share of this category's requests.
-    share: float
-    #: The category failed in the verdict (accuracy breach or drift).
-    failing: bool = False
-    #: For a failing category: candidate requests × the accuracy drop, i.e. answers it got wrong
-    #: that production would have got right (an estimate).
-    excess_wrong: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BlastRadius:
-    """CN5: how much traffic the candidate served while it was bad."""
-
-    candidate_requests: int
-    total_requests: int
-    share: float
-    per_category: tuple[CategoryBlast, ...]
-    since: float
-    until: float
-
-    @property
-    def failing_categories(self) -> tuple[CategoryBlast, ...]:
-        return tuple(c for c in self.per_category if c.failing)
-
-    def summary(self) -> str:
-        line = (
-            f"the candidate served {self.share * 100:.1f} % of all traffic "
-            f"({self.candidate_requests} of {self.total_requests} requests)"
-        )
-        for c in self.failing_categories:
-            line += f"; {c.share * 100:.1f} % of {c.category} ({c.candidate_requests} requests"
-            if c.excess_wrong is not None:
-                line += f", ~{c.excess_wrong:.0f} wrong answers production would have got right"
-            line += ")"
-        return line
-
-
-def blast_radius(
-    candidate: ArmSample,
-    all_traffic: ArmSample | Sequence[ArmSample],
-    verdict: Verdict | None = None,
-) -> BlastRadius:
-    """The candidate's share of all requests, and of each category, over the samples' window.
-
-    `all_traffic` is either one pooled sample of every slot or the samples of
-    every slot (the candidate's may be among them; it is counted once, by slot
-    name). Pass samples for the window in which the candidate was bad: from the
-    canary's start (a regression is there from the first request) to the
-    rollback. With a verdict, failing categories are marked and their excess
-    wrong answers estimated.
-    """
-    if isinstance(all_traffic, ArmSample):
-        total = all_traffic
-    else:
-        by_slot = {s.slot: s for s in all_traffic}
-        by_slot.setdefault(candidate.slot, candidate)
-        total = ArmSample.pooled(by_slot.values())
-    failing: dict[str, float | None] = {}
-    if verdict is not None:
-        for m in verdict.metrics:
-            if m.metric == "accuracy" and m.category and m.outcome in (Outcome.BREACH, Outcome.DRIFT):
-                failing[m.category] = m.estimate
-    per_category = []
-    for name in sorted(total.category_requests.keys() | candidate.category_requests.keys()):
-        served = candidate.category_requests.get(name, 0)
-        everyone = max(total.category_requests.get(name, 0), served)
-        drop = failing.get(name)
-        per_category.append(
-            CategoryBlast(
-                category=name,
-                candidate_requests=served,
-                total_requests=everyone,
-                share=served / everyone if everyone else 0.0,
-                failing=name in failing,
-                excess_wrong=served * drop if drop is not None and math.isfinite(drop) else None,
-            )
-        )
-    everyone = max(total.requests, candidate.requests)
-    return BlastRadius(
-        candidate_requests=candidate.requests,
-        total_requests=everyone,
-        share=candidate.requests / everyone if everyone else 0.0,
-        per_category=tuple(per_category),
-        since=min(candidate.since, total.since),
-        until=max(candidate.until, total.until),
-    )
