@@ -46,7 +46,7 @@ from slipway.notify.fanout import Fanout, When
 from slipway.notify.log import LogNotifier
 from slipway.notify.webhook import WebhookNotifier, WebhookSettings
 from slipway.registry.validate import open_base, validate_adapter
-from slipway.rollout.analysis_judge import AnalysisJudge
+from slipway.rollout.analysis_judge import AnalysisJudge, thresholds_from
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.clock import ScaledClock, SystemClock
 from slipway.rollout.controller import RouteController
@@ -165,9 +165,10 @@ def canary_analysis(
     if config is None:
         return DEFAULT_THRESHOLDS, build_checks()
     parts: list[Any] = []
-    for name, model in (("thresholds", Thresholds), ("output_checks", OutputChecksConfig)):
+    readers = (("thresholds", thresholds_from), ("output_checks", OutputChecksConfig.model_validate))
+    for name, read in readers:
         try:
-            parts.append(model.model_validate(getattr(config.canary, name)))
+            parts.append(read(getattr(config.canary, name)))
         except PydanticValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(["canary", name, *(str(p) for p in err["loc"])])

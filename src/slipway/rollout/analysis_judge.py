@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from slipway.analysis.decide import Action, BlastRadius, MetricResult, Outcome, Verdict, blast_radius, judge
 from slipway.analysis.decide import Look as AnalysisLook
@@ -37,6 +38,20 @@ _RATIO_METRICS = (
     "stream_abort_rate",
     "invalid_output_rate",
 )
+
+
+def thresholds_from(overrides: Mapping[str, Any]) -> Thresholds:
+    """The seed's table with `overrides` laid over it, key by key (`{latency_p95: {action: rollback}}`).
+
+    Raises pydantic's ValidationError for a bad key or value; the caller names the config field.
+    """
+    merged = DEFAULT_THRESHOLDS.model_dump()
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return Thresholds.model_validate(merged)
 
 
 class AnalysisJudge:
