@@ -20,9 +20,10 @@ from tests.harness import routing_yaml, sim_backend, sim_profile
 from tests.processes import run_cli, slipway_serve
 
 SCALE = 600
+#: Not enough data at the phase end (a slow machine) waits for it rather than rolling back.
 CANARY = """\
 canary:
-  inconclusive: extend
+  inconclusive: hold
 """
 
 
@@ -87,7 +88,9 @@ async def test_kill_9_mid_phase_then_restart_resumes_the_same_phase_and_timer(tm
             # And the ramp carries on unattended: the phase ends on time and the next step begins
             served = await traffic(second.url, 1500)
             assert served["green"] > 100
-            moved = wait_until(second.url, "phase 2", lambda c: c["phase"] == 2 or c["status"] != "running")
+            moved = wait_until(
+                second.url, "phase 2", lambda c: c["phase"] == 2 or c["status"] not in ("running", "holding")
+            )
             assert (moved["canary"]["status"], moved["canary"]["weight_pct"]) == ("running", 50)
 
             # The operator's views of it
