@@ -52,6 +52,12 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     )
     if data["config"].get("last_error"):
         console.print(f"[red]config rejected (running config kept):[/] {data['config']['last_error']}")
+    canary = data.get("canary")
+    if canary and canary["status"] not in ("stable", "rolled_back", "aborted", "superseded"):
+        console.print(
+            f"canary: {canary['version']} {canary['status']} at {canary['weight_pct']:g}% "
+            "(details: slipway canary status)"
+        )
     if data.get("last_deployment"):
         dep = data["last_deployment"]
         console.print(f"last deployment: {dep['version']} ({dep['status']}, id {dep['id']})")
