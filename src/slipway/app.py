@@ -292,6 +292,15 @@ class Runtime:
             self.store, self.routes, self.store, self.backends, provisioner=provisioners
         )
         await self._controller.load()
+        self._canary = CanaryController(
+            store=self.store,
+            routes=self._controller,
+            deployments=self.store,
+            judge=AnalysisJudge(self.store, self.canary_thresholds, self.output_checks),
+            notifier=self.notifier(),
+            clock=await self._clock(),
+            before_check=self.recorder.flush,
+        )
         await self._start_engines()
         if self.settings.config_path is not None:
             await self._apply_file(actor="config-file", at_start=True)
@@ -303,16 +312,6 @@ class Runtime:
         if self.settings.config_path is not None and self.settings.watch_config:
             self._watch_task = asyncio.create_task(self._watch(), name="slipway-config-watch")
         self.webhooks.start()
-        recorder = self.recorder
-        self._canary = CanaryController(
-            store=self.store,
-            routes=self._controller,
-            deployments=self.store,
-            judge=AnalysisJudge(self.store, self.canary_thresholds, self.output_checks),
-            notifier=self.notifier(),
-            clock=await self._clock(),
-            before_check=recorder.flush,
-        )
         self._canary.start()
 
     async def _start_engines(self) -> None:
@@ -392,7 +391,7 @@ class Runtime:
         if await self.store.get_meta(CONFIG_META_KEY) == digest and self.routes.table is not None:
             return {"applied": False, "reason": "file unchanged since it was last applied"}
         table = await self.controller.apply_table(
-            config.to_route_table(0),
+            await self.canary.keep_canary(config.to_route_table(0)),
             actor=actor,
             reason=f"applied {self.settings.config_path}" + (" at start" if at_start else ""),
         )

@@ -9,6 +9,7 @@ phase passes in one call and every check is one the test asked for.
 from __future__ import annotations
 
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -192,3 +193,22 @@ async def test_operators_pause_resume_and_abort_and_a_running_canary_blocks_othe
         assert [e for e in events if e != "check"] == ["abort", "resume", "pause", "start"]
         assert "check" in events[events.index("resume") : events.index("pause")]
         hook.wait_for("canary.aborted")
+
+
+async def test_editing_the_routing_file_during_a_canary_keeps_its_candidate_and_split(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock):
+        deploy_canary(gw, "20%:1h,100%")
+        text = gw.config_path.read_text().replace("timeout_s: 2", "timeout_s: 3")
+        gw.config_path.write_text(text)
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{gw.url}/admin/history").json()["changes"][0]["kind"] != "config":
+            assert time.monotonic() < deadline, "the file edit was not applied"
+            time.sleep(0.05)
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        assert status["route"]["weights_pct"] == {"blue": 80, "green": 20}
+        assert {s["name"]: s["version"] for s in status["slots"]}["green"] == "v2.2"
+        await traffic(gw.url, 20, labels=False)
+        c = check_after(gw, clock, 15)["canary"]
+        assert (c["status"], c["weight_pct"]) == ("running", 20)

@@ -266,6 +266,26 @@ class CanaryController:
         self.kick()
         return new
 
+    async def keep_canary(self, table: RouteTable) -> RouteTable:
+        """A routing file applied during a ramp keeps the canary's candidate slot and split.
+
+        The file knows the candidate's slot as it was before the deploy and no
+        split, so applying it as written would end the canary (or put the old
+        version in its place). A file that moves production elsewhere or sets
+        weights of its own still wins, and the canary ends.
+        """
+        state = await self.current()
+        if state is None or not state.status.in_ramp():
+            return table
+        current = self._routes.table
+        if state.candidate not in current.slots:
+            return table
+        if table.active != state.baseline or table.weights or state.candidate not in table.slots:
+            return table
+        log.info("routing file applied during the canary of %s: its slot and split are kept", state.version)
+        slots = {**table.slots, state.candidate: current.slots[state.candidate]}
+        return replace(table, slots=slots, weights=dict(current.weights))
+
     async def current(self) -> CanaryState | None:
         loaded = await self._load()
         return loaded[0] if loaded else None
