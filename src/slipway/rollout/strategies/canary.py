@@ -429,7 +429,11 @@ def _abort(state: CanaryState, event: Abort, now: float) -> tuple[CanaryState, l
         route_pending=True,
         reason=event.reason,
     )
-    kept = "unloaded" if event.unload else "stays loaded for investigation"
+    kept = (
+        "is released where slipway runs it (an engine, a vLLM adapter)"
+        if event.unload
+        else "stays loaded for investigation"
+    )
     effects: list[Effect] = [
         ApplyRoute(RouteChangeKind.CANARY, f"canary {state.version} aborted: {event.reason}", event.actor),
         Finish(DeploymentStatus.ROLLED_BACK, event.reason),
