@@ -21,8 +21,17 @@ def demo(
     ),
     requests: int = typer.Option(400, min=50, help="Labelled tickets per phase."),
     seed: int = typer.Option(0, help="Seed for the model and the traffic (same seed, same story)."),
+    strategy: str = typer.Option(
+        "canary", help="canary (the seed's unattended 5%/25%/100% ramp) or bluegreen (switch, then evaluate)."
+    ),
+    clock_scale: float = typer.Option(
+        240.0, min=1.0, help="Canary clock speed-up: 240 makes 2 h of canary last 30 s."
+    ),
 ) -> None:
-    """Ship adapter v2.2 blue-green, catch its billing regression, roll back to v2.1."""
+    """Ship adapter v2.2, catch its billing regression, roll back to v2.1 — on real llama.cpp."""
+    if strategy not in ("canary", "bluegreen"):
+        console.print(f"[red]error:[/] --strategy must be canary or bluegreen, not {strategy!r}")
+        raise typer.Exit(2)
     from slipway.demo.scenario import DemoOptions, DemoResult, run_demo
 
     tasks: dict[str, TaskID] = {}
@@ -45,14 +54,28 @@ def demo(
 
         try:
             result: DemoResult = asyncio.run(
-                run_demo(DemoOptions(workdir=workdir, requests=requests, seed=seed), say, progress)
+                run_demo(
+                    DemoOptions(
+                        workdir=workdir,
+                        requests=requests,
+                        seed=seed,
+                        strategy=strategy,
+                        clock_scale=clock_scale,
+                    ),
+                    say,
+                    progress,
+                )
             )
         except SlipwayError as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
     _summary(result)
-    if result.regression is None or result.failed_requests:
+    if result.regression_reason is None or result.failed_requests:
         raise typer.Exit(1)
+
+
+def _num(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value if value is not None else "-")
 
 
 def _summary(result: object) -> None:
@@ -65,8 +88,8 @@ def _summary(result: object) -> None:
         table.add_column(col, justify="right" if col not in ("phase", "slot", "version") else "left")
     for phase in result.phases:
         cells = [f"{phase.scores[c].accuracy:.2f}" if c in phase.scores else "-" for c in INTENTS]
-        if result.regression is not None and phase.version == "v2.2":
-            i = INTENTS.index(result.regression.category)
+        if result.regressed_category in INTENTS and phase.version == "v2.2":
+            i = INTENTS.index(str(result.regressed_category))
             cells[i] = f"[bold red]{cells[i]}[/]"
         table.add_row(
             phase.name,
@@ -83,6 +106,24 @@ def _summary(result: object) -> None:
     for at, text in result.timeline:
         timeline.add_row(f"{at:6.1f}", text)
     console.print(timeline)
+    verdict = (result.canary or {}).get("last_verdict") or {}
+    if verdict.get("metrics"):
+        metrics = Table(title=f"the canary's last check: {verdict.get('action')}")
+        for col in ("metric", "category", "v2.1 (production)", "v2.2 (canary)", "threshold", "n", "verdict"):
+            metrics.add_column(col)
+        for m in verdict["metrics"]:
+            action = str(m.get("action"))
+            metrics.add_row(
+                str(m.get("metric")),
+                str(m.get("category") or ""),
+                _num(m.get("baseline")),
+                _num(m.get("candidate")),
+                str(m.get("threshold") or ""),
+                f"{m.get('n_baseline')}/{m.get('n_candidate')}",
+                f"[bold red]{action}[/]" if action == "rollback" else action,
+            )
+        console.print(metrics)
+    console.print(f"failed requests: {result.failed_requests}")
     if result.rollback_effective_ms is not None:
         console.print(
             f"rollback: API call {result.rollback_api_ms:.1f} ms, first request on v2.1 "

@@ -42,10 +42,13 @@ from slipway.backends.engine import find_llama_server, install_llama_server
 from slipway.backends.engine.process import free_port
 from slipway.demo.tickets import INTENTS, Ticket, generate, make_ticket, parse_intent
 from slipway.demo.tiny_model import TinyModelPaths, build_tiny_models
+from slipway.rollout.clock import ScaledClock
 
 #: The traffic mix production sees (refunds are 30 % of billing, see tickets.PATTERN_WEIGHTS).
 TRAFFIC_MIX = {"billing": 0.3, "account": 0.25, "shipping": 0.25, "technical": 0.2}
 SMOKE_PER_INTENT = 3
+CANARY_STEPS = "5%:2h,25%:4h,100%"
+CANARY_INTERVAL = "15m"
 
 
 @dataclass
@@ -55,6 +58,11 @@ class DemoOptions:
     requests: int = 400
     concurrency: int = 4
     seed: int = 0
+    #: "canary" (the seed's unattended ramp) or "bluegreen" (switch, then a post-switch evaluation).
+    strategy: str = "canary"
+    #: How much faster than real time the control loop runs (1 h of canary in 3600/scale s).
+    clock_scale: float = 240.0
+    canary_timeout_s: float = 240.0
 
 
 @dataclass
@@ -73,7 +81,9 @@ class PhaseResult:
 class DemoResult:
     timeline: list[tuple[float, str]] = field(default_factory=list)
     phases: list[PhaseResult] = field(default_factory=list)
-    regression: CategoryComparison | None = None
+    regressed_category: str | None = None
+    regression_reason: str | None = None
+    canary: dict[str, Any] | None = None
     rollback_api_ms: float | None = None
     rollback_effective_ms: float | None = None
     failed_requests: int = 0
@@ -147,7 +157,8 @@ class Traffic:
                     "temperature": 0,
                     "cache_prompt": False,
                 },
-                headers={"X-Slipway-Key": user},
+                # The topic the customer picked in the contact form: the category slipway judges by.
+                headers={"X-Slipway-Key": user, "X-Slipway-Category": ticket.intent},
             )
             if r.status_code != 200:
                 self.failed += 1
@@ -182,7 +193,8 @@ class Traffic:
             for i in range(offset, len(tickets), step):
                 if stop is not None and stop.is_set():
                     return
-                await self.one(tickets[i], user=f"user-{i % 97}")
+                # One key per ticket: the canary's share of users is then its share of traffic.
+                await self.one(tickets[i], user=f"{label}-{i}")
                 sent += 1
                 progress(label, sent, len(tickets))
 
@@ -233,7 +245,13 @@ async def run_demo(opts: DemoOptions, say: Say, progress: Progress) -> DemoResul
     smoke = root / "smoke.jsonl"
     smoke.write_text("".join(json.dumps(c) + "\n" for c in smoke_cases(opts.seed)))
 
-    settings = ServeSettings(config_path=config, workdir=root, watch_config=False, port=free_port())
+    settings = ServeSettings(
+        config_path=config,
+        workdir=root,
+        watch_config=False,
+        port=free_port(),
+        clock=ScaledClock(opts.clock_scale, anchor=time.time()),
+    )
     app, runtime = create_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -269,54 +287,12 @@ async def run_demo(opts: DemoOptions, say: Say, progress: Progress) -> DemoResul
             result.phases.append(PhaseResult("before the deploy", "blue", "v2.1", before))
             mark(f"v2.1 served {overall(before).n} labelled tickets: {_fmt(before)}")
 
-            # 2. Blue-green deploy of v2.2 into the standby slot, gated by the smoke test.
-            r = await client.post(
-                "/admin/deploy",
-                json={
-                    "version": "v2.2",
-                    "strategy": "bluegreen",
-                    "slot": "green",
-                    "model": "customer-support-v2.2",
-                    "adapter": "v2.2",
-                    "smoke_jsonl": smoke.read_text(),
-                    "smoke_source": str(smoke),
-                },
-                headers={"X-Slipway-Actor": "slipway demo"},
-            )
-            if r.status_code != 200:
-                raise RuntimeError(f"the deploy was refused: {r.text}")
-            passed = r.json()["deployment"]["detail"]["smoke"]["passed_count"]
-            mark(f"deploy v2.2 -> green: smoke test passed ({passed} prompts); traffic switched to green")
-
-            # 3. v2.2 live; the post-switch evaluation runs after every batch of feedback.
-            start2 = time.time()
-            stop = asyncio.Event()
-            tickets2 = generate(n, f"demo-2-{opts.seed}", weights=TRAFFIC_MIX)
-            sending = asyncio.create_task(traffic.run(tickets2, progress, "v2.2 live", stop))
-            regression: CategoryComparison | None = None
-            after: dict[str, CategoryScore] = {}
-            while not sending.done():
-                await asyncio.wait([sending], timeout=0.5)
-                after = await _scores(runtime, start2, None, "green")
-                found = [c for c in compare_categories(before, after) if c.regressed]
-                if found:
-                    regression = found[0]
-                    stop.set()
-            await sending
-            if regression is None:
-                after = await _scores(runtime, start2, None, "green")
-                found = [c for c in compare_categories(before, after) if c.regressed]
-                regression = found[0] if found else None
-            result.phases.append(PhaseResult("after the deploy", "green", "v2.2", after))
-            mark(f"v2.2 served {overall(after).n} labelled tickets: {_fmt(after)}")
-            if regression is None:
-                mark("post-switch evaluation found no regression; v2.2 stays live")
+            # 2-4. Ship v2.2 (canary by default), catch billing, roll back.
+            story = _canary_story if opts.strategy == "canary" else _bluegreen_story
+            rolled_back = await story(client, runtime, traffic, opts, smoke, before, result, mark, progress)
+            if not rolled_back:
+                result.failed_requests = traffic.failed
                 return result
-            result.regression = regression
-            mark(f"post-switch evaluation: {regression.category} regressed, {regression.reason}")
-
-            # 4. Roll back while requests keep flowing; time it from the outside.
-            await _rollback(client, traffic, regression, result, mark)
 
             # 5. Back on v2.1.
             start3 = time.time()
@@ -334,10 +310,153 @@ async def run_demo(opts: DemoOptions, say: Say, progress: Progress) -> DemoResul
     return result
 
 
+async def _bluegreen_story(
+    client: httpx.AsyncClient,
+    runtime: Any,
+    traffic: Traffic,
+    opts: DemoOptions,
+    smoke: Path,
+    before: dict[str, CategoryScore],
+    result: DemoResult,
+    mark: Say,
+    progress: Progress,
+) -> bool:
+    """Blue-green: switch all traffic after the smoke test; a post-switch evaluation decides."""
+    r = await client.post(
+        "/admin/deploy",
+        json={
+            "version": "v2.2",
+            "strategy": "bluegreen",
+            "slot": "green",
+            "model": "customer-support-v2.2",
+            "adapter": "v2.2",
+            "smoke_jsonl": smoke.read_text(),
+            "smoke_source": str(smoke),
+        },
+        headers={"X-Slipway-Actor": "slipway demo"},
+    )
+    if r.status_code != 200:
+        raise RuntimeError(f"the deploy was refused: {r.text}")
+    passed = r.json()["deployment"]["detail"]["smoke"]["passed_count"]
+    mark(f"deploy v2.2 -> green: smoke test passed ({passed} prompts); traffic switched to green")
+
+    start2 = time.time()
+    stop = asyncio.Event()
+    tickets2 = generate(opts.requests, f"demo-2-{opts.seed}", weights=TRAFFIC_MIX)
+    sending = asyncio.create_task(traffic.run(tickets2, progress, "v2.2 live", stop))
+    regression: CategoryComparison | None = None
+    after: dict[str, CategoryScore] = {}
+    while not sending.done():
+        await asyncio.wait([sending], timeout=0.5)
+        after = await _scores(runtime, start2, None, "green")
+        found = [c for c in compare_categories(before, after) if c.regressed]
+        if found:
+            regression = found[0]
+            stop.set()
+    await sending
+    if regression is None:
+        after = await _scores(runtime, start2, None, "green")
+        found = [c for c in compare_categories(before, after) if c.regressed]
+        regression = found[0] if found else None
+    result.phases.append(PhaseResult("after the deploy", "green", "v2.2", after))
+    mark(f"v2.2 served {overall(after).n} labelled tickets: {_fmt(after)}")
+    if regression is None:
+        mark("post-switch evaluation found no regression; v2.2 stays live")
+        return False
+    result.regressed_category = regression.category
+    result.regression_reason = f"{regression.category} {regression.reason}"
+    mark(f"post-switch evaluation: {regression.category} regressed, {regression.reason}")
+    await _rollback(client, traffic, result.regression_reason, result, mark)
+    return True
+
+
+async def _canary_story(
+    client: httpx.AsyncClient,
+    runtime: Any,
+    traffic: Traffic,
+    opts: DemoOptions,
+    smoke: Path,
+    before: dict[str, CategoryScore],
+    result: DemoResult,
+    mark: Say,
+    progress: Progress,
+) -> bool:
+    """The seed's canary, unattended: 5 % for 2 h, 25 % for 4 h, then 100 %, a check every 15 min."""
+    r = await client.post(
+        "/admin/deploy",
+        json={
+            "version": "v2.2",
+            "strategy": "canary",
+            "slot": "green",
+            "model": "customer-support-v2.2",
+            "adapter": "v2.2",
+            "smoke_jsonl": smoke.read_text(),
+            "smoke_source": str(smoke),
+            "steps": CANARY_STEPS,
+            "interval": CANARY_INTERVAL,
+        },
+        headers={"X-Slipway-Actor": "slipway demo"},
+    )
+    if r.status_code != 200:
+        raise RuntimeError(f"the canary was refused: {r.text}")
+    passed = r.json()["deployment"]["detail"]["smoke"]["passed_count"]
+    mark(
+        f"canary v2.2 -> green: smoke test passed ({passed} prompts); plan {CANARY_STEPS}, "
+        f"a check every {CANARY_INTERVAL} (demo clock: 1 h = {3600 / opts.clock_scale:g} s)"
+    )
+
+    start2 = time.time()
+    stop = asyncio.Event()
+    tickets2 = generate(opts.requests * 60, f"demo-2-{opts.seed}", weights=TRAFFIC_MIX)
+    sending = asyncio.create_task(traffic.run(tickets2, progress, "canary traffic", stop))
+    seen_checks = 0
+    canary: dict[str, Any] = {}
+    deadline = time.monotonic() + opts.canary_timeout_s
+    while not sending.done():
+        await asyncio.wait([sending], timeout=0.1)
+        got = (await client.get("/admin/canary", params={"events": 50})).json()
+        canary = got["canary"] or {}
+        checks = [e for e in reversed(got["events"]) if e["kind"] == "check"]
+        for event in checks[seen_checks:]:
+            verdict = event.get("verdict") or {}
+            mark(
+                f"check at {event['weight_pct']:g} % (phase {event['phase']}): "
+                f"{verdict.get('action', '?')} — {event['reason'][:110]}"
+            )
+        seen_checks = max(seen_checks, len(checks))
+        if canary.get("status") in ("rolled_back", "promoted", "aborted", "superseded", "stable"):
+            stop.set()
+        elif time.monotonic() > deadline:
+            mark(f"no decision within {opts.canary_timeout_s:g} s of wall time; stopping the demo traffic")
+            stop.set()
+    await sending
+    end2 = time.time()
+    result.canary = canary
+    cand = await _scores(runtime, start2, end2, "green")
+    base = await _scores(runtime, start2, end2, "blue")
+    result.phases.append(PhaseResult("canary: production", "blue", "v2.1", base))
+    result.phases.append(PhaseResult("canary: candidate", "green", "v2.2", cand))
+    if canary.get("status") != "rolled_back":
+        mark(f"canary ended as {canary.get('status')!r}: {canary.get('reason')}")
+        return False
+    verdict = canary.get("last_verdict") or {}
+    failing = [m for m in verdict.get("metrics", []) if m.get("action") == "rollback"]
+    if failing and failing[0].get("category"):
+        result.regressed_category = failing[0]["category"]
+    result.regression_reason = verdict.get("reason") or canary.get("reason") or "rolled back"
+    blast = (verdict.get("extra") or {}).get("blast_radius_summary")
+    mark(f"slipway rolled the canary back by itself: {result.regression_reason}")
+    if blast:
+        mark(f"blast radius: {blast}")
+    result.rollback_api_ms = None
+    result.rollback_effective_ms = None
+    return True
+
+
 async def _rollback(
     client: httpx.AsyncClient,
     traffic: Traffic,
-    regression: CategoryComparison,
+    reason: str,
     result: DemoResult,
     mark: Say,
 ) -> None:
@@ -361,7 +480,7 @@ async def _rollback(
     sent_at = time.perf_counter()
     r = await client.post(
         "/admin/rollback",
-        json={"to": "blue", "reason": f"post-switch evaluation: {regression.category} {regression.reason}"},
+        json={"to": "blue", "reason": f"post-switch evaluation: {reason}"},
         headers={"X-Slipway-Actor": "slipway demo (post-switch evaluation)"},
     )
     result.rollback_api_ms = (time.perf_counter() - sent_at) * 1000
