@@ -75,3 +75,9 @@ class ArmWindowReader(Protocol):
     ) -> ArmWindow:
         """Counts, a uniform subsample of at most `sample_cap` completed requests, and merged feedback."""
         ...
+
+    async def read_arm_windows(
+        self, slots: Sequence[str], *, since: float, until: float, sample_cap: int = 10_000
+    ) -> dict[str, ArmWindow]:
+        """`read_arm_window` for several slots over one window (a check's two arms), in one go."""
+        ...

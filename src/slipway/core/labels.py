@@ -13,6 +13,7 @@ accuracy per category) both import it, and neither may import the other.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -43,5 +44,11 @@ def answer_label(answer: str, parsed: Any = None) -> str:
 
 def matches_label(answer: str, label: str) -> bool:
     """Does the answer give this ground-truth label? An empty label matches nothing."""
-    expected = normalize_label(label)
+    expected = _normalized_label(label)
     return bool(expected) and answer_label(answer) == expected
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized_label(label: str) -> str:
+    # Labels repeat (a few categories, scored thousands of times per check).
+    return normalize_label(label)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection
 
@@ -141,35 +141,50 @@ class Store:
         self, slot: str, *, since: float, until: float, sample_cap: int = 10_000
     ) -> ArmWindow:
         """One slot over [since, until) for canary analysis (core.arms): counts, a uniform
-        subsample of at most `sample_cap` completed requests, merged feedback.
+        subsample of at most `sample_cap` completed requests, merged feedback."""
+        windows = await self.read_arm_windows([slot], since=since, until=until, sample_cap=sample_cap)
+        return windows[slot]
 
-        The three reads run at once on the reader pool.
-        """
-        where = (slot, since, until)
-        n = await self._read("count a slot's requests", arm_windows.count, *where)
-        # A little over the cap: unfinished requests are dropped after sampling.
-        probability = min(1.0, 1.1 * sample_cap / n) if n else 1.0
-        subsample = functools.partial(arm_windows.subsample, probability=probability, cap=sample_cap)
-        counts, sample, feedback = await asyncio.gather(
-            self._read("count a slot's requests per category", arm_windows.counts, *where),
-            self._read("sample a slot's completed requests", subsample, *where),
-            self._read("read a slot's feedback", arm_windows.feedback_in, *where),
+    async def read_arm_windows(
+        self, slots: Sequence[str], *, since: float, until: float, sample_cap: int = 10_000
+    ) -> dict[str, ArmWindow]:
+        """Several slots over the same window, as `read_arm_window`; the reads run at once on the
+        reader pool, and one feedback query serves every slot."""
+        names = list(dict.fromkeys(slots))
+        sizes = await asyncio.gather(
+            *(self._read("count a slot's requests", arm_windows.count, s, since, until) for s in names)
         )
-        return ArmWindow(
-            slot=slot,
-            since=since,
-            until=until,
-            totals=counts.totals,
-            category_requests=counts.categories,
-            sampled_from=counts.totals.completed,
-            latency_ms=[row[0] for row in sample],
-            ttft_ms=[row[1] for row in sample],
-            output_chars=[row[2] for row in sample],
-            output_heads=[row[3] for row in sample],
-            labelled=feedback.labelled,
-            rated=feedback.rated,
-            satisfied=feedback.satisfied,
-        )
+        reads: list[Awaitable[Any]] = []
+        for slot, n in zip(names, sizes, strict=True):
+            # A little over the cap: unfinished requests are dropped after sampling.
+            probability = min(1.0, 1.1 * sample_cap / n) if n else 1.0
+            subsample = functools.partial(arm_windows.subsample, probability=probability, cap=sample_cap)
+            reads.append(
+                self._read("count a slot's requests per category", arm_windows.counts, slot, since, until)
+            )
+            reads.append(self._read("sample a slot's completed requests", subsample, slot, since, until))
+        feedback_in = functools.partial(arm_windows.feedback_in, requests_in_window=sum(sizes))
+        reads.append(self._read("read the slots' feedback", feedback_in, names, since, until))
+        *per_slot, feedback = await asyncio.gather(*reads)
+        windows = {}
+        for i, slot in enumerate(names):
+            counts, sample = per_slot[2 * i], per_slot[2 * i + 1]
+            windows[slot] = ArmWindow(
+                slot=slot,
+                since=since,
+                until=until,
+                totals=counts.totals,
+                category_requests=counts.categories,
+                sampled_from=counts.totals.completed,
+                latency_ms=[row[0] for row in sample],
+                ttft_ms=[row[1] for row in sample],
+                output_chars=[row[2] for row in sample],
+                output_heads=[row[3] for row in sample],
+                labelled=feedback[slot].labelled,
+                rated=feedback[slot].rated,
+                satisfied=feedback[slot].satisfied,
+            )
+        return windows
 
     # -- meta ----------------------------------------------------------------
 

@@ -112,7 +112,7 @@ async def test_both_join_orders_read_the_same_feedback(
         assert await store.add_feedback(
             Feedback(f"green-{i:05d}", T0 + 100, label="billing", satisfied=i % 4 == 0)
         )
-    monkeypatch.setattr(arm_windows, "_feedback_is_smaller", lambda *_: feedback_first)
+    monkeypatch.setattr(arm_windows, "_feedback_rows", lambda _: 0 if feedback_first else 10**9)
     s = await arm_sample(store, "green", T0, T0 + 100)
     assert s.per_category["billing"].n == 30
     assert s.per_category["billing"].correct == sum(1 for i in range(0, 60, 2) if i % 3)

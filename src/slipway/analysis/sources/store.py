@@ -22,7 +22,6 @@ One check over a million request records takes well under a second on SQLite
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -60,12 +59,10 @@ async def arm_samples(
     *,
     latency_cap: int = DEFAULT_LATENCY_CAP,
 ) -> dict[str, ArmSample]:
-    """Several slots over the same window, read concurrently."""
+    """Several slots over the same window, read together (one feedback query for all of them)."""
     names = list(dict.fromkeys(slots))
-    samples = await asyncio.gather(
-        *(arm_sample(store, s, since, until, checks, latency_cap=latency_cap) for s in names)
-    )
-    return dict(zip(names, samples, strict=True))
+    windows = await store.read_arm_windows(names, since=since, until=until, sample_cap=latency_cap)
+    return {name: sample_from_window(windows[name], checks) for name in names}
 
 
 def sample_from_window(window: ArmWindow, checks: Sequence[OutputCheck] = DEFAULT_CHECKS) -> ArmSample:

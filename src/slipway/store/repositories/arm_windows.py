@@ -19,6 +19,7 @@ row by row (docs/benchmarks.md, "canary statistics"):
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -164,53 +165,62 @@ _FEEDBACK_COLUMNS = (
     "f.request_id, f.at, f.id, f.label, f.satisfied, r.category, "
     # Only a labelled answer is scored: the other heads need not leave the database.
     "CASE WHEN f.label IS NOT NULL THEN r.output_head ELSE '' END, "
-    "CASE WHEN r.status < 400 AND r.error IS NULL AND NOT r.aborted THEN 1 ELSE 0 END"
+    "CASE WHEN r.status < 400 AND r.error IS NULL AND NOT r.aborted THEN 1 ELSE 0 END, "
+    "r.slot"
 )
 
 
-def feedback_in(connection: Connection, slot: str, since: float, until: float) -> WindowFeedback:
-    """Feedback on the slot's requests in the window, merged per request field by field.
+def feedback_in(
+    connection: Connection, slots: Sequence[str], since: float, until: float, *, requests_in_window: int
+) -> dict[str, WindowFeedback]:
+    """Feedback on the slots' requests in the window, merged per request field by field, per slot.
 
-    The join can start from either table. SQLite's planner, without
-    statistics, starts from the window's requests and probes feedback once per
-    request; when the whole feedback table is smaller than the window (a long
-    canary on a young store) starting from feedback is about twice as fast, so
-    on SQLite that order is forced then (CROSS JOIN). PostgreSQL's planner
+    One query for every slot: the join is the most expensive read of a check,
+    and both arms of a canary share the window. It can start from either
+    table. SQLite's planner, without statistics, starts from the window's
+    requests and probes feedback once per request; when the whole feedback
+    table is smaller than the window (`requests_in_window`, all slots; a long
+    canary on a young store) starting from feedback is about twice as fast,
+    so on SQLite that order is forced then (CROSS JOIN). PostgreSQL's planner
     chooses by itself.
     """
-    window = "r.slot = :slot AND r.started_at >= :since AND r.started_at < :until"
-    if connection.dialect.name == "sqlite" and _feedback_is_smaller(connection, slot, since, until):
+    params: dict[str, Any] = {f"slot{i}": slot for i, slot in enumerate(slots)}
+    params.update(since=since, until=until)
+    listed = ", ".join(f":slot{i}" for i in range(len(slots)))
+    window = f"r.slot IN ({listed}) AND r.started_at >= :since AND r.started_at < :until"
+    if connection.dialect.name == "sqlite" and _feedback_rows(connection) < requests_in_window:
         sql = f"SELECT {_FEEDBACK_COLUMNS} FROM feedback f CROSS JOIN requests r "
         sql += f"WHERE r.request_id = f.request_id AND {window}"
     else:
         sql = f"SELECT {_FEEDBACK_COLUMNS} FROM requests r JOIN feedback f ON f.request_id = r.request_id "
         sql += f"WHERE {window}"
-    query = text(sql).bindparams(slot=slot, since=since, until=until)
     first: dict[str, tuple[Any, ...]] = {}
     later: dict[str, list[tuple[Any, ...]]] = {}
-    for row in _driver_rows(connection, query):
+    for row in _driver_rows(connection, text(sql).bindparams(**params)):
         if row[0] in first:
             later.setdefault(row[0], []).append(row)
         else:
             first[row[0]] = row
-    labelled: list[LabelledAnswer] = []
-    rated = satisfied = 0
+    labelled: dict[str, list[LabelledAnswer]] = {slot: [] for slot in slots}
+    rated = dict.fromkeys(slots, 0)
+    satisfied = dict.fromkeys(slots, 0)
     for request_id, row in first.items():
-        _, _, _, label, happy, category, head, completed = row
+        _, _, _, label, happy, category, head, completed, slot = row
         if request_id in later:
             label, happy, head = _latest_fields([row, *later[request_id]])
         if happy is not None:
-            rated += 1
-            satisfied += bool(happy)
+            rated[slot] += 1
+            satisfied[slot] += bool(happy)
         if label is not None and completed:
-            labelled.append(LabelledAnswer(UNCATEGORIZED if category is None else category, head, label))
-    return WindowFeedback(labelled, rated, satisfied)
+            labelled[slot].append(
+                LabelledAnswer(UNCATEGORIZED if category is None else category, head, label)
+            )
+    return {slot: WindowFeedback(labelled[slot], rated[slot], satisfied[slot]) for slot in slots}
 
 
-def _feedback_is_smaller(connection: Connection, slot: str, since: float, until: float) -> bool:
+def _feedback_rows(connection: Connection) -> int:
     # The largest id is the table's size, give or take deletions: one index probe.
-    largest = connection.execute(select(func.max(feedback.c.id))).scalar_one() or 0
-    return int(largest) < count(connection, slot, since, until)
+    return int(connection.execute(select(func.max(feedback.c.id))).scalar_one() or 0)
 
 
 def _latest_fields(rows: list[tuple[Any, ...]]) -> tuple[str | None, bool | None, str]:
