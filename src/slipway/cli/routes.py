@@ -65,12 +65,14 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     if engines:
         # BG5: what keeping slots warm costs, per engine (slots on one engine share its memory).
         etable = Table(title="engines")
-        for col in ("engine", "alive", "pid", "restarts", "RSS MB", "adapters", "url"):
+        for col in ("engine", "state", "pid", "restarts", "RSS MB", "adapters", "url"):
             etable.add_column(col)
         for name, eng in engines.items():
             etable.add_row(
                 name,
-                "[green]yes[/]" if eng["alive"] else "[red]no[/]",
+                "[green]ready[/]"
+                if eng.get("ready")
+                else ("[yellow]starting[/]" if eng["alive"] else "[red]down[/]"),
                 str(eng["pid"]),
                 str(eng["restarts"]),
                 "-" if eng["rss_mb"] is None else f"{eng['rss_mb']:g}",

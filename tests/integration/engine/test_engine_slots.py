@@ -170,7 +170,7 @@ async def test_a_killed_engine_is_restarted_and_serves_again(gateway: Gateway) -
     deadline = time.monotonic() + 30
     while True:
         now = httpx.get(f"{gateway.url}/admin/status").json()["engines"]["support"]
-        if now["alive"] and now["restarts"] >= 1 and now["pid"] != before["pid"]:
+        if now["ready"] and now["restarts"] >= 1 and now["pid"] != before["pid"]:
             break
         assert time.monotonic() < deadline, f"engine not restarted: {now}"
         await asyncio.sleep(0.1)

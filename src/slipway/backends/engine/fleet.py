@@ -46,6 +46,8 @@ class EngineFleet:
         self._procs: dict[str, LlamaServerProcess] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.specs: dict[str, EngineSpec] = {}
+        #: Answering /health since its last (re)start; False from a crash until the restart is healthy.
+        self._ready: dict[str, bool] = {}
 
     async def start(self, specs: Mapping[str, EngineSpec]) -> None:
         """Start every engine and wait until each answers /health; the first failure raises."""
@@ -64,6 +66,7 @@ class EngineFleet:
             self._procs[name] = proc
             self.specs[name] = spec
             await proc.start()
+            self._ready[name] = True
             self._publish(name)
             log.info("engine %s ready at %s (%d adapters)", name, proc.base_url, len(spec.adapters))
             self._tasks[name] = asyncio.create_task(
@@ -79,6 +82,7 @@ class EngineFleet:
         )
 
     def _on_event(self, name: str, event: SupervisorEvent) -> None:
+        self._ready[name] = event.kind in ("started", "restarted")
         if event.kind in ("started", "restarted"):
             self._publish(name)
             log.warning("engine %s %s (restarts: %d)", name, event.kind, event.restarts)
@@ -92,6 +96,7 @@ class EngineFleet:
     async def stop_one(self, name: str) -> None:
         proc = self._procs.pop(name, None)
         self.specs.pop(name, None)
+        self._ready.pop(name, None)
         if proc is None:
             return
         task = self._tasks.pop(name, None)
@@ -113,6 +118,7 @@ class EngineFleet:
             out[name] = {
                 "url": proc.base_url,
                 "alive": proc.is_alive(),
+                "ready": proc.is_alive() and self._ready.get(name, False),
                 "pid": proc.pid,
                 "restarts": proc.restarts,
                 "rss_mb": round(rss / 2**20, 1) if rss is not None else None,
