@@ -16,14 +16,15 @@ Rules shared by every implementation:
   probability, then at most `sample_cap` are returned (a uniform choice among
   those kept). `sampled_from` says how many completed requests there were.
 * Feedback is merged per request field by field (a later non-null value wins),
-  like `RecordStore.latest_feedback`.
+  like `RecordStore.latest_feedback`; a labelled answer is scored with
+  `core.labels.matches_label`, the rule the smoke tests use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 #: The category key for requests that carried none.
 UNCATEGORIZED = "(none)"
@@ -36,14 +37,6 @@ class WindowTotals:
     completed: int = 0
     streams: int = 0
     aborted_streams: int = 0
-
-
-class LabelledAnswer(NamedTuple):
-    """A completed request whose feedback carries a ground-truth label (the latest one)."""
-
-    category: str
-    output_head: str
-    label: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +55,10 @@ class ArmWindow:
     ttft_ms: Sequence[float | None] = ()
     output_chars: Sequence[int] = ()
     output_heads: Sequence[str] = ()
-    #: Completed requests with a ground-truth label (an errored or aborted one has no answer to score).
-    labelled: Sequence[LabelledAnswer] = ()
+    #: Per category: completed requests with a ground-truth label (the latest one), and how many
+    #: answers matched it (`core.labels.matches_label`). An errored or aborted request has no
+    #: answer to score and is not counted.
+    accuracy: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: Requests whose merged feedback says whether the user was satisfied, and how many were.
     rated: int = 0
     satisfied: int = 0

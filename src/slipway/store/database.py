@@ -180,7 +180,7 @@ class Store:
                 ttft_ms=[row[1] for row in sample],
                 output_chars=[row[2] for row in sample],
                 output_heads=[row[3] for row in sample],
-                labelled=feedback[slot].labelled,
+                accuracy={c: (n, k) for c, (n, k) in feedback[slot].accuracy.items()},
                 rated=feedback[slot].rated,
                 satisfied=feedback[slot].satisfied,
             )

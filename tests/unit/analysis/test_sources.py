@@ -1,10 +1,10 @@
-"""From a store window to an ArmSample: labels scored, answers checked (pure part of the store source)."""
+"""From a store window to an ArmSample: answers checked, counts packaged (pure part of the store source)."""
 
 from __future__ import annotations
 
 from slipway.analysis.output_checks import DenyList, NonEmpty
 from slipway.analysis.sources.store import sample_from_window
-from slipway.core.arms import UNCATEGORIZED, ArmWindow, LabelledAnswer, WindowTotals
+from slipway.core.arms import UNCATEGORIZED, ArmWindow, WindowTotals
 
 
 def test_a_window_becomes_a_sample() -> None:
@@ -19,11 +19,7 @@ def test_a_window_becomes_a_sample() -> None:
         ttft_ms=[20.0, None, 30.0],
         output_chars=[7, 400, 0],
         output_heads=["billing", "as an AI language model I cannot" + "." * 20, ""],
-        labelled=[
-            LabelledAnswer("billing", "Billing.", "billing"),
-            LabelledAnswer("billing", '{"label": "shipping"}', "billing"),
-            LabelledAnswer(UNCATEGORIZED, "account", "Account"),
-        ],
+        accuracy={"billing": (2, 1), UNCATEGORIZED: (1, 1)},
         rated=5,
         satisfied=4,
     )

@@ -11,9 +11,9 @@ Interface (the controller codes against it):
 SQL `Store` is one). The store does what SQL does well: counts per slot and
 category, a uniform random subsample of at most `latency_cap` completed
 requests (latency, TTFT, output length and head), and the window's feedback
-merged per request. Here the subsample's answers go through the output checks
-and labelled answers are scored against their ground truth
-(`core.labels.matches_label`). `arm_samples` reads several slots at once, which
+merged per request with labelled answers scored against their ground truth
+(`core.labels.matches_label`, the smoke tests' rule). Here the subsample's
+answers go through the output checks. `arm_samples` reads several slots at once, which
 is how a check should read baseline and candidate: the same window, in parallel.
 
 One check over a million request records takes well under a second on SQLite
@@ -29,7 +29,6 @@ import numpy as np
 from slipway.analysis.output_checks import DEFAULT_CHECKS, OutputCheck, run_checks
 from slipway.analysis.samples import ArmSample, CategoryCount
 from slipway.core.arms import ArmWindow, ArmWindowReader
-from slipway.core.labels import matches_label
 
 #: Latencies (and answers checked) per arm and check: a p95 from 10,000 values is within
 #: about ±1.5 % in rank; more would only cost time.
@@ -74,11 +73,6 @@ def sample_from_window(window: ArmWindow, checks: Sequence[OutputCheck] = DEFAUL
         ),
         checks,
     )
-    scores: dict[str, list[int]] = {}
-    for category, head, label in window.labelled:
-        score = scores.setdefault(category, [0, 0])
-        score[0] += 1
-        score[1] += matches_label(head, label)
     totals = window.totals
     return ArmSample(
         slot=window.slot,
@@ -95,7 +89,7 @@ def sample_from_window(window: ArmWindow, checks: Sequence[OutputCheck] = DEFAUL
         invalid_by_check=tally.by_check,
         rated=window.rated,
         satisfied=window.satisfied,
-        per_category={c: CategoryCount(n, k) for c, (n, k) in scores.items()},
+        per_category={c: CategoryCount(n, k) for c, (n, k) in window.accuracy.items()},
         category_requests=window.category_requests,
         since=window.since,
         until=window.until,

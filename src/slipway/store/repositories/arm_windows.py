@@ -12,8 +12,9 @@ row by row (docs/benchmarks.md, "canary statistics"):
 * the latency subsample is drawn by the database's random(), so only the
   kept rows leave it;
 * feedback is joined and merged per request (latest non-null value wins,
-  field by field), read through the DBAPI cursor: SQLAlchemy's result rows
-  cost about as much again as the query for 100,000 labelled requests.
+  field by field) and labelled answers are scored (`core.labels`) as the rows
+  stream in, read through the DBAPI cursor: SQLAlchemy's result rows cost
+  about as much again as the query for 100,000 labelled requests.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from typing import Any, cast
 from sqlalchemy import ClauseElement, ColumnElement, Connection, and_, case, func, or_, select, text
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from slipway.core.arms import UNCATEGORIZED, LabelledAnswer, WindowTotals
+from slipway.core.arms import UNCATEGORIZED, WindowTotals
+from slipway.core.labels import matches_label
 from slipway.store.schema import UNFINISHED_SQL, feedback, requests
 
 #: Beyond this many distinct categories in a slot, one GROUP BY beats a probe per category.
@@ -154,11 +156,12 @@ def _random_below(connection: Connection, probability: float) -> ColumnElement[b
     return func.random() < probability
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WindowFeedback:
-    labelled: list[LabelledAnswer]
-    rated: int
-    satisfied: int
+    #: Per category: (labelled completed requests, answers matching their label).
+    accuracy: dict[str, list[int]]
+    rated: int = 0
+    satisfied: int = 0
 
 
 _FEEDBACK_COLUMNS = (
@@ -201,21 +204,20 @@ def feedback_in(
             later.setdefault(row[0], []).append(row)
         else:
             first[row[0]] = row
-    labelled: dict[str, list[LabelledAnswer]] = {slot: [] for slot in slots}
-    rated = dict.fromkeys(slots, 0)
-    satisfied = dict.fromkeys(slots, 0)
+    out = {slot: WindowFeedback({}) for slot in slots}
     for request_id, row in first.items():
         _, _, _, label, happy, category, head, completed, slot = row
         if request_id in later:
             label, happy, head = _latest_fields([row, *later[request_id]])
+        tally = out[slot]
         if happy is not None:
-            rated[slot] += 1
-            satisfied[slot] += bool(happy)
+            tally.rated += 1
+            tally.satisfied += bool(happy)
         if label is not None and completed:
-            labelled[slot].append(
-                LabelledAnswer(UNCATEGORIZED if category is None else category, head, label)
-            )
-    return {slot: WindowFeedback(labelled[slot], rated[slot], satisfied[slot]) for slot in slots}
+            score = tally.accuracy.setdefault(UNCATEGORIZED if category is None else category, [0, 0])
+            score[0] += 1
+            score[1] += matches_label(head, label)
+    return out
 
 
 def _feedback_rows(connection: Connection) -> int:
