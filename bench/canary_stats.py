@@ -521,7 +521,7 @@ def main() -> None:
                 raw["notes"].append(f"* A/A at {rate:g} req/s, what fired: {t['causes']}.")
 
     if what in ("all", "power"):
-        for rate in (args.rate, 2.0, 10.0) if what == "all" else (args.rate,):
+        for rate in (args.rate, 2.0, 10.0, 20.0) if what == "all" else (args.rate,):
             s = Scenario("power", rate=rate, bad_category="billing", bad_accuracy=0.70, bad_share=0.20)
             res = run_many(s, args.runs, args.jobs, thresholds, seed=2)
             t = tally(res)
