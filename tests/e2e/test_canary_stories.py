@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.clock import ManualClock
-from tests.e2e.canary_story import canary, check_after, deploy_canary, rows, traffic
+from tests.e2e.canary_story import MINUTE, canary, check_after, deploy_canary, rows, traffic, wait_for_look
 from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
 from tests.webhooks import Hook, webhook_receiver
 
@@ -103,6 +103,38 @@ async def test_a_category_regression_is_caught_rolled_back_and_notified(
         # And the ended canary takes no more commands
         r = httpx.post(f"{gw.url}/admin/canary/promote")
         assert r.status_code == 409 and "has ended" in r.json()["error"]["message"]
+
+
+async def test_a_guard_check_rolls_a_regression_back_before_the_first_scheduled_check(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock, candidate_extra=BAD_BILLING):
+        # Given v2.2 answers billing wrong 60 % of the time, at 10 %: checks every 15 min, guards every 1 min
+        out = deploy_canary(gw, "10%:2h,50%:2h,100%")
+        assert out["canary"]["guard_interval_s"] == MINUTE
+        hook.wait_for("canary.started")
+        served = await traffic(gw.url, 1200)
+        assert 60 < served["green"] < 200
+
+        # When two minutes pass: no scheduled check is due yet (the first falls at 15 min)
+        clock.advance(2 * MINUTE)
+        data = wait_for_look(gw, 1)
+
+        # Then a guard check has rolled it back already: weight 0 %, everything on blue
+        c = data["canary"]
+        assert (c["status"], c["weight_pct"], c["looks"]) == ("rolled_back", 0, 1)
+        assert c["last_check_at"] - c["started_at"] < 15 * MINUTE
+        assert rows(data)[("accuracy", "billing")]["action"] == "rollback"
+        assert httpx.get(f"{gw.url}/admin/status").json()["route"]["weights_pct"] == {}
+        events = data["events"]
+        assert [e["kind"] for e in events][:2] == ["rollback", "check"]
+        assert events[1]["reason"].startswith("guard check: rollback")
+        assert "guard check" in events[0]["reason"]
+
+        # And it is notified like any rollback, with the metric table
+        note = hook.wait_for("canary.rolled_back")
+        assert "rolled back at 10%" in note["text"] and "guard check" in note["text"]
+        assert note["attachments"][0]["color"] == "#e01e5a"
 
 
 async def test_an_identical_candidate_is_promoted_to_100_percent(

@@ -71,9 +71,11 @@ def headline(c: dict[str, Any]) -> Text:
 
 
 def details(c: dict[str, Any]) -> Text:
+    guard = c.get("guard_interval_s") or 0.0
+    guards = f" (a guard check every {_dur(guard)} acts on a rollback only)" if guard > 0 else ""
     return Text(
         f"{c['candidate']} (candidate) against {c['baseline']} (production); steps {','.join(c['steps'])}; "
-        f"checks every {_dur(c['interval_s'])}; inconclusive at a phase end: {c['inconclusive']}; "
+        f"checks every {_dur(c['interval_s'])}{guards}; inconclusive at a phase end: {c['inconclusive']}; "
         f"deployment {c['deployment_id']}\n{c['reason']}",
         style="dim",
     )

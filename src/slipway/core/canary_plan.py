@@ -26,6 +26,8 @@ DEFAULT_STEPS = "5%:2h,25%:4h,100%"
 DEFAULT_INTERVAL = "15m"
 #: How long a hold (DF2: "investigate, then decide, 1-4 h") may last before DF4 rolls it back.
 DEFAULT_HOLD_LIMIT = "4h"
+#: How often guard checks run between the scheduled ones (only a rollback verdict counts); "0"/"off" = none.
+DEFAULT_GUARD_INTERVAL = "1m"
 STEPS_EXAMPLE = "write it like 5%:2h,25%:4h,100%"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -63,6 +65,14 @@ def parse_duration(text: str, *, what: str = "duration") -> float:
     if total <= 0:
         raise ConfigError(f"{what} {text!r} must be longer than zero", hint="e.g. 15m")
     return total
+
+
+def parse_guard_interval(text: str) -> float:
+    """A guard interval: a duration, or "0"/"off" (no guard checks) → seconds (0 = off)."""
+    raw = str(text).strip().lower()
+    if raw in ("0", "off", "none", "false", "0s"):
+        return 0.0
+    return parse_duration(raw, what="guard_interval")
 
 
 def format_duration(seconds: float) -> str:
@@ -167,6 +177,9 @@ class CanaryPlan:
     hold_limit_s: float = 4 * 3600.0
     #: Run the post-promotion monitoring windows (MW1).
     monitor: bool = True
+    #: Guard checks between the scheduled ones, this often (clock seconds); they act only on a
+    #: rollback verdict (DF1). 0 = none.
+    guard_s: float = 0.0
 
     @classmethod
     def parse(
@@ -177,6 +190,7 @@ class CanaryPlan:
         inconclusive: InconclusivePolicy | str = InconclusivePolicy.ROLLBACK,
         hold_limit: str = DEFAULT_HOLD_LIMIT,
         monitor: bool = True,
+        guard_interval: str = DEFAULT_GUARD_INTERVAL,
     ) -> CanaryPlan:
         try:
             policy = InconclusivePolicy(inconclusive)
@@ -189,6 +203,7 @@ class CanaryPlan:
             inconclusive=policy,
             hold_limit_s=parse_duration(hold_limit, what="hold_limit"),
             monitor=monitor,
+            guard_s=parse_guard_interval(guard_interval),
         )
 
     @property
@@ -204,6 +219,7 @@ class CanaryPlan:
             "inconclusive": str(self.inconclusive),
             "hold_limit_s": self.hold_limit_s,
             "monitor": self.monitor,
+            "guard_s": self.guard_s,
         }
 
     @classmethod
@@ -214,4 +230,6 @@ class CanaryPlan:
             inconclusive=InconclusivePolicy(data.get("inconclusive", "rollback")),
             hold_limit_s=float(data.get("hold_limit_s", 4 * 3600.0)),
             monitor=bool(data.get("monitor", True)),
+            # A plan saved before guard checks existed keeps running without them.
+            guard_s=float(data.get("guard_s", 0.0)),
         )

@@ -24,12 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as PydanticValidationError
 
 from slipway.core.canary_plan import (
+    DEFAULT_GUARD_INTERVAL,
     DEFAULT_HOLD_LIMIT,
     DEFAULT_INTERVAL,
     DEFAULT_STEPS,
     CanaryPlan,
     InconclusivePolicy,
     parse_duration,
+    parse_guard_interval,
     parse_steps,
 )
 from slipway.core.errors import ConfigError, NotFoundError
@@ -179,6 +181,10 @@ class CanaryConfig(BaseModel):
     )
     hold_limit: str = Field(DEFAULT_HOLD_LIMIT, description="Longest hold before it rolls back (DF4).")
     monitor: bool = Field(True, description="Run the post-promotion monitoring windows (MW1).")
+    guard_interval: str = Field(
+        DEFAULT_GUARD_INTERVAL,
+        description="Guard checks between the scheduled ones, acting only on a rollback; 0/off = none.",
+    )
     thresholds: dict[str, Any] = Field(
         default_factory=dict, description="Overrides of the CN2 threshold table (analysis.thresholds)."
     )
@@ -204,6 +210,16 @@ class CanaryConfig(BaseModel):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("guard_interval", mode="before")
+    @classmethod
+    def _guard(cls, value: object) -> str:
+        text = str(value)
+        try:
+            parse_guard_interval(text)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return text
+
     def plan(self, steps: str | None = None, interval: str | None = None) -> CanaryPlan:
         return CanaryPlan.parse(
             steps if steps is not None else self.steps,
@@ -211,6 +227,7 @@ class CanaryConfig(BaseModel):
             inconclusive=self.inconclusive,
             hold_limit=self.hold_limit,
             monitor=self.monitor,
+            guard_interval=self.guard_interval,
         )
 
 

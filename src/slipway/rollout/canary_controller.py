@@ -10,6 +10,9 @@ take the same path with their own event.
 All state lives in the store and is reloaded at every wake, so a restart
 (or a kill -9) resumes the same phase with the same timer: times are kept
 in the injectable clock's time, and the next check is computed from them.
+Between the scheduled checks, guard checks run every `plan.guard_s` (clock
+time) and act only on a rollback verdict (DF1); their timing lives in memory,
+so after a restart the next guard check is simply due.
 A route change is saved as pending before it is committed, so a crash
 between the two is finished at the next wake rather than lost; a route
 table that changed behind the canary's back ends it (`RoutesChanged`).
@@ -41,6 +44,7 @@ from slipway.rollout.strategies.canary import (
     Effect,
     Event,
     Finish,
+    GuardTick,
     Notify,
     Record,
     RoutesChanged,
@@ -89,6 +93,10 @@ class CanaryController:
         self._task: asyncio.Task[None] | None = None
         #: Number of wakes that ran to the end (tests wait on it).
         self.wakes = 0
+        #: (deployment id, clock time) of the last guard check; in memory only.
+        self._last_guard: tuple[str, float] | None = None
+        #: Number of guard checks run (tests and status read it).
+        self.guard_checks = 0
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -145,16 +153,27 @@ class CanaryController:
             if loaded is None:
                 return None
             state, revision = await self._reconcile(*loaded)
+            now = self.clock.now()
             due = next_check_at(state)
-            if due is None or due > self.clock.now():
+            guard = self._guard_due(state)
+            if due is not None and due <= now:
+                event: type[Tick] | type[GuardTick] = Tick
+            elif guard is not None and guard <= now:
+                event = GuardTick
+            else:
                 return self._next_wake(state)
         if self._before_check is not None:
             await self._before_check()
+        if event is GuardTick:
+            self._last_guard = (state.deployment_id, self.clock.now())
+            self.guard_checks += 1
         try:
             verdict = await self._judge.evaluate(self._judge_request(state))
         except SlipwayError as exc:
             # A check that could not run is not a verdict: nothing moves, and it is tried again soon.
             log.error("canary %s: the check could not run: %s", state.deployment_id, exc)
+            if event is GuardTick:
+                return self._next_wake(state)
             return self.clock.now() + min(RETRY_S, state.plan.interval_s)
         async with self._lock:
             loaded = await self._load()
@@ -162,13 +181,30 @@ class CanaryController:
                 return self.clock.now()
             current, revision = loaded
             if current.looks != state.looks or current.status.is_final():
-                return next_check_at(current)  # someone acted meanwhile; look again from their state
-            new, effects = canary.step(current, Tick(verdict), self.clock.now(), wall=self._wall())
-            new = await self._commit(new, effects, revision)
+                return self._next_wake(current)  # someone acted meanwhile; look again from their state
+            new, effects = canary.step(current, event(verdict), self.clock.now(), wall=self._wall())
+            if effects:
+                new = await self._commit(new, effects, revision)
             return self._next_wake(new)
+
+    def _guard_due(self, state: CanaryState) -> float | None:
+        """When the next guard check is due (clock time), or None without guard checks.
+
+        Guard checks run during the ramp only, one `guard_s` after the later of the
+        last guard check (in memory) and the last scheduled check.
+        """
+        if state.plan.guard_s <= 0 or not state.status.in_ramp():
+            return None
+        base = state.last_check_at if state.last_check_at is not None else state.started_at
+        if self._last_guard is not None and self._last_guard[0] == state.deployment_id:
+            base = max(base, self._last_guard[1])
+        return base + state.plan.guard_s
 
     def _next_wake(self, state: CanaryState) -> float | None:
         due = next_check_at(state)
+        guard = self._guard_due(state)
+        if guard is not None:
+            due = guard if due is None else min(due, guard)
         if state.route_pending:
             # The route change failed (a race, a store hiccup): try it again soon, whatever the schedule.
             retry = self.clock.now() + min(RETRY_S, state.plan.interval_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from slipway.core.canary_plan import (
     CanaryPlan,
@@ -12,6 +13,7 @@ from slipway.core.canary_plan import (
     parse_duration,
     parse_steps,
 )
+from slipway.core.config import CanaryConfig
 from slipway.core.errors import ConfigError
 
 
@@ -99,3 +101,16 @@ def test_a_plan_round_trips_exactly_through_its_dict() -> None:
         "1%:1.5s,30%:10m,100%", "0.25s", inconclusive="extend", hold_limit="1h", monitor=False
     )
     assert CanaryPlan.from_dict(plan.to_dict()) == plan
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("1m", 60.0), ("30s", 30.0), ("0", 0.0), ("off", 0.0), (0, 0.0), (False, 0.0)]
+)
+def test_the_guard_interval_is_a_duration_or_off(value: object, seconds: float) -> None:
+    assert CanaryConfig.model_validate({"guard_interval": value}).plan().guard_s == seconds
+    assert CanaryConfig().plan().guard_s == 60.0
+
+
+def test_a_bad_guard_interval_says_what_to_write() -> None:
+    with pytest.raises(ValidationError, match="guard_interval"):
+        CanaryConfig.model_validate({"guard_interval": "soon"})

@@ -20,6 +20,7 @@ from slipway.rollout.strategies.canary import (
     CanaryStatus,
     Effect,
     Finish,
+    GuardTick,
     Notify,
     Pause,
     Promote,
@@ -235,6 +236,52 @@ def test_a_rollback_verdict_still_rolls_back_while_paused() -> None:
     state, _ = canary.step(started(), Pause("ann"), now=H)
     state, _ = canary.step(state, Tick(verdict("rollback")), now=1.25 * H)
     assert state.status is CanaryStatus.ROLLED_BACK
+
+
+@pytest.mark.parametrize("action", ["pass", "inconclusive", "hold", "investigate"])
+@pytest.mark.parametrize("when", ["mid-phase", "phase end", "paused", "investigating"])
+def test_a_guard_checks_verdict_other_than_rollback_changes_nothing(action: str, when: str) -> None:
+    state = started()
+    now = 20 * 60.0
+    if when == "phase end":
+        now = 2 * H + 60  # past the phase end: only a scheduled check advances
+    elif when == "paused":
+        state, _ = canary.step(state, Pause("ann"), now=10 * 60)
+    elif when == "investigating":
+        state, _ = canary.step(state, Tick(verdict("investigate")), now=15 * 60)
+    new, effects = canary.step(state, GuardTick(verdict(action)), now=now)
+    assert new == state and effects == []
+    assert next_check_at(new) == next_check_at(state)
+
+
+def test_a_guard_checks_rollback_verdict_rolls_back_at_once_and_is_recorded_as_a_check() -> None:
+    state, effects = canary.step(started(), GuardTick(verdict("rollback", "billing accuracy fell")), now=240)
+    assert (state.status, desired_route(state), state.looks) == ("rolled_back", ("blue", 0), 1)
+    assert kinds(effects) == ["Record", "ApplyRoute", "Finish", "Record", "Notify"]
+    check = effects[0]
+    assert isinstance(check, Record) and check.event.kind == "check"
+    assert check.event.reason == "guard check: billing accuracy fell"
+    assert "guard check: billing accuracy fell" in state.reason
+    assert notes(effects) == ["canary.rolled_back"]
+    assert next_check_at(state) is None
+
+
+def test_guard_checks_do_nothing_after_the_ramp() -> None:
+    state, _ = canary.step(started(), Promote("ann"), now=H)
+    assert state.status is CanaryStatus.PROMOTED
+    assert canary.step(state, GuardTick(verdict("rollback")), now=H + 60) == (state, [])
+    ended, _ = canary.step(started(), Abort("ann"), now=H)
+    assert canary.step(ended, GuardTick(verdict("rollback")), now=H + 60) == (ended, [])
+
+
+def test_the_plan_keeps_its_guard_interval() -> None:
+    assert PLAN.guard_s == 60.0
+    assert CanaryPlan.parse("5%:2h,100%", guard_interval="off").guard_s == 0.0
+    assert CanaryPlan.parse("5%:2h,100%", guard_interval="0").guard_s == 0.0
+    assert CanaryPlan.parse("5%:2h,100%", guard_interval="30s").guard_s == 30.0
+    assert CanaryPlan.from_dict(PLAN.to_dict()) == PLAN
+    old = {k: v for k, v in PLAN.to_dict().items() if k != "guard_s"}
+    assert CanaryPlan.from_dict(old).guard_s == 0.0  # saved before guard checks: none
 
 
 def test_promote_jumps_to_100_percent() -> None:

@@ -8,6 +8,9 @@ arrives as `RoutesChanged`. `step` returns the next state and the effects
 for the controller to carry out (`ApplyRoute`, `Notify`, `Record`,
 `Finish`, `Unload`). Nothing here does I/O or reads a clock.
 
+Between the scheduled checks, guard checks (`GuardTick`, every
+`plan.guard_s`) act only on a rollback verdict; any other verdict changes nothing.
+
 At each check:
 - rollback    → weight 0 % at once and stop; the candidate stays loaded (DF1).
 - investigate → stay in the phase (never advance) and notify; an
@@ -44,9 +47,11 @@ from slipway.rollout.strategies.canary_state import (
     view,
 )
 
-__all__ = ["CanaryPlan", "CanaryState", "CanaryStatus", "start", "step", "view"]
+__all__ = ["CanaryPlan", "CanaryState", "CanaryStatus", "GuardTick", "start", "step", "view"]
 
 SYSTEM = "slipway (canary)"
+#: A guard check's timeline entry starts with this.
+GUARD_PREFIX = "guard check: "
 
 
 # -- events -------------------------------------------------------------------
@@ -55,6 +60,17 @@ SYSTEM = "slipway (canary)"
 @dataclass(frozen=True, slots=True)
 class Tick:
     """A scheduled check and its verdict."""
+
+    verdict: CanaryVerdict
+
+
+@dataclass(frozen=True, slots=True)
+class GuardTick:
+    """A guard check between the scheduled ones and its verdict: only a rollback counts (DF1).
+
+    Any other verdict changes nothing; advancing, holding and promoting stay
+    with the scheduled checks. Sound because every test is anytime-valid.
+    """
 
     verdict: CanaryVerdict
 
@@ -100,7 +116,7 @@ class RoutesChanged:
     description: str
 
 
-Event = Tick | Pause | Resume | Promote | Abort | Rollback | RoutesChanged
+Event = Tick | GuardTick | Pause | Resume | Promote | Abort | Rollback | RoutesChanged
 
 
 # -- effects ------------------------------------------------------------------
@@ -186,7 +202,7 @@ def step(
     """The next state and the effects to carry out. Illegal operator moves raise TransitionError."""
     wall = now if wall is None else wall
     if state.status.is_final():
-        if isinstance(event, Tick | RoutesChanged):
+        if isinstance(event, Tick | GuardTick | RoutesChanged):
             return state, []
         raise TransitionError(
             f"the canary of {state.version} has ended ({state.status}: {state.reason})",
@@ -194,6 +210,8 @@ def step(
         )
     if isinstance(event, Tick):
         return _tick(state, event.verdict, now, wall)
+    if isinstance(event, GuardTick):
+        return _guard(state, event.verdict, now)
     if isinstance(event, RoutesChanged):
         return _routes_changed(state, event, now)
     if isinstance(event, Rollback):
@@ -245,6 +263,17 @@ def _tick(
         new, more = _advance(state, now, wall)
         return new, effects + more
     return _inconclusive_end(state, verdict, now, effects)
+
+
+def _guard(state: CanaryState, verdict: CanaryVerdict, now: float) -> tuple[CanaryState, list[Effect]]:
+    """A guard check acts on a rollback verdict during the ramp and ignores everything else."""
+    if verdict.action is not VerdictAction.ROLLBACK or not state.status.in_ramp():
+        return state, []
+    state = replace(state, looks=state.looks + 1, last_check_at=now, last_verdict=verdict)
+    reason = f"{GUARD_PREFIX}{verdict.reason}"
+    effects: list[Effect] = [Record(_event(state, now, "check", SYSTEM, reason, verdict))]
+    new, more = _roll_back(state, now, SYSTEM, f"halted by a {reason}", verdict=verdict)
+    return new, effects + more
 
 
 def _concern(

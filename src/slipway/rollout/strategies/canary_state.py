@@ -204,6 +204,7 @@ def view(state: CanaryState, now: float) -> dict[str, Any]:
         "weight_pct": state.weight_bp * 100 / WEIGHT_SCALE,
         "steps": [str(s) for s in state.plan.steps],
         "interval_s": state.plan.interval_s,
+        "guard_interval_s": state.plan.guard_s,
         "inconclusive": str(state.plan.inconclusive),
         "phase_length_s": phase_length(state) if ramp else None,
         "phase_elapsed_s": phase_elapsed(state, now) if ramp else None,
