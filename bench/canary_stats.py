@@ -10,6 +10,9 @@ and judge with the real `slipway.analysis.decide.judge`, at the real cadence:
   a check every 15 minutes on everything since the canary started (8 + 16
   looks); the last look of a phase resolves through `decide.phase_end`
   (pass → promote, hold → promote, inconclusive → roll back: DF4);
+* between them a guard look every `--guard` seconds (60, the default of
+  `canary.guard_interval`; 0 turns them off) on the same cumulative samples,
+  acting only on a rollback verdict, as the controller does;
 * Poisson arrivals at `--rate` requests/s (all traffic), each request routed
   to the candidate with the phase's weight;
 * a category mix per run: 12 categories from 22 % down to 0.3 % of traffic
@@ -63,6 +66,8 @@ BEGIN, END = "<!-- canary_stats:begin -->", "<!-- canary_stats:end -->"
 
 PLAN = ((0.05, 2 * 3600.0), (0.25, 4 * 3600.0))
 INTERVAL = 15 * 60.0
+#: Guard looks between the scheduled checks (the controller's `canary.guard_interval`); 0 = none.
+GUARD = 60.0
 LATENCY_CAP = 10_000
 #: The shape of the category mix; each run perturbs it (Dirichlet) so sparse categories vary.
 MIX = np.array([0.22, 0.18, 0.15, 0.12, 0.10, 0.08, 0.05, 0.04, 0.03, 0.02, 0.007, 0.003])
@@ -113,6 +118,8 @@ class RunResult:
     blast_category_share: float = 0.0
     excess_wrong: float = 0.0
     metrics: dict[str, str] = field(default_factory=dict)
+    #: Rolled back by a guard look between the scheduled checks.
+    guard: bool = False
 
 
 # -- simulation ----------------------------------------------------------------------------
@@ -238,16 +245,27 @@ def arm(tr: Traffic, upto: int, now: float, candidate: bool, rng: np.random.Gene
     )
 
 
-def one_run(s: Scenario, seed: int, thresholds: Thresholds) -> RunResult:
+def one_run(s: Scenario, seed: int, thresholds: Thresholds, guard: float = GUARD) -> RunResult:
     rng = np.random.default_rng(seed)
     horizon = sum(d for _, d in PLAN) + 4 * 3600.0  # room for extensions
     tr = simulate(s, rng, horizon)
     edge, look_total = 0.0, 0
+    guards = round(INTERVAL / guard) - 1 if guard > 0 else 0
     for phase, (_weight, duration) in enumerate(PLAN, start=1):
         planned = round(duration / INTERVAL)
         index = 0
         while True:
             index += 1
+            before = edge + (index - 1) * INTERVAL
+            # Guard looks between the scheduled checks: only a rollback verdict counts.
+            for k in range(1, guards + 1):
+                now = before + k * guard
+                upto = int(np.searchsorted(tr.t, now))
+                base = arm(tr, upto, now, False, rng)
+                cand = arm(tr, upto, now, True, rng)
+                verdict = judge(base, cand, thresholds, Look(index, planned))
+                if verdict.action is Action.ROLLBACK:
+                    return _finish("rollback", verdict, look_total, now, cand, base, phase, s, guard=True)
             look_total += 1
             now = edge + index * INTERVAL
             upto = int(np.searchsorted(tr.t, now))
@@ -287,6 +305,8 @@ def _finish(
     base: ArmSample,
     phase: int,
     s: Scenario,
+    *,
+    guard: bool = False,
 ) -> RunResult:
     radius = blast_radius(cand, [base, cand], verdict)
     cat_share = excess = 0.0
@@ -308,16 +328,26 @@ def _finish(
         radius.share,
         cat_share,
         excess,
+        guard=guard,
     )
 
 
-def run_many(s: Scenario, runs: int, jobs: int, thresholds: Thresholds, seed: int = 1) -> list[RunResult]:
+def run_many(
+    s: Scenario, runs: int, jobs: int, thresholds: Thresholds, seed: int = 1, guard: float = GUARD
+) -> list[RunResult]:
     seeds = [seed * 1_000_003 + i for i in range(runs)]
     if jobs <= 1:
-        return [one_run(s, x, thresholds) for x in seeds]
+        return [one_run(s, x, thresholds, guard) for x in seeds]
     with ProcessPoolExecutor(jobs) as pool:
         return list(
-            pool.map(one_run, [s] * runs, seeds, [thresholds] * runs, chunksize=max(1, runs // (jobs * 8)))
+            pool.map(
+                one_run,
+                [s] * runs,
+                seeds,
+                [thresholds] * runs,
+                [guard] * runs,
+                chunksize=max(1, runs // (jobs * 8)),
+            )
         )
 
 
@@ -330,7 +360,8 @@ def tally(results: list[RunResult]) -> dict[str, Any]:
     for r in results:
         if r.outcome in ("rollback", "investigate"):
             causes[f"{r.outcome}: {r.cause}"] = causes.get(f"{r.outcome}: {r.cause}", 0) + 1
-    return {"runs": n, **outcomes, "causes": causes}
+    guarded = sum(r.guard for r in results)
+    return {"runs": n, **outcomes, "by_guard": guarded, "causes": causes}
 
 
 # -- the store check ----------------------------------------------------------------------------
@@ -454,6 +485,7 @@ def section(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"{results.get('when', '')}. The simulations draw outcomes with numpy (no HTTP, no store) and "
         "judge them with the real `analysis.decide.judge` at the real cadence: the seed's plan (5 % for 2 h, "
         "25 % for 4 h, then 100 %), a check every 15 minutes on everything since the canary started, "
+        f"a guard look every {args.guard:g} s between them that acts only on a rollback verdict, "
         "phase ends through `decide.phase_end`. See the script's docstring for the traffic model "
         "(12 categories from 22 % down to 0.3 % of traffic, Dirichlet-perturbed per run; labels for half "
         "the requests after ~10 min; 5 % rated). Default thresholds (`Thresholds()`, "
@@ -489,6 +521,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--rate", type=float, default=4.0, help="all traffic, requests/s")
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument(
+        "--guard", type=float, default=GUARD, help="seconds between guard looks (rollback only); 0 = none"
+    )
     parser.add_argument("--quick", action="store_true", help="100 runs, 200k records")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--update-doc", action="store_true")
@@ -502,7 +537,7 @@ def main() -> None:
     if what in ("all", "aa"):
         for rate in (args.rate, 1.0, 20.0) if what == "all" else (args.rate,):
             started = time.perf_counter()
-            res = run_many(Scenario("aa", rate=rate), args.runs, args.jobs, thresholds)
+            res = run_many(Scenario("aa", rate=rate), args.runs, args.jobs, thresholds, guard=args.guard)
             t = tally(res)
             raw[f"aa@{rate}"] = t
             false_rb = t["rollback"] / t["runs"]
@@ -523,7 +558,7 @@ def main() -> None:
     if what in ("all", "power"):
         for rate in (args.rate, 2.0, 10.0, 20.0) if what == "all" else (args.rate,):
             s = Scenario("power", rate=rate, bad_category="billing", bad_accuracy=0.70, bad_share=0.20)
-            res = run_many(s, args.runs, args.jobs, thresholds, seed=2)
+            res = run_many(s, args.runs, args.jobs, thresholds, seed=2, guard=args.guard)
             t = tally(res)
             rolled = [r for r in res if r.outcome == "rollback"]
             before = sum(r.candidate_requests < 1000 for r in rolled) / len(res)
@@ -544,7 +579,8 @@ def main() -> None:
                     "power",
                     f"| power: billing (20 % of traffic) 96 % → 70 % accurate, 5 % weight, {rate:g} req/s | "
                     f"rolled back before 1,000 canary requests in ≥ 95 % | **{pct(before)}** "
-                    f"({t['rollback']} of {t['runs']} rolled back); median {med_req:.0f} canary requests, "
+                    f"({t['rollback']} of {t['runs']} rolled back, {t['by_guard']} by a guard look); "
+                    f"median {med_req:.0f} canary requests, "
                     f"{med_min:.0f} min; blast radius {pct(share)} of all traffic, "
                     f"{pct(cat_share)} of billing, "
                     f"~{wrong:.0f} excess wrong answers |",
@@ -554,7 +590,7 @@ def main() -> None:
 
     if what in ("all", "latency"):
         s = Scenario("latency", rate=args.rate, latency_factor=1.6)
-        res = run_many(s, args.runs, args.jobs, thresholds, seed=3)
+        res = run_many(s, args.runs, args.jobs, thresholds, seed=3, guard=args.guard)
         t = tally(res)
         ok = (t["investigate"] + t["hold"]) / t["runs"]
         when = [r.candidate_requests for r in res if r.outcome == "investigate"]
