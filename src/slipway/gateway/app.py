@@ -145,7 +145,9 @@ class GatewayApp:
         if recorder is None or records is None:
             await send_json(send, 503, _openai_error("slipway is still starting", "not_ready", "api_error"))
             return
-        # Also when nothing is queued: the batch holding this request may be mid-write.
+        # The answer may have reached the client before its record was queued; then the batch
+        # holding it may be mid-write: wait for both, so fresh feedback never gets a false 404.
+        await self._proxy.until_recorded(feedback.request_id)
         await recorder.flush()
         if not await records.add_feedback(feedback):
             await send_json(

@@ -62,6 +62,9 @@ class Proxy:
         self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
         self._random = random.random
         self.in_flight = 0
+        #: Requests answered (or being answered) whose record is not queued yet, by id: feedback
+        #: may arrive between the last byte to the client and the record (same loop, other task).
+        self._unrecorded: dict[str, asyncio.Event] = {}
 
     def bind_recorder(self, recorder: Recorder) -> None:
         self._recorder = recorder
@@ -76,6 +79,18 @@ class Proxy:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def _recorded(self, request_id: str) -> None:
+        done = self._unrecorded.pop(request_id, None)
+        if done is not None:
+            done.set()
+
+    async def until_recorded(self, request_id: str, timeout: float = 10.0) -> None:
+        """Return once a request this gateway is answering has its record queued (at once if not ours)."""
+        done = self._unrecorded.get(request_id)
+        if done is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout)
 
     def _timeout(self, slot: Slot) -> aiohttp.ClientTimeout:
         key = (slot.connect_timeout_s, slot.read_timeout_s)
@@ -142,6 +157,7 @@ class Proxy:
         exchange = exchange_for(api, slot.kind)
         stream = translate.client_wants_stream(api, body)
         request_id = os.urandom(12).hex()
+        self._unrecorded[request_id] = asyncio.Event()
         rec = RequestRecord(
             request_id=request_id,
             started_at=started_at,
@@ -181,6 +197,7 @@ class Proxy:
                 rec.latency_ms = (time.perf_counter() - t0) * 1000.0
                 if self._recorder is not None:
                     self._recorder.record(rec)
+                self._recorded(request_id)
                 return
             if info.url != slot.endpoint:
                 slot = slot.with_changes(endpoint=info.url)
@@ -188,6 +205,7 @@ class Proxy:
             payload = orjson.dumps(upstream_body(exchange, body, slot, stream, extras))
         except ValidationError as exc:
             # What only a translation to the slot's backend API refuses (e.g. a malformed tool call).
+            self._recorded(request_id)  # a client's mistake: no record, nothing to wait for
             await send_error(send, api, 400, str(exc), "invalid_request")
             return
         assert self._session is not None, "Proxy.start() was not called"
@@ -211,6 +229,7 @@ class Proxy:
             rec.latency_ms = (time.perf_counter() - t0) * 1000.0
             if self._recorder is not None:
                 self._recorder.record(rec)
+            self._recorded(request_id)
 
     async def _exchange(
         self,
