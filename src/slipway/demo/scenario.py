@@ -315,6 +315,28 @@ async def run_demo(opts: DemoOptions, say: Say, progress: Progress) -> DemoResul
     return result
 
 
+async def _deploy_v2_2(client: httpx.AsyncClient, smoke: Path, *, strategy: str, **plan: str) -> int:
+    """POST /admin/deploy for v2.2 into green (adapter v2.2), gated by the smoke set; smoke prompts passed."""
+    r = await client.post(
+        "/admin/deploy",
+        json={
+            "version": "v2.2",
+            "strategy": strategy,
+            "slot": "green",
+            "model": "customer-support-v2.2",
+            "adapter": "v2.2",
+            "smoke_jsonl": smoke.read_text(),
+            "smoke_source": str(smoke),
+            **plan,
+        },
+        headers={"X-Slipway-Actor": "slipway demo"},
+    )
+    if r.status_code != 200:
+        raise RuntimeError(f"the {strategy} deploy was refused: {r.text}")
+    passed: int = r.json()["deployment"]["detail"]["smoke"]["passed_count"]
+    return passed
+
+
 async def _bluegreen_story(
     client: httpx.AsyncClient,
     runtime: Any,
@@ -327,22 +349,7 @@ async def _bluegreen_story(
     progress: Progress,
 ) -> bool:
     """Blue-green: switch all traffic after the smoke test; a post-switch evaluation decides."""
-    r = await client.post(
-        "/admin/deploy",
-        json={
-            "version": "v2.2",
-            "strategy": "bluegreen",
-            "slot": "green",
-            "model": "customer-support-v2.2",
-            "adapter": "v2.2",
-            "smoke_jsonl": smoke.read_text(),
-            "smoke_source": str(smoke),
-        },
-        headers={"X-Slipway-Actor": "slipway demo"},
-    )
-    if r.status_code != 200:
-        raise RuntimeError(f"the deploy was refused: {r.text}")
-    passed = r.json()["deployment"]["detail"]["smoke"]["passed_count"]
+    passed = await _deploy_v2_2(client, smoke, strategy="bluegreen")
     mark(f"deploy v2.2 -> green: smoke test passed ({passed} prompts); traffic switched to green")
 
     start2 = time.time()
@@ -387,24 +394,9 @@ async def _canary_story(
     progress: Progress,
 ) -> bool:
     """The seed's canary, unattended: 5 % for 2 h, 25 % for 4 h, then 100 %, a check every 15 min."""
-    r = await client.post(
-        "/admin/deploy",
-        json={
-            "version": "v2.2",
-            "strategy": "canary",
-            "slot": "green",
-            "model": "customer-support-v2.2",
-            "adapter": "v2.2",
-            "smoke_jsonl": smoke.read_text(),
-            "smoke_source": str(smoke),
-            "steps": CANARY_STEPS,
-            "interval": CANARY_INTERVAL,
-        },
-        headers={"X-Slipway-Actor": "slipway demo"},
+    passed = await _deploy_v2_2(
+        client, smoke, strategy="canary", steps=CANARY_STEPS, interval=CANARY_INTERVAL
     )
-    if r.status_code != 200:
-        raise RuntimeError(f"the canary was refused: {r.text}")
-    passed = r.json()["deployment"]["detail"]["smoke"]["passed_count"]
     mark(
         f"canary v2.2 -> green: smoke test passed ({passed} prompts); plan {CANARY_STEPS}, "
         f"a check every {CANARY_INTERVAL} (demo clock: 1 h = {3600 / opts.clock_scale:g} s)"
