@@ -10,42 +10,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from slipway.analysis.stats import Comparison
+from slipway.core.canary import VerdictAction
 
 #: The pooled accuracy over every labelled category, judged with the categories.
 ALL_CATEGORIES = "(all)"
 
 
-class Action(StrEnum):
-    PASS = "pass"
-    HOLD = "hold"
-    INCONCLUSIVE = "inconclusive"
-    INVESTIGATE = "investigate"
-    ROLLBACK = "rollback"
-
-    @property
-    def severity(self) -> int:
-        return _SEVERITY[self]
-
-    @property
-    def framework(self) -> str:
-        """The seed's decision framework bucket: DF1 rollback, DF2 investigate, DF3 hold, DF4 doubt."""
-        return _FRAMEWORK[self]
-
-
-_SEVERITY = {
-    Action.PASS: 0,
-    Action.HOLD: 1,
-    Action.INCONCLUSIVE: 2,
-    Action.INVESTIGATE: 3,
-    Action.ROLLBACK: 4,
-}
-_FRAMEWORK = {
-    Action.PASS: "DF3",
-    Action.HOLD: "DF3",
-    Action.INCONCLUSIVE: "DF4",
-    Action.INVESTIGATE: "DF2",
-    Action.ROLLBACK: "DF1",
-}
+#: One vocabulary for verdicts: the controller's port and the judge share the same enum.
+Action = VerdictAction
 
 
 class Outcome(StrEnum):

@@ -38,6 +38,11 @@ class VerdictAction(StrEnum):
         """Higher is worse: the worst metric decides a check."""
         return _SEVERITY[self]
 
+    @property
+    def framework(self) -> str:
+        """The seed's decision framework bucket: DF1 rollback, DF2 investigate, DF3 hold, DF4 doubt."""
+        return _FRAMEWORK[self]
+
     def is_concern(self) -> bool:
         """Stops the ramp until it clears."""
         return self is VerdictAction.INVESTIGATE
@@ -53,6 +58,13 @@ _SEVERITY = {
     VerdictAction.INCONCLUSIVE: 2,
     VerdictAction.INVESTIGATE: 3,
     VerdictAction.ROLLBACK: 4,
+}
+_FRAMEWORK = {
+    VerdictAction.PASS: "DF3",
+    VerdictAction.HOLD: "DF3",
+    VerdictAction.INCONCLUSIVE: "DF4",
+    VerdictAction.INVESTIGATE: "DF2",
+    VerdictAction.ROLLBACK: "DF1",
 }
 
 

@@ -15,21 +15,14 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from slipway.analysis.decide import Action, BlastRadius, MetricResult, Outcome, Verdict, blast_radius, judge
+from slipway.analysis.decide import BlastRadius, MetricResult, Outcome, Verdict, blast_radius, judge
 from slipway.analysis.decide import Look as AnalysisLook
 from slipway.analysis.output_checks import DEFAULT_CHECKS, OutputCheck
 from slipway.analysis.sources.store import arm_sample, arm_samples
 from slipway.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from slipway.core.arms import ArmWindowReader
-from slipway.core.canary import CanaryVerdict, JudgeRequest, MetricRow, VerdictAction
+from slipway.core.canary import CanaryVerdict, JudgeRequest, MetricRow
 
-ACTIONS = {
-    Action.PASS: VerdictAction.PASS,
-    Action.HOLD: VerdictAction.HOLD,
-    Action.INCONCLUSIVE: VerdictAction.INCONCLUSIVE,
-    Action.INVESTIGATE: VerdictAction.INVESTIGATE,
-    Action.ROLLBACK: VerdictAction.ROLLBACK,
-}
 _RATIO_METRICS = (
     "error_rate",
     "latency_p95",
@@ -120,7 +113,7 @@ def to_canary_verdict(verdict: Verdict, radius: BlastRadius | None = None) -> Ca
             },
         }
     return CanaryVerdict(
-        action=ACTIONS[verdict.action],
+        action=verdict.action,
         reason=verdict.reason,
         metrics=tuple(_row(m) for m in verdict.metrics if m.outcome is not Outcome.UNAVAILABLE),
         extra=extra,
@@ -140,7 +133,7 @@ def _row(m: MetricResult) -> MetricRow:
         baseline=c.baseline if c is not None else None,
         candidate=c.candidate if c is not None else None,
         threshold=_threshold_words(m),
-        action=ACTIONS[m.action],
+        action=m.action,
         n_baseline=m.n_baseline,
         n_candidate=m.n_candidate,
         detail=detail,
