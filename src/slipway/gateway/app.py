@@ -145,11 +145,15 @@ class GatewayApp:
         if recorder is None or records is None:
             await send_json(send, 503, _openai_error("slipway is still starting", "not_ready", "api_error"))
             return
-        # The answer may have reached the client before its record was queued; then the batch
-        # holding it may be mid-write: wait for both, so fresh feedback never gets a false 404.
-        await self._proxy.until_recorded(feedback.request_id)
-        await recorder.flush()
-        if not await records.add_feedback(feedback):
+        # Usually the record is written already: one insert. If not, the answer may have reached
+        # the client before its record was queued, or its batch may be mid-write: wait for both
+        # and try once more, so fresh feedback never gets a false 404.
+        added = await records.add_feedback(feedback)
+        if not added:
+            await self._proxy.until_recorded(feedback.request_id)
+            await recorder.flush()
+            added = await records.add_feedback(feedback)
+        if not added:
             await send_json(
                 send,
                 404,
