@@ -36,10 +36,13 @@ from slipway.core.canary_plan import (
 )
 from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.lora import ENGINE_SCHEME, is_engine_endpoint, match_adapter
+from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import WEIGHT_SCALE, BackendKind, RouteTable, Slot
 
 SLOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-TOP_LEVEL_KEYS = {"name", "active_slot", "slots", "weights", "gateway", "engines", "canary", "notify"}
+TOP_LEVEL_KEYS = {
+    "name", "active_slot", "slots", "weights", "gateway", "engines", "canary", "shadow", "notify"
+}  # fmt: skip
 
 
 def normalize_endpoint(raw: str) -> str:
@@ -267,6 +270,7 @@ class RoutingConfig(BaseModel):
         default_factory=dict, description="llama.cpp servers slipway runs (the embedded engine)."
     )
     canary: CanaryConfig = Field(default_factory=CanaryConfig)
+    shadow: ShadowConfig = Field(default_factory=ShadowConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     @model_validator(mode="after")
