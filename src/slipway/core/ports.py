@@ -13,6 +13,7 @@ from slipway.core.canary import CanaryEvent, CanaryRecord, CanaryVerdict, JudgeR
 from slipway.core.deployments import Deployment
 from slipway.core.notifications import Notification
 from slipway.core.records import Feedback, RequestRecord
+from slipway.core.shadow import Preference
 from slipway.core.types import RouteChange, RouteTable, Slot, SlotHealth
 
 
@@ -133,3 +134,12 @@ class Notifier(Protocol):
     def notify(self, notification: Notification) -> None:
         """Queue a notification; never blocks on the network and never raises."""
         ...
+
+
+class PreferenceJudge(Protocol):
+    """Asks a model which of two answers to the same request is better (SH2 preference)."""
+
+    async def prefer(self, request_text: str, production: str, candidate: str) -> Preference:
+        """Both orders are asked; a judge that cannot answer returns `Preference(None, why)`."""
+        ...
+

@@ -232,3 +232,17 @@ def parse_expiry(text: str) -> float:
     if seconds > MAX_EXPIRY_S:
         raise ConfigError(f"shadow expiry {text!r} is longer than 30 days", hint="write at most 30d")
     return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Preference:
+    """An LLM judge's view of one pair, both orders combined.
+
+    `score` is +1 when the candidate's answer is preferred in both orders, −1
+    when production's is, 0 for a tie or when the two orders disagree (the
+    judge followed position, not content), and None when the judge gave no
+    usable verdict (`detail` says why).
+    """
+
+    score: float | None
+    detail: str = ""
