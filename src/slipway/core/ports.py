@@ -13,7 +13,7 @@ from slipway.core.canary import CanaryEvent, CanaryRecord, CanaryVerdict, JudgeR
 from slipway.core.deployments import Deployment
 from slipway.core.notifications import Notification
 from slipway.core.records import Feedback, RequestRecord
-from slipway.core.shadow import Preference
+from slipway.core.shadow import Preference, ShadowPair, ShadowRun
 from slipway.core.types import RouteChange, RouteTable, Slot, SlotHealth
 
 
@@ -143,3 +143,24 @@ class PreferenceJudge(Protocol):
         """Both orders are asked; a judge that cannot answer returns `Preference(None, why)`."""
         ...
 
+
+class PairStore(Protocol):
+    """Where the gateway's mirror writes its pairs, in batches off the hot path."""
+
+    async def write_pairs(self, pairs: Sequence[ShadowPair]) -> None: ...
+
+
+class ShadowStore(Protocol):
+    """Shadow runs and their pairs, for the controller, the status and the report."""
+
+    async def save_shadow(self, run: ShadowRun, now: float) -> None: ...
+
+    async def latest_shadow(self) -> ShadowRun | None: ...
+
+    async def get_shadow(self, deployment_id: str) -> ShadowRun | None: ...
+
+    async def read_pairs(self, deployment_id: str, limit: int | None = None) -> list[ShadowPair]:
+        """Oldest first, each with the latest feedback label of its production request."""
+        ...
+
+    async def pair_counts(self, deployment_id: str) -> dict[str | None, int]: ...

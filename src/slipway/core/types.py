@@ -78,6 +78,10 @@ class RouteTable:
     previous_active: str | None = None
     #: The model family this gateway serves (public model id), if configured.
     name: str | None = None
+    #: Shadow mode: the slot every routed request is also sent to (its answer is never served).
+    mirror: str | None = None
+    #: ...for this share of requests, in basis points.
+    mirror_bp: int = 0
 
     def slot(self, name: str) -> Slot:
         return self.slots[name]
@@ -108,6 +112,8 @@ class RouteChangeKind(StrEnum):
     CANARY = "canary"
     #: A canary finished its ramp: the candidate became the active slot.
     PROMOTE = "promote"
+    #: Shadow mode started or stopped copying traffic to a slot.
+    SHADOW = "shadow"
 
 
 @dataclass(frozen=True, slots=True)

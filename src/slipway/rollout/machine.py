@@ -8,6 +8,7 @@ moves raise TransitionError with what to do instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from slipway.core.deployments import DeploymentStatus
 from slipway.core.errors import NotFoundError, TransitionError
@@ -44,9 +45,15 @@ def _next(old: RouteTable, **fields: object) -> RouteTable:
         "weights": old.weights,
         "previous_active": old.previous_active,
         "name": old.name,
+        "mirror": old.mirror,
+        "mirror_bp": old.mirror_bp,
     }
     values.update(fields)
-    return RouteTable(**values)  # type: ignore[arg-type]
+    table = RouteTable(**values)  # type: ignore[arg-type]
+    if table.mirror is not None and table.mirror in table.effective_weights():
+        # A slot that serves users cannot also be their shadow: serving it ends the mirror.
+        table = replace(table, mirror=None, mirror_bp=0)
+    return table
 
 
 def switch(
@@ -180,6 +187,28 @@ def set_weights(
     return new, _change(table, new, kind, actor, reason, now)
 
 
+def set_mirror(
+    table: RouteTable, slot: str | None, sample_bp: int, *, actor: str, reason: str, now: float
+) -> tuple[RouteTable, RouteChange]:
+    """Start copying `sample_bp` of routed requests to `slot` (shadow mode), or stop (`slot=None`)."""
+    if slot is not None:
+        if slot not in table.slots:
+            raise NotFoundError(f"there is no slot {slot!r}", hint=f"choose one of: {', '.join(table.slots)}")
+        if slot == table.active or table.weights.get(slot, 0) > 0:
+            raise TransitionError(
+                f"slot {slot!r} serves users; a shadow must be a standby slot",
+                hint=f"deploy the candidate into a standby slot ({', '.join(table.standby_slots())})",
+            )
+        from slipway.core.types import WEIGHT_SCALE
+
+        if not 0 < sample_bp <= WEIGHT_SCALE:
+            raise TransitionError(f"mirror share must be above 0 and at most {WEIGHT_SCALE} basis points")
+    elif table.mirror is None:
+        raise TransitionError("no slot is being mirrored", hint="nothing to stop")
+    new = _next(table, mirror=slot, mirror_bp=sample_bp if slot is not None else 0)
+    return new, _change(table, new, RouteChangeKind.SHADOW, actor, reason, now)
+
+
 def replace_table(
     old: RouteTable | None,
     new_table: RouteTable,
@@ -196,6 +225,8 @@ def replace_table(
     )
     if previous is not None and previous not in new_table.slots:
         previous = None
+    # The config file does not know about a running shadow: its mirror survives a reload.
+    mirror = old.mirror if old and old.mirror in new_table.slots and old.mirror != new_table.active else None
     new = RouteTable(
         version=version,
         slots=new_table.slots,
@@ -203,6 +234,8 @@ def replace_table(
         weights=new_table.weights,
         previous_active=previous,
         name=new_table.name,
+        mirror=mirror,
+        mirror_bp=old.mirror_bp if old and mirror else 0,
     )
     return new, _change(old, new, kind if old else RouteChangeKind.INIT, actor, reason, now)
 
@@ -226,7 +259,11 @@ _DEPLOYMENT_MOVES: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
     ),
     #: Superseded (another deploy staged over it) counts as failed-to-go-live.
     DeploymentStatus.STAGED: frozenset(
-        {DeploymentStatus.LIVE, DeploymentStatus.CANARY, DeploymentStatus.FAILED}
+        {DeploymentStatus.LIVE, DeploymentStatus.CANARY, DeploymentStatus.SHADOW, DeploymentStatus.FAILED}
+    ),
+    #: A shadow ends staged (stopped, expired, complete), or promoted through canary or blue-green.
+    DeploymentStatus.SHADOW: frozenset(
+        {DeploymentStatus.STAGED, DeploymentStatus.CANARY, DeploymentStatus.LIVE, DeploymentStatus.FAILED}
     ),
     DeploymentStatus.CANARY: frozenset(
         {DeploymentStatus.LIVE, DeploymentStatus.ROLLED_BACK, DeploymentStatus.FAILED}

@@ -23,13 +23,22 @@ from slipway.core.arms import ArmWindow, ArmWindowReader
 from slipway.core.canary import CanaryEvent, CanaryRecord
 from slipway.core.deployments import Deployment
 from slipway.core.errors import StoreError
-from slipway.core.ports import CanaryStore, DeploymentStore, MetaStore, RecordStore, RouteStore
+from slipway.core.ports import (
+    CanaryStore,
+    DeploymentStore,
+    MetaStore,
+    PairStore,
+    RecordStore,
+    RouteStore,
+    ShadowStore,
+)
 from slipway.core.records import Feedback, RequestRecord
+from slipway.core.shadow import ShadowPair, ShadowRun
 from slipway.core.types import RouteChange, RouteTable
 from slipway.store import migrate
 from slipway.store.engine import Engines, create_engines, describe, parse_url
 from slipway.store.errors import translate_errors
-from slipway.store.repositories import arm_windows, canaries, deployments, meta, routes
+from slipway.store.repositories import arm_windows, canaries, deployments, meta, routes, shadows
 from slipway.store.repositories import records as request_rows
 
 P = ParamSpec("P")
@@ -70,7 +79,7 @@ async def open_store(url: str, *, readers: int = DEFAULT_READERS) -> Store:
 
 
 class Store:
-    """Implements RouteStore, RecordStore, MetaStore, DeploymentStore, CanaryStore; open with `open_store`."""
+    """Implements the store ports (routes, records, deployments, canaries, shadows…); see `open_store`."""
 
     def __init__(self, engines: Engines, *, writer: ThreadPoolExecutor, reader: ThreadPoolExecutor) -> None:
         self._engines = engines
@@ -223,6 +232,27 @@ class Store:
     async def canary_events(self, deployment_id: str, limit: int = 100) -> list[CanaryEvent]:
         return await self._read("read a canary's timeline", canaries.events, deployment_id, limit)
 
+    # -- shadow runs and their pairs ---------------------------------------------
+
+    async def save_shadow(self, run: ShadowRun, now: float) -> None:
+        await self._write(f"save shadow run {run.deployment_id!r}", shadows.save, run, now)
+
+    async def latest_shadow(self) -> ShadowRun | None:
+        return await self._read("read the latest shadow run", shadows.latest)
+
+    async def get_shadow(self, deployment_id: str) -> ShadowRun | None:
+        return await self._read(f"read shadow run {deployment_id!r}", shadows.get, deployment_id)
+
+    async def write_pairs(self, pairs: Sequence[ShadowPair]) -> None:
+        if pairs:
+            await self._write(f"write {len(pairs)} shadow pairs", shadows.write_pairs, pairs)
+
+    async def read_pairs(self, deployment_id: str, limit: int | None = None) -> list[ShadowPair]:
+        return await self._read("read shadow pairs", shadows.read_pairs, deployment_id, limit)
+
+    async def pair_counts(self, deployment_id: str) -> dict[str | None, int]:
+        return await self._read("count shadow pairs", shadows.counts, deployment_id)
+
     # -- lifecycle -------------------------------------------------------------
 
     async def schema_revision(self) -> str | None:
@@ -281,9 +311,9 @@ class Store:
 
 def _implements_the_store_ports(
     store: Store,
-) -> tuple[RouteStore, RecordStore, MetaStore, DeploymentStore, CanaryStore]:
+) -> tuple[RouteStore, RecordStore, MetaStore, DeploymentStore, CanaryStore, ShadowStore, PairStore]:
     """Never called: mypy --strict checks here that `Store` still fits every store port."""
-    return store, store, store, store, store
+    return store, store, store, store, store, store, store
 
 
 def _reads_arm_windows(store: Store) -> ArmWindowReader:

@@ -50,6 +50,9 @@ route_table = Table(
     Column("weights", JSON, nullable=False),
     Column("slots", JSON, nullable=False),
     Column("updated_at", Double, nullable=False),
+    # Shadow mode (migration 0004): the slot every routed request is also copied to, and how many.
+    Column("mirror", String(200), nullable=True),
+    Column("mirror_bp", Integer, nullable=False, server_default=text("0")),
 )
 
 ROUTE_TABLE_ROW_ID = 1
@@ -182,4 +185,35 @@ canary_events = Table(
     Column("reason", Text, nullable=False),
     Column("verdict", JSON, nullable=True),
     Index("ix_canary_events_deployment_id_at", "deployment_id", "at"),
+)
+
+#: One row per shadow run: the run's state as JSON (`core.shadow.ShadowRun`), its status indexed.
+shadows = Table(
+    "shadows",
+    metadata,
+    Column("deployment_id", String(200), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("state", JSON, nullable=False),
+    Index("ix_shadows_created_at", "created_at"),
+)
+
+#: Production's and the candidate's answers to one request (`core.shadow.ShadowPair`); `pair_id`
+#: is the production request's id, which is how feedback labels reach a pair.
+shadow_pairs = Table(
+    "shadow_pairs",
+    metadata,
+    Column("pair_id", String(200), primary_key=True),
+    Column("deployment_id", String(200), nullable=False),
+    Column("at", Double, nullable=False),
+    Column("api", String(64), nullable=False),
+    Column("category", String(200), nullable=True),
+    Column("stream", Boolean, nullable=False),
+    Column("turns", Integer, nullable=False),
+    Column("input_text", Text, nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("production", JSON, nullable=False),
+    Column("candidate", JSON, nullable=False),
+    Index("ix_shadow_pairs_deployment_id_at", "deployment_id", "at"),
 )

@@ -48,6 +48,8 @@ def load(connection: Connection) -> RouteTable | None:
         weights={name: int(weight) for name, weight in row.weights.items()},
         previous_active=row.previous_active,
         name=row.name,
+        mirror=row.mirror,
+        mirror_bp=int(row.mirror_bp or 0),
     )
 
 
@@ -66,6 +68,8 @@ def commit(
         "active": table.active,
         "previous_active": table.previous_active,
         "name": table.name,
+        "mirror": table.mirror,
+        "mirror_bp": table.mirror_bp,
         "weights": dict(table.weights),
         "slots": [slot_to_json(slot) for slot in table.slots.values()],
         "updated_at": change.at,
