@@ -82,6 +82,8 @@ class RouteTable:
     mirror: str | None = None
     #: ...for this share of requests, in basis points.
     mirror_bp: int = 0
+    #: ...on behalf of this shadow run (deployment id): every pair made is filed under it.
+    mirror_run: str | None = None
 
     def slot(self, name: str) -> Slot:
         return self.slots[name]

@@ -18,13 +18,15 @@ HEAD_CHARS = 200
 
 
 class OutputTracker:
-    def __init__(self, upstream_api: Api, framing: str, t0: float) -> None:
+    def __init__(self, upstream_api: Api, framing: str, t0: float, *, keep: int = HEAD_CHARS) -> None:
         self._api = upstream_api.value
         self._sse = framing == "sse"
         self._decoder: translate.SSEDecoder | translate.NDJSONDecoder = (
             translate.SSEDecoder() if self._sse else translate.NDJSONDecoder()
         )
         self._t0 = t0
+        #: How much of the answer to keep: the head for a record, all of it (bounded) for a shadow pair.
+        self._keep = keep
         self._parts: list[str] = []
         self._head_len = 0
         self.chars = 0
@@ -58,7 +60,7 @@ class OutputTracker:
                 if self.ttft_ms is None:
                     self.ttft_ms = (time.perf_counter() - self._t0) * 1000.0
                 self.chars += len(text)
-                if self._head_len < HEAD_CHARS:
+                if self._head_len < self._keep:
                     self._parts.append(text)
                     self._head_len += len(text)
             if not self._sse and obj.get("done") is True:
@@ -70,6 +72,11 @@ class OutputTracker:
             if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
                 self.tokens = usage["completion_tokens"]
         return objs
+
+    @property
+    def text(self) -> str:
+        """The answer so far, up to `keep` characters (and a little past: whole chunks are kept)."""
+        return "".join(self._parts)
 
     def finish_into(self, rec: RequestRecord) -> None:
         rec.ttft_ms = self.ttft_ms

@@ -22,7 +22,8 @@ import orjson
 from slipway.core.errors import BackendError, NotFoundError, ValidationError
 from slipway.core.lora import EngineInfo
 from slipway.core.records import Api, RequestRecord
-from slipway.core.types import BackendKind, Slot
+from slipway.core.shadow import MAX_PAIR_TEXT
+from slipway.core.types import WEIGHT_SCALE, BackendKind, Slot
 from slipway.gateway import translate
 from slipway.gateway.asgi import (
     BodyTooLarge,
@@ -35,7 +36,8 @@ from slipway.gateway.asgi import (
 )
 from slipway.gateway.errors import send_error, stream_error_event
 from slipway.gateway.exchanges import Exchange, exchange_for, upstream_body
-from slipway.gateway.output import OutputTracker
+from slipway.gateway.mirror import Mirror, MirrorJob
+from slipway.gateway.output import HEAD_CHARS, OutputTracker
 from slipway.gateway.recorder import Recorder
 from slipway.gateway.route_table import RouteHolder
 from slipway.gateway.routing import pick
@@ -54,6 +56,8 @@ class Proxy:
         resolve_engine: Callable[[Slot], Awaitable[EngineInfo]] | None = None,
     ) -> None:
         self._routes = routes
+        #: Shadow mode's copies to the candidate (SH1), when the app wires one.
+        self.mirror: Mirror | None = None
         #: For llamacpp slots: where the engine answers and its adapter order (a cached lookup).
         self._resolve_engine = resolve_engine
         self._recorder = recorder
@@ -68,6 +72,11 @@ class Proxy:
 
     def bind_recorder(self, recorder: Recorder) -> None:
         self._recorder = recorder
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The upstream connection pool (the mirror shares it)."""
+        return self._session
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
@@ -158,6 +167,28 @@ class Proxy:
         stream = translate.client_wants_stream(api, body)
         request_id = os.urandom(12).hex()
         self._unrecorded[request_id] = asyncio.Event()
+        table = plan.table
+        job: MirrorJob | None = None
+        if (
+            table.mirror is not None
+            and table.mirror_run is not None
+            and pinned is None
+            and self.mirror is not None
+            and slot.name != table.mirror
+            and (table.mirror_bp >= WEIGHT_SCALE or self._random() * WEIGHT_SCALE < table.mirror_bp)
+        ):
+            shadow = table.slots.get(table.mirror)
+            if shadow is not None:
+                job = self.mirror.offer(
+                    run=table.mirror_run,
+                    candidate=shadow,
+                    api=api,
+                    body=body,
+                    category=category,
+                    request_id=request_id,
+                    stream=stream,
+                    started_at=started_at,
+                )
         rec = RequestRecord(
             request_id=request_id,
             started_at=started_at,
@@ -198,6 +229,8 @@ class Proxy:
                 if self._recorder is not None:
                     self._recorder.record(rec)
                 self._recorded(request_id)
+                if job is not None:
+                    job.finish(rec, "")
                 return
             if info.url != slot.endpoint:
                 slot = slot.with_changes(endpoint=info.url)
@@ -206,9 +239,14 @@ class Proxy:
         except ValidationError as exc:
             # What only a translation to the slot's backend API refuses (e.g. a malformed tool call).
             self._recorded(request_id)  # a client's mistake: no record, nothing to wait for
+            if job is not None:
+                rec.status, rec.error = 400, "invalid_request"
+                job.finish(rec, "")
             await send_error(send, api, 400, str(exc), "invalid_request")
             return
         assert self._session is not None, "Proxy.start() was not called"
+        #: Filled with production's whole answer when the request is mirrored (the pair needs it).
+        answer: list[str] = []
         self.in_flight += 1
         try:
             await self._exchange(
@@ -223,6 +261,7 @@ class Proxy:
                 send,
                 t0,
                 body.get("model"),
+                answer if job is not None else None,
             )
         finally:
             self.in_flight -= 1
@@ -230,6 +269,8 @@ class Proxy:
             if self._recorder is not None:
                 self._recorder.record(rec)
             self._recorded(request_id)
+            if job is not None:
+                job.finish(rec, answer[0] if answer else "")
 
     async def _exchange(
         self,
@@ -244,6 +285,7 @@ class Proxy:
         send: Send,
         t0: float,
         client_model: Any,
+        answer: list[str] | None,
     ) -> None:
         assert self._session is not None
         api = exchange.api
@@ -272,9 +314,11 @@ class Proxy:
             if resp.status >= 400:
                 await self._upstream_error(exchange, slot, resp, rec, reply_headers, send)
             elif stream and resp.content_type in ("text/event-stream", "application/x-ndjson"):
-                await self._stream(exchange, slot, resp, rec, reply_headers, receive, send, t0, public_model)
+                await self._stream(
+                    exchange, slot, resp, rec, reply_headers, receive, send, t0, public_model, answer
+                )
             else:
-                await self._unary(exchange, slot, resp, rec, reply_headers, send, t0, public_model)
+                await self._unary(exchange, slot, resp, rec, reply_headers, send, t0, public_model, answer)
         finally:
             resp.release()
 
@@ -340,6 +384,7 @@ class Proxy:
         send: Send,
         t0: float,
         public_model: str,
+        answer: list[str] | None,
     ) -> None:
         api = exchange.api
         try:
@@ -386,8 +431,10 @@ class Proxy:
             return
         text = translate.extract_output(exchange.upstream_api.value, obj)
         rec.output_chars = len(text)
-        rec.output_head = text[:200]
+        rec.output_head = text[:HEAD_CHARS]
         rec.output_tokens = _completion_tokens(obj)
+        if answer is not None:
+            answer.append(text)
         if exchange.from_upstream is not None:
             data = orjson.dumps(exchange.from_upstream(obj, public_model))
         rec.status = 200
@@ -411,9 +458,11 @@ class Proxy:
         send: Send,
         t0: float,
         public_model: str,
+        answer: list[str] | None,
     ) -> None:
         api = exchange.api
-        tracker = OutputTracker(exchange.upstream_api, exchange.upstream_framing, t0)
+        keep = MAX_PAIR_TEXT + 1 if answer is not None else HEAD_CHARS
+        tracker = OutputTracker(exchange.upstream_api, exchange.upstream_framing, t0, keep=keep)
         translator = translate.OpenAIToOllamaStream(api.value, public_model) if exchange.translates else None
         await send(
             {
@@ -462,6 +511,8 @@ class Proxy:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         tracker.finish_into(rec)
+        if answer is not None:
+            answer.append(tracker.text)
         if client_gone.is_set():
             rec.aborted, rec.error = True, "client_disconnected"
             return

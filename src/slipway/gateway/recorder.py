@@ -1,9 +1,9 @@
-"""Batched, bounded request recording (GW2, GW4).
+"""Batched, bounded writing off the hot path: request records (GW2, GW4) and shadow pairs (SH1).
 
 The request path only appends to a deque; a background task writes batches
-through the RecordStore port. When the buffer is full, new records are dropped
-and counted rather than blocking a request or growing memory without bound,
-and the counters are shown by `slipway status`.
+through a store port. When the buffer is full, new items are dropped and
+counted rather than blocking a request or growing memory without bound, and
+the counters are shown by `slipway status`.
 """
 
 from __future__ import annotations
@@ -11,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from slipway.core.errors import SlipwayError
 from slipway.core.ports import RecordStore
 from slipway.core.records import RequestRecord
 
 log = logging.getLogger("slipway.recorder")
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -29,17 +33,19 @@ class RecorderStats:
     lost_in_failed_writes: int = 0
 
 
-class Recorder:
+class BatchWriter(Generic[T]):
     def __init__(
         self,
-        sink: RecordStore,
+        write: Callable[[Sequence[T]], Awaitable[None]],
         *,
+        what: str,
         max_queue: int = 100_000,
         batch_size: int = 1_000,
         flush_interval_s: float = 0.25,
     ) -> None:
-        self._sink = sink
-        self._queue: deque[RequestRecord] = deque()
+        self._write = write
+        self._what = what
+        self._queue: deque[T] = deque()
         self._max_queue = max_queue
         self._batch_size = batch_size
         self._interval = flush_interval_s
@@ -50,12 +56,12 @@ class Recorder:
         self._closing = False
         self.stats = RecorderStats()
 
-    def record(self, rec: RequestRecord) -> None:
+    def record(self, item: T) -> None:
         """Called on the hot path: O(1), never awaits, never raises."""
         if len(self._queue) >= self._max_queue:
             self.stats.dropped += 1
             return
-        self._queue.append(rec)
+        self._queue.append(item)
         self.stats.queued += 1
         self._idle.clear()
         if len(self._queue) >= self._batch_size:
@@ -67,7 +73,7 @@ class Recorder:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="slipway-recorder")
+            self._task = asyncio.create_task(self._run(), name=f"slipway-writer-{self._what}")
 
     async def _run(self) -> None:
         while not self._closing:
@@ -83,12 +89,12 @@ class Recorder:
             n = min(len(self._queue), self._batch_size)
             batch = [self._queue.popleft() for _ in range(n)]
             try:
-                await self._sink.write_records(batch)
+                await self._write(batch)
                 self.stats.written += len(batch)
             except SlipwayError as exc:
                 self.stats.write_failures += 1
                 self.stats.lost_in_failed_writes += len(batch)
-                log.error("could not write %d request records: %s", len(batch), exc)
+                log.error("could not write %d %s: %s", len(batch), self._what, exc)
         self._idle.set()
 
     async def flush(self) -> None:
@@ -108,3 +114,23 @@ class Recorder:
             await self._task
             self._task = None
         await self._drain()
+
+
+class Recorder(BatchWriter[RequestRecord]):
+    """One record per request, written in batches through the RecordStore port."""
+
+    def __init__(
+        self,
+        sink: RecordStore,
+        *,
+        max_queue: int = 100_000,
+        batch_size: int = 1_000,
+        flush_interval_s: float = 0.25,
+    ) -> None:
+        super().__init__(
+            sink.write_records,
+            what="request records",
+            max_queue=max_queue,
+            batch_size=batch_size,
+            flush_interval_s=flush_interval_s,
+        )

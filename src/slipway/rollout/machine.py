@@ -47,12 +47,13 @@ def _next(old: RouteTable, **fields: object) -> RouteTable:
         "name": old.name,
         "mirror": old.mirror,
         "mirror_bp": old.mirror_bp,
+        "mirror_run": old.mirror_run,
     }
     values.update(fields)
     table = RouteTable(**values)  # type: ignore[arg-type]
     if table.mirror is not None and table.mirror in table.effective_weights():
         # A slot that serves users cannot also be their shadow: serving it ends the mirror.
-        table = replace(table, mirror=None, mirror_bp=0)
+        table = replace(table, mirror=None, mirror_bp=0, mirror_run=None)
     return table
 
 
@@ -188,9 +189,16 @@ def set_weights(
 
 
 def set_mirror(
-    table: RouteTable, slot: str | None, sample_bp: int, *, actor: str, reason: str, now: float
+    table: RouteTable,
+    slot: str | None,
+    sample_bp: int,
+    *,
+    run: str | None,
+    actor: str,
+    reason: str,
+    now: float,
 ) -> tuple[RouteTable, RouteChange]:
-    """Start copying `sample_bp` of routed requests to `slot` (shadow mode), or stop (`slot=None`)."""
+    """Start copying `sample_bp` of routed requests to `slot` for shadow run `run`, or stop (`slot=None`)."""
     if slot is not None:
         if slot not in table.slots:
             raise NotFoundError(f"there is no slot {slot!r}", hint=f"choose one of: {', '.join(table.slots)}")
@@ -205,7 +213,8 @@ def set_mirror(
             raise TransitionError(f"mirror share must be above 0 and at most {WEIGHT_SCALE} basis points")
     elif table.mirror is None:
         raise TransitionError("no slot is being mirrored", hint="nothing to stop")
-    new = _next(table, mirror=slot, mirror_bp=sample_bp if slot is not None else 0)
+    on = slot is not None
+    new = _next(table, mirror=slot, mirror_bp=sample_bp if on else 0, mirror_run=run if on else None)
     return new, _change(table, new, RouteChangeKind.SHADOW, actor, reason, now)
 
 
@@ -236,6 +245,7 @@ def replace_table(
         name=new_table.name,
         mirror=mirror,
         mirror_bp=old.mirror_bp if old and mirror else 0,
+        mirror_run=old.mirror_run if old and mirror else None,
     )
     return new, _change(old, new, kind if old else RouteChangeKind.INIT, actor, reason, now)
 

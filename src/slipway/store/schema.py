@@ -53,6 +53,7 @@ route_table = Table(
     # Shadow mode (migration 0004): the slot every routed request is also copied to, and how many.
     Column("mirror", String(200), nullable=True),
     Column("mirror_bp", Integer, nullable=False, server_default=text("0")),
+    Column("mirror_run", String(200), nullable=True),
 )
 
 ROUTE_TABLE_ROW_ID = 1

@@ -50,6 +50,7 @@ def load(connection: Connection) -> RouteTable | None:
         name=row.name,
         mirror=row.mirror,
         mirror_bp=int(row.mirror_bp or 0),
+        mirror_run=row.mirror_run,
     )
 
 
@@ -70,6 +71,7 @@ def commit(
         "name": table.name,
         "mirror": table.mirror,
         "mirror_bp": table.mirror_bp,
+        "mirror_run": table.mirror_run,
         "weights": dict(table.weights),
         "slots": [slot_to_json(slot) for slot in table.slots.values()],
         "updated_at": change.at,

@@ -19,6 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table("route_table") as batch:
         batch.add_column(sa.Column("mirror", sa.String(200), nullable=True))
         batch.add_column(sa.Column("mirror_bp", sa.Integer(), nullable=False, server_default=sa.text("0")))
+        batch.add_column(sa.Column("mirror_run", sa.String(200), nullable=True))
     op.create_table(
         "shadows",
         sa.Column("deployment_id", sa.String(200), nullable=False),
@@ -53,5 +54,6 @@ def downgrade() -> None:
     op.drop_index("ix_shadows_created_at", table_name="shadows")
     op.drop_table("shadows")
     with op.batch_alter_table("route_table") as batch:
+        batch.drop_column("mirror_run")
         batch.drop_column("mirror_bp")
         batch.drop_column("mirror")

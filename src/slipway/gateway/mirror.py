@@ -1,0 +1,359 @@
+"""Shadow mode's mirror (SH1): the same request to the candidate, off the hot path, never in the user's way.
+
+The request path calls `Mirror.offer` — O(1): a sampling draw, a small job
+object, a non-blocking put on a bounded queue — and, when its own answer is
+done, `MirrorJob.finish` with what production answered. Workers (bounded
+concurrency) send the copy to the candidate with its own timeout, assemble a
+streamed answer from its chunks, wait for production's side, and hand the
+pair to a batch writer. A full queue drops the copy and counts it; a slow,
+failing or dead candidate costs the user nothing and is recorded in the pair.
+
+The copy is sent as soon as a worker is free, so in the normal case both
+models answer at the same time under the same load, and their latencies
+compare like for like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from slipway.core.errors import BackendError, NotFoundError, ValidationError
+from slipway.core.lora import EngineInfo
+from slipway.core.records import Api, RequestRecord
+from slipway.core.shadow import MAX_INPUT_TEXT, MAX_PAIR_TEXT, ShadowAnswer, ShadowPair
+from slipway.core.types import BackendKind, Slot
+from slipway.gateway import translate
+from slipway.gateway.exchanges import exchange_for, upstream_body
+from slipway.gateway.output import OutputTracker
+from slipway.gateway.recorder import BatchWriter
+
+log = logging.getLogger("slipway.mirror")
+
+#: A request body larger than this is stored as a stub in the pair (the input text is still kept).
+MAX_STORED_REQUEST = 64 * 1024
+#: How long a finished copy waits for production's side before it is given up (a lost request).
+PRODUCTION_GRACE_S = 600.0
+
+
+@dataclass(slots=True)
+class MirrorStats:
+    offered: int = 0
+    #: Copies not sent because the queue was full (or the mirror was closing).
+    dropped: int = 0
+    sent: int = 0
+    #: Copies the candidate failed: unreachable, timed out, an error status, a broken stream.
+    candidate_errors: int = 0
+    pairs: int = 0
+    #: Copies whose production side never finished (should stay 0).
+    orphaned: int = 0
+
+
+class MirrorJob:
+    """One copy in flight. The request path holds it only to call `finish`."""
+
+    __slots__ = (
+        "api",
+        "body",
+        "candidate",
+        "category",
+        "production",
+        "request_id",
+        "run",
+        "started_at",
+        "stream",
+    )
+
+    def __init__(
+        self,
+        *,
+        run: str,
+        candidate: Slot,
+        api: Api,
+        body: dict[str, Any],
+        category: str | None,
+        request_id: str,
+        stream: bool,
+        started_at: float,
+    ) -> None:
+        self.run = run
+        self.candidate = candidate
+        self.api = api
+        self.body = body
+        self.category = category
+        self.request_id = request_id
+        self.stream = stream
+        self.started_at = started_at
+        self.production: asyncio.Future[ShadowAnswer] = asyncio.get_running_loop().create_future()
+
+    def finish(self, rec: RequestRecord, text: str) -> None:
+        """Production's side is done (called from the request's `finally`: exactly once, never raises)."""
+        if self.production.done():
+            return
+        self.production.set_result(
+            ShadowAnswer(
+                slot=rec.slot,
+                version=rec.version,
+                status=rec.status,
+                latency_ms=rec.latency_ms,
+                ttft_ms=rec.ttft_ms,
+                text=text[:MAX_PAIR_TEXT],
+                error=rec.error,
+                truncated=len(text) > MAX_PAIR_TEXT or rec.output_chars > len(text),
+            )
+        )
+
+
+class Mirror:
+    def __init__(
+        self,
+        *,
+        session: Callable[[], aiohttp.ClientSession | None],
+        pairs: BatchWriter[ShadowPair],
+        resolve_engine: Callable[[Slot], Awaitable[EngineInfo]] | None = None,
+        concurrency: int = 32,
+        queue: int = 1_000,
+        timeout_s: float = 120.0,
+    ) -> None:
+        self._session = session
+        self._pairs = pairs
+        self._resolve_engine = resolve_engine
+        self._concurrency = concurrency
+        self._queue: asyncio.Queue[MirrorJob] = asyncio.Queue(maxsize=queue)
+        self._timeout_s = timeout_s
+        self._workers: list[asyncio.Task[None]] = []
+        self._closing = False
+        self.in_flight = 0
+        self.stats = MirrorStats()
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def configure(self, *, concurrency: int, queue: int, timeout_s: float) -> None:
+        """New limits from a reloaded config: the timeout at once, the sizes at the next start."""
+        self._timeout_s = timeout_s
+        self._concurrency = concurrency
+        if queue != self._queue.maxsize and self._queue.empty():
+            self._queue = asyncio.Queue(maxsize=queue)
+
+    def start(self) -> None:
+        if not self._workers:
+            self._closing = False
+            self._workers = [
+                asyncio.create_task(self._work(), name=f"slipway-mirror-{i}")
+                for i in range(self._concurrency)
+            ]
+
+    async def close(self) -> None:
+        """Stop taking copies; cancel the ones in flight (the user has their answers; these were extra)."""
+        self._closing = True
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+
+    def offer(
+        self,
+        *,
+        run: str,
+        candidate: Slot,
+        api: Api,
+        body: dict[str, Any],
+        category: str | None,
+        request_id: str,
+        stream: bool,
+        started_at: float,
+    ) -> MirrorJob | None:
+        """Queue a copy of this request for the candidate; None when it is dropped (full, closing)."""
+        self.stats.offered += 1
+        if self._closing or not self._workers:
+            self.stats.dropped += 1
+            return None
+        job = MirrorJob(
+            run=run,
+            candidate=candidate,
+            api=api,
+            body=body,
+            category=category,
+            request_id=request_id,
+            stream=stream,
+            started_at=started_at,
+        )
+        try:
+            self._queue.put_nowait(job)
+        except asyncio.QueueFull:
+            self.stats.dropped += 1
+            return None
+        return job
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            self.in_flight += 1
+            try:
+                await self._mirror(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug here must never stop the worker, nor reach a user
+                log.exception("mirror: copy of request %s failed unexpectedly", job.request_id)
+            finally:
+                self.in_flight -= 1
+
+    async def _mirror(self, job: MirrorJob) -> None:
+        self.stats.sent += 1
+        candidate = await self._ask_candidate(job)
+        if not candidate.ok:
+            self.stats.candidate_errors += 1
+        try:
+            production = await asyncio.wait_for(asyncio.shield(job.production), PRODUCTION_GRACE_S)
+        except TimeoutError:
+            self.stats.orphaned += 1
+            return
+        text, turns = input_of(job.api, job.body)
+        self._pairs.record(
+            ShadowPair(
+                pair_id=job.request_id,
+                deployment_id=job.run,
+                at=job.started_at,
+                api=job.api.value,
+                category=job.category,
+                input_text=text,
+                turns=turns,
+                production=production,
+                candidate=candidate,
+                stream=job.stream,
+                request=_stored_request(job.body),
+            )
+        )
+        self.stats.pairs += 1
+
+    async def _ask_candidate(self, job: MirrorJob) -> ShadowAnswer:
+        slot = job.candidate
+        t0 = time.perf_counter()
+
+        def failed(status: int, error: str, text: str = "", ttft: float | None = None) -> ShadowAnswer:
+            return ShadowAnswer(
+                slot=slot.name,
+                version=slot.version_label,
+                status=status,
+                latency_ms=(time.perf_counter() - t0) * 1000.0,
+                ttft_ms=ttft,
+                text=text[:MAX_PAIR_TEXT],
+                error=error,
+            )
+
+        session = self._session()
+        if session is None:
+            return failed(0, "gateway_closing")
+        extras: dict[str, Any] | None = None
+        if slot.kind is BackendKind.LLAMACPP and self._resolve_engine is not None:
+            try:
+                info = await self._resolve_engine(slot)
+                extras = {"lora": info.lora_for(slot.adapter, where=f"shadow slot {slot.name!r}")}
+            except (BackendError, NotFoundError) as exc:
+                return failed(0, f"engine_unavailable: {exc.message}")
+            if info.url != slot.endpoint:
+                slot = slot.with_changes(endpoint=info.url)
+        exchange = exchange_for(job.api, slot.kind)
+        try:
+            payload = orjson.dumps(upstream_body(exchange, job.body, slot, job.stream, extras))
+        except ValidationError as exc:
+            return failed(0, f"untranslatable: {exc.message}")
+        headers = {
+            "content-type": "application/json",
+            "accept-encoding": "identity",
+            "x-slipway-request-id": job.request_id,
+            "x-slipway-shadow": "1",
+        }
+        if job.category:
+            headers["x-slipway-category"] = job.category
+        if slot.api_key_env:
+            key = os.environ.get(slot.api_key_env)
+            if key:
+                headers["authorization"] = f"Bearer {key}"
+        tracker: OutputTracker | None = None
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                async with session.post(
+                    slot.endpoint + exchange.upstream_path, data=payload, headers=headers
+                ) as resp:
+                    if resp.status >= 400:
+                        body = await resp.read()
+                        detail = translate.upstream_error_message(body, 200) if body.strip() else ""
+                        return failed(resp.status, f"upstream_{resp.status}: {detail}".rstrip(": "))
+                    if job.stream and resp.content_type in ("text/event-stream", "application/x-ndjson"):
+                        tracker = OutputTracker(
+                            exchange.upstream_api, exchange.upstream_framing, t0, keep=MAX_PAIR_TEXT
+                        )
+                        async for chunk in resp.content.iter_any():
+                            tracker.feed(chunk)
+                        if tracker.error is not None:
+                            return failed(
+                                resp.status, f"stream_error: {tracker.error}", tracker.text, tracker.ttft_ms
+                            )
+                        if not tracker.complete:
+                            return failed(resp.status, "stream_interrupted", tracker.text, tracker.ttft_ms)
+                        text, ttft = tracker.text, tracker.ttft_ms
+                    else:
+                        data = await resp.read()
+                        ttft = (time.perf_counter() - t0) * 1000.0
+                        try:
+                            obj = orjson.loads(data)
+                        except orjson.JSONDecodeError:
+                            obj = None
+                        if not isinstance(obj, dict):
+                            return failed(resp.status, "bad_upstream_body")
+                        text = translate.extract_output(exchange.upstream_api.value, obj)
+                    return ShadowAnswer(
+                        slot=slot.name,
+                        version=slot.version_label,
+                        status=resp.status,
+                        latency_ms=(time.perf_counter() - t0) * 1000.0,
+                        ttft_ms=ttft,
+                        text=text[:MAX_PAIR_TEXT],
+                        truncated=len(text) > MAX_PAIR_TEXT,
+                    )
+        except TimeoutError:
+            partial = tracker.text if tracker is not None else ""
+            return failed(0, f"timeout: no whole answer within {self._timeout_s:g}s", partial)
+        except (aiohttp.ClientError, OSError) as exc:
+            return failed(0, f"unreachable: {exc.__class__.__name__}: {exc}".rstrip(": "))
+
+
+def input_of(api: Api, body: dict[str, Any]) -> tuple[str, int]:
+    """What the user sent, flattened for analysis (contents one per line), and the number of user turns."""
+    if api in (Api.OPENAI_CHAT, Api.OLLAMA_CHAT):
+        lines: list[str] = []
+        turns = 0
+        for message in body.get("messages") or ():
+            if not isinstance(message, dict):
+                continue
+            if message.get("role") == "user":
+                turns += 1
+            content = message.get("content")
+            if isinstance(content, str):
+                lines.append(content)
+            elif isinstance(content, list):  # OpenAI content parts
+                lines.extend(str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p)
+        return "\n".join(lines)[:MAX_INPUT_TEXT], max(turns, 1)
+    prompt = body.get("prompt")
+    if isinstance(prompt, list):
+        prompt = "\n".join(str(p) for p in prompt)
+    return (str(prompt) if prompt is not None else "")[:MAX_INPUT_TEXT], 1
+
+
+def _stored_request(body: dict[str, Any]) -> dict[str, Any]:
+    with contextlib.suppress(TypeError, orjson.JSONEncodeError):
+        if len(orjson.dumps(body)) <= MAX_STORED_REQUEST:
+            return body
+    return {"model": body.get("model"), "truncated": True}
