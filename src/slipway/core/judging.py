@@ -34,7 +34,7 @@ async def judge_many(
     gate = asyncio.Semaphore(limit) if limit is not None and limit > 0 else None
 
     async def one(item: JudgeItem) -> Preference:
-        pair_id, request_text, production, candidate = item
+        _, request_text, production, candidate = item
         try:
             if gate is None:
                 return await judge.prefer(request_text, production, candidate)
