@@ -36,6 +36,7 @@ from slipway.core.deployments import Deployment
 from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.lora import EngineDirectory
 from slipway.core.ports import Clock, Notifier
+from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteChange
 from slipway.gateway.app import GatewayApp
 from slipway.gateway.proxy import Proxy
@@ -50,6 +51,7 @@ from slipway.rollout.analysis_judge import AnalysisJudge, thresholds_from
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.clock import ScaledClock, SystemClock
 from slipway.rollout.controller import RouteController
+from slipway.shadow_service import ShadowService
 from slipway.store.database import Store, default_store_url, open_store
 from slipway.web.admin import create_admin_app
 from slipway.web.auth import TokenGuard
@@ -204,6 +206,7 @@ class Runtime:
         self.config_applied_at: float | None = None
         self._controller: RouteController | None = None
         self._canary: CanaryController | None = None
+        self._shadow: ShadowService | None = None
         self.webhooks = WebhookNotifier(self._webhook_settings)
         self._watch_task: asyncio.Task[None] | None = None
         self.started_at = time.time()
@@ -218,6 +221,14 @@ class Runtime:
     def canary(self) -> CanaryController:
         assert self._canary is not None, "runtime not started"
         return self._canary
+
+    @property
+    def shadow(self) -> ShadowService:
+        assert self._shadow is not None, "runtime not started"
+        return self._shadow
+
+    def shadow_config(self) -> ShadowConfig:
+        return self.config.shadow if self.config is not None else ShadowConfig()
 
     def canary_plan(self, steps: str | None, interval: str | None) -> CanaryPlan:
         """The operator's --steps/--interval over the config's `canary:` defaults (the seed's values)."""
@@ -301,6 +312,16 @@ class Runtime:
             clock=await self._clock(),
             before_check=self.recorder.flush,
         )
+        self._shadow = ShadowService(
+            store=self.store,
+            routes=self._controller,
+            deployments=self.store,
+            canary=self._canary,
+            notifier=self.notifier(),
+            clock=self._canary.clock,
+            proxy=self.proxy,
+            config=self.shadow_config,
+        )
         await self._start_engines()
         if self.settings.config_path is not None:
             await self._apply_file(actor="config-file", at_start=True)
@@ -313,6 +334,7 @@ class Runtime:
             self._watch_task = asyncio.create_task(self._watch(), name="slipway-config-watch")
         self.webhooks.start()
         self._canary.start()
+        self._shadow.start()
 
     async def _start_engines(self) -> None:
         """Engines from the config file, or from the last applied one if the file is unreadable now."""
@@ -345,6 +367,8 @@ class Runtime:
     async def stop(self) -> None:
         if self._canary is not None:
             await self._canary.stop()
+        if self._shadow is not None:
+            await self._shadow.stop()
         await self.webhooks.close()
         if self._watch_task is not None:
             self._watch_task.cancel()
@@ -355,6 +379,8 @@ class Runtime:
         await self.fleet.stop()
         if self.recorder is not None:
             await self.recorder.close()
+        if self._shadow is not None:
+            await self._shadow.close_writer()
         await self.backends.close()
         if self.store is not None:
             await self.store.close()
@@ -390,8 +416,10 @@ class Runtime:
         digest = _sha(text)
         if await self.store.get_meta(CONFIG_META_KEY) == digest and self.routes.table is not None:
             return {"applied": False, "reason": "file unchanged since it was last applied"}
+        if self._shadow is not None:
+            self._shadow.configure()
         table = await self.controller.apply_table(
-            await self.canary.keep_canary(config.to_route_table(0)),
+            await self.shadow.keep_shadow(await self.canary.keep_canary(config.to_route_table(0))),
             actor=actor,
             reason=f"applied {self.settings.config_path}" + (" at start" if at_start else ""),
         )
@@ -470,6 +498,7 @@ class Runtime:
             slots.append(info)
         deployments = await self.store.list_deployments(limit=1)
         canary = await self._canary.current() if self._canary is not None else None
+        shadow = await self._shadow.controller.current() if self._shadow is not None else None
         return {
             "route": {
                 "version": table.version,
@@ -477,6 +506,9 @@ class Runtime:
                 "previous_active": table.previous_active,
                 "weights_pct": {k: v / 100 for k, v in table.weights.items()},
                 "name": table.name,
+                "mirror": {"slot": table.mirror, "sample_pct": table.mirror_bp / 100, "run": table.mirror_run}
+                if table.mirror
+                else None,
             },
             "slots": slots,
             "recorder": {**asdict(self.recorder.stats), "pending": self.recorder.pending},
@@ -495,6 +527,17 @@ class Runtime:
                     "weight_pct": canary.weight_bp / 100,
                 }
                 if canary is not None
+                else None
+            ),
+            "shadow": (
+                {
+                    "version": shadow.version,
+                    "status": str(shadow.status),
+                    "candidate": shadow.candidate,
+                    "sample_pct": shadow.sample_bp / 100,
+                    "mirror": {**asdict(self._shadow.mirror.stats), "queued": self._shadow.mirror.queued},
+                }
+                if shadow is not None and self._shadow is not None
                 else None
             ),
             "last_deployment": (

@@ -73,6 +73,12 @@ class Proxy:
     def bind_recorder(self, recorder: Recorder) -> None:
         self._recorder = recorder
 
+    async def resolve_engine(self, slot: Slot) -> EngineInfo:
+        """Where a llamacpp slot's engine answers, and its adapter order (the mirror needs it too)."""
+        if self._resolve_engine is None:
+            raise NotFoundError(f"slot {slot.name!r} runs on an engine, and this gateway has no engines")
+        return await self._resolve_engine(slot)
+
     @property
     def session(self) -> aiohttp.ClientSession | None:
         """The upstream connection pool (the mirror shares it)."""

@@ -27,6 +27,8 @@ from slipway.core.errors import (
     TransitionError,
     ValidationError,
 )
+from slipway.core.shadow import parse_expiry, parse_sample, parse_until
+from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteChange
 from slipway.evals.smoke import parse_smoke_cases
 from slipway.rollout.canary_controller import CanaryController
@@ -34,6 +36,8 @@ from slipway.rollout.controller import RouteController
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.rollout.strategies.canary_state import CanaryStatus
+from slipway.shadow_service import ShadowService
+from slipway.web.admin_shadow import add_shadow_routes
 from slipway.web.auth import TokenGuard
 from slipway.web.schemas import (
     AbortBody,
@@ -62,6 +66,11 @@ class AdminRuntime(Protocol):
 
     @property
     def canary(self) -> CanaryController: ...
+
+    @property
+    def shadow(self) -> ShadowService: ...
+
+    def shadow_config(self) -> ShadowConfig: ...
 
     def canary_plan(self, steps: str | None, interval: str | None) -> CanaryPlan: ...
 
@@ -185,19 +194,18 @@ def create_admin_app(
 
     @app.post("/admin/deploy", dependencies=auth, tags=["deployments"])
     async def deploy(body: DeployBody, x_slipway_actor: str = Header("api")) -> dict[str, Any]:
-        if body.strategy not in (Strategy.BLUEGREEN, Strategy.CANARY):
-            raise TransitionError(
-                f"strategy {body.strategy} is not available in this build",
-                hint="use --strategy bluegreen or --strategy canary",
-            )
-        if body.strategy is Strategy.BLUEGREEN and (body.steps or body.interval):
+        if body.strategy is not Strategy.CANARY and (body.steps or body.interval):
             raise ConfigError(
                 "--steps and --interval belong to a canary", hint="add --strategy canary", field="steps"
+            )
+        if body.strategy is not Strategy.SHADOW and (body.sample or body.until):
+            raise ConfigError(
+                "--sample and --until belong to a shadow run", hint="add --strategy shadow", field="sample"
             )
         plan = runtime.canary_plan(body.steps, body.interval) if body.strategy is Strategy.CANARY else None
         if body.smoke_jsonl is None and not body.no_smoke:
             raise ConfigError(
-                f"a {'canary' if plan else 'blue-green'} deploy runs a smoke test first, and none was given",
+                f"a {body.strategy.value} deploy runs a smoke test first, and none was given",
                 hint="pass --smoke FILE (10-20 prompts), or --no-smoke to skip it knowingly",
                 field="smoke",
             )
@@ -212,6 +220,22 @@ def create_admin_app(
             upstream_model=body.upstream_model,
             api_key_env=body.api_key_env,
         )
+        if body.strategy is Strategy.SHADOW:
+            cfg = runtime.shadow_config()
+            dep, run = await runtime.shadow.controller.deploy(
+                request,
+                cases,
+                sample_bp=parse_sample(body.sample or cfg.sample),
+                until=parse_until(body.until or cfg.until, expiry_s=parse_expiry(cfg.expiry)),
+                expiry_s=parse_expiry(cfg.expiry),
+                actor=x_slipway_actor,
+            )
+            return {
+                "deployment": deployment_to_dict(dep),
+                "route_version": runtime.controller.table.version,
+                "shadow": run.to_dict(),
+            }
+        await runtime.shadow.controller.ensure_idle()
         if plan is not None:
             dep, state = await runtime.canary.deploy(request, cases, plan, actor=x_slipway_actor)
             return {
@@ -266,6 +290,8 @@ def create_admin_app(
         body = body or AbortBody()
         reason = body.reason or f"aborted by {x_slipway_actor}"
         return await _act(canary.Abort(x_slipway_actor, reason, unload=body.unload))
+
+    add_shadow_routes(app, runtime, auth)
 
     @app.get("/admin/requests/{request_id}", dependencies=auth, tags=["requests"])
     async def request_record(request_id: str) -> dict[str, Any]:

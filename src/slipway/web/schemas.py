@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from slipway.core.deployments import Strategy
@@ -47,6 +49,14 @@ class DeployBody(BaseModel):
     interval: str | None = Field(
         None, description="Canary only: time between checks, e.g. 15m; default from the config."
     )
+    sample: str | None = Field(
+        None,
+        description="Shadow only: share of requests mirrored, e.g. 100% or 25%; default from the config.",
+    )
+    until: str | None = Field(
+        None,
+        description="Shadow only: when mirroring stops: 2000-pairs, 7d, or both; default from the config.",
+    )
 
 
 class AdapterRollbackBody(BaseModel):
@@ -68,3 +78,17 @@ class AbortBody(CanaryActionBody):
     unload: bool = Field(
         False, description="Also release what slipway started for the candidate (an engine, a vLLM adapter)."
     )
+
+
+class ShadowStopBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, description="Why; shown in the run and its notification.")
+
+
+class ShadowPromoteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    via: Literal["canary", "bluegreen"] = Field(description="How the candidate goes to production.")
+    steps: str | None = Field(None, description="Canary only: weight steps; default from the config.")
+    interval: str | None = Field(None, description="Canary only: time between checks.")
