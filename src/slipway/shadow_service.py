@@ -94,8 +94,10 @@ class ShadowService:
         as written it would point the mirror at the old version.
         """
         run = await self.controller.current()
+        if run is None or run.status.is_final():
+            return table
         current = self._routes.table
-        if run is None or run.status.is_final() or current.mirror_run != run.deployment_id:
+        if current.mirror_run != run.deployment_id:
             return table
         if run.candidate not in table.slots or run.candidate == table.active or table.weights:
             return table
