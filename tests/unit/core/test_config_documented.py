@@ -15,12 +15,19 @@ from slipway.core.config import (
     SlotConfig,
     Timeouts,
 )
+from slipway.core.shadow_config import (
+    JudgeConfig,
+    MirrorConfig,
+    ShadowChecksConfig,
+    ShadowConfig,
+    ShadowDecisionConfig,
+)
 
 DOC = (Path(__file__).parents[3] / "docs" / "config.md").read_text()
 
 
 def fields(model: type[BaseModel], prefix: str = "") -> list[str]:
-    return [prefix + name for name in model.model_fields]
+    return [prefix + (info.alias or name) for name, info in model.model_fields.items()]
 
 
 def test_every_field_is_documented() -> None:
@@ -32,6 +39,11 @@ def test_every_field_is_documented() -> None:
         + fields(EngineConfig)
         + fields(CanaryConfig)
         + fields(NotifyConfig)
+        + fields(ShadowConfig)
+        + fields(MirrorConfig, "mirror.")
+        + fields(ShadowChecksConfig, "checks.")
+        + fields(JudgeConfig, "judge.")
+        + fields(ShadowDecisionConfig, "decision.")
     )
     missing = [n for n in names if f"`{n}`" not in DOC]
     assert not missing, f"document these fields in docs/config.md: {missing}"
