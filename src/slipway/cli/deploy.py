@@ -21,9 +21,7 @@ console = Console()
 
 def deploy(
     version: str = typer.Argument(help="Version label, e.g. v2.2."),
-    strategy: Strategy = typer.Option(
-        Strategy.BLUEGREEN, "--strategy", help="bluegreen or canary (shadow: later)."
-    ),
+    strategy: Strategy = typer.Option(Strategy.BLUEGREEN, "--strategy", help="bluegreen, canary or shadow."),
     slot: str | None = typer.Option(
         None, "--slot", help="Standby slot to load it into; default: the standby."
     ),
@@ -42,9 +40,15 @@ def deploy(
     interval: str | None = typer.Option(
         None, "--interval", help="Canary: time between checks, e.g. 15m (default: the config's)."
     ),
+    sample: str | None = typer.Option(
+        None, "--sample", help="Shadow: share of requests mirrored, e.g. 100% (default: the config's)."
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help="Shadow: stop after N pairs or a time, e.g. 2000-pairs, 7d, or both."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Load VERSION into the standby slot, run the smoke test there, then switch traffic or start a canary."""
+    """Load VERSION into the standby slot, smoke-test it, then switch, start a canary, or mirror to it."""
     smoke_text = None
     if smoke is not None:
         try:
@@ -70,6 +74,8 @@ def deploy(
         "switch": not no_switch,
         "steps": steps,
         "interval": interval,
+        "sample": sample,
+        "until": until,
     }
     with console.status(f"deploying {version} ({strategy})..."):
         out = AdminClient().post("/admin/deploy", json=body)
@@ -85,7 +91,16 @@ def deploy(
         for case in smoke_report.get("cases", []):
             table.add_row(str(case.get("id")), "[green]pass[/]" if case.get("passed") else "[red]fail[/]")
         console.print(table)
-    if out.get("canary"):
+    if out.get("shadow"):
+        run = out["shadow"]
+        ends = f"{run['until_pairs']} pairs or " if run.get("until_pairs") else ""
+        console.print(
+            f"[green]shadow started:[/] {version} in slot {dep['slot']} gets a copy of "
+            f"{run['sample_pct']:g}% of {run['production']}'s requests; users see only {run['production']}'s "
+            f"answers. It stops after {ends}{format_duration(run['expires_at'] - run['started_at'])}. "
+            "Follow it with `slipway shadow status`; read `slipway shadow report`."
+        )
+    elif out.get("canary"):
         c = out["canary"]
         console.print(
             f"[green]canary started:[/] {version} in slot {dep['slot']} at {c['weight_pct']:g}% "

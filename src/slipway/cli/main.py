@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from slipway.cli import adapters, canary, deploy, routes, serve
+from slipway.cli import adapters, canary, deploy, routes, serve, shadow
 from slipway.cli.demo import demo
 from slipway.cli.engine import engine_app
+from slipway.cli.plan import plan
 from slipway.cli.sim import sim_app
 
 app = typer.Typer(
@@ -27,11 +28,13 @@ app.command()(canary.abort)
 app.command()(canary.pause)
 app.command()(canary.resume)
 app.command()(demo)
+app.command()(plan)
 config_app = typer.Typer(help="The routing configuration.", no_args_is_help=True)
 config_app.command("export")(routes.export_config)
 app.add_typer(config_app, name="config")
 app.add_typer(adapters.adapters_app, name="adapters")
 app.add_typer(canary.canary_app, name="canary")
+app.add_typer(shadow.shadow_app, name="shadow")
 app.add_typer(engine_app, name="engine")
 app.add_typer(sim_app, name="sim", help="slipway's simulated model server, for drills and demos.")
 

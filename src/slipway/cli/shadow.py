@@ -1,0 +1,146 @@
+"""Shadow commands: `slipway shadow status|report|export|stop|promote` (SH1–SH4).
+
+They talk to a running server (`/admin/shadow...`). The report is made by
+the server from every pair it holds, so what `report --format html` writes
+is what `GET /admin/shadow/report?format=html` serves.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from slipway.cli.client import AdminClient
+
+console = Console()
+shadow_app = typer.Typer(
+    help="Shadow runs: pairs collected, the comparison report, promotion.", no_args_is_help=True
+)
+
+
+class ReportFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    HTML = "html"
+    CSV = "csv"
+
+
+class ExportFormat(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+class Via(StrEnum):
+    CANARY = "canary"
+    BLUEGREEN = "bluegreen"
+
+
+def _params(deployment: str | None, **more: Any) -> dict[str, Any]:
+    params = {k: v for k, v in more.items() if v is not None}
+    if deployment:
+        params["deployment"] = deployment
+    return params
+
+
+def _write(text: str, output: Path | None, what: str) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    output.write_text(text, encoding="utf-8")
+    console.print(f"wrote {what} to {output}")
+
+
+@shadow_app.command("status")
+def status(
+    deployment: str | None = typer.Option(
+        None, "--deployment", help="A run's deployment id; default: the latest."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Pairs collected per category, how many more are needed, and the mirror's counters."""
+    from slipway.cli.shadow_view import print_status
+
+    data = AdminClient().get("/admin/shadow", params=_params(deployment))
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    print_status(console, data)
+
+
+@shadow_app.command("report")
+def report(
+    fmt: ReportFormat = typer.Option(ReportFormat.TABLE, "--format", help="table, json, html or csv."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    deployment: str | None = typer.Option(
+        None, "--deployment", help="A run's deployment id; default: the latest."
+    ),
+) -> None:
+    """The structured comparison: format, correctness, preference, regressions by group, go / no-go."""
+    wire = "json" if fmt is ReportFormat.TABLE else fmt.value
+    body = AdminClient().get("/admin/shadow/report", params=_params(deployment, format=wire))
+    if fmt is ReportFormat.TABLE:
+        from slipway.cli.shadow_view import print_report
+
+        print_report(console, body if isinstance(body, dict) else json.loads(body))
+        return
+    text = body if isinstance(body, str) else json.dumps(body, indent=2)
+    _write(text, output, f"the {fmt.value} report")
+
+
+@shadow_app.command("export")
+def export(
+    sample: int = typer.Option(200, "--sample", min=1, help="How many pairs."),
+    fmt: ExportFormat = typer.Option(ExportFormat.JSONL, "--format", help="jsonl or csv."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same sample."),
+    deployment: str | None = typer.Option(
+        None, "--deployment", help="A run's deployment id; default: the latest."
+    ),
+) -> None:
+    """Pairs for human review, stratified by category and by disagreement, with columns for the verdict."""
+    body = AdminClient().get(
+        "/admin/shadow/export", params=_params(deployment, sample=sample, format=fmt.value, seed=seed)
+    )
+    _write(body if isinstance(body, str) else json.dumps(body), output, f"{sample} pairs ({fmt.value})")
+
+
+@shadow_app.command("stop")
+def stop(reason: str | None = typer.Option(None, "--reason", help="Why; shown in the run.")) -> None:
+    """Stop mirroring now. The pairs and the report stay; the candidate stays staged."""
+    out = AdminClient().post("/admin/shadow/stop", json={"reason": reason})
+    run = out["shadow"]
+    console.print(f"shadow {run['version']} stopped: {run['reason']}; route v{out['route_version']}")
+
+
+@shadow_app.command("promote")
+def promote(
+    via: Via = typer.Option(..., "--via", help="canary (a ramp) or bluegreen (a switch)."),
+    steps: str | None = typer.Option(None, "--steps", help="Canary: weight steps (default: the config's)."),
+    interval: str | None = typer.Option(None, "--interval", help="Canary: time between checks."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Move the shadow's candidate to production through a canary ramp or a blue-green switch (SH4)."""
+    out = AdminClient().post(
+        "/admin/shadow/promote", json={"via": via.value, "steps": steps, "interval": interval}
+    )
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+        return
+    run = out["shadow"]
+    if via is Via.BLUEGREEN:
+        console.print(
+            f"[green]promoted {run['version']}[/]: {out['active']} serves all traffic "
+            f"(route v{out['route_version']}). Roll back with `slipway rollback`."
+        )
+    else:
+        c = out["canary"]
+        console.print(
+            f"[green]canary started[/] for {run['version']} at {c['weight_pct']:g}% "
+            f"(deployment {c['deployment_id']}). Follow it with `slipway canary watch`."
+        )
