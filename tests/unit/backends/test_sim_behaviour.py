@@ -56,6 +56,33 @@ def test_a_category_section_overrides_default_field_by_field() -> None:
     assert (default.accuracy, default.true_label) == (0.5, None)
 
 
+def test_a_pattern_overrides_the_category_for_matching_inputs_and_keeps_its_true_label() -> None:
+    p = SimProfile.model_validate(
+        {
+            "model": "m",
+            "default": {"labels": LABELS, "accuracy": 1.0, "latency_ms": 5},
+            "categories": {"billing": {"keywords": ["refund"]}, "shipping": {}},
+            "patterns": [
+                {"match": "```", "accuracy": 0.0, "latency_ms": 90},
+                {"match": "never", "accuracy": 0.5},
+            ],
+        }
+    )
+    sim = Simulator(p, seed=3)
+    plain = [sim.plan("shipping", text="where is my parcel") for _ in range(200)]
+    code = [sim.plan("shipping", text="my script ```print(1)``` fails") for _ in range(200)]
+    assert all(plan.label == "shipping" for plan in plain)
+    assert all(plan.label != "shipping" and plan.true_label == "shipping" for plan in code)
+    assert {plan.total_s for plan in code} == {0.09} and {plan.total_s for plan in plain} == {0.005}
+
+
+def test_a_pattern_that_is_not_a_regular_expression_is_refused_with_its_line() -> None:
+    text = "model: m\ndefault: {labels: [a, b]}\npatterns:\n  - {match: '(unclosed', accuracy: 0.5}\n"
+    with pytest.raises(ConfigError) as err:
+        parse_profile(text, "p.yaml")
+    assert "patterns" in str(err.value) and "regular expression" in str(err.value)
+
+
 def test_without_ground_truth_the_answer_is_any_label() -> None:
     sim = Simulator(profile(accuracy=0.99), seed=2)
     plans = [sim.plan("default") for _ in range(4_000)]

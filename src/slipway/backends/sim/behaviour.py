@@ -125,6 +125,8 @@ class Simulator:
         for name, section in profile.categories.items():
             for word in section.keywords:
                 self._keyword_of[word] = name
+        self._patterns = [re.compile(p.match, re.IGNORECASE) for p in profile.patterns]
+        self._under_pattern: dict[tuple[str, int], _Category] = {}
         self._keywords: re.Pattern[str] | None = None
         if self._keyword_of:
             # Longest first so a phrase wins over a word it contains; whitespace inside a phrase is
@@ -153,8 +155,17 @@ class Simulator:
             )
         return category
 
-    def plan(self, category_name: str, max_tokens: int | None = None) -> Plan:
+    def _pattern_of(self, text: str) -> int | None:
+        return next((i for i, rx in enumerate(self._patterns) if rx.search(text)), None)
+
+    def plan(self, category_name: str, max_tokens: int | None = None, text: str = "") -> Plan:
         category = self._category(category_name)
+        pattern = self._pattern_of(text) if self._patterns and text else None
+        if pattern is not None:
+            key = (category.spec.name, pattern)
+            if key not in self._under_pattern:
+                self._under_pattern[key] = _Category(self.profile.spec(category.spec.name, pattern))
+            category = self._under_pattern[key]
         spec = category.spec
         rng = self._rng
         error: ErrorMode | None = None

@@ -20,6 +20,7 @@ token, no errors).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -167,6 +168,23 @@ class CategorySection(Section):
         return cleaned
 
 
+class PatternSection(Section):
+    """Behaviour for inputs that match a regular expression, whatever their category (drills of
+    "the candidate fails on inputs with code" or "on long conversations"): its fields override the
+    category's, field by field; the true label stays the category's."""
+
+    match: str = Field(description="Regular expression searched in the input text (case-insensitive).")
+
+    @field_validator("match")
+    @classmethod
+    def _match(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+        return value
+
+
 BUILTIN = Section(
     accuracy=1.0,
     latency_ms=Dist(value=0),
@@ -203,13 +221,18 @@ class SimProfile(BaseModel):
     seed: int | None = Field(None, description="Seed of the random generator; --seed overrides it.")
     default: Section = Field(default_factory=Section, description="Behaviour when no category matches.")
     categories: dict[str, CategorySection] = Field(default_factory=dict)
+    patterns: list[PatternSection] = Field(
+        default_factory=list, description="Overrides for inputs matching a regex; the first match wins."
+    )
 
-    def spec(self, name: str) -> CategorySpec:
-        """Resolve a category (unknown names, and `default`, get the default section)."""
+    def spec(self, name: str, pattern: int | None = None) -> CategorySpec:
+        """Resolve a category (unknown names, and `default`, get the default section), under a pattern."""
         section = self.categories.get(name)
         layers: list[Section] = [self.default, BUILTIN]
         if section is not None:
             layers.insert(0, section)
+        if pattern is not None:
+            layers.insert(0, self.patterns[pattern].model_copy(update={"true_label": None, "labels": None}))
 
         def pick(field: str) -> Any:
             return next((v for layer in layers if (v := getattr(layer, field)) is not None), None)

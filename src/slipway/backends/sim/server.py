@@ -270,7 +270,7 @@ class _CompletionEndpoint:
         header = next((v for k, v in scope["headers"] if k == CATEGORY_HEADER), None)
         category = self._sim.categorize(header.decode("latin-1") if header else None, text)
         limit = req.get("max_completion_tokens") or req.get("max_tokens")
-        plan = self._sim.plan(category, limit if isinstance(limit, int) else None)
+        plan = self._sim.plan(category, limit if isinstance(limit, int) else None, text)
         self._stats.record(plan)
         headers = [(b"x-sim-category", plan.category.encode()), (b"x-sim-version", self._version.encode())]
         await self._play(plan, req, prompt_tokens, _Clock(start), receive, send, headers)
