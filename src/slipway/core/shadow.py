@@ -217,12 +217,13 @@ def parse_until(text: str, *, expiry_s: float = DEFAULT_EXPIRY_S) -> ShadowUntil
             if pairs <= 0:
                 raise ConfigError(f"shadow until {text!r}: the number of pairs must be above 0")
             continue
-        seconds = min(seconds, parse_duration(part, what="shadow until"))
-    if seconds > MAX_EXPIRY_S:
-        raise ConfigError(
-            f"shadow runs last at most 30 days; {text!r} asks for {seconds / 86400:g}",
-            hint="collect fewer pairs, or start a new run after this one",
-        )
+        asked = parse_duration(part, what="shadow until")
+        if asked > MAX_EXPIRY_S:
+            raise ConfigError(
+                f"shadow runs last at most 30 days; {text!r} asks for {asked / 86400:g} days",
+                hint="collect fewer pairs, or start a new run after this one",
+            )
+        seconds = min(seconds, asked)
     return ShadowUntil(pairs=pairs, seconds=seconds)
 
 

@@ -1,0 +1,276 @@
+"""Shadow stories on sim backends (SH1–SH4): the mirror, the pairs, the report, expiry, export, promotion.
+
+Everything is real except time: two sim model servers, slipway on loopback
+with its SQLite store, traffic through the gateway with labels sent as
+feedback, the report read through the admin API. The shadow controller's
+clock is moved by the test, so a 7-day expiry passes in one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from tests.clock import ManualClock
+from tests.e2e.canary_story import PROMPTS, traffic
+from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
+
+DAY = 86_400.0
+#: The candidate: answers billing wrong 70 % of the time, and every input with a code block wrong.
+REGRESSED = """\
+categories:
+  billing: {keywords: [refund, invoice], accuracy: 0.3}
+patterns:
+  - {match: "```", accuracy: 0.0}
+"""
+SLOW = """\
+categories:
+  billing: {keywords: [refund, invoice], latency_ms: 2000}
+  shipping: {keywords: [parcel, delivery], latency_ms: 2000}
+"""
+
+
+@contextlib.contextmanager
+def shadow_story(
+    tmp_path: Path, candidate_extra: str = "", clock: ManualClock | None = None
+) -> Iterator[Gateway]:
+    with (
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2", extra=candidate_extra), seed=1) as green,
+        live_gateway(tmp_path, routing_yaml(blue, green), clock=clock) as gw,
+    ):
+        yield gw
+
+
+def deploy_shadow(gw: Gateway, **extra: Any) -> dict[str, Any]:
+    r = httpx.post(
+        f"{gw.url}/admin/deploy",
+        json={"version": "v2.2", "strategy": "shadow", "slot": "green", "no_smoke": True, **extra},
+        headers={"x-slipway-actor": "ann"},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def shadow_status(gw: Gateway) -> dict[str, Any]:
+    data: dict[str, Any] = httpx.get(f"{gw.url}/admin/shadow", timeout=30).json()
+    return data
+
+
+def wait_for_pairs(gw: Gateway, n: int, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        data = shadow_status(gw)
+        if data["pairs"] >= n:
+            return data
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {data['pairs']} of {n} pairs after {timeout:g}s: {data['mirror']}")
+        time.sleep(0.05)
+
+
+async def coded_traffic(url: str, n: int) -> None:
+    """`n` shipping questions that carry a code block, each labelled."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        for i in range(n):
+            r = await client.post(
+                "/v1/chat/completions",
+                headers={"x-slipway-category": "shipping"},
+                json={
+                    "model": "m",
+                    "messages": [{"role": "user", "content": f"where is my parcel? ```id={i}```"}],
+                },
+            )
+            assert r.status_code == 200 and r.headers["x-slipway-slot"] == "blue"
+            fb = await client.post(
+                "/v1/feedback", json={"request_id": r.headers["x-slipway-request-id"], "label": "shipping"}
+            )
+            assert fb.status_code == 200
+
+
+async def test_every_request_is_mirrored_users_see_production_and_pairs_carry_both_answers(
+    tmp_path: Path,
+) -> None:
+    with shadow_story(tmp_path, REGRESSED) as gw:
+        # Given v2.2 in shadow behind v2.1, mirroring every request
+        out = deploy_shadow(gw, sample="100%", until="5000-pairs")
+        assert out["deployment"]["status"] == "shadow" and out["shadow"]["status"] == "running"
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        assert status["route"]["mirror"]["slot"] == "green" and status["route"]["weights_pct"] == {}
+
+        # When traffic flows (chat and completions, streamed and not), with labels as feedback
+        served = await traffic(gw.url, 400)
+        assert served == {"blue": 400}, "users only ever get production's answer"
+        client = openai.AsyncOpenAI(base_url=f"{gw.url}/v1", api_key="none", max_retries=0)
+        stream = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": PROMPTS["shipping"]}], stream=True,
+            extra_headers={"x-slipway-category": "shipping"},
+        )  # fmt: skip
+        streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        await client.close()
+
+        # Then every request became a pair, each with both answers; the stream's was assembled
+        data = wait_for_pairs(gw, 401)
+        assert data["by_category"] == {"billing": 200, "shipping": 201}
+        assert data["mirror"]["dropped"] == 0 and data["mirror"]["candidate_errors"] == 0
+        exported = httpx.get(f"{gw.url}/admin/shadow/export", params={"sample": 500, "format": "jsonl"}).text
+        rows = [json.loads(line) for line in exported.splitlines()]
+        assert len(rows) == 401
+        streamed_rows = [r for r in rows if r["production_answer"] == streamed]
+        assert streamed_rows, "the streamed answer reached its pair whole"
+        billing = [r for r in rows if r["category"] == "billing"]
+        assert all(r["label"] == "billing" and r["production_answer"].startswith("billing") for r in billing)
+        wrong = sum(not r["candidate_answer"].startswith("billing") for r in billing)
+        assert 100 < wrong < 180, "the candidate's own answers are what was stored"
+
+
+async def test_the_report_names_the_regressed_category_and_input_pattern_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    with shadow_story(tmp_path, REGRESSED) as gw:
+        deploy_shadow(gw, sample="100%")
+        await traffic(gw.url, 1200, concurrency=24)
+        await coded_traffic(gw.url, 120)
+        wait_for_pairs(gw, 1320)
+
+        report = httpx.get(f"{gw.url}/admin/shadow/report", params={"format": "json"}, timeout=60).json()
+        flagged = {(g["dimension"], g["value"]) for g in report["flagged_groups"]}
+        assert ("category", "billing") in flagged
+        assert any(dim == "contains_code" for dim, _value in flagged), flagged
+        assert not any(dim == "category" and value != "billing" for dim, value in flagged), flagged
+        assert report["decision"]["verdict"] == "no-go"
+        assert "billing" in report["decision"]["reason"]
+
+        html = httpx.get(f"{gw.url}/admin/shadow/report", params={"format": "html"}, timeout=60)
+        assert html.headers["content-type"].startswith("text/html") and "<svg" in html.text
+        table = httpx.get(f"{gw.url}/admin/shadow/report", params={"format": "csv"}, timeout=60).text
+        assert any(row["value"] == "billing" for row in csv.DictReader(io.StringIO(table)))
+
+
+@pytest.mark.parametrize("candidate", ["slow", "dead"])
+async def test_a_slow_or_dead_candidate_leaves_the_users_path_unchanged(
+    tmp_path: Path, candidate: str
+) -> None:
+    with contextlib.ExitStack() as stack:
+        blue = stack.enter_context(sim_backend(sim_profile("cs-v2.1", "v2.1")))
+        green_ctx = sim_backend(
+            sim_profile("cs-v2.2", "v2.2", extra=SLOW if candidate == "slow" else ""), seed=1
+        )
+        green = green_ctx.__enter__()
+        gw = stack.enter_context(live_gateway(tmp_path, routing_yaml(blue, green)))
+        try:
+            deploy_shadow(gw)
+        finally:
+            if candidate == "dead":
+                green_ctx.__exit__(None, None, None)
+        async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+            started = time.perf_counter()
+            answers = await asyncio.gather(
+                *(
+                    client.post(
+                        "/v1/chat/completions",
+                        json={"model": "m", "messages": [{"role": "user", "content": PROMPTS["billing"]}]},
+                    )
+                    for _ in range(100)
+                )
+            )
+            elapsed = time.perf_counter() - started
+        assert [r.status_code for r in answers] == [200] * 100
+        assert {r.headers["x-slipway-slot"] for r in answers} == {"blue"}
+        assert all(r.json()["choices"][0]["message"]["content"].startswith("billing") for r in answers)
+        assert elapsed < 1.5, "no user waited for the 2-second candidate"
+        if candidate == "dead":
+            data = wait_for_pairs(gw, 100)
+            assert data["mirror"]["candidate_errors"] >= 100
+        else:
+            assert shadow_status(gw)["mirror"]["sent"] >= 1
+            green_ctx.__exit__(None, None, None)
+
+
+async def test_a_run_ends_after_its_pairs_or_its_time_and_says_so(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with shadow_story(tmp_path, clock=clock) as gw:
+        out = deploy_shadow(gw, until="150-pairs")
+        assert out["shadow"]["expires_at"] - out["shadow"]["started_at"] == 7 * DAY
+        await traffic(gw.url, 200)
+        deadline = time.monotonic() + 20
+        while (run := shadow_status(gw)["shadow"])["status"] == "running":
+            clock.advance(60)
+            assert time.monotonic() < deadline, run
+            time.sleep(0.05)
+        assert run["status"] == "complete" and "150" in run["reason"]
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        assert status["route"]["mirror"] is None
+        assert httpx.get(f"{gw.url}/admin/deployments").json()["deployments"][0]["status"] == "staged"
+        n = shadow_status(gw)["pairs"]
+        await traffic(gw.url, 50)
+        assert shadow_status(gw)["pairs"] == n, "no pairs after the run ended"
+
+        # A second run without a pair target expires after its 7 days
+        deploy_shadow(gw)
+        clock.advance(7 * DAY + 1)
+        deadline = time.monotonic() + 20
+        while (run := shadow_status(gw)["shadow"])["status"] == "running":
+            assert time.monotonic() < deadline, run
+            time.sleep(0.05)
+        assert run["status"] == "expired" and "7 days" in run["reason"]
+
+
+async def test_runs_longer_than_30_days_are_refused(tmp_path: Path) -> None:
+    with shadow_story(tmp_path) as gw:
+        r = httpx.post(
+            f"{gw.url}/admin/deploy",
+            json={"version": "v2.2", "strategy": "shadow", "slot": "green", "no_smoke": True, "until": "45d"},
+        )
+        assert r.status_code == 400 and "30 days" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("via", ["bluegreen", "canary"])
+async def test_a_shadow_is_promoted_through_bluegreen_or_canary(tmp_path: Path, via: str) -> None:
+    with shadow_story(tmp_path) as gw:
+        deploy_shadow(gw)
+        await traffic(gw.url, 100)
+        r = httpx.post(
+            f"{gw.url}/admin/shadow/promote", json={"via": via, "steps": "10%:1h,100%"}, timeout=60
+        )
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["shadow"]["status"] == "promoted" and out["shadow"]["promoted_via"] == via
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        assert status["route"]["mirror"] is None
+        if via == "bluegreen":
+            assert status["route"]["active"] == "green"
+            assert await traffic(gw.url, 20, labels=False) == {"green": 20}
+        else:
+            assert status["route"]["weights_pct"] == {"blue": 90, "green": 10}
+            assert httpx.get(f"{gw.url}/admin/canary").json()["canary"]["status"] == "running"
+        again = httpx.post(f"{gw.url}/admin/shadow/promote", json={"via": via})
+        assert again.status_code == 409 and "promoted already" in again.json()["error"]["message"]
+
+
+async def test_a_running_shadow_blocks_other_deploys_until_stopped(tmp_path: Path) -> None:
+    with shadow_story(tmp_path) as gw:
+        deploy_shadow(gw)
+        r = httpx.post(
+            f"{gw.url}/admin/deploy",
+            json={"version": "v2.3", "slot": "green", "no_smoke": True, "strategy": "canary"},
+            timeout=30,
+        )
+        assert r.status_code == 409 and "shadow of v2.2 is mirroring" in r.json()["error"]["message"]
+        stopped = httpx.post(f"{gw.url}/admin/shadow/stop", json={"reason": "enough"}).json()
+        assert stopped["shadow"]["status"] == "stopped" and stopped["shadow"]["reason"] == "enough"
+        r = httpx.post(
+            f"{gw.url}/admin/deploy", json={"version": "v2.3", "slot": "green", "no_smoke": True}, timeout=30
+        )
+        assert r.status_code == 200, r.text
