@@ -58,6 +58,14 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
             f"canary: {canary['version']} {canary['status']} at {canary['weight_pct']:g}% "
             "(details: slipway canary status)"
         )
+    shadow = data.get("shadow")
+    if shadow and shadow["status"] == "running":
+        m = shadow["mirror"]
+        console.print(
+            f"shadow: {shadow['version']} in {shadow['candidate']} gets {shadow['sample_pct']:g}% of requests"
+            f" mirrored; {m['pairs']} pairs, {m['dropped']} copies dropped, {m['candidate_errors']} candidate "
+            "errors (details: slipway shadow status)"
+        )
     if data.get("last_deployment"):
         dep = data["last_deployment"]
         console.print(f"last deployment: {dep['version']} ({dep['status']}, id {dep['id']})")
