@@ -63,8 +63,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         m = shadow["mirror"]
         console.print(
             f"shadow: {shadow['version']} in {shadow['candidate']} gets {shadow['sample_pct']:g}% of requests"
-            f" mirrored; {m['pairs']} pairs, {m['dropped']} copies dropped, {m['candidate_errors']} candidate "
-            "errors (details: slipway shadow status)"
+            f" mirrored; {m['pairs']} pairs, {m['dropped']} copies dropped, {m['candidate_errors']}"
+            " candidate errors (details: slipway shadow status)"
         )
     if data.get("last_deployment"):
         dep = data["last_deployment"]

@@ -252,7 +252,8 @@ async def test_the_tiny_llama_model_as_judge_does_not_break_the_client(
     async with LlamaServerProcess(models.base, binary=binary, log_path=logs / "engine.log") as server:
         async with LlmJudge(config(server.base_url, timeout_s=30)) as judge:
             pref = await judge.prefer(REQUEST, WITHOUT_KEYWORD, WITH_KEYWORD)
-    # A support-ticket classifier is no judge: any Preference is fine, an exception is not.
+    # A support-ticket classifier is no judge: it answers a label (billing, account, ...), never A/B/TIE.
+    # The round trip through llama-server's chat endpoint works; the client refuses the non-verdict.
     assert isinstance(pref, Preference)
-    assert pref.score in (None, -1.0, 0.0, 1.0)
-    assert pref.detail
+    assert pref.score is None
+    assert "unparsable verdict" in pref.detail
