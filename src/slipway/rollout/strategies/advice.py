@@ -545,8 +545,8 @@ def _shadow_traffic_notes(pairs: int, traffic: float) -> list[str]:
     elif took > DEFAULT_EXPIRY_S:
         notes.append(
             f"{pairs:,} pairs take {format_span(took)} at {_rate(traffic)}, longer than a shadow run's "
-            f"default expiry ({format_span(DEFAULT_EXPIRY_S)}): give the run a longer expiry (at most "
-            f"30 days) or settle for {PAIRS_MIN:,} pairs"
+            f"default expiry ({format_span(DEFAULT_EXPIRY_S)}): raise shadow.expiry in the config (at most "
+            f"30d) or settle for {PAIRS_MIN:,} pairs"
         )
     elif took < DAY_S:
         share = max(math.ceil(pairs / traffic * 10_000), 1) / 100
