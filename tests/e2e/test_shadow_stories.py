@@ -274,3 +274,33 @@ async def test_a_running_shadow_blocks_other_deploys_until_stopped(tmp_path: Pat
             f"{gw.url}/admin/deploy", json={"version": "v2.3", "slot": "green", "no_smoke": True}, timeout=30
         )
         assert r.status_code == 200, r.text
+
+
+async def test_evaluation_cases_replayed_through_the_shadow_carry_their_labels_to_the_pairs(
+    tmp_path: Path,
+) -> None:
+    from tests.processes import run_cli
+
+    with shadow_story(tmp_path, REGRESSED) as gw:
+        deploy_shadow(gw)
+        cases = tmp_path / "eval.jsonl"
+        lines = [
+            {
+                "id": f"{intent}-{i}",
+                "prompt": f"{PROMPTS[intent]} #{i}",
+                "category": intent,
+                "expect": {"label": intent},
+            }
+            for intent in ("billing", "shipping")
+            for i in range(20)
+        ]
+        cases.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        out = run_cli(gw.url, ["shadow", "replay", str(cases), "--repeat", "2"])
+        assert out.returncode == 0, out.stderr
+        assert "replayed 80 requests" in out.stdout and "80 labelled" in out.stdout
+        wait_for_pairs(gw, 80)
+        rows = [
+            json.loads(x)
+            for x in httpx.get(f"{gw.url}/admin/shadow/export", params={"sample": 80}).text.splitlines()
+        ]
+        assert len(rows) == 80 and all(r["label"] == r["category"] for r in rows)

@@ -144,3 +144,76 @@ def promote(
             f"[green]canary started[/] for {run['version']} at {c['weight_pct']:g}% "
             f"(deployment {c['deployment_id']}). Follow it with `slipway canary watch`."
         )
+
+
+@shadow_app.command("replay")
+def replay(
+    cases: Path = typer.Argument(
+        help="Evaluation cases, JSONL in the smoke-test format (label = ground truth)."
+    ),
+    repeat: int = typer.Option(1, "--repeat", min=1, help="Send every case this many times."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, max=64, help="Requests in flight at once."),
+) -> None:
+    """Send evaluation cases through the gateway, so both models answer them, with labels as ground truth.
+
+    Each case goes through the normal request path (so production answers it
+    and the mirror copies it); a case with `expect.label` then gets that label
+    as feedback, which is how its pair is scored for correctness.
+    """
+    import asyncio
+
+    import httpx
+
+    from slipway.cli.client import server_url
+    from slipway.core.errors import ConfigError
+    from slipway.evals.smoke import parse_smoke_cases
+
+    try:
+        parsed = parse_smoke_cases(cases.read_text(encoding="utf-8"), str(cases))
+    except OSError as exc:
+        console.print(f"[red]error:[/] cannot read {cases}: {exc.strerror}")
+        raise typer.Exit(2) from None
+    except ConfigError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+    async def run() -> tuple[int, int, int]:
+        gate = asyncio.Semaphore(concurrency)
+        sent = labelled = failed = 0
+        async with httpx.AsyncClient(base_url=server_url(), timeout=300) as client:
+
+            async def one(case: Any) -> None:
+                nonlocal sent, labelled, failed
+                body = case.to_openai_request("slipway")
+                path = "/v1/completions" if case.completion is not None else "/v1/chat/completions"
+                headers = {"x-slipway-category": case.category} if case.category else {}
+                async with gate:
+                    r = await client.post(path, json=body, headers=headers)
+                    sent += 1
+                    if r.status_code != 200:
+                        failed += 1
+                        return
+                    if case.expect.label:
+                        fb = await client.post(
+                            "/v1/feedback",
+                            json={
+                                "request_id": r.headers["x-slipway-request-id"],
+                                "label": case.expect.label,
+                            },
+                        )
+                        labelled += fb.status_code == 200
+
+            await asyncio.gather(*(one(c) for c in parsed for _ in range(repeat)))
+        return sent, labelled, failed
+
+    try:
+        sent, labelled, failed = asyncio.run(run())
+    except httpx.ConnectError:
+        console.print(f"[red]error:[/] no slipway server answers at {server_url()}; point SLIPWAY_URL at it")
+        raise typer.Exit(2) from None
+    console.print(
+        f"replayed {sent} requests ({len(parsed)} cases × {repeat}); {labelled} labelled; {failed} failed. "
+        "Their pairs appear in `slipway shadow status` once the candidate has answered."
+    )
+    if failed:
+        raise typer.Exit(1)
