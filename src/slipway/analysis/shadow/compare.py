@@ -58,8 +58,9 @@ class SideOutcome:
         return self.format.passed and self.correct is not False
 
     def failures(self, label: str | None) -> list[str]:
-        """What this side did wrong, one phrase per failure."""
-        out = [f"{r.check}: {r.reason}" if r.check != "error" else r.reason for r in self.format.failed]
+        """What this side did wrong: its failed checks, then a wrong label."""
+        summary = self.format.summary()
+        out = [] if summary == "pass" else [summary]
         if self.correct is False and self.ok:
             out.append(f"wrong label {self.said!r} (expected {label!r})")
         return out

@@ -80,7 +80,9 @@ class FormatResult:
     def summary(self) -> str:
         """'pass', or the failed checks with their reasons."""
         bad = self.failed
-        return "pass" if not bad else "; ".join(f"{r.check}: {r.reason}" for r in bad)
+        if not bad:
+            return "pass"
+        return "; ".join(r.reason if r.check == "error" else f"{r.check}: {r.reason}" for r in bad)
 
 
 def refusal(text: str) -> str | None:

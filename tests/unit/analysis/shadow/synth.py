@@ -71,7 +71,11 @@ def pair(
 
 
 def _bad(rng: random.Random, good: str) -> str:
-    return rng.choice(["I'm sorry, but I can't help with that.", "", "wrong"]) if good.startswith("{") else "wrong"
+    return (
+        rng.choice(["I'm sorry, but I can't help with that.", "", "wrong"])
+        if good.startswith("{")
+        else "wrong"
+    )
 
 
 def make_pairs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.unit.analysis.shadow.synth import pair
 
 from slipway.analysis.shadow.compare import (
     UNCATEGORIZED,
@@ -15,7 +16,6 @@ from slipway.analysis.shadow.paired import PairedCounts
 from slipway.analysis.shadow.validators import FormatValidator
 from slipway.core.shadow import Preference
 from slipway.core.shadow_config import ShadowChecksConfig, ShadowConfig
-from tests.unit.analysis.shadow.synth import pair
 
 JSON = ShadowChecksConfig(json=True)
 PLAIN = ShadowChecksConfig()
@@ -26,11 +26,35 @@ PLAIN = ShadowChecksConfig()
     [
         (PLAIN, "billing", "billing", "billing", None, Outcome.BOTH_PASS, ""),
         (PLAIN, "billing", "shipping", "billing", None, Outcome.REGRESSION, "wrong label 'shipping'"),
-        (PLAIN, "shipping", "billing", "billing", None, Outcome.IMPROVEMENT, "production: wrong label 'shipping'"),
+        (
+            PLAIN,
+            "shipping",
+            "billing",
+            "billing",
+            None,
+            Outcome.IMPROVEMENT,
+            "production: wrong label 'shipping'",
+        ),
         (PLAIN, "shipping", "refund", "billing", None, Outcome.BOTH_FAIL, "candidate: wrong label 'refund'"),
         (PLAIN, "billing", "shipping", None, None, Outcome.BOTH_PASS, ""),
-        (JSON, '{"label": "billing"}', "billing", None, None, Outcome.REGRESSION, "candidate: json: not JSON"),
-        (JSON, "billing", '{"label": "billing"}', None, None, Outcome.IMPROVEMENT, "production: json: not JSON"),
+        (
+            JSON,
+            '{"label": "billing"}',
+            "billing",
+            None,
+            None,
+            Outcome.REGRESSION,
+            "candidate: json: not JSON",
+        ),
+        (
+            JSON,
+            "billing",
+            '{"label": "billing"}',
+            None,
+            None,
+            Outcome.IMPROVEMENT,
+            "production: json: not JSON",
+        ),
         (PLAIN, "billing", "", None, "timeout", Outcome.REGRESSION, "candidate: error: timeout"),
         (PLAIN, "billing", "", "billing", "timeout", Outcome.REGRESSION, "candidate: error: timeout"),
         (PLAIN, "billing", "I'm sorry, but I can't help.", None, None, Outcome.REGRESSION, "refusal"),
@@ -45,7 +69,9 @@ def test_classification(
     outcome: Outcome,
     reason: str,
 ) -> None:
-    p = pair("p1", prod, cand, label=label, candidate_error=cand_error, candidate_status=0 if cand_error else 200)
+    p = pair(
+        "p1", prod, cand, label=label, candidate_error=cand_error, candidate_status=0 if cand_error else 200
+    )
     result = compare_pair(p, FormatValidator(checks))
     assert result.outcome is outcome
     assert reason in result.reason

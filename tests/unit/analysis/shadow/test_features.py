@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.unit.analysis.shadow.synth import answer, pair
 
 from slipway.analysis.shadow.features import (
     contains_json,
@@ -24,7 +25,6 @@ from slipway.analysis.shadow.output_format import (
     expected_format,
     text_format,
 )
-from tests.unit.analysis.shadow.synth import answer, pair
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,9 @@ def test_tango_statistic_at_zero_is_mcnemars() -> None:
     assert _tango_z(30, 10, 200, 0.0) == pytest.approx((30 - 10) / math.sqrt(40))
 
 
-@pytest.mark.parametrize("counts", [PairedCounts(12, 1, 7, 1), PairedCounts(59, 6, 16, 80), PairedCounts(90, 0, 0, 10)])
+@pytest.mark.parametrize(
+    "counts", [PairedCounts(12, 1, 7, 1), PairedCounts(59, 6, 16, 80), PairedCounts(90, 0, 0, 10)]
+)
 def test_tango_bounds_invert_the_score_test(counts: PairedCounts) -> None:
     z = z_two_sided(0.95)
     low, high = drop_interval(counts, 0.95)

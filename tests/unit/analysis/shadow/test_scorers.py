@@ -6,7 +6,15 @@ import time
 
 import pytest
 
-from slipway.analysis.shadow.scorers import agreement, agrees, correct, exact, normalized, similarity, token_f1
+from slipway.analysis.shadow.scorers import (
+    agreement,
+    agrees,
+    correct,
+    exact,
+    normalized,
+    similarity,
+    token_f1,
+)
 
 
 @pytest.mark.parametrize(

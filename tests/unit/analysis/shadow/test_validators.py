@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.unit.analysis.shadow.synth import answer
 
 from slipway.analysis.shadow.validators import FormatValidator, refusal
 from slipway.core.errors import ConfigError
 from slipway.core.shadow import ShadowAnswer
 from slipway.core.shadow_config import ShadowChecksConfig
-from tests.unit.analysis.shadow.synth import answer
 
 SCHEMA = {
     "type": "object",
@@ -83,9 +83,15 @@ def test_a_truncated_json_answer_is_not_failed_for_what_was_cut() -> None:
 
 @pytest.mark.parametrize(
     ("status", "error", "reason"),
-    [(0, "timeout", "error: timeout"), (500, None, "error: HTTP 500"), (200, "stream aborted", "error: stream aborted")],
+    [
+        (0, "timeout", "error: timeout"),
+        (500, None, "error: HTTP 500"),
+        (200, "stream aborted", "error: stream aborted"),
+    ],
 )
-def test_an_error_fails_compliance_and_nothing_else_is_checked(status: int, error: str | None, reason: str) -> None:
+def test_an_error_fails_compliance_and_nothing_else_is_checked(
+    status: int, error: str | None, reason: str
+) -> None:
     result = FormatValidator(ShadowChecksConfig(json=True))(
         ShadowAnswer("green", "v", status=status, latency_ms=1.0, text="", error=error)
     )
@@ -122,4 +128,13 @@ def test_refusal_phrases(text: str, phrase: str | None) -> None:
 
 def test_the_validator_names_its_checks() -> None:
     names = FormatValidator(ShadowChecksConfig(json_schema=SCHEMA, labels=["a"], deny_regex="x")).names
-    assert names == ("min_chars", "json", "json_schema", "deny_regex", "labels", "refusal", "repetition", "gibberish")
+    assert names == (
+        "min_chars",
+        "json",
+        "json_schema",
+        "deny_regex",
+        "labels",
+        "refusal",
+        "repetition",
+        "gibberish",
+    )
