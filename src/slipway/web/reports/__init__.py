@@ -1,0 +1,1 @@
+"""Reports rendered as standalone files (HTML with inline CSS and SVG charts)."""
