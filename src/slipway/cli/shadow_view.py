@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from slipway.analysis.shadow.render import ms, pct, points
+
 DECISION_STYLE = {"go": "bold green", "no-go": "bold red", "not yet": "bold yellow"}
 STATUS_STYLE = {
     "regressed": "red",
@@ -28,20 +30,8 @@ STATUS_STYLE = {
 }
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
-
-
-def _points(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:+.1f}"
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f} ms"
-
-
 def _rate(rate: Mapping[str, Any]) -> str:
-    return f"{_pct(rate['rate'])} ({rate['count']}/{rate['n']})"
+    return f"{pct(rate['rate'])} ({rate['count']}/{rate['n']})"
 
 
 def verdict_line(report: Mapping[str, Any]) -> Text:
@@ -70,8 +60,8 @@ def overall_table(report: Mapping[str, Any]) -> Table:
         table.add_row(title, _rate(prod[key]), _rate(cand[key]))
     table.add_row(
         "latency p50 / p95",
-        f"{_ms(prod['latency_p50_ms'])} / {_ms(prod['latency_p95_ms'])}",
-        f"{_ms(cand['latency_p50_ms'])} / {_ms(cand['latency_p95_ms'])}",
+        f"{ms(prod['latency_p50_ms'])} / {ms(prod['latency_p95_ms'])}",
+        f"{ms(cand['latency_p50_ms'])} / {ms(cand['latency_p95_ms'])}",
     )
     change = report["change"]
     low, high = change["net_change_ci"]
@@ -79,7 +69,7 @@ def overall_table(report: Mapping[str, Any]) -> Table:
         "regressions / improvements",
         "",
         f"{change['regressions']} / {change['improvements']} "
-        f"(net {_points(change['net_change'])} points, CI {_points(low)} to {_points(high)})",
+        f"(net {points(change['net_change'])} points, CI {points(low)} to {points(high)})",
     )
     pref = report.get("preference")
     if pref:
@@ -113,11 +103,11 @@ def groups_table(report: Mapping[str, Any], *, flagged_only: bool = False) -> Ta
             Text(f"{g['dimension']} = {g['value']}"),
             str(g["n"]),
             Text(g["status"], style=STATUS_STYLE.get(g["status"], "")),
-            _pct(g["production_pass"]["rate"]),
-            _pct(g["candidate_pass"]["rate"]),
+            pct(g["production_pass"]["rate"]),
+            pct(g["candidate_pass"]["rate"]),
             str(change["regressions"]),
             str(change["improvements"]),
-            f"{_points(change['net_change'])} [{_points(low)}, {_points(high)}]",
+            f"{points(change['net_change'])} [{points(low)}, {points(high)}]",
             Text(note),
         )
     return table

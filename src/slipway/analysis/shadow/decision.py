@@ -25,16 +25,9 @@ from collections.abc import Sequence
 
 from slipway.analysis.shadow.adequacy import Adequacy
 from slipway.analysis.shadow.groups import Status, family_alpha
+from slipway.analysis.shadow.render import pct, points
 from slipway.analysis.shadow.report_model import Change, DimensionReport, Group, Verdict
 from slipway.core.shadow_config import ShadowDecisionConfig
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:.1f} %"
-
-
-def _points(x: float) -> str:
-    return f"{x * 100:+.1f}"
 
 
 def flag_reason(g: Group) -> str:
@@ -42,8 +35,8 @@ def flag_reason(g: Group) -> str:
     spread = "" if g.specific else " (across the board, not specific to this group)"
     p = "" if g.p_adjusted is None else f"; adjusted p = {g.p_adjusted:.2g}"
     return (
-        f"{g.label}: pass rate {_pct(g.production.value)} → {_pct(g.candidate.value)} "
-        f"({_points(c.net_change)} points, CI {_points(c.net_low)} to {_points(c.net_high)}; "
+        f"{g.label}: pass rate {pct(g.production.value)} → {pct(g.candidate.value)} "
+        f"({points(c.net_change)} points, CI {points(c.net_low)} to {points(c.net_high)}; "
         f"{c.counts.regressions} regressions, {c.counts.improvements} improvements{p}){spread}"
     )
 
@@ -75,8 +68,8 @@ def decide(
     regressed = [flag_reason(g) for g in groups if g.status is Status.REGRESSED]
     worse_overall = change.p_worse <= family_alpha(decision, len(dimensions))
     overall = (
-        f"overall: regressions {_pct(change.regression_rate.value)} significantly exceed improvements "
-        f"{_pct(change.improvement_rate.value)} (p = {change.p_worse:.2g})"
+        f"overall: regressions {pct(change.regression_rate.value)} significantly exceed improvements "
+        f"{pct(change.improvement_rate.value)} (p = {change.p_worse:.2g})"
     )
     if pairs < decision.min_pairs:
         early = [f"{pairs} pairs of the {decision.min_pairs} needed for a verdict"]

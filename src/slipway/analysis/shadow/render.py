@@ -2,6 +2,8 @@
 
 Both accept the report or its `to_dict()` — the CLI has only the dict the
 admin API sent — so one rendering serves the server and the client alike.
+The number formats for people (`pct`, `points`, `ms`, `pvalue`) live here
+too, so that the HTML file and the terminal print the same figures.
 """
 
 from __future__ import annotations
@@ -33,6 +35,24 @@ GROUP_COLUMNS = (
 )
 
 ReportLike = ShadowReport | Mapping[str, Any]
+NONE = "–"
+
+
+def pct(value: float | None) -> str:
+    return NONE if value is None else f"{value * 100:.1f} %"
+
+
+def points(value: float | None) -> str:
+    """A change of a rate, in percentage points with its sign."""
+    return NONE if value is None else f"{value * 100:+.1f}"
+
+
+def ms(value: float | None) -> str:
+    return NONE if value is None else f"{value:,.0f} ms"
+
+
+def pvalue(value: float | None) -> str:
+    return NONE if value is None else f"{value:.2g}"
 
 
 def as_dict(report: ReportLike) -> Mapping[str, Any]:

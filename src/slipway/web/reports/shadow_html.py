@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from slipway.analysis.shadow.render import ReportLike, as_dict
+from slipway.analysis.shadow.render import NONE, ReportLike, as_dict, ms, pct, points, pvalue
 
 TEMPLATE = "shadow_report.html.j2"
 #: Groups in the regressions chart: the flagged first, then by regression rate.
@@ -119,25 +119,9 @@ def regression_chart(report: Mapping[str, Any]) -> Chart:
     return Chart(tuple(rows), len(rows) * ROW_H + 24, half, ticks)
 
 
-def _pct(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value * 100:.{digits}f} %"
-
-
-def _points(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:+.1f}"
-
-
-def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:,.0f} ms"
-
-
-def _p(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2g}"
-
-
 def _when(ts: float | None) -> str:
     if ts is None:
-        return "–"
+        return NONE
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -146,7 +130,7 @@ def _template() -> jinja2.Template:
     env = jinja2.Environment(
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
-    env.filters.update(pct=_pct, points=_points, ms=_ms, p=_p, when=_when)
+    env.filters.update(pct=pct, points=points, ms=ms, p=pvalue, when=_when)
     source = (
         resources.files("slipway.web.reports").joinpath("templates", TEMPLATE).read_text(encoding="utf-8")
     )
