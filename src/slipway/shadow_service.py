@@ -14,6 +14,17 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
+from slipway.analysis.shadow import (
+    adequacy_for,
+    build_report,
+    compare_pairs,
+    report_to_csv,
+    report_to_json,
+    sample_for_review,
+    to_csv,
+    to_jsonl,
+)
+from slipway.backends.llm_judge import LlmJudge, judge_many
 from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.ports import Clock, DeploymentStore, Notifier
 from slipway.core.shadow import Preference, ShadowPair, ShadowRun
@@ -26,6 +37,7 @@ from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import RouteController
 from slipway.rollout.shadow_controller import ShadowController
 from slipway.store.database import Store
+from slipway.web.reports.shadow_html import render_html
 
 REPORT_FORMATS = ("json", "html", "csv")
 EXPORT_FORMATS = ("jsonl", "csv")
@@ -130,7 +142,6 @@ class ShadowService:
         }
         if run is None:
             return {"shadow": None, "pairs": 0, "by_category": {}, "adequacy": [], "mirror": mirror}
-        from slipway.analysis.shadow import adequacy_for  # TEMP until analysis.shadow lands
 
         await self.pairs.flush()
         pairs = await self._store.read_pairs(run.deployment_id)
@@ -147,16 +158,13 @@ class ShadowService:
             },
             "pairs": len(pairs),
             "by_category": counts,
-            "adequacy": adequacy_for(pairs, cfg.decision),
+            "adequacy": [a.to_dict() for a in adequacy_for(pairs, cfg.decision, checks=cfg.checks)],
             "mirror": mirror,
         }
 
     async def _pairs_and_preferences(
         self, run: ShadowRun, cfg: ShadowConfig
     ) -> tuple[list[ShadowPair], dict[str, Preference]]:
-        from slipway.analysis.shadow.compare import compare_pairs  # TEMP
-        from slipway.analysis.shadow.export import sample_for_review  # TEMP
-        from slipway.backends.llm_judge import LlmJudge, judge_many  # TEMP
 
         await self.pairs.flush()
         pairs = await self._store.read_pairs(run.deployment_id)
@@ -187,8 +195,6 @@ class ShadowService:
             raise ConfigError(
                 f"unknown report format {fmt!r}", hint=f"use one of: {', '.join(REPORT_FORMATS)}"
             )
-        from slipway.analysis.shadow import build_report, report_to_csv, report_to_json  # TEMP
-        from slipway.web.reports.shadow_html import render_html  # TEMP
 
         run = await self._run(deployment_id)
         cfg = self._config()
@@ -208,8 +214,6 @@ class ShadowService:
             raise ConfigError(
                 f"unknown export format {fmt!r}", hint=f"use one of: {', '.join(EXPORT_FORMATS)}"
             )
-        from slipway.analysis.shadow.compare import compare_pairs  # TEMP
-        from slipway.analysis.shadow.export import sample_for_review, to_csv, to_jsonl  # TEMP
 
         run = await self._run(deployment_id)
         cfg = self._config()

@@ -83,7 +83,8 @@ async def send(url: str, tickets: Sequence[Ticket]) -> set[str]:
                 )
                 slots.add(raw.headers["x-slipway-slot"])
                 r = await feedback.post(
-                    "/v1/feedback", json={"request_id": raw.headers["x-slipway-request-id"], "label": ticket.intent}
+                    "/v1/feedback",
+                    json={"request_id": raw.headers["x-slipway-request-id"], "label": ticket.intent},
                 )
                 assert r.status_code == 200, r.text
 
@@ -91,7 +92,9 @@ async def send(url: str, tickets: Sequence[Ticket]) -> set[str]:
     return slots
 
 
-async def test_a_shadow_of_v2_2_on_llama_cpp_finds_the_billing_regression(tmp_path: Path, models: TinyModelPaths) -> None:
+async def test_a_shadow_of_v2_2_on_llama_cpp_finds_the_billing_regression(
+    tmp_path: Path, models: TinyModelPaths
+) -> None:
     with live_gateway(tmp_path, config_yaml(models)) as gw:
         # Given v2.2 in shadow behind v2.1, started from the CLI, mirroring every request
         out = run_cli(
@@ -119,10 +122,12 @@ async def test_a_shadow_of_v2_2_on_llama_cpp_finds_the_billing_regression(tmp_pa
         out = run_cli(gw.url, ["shadow", "report", "--format", "json"])
         assert out.returncode == 0, out.stderr
         report = json.loads(out.stdout)
-        flagged = {(g["dimension"], g["value"]) for g in report["flagged_groups"]}
+        flagged = {
+            (g["dimension"], g["value"]) for d in report["dimensions"] for g in d["groups"] if g["flagged"]
+        }
         assert ("category", "billing") in flagged, flagged
         assert not any(dim == "category" and value != "billing" for dim, value in flagged), flagged
-        assert report["decision"]["verdict"] == "no-go", report["decision"]
+        assert report["verdict"]["decision"] == "no-go", report["verdict"]
 
         # And the table view says so too
         table = run_cli(gw.url, ["shadow", "report"])

@@ -81,20 +81,19 @@ def wait_for_pairs(gw: Gateway, n: int, timeout: float = 30.0) -> dict[str, Any]
 
 
 async def coded_traffic(url: str, n: int) -> None:
-    """`n` shipping questions that carry a code block, each labelled."""
+    """`n` shipping and account questions that carry a code block, each labelled."""
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         for i in range(n):
+            category = ("shipping", "account")[i % 2]
+            content = f"{category}: my tracking script fails\n```python\nprint(order_id({i}))\n```"
             r = await client.post(
                 "/v1/chat/completions",
-                headers={"x-slipway-category": "shipping"},
-                json={
-                    "model": "m",
-                    "messages": [{"role": "user", "content": f"where is my parcel? ```id={i}```"}],
-                },
+                headers={"x-slipway-category": category},
+                json={"model": "m", "messages": [{"role": "user", "content": content}]},
             )
             assert r.status_code == 200 and r.headers["x-slipway-slot"] == "blue"
             fb = await client.post(
-                "/v1/feedback", json={"request_id": r.headers["x-slipway-request-id"], "label": "shipping"}
+                "/v1/feedback", json={"request_id": r.headers["x-slipway-request-id"], "label": category}
             )
             assert fb.status_code == 200
 
@@ -145,17 +144,20 @@ async def test_the_report_names_the_regressed_category_and_input_pattern_and_not
         wait_for_pairs(gw, 1320)
 
         report = httpx.get(f"{gw.url}/admin/shadow/report", params={"format": "json"}, timeout=60).json()
-        flagged = {(g["dimension"], g["value"]) for g in report["flagged_groups"]}
+        flagged = {
+            (g["dimension"], g["value"]) for d in report["dimensions"] for g in d["groups"] if g["flagged"]
+        }
         assert ("category", "billing") in flagged
-        assert any(dim == "contains_code" for dim, _value in flagged), flagged
+        assert ("code", "yes") in flagged, flagged
         assert not any(dim == "category" and value != "billing" for dim, value in flagged), flagged
-        assert report["decision"]["verdict"] == "no-go"
-        assert "billing" in report["decision"]["reason"]
+        assert report["verdict"]["decision"] == "no-go"
+        assert any("billing" in reason for reason in report["verdict"]["reasons"]), report["verdict"]
 
         html = httpx.get(f"{gw.url}/admin/shadow/report", params={"format": "html"}, timeout=60)
         assert html.headers["content-type"].startswith("text/html") and "<svg" in html.text
         table = httpx.get(f"{gw.url}/admin/shadow/report", params={"format": "csv"}, timeout=60).text
-        assert any(row["value"] == "billing" for row in csv.DictReader(io.StringIO(table)))
+        rows = {(r["dimension"], r["group"]): r for r in csv.DictReader(io.StringIO(table))}
+        assert rows["category", "billing"]["status"] == "regressed", rows["category", "billing"]
 
 
 @pytest.mark.parametrize("candidate", ["slow", "dead"])
