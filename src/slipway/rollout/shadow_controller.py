@@ -38,7 +38,7 @@ from slipway.rollout.strategies.bluegreen import DeployRequest
 log = logging.getLogger("slipway.shadow")
 
 #: How often (clock seconds) a running shadow is checked for its pair count and its time.
-POLL_S = 30.0
+POLL_S = 10.0
 
 
 class ShadowController:
