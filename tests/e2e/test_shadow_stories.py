@@ -306,3 +306,16 @@ async def test_evaluation_cases_replayed_through_the_shadow_carry_their_labels_t
             for x in httpx.get(f"{gw.url}/admin/shadow/export", params={"sample": 80}).text.splitlines()
         ]
         assert len(rows) == 80 and all(r["label"] == r["category"] for r in rows)
+
+        # The operator's views of the same run: the status table, and an export to a CSV file
+        table = run_cli(gw.url, ["shadow", "status"])
+        assert table.returncode == 0, table.stderr
+        assert "v2.2" in table.stdout and "billing" in table.stdout and "running" in table.stdout
+        out = run_cli(
+            gw.url, ["shadow", "export", "--sample", "10", "--format", "csv", "-o", str(tmp_path / "r.csv")]
+        )
+        assert out.returncode == 0, out.stderr
+        review = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text())))
+        assert len(review) == 10 and {"reviewer_choice", "production_answer", "candidate_answer"} <= set(
+            review[0]
+        )
