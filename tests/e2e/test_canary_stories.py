@@ -181,7 +181,8 @@ async def test_a_latency_regression_is_held_for_investigation_and_never_promoted
         data = check_after(gw, clock, 15)
         c = data["canary"]
         assert (c["status"], c["weight_pct"]) == ("investigating", 25), "\n".join(
-            f"{m['metric']} {m['category']}: {m['action']} — {m['detail']}" for m in c["last_verdict"]["metrics"]
+            f"{m['metric']} {m['category']}: {m['action']} — {m['detail']}"
+            for m in c["last_verdict"]["metrics"]
         )
         latency = rows(data)[("latency_p95", None)]
         assert latency["action"] == "investigate" and latency["candidate"] > 450 > 300 > latency["baseline"]
