@@ -419,7 +419,7 @@ def _describe(
     numbers = (
         f"{_fmt_value(metric, c.baseline)} → {_fmt_value(metric, c.candidate)}, {estimate} "
         f"(interval {_fmt(c.scale, c.lower)} … {_fmt(c.scale, c.upper)}, p={p:.2g}, "
-        f"n={c.n_candidate}/{c.n_baseline})"
+        f"n={c.n_baseline}/{c.n_candidate} production/candidate)"
     )
     limit = _fmt(c.scale, s.threshold)
     if outcome is Outcome.BREACH:
