@@ -5,7 +5,11 @@ absolute schedule from the request's arrival (the first at once); chunk i
 carries the content "t<i> " so a client can check that none was lost or
 reordered, and the stream ends with a stop chunk and `data: [DONE]`.
 
-    python bench/sse_backend.py --port 9000 [--chunks 64] [--interval-ms 20]
+`--delay-ms` holds every POST that long before answering (the 2-second slow
+candidate of the shadow-mode benchmark); `GET /v1/models` lists one model, so
+a deploy's health check of the server passes.
+
+    python bench/sse_backend.py --port 9000 [--chunks 64] [--interval-ms 20] [--delay-ms 0]
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import uvicorn
 
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 JSON_HEADERS = [(b"content-type", b"application/json")]
+MODELS = json.dumps({"object": "list", "data": [{"id": "bench", "object": "model"}]}).encode()
 
 
 def _chunk(delta: dict[str, str], finish: str | None) -> bytes:
@@ -32,7 +37,7 @@ def _chunk(delta: dict[str, str], finish: str | None) -> bytes:
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
 
-def make_app(chunks: int, interval_s: float) -> Any:
+def make_app(chunks: int, interval_s: float, delay_s: float = 0.0) -> Any:
     frames = [_chunk({"content": f"t{i} "}, None) for i in range(chunks)]
     tail = _chunk({}, "stop") + b"data: [DONE]\n\n"
     whole = json.dumps(
@@ -60,6 +65,13 @@ def make_app(chunks: int, interval_s: float) -> Any:
             body += message.get("body", b"")
             if not message.get("more_body", False):
                 break
+        if scope["method"] == "GET" and scope["path"] == "/v1/models":
+            await send({"type": "http.response.start", "status": 200, "headers": JSON_HEADERS})
+            await send({"type": "http.response.body", "body": MODELS})
+            return
+        if scope["method"] == "POST" and delay_s > 0:
+            await asyncio.sleep(delay_s)
+            start = loop.time()
         if scope["method"] != "POST" or b'"stream":true' not in body.replace(b" ", b""):
             await send({"type": "http.response.start", "status": 200, "headers": JSON_HEADERS})
             await send({"type": "http.response.body", "body": whole})
@@ -80,9 +92,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--chunks", type=int, default=64)
     parser.add_argument("--interval-ms", type=float, default=20.0)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="hold every POST this long first")
     args = parser.parse_args()
     uvicorn.run(
-        make_app(args.chunks, args.interval_ms / 1000),
+        make_app(args.chunks, args.interval_ms / 1000, args.delay_ms / 1000),
         host="127.0.0.1",
         port=args.port,
         loop="uvloop",
