@@ -1,0 +1,79 @@
+"""The shadow mirror on its own, on real sockets: copies after production, backoff from a dead candidate."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import aiohttp
+from tests.faults import free_port
+from tests.harness import sim_backend, sim_profile
+
+from slipway.core.records import Api, RequestRecord
+from slipway.core.shadow import ShadowPair
+from slipway.core.types import BackendKind, Slot
+from slipway.gateway.mirror import REFUSALS_BEFORE_BACKOFF, Mirror
+from slipway.gateway.recorder import BatchWriter
+
+BODY = {"model": "m", "messages": [{"role": "user", "content": "i want a refund"}]}
+
+
+def record(i: int) -> RequestRecord:
+    return RequestRecord(
+        request_id=f"{i:024x}", started_at=0.0, slot="blue", version="v2.1", api="openai.chat",
+        stream=False, route_version=1, category="billing", status=200, latency_ms=1.0, output_chars=7,
+    )  # fmt: skip
+
+
+async def mirror_to(endpoint: str, n: int) -> tuple[Mirror, list[ShadowPair]]:
+    pairs: list[ShadowPair] = []
+
+    async def keep(batch: Sequence[ShadowPair]) -> None:
+        pairs.extend(batch)
+
+    writer: BatchWriter[ShadowPair] = BatchWriter(keep, what="pairs", flush_interval_s=0.01)
+    writer.start()
+    candidate = Slot(name="green", endpoint=endpoint, model="m", kind=BackendKind.SIM, version="v2.2")
+    async with aiohttp.ClientSession() as session:
+        mirror = Mirror(session=lambda: session, pairs=writer, concurrency=1)
+        mirror.start()
+        for i in range(n):
+            job = mirror.offer(
+                run="r1",
+                candidate=candidate,
+                api=Api.OPENAI_CHAT,
+                body=BODY,
+                category="billing",
+                request_id=f"{i:024x}",
+                stream=False,
+                started_at=0.0,
+            )
+            assert job is not None
+            await asyncio.sleep(0.01)
+            assert mirror.stats.sent == i, "nothing is sent before production has answered"
+            job.finish(record(i), "billing")
+        while len(pairs) < n:
+            await writer.flush()
+            await asyncio.sleep(0.01)
+        await mirror.close()
+    await writer.close()
+    return mirror, pairs
+
+
+async def test_each_copy_is_sent_after_production_answers_and_becomes_a_pair() -> None:
+    with sim_backend(sim_profile("cs-v2.2", "v2.2")) as url:
+        mirror, pairs = await mirror_to(url, 5)
+    assert mirror.stats.sent == 5 and mirror.stats.candidate_errors == 0
+    assert [p.candidate.text for p in pairs] == ["billing"] * 5
+    assert all(p.production.text == "billing" and p.input_text == "i want a refund" for p in pairs)
+
+
+async def test_a_candidate_that_refuses_connections_is_backed_off_from_and_every_copy_still_recorded() -> (
+    None
+):
+    mirror, pairs = await mirror_to(f"http://127.0.0.1:{free_port()}", 20)
+    assert len(pairs) == 20 and mirror.stats.candidate_errors == 20
+    assert mirror.stats.skipped_down >= 1, "no connection tried while backed off"
+    assert mirror.stats.skipped_down <= 20 - REFUSALS_BEFORE_BACKOFF
+    assert all(p.candidate.status == 0 and (p.candidate.error or "").startswith("unreachable") for p in pairs)
+    assert all(p.production.ok for p in pairs), "production's side is untouched"
