@@ -611,7 +611,7 @@ def markdown(results: dict[str, Any]) -> str:
         out.append("")
     out.append("`GET /admin/shadow` at the end (whole run, warm-up included):")
     out.append("")
-    out.append("| gateway | pairs | sent | dropped | candidate errors | orphaned | queued |")
+    out.append("| gateway | pairs | sent | dropped | candidate errors | skipped (down) | queued |")
     out.append("|---|---|---|---|---|---|---|")
     for name, view in results["shadow_status"].items():
         if "error" in view:
@@ -619,7 +619,7 @@ def markdown(results: dict[str, Any]) -> str:
             continue
         mm = view["mirror"]
         cells = [name, _f(view["pairs"]), *(_f(mm[k]) for k in ("sent", "dropped", "candidate_errors"))]
-        cells += [_f(mm["orphaned"]), _f(mm["queued"])]
+        cells += [_f(mm["skipped_down"]), _f(mm["queued"])]
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
