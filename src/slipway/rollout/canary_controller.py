@@ -21,7 +21,6 @@ table that changed behind the canary's back ends it (`RoutesChanged`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +35,7 @@ from slipway.core.ports import CanaryJudge, CanaryStore, Clock, DeploymentStore,
 from slipway.core.types import WEIGHT_SCALE, RouteChange, RouteChangeKind, RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
+from slipway.rollout.control_loop import ControlLoop
 from slipway.rollout.controller import RouteController
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
@@ -67,7 +67,11 @@ IDLE_POLL_S = 300.0
 RETRY_S = 60.0
 
 
-class CanaryController:
+class CanaryController(ControlLoop):
+    NAME = "slipway-canary"
+    IDLE_POLL_S = IDLE_POLL_S
+    RETRY_S = RETRY_S
+
     def __init__(
         self,
         *,
@@ -85,64 +89,17 @@ class CanaryController:
         self._deployments = deployments
         self._judge = judge
         self._notifier = notifier
-        self.clock = clock
+        super().__init__(clock, log)
         self._wall = wall
         self._before_check = before_check
         self._lock = asyncio.Lock()
-        self._kick = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        #: Number of wakes that ran to the end (tests wait on it).
-        self.wakes = 0
         #: (deployment id, clock time) of the last guard check; in memory only.
         self._last_guard: tuple[str, float] | None = None
         #: Number of guard checks run (tests and status read it).
         self.guard_checks = 0
 
-    # -- lifecycle ----------------------------------------------------------------
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="slipway-canary")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def kick(self) -> None:
-        """Wake the loop now (a canary started, an operator acted)."""
-        self._kick.set()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                wake_at = await self.wake()
-            except asyncio.CancelledError:
-                raise
-            except SlipwayError as exc:
-                log.error("canary check failed, retrying in %gs: %s", RETRY_S, exc)
-                wake_at = self.clock.now() + RETRY_S
-            except Exception:
-                log.exception("canary controller error, retrying in %gs", RETRY_S)
-                wake_at = self.clock.now() + RETRY_S
-            self.wakes += 1
-            delay = IDLE_POLL_S if wake_at is None else wake_at - self.clock.now()
-            await self._sleep(delay)
-
-    async def _sleep(self, seconds: float) -> None:
-        if self._kick.is_set():
-            self._kick.clear()
-            return
-        sleeper = asyncio.create_task(self.clock.sleep(seconds))
-        kicked = asyncio.create_task(self._kick.wait())
-        try:
-            await asyncio.wait({sleeper, kicked}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, kicked):
-                task.cancel()
-            await asyncio.gather(sleeper, kicked, return_exceptions=True)
-        self._kick.clear()
+    async def _wake_once(self) -> float | None:
+        return await self.wake()
 
     # -- the wake ------------------------------------------------------------------
 

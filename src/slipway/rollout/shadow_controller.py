@@ -16,14 +16,13 @@ picks up a running shadow where it was.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slipway.core.canary_plan import CanaryPlan
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
-from slipway.core.errors import NotFoundError, SlipwayError, TransitionError
+from slipway.core.errors import NotFoundError, TransitionError
 from slipway.core.notifications import Notification, Severity
 from slipway.core.ports import Clock, DeploymentStore, Notifier, ShadowStore
 from slipway.core.shadow import PromoteVia, ShadowRun, ShadowStatus, ShadowUntil
@@ -31,6 +30,7 @@ from slipway.core.types import WEIGHT_SCALE, RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
 from slipway.rollout.canary_controller import CanaryController
+from slipway.rollout.control_loop import ControlLoop
 from slipway.rollout.controller import RouteController
 from slipway.rollout.strategies import shadow
 from slipway.rollout.strategies.bluegreen import DeployRequest
@@ -41,7 +41,10 @@ log = logging.getLogger("slipway.shadow")
 POLL_S = 10.0
 
 
-class ShadowController:
+class ShadowController(ControlLoop):
+    NAME = "slipway-shadow"
+    RETRY_S = POLL_S
+
     def __init__(
         self,
         *,
@@ -58,49 +61,14 @@ class ShadowController:
         self._deployments = deployments
         self._canary = canary
         self._notifier = notifier
-        self.clock = clock
+        super().__init__(clock, log)
         #: Writes the pairs still queued, so counts and reports see every pair made so far.
         self._before_count = before_count
         self._lock = asyncio.Lock()
-        self._kick = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.wakes = 0
 
-    # -- lifecycle ------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="slipway-shadow")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def kick(self) -> None:
-        self._kick.set()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.wake()
-            except asyncio.CancelledError:
-                raise
-            except SlipwayError as exc:
-                log.error("shadow check failed, retrying: %s", exc)
-            except Exception:
-                log.exception("shadow controller error, retrying")
-            self.wakes += 1
-            sleeper = asyncio.create_task(self.clock.sleep(POLL_S))
-            kicked = asyncio.create_task(self._kick.wait())
-            try:
-                await asyncio.wait({sleeper, kicked}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (sleeper, kicked):
-                    task.cancel()
-                await asyncio.gather(sleeper, kicked, return_exceptions=True)
-            self._kick.clear()
+    async def _wake_once(self) -> float | None:
+        await self.wake()
+        return self.clock.now() + POLL_S
 
     async def wake(self) -> ShadowRun | None:
         """End the running shadow if it has its pairs or its time (or lost its mirror)."""
