@@ -41,10 +41,9 @@ from tests.processes import run_cli
 from tests.webhooks import Hook, webhook_receiver
 
 from slipway.analysis.verdict import ALL_CATEGORIES
-from slipway.backends.engine import find_llama_server, install_llama_server
 from slipway.demo.scenario import TRAFFIC_MIX, smoke_cases
 from slipway.demo.tickets import Ticket, generate, parse_intent
-from slipway.demo.tiny_model import TinyModelPaths, build_tiny_models
+from slipway.demo.tiny_model import TinyModelPaths
 
 pytestmark = pytest.mark.llama
 
@@ -53,13 +52,6 @@ STEPS = "25%:4h,100%"
 REQUESTS = 1200
 MINUTE = 60.0
 CONCURRENCY = 4
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> TinyModelPaths:
-    if find_llama_server() is None:
-        install_llama_server()
-    return build_tiny_models(tmp_path_factory.mktemp("models"), seed=0)
 
 
 @pytest.fixture

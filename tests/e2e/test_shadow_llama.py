@@ -25,21 +25,13 @@ import pytest
 from tests.harness import live_gateway
 from tests.processes import run_cli
 
-from slipway.backends.engine import find_llama_server, install_llama_server
 from slipway.demo.scenario import TRAFFIC_MIX
 from slipway.demo.tickets import Ticket, generate
-from slipway.demo.tiny_model import TinyModelPaths, build_tiny_models
+from slipway.demo.tiny_model import TinyModelPaths
 
 pytestmark = pytest.mark.llama
 
 TICKETS = 500
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> TinyModelPaths:
-    if find_llama_server() is None:
-        install_llama_server()
-    return build_tiny_models(tmp_path_factory.mktemp("models"), seed=0)
 
 
 def config_yaml(models: TinyModelPaths) -> str:
