@@ -319,3 +319,32 @@ async def test_evaluation_cases_replayed_through_the_shadow_carry_their_labels_t
         assert len(review) == 10 and {"reviewer_choice", "production_answer", "candidate_answer"} <= set(
             review[0]
         )
+
+
+async def test_an_llm_judge_configured_for_the_report_prefers_production_where_the_candidate_regressed(
+    tmp_path: Path,
+) -> None:
+    from tests.fakes.judge_protocol import FakeJudge
+    from tests.servers import run_asgi
+
+    # A FAKE judge (tests/fakes/judge_protocol.py) that prefers the answer saying "billing"
+    judge = FakeJudge("keyword", keyword="billing")
+    with (
+        run_asgi(judge.app) as judge_url,
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2", extra=REGRESSED), seed=1) as green,
+    ):
+        extra = f"""\
+            shadow:
+              scorers: [normalized, judge]
+              judge: {{endpoint: "{judge_url}", model: judge-model, max_pairs: 60}}
+            """
+        with live_gateway(tmp_path, routing_yaml(blue, green, extra=extra)) as gw:
+            deploy_shadow(gw)
+            await traffic(gw.url, 300)
+            wait_for_pairs(gw, 300)
+            report = httpx.get(f"{gw.url}/admin/shadow/report", timeout=120).json()
+    preference = report["preference"]
+    assert preference is not None and 0 < preference["judged"] <= 60, preference
+    assert preference["losses"] > 0 and preference["wins"] == 0, preference
+    assert len(judge.requests) == 2 * preference["judged"] + 2 * preference["no_verdict"], "both orders asked"

@@ -252,7 +252,7 @@ class Proxy:
             return
         assert self._session is not None, "Proxy.start() was not called"
         #: Filled with production's whole answer when the request is mirrored (the pair needs it).
-        answer: list[str] = []
+        answer: list[str] | None = [] if job is not None else None
         self.in_flight += 1
         try:
             await self._exchange(
@@ -267,7 +267,7 @@ class Proxy:
                 send,
                 t0,
                 body.get("model"),
-                answer if job is not None else None,
+                answer,
             )
         finally:
             self.in_flight -= 1
