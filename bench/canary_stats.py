@@ -27,8 +27,13 @@ and judge with the real `slipway.analysis.decide.judge`, at the real cadence:
   0.3 % invalid outputs, lognormal latency (median 800 ms, σ 0.5, a
   multiplier per category), TTFT (median 150 ms) and output length (median
   300 characters, σ 0.6);
-* per look, latencies, TTFT and output lengths are a uniform subsample of at
-  most 10,000 completed requests per arm, as the store source reads them.
+* per look, latencies, TTFT, output lengths and invalid outputs come from a
+  subsample of at most 10,000 completed requests per arm, drawn the way the
+  store draws it (`store/repositories/arm_windows.subsample`): each request
+  has a uniform random key (the store: its random request id), the arm keeps
+  the completed requests whose key is below `sampling_probability` rounded
+  up to a power of two (`id_threshold`), then the 10,000 smallest keys — so
+  the sample is nearly the same from look to look, not drawn afresh.
 
 A run ends at the first rollback, at the first investigate (a human decides;
 the canary never promotes itself from there), or promoted after the last
@@ -59,6 +64,7 @@ import numpy as np
 from slipway.analysis.decide import Action, Look, blast_radius, judge, phase_end
 from slipway.analysis.samples import UNCATEGORIZED, ArmSample, CategoryCount
 from slipway.analysis.thresholds import PhaseEndChoice, Thresholds
+from slipway.store.repositories.arm_windows import ID_HEX_DIGITS, id_threshold, sampling_probability
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -141,6 +147,8 @@ class Traffic:
     correct: np.ndarray
     rated_at: np.ndarray
     satisfied: np.ndarray
+    #: The subsample's key, uniform in [0, 1): the store's random request id, scaled.
+    key: np.ndarray
 
 
 def simulate(s: Scenario, rng: np.random.Generator, horizon: float) -> Traffic:
@@ -182,6 +190,7 @@ def simulate(s: Scenario, rng: np.random.Generator, horizon: float) -> Traffic:
     rated = rng.random(n) < s.rated_share
     rated_at = np.where(rated, t + rng.exponential(s.label_delay_s, n), np.inf)
     satisfied = rng.random(n) < np.where(correct, 0.85, 0.35)
+    key = rng.random(n)  # drawn last: the same seed gives the same traffic as before the keys
     return Traffic(
         t,
         cand,
@@ -197,10 +206,17 @@ def simulate(s: Scenario, rng: np.random.Generator, horizon: float) -> Traffic:
         correct,
         rated_at,
         satisfied,
+        key,
     )
 
 
-def arm(tr: Traffic, upto: int, now: float, candidate: bool, rng: np.random.Generator) -> ArmSample:
+def sample_share(requests: int) -> float:
+    """The share of an arm's keys the store reads: `sampling_probability` as `id_threshold` rounds it."""
+    threshold = id_threshold(sampling_probability(requests, LATENCY_CAP))
+    return 1.0 if threshold is None else int(threshold, 16) / 16.0**ID_HEX_DIGITS
+
+
+def arm(tr: Traffic, upto: int, now: float, candidate: bool) -> ArmSample:
     sl = slice(0, upto)
     mine = tr.cand[sl] == candidate
     cat = tr.cat[sl][mine]
@@ -208,9 +224,11 @@ def arm(tr: Traffic, upto: int, now: float, candidate: bool, rng: np.random.Gene
     stream = tr.stream[sl][mine]
     abort = tr.abort[sl][mine]
     completed = ~error & ~abort
-    done = np.flatnonzero(completed)
+    # The store's subsample: keys below a power-of-two share, then the LATENCY_CAP smallest.
+    key = tr.key[sl][mine]
+    done = np.flatnonzero(completed & (key < sample_share(len(key))))
     if len(done) > LATENCY_CAP:
-        done = rng.choice(done, LATENCY_CAP, replace=False)
+        done = np.sort(done[np.argpartition(key[done], LATENCY_CAP - 1)[:LATENCY_CAP]])
     lat = tr.latency[sl][mine][done]
     ttft = tr.ttft[sl][mine][done][stream[done]]
     chars = tr.chars[sl][mine][done]
@@ -261,16 +279,16 @@ def one_run(s: Scenario, seed: int, thresholds: Thresholds, guard: float = GUARD
             for k in range(1, guards + 1):
                 now = before + k * guard
                 upto = int(np.searchsorted(tr.t, now))
-                base = arm(tr, upto, now, False, rng)
-                cand = arm(tr, upto, now, True, rng)
+                base = arm(tr, upto, now, False)
+                cand = arm(tr, upto, now, True)
                 verdict = judge(base, cand, thresholds, Look(index, planned))
                 if verdict.action is Action.ROLLBACK:
                     return _finish("rollback", verdict, look_total, now, cand, base, phase, s, guard=True)
             look_total += 1
             now = edge + index * INTERVAL
             upto = int(np.searchsorted(tr.t, now))
-            base = arm(tr, upto, now, False, rng)
-            cand = arm(tr, upto, now, True, rng)
+            base = arm(tr, upto, now, False)
+            cand = arm(tr, upto, now, True)
             verdict = judge(base, cand, thresholds, Look(index, planned))
             decision: str | None = None
             if verdict.action is Action.ROLLBACK:
@@ -375,6 +393,8 @@ async def store_check(records: int, label_share: float, rated_share: float, roun
     from slipway.store.schema import feedback, requests
 
     rng = np.random.default_rng(7)
+    # Request ids as the gateway makes them (`os.urandom(12).hex()`): the subsample is drawn by id.
+    id_rng = np.random.default_rng(8)
     t0 = 1_700_000_000.0
     with tempfile.TemporaryDirectory(prefix="slipway-canary-bench-") as tmp:
         store = await open_store(f"sqlite:///{tmp}/slipway.db")
@@ -390,6 +410,9 @@ async def store_check(records: int, label_share: float, rated_share: float, roun
                 cand = rng.random(m) < 0.25
                 err = rng.random(m) < 0.01
                 lat = rng.lognormal(np.log(800.0), 0.5, m)
+                width = ID_HEX_DIGITS // 2
+                raw_ids = id_rng.bytes(width * m)
+                ids = [raw_ids[j * width : (j + 1) * width].hex() for j in range(m)]
                 rows, fb = [], []
                 for j in range(m):
                     i = start + j
@@ -397,7 +420,7 @@ async def store_check(records: int, label_share: float, rated_share: float, roun
                     answer = (c or "other") + " — routed to the right team"
                     rows.append(
                         {
-                            "request_id": f"req-{i:09d}",
+                            "request_id": ids[j],
                             "started_at": t0 + i * 0.02,
                             "slot": "green" if cand[j] else "blue",
                             "version": "v2.2" if cand[j] else "v2.1",
@@ -418,13 +441,11 @@ async def store_check(records: int, label_share: float, rated_share: float, roun
                     )
                     u = rng.random()
                     if u < label_share:
-                        fb.append(
-                            {"request_id": f"req-{i:09d}", "at": t0 + i * 0.02 + 60, "label": c or "other"}
-                        )
+                        fb.append({"request_id": ids[j], "at": t0 + i * 0.02 + 60, "label": c or "other"})
                     elif u < label_share + rated_share:
                         fb.append(
                             {
-                                "request_id": f"req-{i:09d}",
+                                "request_id": ids[j],
                                 "at": t0 + i * 0.02 + 60,
                                 "satisfied": bool(rng.random() < 0.8),
                             }

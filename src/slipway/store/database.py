@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -166,11 +165,10 @@ class Store:
         )
         reads: list[Awaitable[Any]] = []
         for slot, n in zip(names, sizes, strict=True):
-            # Over the cap by a margin (unfinished requests are dropped after sampling, and
-            # the kept count is binomial): falling short of it has a chance of about 1e-5.
-            target = 1.05 * sample_cap + 4 * math.sqrt(sample_cap) + 10
-            probability = min(1.0, target / n) if n else 1.0
-            subsample = functools.partial(arm_windows.subsample, probability=probability, cap=sample_cap)
+            probability = arm_windows.sampling_probability(n, sample_cap)
+            subsample = functools.partial(
+                arm_windows.subsample, probability=probability, cap=sample_cap, requests_in_window=n
+            )
             reads.append(
                 self._read("count a slot's requests per category", arm_windows.counts, slot, since, until)
             )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
+
 import pytest
 
 from slipway.analysis.decide import Action, judge
@@ -120,7 +123,14 @@ async def test_both_join_orders_read_the_same_feedback(
 
 
 async def test_the_subsample_is_capped_and_counts_stay_exact(store: Store) -> None:
-    await store.write_records([rec(i, latency=float(i), at=T0 + i * 0.01) for i in range(3000)])
+    # The subsample is drawn by request id: random ones, like the gateway's.
+    ids = random.Random(4)
+    await store.write_records(
+        [
+            replace(rec(i, latency=float(i), at=T0 + i * 0.01), request_id=ids.randbytes(12).hex())
+            for i in range(3000)
+        ]
+    )
     s = await arm_sample(store, "green", T0, T0 + 100, latency_cap=500)
     assert s.requests == 3000 and s.sampled_from == 3000
     assert len(s.latency_ms) == 500 and s.checked_outputs == 500

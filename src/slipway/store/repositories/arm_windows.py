@@ -2,15 +2,20 @@
 
 A check reads both arms of a canary over everything since it started, every
 15 minutes: with a million requests in the window it must still take well
-under a second on SQLite. So no query here sorts or reads the whole window
-row by row (docs/benchmarks.md, "canary statistics"):
+under a second on SQLite. So the queries here avoid sorting or reading the
+whole window row by row (docs/benchmarks.md, "canary statistics"):
 
 * totals and per-category counts come from indexes alone: the slot's
   categories are found by skipping through (slot, category, started_at,
   stream), one probe each, and each category is one range of it; the few
   unfinished requests (errors, aborts) have their own partial index;
-* the latency subsample is drawn by the database's random(), so only the
-  kept rows leave it;
+* the latency subsample is drawn by request id (random, so the sample is
+  uniform and nearly the same from one check to the next): ids below a
+  bound, the smallest first, up to the cap, so only the kept rows leave the
+  database (sorted: at most about twice the cap). The window's index holds
+  no id, so finding them through it reads every row of the window from the
+  table; on SQLite the id index is used instead when that costs less, random
+  order and all (`_through_id_index`; PostgreSQL's planner chooses itself);
 * feedback is joined and merged per request (latest non-null value wins,
   field by field) and labelled answers are scored (`core.labels`) as the rows
   stream in, read through the DBAPI cursor: SQLAlchemy's result rows cost
@@ -19,12 +24,24 @@ row by row (docs/benchmarks.md, "canary statistics"):
 
 from __future__ import annotations
 
-import random
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ClauseElement, ColumnElement, Connection, and_, case, func, or_, select, text
+from sqlalchemy import (
+    ClauseElement,
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from slipway.core.arms import UNCATEGORIZED, WindowTotals
@@ -117,43 +134,115 @@ def _categories(connection: Connection, slot: str) -> list[str | None] | None:
     return None
 
 
+#: Request ids are `os.urandom(12).hex()` (`gateway.proxy`): 24 lowercase hex digits, uniformly random.
+ID_HEX_DIGITS = 24
+
+
+def sampling_probability(requests_in_window: int, cap: int) -> float:
+    """The share of a window's requests to read for a subsample of `cap` completed ones.
+
+    Over the cap by a margin: unfinished requests are dropped after sampling,
+    and the count below the id bound is binomial. `id_threshold` rounds it up
+    to a power of two, which only adds rows, so falling short of the cap has
+    a chance of at most about 1e-5 (while at most 5 % are unfinished).
+    """
+    target = 1.05 * cap + 4 * math.sqrt(cap) + 10
+    return min(1.0, target / requests_in_window) if requests_in_window else 1.0
+
+
+def id_threshold(probability: float) -> str | None:
+    """The id bound for sampling with `probability`, rounded up to a power of two.
+
+    p = 2^-k is the smallest power of two not below `probability`, and the
+    bound is 2^96 * p written like an id (24 hex digits): an id is below it
+    with probability p, and for ids of equal length a string comparison is a
+    numeric one. None when p = 1 (keep everything).
+    """
+    bits = 4 * ID_HEX_DIGITS
+    k = 0
+    while k < bits and 2.0 ** -(k + 1) >= probability:
+        k += 1
+    return format(1 << (bits - k), f"0{ID_HEX_DIGITS}x") if k else None
+
+
 def subsample(
-    connection: Connection, slot: str, since: float, until: float, *, probability: float, cap: int
+    connection: Connection,
+    slot: str,
+    since: float,
+    until: float,
+    *,
+    probability: float,
+    cap: int,
+    requests_in_window: int | None = None,
 ) -> list[tuple[float, float | None, int, str]]:
     """(latency_ms, ttft_ms, output_chars, output_head) of a uniform random subsample of completed requests.
 
-    Every request in the window is kept with `probability` (the database's
-    random(), so only kept rows are read from the table), the unfinished ones
-    are dropped, and if more than `cap` remain a uniform choice of `cap` is
-    returned: uniform over the completed requests either way.
+    Drawn by request id, which the gateway makes uniformly random, so the
+    sample is random but the same from one read to the next, not drawn afresh:
+    the completed requests of the window whose id is below
+    `id_threshold(probability)` (a share p >= `probability`, a power of two;
+    no bound when p = 1), and of those the `cap` with the smallest ids (a
+    bottom-k sample), smallest id first. Uniform over the completed requests
+    either way.
+
+    So the sample is every completed request of the window with an id below
+    a bound, and as a cumulative window grows that bound only falls (p halves,
+    O(log n) times over a canary, and each new request below the cap-th
+    smallest id evicts the largest one): a later read holds every request of
+    an earlier read whose id is below the new bound, plus new requests. The
+    earlier sample loses its largest ids; it is never redrawn. Ids of another
+    form (tests' 'r1') are compared as strings like the rest; they sample
+    uniformly only if they are uniformly random too.
+
+    `requests_in_window` (the slot's requests in the window, all of them) lets
+    SQLite choose how to find the sample (`_through_id_index`).
     """
-    query = select(
-        requests.c.latency_ms,
-        requests.c.ttft_ms,
-        requests.c.output_chars,
-        requests.c.output_head,
-        requests.c.status,
-        requests.c.error,
-        requests.c.aborted,
-    ).where(_in_window(slot, since, until))
-    if probability < 1.0:
-        query = query.where(_random_below(connection, probability))
-    rows = [
+    threshold = id_threshold(probability)
+    window: ColumnElement[bool] = _in_window(slot, since, until)
+    if threshold is not None and _through_id_index(connection, probability, cap, requests_in_window):
+        # Unary + keeps SQLite from using an index on these terms: the id's is the one left.
+        window = and_(
+            literal_column("+requests.slot") == slot,
+            literal_column("+requests.started_at") >= since,
+            literal_column("+requests.started_at") < until,
+        )
+    query = (
+        select(requests.c.latency_ms, requests.c.ttft_ms, requests.c.output_chars, requests.c.output_head)
+        .where(window, requests.c.status < 400, requests.c.error.is_(None), not_(requests.c.aborted))
+        .order_by(requests.c.request_id)
+        .limit(cap)
+    )
+    if threshold is not None:
+        query = query.where(requests.c.request_id < threshold)
+    return [
         (float(latency), ttft, int(chars), str(head))
-        for latency, ttft, chars, head, status, error, aborted in connection.execute(query)
-        if status < 400 and error is None and not aborted
+        for latency, ttft, chars, head in connection.execute(query)
     ]
-    if len(rows) > cap:
-        rows = random.sample(rows, cap)
-    return rows
 
 
-def _random_below(connection: Connection, probability: float) -> ColumnElement[bool]:
-    """A condition true for each row independently with `probability`."""
-    if connection.dialect.name == "sqlite":
-        # SQLite's random() is a uniform signed 64-bit integer.
-        return func.random() < int(-(2**63) + probability * 2.0**64)
-    return func.random() < probability
+#: Reading a row through the id index (in random order) costs about this many times reading one
+#: through the window's (slot, started_at) index (in time order) on SQLite: 5-14x with 1M records.
+RANDOM_ROW_COST = 6
+
+
+def _through_id_index(
+    connection: Connection, probability: float, cap: int, requests_in_window: int | None
+) -> bool:
+    """On SQLite, whether to find the subsample through the id index rather than the window's.
+
+    The window's (slot, started_at) index holds no id, so every request of the
+    window is read from the table to compare its id: `requests_in_window`
+    rows. The id index (the primary key) yields the ids below the bound in
+    order, from every slot and time, and the query stops at the cap: about
+    min(p, cap / n) of the whole table, but in random order. PostgreSQL's
+    planner has statistics and chooses by itself.
+    """
+    if connection.dialect.name != "sqlite" or not requests_in_window:
+        return False
+    # The largest rowid is the table's size, give or take deletions: one index probe.
+    table = int(connection.execute(text("SELECT max(rowid) FROM requests")).scalar_one() or 0)
+    read_by_id = min(probability, cap / requests_in_window) * table
+    return read_by_id * RANDOM_ROW_COST < requests_in_window
 
 
 @dataclass(slots=True)
