@@ -12,9 +12,13 @@ Rules shared by every implementation:
   (a client hanging up is not the slot's failure). An *aborted stream* is a
   streaming request that ended early for any reason but `client_disconnected`.
 * A *completed* request has status < 400, no error and was not aborted.
-* The subsample is uniform over completed requests: each is kept with the same
-  probability, then at most `sample_cap` are returned (a uniform choice among
-  those kept). `sampled_from` says how many completed requests there were.
+* The subsample is uniform over completed requests and nearly nested from one
+  look to the next: a request is kept when its (random) id falls below a
+  bound that halves only as the window doubles, and at most `sample_cap` are
+  returned, those with the smallest ids. A later look therefore keeps the
+  earlier look's sample except the largest ids, instead of drawing a new one
+  (the sequential tests assume each look's data extends the last's).
+  `sampled_from` says how many completed requests there were.
 * Feedback is merged per request field by field (a later non-null value wins),
   like `RecordStore.latest_feedback`; a labelled answer is scored with
   `core.labels.matches_label`, the rule the smoke tests use.

@@ -17,7 +17,7 @@ the subsample's answers go through the output checks. `arm_samples` reads
 several slots over one window together — how a check should read baseline and
 candidate: the same window, in parallel, one feedback query for both.
 
-One check (both arms) over a million request records takes about 0.8 s on
+One check (both arms) over a million request records takes about 0.9 s on
 SQLite with two cores (docs/benchmarks.md, "canary statistics").
 """
 
