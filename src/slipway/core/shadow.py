@@ -207,9 +207,13 @@ def parse_sample(text: str | float) -> int:
 
 
 def parse_until(text: str, *, expiry_s: float = DEFAULT_EXPIRY_S) -> ShadowUntil:
-    """'2000-pairs' | '7d' | '2000-pairs,3d' → when the run stops. Time is capped by the expiry (≤ 30 d)."""
+    """'2000-pairs' | '14d' | '2000-pairs,3d' → when the run stops.
+
+    A duration given is the run's length (at most 30 days); without one the
+    run lasts `expiry_s` (the config's `shadow.expiry`, 7 days by default).
+    """
     pairs: int | None = None
-    seconds = expiry_s
+    seconds: float | None = None
     for part in (p for p in str(text).split(",") if p.strip()):
         found = _PAIRS.match(part)
         if found is not None:
@@ -223,8 +227,8 @@ def parse_until(text: str, *, expiry_s: float = DEFAULT_EXPIRY_S) -> ShadowUntil
                 f"shadow runs last at most 30 days; {text!r} asks for {asked / 86400:g} days",
                 hint="collect fewer pairs, or start a new run after this one",
             )
-        seconds = min(seconds, asked)
-    return ShadowUntil(pairs=pairs, seconds=seconds)
+        seconds = asked if seconds is None else min(seconds, asked)
+    return ShadowUntil(pairs=pairs, seconds=expiry_s if seconds is None else seconds)
 
 
 def parse_expiry(text: str) -> float:

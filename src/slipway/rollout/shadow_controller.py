@@ -91,7 +91,6 @@ class ShadowController(ControlLoop):
         *,
         sample_bp: int,
         until: ShadowUntil,
-        expiry_s: float,
         actor: str,
         progress: Callable[[str], None] | None = None,
     ) -> tuple[Deployment, ShadowRun]:
@@ -110,7 +109,6 @@ class ShadowController(ControlLoop):
                 candidate=dep.slot,
                 sample_bp=sample_bp,
                 until=until,
-                expiry_s=expiry_s,
                 actor=actor,
                 now=self.clock.now(),
             )

@@ -227,7 +227,6 @@ def create_admin_app(
                 cases,
                 sample_bp=parse_sample(body.sample or cfg.sample),
                 until=parse_until(body.until or cfg.until, expiry_s=parse_expiry(cfg.expiry)),
-                expiry_s=parse_expiry(cfg.expiry),
                 actor=x_slipway_actor,
             )
             return {

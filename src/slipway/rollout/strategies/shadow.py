@@ -1,7 +1,7 @@
 """Shadow runs as pure decisions: when a run ends by itself, and how one is started and ended (SH1, SH4).
 
 A run mirrors until it has the pairs it was asked for (`--until N-pairs`:
-complete) or its time is up (`--until 7d`, capped by the expiry of at most
+complete) or its time is up (`--until 14d`, or the config's expiry; at most
 30 days: expired); an operator may stop it, or promote its candidate. Every
 ending stops the mirror; the pairs and the report stay.
 """
@@ -22,7 +22,6 @@ def start(
     candidate: str,
     sample_bp: int,
     until: ShadowUntil,
-    expiry_s: float,
     actor: str,
     now: float,
 ) -> ShadowRun:
@@ -33,7 +32,7 @@ def start(
         candidate=candidate,
         sample_bp=sample_bp,
         started_at=now,
-        expires_at=now + min(until.seconds, expiry_s),
+        expires_at=now + until.seconds,
         until_pairs=until.pairs,
         actor=actor,
     )
