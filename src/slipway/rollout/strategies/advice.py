@@ -545,8 +545,9 @@ def _shadow_traffic_notes(pairs: int, traffic: float) -> list[str]:
     elif took > DEFAULT_EXPIRY_S:
         notes.append(
             f"{pairs:,} pairs take {format_span(took)} at {_rate(traffic)}, longer than a shadow run's "
-            f"default expiry ({format_span(DEFAULT_EXPIRY_S)}): raise shadow.expiry in the config (at most "
-            f"30d) or settle for {PAIRS_MIN:,} pairs"
+            f"default expiry ({format_span(DEFAULT_EXPIRY_S)}): add a longer time to --until, e.g. "
+            f"--until {pairs}-pairs,{min(30, math.ceil(took / DAY_S))}d (at most 30d), or settle for "
+            f"{PAIRS_MIN:,} pairs"
         )
     elif took < DAY_S:
         share = max(math.ceil(pairs / traffic * 10_000), 1) / 100
