@@ -210,6 +210,13 @@ def test_shadow_duration_follows_traffic() -> None:
     assert advice.time_to_full_traffic_s == pytest.approx(collect.seconds + canary.seconds)  # type: ignore[operator]
 
 
+def test_a_shadow_that_outlasts_the_default_expiry_gets_a_longer_until_that_parses() -> None:
+    advice = plan(Change.FIRST_FINETUNE, traffic_per_day=200)  # 2,000 pairs take 10 days
+    note = next(n for n in advice.notes if "--until" in n)
+    until = note.split("--until ", 1)[1].split(" ", 1)[0]
+    assert parse_until(until).seconds >= 10 * 86_400 and parse_until(until).pairs == 2000
+
+
 def test_without_traffic_the_shadow_time_is_unknown_and_said_so() -> None:
     advice = plan(Change.FIRST_FINETUNE)
     assert advice.stages[0].seconds is None
