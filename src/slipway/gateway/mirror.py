@@ -139,7 +139,9 @@ class Mirror:
         self._pairs = pairs
         self._resolve_engine = resolve_engine
         self._concurrency = concurrency
-        self._queue: asyncio.Queue[MirrorJob] = asyncio.Queue(maxsize=queue)
+        #: Unbounded as a container; `_max_queue` bounds it, so a reload can change the bound at once.
+        self._queue: asyncio.Queue[MirrorJob] = asyncio.Queue()
+        self._max_queue = queue
         self._timeout_s = timeout_s
         self._workers: list[asyncio.Task[None]] = []
         self._closing = False
@@ -154,28 +156,37 @@ class Mirror:
     def queued(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def workers(self) -> int:
+        return len(self._workers)
+
     def configure(self, *, concurrency: int, queue: int, timeout_s: float) -> None:
-        """New limits from a reloaded config: the timeout at once, the sizes at the next start."""
+        """New limits from a reloaded config, at once: more senders start now, extra ones retire
+        as they finish a copy, and the queue bound applies to the next copy."""
         self._timeout_s = timeout_s
+        self._max_queue = queue
         self._concurrency = concurrency
-        if queue != self._queue.maxsize and self._queue.empty():
-            self._queue = asyncio.Queue(maxsize=queue)
+        if self._workers and not self._closing:
+            self._grow()
 
     def start(self) -> None:
         if not self._workers:
             self._closing = False
-            self._workers = [
-                asyncio.create_task(self._work(), name=f"slipway-mirror-{i}")
-                for i in range(self._concurrency)
-            ]
+            self._grow()
+
+    def _grow(self) -> None:
+        while len(self._workers) < self._concurrency:
+            self._workers.append(
+                asyncio.create_task(self._work(), name=f"slipway-mirror-{len(self._workers)}")
+            )
 
     async def close(self) -> None:
         """Stop taking copies; cancel the ones in flight (the user has their answers; these were extra)."""
         self._closing = True
-        for task in self._workers:
+        workers, self._workers = self._workers, []
+        for task in workers:
             task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
+        await asyncio.gather(*workers, return_exceptions=True)
 
     def offer(
         self,
@@ -207,16 +218,17 @@ class Mirror:
         )
 
     def enqueue(self, job: MirrorJob) -> None:
-        if self._closing:
+        if self._closing or self._queue.qsize() >= self._max_queue:
             self.stats.dropped += 1
             return
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            self.stats.dropped += 1
+        self._queue.put_nowait(job)
 
     async def _work(self) -> None:
+        me = asyncio.current_task()
         while True:
+            if len(self._workers) > self._concurrency and me in self._workers:
+                self._workers.remove(me)  # a reload lowered the concurrency: this sender retires
+                return
             job = await self._queue.get()
             self.in_flight += 1
             try:

@@ -77,3 +77,48 @@ async def test_a_candidate_that_refuses_connections_is_backed_off_from_and_every
     assert mirror.stats.skipped_down <= 20 - REFUSALS_BEFORE_BACKOFF
     assert all(p.candidate.status == 0 and (p.candidate.error or "").startswith("unreachable") for p in pairs)
     assert all(p.production.ok for p in pairs), "production's side is untouched"
+
+
+async def test_a_reload_changes_the_limits_of_a_running_mirror_and_copies_keep_flowing() -> None:
+    pairs: list[ShadowPair] = []
+
+    async def keep(batch: Sequence[ShadowPair]) -> None:
+        pairs.extend(batch)
+
+    writer: BatchWriter[ShadowPair] = BatchWriter(keep, what="pairs", flush_interval_s=0.01)
+    writer.start()
+    with sim_backend(sim_profile("cs-v2.2", "v2.2")) as url:
+        candidate = Slot(name="green", endpoint=url, model="m", kind=BackendKind.SIM, version="v2.2")
+        async with aiohttp.ClientSession() as session:
+            mirror = Mirror(session=lambda: session, pairs=writer, concurrency=1, queue=10)
+            mirror.start()
+
+            async def copies(start: int, n: int) -> None:
+                for i in range(start, start + n):
+                    job = mirror.offer(
+                        run="r1",
+                        candidate=candidate,
+                        api=Api.OPENAI_CHAT,
+                        body=BODY,
+                        category="billing",
+                        request_id=f"{i:024x}",
+                        stream=False,
+                        started_at=0.0,
+                    )
+                    assert job is not None
+                    job.finish(record(i), "billing")
+                while mirror.queued or mirror.in_flight or writer.pending or len(pairs) < mirror.stats.pairs:
+                    await writer.flush()
+                    await asyncio.sleep(0.01)
+
+            mirror.configure(concurrency=4, queue=1000, timeout_s=30)
+            assert mirror.workers == 4
+            await copies(0, 40)
+            assert (mirror.stats.dropped, len(pairs)) == (0, 40), "the larger queue applies at once"
+
+            mirror.configure(concurrency=1, queue=1000, timeout_s=30)
+            await copies(40, 20)
+            assert mirror.workers == 1, "extra senders retire as they finish a copy"
+            assert len(pairs) == 60
+            await mirror.close()
+    await writer.close()
