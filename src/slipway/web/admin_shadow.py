@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Header, Query
 from fastapi.params import Depends
@@ -12,8 +12,11 @@ from fastapi.responses import Response
 from slipway.core.shadow import PromoteVia
 from slipway.web.schemas import ShadowPromoteBody, ShadowStopBody
 
+if TYPE_CHECKING:
+    from slipway.web.admin import AdminRuntime
 
-def add_shadow_routes(app: FastAPI, runtime: Any, auth: Sequence[Depends]) -> None:
+
+def add_shadow_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[Depends]) -> None:
     deps = list(auth)
 
     @app.get("/admin/shadow", dependencies=deps, tags=["shadow"])
