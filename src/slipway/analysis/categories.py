@@ -39,6 +39,9 @@ class CategoryComparison:
     regressed: bool
     #: Why the verdict is what it is, in words an operator reads in a log or a page.
     reason: str
+    #: Down by at least `min_drop` without being significant yet, or too few
+    #: samples to judge: an evaluator with a fixed window would call this a pass.
+    needs_more_data: bool = False
 
 
 def score_by_category(outcomes: Iterable[tuple[str, bool]]) -> dict[str, CategoryScore]:
@@ -71,13 +74,14 @@ def compare_categories(
         base, cand = baseline[category], candidate[category]
         drop = base.accuracy - cand.accuracy
         if min(base.n, cand.n) < min_samples:
-            p_value, regressed = 1.0, False
+            p_value, regressed, more = 1.0, False, True
             reason = f"too few samples to judge ({cand.n} candidate, {base.n} baseline; need {min_samples})"
         else:
             table = [[base.correct, base.n - base.correct], [cand.correct, cand.n - cand.correct]]
             _odds, p = fisher_exact(table, alternative="greater")
             p_value = float(p)
             regressed = drop >= min_drop and p_value < alpha
+            more = drop >= min_drop and not regressed
             if regressed:
                 reason = (
                     f"accuracy {base.accuracy:.2f} → {cand.accuracy:.2f} "
@@ -87,6 +91,6 @@ def compare_categories(
                 reason = f"down {drop * 100:.0f} points but not significant yet (p={p_value:.2g})"
             else:
                 reason = f"within {min_drop * 100:.0f} points of the baseline"
-        out.append(CategoryComparison(category, base, cand, drop, p_value, regressed, reason))
+        out.append(CategoryComparison(category, base, cand, drop, p_value, regressed, reason, more))
     out.sort(key=lambda c: (-c.drop, c.category))
     return out

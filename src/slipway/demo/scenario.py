@@ -354,16 +354,22 @@ async def _bluegreen_story(
 
     start2 = time.time()
     stop = asyncio.Event()
-    tickets2 = generate(opts.requests, f"demo-2-{opts.seed}", weights=TRAFFIC_MIX)
+    # The evaluation window is `requests` tickets, extended (up to 3×) while a
+    # category is down by more than the threshold but not significantly yet:
+    # an evaluator who sees a suspicious drop collects more before calling it.
+    tickets2 = generate(opts.requests * 3, f"demo-2-{opts.seed}", weights=TRAFFIC_MIX)
     sending = asyncio.create_task(traffic.run(tickets2, progress, "v2.2 live", stop))
     regression: CategoryComparison | None = None
     after: dict[str, CategoryScore] = {}
     while not sending.done():
         await asyncio.wait([sending], timeout=0.5)
         after = await _scores(runtime, start2, None, "green")
-        found = [c for c in compare_categories(before, after) if c.regressed]
+        compared = compare_categories(before, after)
+        found = [c for c in compared if c.regressed]
         if found:
             regression = found[0]
+            stop.set()
+        elif overall(after).n >= opts.requests and not any(c.needs_more_data for c in compared):
             stop.set()
     await sending
     if regression is None:

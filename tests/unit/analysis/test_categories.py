@@ -15,21 +15,23 @@ BASE = score_by_category(outcomes("billing", 100, 97) + outcomes("shipping", 100
 
 
 @pytest.mark.parametrize(
-    ("billing", "regressed", "words"),
+    ("billing", "regressed", "more", "words"),
     [
-        ((100, 70), True, "0.97 → 0.70"),
-        ((100, 94), False, "within 5 points"),
-        ((30, 26), False, "not significant"),
-        ((10, 2), False, "too few samples"),
+        ((100, 70), True, False, "0.97 → 0.70"),
+        ((100, 94), False, False, "within 5 points"),
+        ((30, 26), False, True, "not significant"),
+        ((10, 2), False, True, "too few samples"),
     ],
 )
 def test_a_category_regresses_only_when_the_drop_is_large_and_significant(
-    billing: tuple[int, int], regressed: bool, words: str
+    billing: tuple[int, int], regressed: bool, more: bool, words: str
 ) -> None:
     cand = score_by_category(outcomes("billing", *billing) + outcomes("shipping", 100, 96))
     result = {c.category: c for c in compare_categories(BASE, cand)}
     assert result["billing"].regressed is regressed
+    assert result["billing"].needs_more_data is more
     assert words in result["billing"].reason
+    assert result["shipping"].needs_more_data is False
     assert result["shipping"].regressed is False
 
 
