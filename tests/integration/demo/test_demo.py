@@ -52,7 +52,8 @@ def test_scripts_demo_canaries_v2_2_and_the_canary_rolls_itself_back(tmp_path: P
 def test_scripts_demo_bluegreen_catches_billing_after_the_switch_and_rolls_back(tmp_path: Path) -> None:
     text = run_demo(tmp_path / "demo", "--strategy", "bluegreen")
     assert "smoke test passed (12 prompts); traffic switched to green" in text
-    assert re.search(r"post-switch evaluation: billing regressed, accuracy 0\.[89]\d → 0\.[0-8]\d", text), text
+    caught = r"post-switch evaluation: billing regressed, accuracy 0\.[89]\d → 0\.[0-8]\d"
+    assert re.search(caught, text), text
     found = re.search(r"rollback: API call ([\d.]+) ms, first request on v2\.1 ([\d.]+) ms", text)
     assert found, text
     assert float(found.group(1)) < 1000 and float(found.group(2)) < 1000
