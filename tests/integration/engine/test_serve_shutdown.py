@@ -63,3 +63,34 @@ async def test_a_signal_stops_the_engine_and_flushes_every_record(
     async with await open_store(default_store_url(tmp_path)) as store:
         found = [await store.get_request(i) for i in ids]
     assert all(rec is not None and rec.status == 200 for rec in found)
+
+
+def test_kill_9_of_slipway_takes_its_engine_and_record_writer_along(tmp_path: Path) -> None:
+    """An OOM kill must not leave a llama-server holding the port and memory for the next start."""
+    if find_llama_server() is None:
+        install_llama_server()
+    models = build_tiny_models(tmp_path / "models", seed=0)
+    (tmp_path / "slipway.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            engines:
+              support: {{base: {models.base}, adapters: [{models.v2_1}], ctx_size: 512}}
+            active_slot: blue
+            slots:
+              blue: {{model: cs-v2.1, engine: support, adapter: v2.1}}
+            """
+        )
+    )
+    with slipway_serve(tmp_path, ["--config", "slipway.yaml"]) as served:
+        status = httpx.get(f"{served.url}/admin/status").json()
+        children = {
+            "llama-server": status["engines"]["support"]["pid"],
+            "the record writer": status["recorder"]["writer_pid"],
+        }
+        served.proc.send_signal(signal.SIGKILL)
+        served.proc.wait(10)
+    deadline = time.monotonic() + 5
+    for what, pid in children.items():
+        while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, f"{what} ({pid}) outlived a kill -9 of slipway"
+            time.sleep(0.05)

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +52,35 @@ log = logging.getLogger(__name__)
 
 _FAILED_ADAPTER = re.compile(r"failed to (?:load|apply) lora adapter '([^']+)'", re.IGNORECASE)
 _BIND_FAILED = re.compile(r"couldn't bind|address already in use|failed to bind", re.IGNORECASE)
+
+
+#: prctl(2) option: the signal the kernel sends a child when the thread that forked it dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` that has the kernel stop llama-server when slipway dies, even by SIGKILL.
+
+    Without it an OOM-killed or `kill -9`ed slipway leaves its engines running,
+    holding their ports and memory, and the restarted slipway starts a second
+    set beside them. The signal is tied to the forking thread, which is the
+    event loop's thread, alive for as long as the engine is supervised. Linux
+    only; elsewhere engines are stopped on every orderly exit as before.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:  # runs in the child between fork and exec: no locks, no allocation to speak of
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # slipway died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
 
 
 class EngineStartError(BackendError):
@@ -271,6 +302,7 @@ class LlamaServerProcess:
                 stderr=subprocess.STDOUT,
                 env=engine_env(self.binary),
                 start_new_session=True,
+                preexec_fn=_die_with_parent(),
             )
         self._started_at = time.monotonic()
         log.info("llama-server pid %s starting on %s (log %s)", self._proc.pid, self.base_url, self.log_path)
