@@ -279,20 +279,12 @@ def start_nginx(procs: Processes, *, sse_backend: int = 0) -> Nginx:
 # ---------------------------------------------------------------- slipway
 
 
-def slipway_config(
-    slots: dict[str, str],
-    *,
-    active: str,
-    weights: dict[str, int] | None = None,
-    gateway: dict[str, object] | None = None,
-) -> str:
+def slipway_config(slots: dict[str, str], *, active: str, weights: dict[str, int] | None = None) -> str:
     lines = ["name: bench", f"active_slot: {active}", "slots:"]
     for name, endpoint in slots.items():
         lines.append(f'  {name}: {{model: bench-{name}, endpoint: "{endpoint}", kind: openai}}')
     if weights:
         lines.append("weights: {" + ", ".join(f"{k}: {v}" for k, v in weights.items()) + "}")
-    if gateway:
-        lines.append("gateway: {" + ", ".join(f"{k}: {v}" for k, v in gateway.items()) + "}")
     return "\n".join(lines) + "\n"
 
 

@@ -133,18 +133,7 @@ def bench_latency(opts: Opts) -> dict[str, Any]:
     with workdir(opts.keep) as tmp, Processes(tmp) as procs:
         ng = start_nginx(procs)
         gw = start_slipway(procs, "slipway", slipway_config({"blue": ng.url(ng.zero)}, active="blue"))
-        # The same gateway with its records inserted on the store's writer thread
-        # (the default before the record writer process), for the ratio.
-        threaded = slipway_config(
-            {"blue": ng.url(ng.zero)}, active="blue", gateway={"record_writer": "thread"}
-        )
-        gw_thread = start_slipway(procs, "slipway-thread", threaded)
-        targets = {
-            "direct": ng.url(ng.zero),
-            "nginx": ng.url(ng.proxy),
-            "slipway": gw.url,
-            "slipway-thread": gw_thread.url,
-        }
+        targets = {"direct": ng.url(ng.zero), "nginx": ng.url(ng.proxy), "slipway": gw.url}
         for url in targets.values():
             check_chat(url)
         for url in targets.values():
@@ -162,7 +151,7 @@ def bench_latency(opts: Opts) -> dict[str, Any]:
         via: {
             q: median([r[via][q] - r["direct"][q] for r in rounds]) for q in ("p50_ms", "p99_ms", "p999_ms")
         }
-        for via in ("nginx", "slipway", "slipway-thread")
+        for via in ("nginx", "slipway")
     }
     met = {
         "added_p50": added["slipway"]["p50_ms"] <= TARGETS["latency_added_p50_ms"],
@@ -391,8 +380,6 @@ def bench_streaming(opts: Opts) -> dict[str, Any]:
                 time.sleep(0.3)
             rounds.append(row)
         rss_after = psutil.Process(gw.server_pid).memory_info().rss
-        writer_pid = get_json(gw.url + "/admin/status")["recorder"].get("writer_pid")
-        writer_rss = psutil.Process(writer_pid).memory_info().rss if writer_pid else None
     summary = summarize(rounds, ["ttft_p50_ms", "ttft_p99_ms", "duration_p50_ms", "duration_p99_ms"])
     added = {
         via: {q: median([r[via][q] - r["direct"][q] for r in rounds]) for q in ("ttft_p50_ms", "ttft_p99_ms")}
@@ -414,8 +401,6 @@ def bench_streaming(opts: Opts) -> dict[str, Any]:
         "rss_peak_mb": rss_peak,
         "rss_at_full_open_mb": max(rss_full) if rss_full else None,
         "rss_after_mb": mib(rss_after),
-        # The record writer's own process, reported beside the gateway's (not in the target).
-        "writer_rss_mb": mib(writer_rss) if writer_rss else None,
         "met": {
             "no_chunk_lost": failed == 0 and lost == 0,
             "ttft_added_p99": added["slipway"]["ttft_p99_ms"] <= TARGETS["ttft_added_p99_ms"],
@@ -713,14 +698,6 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| latency {q}, 1 in flight (ms) | {_f(s['direct'][k])} | {_f(s['nginx'][k])} "
                 f"| {_f(s['slipway'][k])} | {_f(a[k])} | ≤ {target} | {_ok(lat['met'][key])} |"
             )
-        if "slipway-thread" in s:
-            t = lat["added_ms"]["slipway-thread"]
-            for q in ("p50", "p99"):
-                k = q + "_ms"
-                out.append(
-                    f"| latency {q}, 1 in flight, records inserted on a thread (ms) | | "
-                    f"| {_f(s['slipway-thread'][k])} | {_f(t[k])} | (comparison) | |"
-                )
     if "throughput" in results:
         tp = results["throughput"]
         s = tp["summary"]
@@ -746,11 +723,6 @@ def markdown(results: dict[str, Any]) -> str:
             f"| gateway RSS at {st['peak_open_streams']} open streams (MiB) | | | {_f(st['rss_peak_mb'], 1)} "
             f"| | ≤ 150 | {_ok(st['met']['rss'])} |"
         )
-        if st.get("writer_rss_mb"):
-            out.append(
-                f"| record writer process RSS (MiB) | | | {_f(st['writer_rss_mb'], 1)} "
-                "| | (beside the gateway) | |"
-            )
     if "rollback" in results:
         rb = results["rollback"]
         out.append(

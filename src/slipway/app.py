@@ -35,7 +35,7 @@ from slipway.core.config import CanaryConfig, NotifyConfig, RoutingConfig, dump_
 from slipway.core.deployments import Deployment
 from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.lora import EngineDirectory
-from slipway.core.ports import Clock, Notifier, RecordSink
+from slipway.core.ports import Clock, Notifier
 from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteChange
 from slipway.gateway.app import GatewayApp
@@ -53,7 +53,6 @@ from slipway.rollout.clock import ScaledClock, SystemClock
 from slipway.rollout.controller import RouteController
 from slipway.shadow_service import ShadowService
 from slipway.store.database import Store, default_store_url, open_store
-from slipway.store.record_writer import RecordWriterProcess
 from slipway.web.admin import create_admin_app
 from slipway.web.auth import TokenGuard
 
@@ -196,7 +195,6 @@ class Runtime:
         self.routes = RouteHolder(None)
         self.store: Store | None = None
         self.recorder: Recorder | None = None
-        self._record_writer: RecordWriterProcess | None = None
         self.engines = EngineDirectory()
         self.backends = SlotBackends(engines=self.engines)
         self.fleet = EngineFleet(self.engines, log_dir=settings.workdir / ".slipway" / "logs")
@@ -288,15 +286,10 @@ class Runtime:
         return table.name or table.active_slot.model
 
     async def start(self) -> None:
-        url = self.settings.resolved_store_url()
-        self.store = await open_store(url)
+        self.store = await open_store(self.settings.resolved_store_url())
         gateway_cfg = self.config.gateway if self.config else None
-        sink: RecordSink = self.store
-        if (gateway_cfg.record_writer if gateway_cfg else "process") == "process":
-            self._record_writer = await RecordWriterProcess.start(url, self.store.where)
-            sink = self._record_writer
         self.recorder = Recorder(
-            sink,
+            self.store,
             max_queue=gateway_cfg.record_queue_size if gateway_cfg else 100_000,
             batch_size=gateway_cfg.record_batch_size if gateway_cfg else 1_000,
             flush_interval_s=gateway_cfg.record_flush_interval_s if gateway_cfg else 0.25,
@@ -386,8 +379,6 @@ class Runtime:
         await self.fleet.stop()
         if self.recorder is not None:
             await self.recorder.close()
-        if self._record_writer is not None:
-            await self._record_writer.close()
         if self._shadow is not None:
             await self._shadow.close_writer()
         await self.backends.close()
@@ -520,11 +511,7 @@ class Runtime:
                 else None,
             },
             "slots": slots,
-            "recorder": {
-                **asdict(self.recorder.stats),
-                "pending": self.recorder.pending,
-                "writer_pid": self._record_writer.pid if self._record_writer else None,
-            },
+            "recorder": {**asdict(self.recorder.stats), "pending": self.recorder.pending},
             "in_flight": self.proxy.in_flight,
             "config": {
                 "path": str(self.settings.config_path) if self.settings.config_path else None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -166,11 +166,6 @@ class GatewayConfig(BaseModel):
     record_batch_size: int = Field(1_000, gt=0, description="Records written per transaction.")
     record_flush_interval_s: float = Field(
         0.25, gt=0, description="Longest a record waits before it is written."
-    )
-    record_writer: Literal["process", "thread"] = Field(
-        "process",
-        description="Who inserts request records: a child process (keeps the inserts off the "
-        "gateway's event loop and GIL) or the store's writer thread. Applies at restart.",
     )
     public_model: str | None = Field(None, description="Model id listed by /v1/models; defaults to `name`.")
 

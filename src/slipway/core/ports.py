@@ -49,13 +49,9 @@ class RoutePublisher(Protocol):
         ...
 
 
-class RecordSink(Protocol):
-    """Where the recorder hands its batches: the store, or a writer process in front of it."""
-
+class RecordStore(Protocol):
     async def write_records(self, records: Sequence[RequestRecord]) -> None: ...
 
-
-class RecordStore(RecordSink, Protocol):
     async def add_feedback(self, feedback: Feedback) -> bool:
         """Attach feedback; False when no request with that id exists."""
         ...

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from slipway.core.errors import SlipwayError
-from slipway.core.ports import RecordSink
+from slipway.core.ports import RecordStore
 from slipway.core.records import RequestRecord
 
 log = logging.getLogger("slipway.recorder")
@@ -117,11 +117,11 @@ class BatchWriter(Generic[T]):
 
 
 class Recorder(BatchWriter[RequestRecord]):
-    """One record per request, written in batches through the RecordSink port."""
+    """One record per request, written in batches through the RecordStore port."""
 
     def __init__(
         self,
-        sink: RecordSink,
+        sink: RecordStore,
         *,
         max_queue: int = 100_000,
         batch_size: int = 1_000,
