@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from scipy.stats import fisher_exact
-
 
 @dataclass(frozen=True, slots=True)
 class CategoryScore:
@@ -77,6 +75,10 @@ def compare_categories(
             p_value, regressed, more = 1.0, False, True
             reason = f"too few samples to judge ({cand.n} candidate, {base.n} baseline; need {min_samples})"
         else:
+            from scipy.stats import (
+                fisher_exact,
+            )  # lazy: scipy is 70 MiB of RSS
+
             table = [[base.correct, base.n - base.correct], [cand.correct, cand.n - cand.correct]]
             _odds, p = fisher_exact(table, alternative="greater")
             p_value = float(p)

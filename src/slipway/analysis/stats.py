@@ -48,8 +48,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import log_ndtr
 
 from slipway.analysis.samples import FloatArray
 
@@ -124,6 +122,8 @@ def mixture_log_e(z: float, t: float, rho: float) -> float:
     """
     if t <= 0 or not math.isfinite(z):
         return math.inf if z == math.inf else 0.0
+    from scipy.special import log_ndtr  # lazy: scipy is 70 MiB of RSS
+
     s = z * math.sqrt(t)
     a = t + rho
     return _LOG2 + float(log_ndtr(s / math.sqrt(a))) + s * s / (2.0 * a) - 0.5 * math.log(a / rho)
@@ -324,6 +324,8 @@ def _invert(
                 return math.inf
             if ga >= 0:
                 return lo
+        from scipy.optimize import brentq  # lazy: scipy is 70 MiB of RSS
+
         u = float(brentq(g, a, b, xtol=1e-6))
         return math.exp(u) if log_space else u
 

@@ -38,7 +38,6 @@ from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import binom, norm
 
 from slipway.analysis.shadow.paired import PairedCounts, drop_bounds, z_one_sided
 from slipway.analysis.stats import holm
@@ -128,6 +127,8 @@ def _test_round(
         if judged.size == 0:
             continue
         b, c = table[judged, 1], table[judged, 2]
+        from scipy.stats import binom  # lazy: scipy is 70 MiB of RSS
+
         p = np.where(b > 0, binom.sf(b - 1, b + c, 0.5), 1.0)
         for g, p_adj in zip(judged, holm([float(x) for x in p]), strict=True):
             if p_adj <= alpha_dim:
@@ -146,6 +147,8 @@ def _specific(counts: PairedCounts, total: PairedCounts, alpha_dim: float) -> bo
     if variance <= 0:
         return False
     z = (counts.drop - rest_drop) / math.sqrt(variance * (1 / counts.n + 1 / rest_n))
+    from scipy.stats import norm  # lazy: scipy is 70 MiB of RSS
+
     return bool(norm.sf(z) <= alpha_dim)
 
 

@@ -26,9 +26,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy.optimize import brentq
-from scipy.stats import binom, norm
-
 _EDGE = 1e-9
 
 
@@ -73,12 +70,18 @@ class PairedCounts:
         )
 
 
+def _norm_ppf(q: float) -> float:
+    from scipy.stats import norm  # lazy: scipy is 70 MiB of RSS
+
+    return float(norm.ppf(q))
+
+
 def z_two_sided(confidence: float) -> float:
-    return float(norm.ppf(1.0 - (1.0 - confidence) / 2.0))
+    return _norm_ppf(1.0 - (1.0 - confidence) / 2.0)
 
 
 def z_one_sided(alpha: float) -> float:
-    return float(norm.ppf(1.0 - alpha))
+    return _norm_ppf(1.0 - alpha)
 
 
 def wilson(x: int, n: int, confidence: float) -> tuple[float, float]:
@@ -98,6 +101,8 @@ def p_worse(counts: PairedCounts) -> float:
     d = counts.discordant
     if d == 0 or counts.regressions == 0:
         return 1.0
+    from scipy.stats import binom  # lazy: scipy is 70 MiB of RSS
+
     return float(binom.sf(counts.regressions - 1, d, 0.5))
 
 
@@ -133,6 +138,8 @@ def drop_bounds(counts: PairedCounts, z_lower: float, z_upper: float) -> tuple[f
             return -1.0
         if f_hi >= 0:
             return 1.0
+        from scipy.optimize import brentq  # lazy: scipy is 70 MiB of RSS
+
         return float(brentq(lambda d: _tango_z(b, c, n, d) - target, lo, hi, xtol=1e-9))
 
     return (solve(z_lower), solve(-z_upper))
@@ -154,6 +161,6 @@ def pairs_to_detect(drop: float, discordance: float, alpha: float, power: float 
     if not 0 < drop < 1:
         raise ValueError("pairs_to_detect needs a drop between 0 and 1")
     psi = min(max(discordance, drop), 1.0)
-    za, zb = z_one_sided(alpha), float(norm.ppf(power))
+    za, zb = z_one_sided(alpha), _norm_ppf(power)
     root = za * math.sqrt(psi) + zb * math.sqrt(max(psi - drop * drop, 0.0))
     return math.ceil(root * root / (drop * drop))
