@@ -58,6 +58,10 @@ from slipway.web.auth import TokenGuard
 
 log = logging.getLogger("slipway")
 
+#: How far back a canary deploy looks to estimate the traffic its phases will get.
+TRAFFIC_WINDOW_S = 3_600.0
+MIN_TRAFFIC_WINDOW_S = 60.0
+
 CONFIG_META_KEY = "config.sha256"
 #: The last applied file itself: engines come back from it when the file is broken at a restart.
 CONFIG_TEXT_META_KEY = "config.text"
@@ -311,6 +315,7 @@ class Runtime:
             notifier=self.notifier(),
             clock=await self._clock(),
             before_check=self.recorder.flush,
+            traffic_per_day=self.recent_traffic_per_day,
         )
         self._shadow = ShadowService(
             store=self.store,
@@ -474,6 +479,17 @@ class Runtime:
     def export_config(self) -> str:
         table = self.controller.table
         return dump_config(table, table.name, engines=self.config.engines if self.config else None)
+
+    async def recent_traffic_per_day(self) -> float | None:
+        """Requests/day served over the last hour (or since start); None before a minute of data."""
+        assert self.store is not None and self.recorder is not None
+        now = time.time()
+        since = max(now - TRAFFIC_WINDOW_S, self.started_at)
+        if now - since < MIN_TRAFFIC_WINDOW_S:
+            return None
+        await self.recorder.flush()
+        served = sum(c["total"] for c in (await self.store.request_counts(since=since)).values())
+        return served / (now - since) * 86_400.0
 
     async def status(self) -> dict[str, Any]:
         assert self.store is not None and self.recorder is not None and self.proxy is not None

@@ -8,6 +8,7 @@ phase passes in one call and every check is one the test asked for.
 
 from __future__ import annotations
 
+import re
 import textwrap
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 from tests.clock import ManualClock
 from tests.e2e.canary_story import MINUTE, canary, check_after, deploy_canary, rows, traffic, wait_for_look
 from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
+from tests.processes import run_cli
 from tests.webhooks import Hook, webhook_receiver
 
 BAD_BILLING = """\
@@ -248,3 +250,36 @@ async def test_editing_the_routing_file_during_a_canary_keeps_its_candidate_and_
         await traffic(gw.url, 20, labels=False)
         c = check_after(gw, clock, 15)["canary"]
         assert (c["status"], c["weight_pct"]) == ("running", 20)
+
+
+async def test_a_canary_deploy_warns_when_its_first_phase_cannot_see_enough_traffic(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock):
+        # Given a gateway that served 60 requests in its last hour (1,440 a day)
+        gw.runtime.started_at = time.time() - 3600
+        await traffic(gw.url, 60, labels=False)
+
+        # When v2.2 is deployed with the seed's plan through the CLI
+        out = run_cli(gw.url, ["deploy", "v2.2", "--strategy", "canary", "--slot", "green", "--no-smoke"])
+
+        # Then the deploy goes ahead and says why the 5 % × 2 h phase will roll back, and what fits
+        assert out.returncode == 0, out.stdout + out.stderr
+        text = " ".join(out.stdout.split())
+        assert "warning: at the traffic this gateway served lately (~1,440 requests/day)" in text, text
+        assert "sends the candidate about 6 requests, and a verdict needs 100 per arm" in text, text
+        assert "roll the candidate back (inconclusive: rollback)" in text, text
+        steps = re.search(r"--steps (\S+)", text)
+        assert steps and steps.group(1).startswith("5%:") and steps.group(1) != "5%:2h,25%:4h,100%", text
+        dep = httpx.get(f"{gw.url}/admin/deployments").json()
+        assert "1,440 requests/day" in str(dep), dep
+
+
+async def test_no_traffic_warning_when_the_first_phase_sees_enough(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock):
+        gw.runtime.started_at = time.time() - 120  # 600 requests in 2 minutes: 432,000 a day
+        await traffic(gw.url, 600, labels=False)
+        out = deploy_canary(gw, "5%:2h,25%:4h,100%")
+        assert "warnings" not in out["deployment"]["detail"], out["deployment"]["detail"]

@@ -152,6 +152,11 @@ class Thresholds(BaseModel):
         """Every metric's settings by name, in the table's order."""
         return {name: getattr(self, name) for name in METRIC_NAMES}
 
+    def verdict_min_samples(self) -> int:
+        """The per-arm sample a check needs before it can give any verdict: the required metrics' largest."""
+        required = [m.min_samples for m in self.metrics().values() if m.required and m.enabled]
+        return max(required, default=1)
+
 
 #: The metric names, in the order of the table and of `Verdict.metrics`.
 METRIC_NAMES = (

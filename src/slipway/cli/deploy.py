@@ -91,6 +91,8 @@ def deploy(
         for case in smoke_report.get("cases", []):
             table.add_row(str(case.get("id")), "[green]pass[/]" if case.get("passed") else "[red]fail[/]")
         console.print(table)
+    for warning in dep["detail"].get("warnings") or []:
+        console.print(f"[yellow]warning:[/] {warning}")
     if out.get("shadow"):
         run = out["shadow"]
         ends = f"{run['until_pairs']} pairs or " if run.get("until_pairs") else ""

@@ -93,7 +93,7 @@ def plan(
             traffic_per_day=per_day,
             version=version,
             stakes_assumed=stakes is None,
-            canary_min_samples=_canary_min_samples(),
+            canary_min_samples=DEFAULT_THRESHOLDS.verdict_min_samples(),
         )
     )
     out: dict[str, Any] = {
@@ -182,12 +182,6 @@ def _facts(entry: AdapterEntry, *, hash_file: bool) -> VersionFacts:
         targets=meta.targets,
         sha256=sha,
     )
-
-
-def _canary_min_samples() -> int:
-    """The per-arm minimum a canary check needs before it can judge (the required metrics' largest)."""
-    required = [m.min_samples for m in DEFAULT_THRESHOLDS.metrics().values() if m.required and m.enabled]
-    return max(required, default=1)
 
 
 # --------------------------------------------------------------------------- output

@@ -129,6 +129,10 @@ class CanaryJudge(Protocol):
         """A verdict with its metric table; raises SlipwayError when the data cannot be read."""
         ...
 
+    def min_samples(self) -> int:
+        """The per-arm sample a check needs before it can give any verdict."""
+        ...
+
 
 class Notifier(Protocol):
     def notify(self, notification: Notification) -> None:

@@ -58,6 +58,9 @@ class AnalysisJudge:
         self._thresholds = thresholds
         self._checks = checks
 
+    def min_samples(self) -> int:
+        return self._thresholds().verdict_min_samples()
+
     async def evaluate(self, request: JudgeRequest) -> CanaryVerdict:
         checks = self._checks()
         same = (request.baseline_since, request.baseline_until) == (

@@ -58,6 +58,7 @@ from slipway.rollout.strategies.canary_state import (
     next_check_at,
     planned_looks,
 )
+from slipway.rollout.strategies.canary_timing import starved_first_phase
 
 log = logging.getLogger("slipway.canary")
 
@@ -83,8 +84,11 @@ class CanaryController(ControlLoop):
         clock: Clock,
         wall: Callable[[], float] = time.time,
         before_check: Callable[[], Awaitable[None]] | None = None,
+        traffic_per_day: Callable[[], Awaitable[float | None]] | None = None,
     ) -> None:
         self._store = store
+        #: The rate the gateway served lately (wall-clock requests/day), None when unknown.
+        self._traffic_per_day = traffic_per_day
         self._routes = routes
         self._deployments = deployments
         self._judge = judge
@@ -207,6 +211,13 @@ class CanaryController(ControlLoop):
         dep = await self._routes.deploy_bluegreen(
             request, smoke_cases, actor=actor, switch=False, progress=progress, strategy=Strategy.CANARY
         )
+        starved = await self._starved_first_phase(plan)
+        if starved is not None:
+            earlier = dep.detail.get("warnings")
+            dep.detail["warnings"] = [*(earlier if isinstance(earlier, list) else []), starved]
+            log.warning("canary of %s: %s", dep.version, starved)
+            if progress is not None:
+                progress(f"warning: {starved}")
         async with self._lock:
             loaded = await self._load()
             if loaded is not None and not loaded[0].status.is_final():
@@ -234,6 +245,19 @@ class CanaryController(ControlLoop):
             state = await self._commit(state, effects, 0)
         self.kick()
         return dep, state
+
+    async def _starved_first_phase(self, plan: CanaryPlan) -> str | None:
+        if self._traffic_per_day is None:
+            return None
+        try:
+            rate = await self._traffic_per_day()
+        except SlipwayError as exc:  # a warning is not worth failing a deploy over
+            log.warning("could not read the recent traffic rate: %s", exc)
+            return None
+        if not rate:
+            return None
+        scale = float(getattr(self.clock, "scale", 1.0))
+        return starved_first_phase(plan, rate, self._judge.min_samples(), clock_scale=scale)
 
     async def ensure_idle(self) -> None:
         """Refuse to start a deploy while a canary ramps (it would fight over the split)."""

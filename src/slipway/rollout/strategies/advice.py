@@ -28,15 +28,13 @@ from slipway.core.canary_plan import DEFAULT_INTERVAL, DEFAULT_STEPS, CanaryStep
 from slipway.core.deployments import Strategy
 from slipway.core.errors import ConfigError
 from slipway.core.shadow import DEFAULT_EXPIRY_S, MAX_EXPIRY_S
+from slipway.rollout.strategies.canary_timing import stretched_steps
 
 SEED = "rolling-back-fine-tuned-models.txt"
 
 DAY_S = 86_400.0
 #: MW1: checks every 5 min for an hour, every 30 min for a day, daily for a week; stable after a clean week.
 MONITORING_S = 7 * DAY_S
-#: Canary phases are lengthened until the candidate should see this many times the per-arm minimum
-#: a check needs: traffic is not flat over a day, and the quiet hours count too.
-QUIET_HOURS_MARGIN = 1.5
 #: A ramp longer than this is worth shortening with bigger steps (`BIGGER_STEPS`).
 SLOW_RAMP_S = 7 * DAY_S
 BIGGER_STEPS = "25%:2h,50%:4h,100%"
@@ -681,28 +679,9 @@ def _common(plan: PlanInput, notes: list[str], *, traffic: bool = True) -> tuple
 
 
 def _stretched_steps(plan: PlanInput, spec: str | None = None) -> tuple[CanaryStep, ...]:
-    """The steps, each phase lengthened until the candidate has seen enough requests for a verdict.
-
-    A check reads every request since the canary started, so a phase needs
-    only what the phases before it left missing.
-    """
-    steps = parse_steps(spec or plan.canary_steps)
-    traffic = plan.traffic_per_day
-    if not traffic:
-        return steps
-    need = plan.canary_min_samples * QUIET_HOURS_MARGIN
-    seen = 0.0
-    out = []
-    for step in steps:
-        if step.duration_s is None:
-            out.append(step)
-            continue
-        per_hour = traffic / 24 * step.percent / 100
-        hours = math.ceil(max(need - seen, 0) / per_hour)
-        duration = max(step.duration_s, hours * 3600.0)
-        seen += per_hour * duration / 3600
-        out.append(CanaryStep(step.weight_bp, duration))
-    return tuple(out)
+    return stretched_steps(
+        parse_steps(spec or plan.canary_steps), plan.traffic_per_day, plan.canary_min_samples
+    )
 
 
 def _canary_notes(plan: PlanInput) -> list[str]:
