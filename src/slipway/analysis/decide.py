@@ -378,7 +378,33 @@ def _headline(action: Action, results: Sequence[MetricResult]) -> str:
     culprits.sort(key=lambda r: (r.p_decision, r.name))
     shown = "; ".join(r.reason for r in culprits[:2])
     more = f" (+{len(culprits) - 2} more)" if len(culprits) > 2 else ""
-    return f"{action.value} ({action.framework}): {shown}{more}"
+    return f"{action.value} ({action.framework}): {shown}{more}{_pooled_hint(culprits, results)}"
+
+
+def _pooled_hint(culprits: Sequence[MetricResult], results: Sequence[MetricResult]) -> str:
+    """When only the pooled accuracy fired, say which category lost the most answers.
+
+    An operator paged with "accuracy[(all)] dropped" asks "where?" first; the
+    category with the most answers lost (drop × its sample) is where to look,
+    even though no single category is significant on its own yet.
+    """
+    accuracy = [r for r in culprits if r.metric == "accuracy"]
+    if not accuracy or any(r.category != ALL_CATEGORIES for r in accuracy):
+        return ""
+    parts = [
+        r
+        for r in results
+        if r.metric == "accuracy" and r.category not in (None, ALL_CATEGORIES) and (r.estimate or 0) > 0
+    ]
+    if not parts:
+        return ""
+    worst = max(parts, key=lambda r: ((r.estimate or 0) * r.n_candidate, r.name))
+    assert worst.comparison is not None
+    c = worst.comparison
+    return (
+        f"; most of it is {worst.category} ({_fmt_value('accuracy', c.baseline)} → "
+        f"{_fmt_value('accuracy', c.candidate)}, not significant on its own yet)"
+    )
 
 
 def _why_unjudged(plan: _Plan, outcome: Outcome) -> str:

@@ -285,3 +285,17 @@ def test_blast_radius_counts_the_candidates_share_overall_and_per_category() -> 
     # The same from a pooled sample, and without a verdict nothing is marked failing.
     pooled = blast_radius(cand, ArmSample.pooled([base, cand]))
     assert pooled.share == radius.share and not pooled.failing_categories
+
+
+def test_when_only_the_pooled_accuracy_fires_the_headline_names_the_category_that_lost_most() -> None:
+    # Both categories a little worse, neither significant alone; pooled, they are.
+    v = verdict_for(accuracy={"billing": (150, 130), "shipping": (150, 128), "legal": (10, 9)})
+    assert v.action is Action.ROLLBACK
+    assert v.metric("accuracy", ALL_CATEGORIES).action is Action.ROLLBACK
+    assert v.metric("accuracy", "billing").action is Action.PASS
+    assert v.reason.endswith("; most of it is billing (0.95 → 0.87, not significant on its own yet)"), v.reason
+
+
+def test_a_category_that_fires_itself_needs_no_hint() -> None:
+    v = verdict_for(accuracy={"billing": (400, 280), "shipping": (400, 372), "legal": (10, 9)})
+    assert "most of it is" not in v.reason
