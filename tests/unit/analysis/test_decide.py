@@ -293,7 +293,8 @@ def test_when_only_the_pooled_accuracy_fires_the_headline_names_the_category_tha
     assert v.action is Action.ROLLBACK
     assert v.metric("accuracy", ALL_CATEGORIES).action is Action.ROLLBACK
     assert v.metric("accuracy", "billing").action is Action.PASS
-    assert v.reason.endswith("; most of it is billing (0.95 → 0.87, not significant on its own yet)"), v.reason
+    hint = "; most of it is billing (0.95 → 0.87, not significant on its own yet)"
+    assert v.reason.endswith(hint), v.reason
 
 
 def test_a_category_that_fires_itself_needs_no_hint() -> None:
