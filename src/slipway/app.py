@@ -34,7 +34,7 @@ from slipway.core.canary_plan import CanaryPlan
 from slipway.core.config import CanaryConfig, NotifyConfig, RoutingConfig, dump_config, parse_config
 from slipway.core.deployments import Deployment
 from slipway.core.errors import ConfigError, NotFoundError
-from slipway.core.lora import EngineDirectory
+from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
 from slipway.core.ports import Clock, Notifier
 from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteChange
@@ -359,6 +359,15 @@ class Runtime:
         deployed = await self.store.get_meta(DEPLOYED_ENGINES_META_KEY)
         if deployed:
             specs = _specs_from_json(deployed)
+            # One whose slot was replaced before the last stop has nothing left to serve.
+            table = self.routes.table
+            routed = {slot.endpoint for slot in table.slots.values()} if table is not None else set()
+            unused = [name for name in specs if ENGINE_SCHEME + name not in routed]
+            for name in unused:
+                log.info("not starting engine %s: no slot routes to it any more", name)
+                del specs[name]
+            if unused:
+                await self._remember_deployed_engines(specs)
             for spec in specs.values():
                 for adapter in spec.adapters:
                     _validate_for_engine(adapter, spec.base)
@@ -381,6 +390,8 @@ class Runtime:
                 await self._watch_task
         if self.proxy is not None:
             await self.proxy.close()
+        if self._controller is not None:
+            await self._controller.close()
         await self.fleet.stop()
         if self.recorder is not None:
             await self.recorder.close()

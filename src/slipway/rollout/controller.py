@@ -27,6 +27,9 @@ from slipway.rollout.strategies.bluegreen import DeployRequest, choose_standby, 
 
 log = logging.getLogger("slipway.controller")
 
+#: The shortest wait before a replaced slot's engine is stopped (its read timeout if longer).
+MIN_RETIRE_GRACE_S = 1.0
+
 
 class RouteController:
     def __init__(
@@ -47,6 +50,8 @@ class RouteController:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._table: RouteTable | None = None
+        #: Engines of replaced slots waiting out their drain before they are stopped.
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def load(self) -> RouteTable | None:
         self._table = await self._routes.load_routes()
@@ -113,6 +118,37 @@ class RouteController:
         others = {name: s for name, s in table.slots.items() if name != slot_name}
         await self._provisioner.discard(slot, replace(table, slots=others))
 
+    def _retire_later(self, replaced: Slot | None) -> None:
+        """Stop what slipway started for a slot that was just replaced, once its requests are done.
+
+        Each deploy of an adapter no engine has loaded starts an engine (a
+        whole base model in memory); without this, every deploy into the
+        standby slot would leave the previous candidate's engine running until
+        the host runs out of memory. A replaced slot is standby, but requests
+        sent before the last switch may still be streaming from it, so it is
+        stopped only after its read timeout, and only if no slot routes to it
+        by then (the provisioner checks against the table of that moment).
+        """
+        if replaced is None or self._provisioner is None:
+            return
+        task = asyncio.create_task(self._retire(replaced), name=f"slipway-retire-{replaced.name}")
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, replaced: Slot) -> None:
+        assert self._provisioner is not None
+        await asyncio.sleep(max(replaced.read_timeout_s, MIN_RETIRE_GRACE_S))
+        try:
+            await self._provisioner.discard(replaced, self.table)
+        except SlipwayError as exc:
+            log.error("could not stop what served the replaced slot %s: %s", replaced.name, exc)
+
+    async def close(self) -> None:
+        """Cancel pending retirements; engines stop with the process, and a restart starts only used ones."""
+        for task in list(self._retiring):
+            task.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
+
     async def apply_table(self, table: RouteTable, *, actor: str, reason: str) -> RouteTable:
         async with self._lock:
             old = self._table
@@ -171,6 +207,7 @@ class RouteController:
                     now=self._clock(),
                 )
                 table = await self._commit(table, change, old.version)
+                self._retire_later(old.slots.get(target))
             new, change = machine.rollback(table, to=target, actor=actor, reason=reason, now=self._clock())
             committed = await self._commit(new, change, table.version)
         await self._mark_rolled_back(old.active, reason)
@@ -303,6 +340,7 @@ class RouteController:
                 now=self._clock(),
             )
             await self._commit(staged, change, table.version)
+            self._retire_later(table.slots.get(name))
             say(f"staged {request.version} in standby slot {name}")
             if not switch:
                 dep.detail["switched"] = False

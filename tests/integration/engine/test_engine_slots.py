@@ -240,6 +240,74 @@ async def test_deploying_an_adapter_the_engine_has_not_loaded_starts_a_verified_
         assert text == (await direct(engines["support"]["url"], TICKETS[:1], (1.0,)))[0]
 
 
+async def replace_the_deployed_engine(gw: Gateway, models: TinyModelPaths) -> int:
+    """v2.2 deployed into green on an engine of its own, rolled back, then green redeployed with v2.1's file
+    (an engine of its own again: the one green was on has only v2.2)."""
+    async with httpx.AsyncClient(base_url=gw.url, timeout=60) as admin:
+        r = await admin.post(
+            "/admin/deploy",
+            json={"version": "v2.2", "slot": "green", "adapter": str(models.v2_2), "no_smoke": True},
+        )
+        assert r.status_code == 200, r.text
+        engines = (await admin.get("/admin/status")).json()["engines"]
+        assert set(engines) == {"support", "support-v2.2"}
+        assert (await admin.post("/admin/rollback")).status_code == 200
+        r = await admin.post(
+            "/admin/deploy",
+            json={
+                "version": "v2.1b",
+                "slot": "green",
+                "adapter": str(models.v2_1),
+                "no_smoke": True,
+                "switch": False,
+            },
+        )
+        assert r.status_code == 200, r.text
+    pid: int = engines["support-v2.2"]["pid"]
+    return pid
+
+
+async def test_an_engine_a_deploy_started_stops_after_its_slot_is_replaced(
+    tmp_path: Path, models: TinyModelPaths
+) -> None:
+    # green's read timeout (2 s) is how long requests already on the old engine get to finish.
+    green = "green: {model: customer-support-v2.1, engine: support, adapter: v2.1"
+    config = one_adapter_yaml(models).replace(green + "}", green + ", timeouts: {read: 2}}")
+    assert "timeouts: {read: 2}" in config
+    with live_gateway(tmp_path, config) as gw:
+        pid = await replace_the_deployed_engine(gw, models)
+        assert pid_alive(pid), "stopped before its drain time"
+        deadline = time.monotonic() + 20
+        while pid_alive(pid) or "support-v2.2" in httpx.get(f"{gw.url}/admin/status").json()["engines"]:
+            assert time.monotonic() < deadline, "the replaced engine is still running"
+            await asyncio.sleep(0.2)
+        assert len(httpx.get(f"{gw.url}/admin/status").json()["engines"]) == 2  # support, green's new one
+    with live_gateway(tmp_path, None) as gw:
+        assert "support-v2.2" not in httpx.get(f"{gw.url}/admin/status").json()["engines"]
+
+
+async def test_a_restart_does_not_bring_back_an_engine_no_slot_uses(
+    tmp_path: Path, models: TinyModelPaths
+) -> None:
+    # Stopped inside the drain time (the default read timeout is 5 minutes).
+    with live_gateway(tmp_path, one_adapter_yaml(models)) as gw:
+        await replace_the_deployed_engine(gw, models)
+        assert "support-v2.2" in httpx.get(f"{gw.url}/admin/status").json()["engines"]
+    with live_gateway(tmp_path, None) as gw:
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        green = next(s for s in status["slots"] if s["name"] == "green")
+        assert set(status["engines"]) == {"support", green["endpoint"].removeprefix("engine://")}
+        assert "support-v2.2" not in status["engines"]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 async def test_a_failed_candidate_engine_is_stopped_again(tmp_path: Path, models: TinyModelPaths) -> None:
     failing = json.dumps({"id": "x", "completion": "ticket: hello intent:", "expect": {"regex": "^never$"}})
     with live_gateway(tmp_path, one_adapter_yaml(models)) as gw:
