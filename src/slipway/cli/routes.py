@@ -28,7 +28,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     )
     table = Table(show_lines=False)
     for col in ("slot", "state", "weight", "version", "endpoint", "kind", "req 5m", "err 5m"):
-        table.add_column(col)
+        # Versions and URLs have no spaces to wrap at: fold them rather than cut them to "custo…".
+        table.add_column(col, overflow="fold")
     for slot in data["slots"]:
         state = "[green]active[/]" if slot["state"] == "active" else "standby"
         table.add_row(
@@ -74,7 +75,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         # BG5: what keeping slots warm costs, per engine (slots on one engine share its memory).
         etable = Table(title="engines")
         for col in ("engine", "state", "pid", "restarts", "RSS MB", "adapters", "url"):
-            etable.add_column(col)
+            etable.add_column(col, overflow="fold")
         for name, eng in engines.items():
             etable.add_row(
                 name,
@@ -105,7 +106,7 @@ def history(
         return
     table = Table()
     for col in ("v", "when", "kind", "from -> to", "by", "why"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for c in changes:
         move = f"{c['from_active'] or '-'} -> {c['to_active']}"
         if c.get("to_weights"):

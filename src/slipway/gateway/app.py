@@ -23,6 +23,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+#: What slipway can say about a model it only routes to (the backends' details differ per slot).
+_OLLAMA_DETAILS = {"parent_model": "", "format": "", "family": "", "families": None,
+                   "parameter_size": "", "quantization_level": ""}  # fmt: skip
+
+
 def _openai_error(message: str, code: str, kind: str = "invalid_request_error") -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
@@ -54,6 +59,8 @@ class GatewayApp:
             ("GET", "/v1/models"): self._models,
             ("GET", "/api/tags"): self._tags,
             ("GET", "/api/version"): self._version,
+            ("POST", "/api/show"): self._show,
+            ("GET", "/api/ps"): self._ps,
             ("POST", "/v1/feedback"): self._feedback,
         }
         self._allowed = {path: method for method, path in self._handlers}
@@ -72,6 +79,9 @@ class GatewayApp:
             handler = self._handlers.get((scope["method"], path))
             if handler is not None:
                 await handler(scope, receive, send)
+                return
+            if path.startswith("/v1/models/") and scope["method"] == "GET":
+                await self._model(path.removeprefix("/v1/models/"), send)
                 return
             allowed = self._allowed.get(path)
             if allowed is not None:
@@ -95,20 +105,70 @@ class GatewayApp:
         ]
         await send_json(send, 200, {"object": "list", "data": data})
 
-    async def _tags(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _model(self, model_id: str, send: Send) -> None:
+        """OpenAI's `models.retrieve`: the gateway's one public model, whatever serves it now."""
+        if model_id not in self._model_ids():
+            message = f"The model {model_id!r} does not exist; this gateway serves {self._public_model()!r}"
+            await send_json(send, 404, _openai_error(message, "model_not_found"))
+            return
+        await send_json(
+            send, 200, {"id": model_id, "object": "model", "created": self._created, "owned_by": "slipway"}
+        )
+
+    def _ollama_models(self) -> list[dict[str, Any]]:
         modified = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._created))
-        models = [
+        return [
             {
                 "name": mid,
                 "model": mid,
                 "modified_at": modified,
                 "size": 0,
                 "digest": "",
-                "details": {"format": "", "family": "", "parameter_size": "", "quantization_level": ""},
+                "details": _OLLAMA_DETAILS,
             }
             for mid in self._model_ids()
         ]
-        await send_json(send, 200, {"models": models})
+
+    async def _tags(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_json(send, 200, {"models": self._ollama_models()})
+
+    async def _ps(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Ollama's "running models": the public model is always loaded, in whichever slot serves it."""
+        running = [{**m, "expires_at": "0001-01-01T00:00:00Z", "size_vram": 0} for m in self._ollama_models()]
+        await send_json(send, 200, {"models": running})
+
+    async def _show(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Ollama's `show`, which clients call before chatting: the public model and the slot behind it.
+
+        Like chat and generate, any model name gets the gateway's model (the
+        route table decides what serves it), so a client configured with a
+        slot's own model name keeps working across switches.
+        """
+        try:
+            orjson.loads(await read_body(receive, 64 * 1024) or b"{}")
+        except (BodyTooLarge, orjson.JSONDecodeError):
+            await send_json(send, 400, {"error": 'the body must be JSON like {"model": "NAME"}'})
+            return
+        except ClientGone:
+            return
+        table = self._routes.table
+        info: dict[str, Any] = {"general.name": self._public_model()}
+        if table is not None:
+            info["slipway.active_slot"] = table.active
+            info["slipway.version"] = table.active_slot.version_label
+        await send_json(
+            send,
+            200,
+            {
+                "modelfile": "",
+                "parameters": "",
+                "template": "",
+                "details": _OLLAMA_DETAILS,
+                "model_info": info,
+                "capabilities": ["completion"],
+                "modified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._created)),
+            },
+        )
 
     async def _version(self, scope: Scope, receive: Receive, send: Send) -> None:
         from slipway import __version__

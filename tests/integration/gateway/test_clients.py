@@ -56,6 +56,28 @@ def test_openai_models_lists_public_name(gateway: Gateway) -> None:
     assert [m.id for m in client.models.list()] == ["customer-support"]
 
 
+def test_openai_models_retrieve_knows_the_public_model_only(gateway: Gateway) -> None:
+    client = _openai(gateway)
+    assert client.models.retrieve("customer-support").id == "customer-support"
+    try:
+        client.models.retrieve("gpt-4o")
+    except openai.NotFoundError as exc:
+        assert "does not exist; this gateway serves 'customer-support'" in exc.message
+    else:
+        raise AssertionError("an unknown model was found")
+
+
+def test_ollama_client_show_and_ps_as_tools_call_them_before_chatting(gateway: Gateway) -> None:
+    client = ollama.Client(host=gateway.url)
+    gateway.closers.append(client.close)
+    shown = client.show("customer-support")
+    assert shown.modelinfo is not None
+    assert shown.modelinfo["slipway.active_slot"] == "blue"
+    assert shown.modelinfo["slipway.version"] == "customer-support-v2.1"
+    assert [m.model for m in client.ps().models] == ["customer-support"]
+    assert httpx.post(f"{gateway.url}/api/show", content=b"{not json").status_code == 400
+
+
 def test_ollama_client_chat_and_generate(gateway: Gateway) -> None:
     client = ollama.Client(host=gateway.url)
     gateway.closers.append(client.close)
