@@ -492,15 +492,18 @@ class Runtime:
         return dump_config(table, table.name, engines=self.config.engines if self.config else None)
 
     async def recent_traffic_per_day(self) -> float | None:
-        """Requests/day served over the last hour (or since start); None before a minute of data."""
+        """Requests/day over the last hour, from its first request on; None under a minute of traffic.
+
+        Measured from the first request rather than from the window's start,
+        so a gateway that just started (or sat idle) is not taken for a quiet one.
+        """
         assert self.store is not None and self.recorder is not None
-        now = time.time()
-        since = max(now - TRAFFIC_WINDOW_S, self.started_at)
-        if now - since < MIN_TRAFFIC_WINDOW_S:
-            return None
         await self.recorder.flush()
-        served = sum(c["total"] for c in (await self.store.request_counts(since=since)).values())
-        return served / (now - since) * 86_400.0
+        now = time.time()
+        served, first = await self.store.traffic_since(now - TRAFFIC_WINDOW_S)
+        if first is None or now - first < MIN_TRAFFIC_WINDOW_S:
+            return None
+        return served / (now - first) * 86_400.0
 
     async def status(self) -> dict[str, Any]:
         assert self.store is not None and self.recorder is not None and self.proxy is not None

@@ -22,6 +22,8 @@ from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_
 from tests.processes import run_cli
 from tests.webhooks import Hook, webhook_receiver
 
+from slipway.core.records import RequestRecord
+
 BAD_BILLING = """\
 categories:
   billing: {keywords: [refund, invoice], accuracy: 0.4}
@@ -101,6 +103,14 @@ async def test_a_category_regression_is_caught_rolled_back_and_notified(
         assert note["attachments"][0]["color"] == "#e01e5a"
         assert any(f["title"] == "accuracy [billing]" for f in note["attachments"][0]["fields"])
         assert [e["kind"] for e in data["events"]][:2] == ["rollback", "check"]
+
+        # And `canary status` shows each metric's effect, interval and p in a cell; --explain the test
+        assert re.match(r"\+\d+\.\d pts drop \(-?\+?\d+\.\d … \+\d+\.\d\), p=", billing["summary"]), billing
+        shown = run_cli(gw.url, ["canary", "status"], env={"COLUMNS": "200"})
+        assert shown.returncode == 0, shown.stderr
+        assert billing["summary"] in shown.stdout and "mSPRT" not in shown.stdout
+        explained = run_cli(gw.url, ["canary", "status", "--explain"], env={"COLUMNS": "200"})
+        assert "mSPRT" in explained.stdout and "level" in explained.stdout
 
         # And the ended canary takes no more commands
         r = httpx.post(f"{gw.url}/admin/canary/promote")
@@ -252,13 +262,26 @@ async def test_editing_the_routing_file_during_a_canary_keeps_its_candidate_and_
         assert (c["status"], c["weight_pct"]) == ("running", 20)
 
 
+async def served_before(gw: Gateway, n: int, over_s: float) -> None:
+    """n requests, evenly over the last `over_s` seconds, as the recorder would have stored them."""
+    now = time.time()
+    assert gw.runtime.store is not None
+    await gw.runtime.store.write_records(
+        [
+            RequestRecord(
+                f"past{i:06d}", now - over_s + i * over_s / n, "blue", "v2.1", "openai_chat", False, 1
+            )
+            for i in range(n)
+        ]
+    )
+
+
 async def test_a_canary_deploy_warns_when_its_first_phase_cannot_see_enough_traffic(
     tmp_path: Path, hook: Hook, clock: ManualClock
 ) -> None:
     for gw in story(tmp_path, hook, clock):
         # Given a gateway that served 60 requests in its last hour (1,440 a day)
-        gw.runtime.started_at = time.time() - 3600
-        await traffic(gw.url, 60, labels=False)
+        await served_before(gw, 60, 3600)
 
         # When v2.2 is deployed with the seed's plan through the CLI
         out = run_cli(gw.url, ["deploy", "v2.2", "--strategy", "canary", "--slot", "green", "--no-smoke"])
@@ -275,11 +298,18 @@ async def test_a_canary_deploy_warns_when_its_first_phase_cannot_see_enough_traf
         assert "1,440 requests/day" in str(dep), dep
 
 
-async def test_no_traffic_warning_when_the_first_phase_sees_enough(
+async def test_no_traffic_warning_when_the_first_phase_sees_enough_or_traffic_just_began(
     tmp_path: Path, hook: Hook, clock: ManualClock
 ) -> None:
     for gw in story(tmp_path, hook, clock):
-        gw.runtime.started_at = time.time() - 120  # 600 requests in 2 minutes: 432,000 a day
-        await traffic(gw.url, 600, labels=False)
+        # 600 requests in the last 2 minutes (432,000 a day) after a quiet hour: no warning.
+        await served_before(gw, 600, 120)
+        out = deploy_canary(gw, "5%:2h,25%:4h,100%")
+        assert "warnings" not in out["deployment"]["detail"], out["deployment"]["detail"]
+        httpx.post(f"{gw.url}/admin/abort", json={}, timeout=30)
+    (tmp_path / "fresh").mkdir()
+    for gw in story(tmp_path / "fresh", hook, clock):
+        # Traffic for a few seconds only: too little to estimate a rate, so nothing is claimed.
+        await traffic(gw.url, 20, labels=False)
         out = deploy_canary(gw, "5%:2h,25%:4h,100%")
         assert "warnings" not in out["deployment"]["detail"], out["deployment"]["detail"]

@@ -417,14 +417,16 @@ def _why_unjudged(plan: _Plan, outcome: Outcome) -> str:
     )
 
 
-def _fmt(scale: Scale, value: float) -> str:
+def format_effect(scale: Scale, value: float, *, unit: bool = True) -> str:
+    """An effect as the tables show it: 1.50×, +15.9 pts drop, +12.0 % drop; without `unit`, the number."""
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
     if scale is Scale.RATIO:
-        return f"{value:.2f}×"
-    if scale is Scale.DROP:
-        return f"{value * 100:+.1f} pts drop"
-    return f"{value * 100:+.1f} % drop"
+        return f"{value:.2f}×" if unit else f"{value:.2f}"
+    number = f"{value * 100:+.1f}"
+    if not unit:
+        return number
+    return f"{number} pts drop" if scale is Scale.DROP else f"{number} % drop"
 
 
 def _fmt_value(metric: str, value: float | None) -> str:
@@ -441,17 +443,17 @@ def _describe(
     metric: str, category: str | None, outcome: Outcome, c: Comparison, s: MetricThreshold, p: float
 ) -> str:
     name = metric if category is None else f"{metric}[{category}]"
-    estimate = "undefined" if c.estimate is None else _fmt(c.scale, c.estimate)
+    estimate = "undefined" if c.estimate is None else format_effect(c.scale, c.estimate)
     numbers = (
         f"{_fmt_value(metric, c.baseline)} → {_fmt_value(metric, c.candidate)}, {estimate} "
-        f"(interval {_fmt(c.scale, c.lower)} … {_fmt(c.scale, c.upper)}, p={p:.2g}, "
+        f"(interval {format_effect(c.scale, c.lower)} … {format_effect(c.scale, c.upper)}, p={p:.2g}, "
         f"n={c.n_baseline}/{c.n_candidate} production/candidate)"
     )
-    limit = _fmt(c.scale, s.threshold)
+    limit = format_effect(c.scale, s.threshold)
     if outcome is Outcome.BREACH:
         return f"{name} {numbers} beyond the threshold {limit}"
     if outcome is Outcome.DRIFT:
-        band = _fmt(c.scale, s.investigate_above or 0.0)
+        band = format_effect(c.scale, s.investigate_above or 0.0)
         return f"{name} {numbers} worse, within the investigate band {band} to {limit}"
     if outcome is Outcome.MINOR:
         return f"{name} {numbers} worse, but below the investigate band"

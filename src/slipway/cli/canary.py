@@ -81,10 +81,12 @@ def details(c: dict[str, Any]) -> Text:
     )
 
 
-def metric_table(verdict: dict[str, Any]) -> Table:
+def metric_table(verdict: dict[str, Any], *, explain: bool = False) -> Table:
+    """One row per metric; the last column is effect, interval and p (the test and levels with `explain`)."""
     title = Text(f"last check: {verdict['action']} — {verdict['reason']}")
     table = Table(title=title, title_justify="left")
-    for col in ("metric", "category", "baseline", "candidate", "threshold", "verdict", "n (b/c)", "detail"):
+    last = "why" if explain else "effect (interval), p"
+    for col in ("metric", "category", "baseline", "candidate", "threshold", "verdict", "n (b/c)", last):
         table.add_column(col)
     for m in verdict["metrics"]:
         action = m["action"]
@@ -96,7 +98,7 @@ def metric_table(verdict: dict[str, Any]) -> Table:
             m["threshold"],
             Text(action, style=ACTION_STYLE.get(action, "")),
             f"{m['n_baseline']}/{m['n_candidate']}",
-            Text(m["detail"]),
+            Text(m["detail"] if explain or not m.get("summary") else m["summary"]),
         )
     return table
 
@@ -119,7 +121,7 @@ def timeline(events: list[dict[str, Any]], now: float) -> Table:
     return table
 
 
-def render(data: dict[str, Any], *, events: bool = True) -> Group:
+def render(data: dict[str, Any], *, events: bool = True, explain: bool = False) -> Group:
     c = data["canary"]
     bar = Table.grid(padding=(0, 1))
     bar.add_row(
@@ -128,7 +130,7 @@ def render(data: dict[str, Any], *, events: bool = True) -> Group:
     )
     parts: list[Any] = [headline(c), bar, details(c)]
     if c.get("last_verdict"):
-        parts.append(metric_table(c["last_verdict"]))
+        parts.append(metric_table(c["last_verdict"], explain=explain))
     if events and data.get("events"):
         parts.append(timeline(data["events"], c["clock_now"]))
     return Group(*parts)
@@ -142,6 +144,9 @@ def _get(limit: int) -> dict[str, Any]:
 @canary_app.command("status")
 def status(
     events: int = typer.Option(10, "--events", help="How many timeline entries to show."),
+    explain: bool = typer.Option(
+        False, "--explain", help="Each metric's test, level and reasoning instead of the short figures."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Phase, weight, time left, the last verdict's metric table and the timeline."""
@@ -152,7 +157,7 @@ def status(
     if data["canary"] is None:
         console.print("no canary yet; start one with `slipway deploy VERSION --strategy canary`")
         return
-    console.print(render(data))
+    console.print(render(data, explain=explain))
 
 
 @canary_app.command("watch")

@@ -83,6 +83,8 @@ class MetricRow:
     n_candidate: int = 0
     #: The statistics behind the action: test, p-value, interval, or why there is none.
     detail: str = ""
+    #: The same in a table cell: effect, interval and p-value, or why there is no verdict.
+    summary: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,7 @@ class MetricRow:
             "n_baseline": self.n_baseline,
             "n_candidate": self.n_candidate,
             "detail": self.detail,
+            "summary": self.summary,
         }
 
     @classmethod
@@ -109,6 +112,7 @@ class MetricRow:
             n_baseline=int(data.get("n_baseline", 0)),
             n_candidate=int(data.get("n_candidate", 0)),
             detail=str(data.get("detail", "")),
+            summary=str(data.get("summary", "")),
         )
 
 

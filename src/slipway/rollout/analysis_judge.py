@@ -15,7 +15,15 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from slipway.analysis.decide import BlastRadius, MetricResult, Outcome, Verdict, blast_radius, judge
+from slipway.analysis.decide import (
+    BlastRadius,
+    MetricResult,
+    Outcome,
+    Verdict,
+    blast_radius,
+    format_effect,
+    judge,
+)
 from slipway.analysis.decide import Look as AnalysisLook
 from slipway.analysis.output_checks import DEFAULT_CHECKS, OutputCheck
 from slipway.analysis.sources.store import arm_sample, arm_samples
@@ -130,6 +138,13 @@ def _row(m: MetricResult) -> MetricRow:
         detail += f"; {c.test}, p={m.p_decision:.2g} (level {m.alpha:.2g})"
         if math.isfinite(c.lower) and math.isfinite(c.upper):
             detail += f", interval [{c.lower:.3g}, {c.upper:.3g}]"
+        effect = "undefined" if c.estimate is None else format_effect(c.scale, c.estimate)
+        low, high = (format_effect(c.scale, bound, unit=False) for bound in (c.lower, c.upper))
+        summary = f"{effect} ({low} … {high}), p={m.p_decision:.2g}"
+    elif m.outcome is Outcome.INSUFFICIENT:
+        summary = f"too few samples: need {m.min_samples} each"
+    else:
+        summary = m.reason
     return MetricRow(
         metric=m.metric,
         category=m.category,
@@ -140,6 +155,7 @@ def _row(m: MetricResult) -> MetricRow:
         n_baseline=m.n_baseline,
         n_candidate=m.n_candidate,
         detail=detail,
+        summary=summary,
     )
 
 

@@ -142,6 +142,10 @@ class Store:
         query = functools.partial(request_rows.with_feedback, since=since, until=until)
         return await self._read("read requests with feedback", query)
 
+    async def traffic_since(self, since: float) -> tuple[int, float | None]:
+        """Requests started since `since` (all slots), and when the first of them started."""
+        return await self._read("measure recent traffic", request_rows.traffic_since, since)
+
     async def request_counts(self, since: float) -> dict[str, dict[str, int]]:
         """Per slot, requests started since `since`: {"total": n, "errors": m}."""
         return await self._read("count requests", request_rows.counts, since)

@@ -95,6 +95,13 @@ def counts(connection: Connection, since: float) -> dict[str, dict[str, int]]:
     }
 
 
+def traffic_since(connection: Connection, since: float) -> tuple[int, float | None]:
+    """How many requests started since `since`, and when the first of them did (None if none)."""
+    query = select(func.count(), func.min(requests.c.started_at)).where(requests.c.started_at >= since)
+    count, first = connection.execute(query).one()
+    return int(count), None if first is None else float(first)
+
+
 def add_feedback(connection: Connection, item: Feedback) -> bool:
     # Checked rather than left to the foreign key: on PostgreSQL a violation
     # would abort the transaction, and "unknown id" is an answer, not an error.
