@@ -23,20 +23,7 @@ pytestmark = pytest.mark.llama
 async def test_a_signal_stops_the_engine_and_flushes_every_record(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    if find_llama_server() is None:
-        install_llama_server()
-    models = build_tiny_models(tmp_path / "models", seed=0)
-    (tmp_path / "slipway.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            engines:
-              support: {{base: {models.base}, adapters: [{models.v2_1}], ctx_size: 512}}
-            active_slot: blue
-            slots:
-              blue: {{model: cs-v2.1, engine: support, adapter: v2.1}}
-            """
-        )
-    )
+    one_engine_config(tmp_path)
     with slipway_serve(tmp_path, ["--config", "slipway.yaml"]) as served:
         engine_pid = httpx.get(f"{served.url}/admin/status").json()["engines"]["support"]["pid"]
         ids = []
@@ -51,10 +38,7 @@ async def test_a_signal_stops_the_engine_and_flushes_every_record(
         code = served.proc.wait(30)
         log = served.log()
     assert code == 0, log
-    deadline = time.monotonic() + 5
-    while psutil.pid_exists(engine_pid) and psutil.Process(engine_pid).status() != psutil.STATUS_ZOMBIE:
-        assert time.monotonic() < deadline, f"llama-server {engine_pid} outlived slipway"
-        time.sleep(0.05)
+    assert_gone_soon(engine_pid)
     async with await open_store(default_store_url(tmp_path)) as store:
         found = [await store.get_request(i) for i in ids]
     assert all(rec is not None and rec.status == 200 for rec in found)
@@ -62,6 +46,16 @@ async def test_a_signal_stops_the_engine_and_flushes_every_record(
 
 def test_kill_9_of_slipway_takes_its_engine_along(tmp_path: Path) -> None:
     """An OOM kill must not leave a llama-server holding the port and memory for the next start."""
+    one_engine_config(tmp_path)
+    with slipway_serve(tmp_path, ["--config", "slipway.yaml"]) as served:
+        pid = httpx.get(f"{served.url}/admin/status").json()["engines"]["support"]["pid"]
+        served.proc.send_signal(signal.SIGKILL)
+        served.proc.wait(10)
+    assert_gone_soon(pid)
+
+
+def one_engine_config(tmp_path: Path) -> None:
+    """slipway.yaml with one slot on one engine that slipway runs (the tiny model, adapter v2.1)."""
     if find_llama_server() is None:
         install_llama_server()
     models = build_tiny_models(tmp_path / "models", seed=0)
@@ -76,11 +70,10 @@ def test_kill_9_of_slipway_takes_its_engine_along(tmp_path: Path) -> None:
             """
         )
     )
-    with slipway_serve(tmp_path, ["--config", "slipway.yaml"]) as served:
-        pid = httpx.get(f"{served.url}/admin/status").json()["engines"]["support"]["pid"]
-        served.proc.send_signal(signal.SIGKILL)
-        served.proc.wait(10)
-    deadline = time.monotonic() + 5
+
+
+def assert_gone_soon(pid: int, within_s: float = 5.0) -> None:
+    deadline = time.monotonic() + within_s
     while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-        assert time.monotonic() < deadline, f"llama-server ({pid}) outlived a kill -9 of slipway"
+        assert time.monotonic() < deadline, f"llama-server ({pid}) outlived slipway"
         time.sleep(0.05)
