@@ -39,6 +39,7 @@ from slipway.core.ports import Clock, Notifier
 from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteChange
 from slipway.gateway.app import GatewayApp
+from slipway.gateway.metrics import TrafficMetrics
 from slipway.gateway.proxy import Proxy
 from slipway.gateway.recorder import Recorder
 from slipway.gateway.route_table import RouteHolder
@@ -199,6 +200,8 @@ class Runtime:
         self.routes = RouteHolder(None)
         self.store: Store | None = None
         self.recorder: Recorder | None = None
+        #: Per-slot request counters and histograms for GET /metrics (counted as records are queued).
+        self.traffic = TrafficMetrics()
         self.engines = EngineDirectory()
         self.backends = SlotBackends(engines=self.engines)
         self.fleet = EngineFleet(self.engines, log_dir=settings.workdir / ".slipway" / "logs")
@@ -297,6 +300,7 @@ class Runtime:
             max_queue=gateway_cfg.record_queue_size if gateway_cfg else 100_000,
             batch_size=gateway_cfg.record_batch_size if gateway_cfg else 1_000,
             flush_interval_s=gateway_cfg.record_flush_interval_s if gateway_cfg else 0.25,
+            metrics=self.traffic,
         )
         self.recorder.start()
         assert self.proxy is not None

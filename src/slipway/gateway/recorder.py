@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 from slipway.core.errors import SlipwayError
 from slipway.core.ports import RecordStore
 from slipway.core.records import RequestRecord
+from slipway.gateway.metrics import TrafficMetrics
 
 log = logging.getLogger("slipway.recorder")
 
@@ -117,7 +118,7 @@ class BatchWriter(Generic[T]):
 
 
 class Recorder(BatchWriter[RequestRecord]):
-    """One record per request, written in batches through the RecordStore port."""
+    """One record per request, written in batches through the RecordStore port, and counted for /metrics."""
 
     def __init__(
         self,
@@ -126,6 +127,7 @@ class Recorder(BatchWriter[RequestRecord]):
         max_queue: int = 100_000,
         batch_size: int = 1_000,
         flush_interval_s: float = 0.25,
+        metrics: TrafficMetrics | None = None,
     ) -> None:
         super().__init__(
             sink.write_records,
@@ -134,3 +136,9 @@ class Recorder(BatchWriter[RequestRecord]):
             batch_size=batch_size,
             flush_interval_s=flush_interval_s,
         )
+        self.metrics = metrics
+
+    def record(self, item: RequestRecord) -> None:
+        if self.metrics is not None:
+            self.metrics.observe(item)
+        super().record(item)

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from slipway.core.canary_plan import CanaryPlan
 from slipway.core.deployments import Deployment, Strategy
@@ -31,6 +31,7 @@ from slipway.core.shadow import parse_expiry, parse_sample, parse_until
 from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteChange
 from slipway.evals.smoke import parse_smoke_cases
+from slipway.gateway.metrics import TrafficMetrics
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import RouteController
 from slipway.rollout.strategies import canary
@@ -39,6 +40,8 @@ from slipway.rollout.strategies.canary_state import CanaryStatus
 from slipway.shadow_service import ShadowService
 from slipway.web.admin_shadow import add_shadow_routes
 from slipway.web.auth import TokenGuard
+from slipway.web.metrics import CONTENT_TYPE as METRICS_TYPE
+from slipway.web.metrics import render as render_metrics
 from slipway.web.schemas import (
     AbortBody,
     AdapterRollbackBody,
@@ -75,6 +78,9 @@ class AdminRuntime(Protocol):
     def canary_plan(self, steps: str | None, interval: str | None) -> CanaryPlan: ...
 
     async def status(self) -> dict[str, Any]: ...
+
+    @property
+    def traffic(self) -> TrafficMetrics | None: ...
 
     async def history(self, limit: int) -> list[RouteChange]: ...
 
@@ -131,6 +137,11 @@ def create_admin_app(
     @app.get("/admin/status", dependencies=auth, tags=["routes"])
     async def status() -> dict[str, Any]:
         return await runtime.status()
+
+    @app.get("/metrics", dependencies=auth, tags=["routes"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus text format: slots, weights, traffic and latency per slot, canary and shadow state."""
+        return Response(render_metrics(await runtime.status(), runtime.traffic), media_type=METRICS_TYPE)
 
     @app.get("/admin/history", dependencies=auth, tags=["routes"])
     async def history(limit: int = Query(100, ge=1, le=10_000)) -> dict[str, Any]:

@@ -1,0 +1,139 @@
+"""`GET /metrics`: the gateway's state and traffic in Prometheus' text format (OP3).
+
+The traffic series come from the recorder's counters (`gateway.metrics`);
+everything else is read from the same snapshot `slipway status` shows, so the
+two never disagree: the route and its weights, the recorder's health, the
+engines slipway runs, and a canary or shadow run in progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from slipway import __version__
+from slipway.gateway.metrics import TrafficMetrics
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def render(status: Mapping[str, Any], traffic: TrafficMetrics | None) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(status, traffic))
+    return generate_latest(registry)
+
+
+class _Snapshot(Collector):
+    def __init__(self, status: Mapping[str, Any], traffic: TrafficMetrics | None) -> None:
+        self._status = status
+        self._traffic = traffic
+
+    def collect(self) -> Iterator[Metric]:
+        yield InfoMetricFamily("slipway_build", "slipway's version.", value={"version": __version__})
+        yield from _route(self._status)
+        yield from _recorder(self._status)
+        yield from _engines(self._status.get("engines") or {})
+        yield from _rollouts(self._status)
+        if self._traffic is not None:
+            yield from self._traffic.families()
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def _route(status: Mapping[str, Any]) -> Iterator[Metric]:
+    route = status["route"]
+    yield _gauge("slipway_route_version", "Version of the route table in force.", route["version"])
+    yield _gauge("slipway_in_flight_requests", "Requests being answered now.", status["in_flight"])
+    weight = GaugeMetricFamily(
+        "slipway_slot_weight_ratio",
+        "Share of new requests each slot gets (0 to 1).",
+        labels=["slot", "version"],
+    )
+    active = GaugeMetricFamily("slipway_slot_active", "1 for the active slot, else 0.", labels=["slot"])
+    for slot in status["slots"]:
+        weight.add_metric([slot["name"], slot["version"]], slot["weight_pct"] / 100)
+        active.add_metric([slot["name"]], 1.0 if slot["state"] == "active" else 0.0)
+    yield weight
+    yield active
+    mirror = route.get("mirror")
+    yield _gauge(
+        "slipway_mirror_sample_ratio",
+        "Share of requests copied to a shadow candidate (0 when none is mirrored).",
+        mirror["sample_pct"] / 100 if mirror else 0.0,
+    )
+
+
+def _recorder(status: Mapping[str, Any]) -> Iterator[Metric]:
+    rec = status["recorder"]
+    records = CounterMetricFamily(
+        "slipway_recorder_records",
+        "Request records by fate: written to the store, dropped when the queue was full, "
+        "or lost in a failed write.",
+        labels=["outcome"],
+    )
+    records.add_metric(["written"], rec["written"])
+    records.add_metric(["dropped"], rec["dropped"])
+    records.add_metric(["lost"], rec["lost_in_failed_writes"])
+    yield records
+    yield _gauge("slipway_recorder_pending", "Records waiting to be written.", rec["pending"])
+
+
+def _engines(engines: Mapping[str, Mapping[str, Any]]) -> Iterator[Metric]:
+    up = GaugeMetricFamily("slipway_engine_up", "1 when the llama-server is ready.", labels=["engine"])
+    restarts = CounterMetricFamily(
+        "slipway_engine_restarts", "Times slipway restarted the llama-server.", labels=["engine"]
+    )
+    memory = GaugeMetricFamily(
+        "slipway_engine_resident_memory_bytes",
+        "The llama-server's resident memory: the cost of keeping its slots loaded (BG5).",
+        labels=["engine"],
+    )
+    for name, engine in sorted(engines.items()):
+        up.add_metric([name], 1.0 if engine.get("ready") else 0.0)
+        restarts.add_metric([name], engine.get("restarts", 0))
+        if engine.get("rss_mb") is not None:
+            memory.add_metric([name], engine["rss_mb"] * 2**20)
+    yield up
+    yield restarts
+    yield memory
+
+
+def _rollouts(status: Mapping[str, Any]) -> Iterator[Metric]:
+    canary = status.get("canary")
+    state = GaugeMetricFamily(
+        "slipway_canary_info",
+        "The latest canary: 1, labelled with its version and status.",
+        labels=["version", "status"],
+    )
+    if canary:
+        state.add_metric([canary["version"], canary["status"]], 1.0)
+    yield state
+    yield _gauge(
+        "slipway_canary_weight_ratio",
+        "The canary candidate's share of traffic (0 when no canary runs).",
+        canary["weight_pct"] / 100 if canary else 0.0,
+    )
+    shadow = status.get("shadow")
+    shadow_state = GaugeMetricFamily(
+        "slipway_shadow_info",
+        "The latest shadow run: 1, labelled with its version and status.",
+        labels=["version", "status"],
+    )
+    copies = CounterMetricFamily(
+        "slipway_shadow_copies",
+        "Mirrored copies of requests by fate, since this process started.",
+        labels=["outcome"],
+    )
+    if shadow:
+        shadow_state.add_metric([shadow["version"], shadow["status"]], 1.0)
+        mirror = shadow["mirror"]
+        for outcome in ("sent", "dropped", "candidate_errors", "pairs", "skipped_down"):
+            copies.add_metric([outcome], mirror.get(outcome, 0))
+    yield shadow_state
+    yield copies
