@@ -40,6 +40,7 @@ from slipway.rollout.strategies.canary_state import CanaryStatus
 from slipway.shadow_service import ShadowService
 from slipway.web.admin_shadow import add_shadow_routes
 from slipway.web.auth import TokenGuard
+from slipway.web.dashboard import add_dashboard
 from slipway.web.metrics import CONTENT_TYPE as METRICS_TYPE
 from slipway.web.metrics import render as render_metrics
 from slipway.web.schemas import (
@@ -302,6 +303,7 @@ def create_admin_app(
         return await _act(canary.Abort(x_slipway_actor, reason, unload=body.unload))
 
     add_shadow_routes(app, runtime, auth)
+    add_dashboard(app)
 
     @app.get("/admin/requests/{request_id}", dependencies=auth, tags=["requests"])
     async def request_record(request_id: str) -> dict[str, Any]:
