@@ -1,0 +1,351 @@
+"""The dashboard in a real browser: the split, one-click rollback, the token prompt, a canary over time (OP2).
+
+Why a browser: `GET /dashboard` is a static page whose every figure comes from
+the admin API by `fetch`, polled every second. Only a browser running its
+script shows whether the API's numbers reach the right cells, whether the
+token prompt lets an operator in (and keeps a wrong token out), and whether a
+click really moves traffic and is recorded as done by "dashboard".
+Everything behind the page is real: sim model servers, slipway on loopback
+with its SQLite store; only the canary's clock is moved by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from tests.clock import ManualClock
+from tests.e2e.canary_story import check_after, deploy_canary, traffic
+from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Dialog, Page, Request
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+#: The page polls every second: a few polls at most before a figure must be on screen.
+SEEN_MS = 5_000
+TOKEN = "s3cret"
+WEIGHTED = "weights: {blue: 80, green: 20}\n"
+#: v2.2 answers billing wrong 60 % of the time (as in tests/e2e/test_canary_stories.py).
+BAD_BILLING = """\
+categories:
+  billing: {keywords: [refund, invoice], accuracy: 0.4}
+"""
+#: An accuracy drop holds the canary for investigation instead of rolling it back at the first check,
+#: so it is still running after two checks: the chart has two points and the abort button is shown.
+HOLD_ON_ACCURACY = """\
+canary:
+  thresholds:
+    accuracy: {action: investigate}
+"""
+#: At least two points in an SVG path's `d`: four numbers or more.
+TWO_POINTS = re.compile(r"(?:-?\d*\.?\d+(?:[eE][-+]?\d+)?[^\d.]+){3}-?\d*\.?\d+")
+#: What a page says when a token is refused.
+REFUSED = re.compile(r"wrong|invalid|incorrect|rejected|refused|denied|unauthori[sz]ed|forbidden|401", re.I)
+
+
+@pytest.fixture
+def pw() -> Any:
+    """The Playwright sync API module, or a skip without Playwright or Debian's Chromium."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("needs Chromium at /usr/bin/chromium (scripts/debian-packages tests)")
+    return sync_api
+
+
+@pytest.fixture
+def blue_url() -> Iterator[str]:
+    with sim_backend(sim_profile("cs-v2.1", "v2.1")) as url:
+        yield url
+
+
+@pytest.fixture
+def green_url() -> Iterator[str]:
+    with sim_backend(sim_profile("cs-v2.2", "v2.2"), seed=1) as url:
+        yield url
+
+
+@dataclass
+class Dashboard:
+    page: Page
+    #: Every URL the page requested, in order.
+    requests: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def dashboard(sync_api: Any, gw: Gateway) -> Iterator[Dashboard]:
+    """`GET /dashboard` in headless Chromium, without any token; closed before the gateway stops."""
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            d = Dashboard(browser.new_page())
+            d.page.on("request", lambda r: d.requests.append(r.url))
+            response = d.page.goto(f"{gw.url}/dashboard")
+            assert response is not None and response.status == 200, response and response.status
+            assert response.headers["content-type"].startswith("text/html"), response.headers
+            yield d
+        finally:
+            browser.close()
+
+
+def accept(seen: list[str]) -> Any:
+    def handle(dialog: Dialog) -> None:
+        seen.append(dialog.type)
+        dialog.accept()
+
+    return handle
+
+
+def test_the_page_shows_the_split_as_the_admin_api_reports_it_and_calls_only_the_gateway(
+    tmp_path: Path, blue_url: str, green_url: str, pw: Any
+) -> None:
+    expect = pw.expect
+    # Given a gateway without an admin token splitting 80/20 between blue (v2.1) and green (v2.2)
+    with (
+        live_gateway(tmp_path, routing_yaml(blue_url, green_url, extra=WEIGHTED)) as gw,
+        # When an operator opens the dashboard
+        dashboard(pw, gw) as d,
+    ):
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        versions = {s["name"]: s["version"] for s in status["slots"]}
+        page = d.page
+
+        # Then it shows the active slot, the route version and each slot's version, weight and state
+        expect(page.locator("#active-slot")).to_have_text("blue", timeout=SEEN_MS)
+        expect(page.locator("#route-version")).to_have_text(str(status["route"]["version"]), timeout=SEEN_MS)
+        expect(page.locator("#slots tr[data-slot]")).to_have_count(2, timeout=SEEN_MS)
+        for name, weight, state in [("blue", "80%", "active"), ("green", "20%", "standby")]:
+            row = page.locator(f'#slots tr[data-slot="{name}"]')
+            expect(row.locator("td.version")).to_have_text(versions[name], timeout=SEEN_MS)
+            expect(row.locator("td.weight")).to_have_text(weight, timeout=SEEN_MS)
+            expect(row.locator("td.state")).to_have_text(state, timeout=SEEN_MS)
+            # And the split bar gives each slot its share of the width
+            bar = page.locator(f'#split [data-slot="{name}"]')
+            expect(bar).to_have_attribute(
+                "style", re.compile(rf"(?<![-\w])width:\s*{weight}"), timeout=SEEN_MS
+            )
+
+        # And with no token configured there is no login form, no canary, and nothing to roll back to
+        expect(page.locator("#login")).to_be_hidden(timeout=SEEN_MS)
+        expect(page.locator("#canary-status")).to_contain_text("no canary", timeout=SEEN_MS)
+        expect(page.locator("#rollback")).to_be_disabled(timeout=SEEN_MS)
+
+        # When traffic is switched elsewhere (by the API, not the page)
+        r = httpx.post(f"{gw.url}/admin/switch", json={"to": "green"})
+        assert r.status_code == 200, r.text
+
+        # Then the next poll shows it without a reload, and rollback becomes possible
+        expect(page.locator("#active-slot")).to_have_text("green", timeout=SEEN_MS)
+        expect(page.locator("#route-version")).to_have_text(str(r.json()["route_version"]), timeout=SEEN_MS)
+        expect(page.locator("#rollback")).to_be_enabled(timeout=SEEN_MS)
+        requests = list(d.requests)
+
+    # And every request went to the gateway's own origin (nothing from a CDN), the admin API among them
+    foreign = [u for u in requests if not u.startswith(f"{gw.url}/") and not u.startswith("data:")]
+    assert foreign == [], foreign
+    for path in ("/admin/status", "/admin/canary?events=200", "/admin/history?limit=20"):
+        assert f"{gw.url}{path}" in requests, (path, requests)
+
+
+def test_one_click_rolls_back_to_the_previous_slot_and_is_recorded_as_done_by_the_dashboard(
+    tmp_path: Path, blue_url: str, green_url: str, pw: Any
+) -> None:
+    expect = pw.expect
+    # Given traffic was switched from blue to green, so blue is the slot to go back to
+    with live_gateway(tmp_path, routing_yaml(blue_url, green_url)) as gw:
+        r = httpx.post(f"{gw.url}/admin/switch", json={"to": "green"})
+        assert r.status_code == 200, r.text
+        with dashboard(pw, gw) as d:
+            page = d.page
+            posts: list[str] = []
+            page.on("request", lambda req: posts.append(req.url) if req.method == "POST" else None)
+            expect(page.locator("#active-slot")).to_have_text("green", timeout=SEEN_MS)
+            rollback = page.locator("#rollback")
+            expect(rollback).to_be_enabled(timeout=SEEN_MS)
+
+            # When the operator clicks rollback but cancels the confirmation
+            cancelled: list[str] = []
+            page.once("dialog", lambda dialog: (cancelled.append(dialog.type), dialog.dismiss()))
+            rollback.click()
+            assert cancelled == ["confirm"]
+
+            # And then clicks it again and confirms
+            confirmed: list[str] = []
+            page.once("dialog", accept(confirmed))
+
+            def is_rollback(req: Request) -> bool:
+                return req.method == "POST" and req.url == f"{gw.url}/admin/rollback"
+
+            with page.expect_request(is_rollback, timeout=SEEN_MS) as sent:
+                rollback.click()
+            assert confirmed == ["confirm"]
+
+            # Then one rollback was sent, as the dashboard, with its reason (the cancelled click sent none)
+            assert posts.count(f"{gw.url}/admin/rollback") == 1, posts
+            assert sent.value.headers.get("x-slipway-actor") == "dashboard", sent.value.headers
+            assert sent.value.post_data_json == {"reason": "rollback from the dashboard"}
+
+            # And the page shows blue active again and says so
+            expect(page.locator("#active-slot")).to_have_text("blue", timeout=SEEN_MS)
+            expect(page.locator("#message")).to_contain_text("rolled back", timeout=SEEN_MS)
+            expect(page.locator("#message")).to_contain_text("blue", timeout=SEEN_MS)
+
+            # And the gateway agrees: blue is active, and the newest change is the dashboard's rollback
+            status = httpx.get(f"{gw.url}/admin/status").json()
+            assert (status["route"]["active"], status["route"]["previous_active"]) == ("blue", "green")
+            newest = httpx.get(f"{gw.url}/admin/history", params={"limit": 20}).json()["changes"][0]
+            assert (newest["kind"], newest["from_active"], newest["to_active"]) == (
+                "rollback",
+                "green",
+                "blue",
+            )
+            assert (newest["actor"], newest["reason"]) == ("dashboard", "rollback from the dashboard")
+            rollbacks = httpx.get(f"{gw.url}/admin/history").json()["changes"]
+            assert [c["kind"] for c in rollbacks].count("rollback") == 1, rollbacks
+
+            # And the timeline's first entry is that rollback, with who did it and why
+            first = page.locator("#timeline li").first
+            expect(first).to_have_attribute("data-version", str(newest["version"]), timeout=SEEN_MS)
+            for shown in ("rollback", "green -> blue", "dashboard", "rollback from the dashboard"):
+                expect(first).to_contain_text(shown, timeout=SEEN_MS)
+            expect(page.locator("#route-version")).to_have_text(str(newest["version"]), timeout=SEEN_MS)
+
+
+def test_with_an_admin_token_the_page_asks_for_it_and_refuses_a_wrong_one(
+    tmp_path: Path, blue_url: str, green_url: str, pw: Any
+) -> None:
+    expect = pw.expect
+    # Given a gateway whose admin API needs a token; the page itself is served without one
+    with (
+        live_gateway(tmp_path, routing_yaml(blue_url, green_url), token=TOKEN) as gw,
+        dashboard(pw, gw) as d,
+    ):
+        page = d.page
+        login = page.locator("#login")
+        rows = page.locator("#slots tr[data-slot]")
+
+        # Then it asks for the token and shows no slot
+        expect(login).to_be_visible(timeout=SEEN_MS)
+        expect(rows).to_have_count(0)
+
+        # When a wrong token is submitted
+        def refused(resp: Any) -> bool:
+            sent = resp.request.headers.get("authorization")
+            return "/admin/" in resp.url and sent == "Bearer not-the-token" and resp.status == 401
+
+        with page.expect_response(refused, timeout=SEEN_MS):
+            page.locator("#token").fill("not-the-token")
+            page.locator("#login-submit").click()
+
+        # Then the form stays, says the token was refused, and still no slot is shown
+        expect(login).to_be_visible(timeout=SEEN_MS)
+        said = "() => [...document.querySelectorAll('#message, #login')].map(e => e.innerText).join(' ')"
+        try:
+            page.wait_for_function(
+                f"pattern => new RegExp(pattern, 'i').test(({said})())", arg=REFUSED.pattern, timeout=SEEN_MS
+            )
+        except pw.TimeoutError:
+            pass  # the assertion below says what was shown instead
+        assert REFUSED.search(page.evaluate(said)), page.evaluate(said)
+        expect(rows).to_have_count(0)
+
+        # When the right token is submitted
+        def authorized(req: Request) -> bool:
+            return (
+                req.url == f"{gw.url}/admin/status" and req.headers.get("authorization") == f"Bearer {TOKEN}"
+            )
+
+        with page.expect_request(authorized, timeout=SEEN_MS):
+            page.locator("#token").fill(TOKEN)
+            page.locator("#login-submit").click()
+
+        # Then the slots appear, the form goes, and the token is kept for this tab only
+        expect(rows).to_have_count(2, timeout=SEEN_MS)
+        expect(page.locator("#active-slot")).to_have_text("blue", timeout=SEEN_MS)
+        expect(login).to_be_hidden(timeout=SEEN_MS)
+        assert TOKEN in page.evaluate("() => Object.values(sessionStorage)")
+        assert TOKEN not in page.evaluate("() => Object.values(localStorage)")
+
+
+def test_a_canary_with_a_billing_regression_shows_its_checks_metrics_chart_and_can_be_aborted(
+    tmp_path: Path, pw: Any
+) -> None:
+    expect = pw.expect
+    clock = ManualClock()
+    # Given v2.2 answers billing wrong 60 % of the time, deployed as a canary at 10 %; accuracy drops are
+    # held for investigation (HOLD_ON_ACCURACY) rather than rolled back at the first check, so the canary
+    # lives through two checks with measured values: a chart needs two points, and abort a live canary
+    with (
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2", extra=BAD_BILLING), seed=1) as green,
+        live_gateway(tmp_path, routing_yaml(blue, green, extra=HOLD_ON_ACCURACY), clock=clock) as gw,
+    ):
+        deploy_canary(gw, "10%:2h,50%:2h,100%")
+
+        # When labelled traffic flows and two checks fall due, 15 minutes apart
+        asyncio.run(traffic(gw.url, 1200))
+        check_after(gw, clock, 15)
+        asyncio.run(traffic(gw.url, 200))
+        data = check_after(gw, clock, 15)
+        c = data["canary"]
+        assert (c["status"], c["looks"], c["weight_pct"]) == ("investigating", 2, 10), c
+
+        with dashboard(pw, gw) as d:
+            page = d.page
+
+            # Then the page shows the canary's version, status and weight
+            canary_status = page.locator("#canary-status")
+            for shown in ("v2.2", "investigating", "10%"):
+                expect(canary_status).to_contain_text(shown, timeout=SEEN_MS)
+
+            # And the last verdict's metric table, billing accuracy flagged, the error rate passing
+            billing = page.locator('#canary-metrics tr[data-metric="accuracy"][data-category="billing"]')
+            expect(billing).to_have_count(1, timeout=SEEN_MS)
+            expect(billing.locator("td.action")).to_have_text("investigate", timeout=SEEN_MS)
+            baseline, candidate = (
+                billing.locator(f"td.{arm}").inner_text().strip() for arm in ("baseline", "candidate")
+            )
+            assert baseline and candidate and baseline != candidate, (baseline, candidate)
+            errors = page.locator('#canary-metrics tr[data-metric="error_rate"][data-category="all"]')
+            expect(errors.locator("td.action")).to_have_text("pass", timeout=SEEN_MS)
+
+            # When billing accuracy is chosen for the chart
+            choice = page.locator("select#chart-metric")
+            for value in ("error_rate", "latency_p95", "accuracy[billing]"):
+                expect(choice.locator(f'option[value="{value}"]')).to_have_count(1, timeout=SEEN_MS)
+            choice.select_option("accuracy[billing]")
+
+            # Then both lines are drawn over the two checks, apart (1.00 against about 0.4)
+            paths = {arm: page.locator(f"#canary-chart path.{arm}") for arm in ("baseline", "candidate")}
+            for path in paths.values():
+                expect(path).to_have_count(1, timeout=SEEN_MS)
+                expect(path).to_have_attribute("d", TWO_POINTS, timeout=SEEN_MS)
+            assert paths["baseline"].get_attribute("d") != paths["candidate"].get_attribute("d")
+            expect(choice).to_have_value("accuracy[billing]")  # the polls did not reset the choice
+
+            # When the operator aborts the live canary and confirms
+            abort = page.locator("#canary-abort")
+            expect(abort).to_be_visible(timeout=SEEN_MS)
+            confirmed: list[str] = []
+            page.once("dialog", accept(confirmed))
+
+            def is_abort(req: Request) -> bool:
+                return req.method == "POST" and req.url == f"{gw.url}/admin/canary/abort"
+
+            with page.expect_request(is_abort, timeout=SEEN_MS):
+                abort.click()
+            assert confirmed == ["confirm"]
+
+            # Then the canary has ended: the page says so, the abort button goes, the gateway agrees
+            expect(canary_status).to_contain_text("aborted", timeout=SEEN_MS)
+            expect(abort).to_be_hidden(timeout=SEEN_MS)
+            status = httpx.get(f"{gw.url}/admin/status").json()
+            assert status["canary"]["status"] == "aborted" and status["route"]["weights_pct"] == {}
