@@ -12,12 +12,15 @@ including any the recorder had to drop under overload.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from slipway.core.records import RequestRecord
+
+Key = TypeVar("Key", bound=tuple[str, ...])
 
 #: Seconds; an LLM request spans milliseconds (a cached classifier) to minutes (a long generation).
 LATENCY_BUCKETS_S: tuple[float, ...] = (
@@ -79,30 +82,24 @@ class TrafficMetrics:
             ttft.observe(rec.ttft_ms / 1000.0)
 
     def families(self) -> Iterator[Metric]:
-        requests = CounterMetricFamily(
+        yield _counter(
             "slipway_requests",
             "Requests the gateway answered, by slot, version, client API and HTTP status.",
-            labels=["slot", "version", "api", "code"],
+            ["slot", "version", "api", "code"],
+            self._requests,
         )
-        for request_key, n in sorted(self._requests.items()):
-            requests.add_metric(list(request_key), n)
-        yield requests
-        aborted = CounterMetricFamily(
+        yield _counter(
             "slipway_stream_aborts",
             "Answers cut short: the client left, or the backend failed mid-stream.",
-            labels=["slot", "version", "reason"],
+            ["slot", "version", "reason"],
+            self._aborted,
         )
-        for abort_key, n in sorted(self._aborted.items()):
-            aborted.add_metric(list(abort_key), n)
-        yield aborted
-        tokens = CounterMetricFamily(
+        yield _counter(
             "slipway_output_tokens",
             "Tokens generated, where the backend reported them.",
-            labels=["slot", "version"],
+            ["slot", "version"],
+            self._tokens,
         )
-        for labels, n in sorted(self._tokens.items()):
-            tokens.add_metric(list(labels), n)
-        yield tokens
         for name, doc, series in (
             ("slipway_request_duration_seconds", "Time from the request to its last byte.", self._latency),
             ("slipway_time_to_first_token_seconds", "Time from the request to the first output.", self._ttft),
@@ -111,3 +108,10 @@ class TrafficMetrics:
             for arm, histogram in sorted(series.items()):
                 family.add_metric(list(arm), histogram.cumulative(), sum_value=histogram.total)
             yield family
+
+
+def _counter(name: str, doc: str, labels: list[str], series: Mapping[Key, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for key, n in sorted(series.items()):
+        family.add_metric(list(key), n)
+    return family

@@ -6,19 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
-
-
-@pytest.fixture
-def blue_url() -> Iterator[str]:
-    with sim_backend(sim_profile("cs-v2.1", "v2.1")) as url:
-        yield url
-
-
-@pytest.fixture
-def green_url() -> Iterator[str]:
-    with sim_backend(sim_profile("cs-v2.2", "v2.2"), seed=1) as url:
-        yield url
+from tests.harness import Gateway, live_gateway, routing_yaml
 
 
 @pytest.fixture

@@ -61,18 +61,6 @@ def pw() -> Any:
     return sync_api
 
 
-@pytest.fixture
-def blue_url() -> Iterator[str]:
-    with sim_backend(sim_profile("cs-v2.1", "v2.1")) as url:
-        yield url
-
-
-@pytest.fixture
-def green_url() -> Iterator[str]:
-    with sim_backend(sim_profile("cs-v2.2", "v2.2"), seed=1) as url:
-        yield url
-
-
 @dataclass
 class Dashboard:
     page: Page
