@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.servers import run_asgi
 
@@ -18,6 +19,9 @@ from slipway.app import Runtime, ServeSettings, create_app
 from slipway.backends.sim import create_sim_app
 from slipway.backends.sim.profile import parse_profile
 from slipway.core.ports import Clock
+
+if TYPE_CHECKING:
+    from slipway.demo.tiny_model import TinyModelPaths
 
 
 def sim_profile(
@@ -103,3 +107,31 @@ def live_gateway(
         finally:
             for close in gw.closers:
                 close()
+
+
+def tiny_engine_yaml(
+    models: TinyModelPaths, *, green: str = "v2.1", active: str = "blue", extra: str = ""
+) -> str:
+    """The tiny model on one engine with both adapters; blue serves v2.1, green `green`.
+
+    `extra` adds top-level sections (notify, shadow, ...), written unindented.
+    """
+    head = textwrap.dedent(
+        f"""\
+        name: customer-support
+        engines:
+          support:
+            base: {models.base}
+            adapters: [{models.v2_1}, {models.v2_2}]
+            ctx_size: 512
+        """
+    )
+    tail = textwrap.dedent(
+        f"""\
+        active_slot: {active}
+        slots:
+          blue: {{model: customer-support-v2.1, engine: support, adapter: v2.1}}
+          green: {{model: customer-support-{green}, engine: support, adapter: {green}}}
+        """
+    )
+    return head + textwrap.dedent(extra) + tail

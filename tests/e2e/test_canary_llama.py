@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import textwrap
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -36,7 +35,7 @@ import httpx
 import openai
 import pytest
 from tests.clock import ManualClock
-from tests.harness import Gateway, live_gateway
+from tests.harness import Gateway, live_gateway, tiny_engine_yaml
 from tests.processes import run_cli
 from tests.webhooks import Hook, webhook_receiver
 
@@ -61,23 +60,7 @@ def hook() -> Iterator[Hook]:
 
 
 def config_yaml(models: TinyModelPaths, hook: Hook) -> str:
-    return textwrap.dedent(
-        f"""\
-        name: customer-support
-        engines:
-          support:
-            base: {models.base}
-            adapters: [{models.v2_1}, {models.v2_2}]
-            ctx_size: 512
-        notify:
-          webhooks: ["{hook.url}"]
-          timeout_s: 5
-        active_slot: blue
-        slots:
-          blue:  {{model: customer-support-v2.1, engine: support, adapter: v2.1}}
-          green: {{model: customer-support-v2.1, engine: support, adapter: v2.1}}
-        """
-    )
+    return tiny_engine_yaml(models, extra=f'notify:\n  webhooks: ["{hook.url}"]\n  timeout_s: 5\n')
 
 
 async def send(url: str, tickets: Sequence[Ticket], *, labels: bool = True) -> Counter[tuple[str, str]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from tests.harness import live_gateway
+from tests.harness import live_gateway, tiny_engine_yaml
 from tests.processes import run_cli
 
 from slipway.demo.scenario import TRAFFIC_MIX
@@ -35,22 +34,13 @@ TICKETS = 500
 
 
 def config_yaml(models: TinyModelPaths) -> str:
-    return textwrap.dedent(
-        f"""\
-        name: customer-support
-        engines:
-          support:
-            base: {models.base}
-            adapters: [{models.v2_1}, {models.v2_2}]
-            ctx_size: 512
+    return tiny_engine_yaml(
+        models,
+        extra="""\
         shadow:
-          checks: {{labels: [billing, account, shipping, technical]}}
-          decision: {{min_pairs: 400, min_pairs_per_group: 30}}
-        active_slot: blue
-        slots:
-          blue:  {{model: customer-support-v2.1, engine: support, adapter: v2.1}}
-          green: {{model: customer-support-v2.1, engine: support, adapter: v2.1}}
-        """
+          checks: {labels: [billing, account, shipping, technical]}
+          decision: {min_pairs: 400, min_pairs_per_group: 30}
+        """,
     )
 
 

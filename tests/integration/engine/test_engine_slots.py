@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import textwrap
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from tests.harness import Gateway, live_gateway
+from tests.harness import Gateway, live_gateway, tiny_engine_yaml
 from tests.processes import run_cli
 
 from slipway.backends.engine import find_llama_server, install_llama_server
@@ -43,20 +42,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> TinyModelPaths:
 
 
 def engine_yaml(models: TinyModelPaths, active: str = "blue") -> str:
-    return textwrap.dedent(
-        f"""\
-        name: customer-support
-        engines:
-          support:
-            base: {models.base}
-            adapters: [{models.v2_1}, {models.v2_2}]
-            ctx_size: 512
-        active_slot: {active}
-        slots:
-          blue: {{model: customer-support-v2.1, engine: support, adapter: v2.1}}
-          green: {{model: customer-support-v2.2, engine: support, adapter: v2.2}}
-        """
-    )
+    return tiny_engine_yaml(models, green="v2.2", active=active)
 
 
 @pytest.fixture
