@@ -12,7 +12,7 @@ from tests.harness import sim_backend, sim_profile
 from slipway.core.records import Api, RequestRecord
 from slipway.core.shadow import ShadowPair
 from slipway.core.types import BackendKind, Slot
-from slipway.gateway.mirror import REFUSALS_BEFORE_BACKOFF, Mirror
+from slipway.gateway.mirror import REFUSALS_BEFORE_BACKOFF, Mirror, MirrorJob
 from slipway.gateway.recorder import BatchWriter
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "i want a refund"}]}
@@ -38,16 +38,7 @@ async def mirror_to(endpoint: str, n: int) -> tuple[Mirror, list[ShadowPair]]:
         mirror = Mirror(session=lambda: session, pairs=writer, concurrency=1)
         mirror.start()
         for i in range(n):
-            job = mirror.offer(
-                run="r1",
-                candidate=candidate,
-                api=Api.OPENAI_CHAT,
-                body=BODY,
-                category="billing",
-                request_id=f"{i:024x}",
-                stream=False,
-                started_at=0.0,
-            )
+            job = offer(mirror, candidate, i)
             assert job is not None
             await asyncio.sleep(0.01)
             assert mirror.stats.sent == i, "nothing is sent before production has answered"
@@ -95,16 +86,7 @@ async def test_a_reload_changes_the_limits_of_a_running_mirror_and_copies_keep_f
 
             async def copies(start: int, n: int) -> None:
                 for i in range(start, start + n):
-                    job = mirror.offer(
-                        run="r1",
-                        candidate=candidate,
-                        api=Api.OPENAI_CHAT,
-                        body=BODY,
-                        category="billing",
-                        request_id=f"{i:024x}",
-                        stream=False,
-                        started_at=0.0,
-                    )
+                    job = offer(mirror, candidate, i)
                     assert job is not None
                     job.finish(record(i), "billing")
                 while mirror.queued or mirror.in_flight or writer.pending or len(pairs) < mirror.stats.pairs:
@@ -122,3 +104,17 @@ async def test_a_reload_changes_the_limits_of_a_running_mirror_and_copies_keep_f
             assert len(pairs) == 60
             await mirror.close()
     await writer.close()
+
+
+def offer(mirror: Mirror, candidate: Slot, i: int) -> MirrorJob | None:
+    """Copy the i-th billing request (a fixed chat body) to the candidate."""
+    return mirror.offer(
+        run="r1",
+        candidate=candidate,
+        api=Api.OPENAI_CHAT,
+        body=BODY,
+        category="billing",
+        request_id=f"{i:024x}",
+        stream=False,
+        started_at=0.0,
+    )
