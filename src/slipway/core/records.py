@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+#: Errors that say nothing about the slot a request was meant for: the client went away, or the
+#: gateway failed on its own (out of sockets or connections, or a fault in slipway). They are
+#: recorded, so nothing answered goes unseen, but no canary, shadow or bake judgment counts them
+#: against a slot: a gateway under attack must not roll back a healthy candidate.
+NOT_THE_SLOTS_FAULT: tuple[str, ...] = ("client_disconnected", "gateway_overloaded", "gateway_error")
+
 
 class Api(StrEnum):
     """The client-facing API a request came in on."""

@@ -6,6 +6,7 @@ microseconds; the admin API and dashboard (FastAPI) sit behind `fallback`.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -228,6 +229,12 @@ class GatewayApp:
         await send_json(send, 200, {"request_id": feedback.request_id, "accepted": True})
 
 
+#: Longest request id accepted in feedback (slipway's own are 24 characters; the store holds 200).
+MAX_REQUEST_ID_CHARS = 200
+#: Longest ground-truth label: a class name or a short expected answer, compared with the output.
+MAX_LABEL_CHARS = 1_000
+
+
 def _feedback_problem(body: Any) -> str | None:
     if not isinstance(body, dict):
         return 'feedback must be a JSON object like {"request_id": "...", "satisfied": true}'
@@ -236,15 +243,28 @@ def _feedback_problem(body: Any) -> str | None:
         return (
             f"unknown feedback field(s): {', '.join(unknown)}; allowed: request_id, satisfied, label, score"
         )
-    if not isinstance(body.get("request_id"), str) or not body["request_id"]:
+    request_id = body.get("request_id")
+    if not isinstance(request_id, str) or not request_id:
         return "request_id is required: the X-Slipway-Request-Id header of the response"
+    if len(request_id) > MAX_REQUEST_ID_CHARS:
+        return (
+            f"request_id is {len(request_id)} characters long; slipway's ids have at most "
+            f"{MAX_REQUEST_ID_CHARS}"
+        )
     if body.get("satisfied") is not None and not isinstance(body["satisfied"], bool):
         return "satisfied must be true or false"
-    if body.get("label") is not None and not isinstance(body["label"], str):
+    label = body.get("label")
+    if label is not None and not isinstance(label, str):
         return "label must be a string (the ground-truth answer)"
+    if label is not None and len(label) > MAX_LABEL_CHARS:
+        return f"label is {len(label)} characters long; the limit is {MAX_LABEL_CHARS}"
+    if "\x00" in request_id or (label is not None and "\x00" in label):
+        return "request_id and label must not contain NUL characters"
     score = body.get("score")
     if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
         return "score must be a number"
+    if score is not None and not math.isfinite(score):
+        return "score must be a finite number"
     if all(body.get(k) is None for k in ("satisfied", "label", "score")):
         return "give at least one of satisfied, label or score"
     return None

@@ -16,6 +16,19 @@ from slipway.gateway import translate
 
 HEAD_CHARS = 200
 
+#: The largest token count a backend may report that is taken as true; beyond it (or negative, or
+#: not an integer) the count is not recorded. A backend is not trusted to stay in a column's range.
+MAX_TOKEN_COUNT = 2**31 - 1
+
+
+def completion_tokens(obj: dict[str, Any]) -> int | None:
+    """Output tokens a response or final stream chunk reports (OpenAI's usage, Ollama's eval_count)."""
+    usage = obj.get("usage")
+    count = usage.get("completion_tokens") if isinstance(usage, dict) else obj.get("eval_count")
+    if isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= MAX_TOKEN_COUNT:
+        return count
+    return None
+
 
 class OutputTracker:
     def __init__(self, upstream_api: Api, framing: str, t0: float, *, keep: int = HEAD_CHARS) -> None:
@@ -36,6 +49,9 @@ class OutputTracker:
         self.complete = False
         #: The message of the first error the backend reported in the stream (vLLM, llama.cpp do).
         self.error: str | None = None
+        #: The first event that was not a JSON object: a backend that sends garbage has failed,
+        #: even if the stream then ends properly.
+        self.malformed: bytes | None = None
 
     def feed(self, chunk: bytes) -> list[dict[str, Any]]:
         objs: list[dict[str, Any]] = []
@@ -46,8 +62,10 @@ class OutputTracker:
             try:
                 obj = orjson.loads(payload)
             except orjson.JSONDecodeError:
-                continue
+                obj = None
             if not isinstance(obj, dict):
+                if self.malformed is None:
+                    self.malformed = payload[:80]
                 continue
             objs.append(obj)
             self.chunks += 1
@@ -65,12 +83,9 @@ class OutputTracker:
                     self._head_len += len(text)
             if not self._sse and obj.get("done") is True:
                 self.complete = True
-                count = obj.get("eval_count")
-                if isinstance(count, int):
-                    self.tokens = count
-            usage = obj.get("usage")
-            if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-                self.tokens = usage["completion_tokens"]
+            tokens = completion_tokens(obj)
+            if tokens is not None:
+                self.tokens = tokens
         return objs
 
     @property

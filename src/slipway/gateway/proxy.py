@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import os
 import random
 import time
@@ -23,7 +25,7 @@ from slipway.core.errors import BackendError, NotFoundError, ValidationError
 from slipway.core.lora import EngineInfo
 from slipway.core.records import Api, RequestRecord
 from slipway.core.shadow import MAX_PAIR_TEXT
-from slipway.core.types import WEIGHT_SCALE, BackendKind, Slot
+from slipway.core.types import WEIGHT_SCALE, BackendKind, RouteTable, Slot
 from slipway.gateway import translate
 from slipway.gateway.asgi import (
     BodyTooLarge,
@@ -37,11 +39,13 @@ from slipway.gateway.asgi import (
 from slipway.gateway.errors import send_error, stream_error_event
 from slipway.gateway.exchanges import Exchange, exchange_for, upstream_body
 from slipway.gateway.mirror import Mirror, MirrorJob
-from slipway.gateway.output import HEAD_CHARS, OutputTracker
+from slipway.gateway.output import HEAD_CHARS, OutputTracker, completion_tokens
 from slipway.gateway.recorder import Recorder
 from slipway.gateway.route_table import RouteHolder
 from slipway.gateway.routing import pick
-from slipway.gateway.validation import Problem, parse_request
+from slipway.gateway.validation import Problem, client_labels, parse_request
+
+log = logging.getLogger("slipway.gateway")
 
 STREAM_TYPES = {"sse": b"text/event-stream", "ndjson": b"application/x-ndjson"}
 
@@ -138,63 +142,37 @@ class Proxy:
             await send_error(send, api, 400, parsed.message, parsed.code, param=parsed.param)
             return
         body = parsed
+        labels = client_labels(headers, body)
+        if isinstance(labels, Problem):
+            await send_error(send, api, 400, labels.message, labels.code, param=labels.param)
+            return
 
         plan = self._routes.plan
         if plan is None:
             await send_error(send, api, 503, "slipway has no routes yet; it is still starting", "not_ready")
             return
-        pinned = headers.get(b"x-slipway-slot")
-        key_raw = headers.get(b"x-slipway-key")
-        key = (
-            key_raw.decode("latin-1")
-            if key_raw
-            else body.get("user")
-            if isinstance(body.get("user"), str)
-            else None
-        )
-        if pinned is not None:
-            slot = plan.table.slots.get(pinned.decode("latin-1"))
+        key, category = labels.sticky_key, labels.category
+        if labels.slot is not None:
+            pinned: str | None = labels.slot
+            slot = plan.table.slots.get(labels.slot)
             if slot is None:
                 known = ", ".join(plan.table.slots)
                 await send_error(
                     send,
                     api,
                     400,
-                    f"X-Slipway-Slot names unknown slot {pinned.decode('latin-1')!r} (slots: {known})",
+                    f"X-Slipway-Slot names unknown slot {labels.slot!r} (slots: {known})",
                     "unknown_slot",
                 )
                 return
         else:
+            pinned = None
             slot = pick(plan, key, self._random())
-        category_raw = headers.get(b"x-slipway-category")
-        category = category_raw.decode("latin-1") if category_raw else _metadata_category(body)
 
         exchange = exchange_for(api, slot.kind)
         stream = translate.client_wants_stream(api, body)
         request_id = os.urandom(12).hex()
         self._unrecorded[request_id] = asyncio.Event()
-        table = plan.table
-        job: MirrorJob | None = None
-        if (
-            table.mirror is not None
-            and table.mirror_run is not None
-            and pinned is None
-            and self.mirror is not None
-            and slot.name != table.mirror
-            and (table.mirror_bp >= WEIGHT_SCALE or self._random() * WEIGHT_SCALE < table.mirror_bp)
-        ):
-            shadow = table.slots.get(table.mirror)
-            if shadow is not None:
-                job = self.mirror.offer(
-                    run=table.mirror_run,
-                    candidate=shadow,
-                    api=api,
-                    body=body,
-                    category=category,
-                    request_id=request_id,
-                    stream=stream,
-                    started_at=started_at,
-                )
         rec = RequestRecord(
             request_id=request_id,
             started_at=started_at,
@@ -211,72 +189,121 @@ class Proxy:
             (b"x-slipway-slot", slot.name.encode()),
             (b"x-slipway-version", rec.version.encode()),
         ]
-        upstream_headers = {
-            "content-type": "application/json",
-            "accept-encoding": "identity",
-            "x-slipway-request-id": request_id,
-        }
-        if category:
-            upstream_headers["x-slipway-category"] = category
-        if slot.api_key_env:
-            api_key = os.environ.get(slot.api_key_env)
-            if api_key:
-                upstream_headers["authorization"] = f"Bearer {api_key}"
-        extras: dict[str, Any] | None = None
-        if slot.kind is BackendKind.LLAMACPP and self._resolve_engine is not None:
-            try:
-                info = await self._resolve_engine(slot)
-                where = f"slot {slot.name!r} ({slot.endpoint})"
-                extras = {"lora": info.lora_for(slot.adapter, where=where)}
-            except (BackendError, NotFoundError) as exc:
-                rec.status, rec.error = 502, "engine_unavailable"
-                await send_error(send, api, 502, str(exc), "engine_unavailable", reply_headers)
-                rec.latency_ms = (time.perf_counter() - t0) * 1000.0
-                if self._recorder is not None:
-                    self._recorder.record(rec)
-                self._recorded(request_id)
-                if job is not None:
-                    job.finish(rec, "")
-                return
-            if info.url != slot.endpoint:
-                slot = slot.with_changes(endpoint=info.url)
-        try:
-            payload = orjson.dumps(upstream_body(exchange, body, slot, stream, extras))
-        except ValidationError as exc:
-            # What only a translation to the slot's backend API refuses (e.g. a malformed tool call).
-            self._recorded(request_id)  # a client's mistake: no record, nothing to wait for
-            if job is not None:
-                rec.status, rec.error = 400, "invalid_request"
-                job.finish(rec, "")
-            await send_error(send, api, 400, str(exc), "invalid_request")
-            return
-        assert self._session is not None, "Proxy.start() was not called"
+        job = self._mirror_job(plan.table, slot, pinned, api, body, category, request_id, stream, started_at)
         #: Filled with production's whole answer when the request is mirrored (the pair needs it).
         answer: list[str] | None = [] if job is not None else None
-        self.in_flight += 1
+        #: A request only the client got wrong is answered 400 and not recorded against any slot.
+        clients_fault = False
         try:
-            await self._exchange(
-                exchange,
-                slot,
-                payload,
-                upstream_headers,
-                stream,
-                rec,
-                reply_headers,
-                receive,
-                send,
-                t0,
-                body.get("model"),
-                answer,
-            )
+            upstream_headers = {
+                "content-type": "application/json",
+                "accept-encoding": "identity",
+                "x-slipway-request-id": request_id,
+            }
+            if category:
+                upstream_headers["x-slipway-category"] = category
+            if slot.api_key_env:
+                api_key = os.environ.get(slot.api_key_env)
+                if api_key:
+                    upstream_headers["authorization"] = f"Bearer {api_key}"
+            extras: dict[str, Any] | None = None
+            if slot.kind is BackendKind.LLAMACPP and self._resolve_engine is not None:
+                try:
+                    info = await self._resolve_engine(slot)
+                    where = f"slot {slot.name!r} ({slot.endpoint})"
+                    extras = {"lora": info.lora_for(slot.adapter, where=where)}
+                except (BackendError, NotFoundError) as exc:
+                    rec.status, rec.error = 502, "engine_unavailable"
+                    await send_error(send, api, 502, str(exc), "engine_unavailable", reply_headers)
+                    return
+                if info.url != slot.endpoint:
+                    slot = slot.with_changes(endpoint=info.url)
+            try:
+                payload = orjson.dumps(upstream_body(exchange, body, slot, stream, extras))
+            except ValidationError as exc:
+                # What only a translation to the slot's backend API refuses (e.g. a malformed tool call).
+                clients_fault = True
+                rec.status, rec.error = 400, "invalid_request"
+                await send_error(send, api, 400, str(exc), "invalid_request")
+                return
+            assert self._session is not None, "Proxy.start() was not called"
+            self.in_flight += 1
+            try:
+                await self._exchange(
+                    exchange,
+                    slot,
+                    payload,
+                    upstream_headers,
+                    stream,
+                    rec,
+                    reply_headers,
+                    receive,
+                    send,
+                    t0,
+                    body.get("model"),
+                    answer,
+                )
+            finally:
+                self.in_flight -= 1
+        except Exception:
+            # A fault in slipway itself: logged with its traceback, recorded as the gateway's own
+            # (never the slot's), and answered with a 500 if the answer had not begun.
+            log.exception("request %s failed inside slipway", request_id)
+            rec.status, rec.error, rec.aborted = 500, "gateway_error", rec.status != 0
+            with contextlib.suppress(Exception):
+                await send_error(
+                    send,
+                    api,
+                    500,
+                    f"slipway failed on this request (request id {request_id}; the gateway's log has "
+                    "the details); retry, and report it if it persists",
+                    "gateway_error",
+                    reply_headers,
+                )
         finally:
-            self.in_flight -= 1
             rec.latency_ms = (time.perf_counter() - t0) * 1000.0
-            if self._recorder is not None:
+            if self._recorder is not None and not clients_fault:
                 self._recorder.record(rec)
+            # However the request ended, feedback waiting for its record must not wait for ever.
             self._recorded(request_id)
             if job is not None:
                 job.finish(rec, answer[0] if answer else "")
+
+    def _mirror_job(
+        self,
+        table: RouteTable,
+        slot: Slot,
+        pinned: str | None,
+        api: Api,
+        body: dict[str, Any],
+        category: str | None,
+        request_id: str,
+        stream: bool,
+        started_at: float,
+    ) -> MirrorJob | None:
+        """A copy of this request for the shadow candidate, if a shadow run samples it."""
+        if (
+            table.mirror is None
+            or table.mirror_run is None
+            or pinned is not None
+            or self.mirror is None
+            or slot.name == table.mirror
+            or not (table.mirror_bp >= WEIGHT_SCALE or self._random() * WEIGHT_SCALE < table.mirror_bp)
+        ):
+            return None
+        shadow = table.slots.get(table.mirror)
+        if shadow is None:
+            return None
+        return self.mirror.offer(
+            run=table.mirror_run,
+            candidate=shadow,
+            api=api,
+            body=body,
+            category=category,
+            request_id=request_id,
+            stream=stream,
+            started_at=started_at,
+        )
 
     async def _exchange(
         self,
@@ -311,9 +338,9 @@ class Proxy:
             )
             return
         except (aiohttp.ClientError, OSError) as exc:
-            code, message = _unreachable(slot, exc)
-            rec.status, rec.error, rec.aborted = 502, code, code == "backend_disconnected"
-            await send_error(send, api, 502, message, code, reply_headers)
+            status, code, message = _unreachable(slot, exc)
+            rec.status, rec.error, rec.aborted = status, code, code == "backend_disconnected"
+            await send_error(send, api, status, message, code, reply_headers)
             return
         public_model = client_model if isinstance(client_model, str) else slot.model
         try:
@@ -438,7 +465,7 @@ class Proxy:
         text = translate.extract_output(exchange.upstream_api.value, obj)
         rec.output_chars = len(text)
         rec.output_head = text[:HEAD_CHARS]
-        rec.output_tokens = _completion_tokens(obj)
+        rec.output_tokens = completion_tokens(obj)
         if answer is not None:
             answer.append(text)
         if exchange.from_upstream is not None:
@@ -528,6 +555,11 @@ class Proxy:
             rec.aborted, rec.error = True, "upstream_error"
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
+        if failure is None and tracker.malformed is not None:
+            failure, code = (
+                f"sent a stream event that is not a JSON object ({tracker.malformed!r})",
+                "bad_upstream_stream",
+            )
         if failure is None and not tracker.complete:
             failure = "failed mid-stream (the connection closed before the stream's end marker)"
         if failure is not None:
@@ -545,19 +577,39 @@ def _describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
 
 
-def _unreachable(slot: Slot, exc: BaseException) -> tuple[str, str]:
-    """(error code, message) for a backend that could not be reached, or dropped the request."""
+#: Errors of this process's own resources when it opens a connection: slipway is overloaded, the
+#: backend is not at fault.
+_OWN_EXHAUSTION = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def _unreachable(slot: Slot, exc: BaseException) -> tuple[int, str, str]:
+    """(status, error code, message) for a backend that could not be reached, or dropped the request."""
     where = f"backend of slot {slot.name!r} ({slot.endpoint})"
+    os_error = getattr(exc, "os_error", exc)
+    if isinstance(os_error, OSError) and os_error.errno in _OWN_EXHAUSTION:
+        return (
+            503,
+            "gateway_overloaded",
+            (
+                f"slipway could not open a connection to the {where}: it is out of "
+                f"{'file descriptors' if os_error.errno in (errno.EMFILE, errno.ENFILE) else 'memory'} "
+                "itself; retry shortly (see gateway.max_connections in the routing config)"
+            ),
+        )
     connected = isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError) and not isinstance(
         exc, aiohttp.ClientConnectorError
     )
     if connected:
         # It took the request, then closed or reset the connection: a crash, a restart, an OOM kill.
-        return "backend_disconnected", (
-            f"{where} dropped the connection before answering ({_describe(exc)}); "
-            "it may have crashed or restarted"
+        return (
+            502,
+            "backend_disconnected",
+            (
+                f"{where} dropped the connection before answering ({_describe(exc)}); "
+                "it may have crashed or restarted"
+            ),
         )
-    return "backend_unavailable", f"{where} is unreachable: {_describe(exc)}"
+    return 502, "backend_unavailable", f"{where} is unreachable: {_describe(exc)}"
 
 
 def _timed_out(slot: Slot, exc: BaseException) -> tuple[str, str]:
@@ -571,21 +623,3 @@ def _timed_out(slot: Slot, exc: BaseException) -> tuple[str, str]:
         f"sent no data for {slot.read_timeout_s:g}s",
         f"raise slots.{slot.name}.timeouts.read if the model is just slow",
     )
-
-
-def _metadata_category(body: dict[str, Any]) -> str | None:
-    metadata = body.get("metadata")
-    if isinstance(metadata, dict):
-        value = metadata.get("category")
-        if isinstance(value, str):
-            return value
-    return None
-
-
-def _completion_tokens(obj: dict[str, Any]) -> int | None:
-    usage = obj.get("usage")
-    if isinstance(usage, dict):
-        tokens = usage.get("completion_tokens")
-        return tokens if isinstance(tokens, int) else None
-    eval_count = obj.get("eval_count")
-    return eval_count if isinstance(eval_count, int) else None

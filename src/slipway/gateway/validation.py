@@ -9,12 +9,26 @@ sending bad requests cannot make a canary look broken.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from slipway.core.records import Api
+
+#: Limits on what a client may attach to a request, each refused with a 400 that names it. The
+#: category and sticky key are stored with every record (the store's columns hold this many
+#: characters) and the category is sent on to the backend as a header.
+MAX_CATEGORY_CHARS = 200
+MAX_STICKY_KEY_CHARS = 400
+MAX_SLOT_NAME_CHARS = 200
+#: Deepest JSON nesting accepted in a request body. Real requests (messages, tools, JSON schemas)
+#: stay far below it; the encoder that forwards the body refuses more than 254 levels.
+MAX_JSON_DEPTH = 128
+
+#: Control characters (C0, DEL, C1): never part of a label, and they would break a header.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _CHAT_EXAMPLE = '[{"role": "user", "content": "..."}]'
 _EXAMPLES = {
@@ -58,7 +72,86 @@ def parse_request(api: Api, raw: bytes, content_type: bytes | None) -> dict[str,
             f"request body must be a JSON object like {_EXAMPLES[api]}, got {json_type(body)}",
             code="invalid_body",
         )
+    if too_deep(body, MAX_JSON_DEPTH):
+        return Problem(
+            f"request body is nested more than {MAX_JSON_DEPTH} levels deep; flatten it",
+            code="invalid_body",
+        )
     return request_problem(api, body) or body
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than `limit` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLabels:
+    """What a client says about its request, beyond the body the backend reads."""
+
+    category: str | None
+    sticky_key: str | None
+    #: The slot a client pinned with X-Slipway-Slot (smoke tests, debugging), if any.
+    slot: str | None
+
+
+def client_labels(headers: dict[bytes, bytes], body: dict[str, Any]) -> ClientLabels | Problem:
+    """The category, sticky key and pinned slot, each checked against its limit, or what is wrong.
+
+    Headers win over the body (`metadata.category`, OpenAI's `user` as the sticky key).
+    """
+    category = _label(headers.get(b"x-slipway-category"), "X-Slipway-Category", MAX_CATEGORY_CHARS)
+    if category is None:
+        category = _label(_metadata_category(body), "metadata.category", MAX_CATEGORY_CHARS)
+    if isinstance(category, Problem):
+        return category
+    key = _label(headers.get(b"x-slipway-key"), "X-Slipway-Key", MAX_STICKY_KEY_CHARS)
+    if key is None:
+        user = body.get("user")
+        key = _label(user if isinstance(user, str) else None, "user", MAX_STICKY_KEY_CHARS)
+    if isinstance(key, Problem):
+        return key
+    slot = _label(headers.get(b"x-slipway-slot"), "X-Slipway-Slot", MAX_SLOT_NAME_CHARS)
+    if isinstance(slot, Problem):
+        return slot
+    return ClientLabels(category, key, slot)
+
+
+def _label(raw: bytes | str | None, name: str, limit: int) -> str | Problem | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return Problem(f"{name} must be UTF-8 text", name, "invalid_label")
+    if not raw:
+        return None
+    if len(raw) > limit:
+        return Problem(f"{name} is {len(raw)} characters long; the limit is {limit}", name, "label_too_long")
+    if _CONTROL.search(raw):
+        return Problem(
+            f"{name} contains a control character (such as a line break or NUL); send plain text",
+            name,
+            "invalid_label",
+        )
+    return raw
+
+
+def _metadata_category(body: dict[str, Any]) -> str | None:
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict):
+        value = metadata.get("category")
+        if isinstance(value, str):
+            return value
+    return None
 
 
 def json_type(value: Any) -> str:

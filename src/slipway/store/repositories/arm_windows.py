@@ -38,7 +38,6 @@ from sqlalchemy import (
     func,
     literal_column,
     not_,
-    or_,
     select,
     text,
 )
@@ -46,20 +45,14 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from slipway.core.arms import UNCATEGORIZED, WindowTotals
 from slipway.core.labels import matches_label
+from slipway.store.repositories.outcomes import not_the_clients_or_gateways, slots_failure
 from slipway.store.schema import UNFINISHED_SQL, feedback, requests
 
 #: Beyond this many distinct categories in a slot, one GROUP BY beats a probe per category.
 MAX_SKIP_CATEGORIES = 200
 
-_FAILED = or_(
-    requests.c.status >= 400,
-    and_(requests.c.error.is_not(None), requests.c.error != "client_disconnected"),
-)
-_BACKEND_ABORT = and_(
-    requests.c.stream,
-    requests.c.aborted,
-    or_(requests.c.error.is_(None), requests.c.error != "client_disconnected"),
-)
+_FAILED = slots_failure()
+_BACKEND_ABORT = and_(requests.c.stream, requests.c.aborted, not_the_clients_or_gateways())
 
 
 def _in_window(slot: str, since: float, until: float) -> ColumnElement[bool]:

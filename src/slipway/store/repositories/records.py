@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, case, func, insert, or_, select
+from sqlalchemy import Connection, Row, case, func, insert, select
 
 from slipway.core.records import Feedback, RequestRecord
+from slipway.store.repositories.outcomes import slots_failure
 from slipway.store.schema import feedback, requests
 
 _RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
@@ -76,11 +77,7 @@ def list_since(
 
 
 def counts(connection: Connection, since: float) -> dict[str, dict[str, int]]:
-    # A client that hung up is not the slot's failure.
-    failed = or_(
-        requests.c.status >= 400,
-        and_(requests.c.error.is_not(None), requests.c.error != "client_disconnected"),
-    )
+    failed = slots_failure()
     query = (
         select(
             requests.c.slot,
