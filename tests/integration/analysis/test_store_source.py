@@ -75,6 +75,22 @@ async def test_counts_follow_the_rules(store: Store) -> None:
     assert (s.since, s.until, s.slot) == (T0, T0 + 100, "green")
 
 
+async def test_the_gateways_own_failures_never_count_against_the_slot(store: Store) -> None:
+    """Its overload (out of sockets), a fault in slipway: recorded, but not the candidate's errors."""
+    records = [
+        rec(0),
+        rec(1, status=503, error="gateway_overloaded", head=""),
+        rec(2, status=500, error="gateway_error", head=""),
+        rec(3, stream=True, status=500, aborted=True, error="gateway_error", head="bi"),
+        rec(4, status=502, error="backend_unavailable", head=""),  # the slot's own: counted
+    ]
+    await store.write_records(records)
+    s = await arm_sample(store, "green", T0, T0 + 100)
+    assert (s.requests, s.errors, s.streams, s.aborted_streams) == (5, 1, 1, 0)
+    counts = await store.request_counts(since=T0)
+    assert counts["green"] == {"total": 5, "errors": 1}
+
+
 async def test_labels_and_satisfaction_merge_per_request(store: Store) -> None:
     await store.write_records(
         [

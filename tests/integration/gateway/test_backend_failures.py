@@ -430,3 +430,105 @@ def test_an_error_the_backend_reports_mid_stream_reaches_the_client_and_the_reco
         for request_id in (stream.response.headers[REQUEST_ID], ids[0]):
             rec = request_record(gateway, request_id)["request"]
             assert (rec["error"], rec["aborted"], rec["output_head"]) == ("upstream_error", True, "bill")
+
+
+def garbage_stream_backend() -> Any:
+    """An OpenAI-compatible server whose stream carries an event that is not JSON, then ends properly."""
+    chunk = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": "bill"}, "finish_reason": None}],
+    }
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        while (await receive()).get("more_body"):
+            pass
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for event in (b"data: " + orjson.dumps(chunk), b"data: {not json", b"data: [DONE]"):
+            await send({"type": "http.response.body", "body": event + b"\n\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+def test_a_stream_with_an_event_that_is_not_json_is_a_failed_answer_not_a_success(tmp_path: Path) -> None:
+    ids: list[str] = []
+    with (
+        run_asgi(garbage_stream_backend(), lifespan="off") as url,
+        live_gateway(tmp_path, single_slot_yaml(url)) as gateway,
+        openai_client(gateway.url) as oa,
+        ollama_client(gateway.url, ids) as ol,
+    ):
+        stream = oa.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+        # The garbage is passed through as it came (the OpenAI client cannot parse it either).
+        with pytest.raises(ValueError):
+            for _ in stream:
+                pass
+        with pytest.raises(ollama.ResponseError) as caught:
+            for _ in ol.chat(model=MODEL, messages=MESSAGES, stream=True):
+                pass
+        assert "not a JSON object" in caught.value.error
+        for request_id in (stream.response.headers[REQUEST_ID], ids[0]):
+            rec = request_record(gateway, request_id)["request"]
+            assert (rec["error"], rec["aborted"]) == ("bad_upstream_stream", True)
+
+
+def huge_usage_backend() -> Any:
+    """An OpenAI-compatible server that reports more completion tokens than any database column holds."""
+    body = (
+        b'{"id":"chatcmpl-1","object":"chat.completion","created":0,"model":"m","choices":[{"index":0,'
+        b'"message":{"role":"assistant","content":"billing"},"finish_reason":"stop"}],'
+        b'"usage":{"prompt_tokens":1,"completion_tokens":18446744073709551615,"total_tokens":1}}'
+    )
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def test_a_token_count_out_of_range_is_not_recorded_and_recording_goes_on(tmp_path: Path) -> None:
+    with (
+        run_asgi(huge_usage_backend(), lifespan="off") as url,
+        live_gateway(tmp_path, single_slot_yaml(url)) as gateway,
+        openai_client(gateway.url) as oa,
+    ):
+        ids = []
+        for _ in range(3):
+            raw = oa.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+            assert raw.parse().choices[0].message.content == "billing"
+            ids.append(raw.headers[REQUEST_ID])
+        for request_id in ids:
+            rec = request_record(gateway, request_id)["request"]
+            assert (rec["status"], rec["error"], rec["output_tokens"]) == (200, None, None)
+
+
+def test_a_fault_inside_slipway_is_a_500_recorded_as_the_gateways_never_the_slots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a bug in slipway")
+
+    with sim_backend(profile_yaml()) as sim_url, live_gateway(tmp_path, single_slot_yaml(sim_url)) as gateway:
+        monkeypatch.setattr("slipway.gateway.proxy.upstream_body", broken)
+        with openai_client(gateway.url) as oa, pytest.raises(openai.InternalServerError) as caught:
+            oa.chat.completions.create(model=MODEL, messages=MESSAGES)
+        assert caught.value.code == "gateway_error"
+        request_id = caught.value.response.headers[REQUEST_ID]
+        rec = request_record(gateway, request_id)["request"]
+        assert (rec["slot"], rec["status"], rec["error"]) == ("blue", 500, "gateway_error")
+        assert gateway.runtime.proxy._unrecorded == {}
+        feedback = httpx.post(
+            f"{gateway.url}/v1/feedback", json={"request_id": request_id, "satisfied": False}
+        )
+        assert feedback.status_code == 200
+        slots = httpx.get(f"{gateway.url}/admin/status").json()["slots"]
+        assert [(s["name"], s["requests_5m"], s["errors_5m"]) for s in slots] == [("blue", 1, 0)]

@@ -216,3 +216,109 @@ def test_the_wrong_method_is_405_in_the_apis_shape(site: Site, path: str, allowe
 def test_an_unknown_pinned_slot_names_the_slots(site: Site) -> None:
     message = site.refused(CHAT, 400, json=GOOD[CHAT], headers={"X-Slipway-Slot": "purple"})
     assert message == "X-Slipway-Slot names unknown slot 'purple' (slots: blue)"
+
+
+# What a client attaches to a request is bounded: a hostile value is a 400 naming the limit,
+# never forwarded, never a backend error and never stored whole.
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_a_category_header_over_200_characters_is_refused_naming_the_limit(site: Site, path: str) -> None:
+    message = site.refused(path, 400, json=GOOD[path], headers={"X-Slipway-Category": "b" * 201})
+    assert message == "X-Slipway-Category is 201 characters long; the limit is 200"
+
+
+def test_a_category_of_exactly_200_characters_is_served(site: Site) -> None:
+    resp = site.http.post(CHAT, json=GOOD[CHAT], headers={"X-Slipway-Category": "b" * 200})
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize("size", [8 * 1024, 64 * 1024])
+def test_a_huge_category_header_is_a_client_error_not_a_backend_error(site: Site, size: int) -> None:
+    message = site.refused(CHAT, 400, json=GOOD[CHAT], headers={"X-Slipway-Category": "x" * size})
+    assert f"is {size} characters long; the limit is 200" in message
+
+
+def test_a_metadata_category_over_the_limit_is_refused(site: Site) -> None:
+    body = {**GOOD[CHAT], "metadata": {"category": "c" * 3000}}
+    message = site.refused(CHAT, 400, json=body)
+    assert message == "metadata.category is 3000 characters long; the limit is 200"
+
+
+@pytest.mark.parametrize("value", ["billing\r\nX-Evil: 1", "bill\x00ing", "billing\n", "tab\there"])
+def test_control_characters_in_a_category_are_refused(site: Site, value: str) -> None:
+    body = {**GOOD[CHAT], "metadata": {"category": value}}
+    message = site.refused(CHAT, 400, json=body)
+    assert "metadata.category contains a control character" in message
+
+
+def test_a_category_header_that_is_not_utf8_is_refused(site: Site) -> None:
+    headers = httpx.Headers([(b"X-Slipway-Category", b"caf\xe9")])  # Latin-1, as an old client sends it
+    before = site.forwarded()
+    resp = site.http.post(CHAT, json=GOOD[CHAT], headers=headers)
+    assert resp.status_code == 400
+    assert error_message(resp, CHAT) == "X-Slipway-Category must be UTF-8 text"
+    assert site.forwarded() == before
+
+
+def test_a_utf8_category_is_kept_as_sent(site: Site) -> None:
+    headers = httpx.Headers([(b"X-Slipway-Category", "facturación".encode())])
+    resp = site.http.post(CHAT, json=GOOD[CHAT], headers=headers)
+    assert resp.status_code == 200
+    record = site.http.get(f"/admin/requests/{resp.headers['x-slipway-request-id']}").json()
+    assert record["request"]["category"] == "facturación"
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "name", "limit"),
+    [
+        ({"X-Slipway-Key": "k" * 401}, {}, "X-Slipway-Key", 400),
+        ({}, {"user": "u" * 1000}, "user", 400),
+        ({"X-Slipway-Slot": "s" * 8192}, {}, "X-Slipway-Slot", 200),
+    ],
+)
+def test_sticky_keys_and_pinned_slots_are_bounded(
+    site: Site, headers: dict[str, str], body: dict[str, Any], name: str, limit: int
+) -> None:
+    message = site.refused(CHAT, 400, json={**GOOD[CHAT], **body}, headers=headers)
+    assert message.startswith(f"{name} is ") and message.endswith(f"the limit is {limit}")
+    assert len(message) < 200, "the refusal must not echo the value back"
+
+
+@pytest.mark.parametrize("depth", [129, 254, 600, 1023])
+@pytest.mark.parametrize("path", [CHAT, GENERATE])
+def test_a_body_nested_too_deep_is_refused(site: Site, path: str, depth: int) -> None:
+    # Written out by hand: orjson, like the gateway's own encoder, refuses to write such a body.
+    nested = b"[" * (depth - 1) + b'"x"' + b"]" * (depth - 1)
+    body = orjson.dumps(GOOD[path])[:-1] + b', "extra": ' + nested + b"}"
+    message = site.refused(path, 400, content=body, headers=JSON_TYPE)
+    assert message == "request body is nested more than 128 levels deep; flatten it"
+
+
+def test_a_body_nested_up_to_the_limit_is_served(site: Site) -> None:
+    nested: Any = {"type": "string"}
+    for _ in range(60):
+        nested = {"type": "object", "properties": {"p": nested}}  # a deep JSON schema: 121 levels
+    resp = site.http.post(CHAT, json={**GOOD[CHAT], "response_format": {"type": "json_schema", "s": nested}})
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize(
+    ("feedback", "expected"),
+    [
+        ({"request_id": "r" * 201, "satisfied": True}, "request_id is 201 characters long"),
+        ({"request_id": "abc", "label": "l" * 1001}, "label is 1001 characters long; the limit is 1000"),
+        ({"request_id": "abc", "label": "bill\x00ing"}, "must not contain NUL characters"),
+        ({"request_id": "a\x00c", "satisfied": True}, "must not contain NUL characters"),
+    ],
+)
+def test_feedback_fields_are_bounded(site: Site, feedback: dict[str, Any], expected: str) -> None:
+    resp = site.http.post("/v1/feedback", json=feedback)
+    assert resp.status_code == 400, resp.text
+    assert expected in resp.json()["error"]["message"]
+
+
+def test_a_feedback_score_that_is_not_finite_is_refused(site: Site) -> None:
+    resp = site.http.post("/v1/feedback", content=b'{"request_id": "abc", "score": 1e999}', headers=JSON_TYPE)
+    assert resp.status_code == 400, resp.text
+    assert "number is infinity" in resp.json()["error"]["message"]
