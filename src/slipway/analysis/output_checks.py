@@ -34,9 +34,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
+
+from slipway.core.numbers import Range
 
 
 class OutputCheck(Protocol):
@@ -247,7 +249,7 @@ class OutputChecksConfig(BaseModel):
     deny: tuple[str, ...] = ()
     #: Answers must be JSON; a mapping is a schema they must also match.
     json_format: bool | dict[str, Any] = False
-    max_run: int = Field(default=20, ge=2)
+    max_run: Annotated[int, Range(2, 10_000, unit="characters")] = 20
 
 
 def build_checks(config: OutputChecksConfig | None = None) -> tuple[OutputCheck, ...]:

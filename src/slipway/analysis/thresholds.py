@@ -43,9 +43,12 @@ Configured in YAML/JSON as a mapping; every field is optional:
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from slipway.core.canary_plan import MAX_DURATION_S
+from slipway.core.numbers import Range
 
 
 class MetricAction(StrEnum):
@@ -68,17 +71,17 @@ class MetricThreshold(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     #: The smallest effect that triggers `action`, in the metric's unit (see the table).
-    threshold: float = Field(gt=0)
+    threshold: Annotated[float, Range(0, 1000, low_open=True)]
     action: MetricAction
     #: Lower edge of DF2's "investigate" band; None: no band (significant and below threshold → hold).
-    investigate_above: float | None = Field(default=None, ge=0)
+    investigate_above: Annotated[float, Range(0, 1000)] | None = None
     #: Per arm; below it the metric (or the category) is not judged.
-    min_samples: int = Field(default=100, ge=1)
+    min_samples: Annotated[int, Range(1, 100_000_000)] = 100
     #: Not enough data for a required metric makes the whole verdict inconclusive.
     required: bool = False
     enabled: bool = True
     #: This metric's share of the family-wise `alpha` (shares are renormalized over judged metrics).
-    weight: float = Field(default=1.0, gt=0)
+    weight: Annotated[float, Range(0, 1000, low_open=True)] = 1.0
 
     @model_validator(mode="after")
     def _band_below_threshold(self) -> MetricThreshold:
@@ -131,9 +134,9 @@ class Thresholds(BaseModel):
 
     #: Family-wise error rate of the whole check, over every metric, category and look: the chance
     #: that an identical candidate (A/A) is ever flagged as worse than production.
-    alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    alpha: Annotated[float, Range(0, 0.5, low_open=True, high_open=True)] = 0.01
     #: The p95 quantile for latency and TTFT (CN2 says p95).
-    latency_quantile: float = Field(default=0.95, gt=0, lt=1)
+    latency_quantile: Annotated[float, Range(0, 1, low_open=True, high_open=True)] = 0.95
     #: Multiple-testing correction across categories ("holm" or "bonferroni").
     category_correction: Literal["holm", "bonferroni"] = "holm"
 
@@ -142,11 +145,13 @@ class Thresholds(BaseModel):
     #: What a hold (a minor but significant change, DF3) at the end of a phase does.
     hold_action: PhaseEndChoice = PhaseEndChoice.PROMOTE
     #: How long an extension (`extend`) lasts; the default is two 15-minute checks.
-    extend_by_s: float = Field(default=1800.0, gt=0)
+    extend_by_s: Annotated[float, Range(0, MAX_DURATION_S, low_open=True, unit="seconds")] = 1800.0
     #: DF2: an investigation is decided within 1–4 h; with no decision by the end, DF4 applies.
-    investigate_within_s: float = Field(default=4 * 3600.0, gt=0)
+    investigate_within_s: Annotated[float, Range(0, MAX_DURATION_S, low_open=True, unit="seconds")] = (
+        4 * 3600.0
+    )
     #: DF3: monitor and hold for 24 h.
-    hold_for_s: float = Field(default=24 * 3600.0, gt=0)
+    hold_for_s: Annotated[float, Range(0, MAX_DURATION_S, low_open=True, unit="seconds")] = 24 * 3600.0
 
     def metrics(self) -> dict[str, MetricThreshold]:
         """Every metric's settings by name, in the table's order."""

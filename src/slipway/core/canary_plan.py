@@ -30,6 +30,8 @@ DEFAULT_HOLD_LIMIT = "4h"
 DEFAULT_GUARD_INTERVAL = "1m"
 STEPS_EXAMPLE = "write it like 5%:2h,25%:4h,100%"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: No phase, interval or hold lasts longer than a year (and a timer that far out overflows the loop).
+MAX_DURATION_S = 366 * 86400.0
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 
 
@@ -64,6 +66,11 @@ def parse_duration(text: str, *, what: str = "duration") -> float:
         raise ConfigError(f"{what} {text!r} is not a duration", hint=hint)
     if total <= 0:
         raise ConfigError(f"{what} {text!r} must be longer than zero", hint="e.g. 15m")
+    if total > MAX_DURATION_S:
+        raise ConfigError(
+            f"{what} {text!r} is longer than {MAX_DURATION_S // 86400:g} days, the longest duration allowed",
+            hint="e.g. 15m, 4h or 7d",
+        )
     return total
 
 
@@ -100,6 +107,8 @@ def _weight_bp(text: str, item: str) -> int:
         pct = Decimal(raw[:-1])
     except InvalidOperation:
         raise ConfigError(f"step {item!r}: {raw!r} is not a percentage", hint=STEPS_EXAMPLE) from None
+    if not pct.is_finite():
+        raise ConfigError(f"step {item!r}: {raw!r} is not a percentage", hint=STEPS_EXAMPLE)
     bp = pct * WEIGHT_SCALE / 100
     if bp != bp.to_integral_value():
         raise ConfigError(

@@ -14,9 +14,12 @@ makes the seed's file load as written.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from typing import Any
+import math
+import os
+import stat
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -36,10 +39,31 @@ from slipway.core.canary_plan import (
 )
 from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.lora import ENGINE_SCHEME, is_engine_endpoint, match_adapter
+from slipway.core.names import (
+    AdapterLabel,
+    EndpointText,
+    EngineName,
+    EnvName,
+    Label,
+    ModelLabel,
+    SlotName,
+    VersionLabel,
+    check_endpoint_text,
+    shown,
+)
+from slipway.core.numbers import Range
 from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import WEIGHT_SCALE, BackendKind, RouteTable, Slot
 
-SLOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+#: The largest config file read, in bytes: a routing file is a few KiB, and parsing is not free.
+MAX_CONFIG_BYTES = 1024 * 1024
+#: Values (scalars, lists, mappings) in the document with every YAML alias expanded.
+MAX_CONFIG_VALUES = 10_000
+#: Lists and mappings nested in one another.
+MAX_CONFIG_DEPTH = 64
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 TOP_LEVEL_KEYS = {
     "name", "active_slot", "slots", "weights", "gateway", "engines", "canary", "shadow", "notify"
 }  # fmt: skip
@@ -47,7 +71,7 @@ TOP_LEVEL_KEYS = {
 
 def normalize_endpoint(raw: str) -> str:
     """`localhost:11434` → `http://localhost:11434`; strips a trailing `/v1` and `/`."""
-    value = raw.strip()
+    value = check_endpoint_text(raw).strip()
     if not value:
         raise ValueError("endpoint is empty; write host:port or http://host:port")
     if "://" not in value:
@@ -72,29 +96,35 @@ def normalize_endpoint(raw: str) -> str:
 class Timeouts(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    connect: float = Field(5.0, gt=0, description="Seconds to open a connection.")
-    read: float = Field(300.0, gt=0, description="Seconds to wait between bytes.")
+    connect: Annotated[float, Range(0, 600, low_open=True, unit="seconds")] = Field(
+        5.0, description="Seconds to open a connection."
+    )
+    read: Annotated[float, Range(0, 86_400, low_open=True, unit="seconds")] = Field(
+        300.0, description="Seconds to wait between bytes."
+    )
 
 
 class SlotConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(
-        min_length=1, description="Version label; also sent upstream unless upstream_model says otherwise."
+    model: ModelLabel = Field(
+        description="Version label; also sent upstream unless upstream_model says otherwise."
     )
-    endpoint: str | None = Field(
+    endpoint: EndpointText | None = Field(
         None, description="host:port (an OpenAI-compatible server) or a URL; or give `engine`."
     )
-    engine: str | None = Field(
+    engine: EngineName | None = Field(
         None, description="Name of an engine under `engines:` that slipway runs for this slot."
     )
     kind: BackendKind = Field(
         BackendKind.OPENAI, description="Protocol the backend speaks (`llamacpp` for an engine slot)."
     )
-    upstream_model: str | None = Field(None, description="Model name to send to the backend.")
-    adapter: str | None = Field(None, description="LoRA adapter this slot serves.")
-    api_key_env: str | None = Field(None, description="Environment variable holding the backend's API key.")
-    version: str | None = Field(None, description="Version label shown in X-Slipway-Version.")
+    upstream_model: ModelLabel | None = Field(None, description="Model name to send to the backend.")
+    adapter: AdapterLabel | None = Field(None, description="LoRA adapter this slot serves.")
+    api_key_env: EnvName | None = Field(
+        None, description="Environment variable holding the backend's API key."
+    )
+    version: VersionLabel | None = Field(None, description="Version label shown in X-Slipway-Version.")
     timeouts: Timeouts = Field(default_factory=Timeouts)
 
     @field_validator("endpoint")
@@ -150,24 +180,32 @@ class EngineConfig(BaseModel):
         default_factory=list,
         description="LoRA adapter GGUFs loaded at start, in this order; slots pick one per request.",
     )
-    port: int = Field(0, ge=0, le=65535, description="Port on 127.0.0.1; 0 picks a free one.")
-    ctx_size: int = Field(2048, gt=0, description="Context length per sequence (llama-server --ctx-size).")
-    parallel: int = Field(2, gt=0, description="Requests decoded at once (llama-server --parallel).")
+    port: Annotated[int, Range(0, 65_535)] = Field(0, description="Port on 127.0.0.1; 0 picks a free one.")
+    ctx_size: Annotated[int, Range(1, 1_048_576, unit="tokens")] = Field(
+        2048, description="Context length per sequence (llama-server --ctx-size)."
+    )
+    parallel: Annotated[int, Range(1, 1024)] = Field(
+        2, description="Requests decoded at once (llama-server --parallel)."
+    )
     args: list[str] = Field(default_factory=list, description="Extra llama-server arguments.")
 
 
 class GatewayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest request body accepted.")
-    record_queue_size: int = Field(
-        100_000, gt=0, description="Records buffered before new ones are dropped (and counted)."
+    max_body_bytes: Annotated[int, Range(1, 1024**3, unit="bytes")] = Field(
+        4 * 1024 * 1024, description="Largest request body accepted."
     )
-    record_batch_size: int = Field(1_000, gt=0, description="Records written per transaction.")
-    record_flush_interval_s: float = Field(
-        0.25, gt=0, description="Longest a record waits before it is written."
+    record_queue_size: Annotated[int, Range(1, 10_000_000)] = Field(
+        100_000, description="Records buffered before new ones are dropped (and counted)."
     )
-    public_model: str | None = Field(None, description="Model id listed by /v1/models; defaults to `name`.")
+    record_batch_size: Annotated[int, Range(1, 100_000)] = Field(
+        1_000, description="Records written per transaction."
+    )
+    record_flush_interval_s: Annotated[float, Range(0, 60, low_open=True, unit="seconds")] = Field(
+        0.25, description="Longest a record waits before it is written."
+    )
+    public_model: Label | None = Field(None, description="Model id listed by /v1/models; defaults to `name`.")
 
 
 class CanaryConfig(BaseModel):
@@ -242,8 +280,10 @@ class NotifyConfig(BaseModel):
     webhooks: list[str] = Field(
         default_factory=list, description="URLs that receive Slack-compatible JSON (POST)."
     )
-    timeout_s: float = Field(5.0, gt=0, description="Longest wait for one webhook attempt.")
-    retries: int = Field(3, ge=0, le=10, description="Extra attempts after a failed delivery.")
+    timeout_s: Annotated[float, Range(0, 300, low_open=True, unit="seconds")] = Field(
+        5.0, description="Longest wait for one webhook attempt."
+    )
+    retries: Annotated[int, Range(0, 10)] = Field(3, description="Extra attempts after a failed delivery.")
     log: bool = Field(True, description="Also write every notification to the log.")
 
     @field_validator("webhooks")
@@ -259,14 +299,14 @@ class NotifyConfig(BaseModel):
 class RoutingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, description="The model family this gateway serves.")
-    active_slot: str = Field(description="Slot that takes all traffic when no weights are set.")
-    slots: dict[str, SlotConfig] = Field(description="Named slots (at least one).")
-    weights: dict[str, float] | None = Field(
+    name: Label | None = Field(None, description="The model family this gateway serves.")
+    active_slot: SlotName = Field(description="Slot that takes all traffic when no weights are set.")
+    slots: dict[SlotName, SlotConfig] = Field(description="Named slots (at least one).")
+    weights: dict[str, Annotated[float, Range(0, 100, unit="percent")]] | None = Field(
         None, description="Percent of traffic per slot; must sum to 100."
     )
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
-    engines: dict[str, EngineConfig] = Field(
+    engines: dict[EngineName, EngineConfig] = Field(
         default_factory=dict, description="llama.cpp servers slipway runs (the embedded engine)."
     )
     canary: CanaryConfig = Field(default_factory=CanaryConfig)
@@ -277,14 +317,6 @@ class RoutingConfig(BaseModel):
     def _consistent(self) -> RoutingConfig:
         if not self.slots:
             raise ValueError("no slots defined; add at least `blue: {model, endpoint}`")
-        for name in self.slots:
-            if not SLOT_NAME.match(name):
-                raise ValueError(f"slot name {name!r} must be letters, digits, '-', '_' or '.'")
-        for name in self.engines:
-            if not SLOT_NAME.match(name):
-                raise ValueError(
-                    f"engines.{name}: engine name {name!r} must be letters, digits, '-', '_' or '.'"
-                )
         for name, slot in self.slots.items():
             if slot.engine is None:
                 continue
@@ -339,17 +371,155 @@ class RoutingConfig(BaseModel):
         return self.gateway.public_model or self.name or self.slots[self.active_slot].model
 
 
+def _children(node: yaml.Node) -> Iterator[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield key
+            yield value
+    elif isinstance(node, yaml.SequenceNode):
+        yield from node.value
+
+
+def _too_deep(text: str, source: str) -> None:
+    """Refuse deep nesting from the event stream, before anything recursive walks the document.
+
+    The event parser keeps its own stack, so this pass cannot run out of C
+    stack on `[[[[...` the way composing (or a later tree walk) could.
+    """
+    loader = _Loader(text)
+    try:
+        depth = 0
+        while (event := loader.get_event()) is not None and not isinstance(event, yaml.StreamEndEvent):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_CONFIG_DEPTH:
+                    raise ConfigError(
+                        f"lists and mappings are nested more than {MAX_CONFIG_DEPTH} deep",
+                        hint="a routing file needs a few levels; this is not a routing file",
+                        source=source,
+                        line=event.start_mark.line + 1 if event.start_mark is not None else None,
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    finally:
+        loader.dispose()
+
+
+def _check_nodes(root: yaml.Node, source: str) -> None:
+    """Duplicate keys, alias loops and alias bombs, in one pass over the composed graph (no recursion).
+
+    An alias is a reference: a 400-byte file can name a billion values, and
+    everything after parsing (line numbers, validation) walks them expanded.
+    So the expanded size is computed first, once per node, and capped.
+    """
+    expanded: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            open_nodes.discard(key)
+            expanded[key] = 1 + sum(expanded[id(child)] for child in _children(node))
+            if isinstance(node, yaml.MappingNode):
+                _no_duplicate_keys(node, source)
+            continue
+        if key in expanded:
+            continue
+        open_nodes.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in open_nodes:
+                raise ConfigError(
+                    "an alias refers to a list or mapping that contains it (a loop)",
+                    hint="replace the alias with the values it should repeat",
+                    source=source,
+                    line=child.start_mark.line + 1,
+                )
+            if id(child) not in expanded:
+                stack.append((child, False))
+    total = expanded[id(root)]
+    if total > MAX_CONFIG_VALUES:
+        raise ConfigError(
+            f"the file holds {total:,} values once its aliases (*name) are expanded; "
+            f"the limit is {MAX_CONFIG_VALUES:,}",
+            hint="write the values out, or use fewer aliases; a routing file needs a few hundred",
+            source=source,
+        )
+
+
+def _no_duplicate_keys(node: yaml.MappingNode, source: str) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    for key_node, _value in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+            continue
+        line = key_node.start_mark.line + 1
+        ident = (key_node.tag, key_node.value)
+        first = seen.get(ident)
+        if first is not None:
+            raise ConfigError(
+                f"key {shown(key_node.value)} appears twice in the same mapping, on lines {first} and {line}",
+                hint="keep one of them: YAML would silently use the last one",
+                source=source,
+                line=line,
+            )
+        seen[ident] = line
+
+
+def load_yaml(text: str, source: str = "<config>") -> tuple[Any, yaml.Node | None]:
+    """The document and its node graph, refused (ConfigError) when too big, too deep, or ambiguous."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"the file is {size:,} bytes; a config file may be at most {MAX_CONFIG_BYTES:,} bytes (1 MiB)",
+            hint="a routing file is a few KiB: check that the path names the right file",
+            source=source,
+        )
+    try:
+        _too_deep(text, source)
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None, None
+            _check_nodes(node, source)
+            return loader.construct_document(node), node
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"not valid YAML: {problem}", hint="fix the syntax and save again", source=source, line=line
+        ) from exc
+
+
 def _line_map(node: yaml.Node, path: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
-    out[path] = node.start_mark.line + 1
+    # Bounded by load_yaml: at most MAX_CONFIG_DEPTH deep and MAX_CONFIG_VALUES expanded.
+    out.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = str(key_node.value)
-            out[(*path, key)] = key_node.start_mark.line + 1
             _line_map(value_node, (*path, key), out)
             out[(*path, key)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _line_map(item, (*path, str(i)), out)
+
+
+def _non_finite(data: Any, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], float] | None:
+    """The first NaN or infinity anywhere, free-form sections included (their models may not look)."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, path)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return where, value
+        if isinstance(value, Mapping):
+            stack.extend((v, (*where, str(k))) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*where, str(i))) for i, v in enumerate(value))
+    return None
 
 
 def _normalize(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[tuple[str, ...], tuple[str, ...]]]:
@@ -376,18 +546,80 @@ def _normalize(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[tuple[str, 
     return data, moved
 
 
-def parse_config(text: str, source: str = "<config>") -> RoutingConfig:
-    """Parse and validate YAML text; every error names the line and the field."""
+def read_config_text(path: Path) -> str:
+    """The file's text, or a ConfigError: only a regular file, at most MAX_CONFIG_BYTES, UTF-8.
+
+    Opened without blocking so a FIFO or device put in the config's place
+    cannot hang the reader, and read with a cap so a huge file is refused
+    before it is in memory.
+    """
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
         raise ConfigError(
-            f"not valid YAML: {problem}", hint="fix the syntax and save again", source=source, line=line
+            f"cannot read {path}: {exc.strerror}", hint="check the path and permissions", source=str(path)
         ) from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(
+                f"{path} is not a regular file", hint="point --config at the YAML file", source=str(path)
+            )
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"the file is {info.st_size:,} bytes; a config file may be at most "
+                f"{MAX_CONFIG_BYTES:,} bytes (1 MiB)",
+                hint="a routing file is a few KiB: check that the path names the right file",
+                source=str(path),
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CONFIG_BYTES and (chunk := os.read(fd, MAX_CONFIG_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror}", hint="check the path and permissions", source=str(path)
+        ) from exc
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"the file is larger than {MAX_CONFIG_BYTES:,} bytes (1 MiB), the limit for a config file",
+            hint="a routing file is a few KiB: check that the path names the right file",
+            source=str(path),
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            hint="a config file is YAML text; save it as UTF-8",
+            source=str(path),
+        ) from None
+
+
+def parse_config(text: str, source: str = "<config>") -> RoutingConfig:
+    """Parse and validate YAML text; every error names the line and the field.
+
+    Whatever the text, the only exception is ConfigError: the config watcher
+    and `/admin/reload` rely on that to keep the running configuration.
+    """
+    try:
+        return _parse_config(text, source)
+    except ConfigError:
+        raise
+    except (RecursionError, MemoryError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
+        raise ConfigError(
+            f"the file could not be read as a routing config ({type(exc).__name__}: {exc})",
+            hint="see docs/config.md for the format",
+            source=source,
+        ) from exc
+
+
+def _parse_config(text: str, source: str) -> RoutingConfig:
+    raw, node = load_yaml(text, source)
     if raw is None:
         raise ConfigError("the file is empty", hint="write at least active_slot and one slot", source=source)
     if not isinstance(raw, Mapping):
@@ -407,25 +639,18 @@ def parse_config(text: str, source: str = "<config>") -> RoutingConfig:
             exc.message, hint=exc.hint, source=source, line=lines.get((str(exc.field),)), field=exc.field
         ) from exc
     try:
-        return RoutingConfig.model_validate(data)
+        config = RoutingConfig.model_validate(data)
     except PydanticValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(str(part) for part in err["loc"])
+        if loc and loc[-1] == "[key]":
+            loc = loc[:-1]
         if not loc:
             # Whole-model checks name their field (a dotted path) in the first word of the message.
             first = str(err["msg"]).removeprefix("Value error, ").split(" ", 1)[0].rstrip(":")
             if first.split(".")[0] in TOP_LEVEL_KEYS:
                 loc = tuple(first.split("."))
-        original = loc
-        for prefix_len in range(len(loc), 0, -1):
-            if loc[:prefix_len] in moved:
-                original = moved[loc[:prefix_len]] + loc[prefix_len:]
-                break
-        line = None
-        for n in range(len(original), -1, -1):
-            if original[:n] in lines:
-                line = lines[original[:n]]
-                break
+        original = _original(loc, moved)
         field = ".".join(original) or None
         message = str(err["msg"]).removeprefix("Value error, ")
         if field and message.startswith(field + ": "):
@@ -437,8 +662,37 @@ def parse_config(text: str, source: str = "<config>") -> RoutingConfig:
             message = "required field is missing"
             hint = "add it; see docs/config.md"
         else:
+            if err["type"] != "value_error" and isinstance(err.get("input"), str | int | float | bool):
+                message += f" (found {shown(str(err['input']))})"
             hint = "see docs/config.md for the allowed values"
+        line = _line(original, lines)
         raise ConfigError(message, hint=hint, source=source, line=line, field=field) from exc
+    found = _non_finite(data)
+    if found is not None:
+        original = _original(found[0], moved)
+        raise ConfigError(
+            f"{found[1]} is not a finite number",
+            hint="every number in a config file must be finite; see docs/config.md for each field's range",
+            source=source,
+            line=_line(original, lines),
+            field=".".join(original),
+        )
+    return config
+
+
+def _original(loc: tuple[str, ...], moved: Mapping[tuple[str, ...], tuple[str, ...]]) -> tuple[str, ...]:
+    """Where a field was written, for seed-style slots that _normalize moved under `slots:`."""
+    for prefix_len in range(len(loc), 0, -1):
+        if loc[:prefix_len] in moved:
+            return moved[loc[:prefix_len]] + loc[prefix_len:]
+    return loc
+
+
+def _line(path: tuple[str, ...], lines: Mapping[tuple[str, ...], int]) -> int | None:
+    for n in range(len(path), -1, -1):
+        if path[:n] in lines:
+            return lines[path[:n]]
+    return None
 
 
 def dump_config(

@@ -9,12 +9,14 @@ re-judges the pairs already collected: pairs are kept raw, never pre-scored.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from slipway.core.errors import ConfigError
+from slipway.core.names import EnvName, ModelLabel
+from slipway.core.numbers import Range
 from slipway.core.shadow import parse_expiry, parse_sample, parse_until
 
 #: Scorers `analysis.shadow` knows; `judge` also needs the `judge:` block.
@@ -26,11 +28,13 @@ class MirrorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    concurrency: int = Field(32, gt=0, le=4096, description="Mirror requests in flight at once.")
-    queue: int = Field(
-        1_000, gt=0, description="Mirror requests waiting; beyond it they are dropped and counted."
+    concurrency: Annotated[int, Range(1, 4096)] = Field(32, description="Mirror requests in flight at once.")
+    queue: Annotated[int, Range(1, 1_000_000)] = Field(
+        1_000, description="Mirror requests waiting; beyond it they are dropped and counted."
     )
-    timeout_s: float = Field(120.0, gt=0, description="Longest wait for the candidate's whole answer.")
+    timeout_s: Annotated[float, Range(0, 86_400, low_open=True, unit="seconds")] = Field(
+        120.0, description="Longest wait for the candidate's whole answer."
+    )
 
 
 class ShadowChecksConfig(BaseModel):
@@ -43,8 +47,12 @@ class ShadowChecksConfig(BaseModel):
     regex: str | None = Field(None, description="The answer must match this regular expression (search).")
     deny_regex: str | None = Field(None, description="The answer must not match this regular expression.")
     labels: list[str] | None = Field(None, description="The answer's label must be one of these.")
-    min_chars: int | None = Field(1, ge=0, description="Shortest acceptable answer (1: not empty).")
-    max_chars: int | None = Field(None, gt=0, description="Longest acceptable answer.")
+    min_chars: Annotated[int, Range(0, 10_000_000, unit="characters")] | None = Field(
+        1, description="Shortest acceptable answer (1: not empty)."
+    )
+    max_chars: Annotated[int, Range(1, 10_000_000, unit="characters")] | None = Field(
+        None, description="Longest acceptable answer."
+    )
     refusal: bool = Field(True, description="An answer that refuses the task fails the format check.")
 
     @field_validator("regex", "deny_regex")
@@ -64,15 +72,19 @@ class JudgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     endpoint: str = Field(description="OpenAI-compatible server, e.g. http://127.0.0.1:8000.")
-    model: str = Field(description="Model name sent to it.")
-    api_key_env: str | None = Field(None, description="Environment variable holding its API key.")
+    model: ModelLabel = Field(description="Model name sent to it.")
+    api_key_env: EnvName | None = Field(None, description="Environment variable holding its API key.")
     rubric: str = Field(
         "Which answer serves the user better: correct, complete, in the requested format, and safe?",
         description="What the judge is asked to weigh.",
     )
-    max_pairs: int = Field(200, gt=0, description="Pairs judged per report (a stratified sample).")
-    timeout_s: float = Field(60.0, gt=0, description="Longest wait for one judgement.")
-    concurrency: int = Field(4, gt=0, le=64, description="Judgements in flight at once.")
+    max_pairs: Annotated[int, Range(1, 100_000)] = Field(
+        200, description="Pairs judged per report (a stratified sample)."
+    )
+    timeout_s: Annotated[float, Range(0, 3600, low_open=True, unit="seconds")] = Field(
+        60.0, description="Longest wait for one judgement."
+    )
+    concurrency: Annotated[int, Range(1, 64)] = Field(4, description="Judgements in flight at once.")
 
     @field_validator("endpoint")
     @classmethod
@@ -88,13 +100,17 @@ class ShadowDecisionConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_pairs: int = Field(1_000, gt=0, description="No go before this many pairs (the seed: 1,000–5,000).")
-    min_effect: float = Field(
-        0.05, gt=0, lt=1, description="Smallest drop that matters (5 points of a pass rate)."
+    min_pairs: Annotated[int, Range(1, 10_000_000)] = Field(
+        1_000, description="No go before this many pairs (the seed: 1,000–5,000)."
     )
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of intervals and decisions.")
-    min_pairs_per_group: int = Field(
-        30, gt=0, description="Groups smaller than this are reported, not judged."
+    min_effect: Annotated[float, Range(0, 1, low_open=True, high_open=True)] = Field(
+        0.05, description="Smallest drop that matters (5 points of a pass rate)."
+    )
+    confidence: Annotated[float, Range(0.5, 1, low_open=True, high_open=True)] = Field(
+        0.95, description="Confidence of intervals and decisions."
+    )
+    min_pairs_per_group: Annotated[int, Range(1, 1_000_000)] = Field(
+        30, description="Groups smaller than this are reported, not judged."
     )
 
 
