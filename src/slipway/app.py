@@ -31,7 +31,14 @@ from slipway.backends.engine.provision import EngineProvisioner
 from slipway.backends.factory import SlotBackends
 from slipway.backends.provisioners import ProvisionerChain, VllmAdapterProvisioner
 from slipway.core.canary_plan import CanaryPlan
-from slipway.core.config import CanaryConfig, NotifyConfig, RoutingConfig, dump_config, parse_config
+from slipway.core.config import (
+    CanaryConfig,
+    GatewayConfig,
+    NotifyConfig,
+    RoutingConfig,
+    dump_config,
+    parse_config,
+)
 from slipway.core.deployments import Deployment
 from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
@@ -39,6 +46,7 @@ from slipway.core.ports import Clock, Notifier
 from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteChange
 from slipway.gateway.app import GatewayApp
+from slipway.gateway.connections import ConnectionLimits, ConnectionStats, fd_budget, guarded_protocol
 from slipway.gateway.metrics import TrafficMetrics
 from slipway.gateway.proxy import Proxy
 from slipway.gateway.recorder import Recorder
@@ -202,6 +210,8 @@ class Runtime:
         self.recorder: Recorder | None = None
         #: Per-slot request counters and histograms for GET /metrics (counted as records are queued).
         self.traffic = TrafficMetrics()
+        #: What the front door refused or cut (connection cap, header and body deadlines).
+        self.connections = ConnectionStats()
         self.engines = EngineDirectory()
         self.backends = SlotBackends(engines=self.engines)
         self.fleet = EngineFleet(self.engines, log_dir=settings.workdir / ".slipway" / "logs")
@@ -574,6 +584,7 @@ class Runtime:
                 if shadow is not None and self._shadow is not None
                 else None
             ),
+            "connections": asdict(self.connections),
             "last_deployment": (
                 {
                     "id": deployments[0].id,
@@ -635,12 +646,18 @@ def serve(settings: ServeSettings) -> None:
     import uvloop
 
     app, runtime = create_app(settings)
+    gateway = runtime.config.gateway if runtime.config is not None else GatewayConfig()
+    limits = ConnectionLimits(
+        max_connections=fd_budget(gateway.max_connections),
+        header_timeout_s=gateway.header_timeout_s,
+        body_timeout_s=gateway.body_timeout_s,
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="none",
-        http="httptools",
+        http=guarded_protocol(limits, runtime.connections),
         lifespan="off",
         log_level="warning",
         access_log=False,

@@ -206,6 +206,17 @@ class GatewayConfig(BaseModel):
         0.25, description="Longest a record waits before it is written."
     )
     public_model: Label | None = Field(None, description="Model id listed by /v1/models; defaults to `name`.")
+    max_connections: Annotated[int, Range(1, 1_000_000)] = Field(
+        4096,
+        description="Client connections open at once; more are refused with a 503 (lowered to what the "
+        "process's open-file limit allows).",
+    )
+    header_timeout_s: Annotated[float, Range(0, 3600, low_open=True, unit="seconds")] = Field(
+        10.0, description="Longest a client may take to send a request's headers; then 408 and closed."
+    )
+    body_timeout_s: Annotated[float, Range(0, 3600, low_open=True, unit="seconds")] = Field(
+        60.0, description="Longest a client may take to send a request's body after its headers."
+    )
 
 
 class CanaryConfig(BaseModel):

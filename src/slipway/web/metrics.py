@@ -37,6 +37,7 @@ class _Snapshot(Collector):
         yield from _route(self._status)
         yield from _recorder(self._status)
         yield from _engines(self._status.get("engines") or {})
+        yield from _connections(self._status.get("connections"))
         yield from _rollouts(self._status)
         if self._traffic is not None:
             yield from self._traffic.families()
@@ -137,3 +138,20 @@ def _rollouts(status: Mapping[str, Any]) -> Iterator[Metric]:
             copies.add_metric([outcome], mirror.get(outcome, 0))
     yield shadow_state
     yield copies
+
+
+def _connections(stats: Mapping[str, Any] | None) -> Iterator[Metric]:
+    """The front door: open client connections, and those refused or cut before reaching a slot."""
+    if not stats:
+        return
+    yield _gauge("slipway_client_connections", "Client connections open now.", stats["open"])
+    refused = CounterMetricFamily(
+        "slipway_client_connections_refused",
+        "Client connections the gateway refused or cut itself (never counted against a slot): "
+        "over gateway.max_connections, or too slow to send headers or body.",
+        labels=["reason"],
+    )
+    refused.add_metric(["over_limit"], stats["refused_over_limit"])
+    refused.add_metric(["header_timeout"], stats["header_timeouts"])
+    refused.add_metric(["body_timeout"], stats["body_timeouts"])
+    yield refused
