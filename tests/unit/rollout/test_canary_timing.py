@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from slipway.core.canary_plan import CanaryPlan, InconclusivePolicy
-from slipway.rollout.strategies.canary_timing import starved_first_phase, stretched_steps
+from slipway.rollout.strategies.canary_timing import starved_first_phase, stretched_steps, two_figures
 
 SEED = CanaryPlan.parse("5%:2h,25%:4h,100%")
 
@@ -50,3 +50,11 @@ def test_a_faster_clock_shortens_the_phase_in_requests_too() -> None:
     assert starved_first_phase(SEED, 24_000, 100) is None
     text = starved_first_phase(SEED, 24_000, 100, clock_scale=60)
     assert text is not None and "about 2 requests" in text
+
+
+@pytest.mark.parametrize(
+    ("rate", "said"),
+    [(1440.0, 1400.0), (1439.2, 1400.0), (1416.0, 1400.0), (2400.0, 2400.0), (86.4, 86.0), (0.0, 0.0)],
+)
+def test_a_measured_rate_is_said_to_two_figures(rate: float, said: float) -> None:
+    assert two_figures(rate) == said

@@ -70,9 +70,17 @@ def starved_first_phase(
         InconclusivePolicy.EXTEND: "still be inconclusive at twice its length and roll back "
         "(inconclusive: extend)",
     }[plan.inconclusive]
+    rate = two_figures(traffic_per_day)
     return (
-        f"at the traffic this gateway served lately (~{traffic_per_day:,.0f} requests/day), the first "
+        f"at the traffic this gateway served lately (~{rate:,.0f} requests/day), the first "
         f"phase ({first.percent:g}% for {format_duration(first.duration_s)}) sends the candidate about "
         f"{expected:,.0f} requests, and a verdict needs {min_samples} per arm: it will likely "
         f"{ends}. Steps that fit this traffic: --steps {','.join(str(s) for s in longer)}"
     )
+
+
+def two_figures(rate: float) -> float:
+    """A measured rate to two significant figures: what an hour of traffic can tell, and no more."""
+    if rate <= 0:
+        return 0.0
+    return round(rate, 1 - math.floor(math.log10(rate)))
