@@ -14,6 +14,7 @@ never recorded against a slot: no slot was involved.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import resource
 from dataclasses import dataclass
@@ -26,6 +27,21 @@ log = logging.getLogger("slipway.gateway")
 
 #: File descriptors kept back from client connections: the store, engines, logs, listening sockets.
 RESERVED_FDS = 256
+
+
+#: Errors of this process's own resources when it opens a connection to a backend.
+_OWN_EXHAUSTION = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def own_exhaustion(exc: BaseException) -> OSError | None:
+    """The error, if opening a backend connection failed because this process ran out of files or memory.
+
+    Then slipway is overloaded and the backend is not at fault: nothing may count it against a slot.
+    """
+    os_error = getattr(exc, "os_error", exc)
+    if isinstance(os_error, OSError) and os_error.errno in _OWN_EXHAUSTION:
+        return os_error
+    return None
 
 
 @dataclass(frozen=True, slots=True)

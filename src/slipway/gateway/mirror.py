@@ -35,10 +35,11 @@ import orjson
 
 from slipway.core.errors import BackendError, NotFoundError, ValidationError
 from slipway.core.lora import EngineInfo
-from slipway.core.records import Api, RequestRecord
+from slipway.core.records import NOT_THE_SLOTS_FAULT, Api, RequestRecord
 from slipway.core.shadow import MAX_INPUT_TEXT, MAX_PAIR_TEXT, ShadowAnswer, ShadowPair
 from slipway.core.types import BackendKind, Slot
 from slipway.gateway import translate
+from slipway.gateway.connections import own_exhaustion
 from slipway.gateway.exchanges import exchange_for, upstream_body
 from slipway.gateway.output import OutputTracker
 from slipway.gateway.recorder import BatchWriter
@@ -65,6 +66,10 @@ class MirrorStats:
     pairs: int = 0
     #: Copies recorded as refused without trying, while the candidate was backed off from.
     skipped_down: int = 0
+    #: Pairs not recorded because the gateway, not either model, spoiled them: production's answer
+    #: was cut by its client or by slipway itself, or slipway could not send the copy (closing,
+    #: out of sockets). They would tell nothing about the candidate.
+    spoiled: int = 0
 
 
 class MirrorJob:
@@ -245,6 +250,9 @@ class Mirror:
         assert production is not None, "queued before production answered"
         self.stats.sent += 1
         candidate = await self._ask_candidate(job)
+        if production.error in NOT_THE_SLOTS_FAULT or candidate.error in NOT_THE_SLOTS_FAULT:
+            self.stats.spoiled += 1
+            return
         if not candidate.ok:
             self.stats.candidate_errors += 1
         text, turns = input_of(job.api, job.body)
@@ -282,7 +290,7 @@ class Mirror:
 
         session = self._session()
         if session is None:
-            return failed(0, "gateway_closing")
+            return failed(0, "gateway_error")
         loop = asyncio.get_running_loop()
         if loop.time() < self._down_until:
             self.stats.skipped_down += 1
@@ -334,6 +342,8 @@ class Mirror:
                             return failed(
                                 resp.status, f"stream_error: {tracker.error}", tracker.text, tracker.ttft_ms
                             )
+                        if tracker.malformed is not None:
+                            return failed(resp.status, "bad_upstream_stream", tracker.text, tracker.ttft_ms)
                         if not tracker.complete:
                             return failed(resp.status, "stream_interrupted", tracker.text, tracker.ttft_ms)
                         text, ttft = tracker.text, tracker.ttft_ms
@@ -360,12 +370,16 @@ class Mirror:
             partial = tracker.text if tracker is not None else ""
             return failed(0, f"timeout: no whole answer within {self._timeout_s:g}s", partial)
         except aiohttp.ClientConnectorError as exc:
+            if own_exhaustion(exc) is not None:
+                return failed(0, "gateway_overloaded")
             self._refusals += 1
             if self._refusals >= REFUSALS_BEFORE_BACKOFF:
                 self._down_until = loop.time() + self._backoff
                 self._backoff = min(self._backoff * 2, MAX_BACKOFF_S)
             return failed(0, f"unreachable: {exc.__class__.__name__}: {exc}".rstrip(": "))
         except (aiohttp.ClientError, OSError) as exc:
+            if own_exhaustion(exc) is not None:
+                return failed(0, "gateway_overloaded")
             return failed(0, f"unreachable: {exc.__class__.__name__}: {exc}".rstrip(": "))
 
 

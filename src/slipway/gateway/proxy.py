@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import random
@@ -36,6 +35,7 @@ from slipway.gateway.asgi import (
     header_map,
     read_body,
 )
+from slipway.gateway.connections import own_exhaustion
 from slipway.gateway.errors import send_error, stream_error_event
 from slipway.gateway.exchanges import Exchange, exchange_for, upstream_body
 from slipway.gateway.mirror import Mirror, MirrorJob
@@ -577,23 +577,17 @@ def _describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
 
 
-#: Errors of this process's own resources when it opens a connection: slipway is overloaded, the
-#: backend is not at fault.
-_OWN_EXHAUSTION = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-
-
 def _unreachable(slot: Slot, exc: BaseException) -> tuple[int, str, str]:
     """(status, error code, message) for a backend that could not be reached, or dropped the request."""
     where = f"backend of slot {slot.name!r} ({slot.endpoint})"
-    os_error = getattr(exc, "os_error", exc)
-    if isinstance(os_error, OSError) and os_error.errno in _OWN_EXHAUSTION:
+    os_error = own_exhaustion(exc)
+    if os_error is not None:
         return (
             503,
             "gateway_overloaded",
             (
-                f"slipway could not open a connection to the {where}: it is out of "
-                f"{'file descriptors' if os_error.errno in (errno.EMFILE, errno.ENFILE) else 'memory'} "
-                "itself; retry shortly (see gateway.max_connections in the routing config)"
+                f"slipway could not open a connection to the {where}: it is out of resources itself "
+                f"({os_error.strerror}); retry shortly (see gateway.max_connections in the routing config)"
             ),
         )
     connected = isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError) and not isinstance(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import aiohttp
 from tests.faults import free_port
@@ -25,7 +26,9 @@ def record(i: int) -> RequestRecord:
     )  # fmt: skip
 
 
-async def mirror_to(endpoint: str, n: int) -> tuple[Mirror, list[ShadowPair]]:
+async def mirror_to(
+    endpoint: str, n: int, production: Callable[[int], RequestRecord] = record
+) -> tuple[Mirror, list[ShadowPair]]:
     pairs: list[ShadowPair] = []
 
     async def keep(batch: Sequence[ShadowPair]) -> None:
@@ -42,8 +45,10 @@ async def mirror_to(endpoint: str, n: int) -> tuple[Mirror, list[ShadowPair]]:
             assert job is not None
             await asyncio.sleep(0.01)
             assert mirror.stats.sent == i, "nothing is sent before production has answered"
-            job.finish(record(i), "billing")
-        while len(pairs) < n:
+            job.finish(production(i), "billing")
+        while mirror.stats.sent < n or mirror.in_flight or mirror.queued:
+            await asyncio.sleep(0.01)
+        while len(pairs) < n - mirror.stats.spoiled:
             await writer.flush()
             await asyncio.sleep(0.01)
         await mirror.close()
@@ -68,6 +73,20 @@ async def test_a_candidate_that_refuses_connections_is_backed_off_from_and_every
     assert mirror.stats.skipped_down <= 20 - REFUSALS_BEFORE_BACKOFF
     assert all(p.candidate.status == 0 and (p.candidate.error or "").startswith("unreachable") for p in pairs)
     assert all(p.production.ok for p in pairs), "production's side is untouched"
+
+
+async def test_a_pair_whose_production_answer_the_gateway_spoiled_is_not_recorded() -> None:
+    """The client left, or slipway failed on its own: such a pair would count against the candidate."""
+    faults = {1: "client_disconnected", 2: "gateway_error", 3: "gateway_overloaded"}
+
+    def production(i: int) -> RequestRecord:
+        error = faults.get(i)
+        return replace(record(i), status=500 if error else 200, error=error)
+
+    with sim_backend(sim_profile("cs-v2.2", "v2.2")) as url:
+        mirror, pairs = await mirror_to(url, 5, production)
+    assert mirror.stats.spoiled == 3 and mirror.stats.candidate_errors == 0
+    assert sorted(int(p.pair_id, 16) for p in pairs) == [0, 4]
 
 
 async def test_a_reload_changes_the_limits_of_a_running_mirror_and_copies_keep_flowing() -> None:
