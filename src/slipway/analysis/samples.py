@@ -19,8 +19,9 @@ Interface (the controller codes against it):
 Counting rules (the store source, `sources.store.arm_sample`, applies them):
 
 * `requests`: every request the slot started in the window.
-* `errors`: status >= 400, or an error recorded — except `client_disconnected`:
-  a client hanging up is not the slot's failure.
+* `errors`: status >= 400, or an error recorded — except a client hanging up
+  or the gateway's own overload or fault (`records.NOT_THE_SLOTS_FAULT`):
+  neither is the slot's failure.
 * `streams` / `aborted_streams`: streaming requests, and those that ended early
   for a reason other than the client leaving (the backend died mid-stream).
 * `latency_ms`, `ttft_ms`, `output_chars`: of *completed* requests (no error,

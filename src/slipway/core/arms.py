@@ -8,9 +8,10 @@ statistics and the output checks are `analysis`'s business
 Rules shared by every implementation:
 
 * A window is [since, until) on `RequestRecord.started_at`.
-* An *error* is status >= 400 or an error recorded, except `client_disconnected`
-  (a client hanging up is not the slot's failure). An *aborted stream* is a
-  streaming request that ended early for any reason but `client_disconnected`.
+* An *error* is status >= 400 or an error recorded, except the errors in
+  `records.NOT_THE_SLOTS_FAULT` (a client hanging up, the gateway's own
+  overload or fault: not the slot's failure). An *aborted stream* is a
+  streaming request that ended early for any reason but those.
 * A *completed* request has status < 400, no error and was not aborted.
 * The subsample is uniform over completed requests and nearly nested from one
   look to the next: a request is kept when its (random) id falls below a
