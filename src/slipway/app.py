@@ -38,9 +38,10 @@ from slipway.core.config import (
     RoutingConfig,
     dump_config,
     parse_config,
+    read_config_text,
 )
 from slipway.core.deployments import Deployment
-from slipway.core.errors import ConfigError, NotFoundError
+from slipway.core.errors import ConfigError, NotFoundError, SlipwayError
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
 from slipway.core.ports import Clock, Notifier
 from slipway.core.shadow_config import ShadowConfig
@@ -416,22 +417,31 @@ class Runtime:
             await self.store.close()
 
     def read_config_file(self) -> tuple[RoutingConfig, str]:
+        """Read, parse and validate the file; blocking, so the running gateway calls it in a thread.
+
+        Any file at all ends in a config or a ConfigError (read_config_text and
+        parse_config bound size, nesting and aliases), never in another
+        exception that would stop the watcher or turn a reload into a 500.
+        """
         path = self.settings.config_path
         assert path is not None
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read {path}: {exc.strerror}", hint="check the path and permissions", source=str(path)
-            ) from exc
+        text = read_config_text(path)
         config = parse_config(text, str(path))
-        canary_analysis(config, str(path))
+        try:
+            canary_analysis(config, str(path))
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(
+                f"canary: {type(exc).__name__}: {exc}", hint="see docs/config.md (canary)", source=str(path)
+            ) from exc
         return config, text
 
-    async def _apply_file(self, *, actor: str, at_start: bool = False) -> dict[str, Any]:
+    async def _apply_file(self, *, actor: str, at_start: bool = False, force: bool = False) -> dict[str, Any]:
         assert self.store is not None
         try:
-            config, text = self.read_config_file()
+            # Off the event loop: even a file at the size limit must not hold up requests or /healthz.
+            config, text = await asyncio.to_thread(self.read_config_file)
         except ConfigError as exc:
             self.config_error = str(exc)
             if at_start and self.routes.table is not None:
@@ -441,44 +451,97 @@ class Runtime:
             if not at_start:
                 log.error("config rejected, keeping the running configuration: %s", exc)
             raise
-        self.config_error = None
-        self.config = config
         digest = _sha(text)
         if await self.store.get_meta(CONFIG_META_KEY) == digest and self.routes.table is not None:
+            self.config_error = None
+            self.config = config
             return {"applied": False, "reason": "file unchanged since it was last applied"}
+        previous = self.config
+        self.config = config
         if self._shadow is not None:
             self._shadow.configure()
-        table = await self.controller.apply_table(
-            await self.shadow.keep_shadow(await self.canary.keep_canary(config.to_route_table(0))),
-            actor=actor,
-            reason=f"applied {self.settings.config_path}" + (" at start" if at_start else ""),
-        )
+        try:
+            table = await self.controller.apply_table(
+                await self.shadow.keep_shadow(await self.canary.keep_canary(config.to_route_table(0))),
+                actor=actor,
+                reason=f"applied {self.settings.config_path}" + (" at start" if at_start else ""),
+                force=force,
+                force_hint=(
+                    "start that backend and save the file again (or run `slipway reload`), "
+                    "or apply it anyway: slipway reload --force"
+                ),
+                unready_note="applied with --force past the readiness check",
+            )
+        except SlipwayError as exc:
+            # Refused (a slot it would send traffic to is not ready) or the store failed:
+            # the running configuration stays, and `slipway status` says why.
+            self.config = previous
+            if self._shadow is not None:
+                self._shadow.configure()
+            self.config_error = str(exc)
+            if at_start and self.routes.table is not None:
+                log.error("config file not applied at start; serving the stored routes: %s", exc)
+                return {"applied": False, "reason": str(exc)}
+            log.error("config not applied, keeping the running configuration: %s", exc)
+            raise
+        self.config_error = None
         await self.store.set_meta(CONFIG_META_KEY, digest)
         await self.store.set_meta(CONFIG_TEXT_META_KEY, text)
         self.config_applied_at = time.time()
         return {"applied": True, "route_version": table.version, "active": table.active}
 
-    async def reload(self, actor: str) -> dict[str, Any]:
+    async def reload(self, actor: str, force: bool = False) -> dict[str, Any]:
         if self.settings.config_path is None:
             raise ConfigError(
                 "slipway was started without --config, so there is no file to reload",
                 hint="restart with --config FILE, or change routes with the API",
             )
-        return await self._apply_file(actor=actor)
+        return await self._apply_file(actor=actor, force=force)
 
     async def _watch(self) -> None:
-        from watchfiles import awatch
+        """Apply the config file whenever it changes; nothing in it, or in its directory, stops this.
+
+        The directory is watched (editors save by writing a new file and
+        renaming it over the old one, which a watch on the file itself would
+        lose), but only events for the config file get through the filter: a
+        log written beside it (`slipway serve > gw.log`) once woke this loop,
+        and its own log line, hundreds of times a minute.
+        """
+        from watchfiles import Change, awatch
 
         path = self.settings.config_path
         assert path is not None
         target = path.resolve()
-        async for changes in awatch(target.parent, debounce=150, step=50, recursive=False):
-            if not any(Path(p).resolve() == target for _kind, p in changes):
-                continue
-            with contextlib.suppress(ConfigError):
-                result = await self._apply_file(actor="config-file (watch)")
-                if result.get("applied"):
-                    log.info("config file change applied: route v%s", result.get("route_version"))
+
+        def only_the_config(_change: Change, changed: str) -> bool:
+            return Path(changed) == target
+
+        while True:
+            try:
+                async for _changes in awatch(
+                    target.parent, watch_filter=only_the_config, debounce=150, step=50, recursive=False
+                ):
+                    await self._apply_watched()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error(
+                    "the config watcher failed (%s: %s); watching again in 1 s", type(exc).__name__, exc
+                )
+                await asyncio.sleep(1.0)
+
+    async def _apply_watched(self) -> None:
+        try:
+            result = await self._apply_file(actor="config-file (watch)")
+        except SlipwayError:
+            return  # logged, and shown by `slipway status`; the running configuration stays
+        except Exception as exc:
+            self.config_error = f"the config file could not be applied: {type(exc).__name__}: {exc}"
+            log.exception("config file change not applied; keeping the running configuration")
+            return
+        if result.get("applied"):
+            log.info("config file change applied: route v%s", result.get("route_version"))
 
     async def history(self, limit: int) -> list[RouteChange]:
         assert self.store is not None

@@ -4,6 +4,13 @@ Every change is: compute the next table (pure, `machine`), commit it with the
 version we started from (optimistic concurrency), then publish it to the
 gateway. A local lock queues operators in this process; a ConflictError means
 another replica won and the operator should look again.
+
+Traffic never moves to a slot that has not answered a readiness check first
+(switch, rollback, a config file, a deploy): a config whose active slot
+pointed at a closed port once took 108 requests straight into 502s. The
+check is network I/O, so it runs outside the lock, and the plan is made again
+under the lock with the results in hand; `force` moves traffic anyway and
+says so in the route history.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, SlipwayError, SmokeTestFailed, TransitionError
@@ -29,6 +36,32 @@ log = logging.getLogger("slipway.controller")
 
 #: The shortest wait before a replaced slot's engine is stopped (its read timeout if longer).
 MIN_RETIRE_GRACE_S = 1.0
+#: Plans made again because the route changed while a readiness check ran, before giving up.
+MAX_REPLANS = 8
+
+Plan = Callable[[RouteTable], tuple[RouteTable, RouteChange]]
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A committed route change as it happened: the callers print this, not what they saw before.
+
+    Fifty operators rolling back at once each get their own real from and to,
+    never a `blue -> blue` pieced together from a table read before the lock.
+    """
+
+    table: RouteTable
+    change: RouteChange
+
+
+def newly_serving(old: RouteTable | None, new: RouteTable) -> list[str]:
+    """Slots that take traffic in `new` and did not, or did with another definition, in `old`."""
+    before = old.effective_weights() if old is not None else {}
+    return [
+        name
+        for name in new.effective_weights()
+        if name not in before or old is None or old.slots.get(name) != new.slots[name]
+    ]
 
 
 class RouteController:
@@ -105,6 +138,61 @@ class RouteController:
                         raise
         raise AssertionError("unreachable")
 
+    async def readiness(self, slot: Slot) -> str | None:
+        """None when the slot is ready for traffic, else why not (endpoint and the backend's answer)."""
+        try:
+            health = await self._backend.check(slot)
+        except Exception as exc:  # a backend adapter's bug must read as "not ready", not as a crash
+            return f"slot {slot.name!r} ({slot.endpoint}) could not be checked: {type(exc).__name__}: {exc}"
+        if health.ready:
+            return None
+        return f"slot {slot.name!r} ({slot.endpoint}) is not ready: {health.detail}"
+
+    async def move(
+        self,
+        plan: Plan,
+        *,
+        force: bool = False,
+        force_hint: str,
+        unready_note: str = "forced past the readiness check",
+    ) -> Moved:
+        """Commit `plan(current table)` once every slot it sends traffic to has passed a readiness check.
+
+        Checks run outside the lock (each may wait for a connect timeout, and a
+        rollback must not queue behind one); the plan is then made again under
+        the lock on the table of that moment, so the change committed, and
+        reported, is the one that really happened. A slot that fails its check
+        refuses the change with the reason, unless `force`, which commits and
+        adds `unready_note` and the reason to the change's history entry.
+        """
+        results: dict[Slot, str | None] = {}
+        for _ in range(MAX_REPLANS):
+            async with self._lock:
+                old = self._table
+                if old is None:
+                    raise TransitionError("no route table yet", hint="start slipway with --config FILE")
+                new, change = plan(old)
+                pending = [new.slots[n] for n in newly_serving(old, new) if new.slots[n] not in results]
+                if not pending:
+                    problems = [p for n in newly_serving(old, new) if (p := results[new.slots[n]])]
+                    if problems and not force:
+                        raise TransitionError(
+                            "traffic was not moved: " + "; ".join(problems), hint=force_hint
+                        )
+                    if problems:
+                        log.warning("%s: %s", unready_note, "; ".join(problems))
+                        change = replace(
+                            change, reason=f"{change.reason}; {unready_note}: {'; '.join(problems)}"
+                        )
+                    committed = await self._commit(new, change, old.version)
+                    return Moved(committed, change)
+            found = await asyncio.gather(*(self.readiness(slot) for slot in pending))
+            results.update(zip(pending, found, strict=True))
+        raise ConflictError(
+            "the routes kept changing while the target was being checked",
+            hint="someone else is moving traffic right now; see `slipway history`, then try again",
+        )
+
     async def last_change(self) -> RouteChange | None:
         history = await self._routes.route_history(1)
         return history[0] if history else None
@@ -149,19 +237,57 @@ class RouteController:
             task.cancel()
         await asyncio.gather(*self._retiring, return_exceptions=True)
 
-    async def apply_table(self, table: RouteTable, *, actor: str, reason: str) -> RouteTable:
-        async with self._lock:
-            old = self._table
-            new, change = machine.replace_table(old, table, actor=actor, reason=reason, now=self._clock())
-            return await self._commit(new, change, old.version if old else 0)
+    async def apply_table(
+        self,
+        table: RouteTable,
+        *,
+        actor: str,
+        reason: str,
+        force: bool = False,
+        force_hint: str = "start the backend, or apply the file anyway: slipway reload --force",
+        unready_note: str = "forced past the readiness check",
+    ) -> RouteTable:
+        """Apply a whole table (a config file); slots it newly sends traffic to are checked first."""
+        if self._table is None:
+            # The first table of an empty store: nothing serves yet, so there is nothing to keep.
+            async with self._lock:
+                if self._table is None:
+                    problems = [
+                        p for n in newly_serving(None, table) if (p := await self.readiness(table.slots[n]))
+                    ]
+                    new, change = machine.replace_table(
+                        None, table, actor=actor, reason=reason, now=self._clock()
+                    )
+                    if problems:
+                        log.warning("applied although not ready: %s", "; ".join(problems))
+                        change = replace(
+                            change, reason=f"{reason}; not ready when applied: {'; '.join(problems)}"
+                        )
+                    return await self._commit(new, change, 0)
 
-    async def switch(self, to: str, *, actor: str, reason: str) -> RouteTable:
-        async with self._lock:
-            old = self.table
-            new, change = machine.switch(old, to, actor=actor, reason=reason, now=self._clock())
-            committed = await self._commit(new, change, old.version)
-        await self._mark_staged_live(to, previous=old.active)
-        return committed
+        def plan(old: RouteTable) -> tuple[RouteTable, RouteChange]:
+            return machine.replace_table(old, table, actor=actor, reason=reason, now=self._clock())
+
+        moved = await self.move(plan, force=force, force_hint=force_hint, unready_note=unready_note)
+        return moved.table
+
+    async def switch(self, to: str, *, actor: str, reason: str, force: bool = False) -> RouteTable:
+        return (await self.switch_to(to, actor=actor, reason=reason, force=force)).table
+
+    async def switch_to(self, to: str, *, actor: str, reason: str, force: bool = False) -> Moved:
+        """All traffic to `to`, once it passes a readiness check (or `force`)."""
+
+        def plan(old: RouteTable) -> tuple[RouteTable, RouteChange]:
+            return machine.switch(old, to, actor=actor, reason=reason, now=self._clock())
+
+        moved = await self.move(
+            plan,
+            force=force,
+            force_hint=f"fix the backend, or move traffic anyway: slipway switch {to} --force",
+        )
+        previous = moved.change.from_active
+        await self._mark_staged_live(to, previous=previous if previous is not None else to)
+        return moved
 
     async def _mark_staged_live(self, slot: str, previous: str) -> None:
         """A version staged with --no-switch goes live when an operator switches to its slot."""
@@ -171,22 +297,49 @@ class RouteController:
                 await self._finish(dep, DeploymentStatus.LIVE)
                 return
 
-    async def rollback(self, *, to: str | None = None, actor: str, reason: str) -> RouteTable:
-        async with self._lock:
-            old = self.table
-            new, change = machine.rollback(old, to=to, actor=actor, reason=reason, now=self._clock())
-            committed = await self._commit(new, change, old.version)
-        await self._mark_rolled_back(old.active, reason)
-        return committed
+    async def rollback(
+        self, *, to: str | None = None, actor: str, reason: str, force: bool = False
+    ) -> RouteTable:
+        return (await self.roll_back(to=to, actor=actor, reason=reason, force=force)).table
 
-    async def rollback_adapter(self, *, to: str | None, actor: str, reason: str) -> RouteTable:
+    async def roll_back(
+        self, *, to: str | None = None, actor: str, reason: str, force: bool = False
+    ) -> Moved:
+        """Back to the previous slot (or `to`), once it passes a readiness check (or `force`).
+
+        At 3 a.m. the standby may be down too; the refusal says how to force
+        it, because going back to a broken slot can still be the lesser harm.
+        """
+
+        def plan(old: RouteTable) -> tuple[RouteTable, RouteChange]:
+            return machine.rollback(old, to=to, actor=actor, reason=reason, now=self._clock())
+
+        again = f"slipway rollback --to {to} --force" if to else "slipway rollback --force"
+        moved = await self.move(
+            plan,
+            force=force,
+            force_hint=(
+                "fix that backend, or roll back anyway if it is still the lesser harm "
+                f"(requests will fail until it answers): {again}"
+            ),
+        )
+        if moved.change.from_active is not None:
+            await self._mark_rolled_back(moved.change.from_active, reason)
+        return moved
+
+    async def rollback_adapter(
+        self, *, to: str | None, actor: str, reason: str, force: bool = False
+    ) -> Moved:
         """Back to an earlier adapter version (AD3): a route change, never an engine call.
 
         If no slot serves `to`, the standby is restaged with it on the active
-        slot's engine; the engine must have it loaded (checked first).
+        slot's engine; the engine must have it loaded (checked first, and no
+        force skips that). A slot that already serves it is checked for
+        readiness like any rollback target, and `force` overrides that check.
         """
         async with self._lock:
-            _target, staged = machine.adapter_rollback_plan(self.table, to)
+            table = self.table
+            target, staged = machine.adapter_rollback_plan(table, to)
         if staged is not None:
             health = await self._backend.check(staged)
             if not health.ready:
@@ -194,6 +347,21 @@ class RouteController:
                     f"adapter {to!r} cannot be served from {staged.endpoint}: {health.detail}",
                     hint="deploy it instead: slipway deploy VERSION --adapter PATH (starts an engine for it)",
                 )
+        elif target not in table.effective_weights():
+            problem = await self.readiness(table.slots[target])
+            if problem is not None and not force:
+                again = (
+                    f"slipway adapters rollback --to {to} --force"
+                    if to
+                    else "slipway adapters rollback --force"
+                )
+                raise TransitionError(
+                    f"traffic was not moved: {problem}",
+                    hint=f"fix that backend, or roll back anyway if it is still the lesser harm: {again}",
+                )
+            if problem is not None:
+                log.warning("forced past the readiness check: %s", problem)
+                reason = f"{reason}; forced past the readiness check: {problem}"
         async with self._lock:
             old = self.table
             target, staged = machine.adapter_rollback_plan(old, to)
@@ -211,7 +379,7 @@ class RouteController:
             new, change = machine.rollback(table, to=target, actor=actor, reason=reason, now=self._clock())
             committed = await self._commit(new, change, table.version)
         await self._mark_rolled_back(old.active, reason)
-        return committed
+        return Moved(committed, change)
 
     async def _mark_rolled_back(self, slot: str, reason: str) -> None:
         for dep in await self._deployments.list_deployments(limit=20):

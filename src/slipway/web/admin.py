@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from slipway.core.canary_plan import CanaryPlan
@@ -33,7 +33,7 @@ from slipway.core.types import RouteChange
 from slipway.evals.smoke import parse_smoke_cases
 from slipway.gateway.metrics import TrafficMetrics
 from slipway.rollout.canary_controller import CanaryController
-from slipway.rollout.controller import RouteController
+from slipway.rollout.controller import Moved, RouteController
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.rollout.strategies.canary_state import CanaryStatus
@@ -48,8 +48,10 @@ from slipway.web.schemas import (
     AdapterRollbackBody,
     CanaryActionBody,
     DeployBody,
+    ReloadBody,
     RollbackBody,
     SwitchBody,
+    actor_header,
 )
 
 _STATUS: list[tuple[type[SlipwayError], int]] = [
@@ -87,7 +89,7 @@ class AdminRuntime(Protocol):
 
     async def deployments(self, limit: int) -> list[Deployment]: ...
 
-    async def reload(self, actor: str) -> dict[str, Any]: ...
+    async def reload(self, actor: str, force: bool = False) -> dict[str, Any]: ...
 
     def export_config(self) -> str: ...
 
@@ -105,6 +107,20 @@ def change_to_dict(change: RouteChange) -> dict[str, Any]:
     data = asdict(change)
     data["kind"] = str(change.kind)
     return data
+
+
+def moved_to_dict(moved: Moved) -> dict[str, Any]:
+    """What a route change did, from the committed change itself (never from a table read earlier)."""
+    change = moved.change
+    return {
+        "from": change.from_active,
+        "to": change.to_active,
+        "changed": True,
+        "kind": str(change.kind),
+        "from_weights_pct": {k: v / 100 for k, v in change.from_weights.items()},
+        "route_version": moved.table.version,
+        "reason": change.reason,
+    }
 
 
 def deployment_to_dict(dep: Deployment) -> dict[str, Any]:
@@ -150,62 +166,79 @@ def create_admin_app(
 
     @app.post("/admin/rollback", dependencies=auth, tags=["routes"])
     async def rollback(
-        body: RollbackBody | None = None, x_slipway_actor: str = Header("api")
+        body: RollbackBody | None = None, x_slipway_actor: str = Depends(actor_header)
     ) -> dict[str, Any]:
         body = body or RollbackBody()
-        old = runtime.controller.table
         current = await runtime.canary.current()
         if current is not None and (current.status.in_ramp() or current.status is CanaryStatus.PROMOTED):
             if body.to is None or body.to == current.baseline:
                 # During a canary "back" is the baseline at weight 0, and the canary ends (CN3);
-                # in its monitoring window it is a switch back without re-analysis (MW1).
+                # in its monitoring window it is a switch back without re-analysis (MW1), to a
+                # slot that serves nothing now: it is checked first, like any rollback target.
+                reason = body.reason
+                if current.status is CanaryStatus.PROMOTED:
+                    reason = await _ready_or_forced(current.baseline, reason, body.force)
                 was = current.candidate
-                state = await runtime.canary.command(canary.Rollback(x_slipway_actor, body.reason))
+                state = await runtime.canary.command(canary.Rollback(x_slipway_actor, reason))
                 table = runtime.controller.table
                 return {
                     "from": was,
                     "to": table.active,
+                    "changed": True,
                     "route_version": table.version,
                     "canary": str(state.status),
                 }
-        table = await runtime.controller.rollback(to=body.to, actor=x_slipway_actor, reason=body.reason)
-        return {"from": old.active, "to": table.active, "route_version": table.version}
+        moved = await runtime.controller.roll_back(
+            to=body.to, actor=x_slipway_actor, reason=body.reason, force=body.force
+        )
+        return moved_to_dict(moved)
+
+    async def _ready_or_forced(slot: str, reason: str, force: bool) -> str:
+        table = runtime.controller.table
+        if slot not in table.slots or slot in table.effective_weights():
+            return reason
+        problem = await runtime.controller.readiness(table.slots[slot])
+        if problem is None:
+            return reason
+        if not force:
+            raise TransitionError(
+                f"traffic was not moved: {problem}",
+                hint="fix that backend, or roll back anyway if it is still the lesser harm: "
+                "slipway rollback --force",
+            )
+        return f"{reason}; forced past the readiness check: {problem}"
 
     @app.post("/admin/adapters/rollback", dependencies=auth, tags=["routes"])
     async def adapter_rollback(
-        body: AdapterRollbackBody | None = None, x_slipway_actor: str = Header("api")
+        body: AdapterRollbackBody | None = None, x_slipway_actor: str = Depends(actor_header)
     ) -> dict[str, Any]:
         """Back to an earlier adapter version: a route change on the warm engine (AD3)."""
         body = body or AdapterRollbackBody()
-        old = runtime.controller.table
-        table = await runtime.controller.rollback_adapter(
-            to=body.to, actor=x_slipway_actor, reason=body.reason
+        moved = await runtime.controller.rollback_adapter(
+            to=body.to, actor=x_slipway_actor, reason=body.reason, force=body.force
         )
-        new = table.active_slot
-        return {
-            "from": old.active,
-            "to": table.active,
-            "adapter": new.adapter,
-            "version": new.version_label,
-            "route_version": table.version,
-        }
+        new = moved.table.active_slot
+        return {**moved_to_dict(moved), "adapter": new.adapter, "version": new.version_label}
 
     @app.post("/admin/switch", dependencies=auth, tags=["routes"])
-    async def switch(body: SwitchBody, x_slipway_actor: str = Header("api")) -> dict[str, Any]:
-        old = runtime.controller.table
-        table = await runtime.controller.switch(body.to, actor=x_slipway_actor, reason=body.reason)
-        return {"from": old.active, "to": table.active, "route_version": table.version}
+    async def switch(body: SwitchBody, x_slipway_actor: str = Depends(actor_header)) -> dict[str, Any]:
+        moved = await runtime.controller.switch_to(
+            body.to, actor=x_slipway_actor, reason=body.reason, force=body.force
+        )
+        return moved_to_dict(moved)
 
     @app.post("/admin/reload", dependencies=auth, tags=["config"])
-    async def reload(x_slipway_actor: str = Header("api")) -> dict[str, Any]:
-        return await runtime.reload(x_slipway_actor)
+    async def reload(
+        body: ReloadBody | None = None, x_slipway_actor: str = Depends(actor_header)
+    ) -> dict[str, Any]:
+        return await runtime.reload(x_slipway_actor, force=(body or ReloadBody()).force)
 
     @app.get("/admin/config", dependencies=auth, tags=["config"], response_class=PlainTextResponse)
     async def export_config() -> str:
         return runtime.export_config()
 
     @app.post("/admin/deploy", dependencies=auth, tags=["deployments"])
-    async def deploy(body: DeployBody, x_slipway_actor: str = Header("api")) -> dict[str, Any]:
+    async def deploy(body: DeployBody, x_slipway_actor: str = Depends(actor_header)) -> dict[str, Any]:
         if body.strategy is not Strategy.CANARY and (body.steps or body.interval):
             raise ConfigError(
                 "--steps and --interval belong to a canary", hint="add --strategy canary", field="steps"
@@ -272,7 +305,7 @@ def create_admin_app(
 
     @app.post("/admin/canary/pause", dependencies=auth, tags=["canary"])
     async def canary_pause(
-        body: CanaryActionBody | None = None, x_slipway_actor: str = Header("api")
+        body: CanaryActionBody | None = None, x_slipway_actor: str = Depends(actor_header)
     ) -> dict[str, Any]:
         """Stop the phase timer; checks go on, and a rollback verdict still rolls back."""
         reason = (body.reason if body else None) or f"paused by {x_slipway_actor}"
@@ -280,14 +313,14 @@ def create_admin_app(
 
     @app.post("/admin/canary/resume", dependencies=auth, tags=["canary"])
     async def canary_resume(
-        body: CanaryActionBody | None = None, x_slipway_actor: str = Header("api")
+        body: CanaryActionBody | None = None, x_slipway_actor: str = Depends(actor_header)
     ) -> dict[str, Any]:
         reason = (body.reason if body else None) or f"resumed by {x_slipway_actor}"
         return await _act(canary.Resume(x_slipway_actor, reason))
 
     @app.post("/admin/canary/promote", dependencies=auth, tags=["canary"])
     async def canary_promote(
-        body: CanaryActionBody | None = None, x_slipway_actor: str = Header("api")
+        body: CanaryActionBody | None = None, x_slipway_actor: str = Depends(actor_header)
     ) -> dict[str, Any]:
         """Skip the remaining phases: the candidate takes all traffic now."""
         reason = (body.reason if body else None) or f"promoted by {x_slipway_actor}"
@@ -295,7 +328,7 @@ def create_admin_app(
 
     @app.post("/admin/canary/abort", dependencies=auth, tags=["canary"])
     async def canary_abort(
-        body: AbortBody | None = None, x_slipway_actor: str = Header("api")
+        body: AbortBody | None = None, x_slipway_actor: str = Depends(actor_header)
     ) -> dict[str, Any]:
         """Weight 0 % now (CN3); the candidate stays loaded unless `unload`."""
         body = body or AbortBody()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Header, Query
+import fastapi
+from fastapi import FastAPI, Query
 from fastapi.params import Depends
 from fastapi.responses import Response
 
 from slipway.core.shadow import PromoteVia
-from slipway.web.schemas import ShadowPromoteBody, ShadowStopBody
+from slipway.web.schemas import ShadowPromoteBody, ShadowStopBody, actor_header
 
 if TYPE_CHECKING:
     from slipway.web.admin import AdminRuntime
@@ -47,7 +48,7 @@ def add_shadow_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[Depend
 
     @app.post("/admin/shadow/stop", dependencies=deps, tags=["shadow"])
     async def shadow_stop(
-        body: ShadowStopBody | None = None, x_slipway_actor: str = Header("api")
+        body: ShadowStopBody | None = None, x_slipway_actor: str = fastapi.Depends(actor_header)
     ) -> dict[str, Any]:
         """Stop mirroring now; the pairs and the report stay, the candidate stays staged."""
         reason = (body.reason if body else None) or f"stopped by {x_slipway_actor}"
@@ -55,7 +56,9 @@ def add_shadow_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[Depend
         return {"shadow": run.to_dict(), "route_version": runtime.controller.table.version}
 
     @app.post("/admin/shadow/promote", dependencies=deps, tags=["shadow"])
-    async def shadow_promote(body: ShadowPromoteBody, x_slipway_actor: str = Header("api")) -> dict[str, Any]:
+    async def shadow_promote(
+        body: ShadowPromoteBody, x_slipway_actor: str = fastapi.Depends(actor_header)
+    ) -> dict[str, Any]:
         """Move the shadow's candidate to production through blue-green (a switch) or a canary ramp (SH4)."""
         via = PromoteVia(body.via)
         plan = runtime.canary_plan(body.steps, body.interval) if via is PromoteVia.CANARY else None

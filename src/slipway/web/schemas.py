@@ -1,45 +1,86 @@
-"""Request and response bodies of the admin API (they are also its OpenAPI docs)."""
+"""Request and response bodies of the admin API (they are also its OpenAPI docs).
+
+Names and labels use core.names, the same rule as the config file and the
+CLI: a slot the API accepts is one `slipway config export` can write and the
+file can load, and a version never carries a line break into a header.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Header, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from slipway.core.deployments import Strategy
+from slipway.core.names import (
+    AdapterLabel,
+    EndpointText,
+    EnvName,
+    Label,
+    ModelLabel,
+    SlotName,
+    Text,
+    VersionLabel,
+    check_label,
+)
 from slipway.core.types import BackendKind
+
+FORCE_DESCRIPTION = (
+    "Move traffic even if the target slot fails its readiness check; recorded in the route history."
+)
+
+
+def actor_header(x_slipway_actor: Annotated[str, Header()] = "api") -> str:
+    """Who acts, for the history: the X-Slipway-Actor header, held to the label rule (one printable line)."""
+    try:
+        return check_label(x_slipway_actor, "X-Slipway-Actor")
+    except ValueError as exc:
+        raise HTTPException(400, detail=str(exc)) from None
 
 
 class RollbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to: str | None = Field(
+    to: SlotName | None = Field(
         None, description="Slot to send all traffic to; default: the previous active slot."
     )
-    reason: str = Field("manual rollback", description="Why; shown in `slipway history`.")
+    reason: Text = Field("manual rollback", description="Why; shown in `slipway history`.")
+    force: bool = Field(False, description=FORCE_DESCRIPTION)
 
 
 class SwitchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to: str = Field(description="Slot that takes all traffic.")
-    reason: str = Field("manual switch", description="Why; shown in `slipway history`.")
+    to: SlotName = Field(description="Slot that takes all traffic.")
+    reason: Text = Field("manual switch", description="Why; shown in `slipway history`.")
+    force: bool = Field(False, description=FORCE_DESCRIPTION)
+
+
+class ReloadBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    force: bool = Field(
+        False,
+        description="Apply the file even if a slot it sends traffic to fails its readiness check; "
+        "recorded in the route history.",
+    )
 
 
 class DeployBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: str = Field(min_length=1, description="Version label of what is deployed.")
+    version: VersionLabel = Field(description="Version label of what is deployed.")
     strategy: Strategy = Strategy.BLUEGREEN
-    slot: str | None = Field(None, description="Standby slot to deploy into; default: the standby.")
-    endpoint: str | None = Field(None, description="Backend endpoint (host:port or URL).")
-    model: str | None = Field(None, description="Model name at the backend.")
+    slot: SlotName | None = Field(None, description="Standby slot to deploy into; default: the standby.")
+    endpoint: EndpointText | None = Field(None, description="Backend endpoint (host:port or URL).")
+    model: ModelLabel | None = Field(None, description="Model name at the backend.")
     kind: BackendKind | None = None
-    adapter: str | None = None
-    upstream_model: str | None = None
-    api_key_env: str | None = None
+    adapter: AdapterLabel | None = None
+    upstream_model: ModelLabel | None = None
+    api_key_env: EnvName | None = None
     smoke_jsonl: str | None = Field(None, description="Smoke cases, JSONL text (10–20 prompts).")
-    smoke_source: str = Field("smoke.jsonl", description="File name used in error messages.")
+    smoke_source: Label = Field("smoke.jsonl", description="File name used in error messages.")
     no_smoke: bool = Field(False, description="Skip the smoke test on purpose.")
     switch: bool = Field(True, description="Switch traffic after a passing smoke test.")
     steps: str | None = Field(
@@ -62,16 +103,17 @@ class DeployBody(BaseModel):
 class AdapterRollbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to: str | None = Field(
+    to: AdapterLabel | None = Field(
         None, description="Adapter version (v2.1), file name or path; default: the previous one."
     )
-    reason: str = Field("manual adapter rollback", description="Why; shown in `slipway history`.")
+    reason: Text = Field("manual adapter rollback", description="Why; shown in `slipway history`.")
+    force: bool = Field(False, description=FORCE_DESCRIPTION)
 
 
 class CanaryActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(None, description="Why; recorded in the canary's timeline and notifications.")
+    reason: Text | None = Field(None, description="Why; recorded in the canary's timeline and notifications.")
 
 
 class AbortBody(CanaryActionBody):
@@ -83,7 +125,7 @@ class AbortBody(CanaryActionBody):
 class ShadowStopBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(None, description="Why; shown in the run and its notification.")
+    reason: Text | None = Field(None, description="Why; shown in the run and its notification.")
 
 
 class ShadowPromoteBody(BaseModel):
