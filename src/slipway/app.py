@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
@@ -41,7 +42,7 @@ from slipway.core.config import (
     read_config_text,
 )
 from slipway.core.deployments import Deployment
-from slipway.core.errors import ConfigError, NotFoundError, SlipwayError
+from slipway.core.errors import ConfigError, NotFoundError, SlipwayError, StoreError
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
 from slipway.core.ports import Clock, Notifier
 from slipway.core.shadow_config import ShadowConfig
@@ -71,6 +72,8 @@ log = logging.getLogger("slipway")
 #: How far back a canary deploy looks to estimate the traffic its phases will get.
 TRAFFIC_WINDOW_S = 3_600.0
 MIN_TRAFFIC_WINDOW_S = 60.0
+#: How long GET /readyz waits for the store to answer.
+READY_STORE_TIMEOUT_S = 1.0
 
 CONFIG_META_KEY = "config.sha256"
 #: The last applied file itself: engines come back from it when the file is broken at a restart.
@@ -312,7 +315,9 @@ class Runtime:
             batch_size=gateway_cfg.record_batch_size if gateway_cfg else 1_000,
             flush_interval_s=gateway_cfg.record_flush_interval_s if gateway_cfg else 0.25,
             metrics=self.traffic,
+            instance=f"{socket.gethostname()}:{self.settings.port}",
         )
+        await self.recorder.open()
         self.recorder.start()
         assert self.proxy is not None
         self.proxy.bind_recorder(self.recorder)
@@ -582,10 +587,40 @@ class Runtime:
             return None
         return served / (now - first) * 86_400.0
 
+    async def readiness(self) -> list[str]:
+        """Why this process should not get traffic yet (nothing: ready), in words safe to show anyone.
+
+        Ready means routes are loaded, the store answers within a short timeout and
+        the record writer runs: a gateway that cannot record would answer requests
+        that no canary, shadow run or rollback decision ever sees.
+        """
+        reasons = []
+        if self.routes.table is None:
+            reasons.append("no routes loaded")
+        if self.store is None:
+            reasons.append("store not open")
+        else:
+            try:
+                await self.store.ping(READY_STORE_TIMEOUT_S)
+            except StoreError:
+                reasons.append(f"store did not answer within {READY_STORE_TIMEOUT_S:g} s")
+        if self.recorder is None or not self.recorder.alive:
+            reasons.append("record writer not running")
+        return reasons
+
     async def status(self) -> dict[str, Any]:
         assert self.store is not None and self.recorder is not None and self.proxy is not None
         table = self.controller.table
-        traffic = await self.store.request_counts(since=time.time() - 300)
+        store_error: str | None = None
+        try:
+            traffic = await self.store.request_counts(since=time.time() - 300)
+            deployments = await self.store.list_deployments(limit=1)
+            canary = await self._canary.current() if self._canary is not None else None
+            shadow = await self._shadow.controller.current() if self._shadow is not None else None
+        except StoreError as exc:
+            # While the store is down the recorder's health matters most: show the rest anyway.
+            store_error = str(exc)
+            traffic, deployments, canary, shadow = {}, [], None, None
         slots = []
         for slot in table.slots.values():
             info: dict[str, Any] = {
@@ -603,9 +638,6 @@ class Runtime:
             if slot.api_key_env and not os.environ.get(slot.api_key_env):
                 info["warning"] = f"environment variable {slot.api_key_env} is not set"
             slots.append(info)
-        deployments = await self.store.list_deployments(limit=1)
-        canary = await self._canary.current() if self._canary is not None else None
-        shadow = await self._shadow.controller.current() if self._shadow is not None else None
         return {
             "route": {
                 "version": table.version,
@@ -618,13 +650,14 @@ class Runtime:
                 else None,
             },
             "slots": slots,
-            "recorder": {**asdict(self.recorder.stats), "pending": self.recorder.pending},
+            "recorder": self.recorder.health(),
             "in_flight": self.proxy.in_flight,
             "config": {
                 "path": str(self.settings.config_path) if self.settings.config_path else None,
                 "last_error": self.config_error,
             },
             "store": self.store.where,
+            "store_error": store_error,
             "engines": self.fleet.status(),
             "uptime_s": round(time.time() - self.started_at, 1),
             "canary": (

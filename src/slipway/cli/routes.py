@@ -51,6 +51,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         f"records: {rec['written']} written, {rec['pending']} pending, [bold]{rec['dropped']} dropped[/]"
         f", {rec['write_failures']} failed writes; in flight: {data['in_flight']}"
     )
+    _print_recorder_health(rec)
     if data["config"].get("last_error"):
         console.print(f"[red]config rejected (running config kept):[/] {data['config']['last_error']}")
     canary = data.get("canary")
@@ -149,3 +150,24 @@ def reload() -> None:
 def export_config() -> None:
     """Print the running routes as YAML (the file is an input and an export)."""
     typer.echo(AdminClient().get("/admin/config"), nl=False)
+
+
+def _print_recorder_health(rec: dict[str, Any]) -> None:
+    """What an operator must act on: a writer that stopped, records lost or changed, a killed run."""
+    if not rec.get("alive", True):
+        console.print("[red]the record writer is not running: requests are answered but not recorded[/]")
+    if rec.get("store_unavailable_since") is not None:
+        console.print(f"[red]the store is not accepting records; retrying:[/] {rec.get('last_error')}")
+    lost = {reason: n for reason, n in (rec.get("lost") or {}).items() if n and reason != "queue_full"}
+    if lost or rec.get("sanitised"):
+        parts = [f"{n} lost ({reason.replace('_', ' ')})" for reason, n in sorted(lost.items())]
+        if rec.get("sanitised"):
+            parts.append(f"{rec['sanitised']} stored with values cut to fit")
+        console.print(f"[yellow]records:[/] {', '.join(parts)}; last error: {rec.get('last_error')}")
+    previous = rec.get("previous_run")
+    if previous and not previous.get("clean", True):
+        console.print(
+            "[yellow]the previous run did not stop cleanly[/] (killed or crashed): about "
+            f"{previous.get('probably_lost', 0)} request records probably lost "
+            f"({previous.get('unwritten_at_last_write', 0)} were unwritten at its last write)"
+        )

@@ -7,7 +7,9 @@ so nothing above the adapters ever sees a raw library exception.
     SlipwayError
     ├── ConfigError                  bad YAML, unknown field, bad value (names line and field)
     ├── StoreError                   the database failed or is at the wrong schema
-    │   └── ConflictError            optimistic concurrency lost (someone else changed it first)
+    │   ├── ConflictError            optimistic concurrency lost (someone else changed it first)
+    │   ├── StoreUnavailable         could not reach the database, or it stayed busy: retry later
+    │   └── StoreRefusedData         the database refused the values written (too long, out of range)
     ├── NotFoundError                an id, slot or version that does not exist
     ├── BackendError                 an inference server misbehaved
     │   ├── BackendUnavailable       refused connection / DNS / reset before a response
@@ -90,6 +92,17 @@ class StoreError(SlipwayError):
 
 class ConflictError(StoreError):
     code = "conflict"
+
+
+class StoreUnavailable(StoreError):
+    """The same write may well succeed later: whoever holds the data should keep it and retry.
+
+    Same API code as any store failure (`store_error`): clients act on it the same way.
+    """
+
+
+class StoreRefusedData(StoreError):
+    """Retrying the same values fails the same way: the data has to change, or be given up."""
 
 
 class NotFoundError(SlipwayError):

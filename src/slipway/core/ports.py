@@ -50,7 +50,20 @@ class RoutePublisher(Protocol):
 
 
 class RecordStore(Protocol):
-    async def write_records(self, records: Sequence[RequestRecord]) -> None: ...
+    async def write_records(
+        self, records: Sequence[RequestRecord], *, checkpoint: tuple[str, str] | None = None
+    ) -> None:
+        """Insert the records (ids already stored are skipped); with `checkpoint`, also set that
+        meta (key, value) in the same transaction.
+
+        Raises StoreUnavailable when the database cannot be reached (the same
+        write may succeed later) and StoreRefusedData when it refused a value.
+        """
+        ...
+
+    async def ping(self, timeout: float = ...) -> None:
+        """Return once the database answers; raise StoreUnavailable if it does not within `timeout` s."""
+        ...
 
     async def add_feedback(self, feedback: Feedback) -> bool:
         """Attach feedback; False when no request with that id exists."""

@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from slipway.core.arms import ArmWindow, ArmWindowReader
 from slipway.core.canary import CanaryEvent, CanaryRecord
 from slipway.core.deployments import Deployment
-from slipway.core.errors import StoreError
+from slipway.core.errors import StoreUnavailable
 from slipway.core.ports import (
     CanaryStore,
     DeploymentStore,
@@ -45,6 +45,8 @@ T = TypeVar("T")
 
 #: Reader threads (and reader connections): reads are short, a few suffice.
 DEFAULT_READERS = 4
+#: How long `ping` waits for the database to answer before calling it unavailable.
+PING_TIMEOUT_S = 2.0
 
 
 def default_store_url(workdir: Path) -> str:
@@ -85,6 +87,7 @@ class Store:
         self._writer = writer
         self._reader = reader
         self._closed = False
+        self._ping: asyncio.Future[None] | None = None
 
     @property
     def where(self) -> str:
@@ -107,9 +110,12 @@ class Store:
 
     # -- requests and feedback ---------------------------------------------
 
-    async def write_records(self, records: Sequence[RequestRecord]) -> None:
-        if records:
-            await self._write(f"write {len(records)} request records", request_rows.write, records)
+    async def write_records(
+        self, records: Sequence[RequestRecord], *, checkpoint: tuple[str, str] | None = None
+    ) -> None:
+        if records or checkpoint is not None:
+            job = functools.partial(request_rows.write, checkpoint=checkpoint)
+            await self._write(f"write {len(records)} request records", job, records)
 
     async def add_feedback(self, feedback: Feedback) -> bool:
         return await self._write("add feedback", request_rows.add_feedback, feedback)
@@ -199,6 +205,23 @@ class Store:
                 satisfied=feedback[slot].satisfied,
             )
         return windows
+
+    async def ping(self, timeout: float = PING_TIMEOUT_S) -> None:
+        """Raise StoreUnavailable unless the database answers a trivial query within `timeout` s.
+
+        One probe runs at a time, and a caller that gives up does not cancel it:
+        a database that hangs ties up one reader thread, not one per caller.
+        """
+        if self._ping is None or self._ping.done():
+            self._ping = asyncio.ensure_future(self._read("check that the store answers", _select_one))
+            self._ping.add_done_callback(_retrieve)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ping), timeout)
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"{self.where} did not answer within {timeout:g} s",
+                hint="Check that the database server is up and reachable, and not overloaded.",
+            ) from None
 
     # -- meta ----------------------------------------------------------------
 
@@ -303,12 +326,22 @@ class Store:
 
     async def _submit(self, executor: ThreadPoolExecutor, action: str, run: Callable[[], T]) -> T:
         if self._closed:
-            raise StoreError(
+            raise StoreUnavailable(
                 f"could not {action}: the store on {self.where} is closed",
                 hint="This is a shutdown-ordering bug: stop the component before closing the store.",
             )
         with translate_errors(action, self.where):
             return await asyncio.get_running_loop().run_in_executor(executor, run)
+
+
+def _select_one(connection: Connection) -> None:
+    connection.exec_driver_sql("SELECT 1")
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Mark a probe's outcome as seen: its callers may all have stopped waiting."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _implements_the_store_ports(

@@ -13,9 +13,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from alembic.util import CommandError
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DataError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
-from slipway.core.errors import StoreError
+from slipway.core.errors import StoreError, StoreRefusedData, StoreUnavailable
 
 
 class NotJSONError(ValueError):
@@ -45,13 +52,21 @@ def translate_errors(action: str, where: str) -> Iterator[None]:
             hint="The database was probably migrated by a newer slipway: upgrade slipway, "
             "or point it at another database.",
         ) from exc
-    except IntegrityError as exc:
-        raise StoreError(
+    except (IntegrityError, sqlite3.IntegrityError) as exc:
+        raise StoreRefusedData(
             f"could not {action} on {where}: a constraint was violated ({_detail(exc)})",
             hint="This is a bug in slipway or a hand-edited database; report it with this message.",
         ) from exc
-    except (OperationalError, sqlite3.OperationalError) as exc:
-        raise StoreError(f"could not {action} on {where}: {_detail(exc)}", hint=_hint(exc)) from exc
+    except (DataError, sqlite3.DataError) as exc:
+        raise StoreRefusedData(
+            f"could not {action} on {where}: the database refused a value ({_detail(exc)})",
+            hint="A value does not fit its column (too long, out of range, or a character the "
+            "database cannot store).",
+        ) from exc
+    except (OperationalError, InterfaceError, DisconnectionError, sqlite3.OperationalError) as exc:
+        # Unreachable, restarting, locked, read-only, or a connection gone mid-transaction:
+        # nothing about the data, so the same write may succeed later.
+        raise StoreUnavailable(f"could not {action} on {where}: {_detail(exc)}", hint=_hint(exc)) from exc
     except (SQLAlchemyError, sqlite3.Error) as exc:
         cause = getattr(exc, "orig", None)
         if isinstance(cause, NotJSONError):
@@ -61,7 +76,7 @@ def translate_errors(action: str, where: str) -> Iterator[None]:
             hint="Check the database logs; if the schema was changed by hand, restore it.",
         ) from exc
     except OSError as exc:
-        raise StoreError(
+        raise StoreUnavailable(
             f"could not {action} on {where}: {exc.strerror or exc} ({exc.filename or 'no file'})",
             hint="Check that the directory exists, is a directory and is writable by this user, "
             "or configure another store location.",

@@ -27,6 +27,15 @@ from sqlalchemy import (
     text,
 )
 
+from slipway.core.record_bounds import (
+    API_MAX_CHARS,
+    CATEGORY_MAX_CHARS,
+    REQUEST_ID_MAX_CHARS,
+    SLOT_NAME_MAX_CHARS,
+    STICKY_KEY_MAX_CHARS,
+    VERSION_MAX_CHARS,
+)
+
 #: Named constraints, so later migrations can alter them by name on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -76,19 +85,20 @@ route_changes = Table(
 #: A request that did not complete: an error status, an error recorded, or aborted.
 UNFINISHED_SQL = "status >= 400 OR error IS NOT NULL OR aborted"
 
-#: One row per `RequestRecord`; column names equal the dataclass field names.
+#: One row per `RequestRecord`; column names equal the dataclass field names, and text columns
+#: are as long as `core.record_bounds` says the field may be (a test holds the two together).
 requests = Table(
     "requests",
     metadata,
-    Column("request_id", String(200), primary_key=True),
+    Column("request_id", String(REQUEST_ID_MAX_CHARS), primary_key=True),
     Column("started_at", Double, nullable=False),
-    Column("slot", String(200), nullable=False),
-    Column("version", String(400), nullable=False),
-    Column("api", String(64), nullable=False),
+    Column("slot", String(SLOT_NAME_MAX_CHARS), nullable=False),
+    Column("version", String(VERSION_MAX_CHARS), nullable=False),
+    Column("api", String(API_MAX_CHARS), nullable=False),
     Column("stream", Boolean, nullable=False),
     Column("route_version", Integer, nullable=False),
-    Column("category", String(200), nullable=True),
-    Column("sticky_key", String(400), nullable=True),
+    Column("category", String(CATEGORY_MAX_CHARS), nullable=True),
+    Column("sticky_key", String(STICKY_KEY_MAX_CHARS), nullable=True),
     Column("status", Integer, nullable=False),
     Column("error", Text, nullable=True),
     Column("latency_ms", Double, nullable=False),

@@ -82,6 +82,8 @@ class AdminRuntime(Protocol):
 
     async def status(self) -> dict[str, Any]: ...
 
+    async def readiness(self) -> list[str]: ...
+
     @property
     def traffic(self) -> TrafficMetrics | None: ...
 
@@ -150,6 +152,12 @@ def create_admin_app(
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """200 when routes are loaded, the store answers and the record writer runs; else 503 and why."""
+        reasons = await runtime.readiness()
+        return JSONResponse({"ready": not reasons, "reasons": reasons}, status_code=503 if reasons else 200)
 
     @app.get("/admin/status", dependencies=auth, tags=["routes"])
     async def status() -> dict[str, Any]:

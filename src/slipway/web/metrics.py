@@ -83,6 +83,48 @@ def _recorder(status: Mapping[str, Any]) -> Iterator[Metric]:
     records.add_metric(["lost"], rec["lost_in_failed_writes"])
     yield records
     yield _gauge("slipway_recorder_pending", "Records waiting to be written.", rec["pending"])
+    lost = CounterMetricFamily(
+        "slipway_recorder_lost_records",
+        "Request records never written, by reason: queue_full (dropped), refused_by_store "
+        "(refused even within the columns' bounds), unwritten_at_stop (store unavailable at stop).",
+        labels=["reason"],
+    )
+    for reason in sorted({"queue_full", "refused_by_store", "unwritten_at_stop", *rec.get("lost", {})}):
+        lost.add_metric([reason], rec.get("lost", {}).get(reason, 0))
+    yield lost
+    yield CounterMetricFamily(
+        "slipway_recorder_sanitised_records",
+        "Request records the store refused, then stored with values cut or clamped to their columns.",
+        value=rec.get("sanitised", 0),
+    )
+    yield CounterMetricFamily(
+        "slipway_recorder_write_failures",
+        "Failed write attempts (retries included).",
+        value=rec["write_failures"],
+    )
+    yield _gauge("slipway_recorder_up", "1 while the record writer runs.", 1.0 if rec.get("alive") else 0.0)
+    yield _gauge(
+        "slipway_recorder_store_unavailable",
+        "1 while the store is unavailable to the recorder (it keeps the records and retries).",
+        0.0 if rec.get("store_unavailable_since") is None else 1.0,
+    )
+    if rec.get("last_write_at") is not None:
+        yield _gauge(
+            "slipway_recorder_last_write_timestamp_seconds",
+            "When the recorder last wrote to the store.",
+            rec["last_write_at"],
+        )
+    previous = rec.get("previous_run") or {}
+    yield _gauge(
+        "slipway_recorder_previous_run_unclean",
+        "1 when the previous run on this store stopped without a clean stop (killed or crashed).",
+        0.0 if previous.get("clean", True) else 1.0,
+    )
+    yield _gauge(
+        "slipway_recorder_previous_run_probably_lost_records",
+        "Request records the previous run probably never wrote because it was killed or crashed.",
+        previous.get("probably_lost", 0),
+    )
 
 
 def _engines(engines: Mapping[str, Mapping[str, Any]]) -> Iterator[Metric]:

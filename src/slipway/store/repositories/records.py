@@ -15,8 +15,10 @@ from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Connection, Row, case, func, insert, select
+from sqlalchemy.exc import DataError, DBAPIError
 
 from slipway.core.records import Feedback, RequestRecord
+from slipway.store.repositories import meta
 from slipway.store.repositories.outcomes import slots_failure
 from slipway.store.schema import feedback, requests
 
@@ -28,9 +30,20 @@ _INSERT_SKIPPING_KNOWN = (
 )
 
 
-def write(connection: Connection, records: Sequence[RequestRecord]) -> int:
-    """Insert the records; returns how many were new."""
-    return write_rows(connection, [_ROW(record) for record in records])
+def write(
+    connection: Connection,
+    records: Sequence[RequestRecord],
+    checkpoint: tuple[str, str] | None = None,
+) -> int:
+    """Insert the records and set the `checkpoint` meta key, in one transaction; returns how many were new.
+
+    The checkpoint is how a writer leaves proof of what it had written: it
+    commits with the rows or not at all, so after a crash it is never ahead of them.
+    """
+    written = write_rows(connection, [_ROW(record) for record in records])
+    if checkpoint is not None:
+        meta.set_(connection, *checkpoint)
+    return written
 
 
 def write_rows(connection: Connection, rows: Sequence[Sequence[Any]]) -> int:
@@ -46,10 +59,19 @@ def write_rows(connection: Connection, rows: Sequence[Sequence[Any]]) -> int:
         return 0
     placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     sql = _INSERT_SKIPPING_KNOWN.format(values=", ".join(placeholder for _ in _RECORD_FIELDS))
+    dbapi = connection.dialect.loaded_dbapi
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, rows)
         return max(int(cursor.rowcount), 0)
+    except dbapi.Error as exc:
+        # SQLAlchemy only wraps what goes through its own execute; the store's error
+        # translation (and a writer's choice between retrying and isolating a bad row)
+        # needs the same classes from this path.
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error, dialect=connection.dialect) from exc
+    except (OverflowError, ValueError, TypeError, UnicodeError) as exc:
+        # The driver could not even bind a value (sqlite3: an int beyond 64 bits).
+        raise DataError(sql, None, exc) from exc
     finally:
         cursor.close()
 
