@@ -267,14 +267,22 @@ def rollback(
         None, "--to", help="Version (v2.1), file name or path; default: the previous adapter."
     ),
     reason: str = typer.Option("manual adapter rollback", "--reason", "-r", help="Recorded in history."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Move traffic even if the slot fails its readiness check (recorded in history).",
+    ),
 ) -> None:
     """Serve an earlier adapter version now: a route change on the warm engine, no reload."""
     import time
 
     from slipway.cli.client import AdminClient
+    from slipway.cli.routes import checked
+    from slipway.core.names import check_label
 
+    checked(to, check_label, "adapter")
     t0 = time.perf_counter()
-    out = AdminClient().post("/admin/adapters/rollback", json={"to": to, "reason": reason})
+    out = AdminClient().post("/admin/adapters/rollback", json={"to": to, "reason": reason, "force": force})
     ms = (time.perf_counter() - t0) * 1000
     console.print(
         f"adapter rolled back: slot {out['from']} -> [green]{out['to']}[/] serving "

@@ -2,21 +2,37 @@
 
 Errors come back as slipway's JSON error bodies and are printed as the
 server wrote them (what was wrong, what to do), with a non-zero exit.
+
+SLIPWAY_URL can point at anything: another service, a proxy's HTML error
+page, an older slipway. Every answer is checked for the shape slipway gives
+(a JSON object, an error body with a message, the keys a command reads), and
+anything else ends in one clear sentence, "the server at URL does not look
+like a slipway gateway: ...", instead of a TypeError from deep in a command.
 """
 
 from __future__ import annotations
 
 import getpass
+import json
 import os
+import re
 import socket
-from typing import Any
+from typing import Any, Literal, NoReturn
 
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
+
+from slipway.core.names import LABEL_MAX
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 err_console = Console(stderr=True)
+#: Statuses slipway's admin API answers with FastAPI's own `{"detail": ...}` body (auth, validation).
+_DETAIL_STATUSES = {400, 401, 403, 409, 413, 415, 422, 429, 503}
+_NOT_LABEL = re.compile(r"[^ -~]")
+
+Expect = Literal["json", "text", "any"]
 
 
 def server_url() -> str:
@@ -24,11 +40,42 @@ def server_url() -> str:
 
 
 def actor() -> str:
+    """Who runs the command, for the history; held to the label rule the server applies to it."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    return f"{user}@{socket.gethostname()} (cli)"
+    text = _NOT_LABEL.sub("?", f"{user}@{socket.gethostname()} (cli)")
+    return text[:LABEL_MAX]
+
+
+def _snippet(text: str, limit: int = 80) -> str:
+    """The start of a foreign answer, safe to print: one line, escaped, short."""
+    flat = " ".join(text.split())
+    return repr(flat[:limit] + ("…" if len(flat) > limit else ""))
+
+
+class Answer(dict[str, Any]):
+    """A JSON object from the server. A key a command needs and the server left out means the
+    server is not slipway (or not this version of it): say so instead of raising KeyError."""
+
+    where = ""
+
+    def __missing__(self, key: str) -> Any:
+        not_slipway(self.where, f"its answer has no {key!r} field")
+
+
+def not_slipway(url: str, detail: str) -> NoReturn:
+    err_console.print(
+        f"[red]error:[/] the server at {escape(url)} does not look like a slipway gateway: {escape(detail)}",
+        highlight=False,
+    )
+    err_console.print(
+        "  hint: point SLIPWAY_URL at the address `slipway serve` listens on "
+        f"(default {DEFAULT_URL}), and check that its version has this command",
+        highlight=False,
+    )
+    raise typer.Exit(2)
 
 
 class AdminClient:
@@ -40,7 +87,8 @@ class AdminClient:
             headers["authorization"] = f"Bearer {token}"
         self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request(self, method: str, path: str, *, expect: Expect = "json", **kwargs: Any) -> Any:
+        """The answer: a JSON object (`expect="json"`), text (`"text"`), or whichever came (`"any"`)."""
         try:
             resp = self._client.request(method, path, **kwargs)
         except httpx.ConnectError:
@@ -52,33 +100,74 @@ class AdminClient:
         except httpx.HTTPError as exc:
             err_console.print(f"[red]error:[/] talking to {self.url}: {exc.__class__.__name__}: {exc}")
             raise typer.Exit(2) from None
+        what = f"{method.upper()} {path}"
         if resp.status_code >= 400:
-            self._fail(resp)
-        if resp.headers.get("content-type", "").startswith("application/json"):
-            return resp.json()
+            self._fail(resp, what)
+        ctype = resp.headers.get("content-type", "")
+        if ctype.startswith("application/json"):
+            data = self._json(resp, what)
+            if expect == "text" or not isinstance(data, dict):
+                shape = "a JSON object" if expect == "text" else f"a JSON {type(data).__name__}"
+                wanted = "text" if expect == "text" else "a JSON object"
+                not_slipway(self.url, f"{what} answered {shape} where slipway answers {wanted}")
+            return data
+        if expect == "json" or resp.status_code != 200:
+            not_slipway(
+                self.url,
+                f"{what} answered HTTP {resp.status_code} with {ctype or 'no content type'} "
+                f"{_snippet(resp.text)} where slipway answers JSON",
+            )
         return resp.text
 
-    def _fail(self, resp: httpx.Response) -> None:
+    def _json(self, resp: httpx.Response, what: str) -> Any:
+        def hook(pairs: list[tuple[str, Any]]) -> Answer:
+            answer = Answer(pairs)
+            answer.where = self.url
+            return answer
+
         try:
-            body = resp.json()
+            return json.loads(resp.text, object_pairs_hook=hook)
         except ValueError:
-            body = {"detail": resp.text}
+            not_slipway(self.url, f"{what} answered with broken JSON {_snippet(resp.text)}")
+
+    def _fail(self, resp: httpx.Response, what: str) -> None:
+        status = resp.status_code
+        ctype = resp.headers.get("content-type", "")
+        if not ctype.startswith("application/json"):
+            not_slipway(
+                self.url,
+                f"{what} answered HTTP {status} with {ctype or 'no content type'} {_snippet(resp.text)}",
+            )
+        body = self._json(resp, what)
         error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict):
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
             report = error.get("report")
-            if isinstance(report, dict) and report.get("text"):
+            if isinstance(report, dict) and isinstance(report.get("text"), str):
                 # The details first, so the closing error and hint are what the operator reads last.
                 err_console.print(report["text"], markup=False, highlight=False)
-            err_console.print(f"[red]error:[/] {error.get('message')}")
-            if error.get("hint"):
-                err_console.print(f"  hint: {error['hint']}")
+            err_console.print(f"[red]error:[/] {escape(error['message'])}", highlight=False)
+            if isinstance(error.get("hint"), str):
+                err_console.print(f"  hint: {escape(error['hint'])}", highlight=False)
+            raise typer.Exit(1)
+        detail = body.get("detail") if isinstance(body, dict) else None
+        if detail is None or status not in _DETAIL_STATUSES:
+            # FastAPI's {"detail": "Not Found"} is what any FastAPI app says about a path it lacks.
+            not_slipway(self.url, f"{what} answered HTTP {status} {_snippet(resp.text)}")
+        if isinstance(detail, list):
+            # A request body the server refused field by field (FastAPI's validation errors).
+            for item in detail:
+                where = ".".join(str(p) for p in item.get("loc", ())[1:]) if isinstance(item, dict) else ""
+                msg = item.get("msg", item) if isinstance(item, dict) else item
+                text = str(msg).removeprefix("Value error, ")
+                err_console.print(
+                    f"[red]error ({status}):[/] {escape(where + ': ' if where else '')}{escape(text)}"
+                )
         else:
-            detail = body.get("detail") if isinstance(body, dict) else body
-            err_console.print(f"[red]error ({resp.status_code}):[/] {detail}")
+            err_console.print(f"[red]error ({status}):[/] {escape(str(detail))}", highlight=False)
         raise typer.Exit(1)
 
-    def get(self, path: str, **kwargs: Any) -> Any:
-        return self.request("GET", path, **kwargs)
+    def get(self, path: str, *, expect: Expect = "json", **kwargs: Any) -> Any:
+        return self.request("GET", path, expect=expect, **kwargs)
 
     def post(self, path: str, json: Any = None) -> Any:
         return self.request("POST", path, json=json)

@@ -10,9 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from slipway.cli.client import AdminClient
+from slipway.cli.routes import checked
 from slipway.core.canary_plan import format_duration
 from slipway.core.deployments import Strategy
 from slipway.core.errors import ConfigError
+from slipway.core.names import check_endpoint_text, check_label, check_name
 from slipway.core.types import BackendKind
 from slipway.evals.smoke import parse_smoke_cases
 
@@ -49,6 +51,11 @@ def deploy(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Load VERSION into the standby slot, smoke-test it, then switch, start a canary, or mirror to it."""
+    checked(version, check_label, "version")
+    checked(slot, check_name, "slot name")
+    checked(endpoint, check_endpoint_text, "endpoint")
+    checked(model, check_label, "model")
+    checked(adapter, check_label, "adapter")
     smoke_text = None
     if smoke is not None:
         try:

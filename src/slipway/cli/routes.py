@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from slipway.cli.client import AdminClient
+from slipway.cli.client import AdminClient, err_console
+from slipway.core.names import check_name, check_text
 
 console = Console()
 
@@ -116,31 +119,70 @@ def history(
     console.print(table)
 
 
+FORCE_HELP = "Move traffic even if the target slot fails its readiness check (recorded in history)."
+
+
+def checked(value: str | None, check: Callable[[str, str], str], what: str) -> str | None:
+    """The server's own rule for names and labels, applied before anything is sent."""
+    if value is None:
+        return None
+    try:
+        return check(value, what)
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def describe_move(out: dict[str, Any]) -> str:
+    """`blue -> green`, from the change the server committed, or what it did when nothing moved."""
+    src, dst = out["from"], out["to"]
+    if src == dst:
+        split = ", ".join(f"{k} {v:g}%" for k, v in (out.get("from_weights_pct") or {}).items())
+        return f"{dst} already was the active slot; the split ({split or 'none'}) ended: all traffic to {dst}"
+    return f"{src} -> [green]{dst}[/]"
+
+
+def _forced(out: dict[str, Any]) -> None:
+    reason = str(out.get("reason") or "")
+    if "forced past the readiness check" in reason:
+        console.print(f"[yellow]warning:[/] {escape(reason.split('; ', 1)[-1])}", highlight=False)
+
+
 def rollback(
     to: str | None = typer.Option(None, "--to", help="Slot to switch to; default: the previous active slot."),
     reason: str = typer.Option("manual rollback", "--reason", "-r", help="Recorded in history."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Switch traffic back, at once. In-flight requests finish where they started."""
+    checked(to, check_name, "slot name")
+    checked(reason, check_text, "reason")
     t0 = time.perf_counter()
-    out = AdminClient().post("/admin/rollback", json={"to": to, "reason": reason})
+    out = AdminClient().post("/admin/rollback", json={"to": to, "reason": reason, "force": force})
     ms = (time.perf_counter() - t0) * 1000
-    console.print(
-        f"rolled back: {out['from']} -> [green]{out['to']}[/] (route v{out['route_version']}, {ms:.0f} ms)"
-    )
+    console.print(f"rolled back: {describe_move(out)} (route v{out['route_version']}, {ms:.0f} ms)")
+    _forced(out)
 
 
 def switch(
     slot: str = typer.Argument(help="Slot that takes all traffic."),
     reason: str = typer.Option("manual switch", "--reason", "-r", help="Recorded in history."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Send all traffic to SLOT (no smoke test; use `deploy` for that)."""
-    out = AdminClient().post("/admin/switch", json={"to": slot, "reason": reason})
-    console.print(f"switched: {out['from']} -> [green]{out['to']}[/] (route v{out['route_version']})")
+    checked(slot, check_name, "slot name")
+    checked(reason, check_text, "reason")
+    out = AdminClient().post("/admin/switch", json={"to": slot, "reason": reason, "force": force})
+    console.print(f"switched: {describe_move(out)} (route v{out['route_version']})")
+    _forced(out)
 
 
-def reload() -> None:
+def reload(
+    force: bool = typer.Option(
+        False, "--force", help="Apply the file even if a slot it sends traffic to is not ready (recorded)."
+    ),
+) -> None:
     """Re-read the config file now (it is also watched)."""
-    out = AdminClient().post("/admin/reload")
+    out = AdminClient().post("/admin/reload", json={"force": force})
     if out.get("applied"):
         console.print(f"config applied: route v{out['route_version']}, active {out['active']}")
     else:
@@ -149,7 +191,7 @@ def reload() -> None:
 
 def export_config() -> None:
     """Print the running routes as YAML (the file is an input and an export)."""
-    typer.echo(AdminClient().get("/admin/config"), nl=False)
+    typer.echo(AdminClient().get("/admin/config", expect="text"), nl=False)
 
 
 def _print_recorder_health(rec: dict[str, Any]) -> None:

@@ -83,7 +83,7 @@ def report(
 ) -> None:
     """The structured comparison: format, correctness, preference, regressions by group, go / no-go."""
     wire = "json" if fmt is ReportFormat.TABLE else fmt.value
-    body = AdminClient().get("/admin/shadow/report", params=_params(deployment, format=wire))
+    body = AdminClient().get("/admin/shadow/report", params=_params(deployment, format=wire), expect="any")
     if fmt is ReportFormat.TABLE:
         from slipway.cli.shadow_view import print_report
 
@@ -105,7 +105,9 @@ def export(
 ) -> None:
     """Pairs for human review, stratified by category and by disagreement, with columns for the verdict."""
     body = AdminClient().get(
-        "/admin/shadow/export", params=_params(deployment, sample=sample, format=fmt.value, seed=seed)
+        "/admin/shadow/export",
+        params=_params(deployment, sample=sample, format=fmt.value, seed=seed),
+        expect="any",
     )
     _write(body if isinstance(body, str) else json.dumps(body), output, f"{sample} pairs ({fmt.value})")
 

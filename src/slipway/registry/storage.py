@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -106,12 +107,43 @@ def fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+def open_lock_file(path: Path) -> int:
+    """Open (creating) a lock file, refusing a symbolic link in its place.
+
+    A lock file lives in a directory others may write to; following a link
+    planted there (`.slipway-add.lock -> ~/.bashrc`) would create or touch a
+    file wherever the link points, with our permissions. O_NOFOLLOW refuses
+    the link itself, and the check after opening refuses anything that is
+    not a plain file (a FIFO would block, a device would be written to).
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or path.is_symlink():
+            raise RegistryError(
+                f"{path} is a symbolic link; slipway's lock files must be plain files",
+                hint=f"remove it (rm {path}) and run the command again; nothing was written",
+            ) from None
+        raise RegistryError(f"cannot open the lock file {path}: {exc.strerror}") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RegistryError(
+            f"{path} is not a plain file; slipway's lock files must be plain files",
+            hint=f"remove it (rm {path}) and run the command again; nothing was written",
+        )
+    return fd
+
+
 @contextlib.contextmanager
 def locked(directory: Path) -> Iterator[None]:
     """One `add` at a time per adapters directory (processes included)."""
-    with (directory / LOCK_NAME).open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    fd = open_lock_file(directory / LOCK_NAME)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -561,12 +561,23 @@ def _report_percent(line: str, report: InstallProgress) -> None:
 
 @contextlib.contextmanager
 def _install_lock(root: Path) -> Iterator[None]:
-    with (root / ".install.lock").open("w") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    # Never through a symbolic link: opening one planted here would create or truncate its target.
+    path = root / ".install.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise EngineInstallError(
+            f"cannot open the lock file {path}: {exc.strerror}",
+            hint=f"if it is a symbolic link, remove it (rm {path}) and run the command again",
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _usable_cpus() -> int:
