@@ -87,13 +87,15 @@ def live_gateway(
     watch: bool = True,
     config_name: str = "slipway.yaml",
     clock: Clock | None = None,
+    store_url: str | None = None,
 ) -> Iterator[Gateway]:
+    """`store_url`: another store than the SQLite file in `workdir` (a PostgreSQL test schema)."""
     config_path = workdir / config_name
     if config_text is not None:
         config_path.write_text(config_text)
     settings = ServeSettings(
         config_path=config_path if config_path.exists() else None,
-        store_url=f"sqlite:///{workdir / 'state' / 'slipway.db'}",
+        store_url=store_url or f"sqlite:///{workdir / 'state' / 'slipway.db'}",
         admin_token=token,
         watch_config=watch,
         workdir=workdir,
