@@ -65,7 +65,8 @@ from slipway.rollout.controller import RouteController
 from slipway.shadow_service import ShadowService
 from slipway.store.database import Store, default_store_url, open_store
 from slipway.web.admin import create_admin_app
-from slipway.web.auth import TokenGuard
+from slipway.web.auth import TokenGuard, token_problem
+from slipway.web.guard import AdminGuard, HostPolicy
 
 log = logging.getLogger("slipway")
 
@@ -95,6 +96,8 @@ class ServeSettings:
     workdir: Path = Path(".")
     #: The control loop's clock; default: real time, or SLIPWAY_CLOCK_SCALE times faster.
     clock: Clock | None = None
+    #: Names clients use for this server besides localhost, IPs and `host` (--allowed-host).
+    allowed_hosts: tuple[str, ...] = ()
 
     def resolved_store_url(self) -> str:
         return self.store_url or default_store_url(self.workdir)
@@ -110,6 +113,9 @@ def is_loopback(host: str) -> bool:
 
 
 def check_admin_exposure(settings: ServeSettings) -> None:
+    problem = token_problem(settings.admin_token)
+    if problem is not None:
+        raise problem
     if not settings.admin_token and not is_loopback(settings.host):
         raise ConfigError(
             f"refusing to serve the admin API on {settings.host} without a token",
@@ -297,6 +303,9 @@ class Runtime:
             await self.store.set_meta(CLOCK_ANCHOR_META_KEY, anchor_text)
         log.warning("the control loop runs %g× faster than real time (SLIPWAY_CLOCK_SCALE)", scale)
         return ScaledClock(scale, float(anchor_text))
+
+    def allowed_hosts(self) -> list[str]:
+        return self.config.gateway.allowed_hosts if self.config is not None else []
 
     def public_model(self) -> str:
         if self.config is not None and self.config.gateway.public_model:
@@ -719,13 +728,15 @@ def create_app(settings: ServeSettings) -> tuple[GatewayApp, Runtime]:
         finally:
             await runtime.stop()
 
-    admin = create_admin_app(runtime, TokenGuard(settings.admin_token), lifespan)
+    token = TokenGuard(settings.admin_token)
+    admin = create_admin_app(runtime, token, lifespan)
+    hosts = HostPolicy(settings.host, lambda: (*settings.allowed_hosts, *runtime.allowed_hosts()))
     gateway = GatewayApp(
         runtime.routes,
         runtime.proxy,
         lambda: runtime.recorder,
         lambda: runtime.store,
-        admin,
+        AdminGuard(admin, token, hosts),
         public_model=runtime.public_model,
     )
     return gateway, runtime

@@ -113,7 +113,7 @@ async def test_a_category_regression_is_caught_rolled_back_and_notified(
         assert "mSPRT" in explained.stdout and "level" in explained.stdout
 
         # And the ended canary takes no more commands
-        r = httpx.post(f"{gw.url}/admin/canary/promote")
+        r = httpx.post(f"{gw.url}/admin/canary/promote", json={})
         assert r.status_code == 409 and "has ended" in r.json()["error"]["message"]
 
 
@@ -224,9 +224,9 @@ async def test_operators_pause_resume_and_abort_and_a_running_canary_blocks_othe
         clock.advance(20 * 60)
         paused = httpx.post(f"{gw.url}/admin/canary/pause", json={"reason": "looking at logs"}).json()
         assert paused["canary"]["status"] == "paused" and paused["canary"]["phase_left_s"] == 40 * 60
-        assert httpx.post(f"{gw.url}/admin/canary/pause").status_code == 409
+        assert httpx.post(f"{gw.url}/admin/canary/pause", json={}).status_code == 409
         clock.advance(3 * 3600)
-        resumed = httpx.post(f"{gw.url}/admin/canary/resume").json()["canary"]
+        resumed = httpx.post(f"{gw.url}/admin/canary/resume", json={}).json()["canary"]
         assert (resumed["status"], resumed["phase_left_s"]) == ("running", 40 * 60)
 
         # --unload on a server slipway does not run: nothing to release, the slot stays defined.

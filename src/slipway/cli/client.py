@@ -89,6 +89,9 @@ class AdminClient:
 
     def request(self, method: str, path: str, *, expect: Expect = "json", **kwargs: Any) -> Any:
         """The answer: a JSON object (`expect="json"`), text (`"text"`), or whichever came (`"any"`)."""
+        if method.upper() not in ("GET", "HEAD", "OPTIONS"):
+            # The server takes changes only as JSON, body or not: a web page cannot send that cross-site.
+            kwargs["headers"] = {"content-type": "application/json", **(kwargs.get("headers") or {})}
         try:
             resp = self._client.request(method, path, **kwargs)
         except httpx.ConnectError:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from slipway.core.errors import SlipwayError
+from slipway.core.hosts import host_name_problem, normal_name
 
 console = Console(stderr=True)
 
@@ -26,6 +27,13 @@ def serve(
         help="Store URL; default sqlite under ./.slipway/ (postgresql+psycopg://... for replicas).",
     ),
     no_watch: bool = typer.Option(False, "--no-watch", help="Do not apply config file edits automatically."),
+    allowed_host: list[str] = typer.Option(
+        [],
+        "--allowed-host",
+        metavar="NAME",
+        help="A name clients use for this server (a load balancer's DNS name), besides localhost, IP "
+        "addresses and --host; repeatable. The admin API and the dashboard refuse other Host headers.",
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run the gateway (OpenAI and Ollama APIs), the admin API and the control loop."""
@@ -39,6 +47,11 @@ def serve(
             f"[red]error:[/] config file {config} does not exist; pass the path of your routing YAML"
         )
         raise typer.Exit(2)
+    for name in allowed_host:
+        problem = host_name_problem(name)
+        if problem:
+            console.print(f"[red]error:[/] --allowed-host: {problem}")
+            raise typer.Exit(2)
     settings = ServeSettings(
         config_path=config,
         store_url=store,
@@ -47,6 +60,7 @@ def serve(
         admin_token=os.environ.get("SLIPWAY_ADMIN_TOKEN") or None,
         watch_config=not no_watch,
         workdir=Path.cwd(),
+        allowed_hosts=tuple(normal_name(n) for n in allowed_host),
     )
     try:
         check_admin_exposure(settings)

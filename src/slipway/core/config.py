@@ -38,6 +38,7 @@ from slipway.core.canary_plan import (
     parse_steps,
 )
 from slipway.core.errors import ConfigError, NotFoundError
+from slipway.core.hosts import host_name_problem, normal_name
 from slipway.core.lora import ENGINE_SCHEME, is_engine_endpoint, match_adapter
 from slipway.core.names import (
     AdapterLabel,
@@ -217,6 +218,21 @@ class GatewayConfig(BaseModel):
     body_timeout_s: Annotated[float, Range(0, 3600, low_open=True, unit="seconds")] = Field(
         60.0, description="Longest a client may take to send a request's body after its headers."
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="More names clients use for this server (a load balancer's DNS name); the admin API "
+        "and the dashboard answer only requests whose Host header names this server.",
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            problem = host_name_problem(name)
+            if problem:
+                raise ValueError(problem)
+        return [normal_name(n) for n in names]
 
 
 class CanaryConfig(BaseModel):

@@ -22,6 +22,8 @@ _HEADERS = {
     "connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
+    # For browsers older than frame-ancestors: a framed page could be clicked through (clickjacking).
+    "X-Frame-Options": "DENY",
 }
 
 

@@ -220,7 +220,7 @@ async def test_deploying_an_adapter_the_engine_has_not_loaded_starts_a_verified_
         assert set(engines) == {"support", "support-v2.2"}
         async with openai.AsyncOpenAI(base_url=f"{gw.url}/v1", api_key="x", max_retries=0) as client:
             assert (await via_gateway(client, TICKETS[0]))[0] == "green"
-            assert httpx.post(f"{gw.url}/admin/rollback").status_code == 200
+            assert httpx.post(f"{gw.url}/admin/rollback", json={}).status_code == 200
             slot, text = await via_gateway(client, TICKETS[0])
         assert slot == "blue"
         assert text == (await direct(engines["support"]["url"], TICKETS[:1], (1.0,)))[0]
@@ -237,7 +237,7 @@ async def replace_the_deployed_engine(gw: Gateway, models: TinyModelPaths) -> in
         assert r.status_code == 200, r.text
         engines = (await admin.get("/admin/status")).json()["engines"]
         assert set(engines) == {"support", "support-v2.2"}
-        assert (await admin.post("/admin/rollback")).status_code == 200
+        assert (await admin.post("/admin/rollback", json={})).status_code == 200
         r = await admin.post(
             "/admin/deploy",
             json={

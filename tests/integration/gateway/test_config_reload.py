@@ -69,7 +69,7 @@ def test_a_saved_edit_is_applied_and_an_invalid_one_is_rejected_with_line_and_fi
     assert st["route"]["active"] == "green"
     assert slot_of_next_request(gateway) == "green"
 
-    reload = httpx.post(f"{gateway.url}/admin/reload")
+    reload = httpx.post(f"{gateway.url}/admin/reload", json={})
     assert reload.status_code == 400
     assert "slots.blue.kind" in reload.json()["error"]["message"], reload.text
 
@@ -87,8 +87,8 @@ def test_reload_by_command_when_watching_is_off(tmp_path: Path, blue_url: str, g
         gw.config_path.write_text(routing_yaml(blue_url, green_url, active="green"))
         time.sleep(0.5)
         assert status(gw)["route"]["active"] == "blue", "no watcher: nothing changes until reload"
-        r = httpx.post(f"{gw.url}/admin/reload", headers={"x-slipway-actor": "ops"})
+        r = httpx.post(f"{gw.url}/admin/reload", json={}, headers={"x-slipway-actor": "ops"})
         assert r.status_code == 200 and r.json()["applied"] is True
         assert slot_of_next_request(gw) == "green"
-        again = httpx.post(f"{gw.url}/admin/reload").json()
+        again = httpx.post(f"{gw.url}/admin/reload", json={}).json()
         assert again["applied"] is False and "unchanged" in again["reason"]

@@ -46,7 +46,7 @@ def test_restart_keeps_routes_history_records_and_feedback(
         assert got["request"]["slot"] == "green" and got["request"]["sticky_key"] == "u1"
         assert got["feedback"]["satisfied"] is False and got["feedback"]["label"] == "billing"
         # Rollback still knows where "back" is after the restart.
-        back = httpx.post(f"{gw.url}/admin/rollback").json()
+        back = httpx.post(f"{gw.url}/admin/rollback", json={}).json()
         assert (back["from"], back["to"]) == ("green", "blue")
 
     # Edited while down: applied at the next start, and recorded as such.

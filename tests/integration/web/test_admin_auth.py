@@ -196,3 +196,38 @@ def test_slipway_serve_on_all_interfaces_without_a_token_exits_saying_why(
     assert "set SLIPWAY_ADMIN_TOKEN to a long random secret, or bind to 127.0.0.1" in stderr
     assert "Traceback" not in stderr
     assert not (tmp_path / ".slipway").exists(), "nothing is created before the refusal"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])
+@pytest.mark.parametrize(
+    ("token_env", "says"),
+    [
+        (" ", "SLIPWAY_ADMIN_TOKEN is set but blank"),
+        ("\t \n", "SLIPWAY_ADMIN_TOKEN is set but blank"),
+        (f" {TOKEN}\n", "SLIPWAY_ADMIN_TOKEN starts or ends with whitespace"),
+    ],
+    ids=["space", "whitespace", "padded"],
+)
+def test_slipway_serve_refuses_a_token_no_request_could_match(
+    tmp_path: Path, host: str, token_env: str, says: str
+) -> None:
+    """A blank token cannot be sent (HTTP trims header values), so the API would be shut for everyone."""
+    config = tmp_path / "slipway.yaml"
+    config.write_text(single_slot_yaml("http://127.0.0.1:9"))
+    env = env_without("SLIPWAY_ADMIN_TOKEN") | {"SLIPWAY_ADMIN_TOKEN": token_env}
+    command = [sys.executable, "-m", "slipway.cli.main", "serve", "--config", str(config)]
+    command += ["--host", host, "--port", str(free_port())]
+    done = subprocess.run(command, capture_output=True, cwd=tmp_path, env=env, timeout=60, check=False)
+    stderr = " ".join(done.stderr.decode().split())
+    assert done.returncode == 2, stderr
+    assert f"error: {says}" in stderr
+    assert "long random secret" in stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / ".slipway").exists(), "nothing is created before the refusal"
+
+
+@pytest.mark.parametrize("token", [" ", f"{TOKEN} "])
+def test_create_app_refuses_a_token_no_request_could_match(tmp_path: Path, token: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        create_app(ServeSettings(admin_token=token, workdir=tmp_path))
+    assert "SLIPWAY_ADMIN_TOKEN" in str(caught.value)

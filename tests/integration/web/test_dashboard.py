@@ -24,6 +24,7 @@ import pytest
 from tests.clock import ManualClock
 from tests.e2e.canary_story import check_after, deploy_canary, traffic
 from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
+from tests.servers import run_asgi
 
 if TYPE_CHECKING:
     from playwright.sync_api import Dialog, Page, Request
@@ -337,3 +338,131 @@ def test_a_canary_with_a_billing_regression_shows_its_checks_metrics_chart_and_c
             expect(abort).to_be_hidden(timeout=SEEN_MS)
             status = httpx.get(f"{gw.url}/admin/status").json()
             assert status["canary"]["status"] == "aborted" and status["route"]["weights_pct"] == {}
+
+
+# --- other pages in the same browser ----------------------------------------------------------------
+#
+# The threat: the operator's browser has the dashboard's gateway on 127.0.0.1 and, in another tab, any
+# page from anywhere. Without a token (allowed on loopback) nothing but the browser's own rules and the
+# gateway's checks stand between that page and a rollback.
+
+#: What a hostile page does, in the order a test waits for: a no-cors text/plain fetch (a "simple"
+#: request, sent without asking the server first) and a text/plain form posted into a hidden frame.
+ATTACK = """<!doctype html>
+<iframe name="sink" hidden></iframe>
+<form id="form" method="POST" action="{target}" enctype="text/plain" target="sink"></form>
+<script>
+fetch("{target}", {{method: "POST", mode: "no-cors", headers: {{"Content-Type": "text/plain"}},
+                    body: '{{"reason": "a page from another origin"}}'}})
+  .finally(() => document.getElementById("form").submit());
+</script>
+"""
+#: The same page after DNS rebinding: its own name now points at 127.0.0.1, so it reads and posts
+#: "same-origin"; the answers come back to the page, which reports them.
+REBOUND = """<!doctype html>
+<script>
+window.seen = (async () => {
+  const read = await fetch("/admin/status");
+  const post = await fetch("/admin/rollback", {method: "POST", headers: {"Content-Type": "application/json"},
+                                               body: '{"reason": "a rebound page"}'});
+  return {read: read.status, post: post.status, body: await read.text()};
+})();
+</script>
+"""
+
+
+#: Recent Chromium stops a page from a public address calling 127.0.0.1 (local network access); other
+#: browsers and older Chromium do not, so the gateway must hold without it.
+WITHOUT_LOCAL_NETWORK_PROTECTION = (
+    "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,"
+    "PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults"
+)
+
+
+def page_server(html: str) -> contextlib.AbstractContextManager[str]:
+    """Serves `html` at every path: the other origin's page."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+        )
+        await send({"type": "http.response.body", "body": html.encode()})
+
+    return run_asgi(app, lifespan="off")
+
+
+@contextlib.contextmanager
+def browser_page(sync_api: Any, *args: str) -> Iterator[Page]:
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=list(args))
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def route_now(gw: Gateway) -> tuple[str, int, int]:
+    """(active slot, route version, changes in the history), as the admin API reports them."""
+    status = httpx.get(f"{gw.url}/admin/status").json()
+    changes = httpx.get(f"{gw.url}/admin/history", params={"limit": 10_000}).json()["changes"]
+    return status["route"]["active"], status["route"]["version"], len(changes)
+
+
+def test_a_page_from_another_origin_on_127_0_0_1_cannot_roll_back(
+    tmp_path: Path, blue_url: str, green_url: str, pw: Any
+) -> None:
+    # Given a gateway without a token whose traffic was switched to green, so a rollback would move it
+    with live_gateway(tmp_path, routing_yaml(blue_url, green_url)) as gw:
+        r = httpx.post(f"{gw.url}/admin/switch", json={"to": "green"})
+        assert r.status_code == 200, r.text
+        before = route_now(gw)
+        target = f"{gw.url}/admin/rollback"
+
+        # When the operator's browser opens a page served from another port of the same machine
+        with page_server(ATTACK.format(target=target)) as other, browser_page(pw) as page:
+
+            def sent_as(kind: str) -> Any:
+                return lambda req: req.url == target and req.method == "POST" and req.resource_type == kind
+
+            with (
+                page.expect_request(sent_as("fetch"), timeout=SEEN_MS) as fetched,
+                page.expect_request(sent_as("document"), timeout=SEEN_MS) as posted,
+            ):
+                page.goto(other)
+            # (each waits until its answer is in, or the browser gave up on it)
+            fetch_answer, form_answer = fetched.value.response(), posted.value.response()
+            fetch_failure = fetched.value.failure
+
+        # Then the browser did send both, the gateway refused the form (the fetch's answer is not even
+        # handed to the page: it is marked for this server's own origin only)
+        assert form_answer is not None and form_answer.status == 403, form_answer
+        assert fetch_answer is None and "NotSameOrigin" in str(fetch_failure), fetch_failure
+        # And traffic stayed where it was, with nothing new in the history
+        assert route_now(gw) == before
+
+
+def test_a_page_whose_dns_name_was_rebound_to_127_0_0_1_can_neither_read_nor_roll_back(
+    tmp_path: Path, blue_url: str, green_url: str, pw: Any
+) -> None:
+    # Given a gateway without a token whose traffic was switched to green
+    with live_gateway(tmp_path, routing_yaml(blue_url, green_url)) as gw:
+        r = httpx.post(f"{gw.url}/admin/switch", json={"to": "green"})
+        assert r.status_code == 200, r.text
+        before = route_now(gw)
+        port = gw.url.rsplit(":", 1)[1]
+        evil = f"http://evil.example:{port}"
+
+        # When a page from evil.example, loaded from the attacker's server on the gateway's port, has its
+        # name resolve to 127.0.0.1 afterwards (the browser's resolver is told so; the first load is
+        # answered by the test, as the attacker's server would), in a browser that lets a public page
+        # call a loopback address
+        rules = "--host-resolver-rules=MAP evil.example 127.0.0.1"
+        with browser_page(pw, rules, WITHOUT_LOCAL_NETWORK_PROTECTION) as page:
+            page.route(f"{evil}/attack", lambda route: route.fulfill(body=REBOUND, content_type="text/html"))
+            page.goto(f"{evil}/attack")
+            seen = page.evaluate("() => window.seen")
+
+        # Then the gateway answered neither the read nor the rollback
+        assert (seen["read"], seen["post"]) == (400, 400), seen
+        assert "evil.example" in seen["body"] and "route" not in seen["body"], seen["body"]
+        assert route_now(gw) == before
