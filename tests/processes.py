@@ -61,9 +61,10 @@ def _env(extra: dict[str, str] | None) -> dict[str, str]:
 
 @contextlib.contextmanager
 def slipway_serve(
-    workdir: Path, args: Sequence[str], *, env: dict[str, str] | None = None
+    workdir: Path, args: Sequence[str], *, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[ServeProcess]:
-    port = free_port()
+    """`port`: the one a previous serve used, for a restart that must look like the same gateway."""
+    port = port or free_port()
     log_path = workdir / f"serve-{port}.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
