@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +22,7 @@ from tests.integration.store.builders import record
 from slipway.core.errors import StoreRefusedData
 from slipway.core.records import RequestRecord
 from slipway.gateway.recorder import HEARTBEAT_KEY, Recorder
-from slipway.store import Store
+from slipway.store import Store, default_store_url, open_store
 
 KEY = f"{HEARTBEAT_KEY}.test"
 
@@ -154,3 +156,30 @@ async def test_a_run_that_never_stopped_cleanly_is_reported_with_what_it_held_un
 async def _until(condition: Any) -> None:
     while not condition():
         await asyncio.sleep(0.005)
+
+
+async def test_a_locked_sqlite_store_keeps_every_record_until_it_can_write_them(tmp_path: Path) -> None:
+    """Another process holding the write lock past busy_timeout: the store is busy, not the data bad."""
+    store = await open_store(default_store_url(tmp_path))
+    recorder = Recorder(store, instance="test", flush_interval_s=0.01)
+    await recorder.open()
+    recorder.start()
+    lock = sqlite3.connect(tmp_path / ".slipway" / "slipway.db", isolation_level=None)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        for i in range(20):
+            recorder.record(record(i))
+        await asyncio.wait_for(_until(lambda: recorder.unavailable_since is not None), 120)
+        health = recorder.health()
+        assert health["alive"] and health["pending"] == 20 and health["lost"] == {}
+        assert "locked" in (health["last_error"] or "")
+        assert await store.request_counts(since=0) == {}, "readers still answer (WAL)"
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+
+    assert await recorder.written(timeout=120)
+    assert (await store.request_counts(since=0))["blue"]["total"] == 20
+    assert recorder.health()["lost"] == {} and recorder.unavailable_since is None
+    await recorder.close()
+    await store.close()
