@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from slipway.core.record_bounds import INT4_MAX
 from slipway.core.records import Api, RequestRecord
 from slipway.gateway import translate
 
@@ -18,7 +19,7 @@ HEAD_CHARS = 200
 
 #: The largest token count a backend may report that is taken as true; beyond it (or negative, or
 #: not an integer) the count is not recorded. A backend is not trusted to stay in a column's range.
-MAX_TOKEN_COUNT = 2**31 - 1
+MAX_TOKEN_COUNT = INT4_MAX
 
 
 def completion_tokens(obj: dict[str, Any]) -> int | None:
