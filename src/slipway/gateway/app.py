@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from slipway.core.ports import RecordStore
+from slipway.core.record_bounds import REQUEST_ID_MAX_CHARS
 from slipway.core.records import Api, Feedback
 from slipway.gateway.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, read_body, send_json
 from slipway.gateway.proxy import Proxy
@@ -229,8 +230,8 @@ class GatewayApp:
         await send_json(send, 200, {"request_id": feedback.request_id, "accepted": True})
 
 
-#: Longest request id accepted in feedback (slipway's own are 24 characters; the store holds 200).
-MAX_REQUEST_ID_CHARS = 200
+#: Longest request id accepted in feedback (slipway's own are 24 characters; the store holds more).
+MAX_REQUEST_ID_CHARS = REQUEST_ID_MAX_CHARS
 #: Longest ground-truth label: a class name or a short expected answer, compared with the output.
 MAX_LABEL_CHARS = 1_000
 

@@ -15,14 +15,15 @@ from typing import Any
 
 import orjson
 
+from slipway.core.record_bounds import CATEGORY_MAX_CHARS, SLOT_NAME_MAX_CHARS, STICKY_KEY_MAX_CHARS
 from slipway.core.records import Api
 
-#: Limits on what a client may attach to a request, each refused with a 400 that names it. The
-#: category and sticky key are stored with every record (the store's columns hold this many
-#: characters) and the category is sent on to the backend as a header.
-MAX_CATEGORY_CHARS = 200
-MAX_STICKY_KEY_CHARS = 400
-MAX_SLOT_NAME_CHARS = 200
+#: Limits on what a client may attach to a request, each refused with a 400 that names it: the
+#: record's own bounds, since the category and sticky key are stored with every record (and the
+#: category is sent on to the backend as a header).
+MAX_CATEGORY_CHARS = CATEGORY_MAX_CHARS
+MAX_STICKY_KEY_CHARS = STICKY_KEY_MAX_CHARS
+MAX_SLOT_NAME_CHARS = SLOT_NAME_MAX_CHARS
 #: Deepest JSON nesting accepted in a request body. Real requests (messages, tools, JSON schemas)
 #: stay far below it; the encoder that forwards the body refuses more than 254 levels.
 MAX_JSON_DEPTH = 128
