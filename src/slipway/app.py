@@ -526,6 +526,8 @@ class Runtime:
         path = self.settings.config_path
         assert path is not None
         target = path.resolve()
+        # Its "N changes detected" says less than our own line about what was applied.
+        logging.getLogger("watchfiles").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
 
         def only_the_config(_change: Change, changed: str) -> bool:
             return Path(changed) == target
