@@ -54,6 +54,7 @@ T = TypeVar("T")
 QUEUE_FULL = "queue_full"
 REFUSED_BY_STORE = "refused_by_store"
 UNWRITTEN_AT_STOP = "unwritten_at_stop"
+WRITER_ERROR = "writer_error"
 
 #: Longest `flush()` waits by default: feedback and reads wait on it, and must get an answer.
 FLUSH_TIMEOUT_S = 10.0
@@ -86,7 +87,8 @@ class RecorderStats:
     lost_in_failed_writes: int = 0
     #: Items written only after their values were brought within the columns' bounds.
     sanitised: int = 0
-    #: Every item not written, by reason: queue_full, refused_by_store, unwritten_at_stop.
+    #: Every item not written, by reason: queue_full, refused_by_store, unwritten_at_stop, and
+    #: writer_error (a fault in the writer itself, logged with its traceback).
     lost: dict[str, int] = field(default_factory=dict)
 
 
@@ -294,7 +296,14 @@ class BatchWriter(Generic[T]):
                 return
             n = min(len(self._queue), self._batch_size)
             batch = [self._queue.popleft() for _ in range(n)]
-            keep = await self._write_batch(batch)
+            try:
+                keep = await self._write_batch(batch)
+            except Exception:
+                # A bug, not the store: whatever of this batch was not written yet is counted
+                # now, so that nothing waits for it (the one batch in hand is all that is unresolved).
+                self._lose(self.pending - len(self._queue), WRITER_ERROR)
+                self._notify()
+                raise
             self._notify()
             if keep:
                 self._queue.extendleft(reversed(keep))
@@ -543,6 +552,7 @@ class Recorder(BatchWriter[RequestRecord]):
         self.metrics = metrics
         self._key = f"{HEARTBEAT_KEY}.{instance}"
         self._run_id = os.urandom(8).hex()
+        self._host = socket.gethostname()
         self._started_at = time.time()
         self._opened = False
         #: (time.monotonic(), queued) at each stored heartbeat, for the request rate.
@@ -618,7 +628,7 @@ class Recorder(BatchWriter[RequestRecord]):
             {
                 "run": self._run_id,
                 "pid": os.getpid(),
-                "host": socket.gethostname(),
+                "host": self._host,
                 "started_at": self._started_at,
                 "updated_at": time.time(),
                 "clean": clean,

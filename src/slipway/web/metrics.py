@@ -86,10 +86,12 @@ def _recorder(status: Mapping[str, Any]) -> Iterator[Metric]:
     lost = CounterMetricFamily(
         "slipway_recorder_lost_records",
         "Request records never written, by reason: queue_full (dropped), refused_by_store "
-        "(refused even within the columns' bounds), unwritten_at_stop (store unavailable at stop).",
+        "(refused even within the columns' bounds), unwritten_at_stop (store unavailable at stop), "
+        "writer_error (a fault in slipway's writer, logged).",
         labels=["reason"],
     )
-    for reason in sorted({"queue_full", "refused_by_store", "unwritten_at_stop", *rec.get("lost", {})}):
+    reasons = {"queue_full", "refused_by_store", "unwritten_at_stop", "writer_error", *rec.get("lost", {})}
+    for reason in sorted(reasons):
         lost.add_metric([reason], rec.get("lost", {}).get(reason, 0))
     yield lost
     yield CounterMetricFamily(

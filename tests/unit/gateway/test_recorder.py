@@ -193,3 +193,25 @@ async def test_a_bug_in_the_writer_loop_costs_a_pause_not_the_writer(
     assert store.rows == [1] and writer.alive
     assert "a bug" in caplog.text and "Traceback" in caplog.text
     await writer.close()
+
+
+async def test_a_bug_while_writing_counts_the_batch_in_hand_as_lost_and_the_writer_carries_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = FakeStore(refused=lambda i: i == 3)
+    writer = writer_for(store)
+
+    async def broken(batch: list[int]) -> list[int]:
+        raise RuntimeError("a bug while isolating")
+
+    writer._isolate = broken  # type: ignore[method-assign]
+    for i in range(5):
+        writer.record(i)
+    assert await writer.written(timeout=60), "nothing waits for items the bug took"
+    writer.record(10)
+    assert await writer.written(timeout=60)
+
+    assert writer.alive and store.rows == [10]
+    assert writer.stats.lost == {"writer_error": 5} and writer.pending == 0
+    assert "a bug while isolating" in caplog.text
+    await writer.close()
