@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from slipway.core.errors import StoreError
 from slipway.core.ports import RecordStore
 from slipway.core.record_bounds import REQUEST_ID_MAX_CHARS
 from slipway.core.records import Api, Feedback
@@ -210,11 +211,19 @@ class GatewayApp:
         # Usually the record is written already: one insert. If not, the answer may have reached
         # the client before its record was queued, or its batch may be mid-write: wait for both
         # and try once more, so fresh feedback never gets a false 404.
-        added = await records.add_feedback(feedback)
-        if not added:
-            await self._proxy.until_recorded(feedback.request_id)
-            await recorder.flush()
+        try:
             added = await records.add_feedback(feedback)
+            if not added:
+                await self._proxy.until_recorded(feedback.request_id)
+                await recorder.flush()
+                added = await records.add_feedback(feedback)
+        except StoreError as exc:
+            # The store's trouble, not the client's request: say so, and that sending it again works.
+            message = f"the feedback was not stored: {exc.message}; send it again in a few seconds"
+            await send_json(
+                send, 503, _openai_error(message, "store_unavailable", "api_error"), [(b"retry-after", b"5")]
+            )
+            return
         if not added:
             await send_json(
                 send,

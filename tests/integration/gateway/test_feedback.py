@@ -7,6 +7,7 @@ batches (GW4), and a bad body is refused without storing anything.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -153,3 +154,27 @@ def test_a_huge_body_is_413(http: httpx.Client) -> None:
 def test_feedback_is_post_only(http: httpx.Client) -> None:
     resp = http.get("/v1/feedback")
     assert resp.status_code == 405 and resp.headers["allow"] == "POST"
+
+
+def test_feedback_while_the_store_is_locked_is_503_asking_to_send_it_again(
+    gateway: Gateway, http: httpx.Client
+) -> None:
+    """Another process holds SQLite's write lock past its busy timeout: the store's trouble, not a 500."""
+    request_id = answered(http)
+    assert request_record(gateway, request_id)["request"]["request_id"] == request_id
+    database = gateway.runtime.settings.resolved_store_url().removeprefix("sqlite:///")
+    lock = sqlite3.connect(database, isolation_level=None)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        resp = http.post("/v1/feedback", json={"request_id": request_id, "label": "billing"}, timeout=120)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert resp.status_code == 503, resp.text
+    assert resp.headers["retry-after"] == "5"
+    error = resp.json()["error"]
+    assert error["code"] == "store_unavailable"
+    assert error["message"].startswith("the feedback was not stored: ")
+    assert error["message"].endswith("send it again in a few seconds")
+    again = http.post("/v1/feedback", json={"request_id": request_id, "label": "billing"})
+    assert again.status_code == 200, again.text
