@@ -30,9 +30,9 @@ from slipway.core.ports import Clock, DeploymentStore, Notifier
 from slipway.core.shadow import Preference, ShadowPair, ShadowRun
 from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteTable
+from slipway.gateway.batch_writer import BatchWriter
 from slipway.gateway.mirror import Mirror
 from slipway.gateway.proxy import Proxy
-from slipway.gateway.recorder import BatchWriter
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import RouteController
 from slipway.rollout.shadow_controller import ShadowController

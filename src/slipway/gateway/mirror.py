@@ -39,10 +39,10 @@ from slipway.core.records import NOT_THE_SLOTS_FAULT, Api, RequestRecord
 from slipway.core.shadow import MAX_INPUT_TEXT, MAX_PAIR_TEXT, ShadowAnswer, ShadowPair
 from slipway.core.types import BackendKind, Slot
 from slipway.gateway import translate
+from slipway.gateway.batch_writer import BatchWriter
 from slipway.gateway.connections import own_exhaustion
 from slipway.gateway.exchanges import exchange_for, upstream_body
 from slipway.gateway.output import OutputTracker
-from slipway.gateway.recorder import BatchWriter
 
 log = logging.getLogger("slipway.mirror")
 

@@ -13,8 +13,8 @@ from tests.harness import sim_backend, sim_profile
 from slipway.core.records import Api, RequestRecord
 from slipway.core.shadow import ShadowPair
 from slipway.core.types import BackendKind, Slot
+from slipway.gateway.batch_writer import BatchWriter
 from slipway.gateway.mirror import REFUSALS_BEFORE_BACKOFF, Mirror, MirrorJob
-from slipway.gateway.recorder import BatchWriter
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "i want a refund"}]}
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from slipway.core.errors import StoreError, StoreRefusedData, StoreUnavailable
-from slipway.gateway.recorder import BatchWriter
+from slipway.gateway.batch_writer import BatchWriter
 
 
 class FakeStore:
