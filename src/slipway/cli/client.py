@@ -55,6 +55,14 @@ def _snippet(text: str, limit: int = 80) -> str:
     return repr(flat[:limit] + ("…" if len(flat) > limit else ""))
 
 
+#: The server whose JSON this command has read, if any (see `slipway.cli.main.main`).
+_answered_by: str | None = None
+
+
+def answered_by() -> str | None:
+    return _answered_by
+
+
 class Answer(dict[str, Any]):
     """A JSON object from the server. A key a command needs and the server left out means the
     server is not slipway (or not this version of it): say so instead of raising KeyError."""
@@ -65,7 +73,7 @@ class Answer(dict[str, Any]):
         not_slipway(self.where, f"its answer has no {key!r} field")
 
 
-def not_slipway(url: str, detail: str) -> NoReturn:
+def say_not_slipway(url: str, detail: str) -> None:
     err_console.print(
         f"[red]error:[/] the server at {escape(url)} does not look like a slipway gateway: {escape(detail)}",
         highlight=False,
@@ -75,6 +83,10 @@ def not_slipway(url: str, detail: str) -> NoReturn:
         f"(default {DEFAULT_URL}), and check that its version has this command",
         highlight=False,
     )
+
+
+def not_slipway(url: str, detail: str) -> NoReturn:
+    say_not_slipway(url, detail)
     raise typer.Exit(2)
 
 
@@ -114,11 +126,13 @@ class AdminClient:
                 wanted = "text" if expect == "text" else "a JSON object"
                 not_slipway(self.url, f"{what} answered {shape} where slipway answers {wanted}")
             return data
-        if expect == "json" or resp.status_code != 200:
+        plain = ctype.startswith(("text/plain", "text/yaml", "application/yaml", "application/x-yaml"))
+        if expect == "json" or resp.status_code != 200 or (expect == "text" and not plain):
+            wanted = "text" if expect == "text" else "JSON"
             not_slipway(
                 self.url,
                 f"{what} answered HTTP {resp.status_code} with {ctype or 'no content type'} "
-                f"{_snippet(resp.text)} where slipway answers JSON",
+                f"{_snippet(resp.text)} where slipway answers {wanted}",
             )
         return resp.text
 
@@ -128,8 +142,11 @@ class AdminClient:
             answer.where = self.url
             return answer
 
+        global _answered_by
         try:
-            return json.loads(resp.text, object_pairs_hook=hook)
+            data = json.loads(resp.text, object_pairs_hook=hook)
+            _answered_by = self.url
+            return data
         except ValueError:
             not_slipway(self.url, f"{what} answered with broken JSON {_snippet(resp.text)}")
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from slipway.cli import adapters, canary, deploy, routes, serve, shadow
+from slipway.cli.client import answered_by, say_not_slipway
 from slipway.cli.demo import demo
 from slipway.cli.engine import engine_app
 from slipway.cli.plan import plan
@@ -40,7 +43,16 @@ app.add_typer(sim_app, name="sim", help="slipway's simulated model server, for d
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except (TypeError, KeyError, AttributeError, IndexError, ValueError) as exc:
+        # A JSON answer of the wrong shape deep inside a command (a field that is null, a list
+        # for an object): the server is not the slipway this CLI talks to. One sentence, no traceback.
+        url = answered_by()
+        if url is None:
+            raise
+        say_not_slipway(url, f"its answer does not have the shape of slipway's ({exc})")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -183,10 +183,10 @@ def reload(
 ) -> None:
     """Re-read the config file now (it is also watched)."""
     out = AdminClient().post("/admin/reload", json={"force": force})
-    if out.get("applied"):
+    if out["applied"]:
         console.print(f"config applied: route v{out['route_version']}, active {out['active']}")
     else:
-        console.print(f"nothing applied: {out.get('reason')}")
+        console.print(f"nothing applied: {out['reason']}")
 
 
 def export_config() -> None:
