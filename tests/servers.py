@@ -33,6 +33,9 @@ def run_asgi(app: Any, *, graceful_s: float = 3.0, port: int = 0, **config: Any)
     # IPPROTO_TCP must be explicit: asyncio only sets TCP_NODELAY on accepted sockets whose
     # proto says TCP, and without it every keep-alive response waits ~40 ms on delayed ACKs.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    # A fixed port (the seed's 11434/11435) must bind again right after the last test's server closed
+    # idle keep-alive connections itself, which leaves them in TIME_WAIT on that port for a minute.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     settings: dict[str, Any] = {
