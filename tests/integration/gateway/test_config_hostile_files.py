@@ -152,6 +152,7 @@ def test_healthz_keeps_answering_while_slipway_reads_hostile_files(
             (good + ALIAS_BOMB, "aliases"),
             (big.replace("kind: sim}", "kind: simm}", 1), "slots.blue.kind"),
             ("[" * 200_000 + "]" * 200_000, "nest"),
+            ("[" + "1," * 500_000 + "1]", "more than 10,000 values"),
         ):
             config.write_text(content)
             wait_for(

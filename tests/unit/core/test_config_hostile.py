@@ -168,6 +168,8 @@ def test_an_alias_bomb_is_refused_at_once_with_the_limit() -> None:
         ("[" * 5000 + "]" * 5000, "nest"),
         ("".join("  " * i + f"k{i}:\n" for i in range(100)), "nested more than 64"),
         ("x" * (MAX_CONFIG_BYTES + 1), "at most 1,048,576 bytes"),
+        ("[" + "1," * 20_000 + "1]", "more than 10,000 values"),
+        ("".join(f"k{i}: 1\n" for i in range(6_000)), "more than 10,000 values"),
         ("\x00\x01binary", "not valid YAML"),
         (BASE + "---\n" + BASE, "not valid YAML"),
         ("? [a, b]\n: 1\n", "not valid YAML"),
