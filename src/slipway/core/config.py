@@ -317,6 +317,7 @@ class NotifyConfig(BaseModel):
     @classmethod
     def _urls(cls, value: list[str]) -> list[str]:
         for url in value:
+            check_endpoint_text(url, "webhook")
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"webhook {url!r} is not an http(s) URL")

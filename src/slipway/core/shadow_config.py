@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from slipway.core.errors import ConfigError
-from slipway.core.names import EnvName, ModelLabel
+from slipway.core.names import EnvName, ModelLabel, check_endpoint_text
 from slipway.core.numbers import Range
 from slipway.core.shadow import parse_expiry, parse_sample, parse_until
 
@@ -89,6 +89,7 @@ class JudgeConfig(BaseModel):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
+        check_endpoint_text(value, "judge endpoint")
         parts = urlsplit(value if "://" in value else f"http://{value}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"judge endpoint {value!r} is not an http(s) URL")

@@ -118,6 +118,8 @@ LABELS = [
     ),
     ('name: "cs\\r\\n"\n' + BASE, "name", "'cs\\r\\n'"),
     (BASE + 'gateway: {public_model: "a\\tb"}\n', "gateway.public_model", "'a\\tb'"),
+    (BASE + 'notify: {webhooks: ["https://h/x\\r\\nX: y"]}\n', "notify.webhooks", "'https://h/x\\r\\nX: y'"),
+    (BASE + 'shadow: {judge: {endpoint: "h:1\\n", model: j}}\n', "shadow.judge.endpoint", "'h:1\\n'"),
 ]
 
 
