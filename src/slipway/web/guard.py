@@ -72,7 +72,9 @@ class HostPolicy:
         names = ["localhost"]
         if self._bind and not is_ip(self._bind) and self._bind not in names:
             names.append(self._bind)
-        names += [n for n in self._allowed() if n not in names]
+        for name in map(normal_name, self._allowed()):
+            if name not in names:
+                names.append(name)
         return names
 
     def allows(self, name: str) -> bool:
