@@ -651,7 +651,9 @@ def parse_config(text: str, source: str = "<config>") -> RoutingConfig:
         return _parse_config(text, source)
     except ConfigError:
         raise
-    except (RecursionError, MemoryError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
+    except Exception as exc:
+        # Whatever a parser or validator let out on this text (PyYAML raises AttributeError on
+        # `!!timestamp x`), it is the file's fault, and the callers keep the running config on ConfigError.
         raise ConfigError(
             f"the file could not be read as a routing config ({type(exc).__name__}: {exc})",
             hint="see docs/config.md for the format",

@@ -182,6 +182,8 @@ def test_an_alias_bomb_is_refused_at_once_with_the_limit() -> None:
         ("active_slot: blue\nslots:\n  1: {model: m, endpoint: 'h:1'}\n", "valid string"),
         (BASE.replace("model: cs-v2.1", "model: 2024-01-01"), "valid string"),
         ("12\n", "mapping"),
+        ("name: !!timestamp x\n", "could not be read"),
+        ("active_slot: !!timestamp blue\n", "could not be read"),
     ],
 )
 def test_hostile_or_broken_files_are_config_errors(text: str, words: str) -> None:
