@@ -136,6 +136,8 @@ def checked(value: str | None, check: Callable[[str, str], str], what: str) -> s
 def describe_move(out: dict[str, Any]) -> str:
     """`blue -> green`, from the change the server committed, or what it did when nothing moved."""
     src, dst = out["from"], out["to"]
+    if not out["changed"]:
+        return f"{dst} already was the active slot with all traffic: nothing changed"
     if src == dst:
         split = ", ".join(f"{k} {v:g}%" for k, v in (out.get("from_weights_pct") or {}).items())
         return f"{dst} already was the active slot; the split ({split or 'none'}) ended: all traffic to {dst}"

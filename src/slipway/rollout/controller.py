@@ -51,7 +51,13 @@ class Moved:
     """
 
     table: RouteTable
-    change: RouteChange
+    #: None: the route already was what was asked for, and nothing was committed.
+    change: RouteChange | None
+
+
+def _all_traffic_on(to: str) -> Callable[[RouteTable], bool]:
+    """Already done: `to` takes all traffic. A second operator asking for it is told so, not refused."""
+    return lambda table: table.active == to and not table.weights and to in table.slots
 
 
 def newly_serving(old: RouteTable | None, new: RouteTable) -> list[str]:
@@ -155,6 +161,7 @@ class RouteController:
         force: bool = False,
         force_hint: str,
         unready_note: str = "forced past the readiness check",
+        done: Callable[[RouteTable], bool] | None = None,
     ) -> Moved:
         """Commit `plan(current table)` once every slot it sends traffic to has passed a readiness check.
 
@@ -171,6 +178,8 @@ class RouteController:
                 old = self._table
                 if old is None:
                     raise TransitionError("no route table yet", hint="start slipway with --config FILE")
+                if done is not None and done(old):
+                    return Moved(old, None)
                 new, change = plan(old)
                 pending = [new.slots[n] for n in newly_serving(old, new) if new.slots[n] not in results]
                 if not pending:
@@ -284,9 +293,11 @@ class RouteController:
             plan,
             force=force,
             force_hint=f"fix the backend, or move traffic anyway: slipway switch {to} --force",
+            done=_all_traffic_on(to),
         )
-        previous = moved.change.from_active
-        await self._mark_staged_live(to, previous=previous if previous is not None else to)
+        if moved.change is not None:
+            previous = moved.change.from_active
+            await self._mark_staged_live(to, previous=previous if previous is not None else to)
         return moved
 
     async def _mark_staged_live(self, slot: str, previous: str) -> None:
@@ -322,8 +333,9 @@ class RouteController:
                 "fix that backend, or roll back anyway if it is still the lesser harm "
                 f"(requests will fail until it answers): {again}"
             ),
+            done=_all_traffic_on(to) if to is not None else None,
         )
-        if moved.change.from_active is not None:
+        if moved.change is not None and moved.change.from_active is not None:
             await self._mark_rolled_back(moved.change.from_active, reason)
         return moved
 

@@ -114,6 +114,17 @@ def change_to_dict(change: RouteChange) -> dict[str, Any]:
 def moved_to_dict(moved: Moved) -> dict[str, Any]:
     """What a route change did, from the committed change itself (never from a table read earlier)."""
     change = moved.change
+    if change is None:
+        active = moved.table.active
+        return {
+            "from": active,
+            "to": active,
+            "changed": False,
+            "kind": None,
+            "from_weights_pct": {},
+            "route_version": moved.table.version,
+            "reason": f"slot {active!r} already takes all traffic: nothing changed",
+        }
     return {
         "from": change.from_active,
         "to": change.to_active,

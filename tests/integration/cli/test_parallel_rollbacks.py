@@ -75,3 +75,30 @@ def test_parallel_cli_rollbacks_print_the_truth(served: ServeProcess) -> None:
         assert src != dst, run.stdout
         change = history[version]
         assert (change["from_active"], change["to_active"]) == (src, dst), (run.stdout, change)
+
+
+def test_parallel_switches_to_one_slot_move_traffic_once_and_the_rest_say_nothing_changed(
+    served: ServeProcess,
+) -> None:
+    def switch(_i: int) -> dict[str, Any]:
+        r = httpx.post(f"{served.url}/admin/switch", json={"to": "green"}, timeout=WAIT_S)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(switch, range(20)))
+
+    moved = [a for a in answers if a["changed"]]
+    assert len(moved) == 1 and (moved[0]["from"], moved[0]["to"]) == ("blue", "green"), answers
+    for answer in answers:
+        if not answer["changed"]:
+            assert answer["from"] == answer["to"] == "green" and "nothing changed" in answer["reason"]
+    switches = [c for c in changes_by_version(served.url).values() if c["kind"] == "switch"]
+    assert len(switches) == 1
+
+    out = run_cli(served.url, ["switch", "green"], timeout=WAIT_S)
+    assert out.returncode == 0, out.stderr
+    assert "green already was the active slot with all traffic: nothing changed" in " ".join(
+        out.stdout.split()
+    )
