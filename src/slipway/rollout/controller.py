@@ -261,9 +261,8 @@ class RouteController:
             # The first table of an empty store: nothing serves yet, so there is nothing to keep.
             async with self._lock:
                 if self._table is None:
-                    problems = [
-                        p for n in newly_serving(None, table) if (p := await self.readiness(table.slots[n]))
-                    ]
+                    checks = [self.readiness(table.slots[n]) for n in newly_serving(None, table)]
+                    problems = [p for p in await asyncio.gather(*checks) if p is not None]
                     new, change = machine.replace_table(
                         None, table, actor=actor, reason=reason, now=self._clock()
                     )
