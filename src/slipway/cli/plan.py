@@ -1,7 +1,7 @@
-"""`slipway plan`: which strategy fits this deployment — shadow, canary or blue-green — and why (SH5).
+"""`slipway plan`: which strategy fits this deployment — shadow, canary or blue-green — and why.
 
-The rules and the seed's sentences behind them live in the pure
-`rollout.strategies.advice`; this command feeds them. What changed is read
+The rules and the article's sentences behind them live in the pure
+`slipway.advice` package; this command feeds them. What changed is read
 from the adapter registry when `--models` names a model directory: both
 versions' recorded metadata (base fingerprint, training examples and data
 hash, LoRA shape, a sidecar's `training.method`) say whether it is a base
@@ -22,15 +22,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from slipway.analysis.thresholds import DEFAULT_THRESHOLDS
-from slipway.core.errors import ConfigError, SlipwayError
-from slipway.registry.catalog import ADAPTERS_DIR, BASE_DIR, AdapterEntry, Catalog, ModelEntry, file_sha256
-from slipway.registry.metadata import read_sidecar
-from slipway.rollout.strategies.advice import (
+from slipway.advice import (
     Advice,
     Change,
     Detection,
-    PlanInput,
+    Situation,
     Stakes,
     VersionFacts,
     advise,
@@ -38,6 +34,10 @@ from slipway.rollout.strategies.advice import (
     parse_stakes,
     parse_traffic,
 )
+from slipway.analysis.thresholds import DEFAULT_THRESHOLDS
+from slipway.core.errors import ConfigError, SlipwayError
+from slipway.registry.catalog import ADAPTERS_DIR, BASE_DIR, AdapterEntry, Catalog, ModelEntry, file_sha256
+from slipway.registry.metadata import read_sidecar
 
 console = Console()
 err_console = Console(stderr=True)
@@ -70,7 +70,8 @@ def plan(
     ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Recommend shadow, canary or blue-green for a deployment, with the seed's reasons and the commands."""
+    """Recommend shadow, canary or blue-green for a deployment, with the reasons the source article
+    gives (quoted by section) and the commands."""
     with _errors():
         level, domain = parse_stakes(stakes) if stakes else (Stakes.MEDIUM, None)
         per_day = parse_traffic(traffic) if traffic else None
@@ -86,7 +87,7 @@ def plan(
     final_change = change or (detection.change if detection else Change.ADAPTER_RETRAIN)
     version = to_version or (found.to_version if found else None) or "VERSION"
     advice = advise(
-        PlanInput(
+        Situation(
             change=final_change,
             stakes=level,
             domain=domain,
@@ -188,7 +189,7 @@ def _facts(entry: AdapterEntry, *, hash_file: bool) -> VersionFacts:
 
 
 def _render(advice: Advice, found: Found | None, *, overridden: bool) -> None:
-    p = advice.plan
+    p = advice.situation
     if found is not None:
         compared = f"{found.from_version} → {found.to_version}" if found.from_version else found.to_version
         console.print(f"[bold]{escape(found.model)}[/] {escape(compared)}")
@@ -207,7 +208,8 @@ def _render(advice: Advice, found: Found | None, *, overridden: bool) -> None:
     console.print(f"\nrecommended: [bold {style}]{advice.strategy.value}[/]")
     for reason in advice.reasons:
         console.print(f"  • {escape(reason.text)}")
-        console.print(f'    [dim]seed l.{reason.quote.line}: "{escape(reason.quote.text)}"[/]')
+        quote = reason.quote
+        console.print(f'    [dim]article § {escape(quote.section)}: "{escape(quote.text)}"[/]')
     console.print("\n[bold]commands[/]")
     for command in advice.commands:
         console.print(f"  $ {escape(command.line)}")

@@ -1,4 +1,4 @@
-"""`slipway plan` as a user runs it, on a registry of the tiny model's real GGUF adapters (SH5).
+"""`slipway plan` as a user runs it, on a registry of the tiny model's real GGUF adapters.
 
 The registry holds two bases and four versions: v2.1 and v2.2 (the same
 base, 1,247 then 1,891 examples: a routine retrain), v2.2.1 (v2.2's very
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from tests.processes import run_cli
 
+from slipway.advice import QUOTES
 from slipway.demo.tiny_model import TinyModelPaths, build_tiny_models
 from slipway.registry.catalog import Catalog
 
@@ -61,7 +62,8 @@ def test_a_retrain_on_more_of_the_same_data_is_a_canary(workdir: Path) -> None:
     assert "training examples 1,247 → 1,891 (+52 %), training data hash changed" in out["detected"]["why"][0]
     assert out["change_source"] == "detected"
     assert out["strategy"] == "canary"
-    assert 85 in [r["seed_line"] for r in out["reasons"]]
+    assert QUOTES["overkill"].text in [r["quote"] for r in out["reasons"]]
+    assert "When to Use Shadow Mode" in [r["section"] for r in out["reasons"]]
     assert out["commands"][0]["command"] == (
         "slipway deploy v2.2 --strategy canary --smoke smoke.jsonl --steps 5%:2h,25%:4h,100%"
     )
@@ -76,7 +78,7 @@ def test_an_adapter_for_another_base_is_a_base_upgrade_and_a_shadow(
     why = out["detected"]["why"][0]
     assert tiny.base_fingerprint[:12] in why and tiny.other_base_fingerprint[:12] in why
     assert out["strategy"] == "shadow"
-    assert {84, 12} <= {r["seed_line"] for r in out["reasons"]}
+    assert {QUOTES["base"].text, QUOTES["base_fails"].text} <= {r["quote"] for r in out["reasons"]}
     commands = [c["command"] for c in out["commands"]]
     assert commands[0] == "slipway deploy v3.0 --strategy shadow --sample 100% --until 2000-pairs"
     assert commands[-1] == "slipway shadow promote --via canary"
@@ -114,8 +116,9 @@ def test_the_table_for_people(workdir: Path) -> None:
     assert "detected: adapter-retrain" in out
     assert "stakes: medium (assumed)" in out
     assert "recommended: canary" in out
-    assert 'seed l.85: "Shadow mode is overkill' in out
-    # 4,800 requests/day: the seed's 2 h at 5 % sends the candidate ~20 requests, too few for a check
+    assert 'article § When to Use Shadow Mode: "Shadow mode is overkill' in out
+    assert "seed" not in out and "l.85" not in out
+    # 4,800 requests/day: the article's 2 h at 5 % sends the candidate ~20 requests, too few for a check
     assert "$ slipway deploy v2.2 --strategy canary --smoke smoke.jsonl --steps 5%:15h,25%:4h,100%" in out
     assert "to full traffic: 19.0 h" in out
     assert "alternatives" in out and "shadow: overkill" in out

@@ -1,8 +1,9 @@
-"""The strategy advice (SH5) as tables: every seed rule, the commands, the durations, change detection."""
+"""`slipway plan`'s advice as tables: the article's rules, the commands, the durations, change detection."""
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import replace
 from typing import Any
@@ -10,17 +11,13 @@ from typing import Any
 import pytest
 import typer.main
 
-from slipway.analysis.thresholds import DEFAULT_THRESHOLDS
-from slipway.cli.main import app as cli_app
-from slipway.core.canary_plan import parse_steps
-from slipway.core.deployments import Strategy
-from slipway.core.errors import ConfigError
-from slipway.core.shadow import parse_sample, parse_until
-from slipway.rollout.strategies.advice import (
+from slipway.advice import (
+    ARTICLE,
+    QUOTES,
     Advice,
     Change,
-    PlanInput,
-    Q,
+    Quote,
+    Situation,
     Stakes,
     VersionFacts,
     advise,
@@ -29,70 +26,77 @@ from slipway.rollout.strategies.advice import (
     parse_stakes,
     parse_traffic,
 )
+from slipway.analysis.thresholds import DEFAULT_THRESHOLDS
+from slipway.cli.main import app as cli_app
+from slipway.core.canary_plan import parse_steps
+from slipway.core.deployments import Strategy
+from slipway.core.errors import ConfigError
+from slipway.core.shadow import parse_sample, parse_until
+from slipway.rollout.strategies.canary_state import MONITOR_WINDOWS, STABLE_AFTER_S
 
 SHADOW, CANARY, BLUEGREEN = Strategy.SHADOW, Strategy.CANARY, Strategy.BLUEGREEN
 ALL_CHANGES = list(Change)
 
 
 def plan(change: Change, stakes: Stakes = Stakes.MEDIUM, **options: Any) -> Advice:
-    return advise(PlanInput(change, stakes, version="v2.2", **options))
+    return advise(Situation(change, stakes, version="v2.2", **options))
 
 
-def cited(advice: Advice) -> set[int]:
-    return {r.quote.line for r in advice.reasons}
+def cited(advice: Advice) -> set[Quote]:
+    return {r.quote for r in advice.reasons}
 
 
-# ------------------------------------------------------------------ the seed's rules
+# ------------------------------------------------------------------ the article's rules
 
 
 @pytest.mark.parametrize(
-    ("change", "stakes", "strategy", "seed_line"),
+    ("change", "stakes", "strategy", "quote"),
     [
         # "High-stakes deployments ... (medical, legal, financial)": shadow, whatever changed.
-        *[(change, Stakes.HIGH, SHADOW, 81) for change in ALL_CHANGES],
+        *[(change, Stakes.HIGH, SHADOW, "high_stakes") for change in ALL_CHANGES],
         # "First deployment of a fine-tuned model replacing a prompt-engineered baseline"
-        (Change.FIRST_FINETUNE, Stakes.LOW, SHADOW, 82),
-        (Change.FIRST_FINETUNE, Stakes.MEDIUM, SHADOW, 82),
+        (Change.FIRST_FINETUNE, Stakes.LOW, SHADOW, "first"),
+        (Change.FIRST_FINETUNE, Stakes.MEDIUM, SHADOW, "first"),
         # "Major retraining where the training data or methodology changed significantly"
-        (Change.NEW_DATA, Stakes.LOW, SHADOW, 83),
-        (Change.NEW_DATA, Stakes.MEDIUM, SHADOW, 83),
+        (Change.NEW_DATA, Stakes.LOW, SHADOW, "major"),
+        (Change.NEW_DATA, Stakes.MEDIUM, SHADOW, "major"),
         # "Base model upgrades where you changed the underlying model, not just the adapter"
-        (Change.BASE_UPGRADE, Stakes.LOW, SHADOW, 84),
-        (Change.BASE_UPGRADE, Stakes.MEDIUM, SHADOW, 84),
+        (Change.BASE_UPGRADE, Stakes.LOW, SHADOW, "base"),
+        (Change.BASE_UPGRADE, Stakes.MEDIUM, SHADOW, "base"),
         # "Shadow mode is overkill for routine monthly retraining ... Use canary for those."
-        (Change.ADAPTER_RETRAIN, Stakes.LOW, CANARY, 85),
-        (Change.ADAPTER_RETRAIN, Stakes.MEDIUM, CANARY, 85),
+        (Change.ADAPTER_RETRAIN, Stakes.LOW, CANARY, "overkill"),
+        (Change.ADAPTER_RETRAIN, Stakes.MEDIUM, CANARY, "overkill"),
         # An instant full switch is acceptable only for a low-stakes config change (rollback is instant).
-        (Change.CONFIG_ONLY, Stakes.LOW, BLUEGREEN, 26),
+        (Change.CONFIG_ONLY, Stakes.LOW, BLUEGREEN, "bg_rollback"),
         # "Canary deployment catches problems before they affect all users."
-        (Change.CONFIG_ONLY, Stakes.MEDIUM, CANARY, 42),
+        (Change.CONFIG_ONLY, Stakes.MEDIUM, CANARY, "gradual"),
     ],
 )
-def test_the_seed_rules(change: Change, stakes: Stakes, strategy: Strategy, seed_line: int) -> None:
+def test_the_article_rules(change: Change, stakes: Stakes, strategy: Strategy, quote: str) -> None:
     advice = plan(change, stakes)
     assert advice.strategy is strategy
-    assert seed_line in cited(advice)
+    assert QUOTES[quote] in cited(advice)
     assert {a.strategy for a in advice.alternatives} == set(Strategy) - {strategy}
     assert all(a.why_not for a in advice.alternatives)
 
 
 def test_every_reason_for_shadow_is_given_when_several_apply() -> None:
     advice = plan(Change.BASE_UPGRADE, Stakes.HIGH, domain="medical")
-    assert {81, 84, 12, 78, 77} <= cited(advice)
+    assert {QUOTES[k] for k in ("high_stakes", "base", "base_fails", "zero_risk", "promote")} <= cited(advice)
     assert "medical" in advice.reasons[0].text
 
 
-def test_every_seed_quote_is_used_somewhere() -> None:
-    used: set[int] = set()
+def test_every_quote_is_used_somewhere() -> None:
+    used: set[Quote] = set()
     notes = ""
     for change in ALL_CHANGES:
         for stakes in Stakes:
             for traffic in (None, 1e6):
                 advice = plan(change, stakes, traffic_per_day=traffic)
                 used |= cited(advice)
-                used |= {a.quote.line for a in advice.alternatives if a.quote}
+                used |= {a.quote for a in advice.alternatives if a.quote}
                 notes += " ".join(advice.notes)
-    unused = [key for key, q in Q.items() if q.line not in used and f":{q.line})" not in notes]
+    unused = [key for key, q in QUOTES.items() if q not in used and q.text not in notes]
     assert not unused
 
 
@@ -156,13 +160,13 @@ def test_shadow_commands(stakes: Stakes, pairs: int) -> None:
     assert options == {"--strategy": "shadow", "--sample": "100%", "--until": f"{pairs}-pairs"}
     assert parse_sample(options["--sample"]) == 10_000
     assert parse_until(options["--until"]).pairs == pairs
-    assert 1000 <= pairs <= 5000, "the seed: typically 1,000-5,000"
+    assert 1000 <= pairs <= 5000, "the article: typically 1,000-5,000"
     lines = [c.line for c in advice.commands]
     assert lines[-1] == "slipway shadow promote --via canary"
     assert "slipway shadow report" in lines
 
 
-def test_canary_commands_use_the_seed_steps_when_traffic_allows() -> None:
+def test_canary_commands_use_the_article_steps_when_traffic_allows() -> None:
     for traffic in (None, 100_000.0):
         options = deploy_options(plan(Change.ADAPTER_RETRAIN, traffic_per_day=traffic))
         assert options["--strategy"] == "canary"
@@ -225,7 +229,7 @@ def test_without_traffic_the_shadow_time_is_unknown_and_said_so() -> None:
     assert any("traffic not given" in n for n in advice.notes)
 
 
-def test_a_busy_service_gets_the_seed_canary_in_six_hours() -> None:
+def test_a_busy_service_gets_the_article_canary_in_six_hours() -> None:
     advice = plan(Change.ADAPTER_RETRAIN, traffic_per_day=100_000)
     assert advice.time_to_full_traffic_s == 6 * 3600
     assert not any("lengthened" in n for n in advice.notes)
@@ -236,10 +240,10 @@ def test_canary_phases_are_lengthened_until_a_check_can_judge(traffic: float) ->
     advice = plan(Change.ADAPTER_RETRAIN, traffic_per_day=traffic)
     steps = parse_steps(deploy_options(advice)["--steps"])
     seen = 0.0
-    for seed_step, step in zip(parse_steps("5%:2h,25%:4h,100%"), steps, strict=True):
+    for asked, step in zip(parse_steps("5%:2h,25%:4h,100%"), steps, strict=True):
         if step.duration_s is None:
             break
-        assert step.duration_s >= seed_step.duration_s  # type: ignore[operator]
+        assert step.duration_s >= asked.duration_s  # type: ignore[operator]
         seen += traffic * step.percent / 100 * step.duration_s / 86_400
         # checks read every request since the canary started: by each phase end there are enough
         assert seen >= 100 * 1.5 - 1e-9
@@ -254,7 +258,7 @@ def test_a_slow_ramp_suggests_bigger_steps() -> None:
 
 def test_canary_min_samples_default_is_the_thresholds() -> None:
     required = [m.min_samples for m in DEFAULT_THRESHOLDS.metrics().values() if m.required and m.enabled]
-    assert PlanInput(Change.ADAPTER_RETRAIN).canary_min_samples == max(required)
+    assert Situation(Change.ADAPTER_RETRAIN).canary_min_samples == max(required)
 
 
 @pytest.mark.parametrize(
@@ -272,7 +276,8 @@ def test_shadow_traffic_notes(traffic: float, says: str) -> None:
 def test_advice_is_json() -> None:
     data = json.loads(json.dumps(plan(Change.BASE_UPGRADE, Stakes.HIGH, traffic_per_day=3000).to_dict()))
     assert data["strategy"] == "shadow"
-    assert all(r["seed_line"] and r["seed"] for r in data["reasons"])
+    assert all(r["section"] and r["quote"] for r in data["reasons"])
+    assert data["article"] == ARTICLE
     assert data["commands"][0]["command"].startswith("slipway deploy v2.2 --strategy shadow")
     assert data["time_to_full_traffic_s"] > 0
 
@@ -347,3 +352,24 @@ def test_an_unrecorded_base_is_a_caveat_not_a_guess() -> None:
     found = detect_change(V21, v22(base_fingerprint=None))
     assert found.change is Change.ADAPTER_RETRAIN
     assert any("no base fingerprint recorded for v2.2" in c for c in found.caveats)
+
+
+# ------------------------------------------------------------------ what users read
+
+#: A requirement code (DF4, MW1, SH5), a line number (l.81, :81) or the project's word for the article.
+_LEAKS = re.compile(r"\b[A-Z]{2,3}\d+\b|\bl\.\s?\d+|\.txt:\d+|\bseed\b", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("change", ALL_CHANGES)
+@pytest.mark.parametrize("stakes", list(Stakes))
+def test_users_read_rules_in_words_not_codes_or_line_numbers(change: Change, stakes: Stakes) -> None:
+    for traffic in (None, 20.0, 200.0, 5_000.0, 1e6):
+        text = json.dumps(plan(change, stakes, traffic_per_day=traffic).to_dict(), ensure_ascii=False)
+        assert not _LEAKS.findall(text), text
+
+
+def test_the_monitoring_stage_is_the_schedule_the_controller_runs() -> None:
+    monitoring = plan(Change.ADAPTER_RETRAIN).stages[-1]
+    assert monitoring.seconds == STABLE_AFTER_S
+    assert monitoring.detail == "checks every 5 min for the first hour, every 30 min to 24 h, daily to a week"
+    assert [every for _, every in MONITOR_WINDOWS] == [300.0, 1800.0, 86_400.0]
