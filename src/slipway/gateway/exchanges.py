@@ -14,7 +14,7 @@ from typing import Any
 
 from slipway.core.records import Api
 from slipway.core.types import BackendKind, Slot
-from slipway.gateway import translate
+from slipway.gateway import request_bodies, responses
 
 Body = dict[str, Any]
 
@@ -54,16 +54,16 @@ _TRANSLATED = {
         "/v1/chat/completions",
         "sse",
         Api.OPENAI_CHAT,
-        to_upstream=translate.ollama_chat_to_openai,
-        from_upstream=translate.openai_chat_response_to_ollama,
+        to_upstream=request_bodies.ollama_chat_to_openai,
+        from_upstream=responses.openai_chat_response_to_ollama,
     ),
     Api.OLLAMA_GENERATE: Exchange(
         Api.OLLAMA_GENERATE,
         "/v1/completions",
         "sse",
         Api.OPENAI_COMPLETIONS,
-        to_upstream=translate.ollama_generate_to_openai,
-        from_upstream=translate.openai_completion_response_to_ollama,
+        to_upstream=request_bodies.ollama_generate_to_openai,
+        from_upstream=responses.openai_completion_response_to_ollama,
     ),
 }
 

@@ -38,11 +38,11 @@ from slipway.core.lora import EngineInfo
 from slipway.core.records import NOT_THE_SLOTS_FAULT, Api, RequestRecord
 from slipway.core.shadow import MAX_INPUT_TEXT, MAX_PAIR_TEXT, ShadowAnswer, ShadowPair
 from slipway.core.types import BackendKind, Slot
-from slipway.gateway import translate
 from slipway.gateway.batch_writer import BatchWriter
 from slipway.gateway.connections import own_exhaustion
+from slipway.gateway.errors import upstream_error_message
 from slipway.gateway.exchanges import exchange_for, upstream_body
-from slipway.gateway.output import OutputTracker
+from slipway.gateway.output import OutputTracker, extract_output
 
 log = logging.getLogger("slipway.mirror")
 
@@ -330,7 +330,7 @@ class Mirror:
                     self._refusals, self._backoff = 0, BACKOFF_S  # it answers: not down
                     if resp.status >= 400:
                         body = await resp.read()
-                        detail = translate.upstream_error_message(body, 200) if body.strip() else ""
+                        detail = upstream_error_message(body, 200) if body.strip() else ""
                         return failed(resp.status, f"upstream_{resp.status}: {detail}".rstrip(": "))
                     if job.stream and resp.content_type in ("text/event-stream", "application/x-ndjson"):
                         tracker = OutputTracker(
@@ -356,7 +356,7 @@ class Mirror:
                             obj = None
                         if not isinstance(obj, dict):
                             return failed(resp.status, "bad_upstream_body")
-                        text = translate.extract_output(exchange.upstream_api.value, obj)
+                        text = extract_output(exchange.upstream_api.value, obj)
                     return ShadowAnswer(
                         slot=slot.name,
                         version=slot.version_label,

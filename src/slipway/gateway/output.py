@@ -7,15 +7,20 @@ nothing but CPU; the record needs it for canary and shadow analysis.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 import orjson
 
 from slipway.core.record_bounds import INT4_MAX
 from slipway.core.records import Api, RequestRecord
-from slipway.gateway import translate
+from slipway.gateway.errors import upstream_error_message
+from slipway.gateway.framing import NDJSONDecoder, SSEDecoder
 
 HEAD_CHARS = 200
+
+#: The APIs whose answers come in `choices` (a string compares equal to its member).
+OPENAI_FAMILY: Final = frozenset({Api.OPENAI_CHAT.value, Api.OPENAI_COMPLETIONS.value})
 
 #: The largest token count a backend may report that is taken as true; beyond it (or negative, or
 #: not an integer) the count is not recorded. A backend is not trusted to stay in a column's range.
@@ -31,13 +36,40 @@ def completion_tokens(obj: dict[str, Any]) -> int | None:
     return None
 
 
+def extract_output(api: Api | str, obj: Any) -> str:
+    """The generated text in a response or stream chunk of the given API's family.
+
+    Either shape of the family is read (chat or text completion; /api/chat or
+    /api/generate), because a translated request may land on the other one.
+    """
+    if not isinstance(obj, Mapping):
+        return ""
+    if str(api) in OPENAI_FAMILY:
+        choice = first_choice(obj)
+        text = choice.get("text")
+        if text is None:
+            part = choice.get("delta") or choice.get("message")
+            text = part.get("content") if isinstance(part, Mapping) else None
+        return text if isinstance(text, str) else ""
+    message = obj.get("message")
+    text = message.get("content") if isinstance(message, Mapping) else obj.get("response")
+    return text if isinstance(text, str) else ""
+
+
+def first_choice(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    choices = obj.get("choices")
+    if isinstance(choices, list):
+        for choice in choices:
+            if isinstance(choice, Mapping) and choice.get("index", 0) == 0:
+                return choice
+    return {}
+
+
 class OutputTracker:
     def __init__(self, upstream_api: Api, framing: str, t0: float, *, keep: int = HEAD_CHARS) -> None:
         self._api = upstream_api.value
         self._sse = framing == "sse"
-        self._decoder: translate.SSEDecoder | translate.NDJSONDecoder = (
-            translate.SSEDecoder() if self._sse else translate.NDJSONDecoder()
-        )
+        self._decoder: SSEDecoder | NDJSONDecoder = SSEDecoder() if self._sse else NDJSONDecoder()
         self._t0 = t0
         #: How much of the answer to keep: the head for a record, all of it (bounded) for a shadow pair.
         self._keep = keep
@@ -72,9 +104,9 @@ class OutputTracker:
             self.chunks += 1
             if "error" in obj:
                 if self.error is None and obj["error"] is not None:
-                    self.error = translate.upstream_error_message(payload)
+                    self.error = upstream_error_message(payload)
                 continue
-            text = translate.extract_output(self._api, obj)
+            text = extract_output(self._api, obj)
             if text:
                 if self.ttft_ms is None:
                     self.ttft_ms = (time.perf_counter() - self._t0) * 1000.0

@@ -25,7 +25,6 @@ from slipway.core.lora import EngineInfo
 from slipway.core.records import Api, RequestRecord
 from slipway.core.shadow import MAX_PAIR_TEXT
 from slipway.core.types import WEIGHT_SCALE, BackendKind, RouteTable, Slot
-from slipway.gateway import translate
 from slipway.gateway.asgi import (
     BodyTooLarge,
     ClientGone,
@@ -36,13 +35,15 @@ from slipway.gateway.asgi import (
     read_body,
 )
 from slipway.gateway.connections import own_exhaustion
-from slipway.gateway.errors import send_error, stream_error_event
+from slipway.gateway.errors import send_error, stream_error_event, upstream_error_message
 from slipway.gateway.exchanges import Exchange, exchange_for, upstream_body
 from slipway.gateway.mirror import Mirror, MirrorJob
-from slipway.gateway.output import HEAD_CHARS, OutputTracker, completion_tokens
+from slipway.gateway.output import HEAD_CHARS, OutputTracker, completion_tokens, extract_output
 from slipway.gateway.recorder import Recorder
+from slipway.gateway.request_bodies import client_wants_stream
 from slipway.gateway.route_table import RouteHolder
 from slipway.gateway.routing import pick
+from slipway.gateway.streams import OpenAIToOllamaStream
 from slipway.gateway.validation import Problem, client_labels, parse_request
 
 log = logging.getLogger("slipway.gateway")
@@ -170,7 +171,7 @@ class Proxy:
             slot = pick(plan, key, self._random())
 
         exchange = exchange_for(api, slot.kind)
-        stream = translate.client_wants_stream(api, body)
+        stream = client_wants_stream(api, body)
         request_id = os.urandom(12).hex()
         self._unrecorded[request_id] = asyncio.Event()
         rec = RequestRecord(
@@ -397,7 +398,7 @@ class Proxy:
             data = b""
         status = 502 if resp.status >= 500 else resp.status
         rec.status, rec.error = status, f"upstream_{resp.status}"
-        detail = translate.upstream_error_message(data, 300) if data.strip() else ""
+        detail = upstream_error_message(data, 300) if data.strip() else ""
         await send_error(
             send,
             exchange.api,
@@ -462,7 +463,7 @@ class Proxy:
                 reply_headers,
             )
             return
-        text = translate.extract_output(exchange.upstream_api.value, obj)
+        text = extract_output(exchange.upstream_api.value, obj)
         rec.output_chars = len(text)
         rec.output_head = text[:HEAD_CHARS]
         rec.output_tokens = completion_tokens(obj)
@@ -496,7 +497,7 @@ class Proxy:
         api = exchange.api
         keep = MAX_PAIR_TEXT + 1 if answer is not None else HEAD_CHARS
         tracker = OutputTracker(exchange.upstream_api, exchange.upstream_framing, t0, keep=keep)
-        translator = translate.OpenAIToOllamaStream(api.value, public_model) if exchange.translates else None
+        translator = OpenAIToOllamaStream(api.value, public_model) if exchange.translates else None
         await send(
             {
                 "type": "http.response.start",
