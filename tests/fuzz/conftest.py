@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.fuzz.live import healthy_backends
+from tests.fuzz.live import Backends, healthy_backends
 
 
 @pytest.fixture(scope="session")
-def backends() -> Iterator[tuple[str, str]]:
+def backends() -> Iterator[Backends]:
     with healthy_backends() as urls:
         yield urls

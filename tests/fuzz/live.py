@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,27 +31,38 @@ TOKEN = "fuzz-token-5d0c8e2a9b71f4e3"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 
-def site_config(blue: str, green: str, extra: str = "") -> str:
-    """Both slots take traffic (50/50), so sticky keys and the weighted pick are exercised too."""
+@dataclass(frozen=True)
+class Backends:
+    blue: str
+    green: str
+    #: Streams 40 tokens 5 ms apart: long enough for a client to leave in the middle.
+    slow: str
+
+
+def site_config(backends: Backends, extra: str = "") -> str:
+    """Blue and green take traffic (50/50), so sticky keys and the weighted pick are exercised too;
+    `slow` takes only requests pinned to it with X-Slipway-Slot."""
     return textwrap.dedent(
         f"""\
         name: customer-support
         active_slot: blue
         slots:
-          blue: {{model: customer-support-v2.1, endpoint: "{blue}", kind: sim}}
-          green: {{model: customer-support-v2.2, endpoint: "{green}", kind: sim}}
+          blue: {{model: customer-support-v2.1, endpoint: "{backends.blue}", kind: sim}}
+          green: {{model: customer-support-v2.2, endpoint: "{backends.green}", kind: sim}}
+          slow: {{model: customer-support-v2.2, endpoint: "{backends.slow}", kind: sim}}
         weights: {{blue: 50, green: 50}}
         """
     ) + textwrap.dedent(extra)
 
 
 @contextlib.contextmanager
-def healthy_backends() -> Iterator[tuple[str, str]]:
+def healthy_backends() -> Iterator[Backends]:
     with (
         sim_backend(sim_profile("cs-v2.1", "v2.1", output_tokens=3)) as blue,
         sim_backend(sim_profile("cs-v2.2", "v2.2", output_tokens=3), seed=1) as green,
+        sim_backend(sim_profile("cs-v2.2", "v2.2", output_tokens=40, stream_interval_ms=5), seed=2) as slow,
     ):
-        yield blue, green
+        yield Backends(blue, green, slow)
 
 
 class Finding(AssertionError):
@@ -60,8 +72,7 @@ class Finding(AssertionError):
 @dataclass
 class Site:
     proc: ServeProcess
-    blue: str
-    green: str
+    backends: Backends
     workdir: Path
     token: str | None = TOKEN
     http: httpx.Client = field(init=False)
@@ -74,6 +85,14 @@ class Site:
         self.http = httpx.Client(base_url=self.proc.url, timeout=30.0)
         self._lost_seen = self.lost()
         self.new_log()
+
+    @property
+    def blue(self) -> str:
+        return self.backends.blue
+
+    @property
+    def green(self) -> str:
+        return self.backends.green
 
     @property
     def url(self) -> str:
@@ -130,6 +149,7 @@ class Site:
         self.checked += 1
         event(f"status {status}")
         if status >= 500:
+            time.sleep(0.3)  # the server logs a traceback just after it answers
             raise Finding(f"{what} -> {status}: {body}\nserver log:\n{self.new_log()[-4000:]}")
         request_id = headers.get("x-slipway-request-id")
         if request_id:
@@ -147,10 +167,20 @@ class Site:
     def check_response(self, resp: httpx.Response, what: str) -> None:
         self.check(resp.status_code, resp.headers, resp.text[:600], what)
 
-    def check_recorded(self, request_ids: list[str], what: str) -> None:
+    def check_recorded(self, request_ids: list[str], what: str, wait_s: float = 0.0) -> None:
+        """Each id has a record, or the recorder counts as many lost since the last check.
+
+        `wait_s`: how long a request may still be finishing (a stream whose
+        client left is recorded once the gateway notices); reads poll until then.
+        """
         missing = []
         for request_id in request_ids:
-            resp = self.http.get(f"/admin/requests/{request_id}", headers=self.auth())
+            deadline = time.monotonic() + wait_s
+            while True:
+                resp = self.http.get(f"/admin/requests/{request_id}", headers=self.auth())
+                if resp.status_code != 404 or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
             if resp.status_code == 404:
                 missing.append(request_id)
             elif resp.status_code != 200:
@@ -171,17 +201,17 @@ class Site:
 @contextlib.contextmanager
 def served(
     workdir: Path,
-    blue: str,
-    green: str,
+    backends: Backends,
     *,
     token: str | None = TOKEN,
-    config_text: str | None = None,
-    args: tuple[str, ...] = ("--no-watch",),
+    store: str | None = None,
 ) -> Iterator[Site]:
-    (workdir / "slipway.yaml").write_text(config_text or site_config(blue, green))
+    """`slipway serve` on the site's config; `store`: a database URL (default: SQLite in `workdir`)."""
+    (workdir / "slipway.yaml").write_text(site_config(backends))
     env = {"SLIPWAY_ADMIN_TOKEN": token} if token else None
-    with slipway_serve(workdir, ["--config", "slipway.yaml", *args], env=env) as proc:
-        site = Site(proc, blue, green, workdir, token)
+    args = ["--config", "slipway.yaml", "--no-watch", *(["--store", store] if store else [])]
+    with slipway_serve(workdir, args, env=env) as proc:
+        site = Site(proc, backends, workdir, token)
         try:
             yield site
         finally:

@@ -419,6 +419,21 @@ def wire_framing() -> st.SearchStrategy[list[int] | None]:
 
 #: Labels slipway accepts: printable, not too long.
 plain_label = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), min_size=1, max_size=40)
+
+
+@st.composite
+def label_at_limit(draw: st.DrawFn, limit: int) -> str:
+    """A label of exactly `limit` (or one less) characters, some of them several bytes in UTF-8:
+    the store's columns must hold what the gateway lets through."""
+    unit = draw(st.sampled_from(["a", "é", "😀", "中", "\u200b", "\ufeff", "\U0010fffd", "ǅ", "'"]))
+    size = limit - draw(st.sampled_from([0, 1]))
+    return "x" + (unit * size)[: size - 1]
+
+
+def labels(limit: int) -> st.SearchStrategy[str]:
+    return st.one_of(plain_label, plain_label, label_at_limit(limit))
+
+
 extra_fields = st.dictionaries(
     st.sampled_from(["seed", "top_k", "x", "logprobs", "presence_penalty"]), json_values, max_size=2
 )
@@ -457,9 +472,9 @@ def typed_body(draw: st.DrawFn, path: str) -> dict[str, Any]:
     if not ollama and body["stream"] and draw(st.booleans()):
         body["stream_options"] = {"include_usage": draw(st.booleans())}
     if draw(st.booleans()):
-        body["metadata"] = {"category": draw(plain_label)}
+        body["metadata"] = {"category": draw(labels(200))}
     if draw(st.booleans()):
-        body["user"] = draw(plain_label)
+        body["user"] = draw(labels(400))
     if ollama and draw(st.booleans()):
         body["options"] = draw(
             st.fixed_dictionaries(
@@ -480,9 +495,9 @@ def typed_body(draw: st.DrawFn, path: str) -> dict[str, Any]:
 def typed_headers(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
     headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
     if draw(st.booleans()):
-        headers.append((b"x-slipway-category", draw(plain_label).encode()))
+        headers.append((b"x-slipway-category", draw(labels(200)).encode()))
     if draw(st.booleans()):
-        headers.append((b"x-slipway-key", draw(plain_label).encode()))
+        headers.append((b"x-slipway-key", draw(labels(400)).encode()))
     if draw(st.integers(0, 3)) == 0:
-        headers.append((b"x-slipway-slot", draw(st.sampled_from([b"blue", b"green"]))))
+        headers.append((b"x-slipway-slot", draw(st.sampled_from([b"blue", b"green", b"slow"]))))
     return headers

@@ -27,7 +27,7 @@ from schemathesis.schemas import BaseSchema
 from tests.faults import refusing_endpoint
 from tests.fuzz.budget import TIMEOUT_S, fuzz_settings
 from tests.fuzz.callers import Caller, callers
-from tests.fuzz.live import TOKEN, Finding, Site, served
+from tests.fuzz.live import TOKEN, Backends, Finding, Site, served
 from tests.fuzz.strategies import header_value, odd_text
 from tests.fuzz.wire import Reply, request_bytes, send
 
@@ -51,8 +51,8 @@ _DROPPED = {"user-agent", "accept-encoding", "accept", "connection", "x-schemath
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, backends: tuple[str, str]) -> Iterator[Site]:
-    with served(tmp_path_factory.mktemp("fuzz-admin"), *backends) as s:
+def site(tmp_path_factory: pytest.TempPathFactory, backends: Backends) -> Iterator[Site]:
+    with served(tmp_path_factory.mktemp("fuzz-admin"), backends) as s:
         yield s
 
 
@@ -221,9 +221,9 @@ def test_pages_beside_the_api_keep_the_invariants(
 
 
 @pytest.fixture(scope="module")
-def open_site(tmp_path_factory: pytest.TempPathFactory, backends: tuple[str, str]) -> Iterator[Site]:
+def open_site(tmp_path_factory: pytest.TempPathFactory, backends: Backends) -> Iterator[Site]:
     """slipway on loopback without a token: the only guard left is the origin check."""
-    with served(tmp_path_factory.mktemp("fuzz-admin-open"), *backends, token=None) as s:
+    with served(tmp_path_factory.mktemp("fuzz-admin-open"), backends, token=None) as s:
         yield s
 
 

@@ -11,6 +11,7 @@ merges, directives, several documents), and arbitrary text or bytes.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,11 +19,11 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 from tests.faults import refusing_endpoint
 from tests.fuzz.budget import TIMEOUT_S, fuzz_settings
-from tests.fuzz.live import Finding, Site, served
+from tests.fuzz.live import Backends, Finding, Site, served
 from tests.fuzz.strategies import BAD_UTF8, edge_ints, json_values, numbers, odd_text
 
 from slipway.app import canary_analysis
@@ -154,7 +155,9 @@ FRAGMENTS = [
     "%YAML 1.1\n---", "%TAG ! tag:x,2000:\n---", "---", "...", "|\n  block", ">-\n  folded", "'", '"',
     "\t", "\x00", "\ufeff", "{", "[", "}", "]", ": :", "- - -", "&x *x", "a: &b\n  c: *b", "1e400",
     "123456789012345678901234567890", "0o17", "1_000", ".inf", "-.nan", "~", "yes", "on",
-    "2001-12-14t21:59:43.10-05:00",
+    "2001-12-14t21:59:43.10-05:00", "9" * 5000, "<<: [*a, 5]", "<<: 5", "!!merge x", "? !!set {a}\n: b",
+    "? &k {a: 1}\n: *k", "!!str", "!!null x", "!!bool maybe", "!!int x", "!!float x", "!!map [1]",
+    "!!seq {a: 1}", "0b102", "1:2:3", "- !!binary " + "A" * 40, "'" + "x" * 2000,
 ]  # fmt: skip
 _BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
@@ -199,12 +202,22 @@ def config_texts(endpoints: list[str]) -> st.SearchStrategy[str]:
     )
 
 
+#: An open finding, with its own strict xfail below: an explicit `!!timestamp` tag on a value that
+#: is not a timestamp makes PyYAML's constructor raise AttributeError, which parse_config lets out.
+#: The properties skip inputs that hit it, so they keep finding anything else; remove this (and the
+#: xfail) once those tests pass.
+def hits_open_timestamp_finding(exc: BaseException) -> bool:
+    return isinstance(exc, AttributeError) and "groupdict" in str(exc)
+
+
 def assert_loads_or_config_error(text: str) -> RoutingConfig | None:
     try:
         config = parse_config(text, "fuzz.yaml")
     except ConfigError:
         return None
     except BaseException as exc:
+        if hits_open_timestamp_finding(exc):
+            reject()
         raise Finding(f"parse_config raised {type(exc).__name__}: {exc}") from exc
     try:
         canary_analysis(config, "fuzz.yaml")
@@ -253,6 +266,27 @@ def test_a_config_file_of_any_bytes_reads_as_a_config_or_a_config_error(
     assert_loads_or_config_error(text)
 
 
+TIMESTAMP_FINDING = (
+    "open: an explicit !!timestamp tag on a value that is not a timestamp makes PyYAML raise "
+    "AttributeError ('NoneType' object has no attribute 'groupdict') inside parse_config, which lets it "
+    "out: POST /admin/reload answers 500 and `slipway serve` exits with a traceback"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=TIMESTAMP_FINDING)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "active_slot: !!timestamp blue\nslots:\n  blue: {model: m, endpoint: 'http://127.0.0.1:9'}\n",
+        "name: !!timestamp x\n",
+        "!!timestamp 2001-12-14\n&a [1, 2]",
+    ],
+)
+def test_an_explicit_timestamp_tag_on_another_value_is_a_config_error(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_config(text, "fuzz.yaml")
+
+
 # -- through a live gateway -------------------------------------------------------------
 
 
@@ -263,8 +297,8 @@ def dead_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, backends: tuple[str, str]) -> Iterator[Site]:
-    with served(tmp_path_factory.mktemp("fuzz-reload"), *backends) as s:
+def site(tmp_path_factory: pytest.TempPathFactory, backends: Backends) -> Iterator[Site]:
+    with served(tmp_path_factory.mktemp("fuzz-reload"), backends) as s:
         yield s
 
 
@@ -278,6 +312,20 @@ def serves(site: Site, what: str) -> None:
         raise Finding(f"a chat request after {what} -> {resp.status_code}: {resp.text[:500]}")
 
 
+@pytest.mark.xfail(strict=True, reason=TIMESTAMP_FINDING)
+def test_reloading_a_file_with_an_explicit_timestamp_tag_is_refused_not_a_500(site: Site) -> None:
+    (site.workdir / "slipway.yaml").write_text(
+        f"active_slot: !!timestamp blue\nslots:\n  blue: {{model: m, endpoint: '{site.blue}'}}\n"
+    )
+    try:
+        resp = site.http.post("/admin/reload", json={}, headers=site.auth())
+        assert resp.status_code == 400, resp.text
+        serves(site, "reloading a file with an explicit timestamp tag")
+    finally:
+        time.sleep(0.5)
+        site.new_log()  # the finding's traceback, while it is open: not the next test's
+
+
 @fuzz_settings(60)
 @given(data=st.data())
 def test_reloading_any_file_keeps_the_gateway_serving(
@@ -285,6 +333,7 @@ def test_reloading_any_file_keeps_the_gateway_serving(
 ) -> None:
     """The file is rewritten, then `POST /admin/reload`: an answer below 500, and traffic still flows."""
     text = data.draw(config_texts([site.blue, site.green, dead_endpoint]), label="config")
+    assert_loads_or_config_error(text)  # skips inputs that hit the open finding above
     config_path: Path = site.workdir / "slipway.yaml"
     config_path.write_bytes(text.encode("utf-8", "surrogatepass"))
     resp = site.http.post("/admin/reload", json={}, headers=site.auth())

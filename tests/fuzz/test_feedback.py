@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzz.budget import TIMEOUT_S, fuzz_settings
-from tests.fuzz.live import Site, served
+from tests.fuzz.live import Backends, Site, served
 from tests.fuzz.strategies import (
     CONTENT_TYPES,
     _present,
@@ -34,8 +34,8 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TIMEOUT_S)]
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, backends: tuple[str, str]) -> Iterator[Site]:
-    with served(tmp_path_factory.mktemp("fuzz-feedback"), *backends) as s:
+def site(tmp_path_factory: pytest.TempPathFactory, backends: Backends) -> Iterator[Site]:
+    with served(tmp_path_factory.mktemp("fuzz-feedback"), backends) as s:
         yield s
 
 
