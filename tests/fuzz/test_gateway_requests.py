@@ -42,19 +42,40 @@ def site(tmp_path_factory: pytest.TempPathFactory, backends: Backends) -> Iterat
         yield s
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "shadow"]
+)
 def any_store_site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backends: Backends
 ) -> Iterator[Site]:
-    """The gateway on each store slipway supports: what one stores, the other must store too (or count)."""
+    """The gateway on each store slipway supports (what one stores, the other must store too, or count),
+    and one mirroring every request to a shadow candidate (the mirror reads every body as well)."""
     if request.param == "sqlite":
         yield request.getfixturevalue("site")
+        return
+    if request.param == "shadow":
+        with served(tmp_path_factory.mktemp("fuzz-gateway-shadow"), backends) as s:
+            start_shadow(s)
+            yield s
+            mirror = s.admin("/admin/status")["shadow"]["mirror"]
+            assert mirror["pairs"] > 0, f"the shadow run mirrored nothing: {mirror}"
         return
     with (
         fresh_schema(request.getfixturevalue("postgres_url")) as url,
         served(tmp_path_factory.mktemp("fuzz-gateway-pg"), backends, store=url) as s,
     ):
         yield s
+
+
+def start_shadow(site: Site) -> None:
+    """Blue serves everything; every request is copied to green, a shadow candidate."""
+    switched = site.http.post("/admin/switch", json={"to": "blue"}, headers=site.auth())
+    assert switched.status_code == 200, switched.text
+    deploy = {"version": "v9", "strategy": "shadow", "slot": "green", "endpoint": site.green, "kind": "sim"}
+    deploy |= {"no_smoke": True, "sample": "100%", "until": "1000000-pairs"}
+    started = site.http.post("/admin/deploy", json=deploy, headers=site.auth())
+    assert started.status_code == 200, started.text
+    assert site.admin("/admin/status")["shadow"]["status"] == "running"
 
 
 def host(site: Site) -> bytes:
