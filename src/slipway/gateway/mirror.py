@@ -1,4 +1,4 @@
-"""Shadow mode's mirror (SH1): the same request to the candidate, off the hot path, never in the user's way.
+"""Shadow mode's mirror: the same request to the candidate, off the hot path, never in the user's way.
 
 The request path calls `Mirror.offer` when it picks a slot — O(1): a small
 job object — and `MirrorJob.finish` once its own answer has gone out, which
@@ -24,9 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,15 +33,15 @@ import aiohttp
 import orjson
 
 from slipway.core.errors import BackendError, NotFoundError, ValidationError
-from slipway.core.lora import EngineInfo
 from slipway.core.records import NOT_THE_SLOTS_FAULT, Api, RequestRecord
 from slipway.core.shadow import MAX_INPUT_TEXT, MAX_PAIR_TEXT, ShadowAnswer, ShadowPair
-from slipway.core.types import BackendKind, Slot
+from slipway.core.types import Slot
 from slipway.gateway.batch_writer import BatchWriter
 from slipway.gateway.connections import own_exhaustion
 from slipway.gateway.errors import upstream_error_message
-from slipway.gateway.exchanges import exchange_for, upstream_body
+from slipway.gateway.exchanges import exchange_for
 from slipway.gateway.output import OutputTracker, extract_output
+from slipway.gateway.upstream import ResolveEngine, engine_target, upstream_request
 
 log = logging.getLogger("slipway.mirror")
 
@@ -135,7 +134,7 @@ class Mirror:
         *,
         session: Callable[[], aiohttp.ClientSession | None],
         pairs: BatchWriter[ShadowPair],
-        resolve_engine: Callable[[Slot], Awaitable[EngineInfo]] | None = None,
+        resolve_engine: ResolveEngine | None = None,
         concurrency: int = 32,
         queue: int = 1_000,
         timeout_s: float = 120.0,
@@ -295,37 +294,29 @@ class Mirror:
         if loop.time() < self._down_until:
             self.stats.skipped_down += 1
             return failed(0, f"unreachable: refused the last {self._refusals} connections; not retried yet")
-        extras: dict[str, Any] | None = None
-        if slot.kind is BackendKind.LLAMACPP and self._resolve_engine is not None:
-            try:
-                info = await self._resolve_engine(slot)
-                extras = {"lora": info.lora_for(slot.adapter, where=f"shadow slot {slot.name!r}")}
-            except (BackendError, NotFoundError) as exc:
-                return failed(0, f"engine_unavailable: {exc.message}")
-            if info.url != slot.endpoint:
-                slot = slot.with_changes(endpoint=info.url)
-        exchange = exchange_for(job.api, slot.kind)
         try:
-            payload = orjson.dumps(upstream_body(exchange, job.body, slot, job.stream, extras))
+            slot, extras = await engine_target(slot, self._resolve_engine, shadow=True)
+        except (BackendError, NotFoundError) as exc:
+            return failed(0, f"engine_unavailable: {exc.message}")
+        try:
+            upstream = upstream_request(
+                exchange_for(job.api, slot.kind),
+                slot,
+                job.body,
+                job.stream,
+                extras,
+                request_id=job.request_id,
+                category=job.category,
+                shadow=True,
+            )
         except ValidationError as exc:
             return failed(0, f"untranslatable: {exc.message}")
-        headers = {
-            "content-type": "application/json",
-            "accept-encoding": "identity",
-            "x-slipway-request-id": job.request_id,
-            "x-slipway-shadow": "1",
-        }
-        if job.category:
-            headers["x-slipway-category"] = job.category
-        if slot.api_key_env:
-            key = os.environ.get(slot.api_key_env)
-            if key:
-                headers["authorization"] = f"Bearer {key}"
+        exchange = upstream.exchange
         tracker: OutputTracker | None = None
         try:
             async with asyncio.timeout(self._timeout_s):
                 async with session.post(
-                    slot.endpoint + exchange.upstream_path, data=payload, headers=headers
+                    upstream.url, data=upstream.payload, headers=upstream.headers
                 ) as resp:
                     self._refusals, self._backoff = 0, BACKOFF_S  # it answers: not down
                     if resp.status >= 400:

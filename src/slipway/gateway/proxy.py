@@ -14,7 +14,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -24,7 +24,7 @@ from slipway.core.errors import BackendError, NotFoundError, ValidationError
 from slipway.core.lora import EngineInfo
 from slipway.core.records import Api, RequestRecord
 from slipway.core.shadow import MAX_PAIR_TEXT
-from slipway.core.types import WEIGHT_SCALE, BackendKind, RouteTable, Slot
+from slipway.core.types import WEIGHT_SCALE, RouteTable, Slot
 from slipway.gateway.asgi import (
     BodyTooLarge,
     ClientGone,
@@ -36,7 +36,7 @@ from slipway.gateway.asgi import (
 )
 from slipway.gateway.connections import own_exhaustion
 from slipway.gateway.errors import send_error, stream_error_event, upstream_error_message
-from slipway.gateway.exchanges import Exchange, exchange_for, upstream_body
+from slipway.gateway.exchanges import Exchange, exchange_for
 from slipway.gateway.mirror import Mirror, MirrorJob
 from slipway.gateway.output import HEAD_CHARS, OutputTracker, completion_tokens, extract_output
 from slipway.gateway.recorder import Recorder
@@ -44,11 +44,38 @@ from slipway.gateway.request_bodies import client_wants_stream
 from slipway.gateway.route_table import RouteHolder
 from slipway.gateway.routing import pick
 from slipway.gateway.streams import OpenAIToOllamaStream
-from slipway.gateway.validation import Problem, client_labels, parse_request
+from slipway.gateway.upstream import ResolveEngine, UpstreamRequest, engine_target, post, upstream_request
+from slipway.gateway.validation import ClientLabels, Problem, client_labels, parse_request
 
 log = logging.getLogger("slipway.gateway")
 
 STREAM_TYPES = {"sse": b"text/event-stream", "ndjson": b"application/x-ndjson"}
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    """One request from routing on: what each later step reads, and the record it writes into.
+
+    The slot is the one routed to, moved to where its engine answers once that is known.
+    """
+
+    api: Api
+    body: dict[str, Any]
+    slot: Slot
+    exchange: Exchange
+    stream: bool
+    #: The model name the client sent, echoed in translated answers (else the slot's).
+    public_model: str
+    rec: RequestRecord
+    reply_headers: list[tuple[bytes, bytes]]
+    t0: float
+    receive: Receive
+    send: Send
+    job: MirrorJob | None = None
+    #: Production's answer for the shadow pair (a stream keeps it only when the request is mirrored).
+    answer: str = ""
+    #: A request only the client got wrong is answered 400 and not recorded against any slot.
+    clients_fault: bool = False
 
 
 class Proxy:
@@ -58,10 +85,10 @@ class Proxy:
         recorder: Recorder | None,
         *,
         max_body_bytes: int,
-        resolve_engine: Callable[[Slot], Awaitable[EngineInfo]] | None = None,
+        resolve_engine: ResolveEngine | None = None,
     ) -> None:
         self._routes = routes
-        #: Shadow mode's copies to the candidate (SH1), when the app wires one.
+        #: Shadow mode's copies to the candidate, when the app wires one.
         self.mirror: Mirror | None = None
         #: For llamacpp slots: where the engine answers and its adapter order (a cached lookup).
         self._resolve_engine = resolve_engine
@@ -121,10 +148,39 @@ class Proxy:
         return timeout
 
     async def handle(self, api: Api, scope: Scope, receive: Receive, send: Send) -> None:
-        t0 = time.perf_counter()
-        started_at = time.time()
+        """Answer one client request: read, validate, route, offer a copy, call, relay, record.
+
+        Refusals before routing are answered and not recorded (no slot is at fault). From `_begin`
+        on, `_record` runs however the request ends: one record per request, and feedback waiting
+        for that record is released even when slipway itself failed.
+        """
+        t0, started_at = time.perf_counter(), time.time()
+        raw = await self._read(api, receive, send)
+        if raw is None:
+            return
+        request = await self._validate(api, scope, raw, send)
+        if request is None:
+            return
+        body, labels = request
+        routed = await self._route(api, labels, send)
+        if routed is None:
+            return
+        table, slot = routed
+        call = self._begin(api, body, labels, table, slot, t0, started_at, receive, send)
         try:
-            raw = await read_body(receive, self._max_body)
+            self._offer(call, table, pinned=labels.slot is not None)
+            upstream = await self._prepare(call)
+            if upstream is not None:
+                await self._call(call, upstream)
+        except Exception:
+            await self._fault(call)
+        finally:
+            self._record(call)
+
+    async def _read(self, api: Api, receive: Receive, send: Send) -> bytes | None:
+        """The request body, or None once the client was answered (too large) or has gone."""
+        try:
+            return await read_body(receive, self._max_body)
         except BodyTooLarge:
             await send_error(
                 send,
@@ -134,43 +190,59 @@ class Proxy:
                 "request, or raise gateway.max_body_bytes in the routing config",
                 "body_too_large",
             )
-            return
         except ClientGone:
-            return
+            pass
+        return None
+
+    async def _validate(
+        self, api: Api, scope: Scope, raw: bytes, send: Send
+    ) -> tuple[dict[str, Any], ClientLabels] | None:
+        """The parsed body and slipway's labels on it, or None once the client was told what is wrong."""
         headers = header_map(scope)
-        parsed = parse_request(api, raw, headers.get(b"content-type"))
-        if isinstance(parsed, Problem):
-            await send_error(send, api, 400, parsed.message, parsed.code, param=parsed.param)
-            return
-        body = parsed
+        body = parse_request(api, raw, headers.get(b"content-type"))
+        if isinstance(body, Problem):
+            await send_error(send, api, 400, body.message, body.code, param=body.param)
+            return None
         labels = client_labels(headers, body)
         if isinstance(labels, Problem):
             await send_error(send, api, 400, labels.message, labels.code, param=labels.param)
-            return
+            return None
+        return body, labels
 
+    async def _route(self, api: Api, labels: ClientLabels, send: Send) -> tuple[RouteTable, Slot] | None:
+        """The slot this request goes to: the one the client pinned, else the route plan's pick."""
         plan = self._routes.plan
         if plan is None:
             await send_error(send, api, 503, "slipway has no routes yet; it is still starting", "not_ready")
-            return
-        key, category = labels.sticky_key, labels.category
-        if labels.slot is not None:
-            pinned: str | None = labels.slot
-            slot = plan.table.slots.get(labels.slot)
-            if slot is None:
-                known = ", ".join(plan.table.slots)
-                await send_error(
-                    send,
-                    api,
-                    400,
-                    f"X-Slipway-Slot names unknown slot {labels.slot!r} (slots: {known})",
-                    "unknown_slot",
-                )
-                return
-        else:
-            pinned = None
-            slot = pick(plan, key, self._random())
+            return None
+        if labels.slot is None:
+            return plan.table, pick(plan, labels.sticky_key, self._random())
+        slot = plan.table.slots.get(labels.slot)
+        if slot is None:
+            known = ", ".join(plan.table.slots)
+            await send_error(
+                send,
+                api,
+                400,
+                f"X-Slipway-Slot names unknown slot {labels.slot!r} (slots: {known})",
+                "unknown_slot",
+            )
+            return None
+        return plan.table, slot
 
-        exchange = exchange_for(api, slot.kind)
+    def _begin(
+        self,
+        api: Api,
+        body: dict[str, Any],
+        labels: ClientLabels,
+        table: RouteTable,
+        slot: Slot,
+        t0: float,
+        started_at: float,
+        receive: Receive,
+        send: Send,
+    ) -> Call:
+        """The request from here on: it has an id, and will have exactly one record."""
         stream = client_wants_stream(api, body)
         request_id = os.urandom(12).hex()
         self._unrecorded[request_id] = asyncio.Event()
@@ -181,246 +253,167 @@ class Proxy:
             version=slot.version_label,
             api=api.value,
             stream=stream,
-            route_version=plan.table.version,
-            category=category,
-            sticky_key=key,
+            route_version=table.version,
+            category=labels.category,
+            sticky_key=labels.sticky_key,
         )
-        reply_headers = [
-            (b"x-slipway-request-id", request_id.encode()),
-            (b"x-slipway-slot", slot.name.encode()),
-            (b"x-slipway-version", rec.version.encode()),
-        ]
-        job = self._mirror_job(plan.table, slot, pinned, api, body, category, request_id, stream, started_at)
-        #: Filled with production's whole answer when the request is mirrored (the pair needs it).
-        answer: list[str] | None = [] if job is not None else None
-        #: A request only the client got wrong is answered 400 and not recorded against any slot.
-        clients_fault = False
-        try:
-            upstream_headers = {
-                "content-type": "application/json",
-                "accept-encoding": "identity",
-                "x-slipway-request-id": request_id,
-            }
-            if category:
-                upstream_headers["x-slipway-category"] = category
-            if slot.api_key_env:
-                api_key = os.environ.get(slot.api_key_env)
-                if api_key:
-                    upstream_headers["authorization"] = f"Bearer {api_key}"
-            extras: dict[str, Any] | None = None
-            if slot.kind is BackendKind.LLAMACPP and self._resolve_engine is not None:
-                try:
-                    info = await self._resolve_engine(slot)
-                    where = f"slot {slot.name!r} ({slot.endpoint})"
-                    extras = {"lora": info.lora_for(slot.adapter, where=where)}
-                except (BackendError, NotFoundError) as exc:
-                    rec.status, rec.error = 502, "engine_unavailable"
-                    await send_error(send, api, 502, str(exc), "engine_unavailable", reply_headers)
-                    return
-                if info.url != slot.endpoint:
-                    slot = slot.with_changes(endpoint=info.url)
-            try:
-                payload = orjson.dumps(upstream_body(exchange, body, slot, stream, extras))
-            except ValidationError as exc:
-                # What only a translation to the slot's backend API refuses (e.g. a malformed tool call).
-                clients_fault = True
-                rec.status, rec.error = 400, "invalid_request"
-                await send_error(send, api, 400, str(exc), "invalid_request")
-                return
-            assert self._session is not None, "Proxy.start() was not called"
-            self.in_flight += 1
-            try:
-                await self._exchange(
-                    exchange,
-                    slot,
-                    payload,
-                    upstream_headers,
-                    stream,
-                    rec,
-                    reply_headers,
-                    receive,
-                    send,
-                    t0,
-                    body.get("model"),
-                    answer,
-                )
-            finally:
-                self.in_flight -= 1
-        except Exception:
-            # A fault in slipway itself: logged with its traceback, recorded as the gateway's own
-            # (never the slot's), and answered with a 500 if the answer had not begun.
-            log.exception("request %s failed inside slipway", request_id)
-            rec.status, rec.error, rec.aborted = 500, "gateway_error", rec.status != 0
-            with contextlib.suppress(Exception):
-                await send_error(
-                    send,
-                    api,
-                    500,
-                    f"slipway failed on this request (request id {request_id}; the gateway's log has "
-                    "the details); retry, and report it if it persists",
-                    "gateway_error",
-                    reply_headers,
-                )
-        finally:
-            rec.latency_ms = (time.perf_counter() - t0) * 1000.0
-            if self._recorder is not None and not clients_fault:
-                self._recorder.record(rec)
-            # However the request ended, feedback waiting for its record must not wait for ever.
-            self._recorded(request_id)
-            if job is not None:
-                job.finish(rec, answer[0] if answer else "")
+        model = body.get("model")
+        return Call(
+            api=api,
+            body=body,
+            slot=slot,
+            exchange=exchange_for(api, slot.kind),
+            stream=stream,
+            public_model=model if isinstance(model, str) else slot.model,
+            rec=rec,
+            reply_headers=[
+                (b"x-slipway-request-id", request_id.encode()),
+                (b"x-slipway-slot", slot.name.encode()),
+                (b"x-slipway-version", rec.version.encode()),
+            ],
+            t0=t0,
+            receive=receive,
+            send=send,
+        )
 
-    def _mirror_job(
-        self,
-        table: RouteTable,
-        slot: Slot,
-        pinned: str | None,
-        api: Api,
-        body: dict[str, Any],
-        category: str | None,
-        request_id: str,
-        stream: bool,
-        started_at: float,
-    ) -> MirrorJob | None:
-        """A copy of this request for the shadow candidate, if a shadow run samples it."""
+    def _offer(self, call: Call, table: RouteTable, *, pinned: bool) -> None:
+        """A copy of this request for the shadow candidate, if a shadow run samples it.
+
+        A request pinned with X-Slipway-Slot (a drill, a check of a standby slot) is not production
+        traffic, so it is never copied.
+        """
         if (
             table.mirror is None
             or table.mirror_run is None
-            or pinned is not None
+            or pinned
             or self.mirror is None
-            or slot.name == table.mirror
+            or call.slot.name == table.mirror
             or not (table.mirror_bp >= WEIGHT_SCALE or self._random() * WEIGHT_SCALE < table.mirror_bp)
         ):
-            return None
+            return
         shadow = table.slots.get(table.mirror)
         if shadow is None:
-            return None
-        return self.mirror.offer(
+            return
+        call.job = self.mirror.offer(
             run=table.mirror_run,
             candidate=shadow,
-            api=api,
-            body=body,
-            category=category,
-            request_id=request_id,
-            stream=stream,
-            started_at=started_at,
+            api=call.api,
+            body=call.body,
+            category=call.rec.category,
+            request_id=call.rec.request_id,
+            stream=call.stream,
+            started_at=call.rec.started_at,
         )
 
-    async def _exchange(
-        self,
-        exchange: Exchange,
-        slot: Slot,
-        payload: bytes,
-        upstream_headers: dict[str, str],
-        stream: bool,
-        rec: RequestRecord,
-        reply_headers: list[tuple[bytes, bytes]],
-        receive: Receive,
-        send: Send,
-        t0: float,
-        client_model: Any,
-        answer: list[str] | None,
-    ) -> None:
-        assert self._session is not None
-        api = exchange.api
-        url = slot.endpoint + exchange.upstream_path
+    async def _prepare(self, call: Call) -> UpstreamRequest | None:
+        """The request for the slot's backend, or None once the client was told why there is none."""
+        rec, send = call.rec, call.send
         try:
-            resp = await self._post(url, payload, upstream_headers, slot)
-        except TimeoutError as exc:
-            rec.status, rec.error = 504, "backend_timeout"
-            what, hint = _timed_out(slot, exc)
-            await send_error(
-                send,
-                api,
-                504,
-                f"backend of slot {slot.name!r} ({slot.endpoint}) {what}; {hint}",
-                "backend_timeout",
-                reply_headers,
+            call.slot, extras = await engine_target(call.slot, self._resolve_engine)
+        except (BackendError, NotFoundError) as exc:
+            rec.status, rec.error = 502, "engine_unavailable"
+            await send_error(send, call.api, 502, str(exc), "engine_unavailable", call.reply_headers)
+            return None
+        try:
+            return upstream_request(
+                call.exchange,
+                call.slot,
+                call.body,
+                call.stream,
+                extras,
+                request_id=rec.request_id,
+                category=rec.category,
             )
-            return
-        except (aiohttp.ClientError, OSError) as exc:
-            status, code, message = _unreachable(slot, exc)
-            rec.status, rec.error, rec.aborted = status, code, code == "backend_disconnected"
-            await send_error(send, api, status, message, code, reply_headers)
-            return
-        public_model = client_model if isinstance(client_model, str) else slot.model
-        try:
-            if resp.status >= 400:
-                await self._upstream_error(exchange, slot, resp, rec, reply_headers, send)
-            elif stream and resp.content_type in ("text/event-stream", "application/x-ndjson"):
-                await self._stream(
-                    exchange, slot, resp, rec, reply_headers, receive, send, t0, public_model, answer
-                )
-            else:
-                await self._unary(exchange, slot, resp, rec, reply_headers, send, t0, public_model, answer)
-        finally:
-            resp.release()
+        except ValidationError as exc:
+            # What only a translation to the slot's backend API refuses (e.g. a malformed tool call).
+            call.clients_fault = True
+            rec.status, rec.error = 400, "invalid_request"
+            await send_error(send, call.api, 400, str(exc), "invalid_request")
+            return None
 
-    async def _post(
-        self, url: str, payload: bytes, headers: dict[str, str], slot: Slot
-    ) -> aiohttp.ClientResponse:
-        """POST once more if a pooled keep-alive connection turns out to be closed already.
+    async def _fault(self, call: Call) -> None:
+        """A fault in slipway itself: logged with its traceback, recorded as the gateway's own
+        (never the slot's), and answered with a 500 if the answer had not begun."""
+        rec = call.rec
+        log.exception("request %s failed inside slipway", rec.request_id)
+        rec.status, rec.error, rec.aborted = 500, "gateway_error", rec.status != 0
+        with contextlib.suppress(Exception):
+            await send_error(
+                call.send,
+                call.api,
+                500,
+                f"slipway failed on this request (request id {rec.request_id}; the gateway's log has "
+                "the details); retry, and report it if it persists",
+                "gateway_error",
+                call.reply_headers,
+            )
 
-        A server may close an idle or well-used keep-alive connection just as
-        it is reused (llama.cpp's server caps requests per connection). That
-        fails while the request is still being written, or with a disconnect
-        before a single response byte — either way the backend never ran it,
-        so sending it again on a fresh connection is safe. Refused
-        connections are not retried: nothing is listening. If the retry finds
-        nothing listening, the server died on this request, and the first
-        error is the one reported.
-        """
-        assert self._session is not None
-        timeout = self._timeout(slot)
+    def _record(self, call: Call) -> None:
+        rec = call.rec
+        rec.latency_ms = (time.perf_counter() - call.t0) * 1000.0
+        if self._recorder is not None and not call.clients_fault:
+            self._recorder.record(rec)
+        # However the request ended, feedback waiting for its record must not wait for ever.
+        self._recorded(rec.request_id)
+        if call.job is not None:
+            call.job.finish(rec, call.answer)
+
+    async def _call(self, call: Call, upstream: UpstreamRequest) -> None:
+        """Send the request to the slot's backend and relay its answer, whatever it is."""
+        assert self._session is not None, "Proxy.start() was not called"
+        slot, rec = call.slot, call.rec
+        self.in_flight += 1
         try:
-            return await self._session.post(url, data=payload, headers=headers, timeout=timeout)
-        except aiohttp.ClientConnectorError:
-            raise
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as first:
             try:
-                return await self._session.post(url, data=payload, headers=headers, timeout=timeout)
-            except aiohttp.ClientConnectorError:
-                # Nothing listens any more: the server died on this request; that is the news.
-                raise first from None
+                resp = await post(self._session, upstream, self._timeout(slot))
+            except TimeoutError as exc:
+                rec.status, rec.error = 504, "backend_timeout"
+                what, hint = _timed_out(slot, exc)
+                await send_error(
+                    call.send,
+                    call.api,
+                    504,
+                    f"backend of slot {slot.name!r} ({slot.endpoint}) {what}; {hint}",
+                    "backend_timeout",
+                    call.reply_headers,
+                )
+                return
+            except (aiohttp.ClientError, OSError) as exc:
+                status, code, message = _unreachable(slot, exc)
+                rec.status, rec.error, rec.aborted = status, code, code == "backend_disconnected"
+                await send_error(call.send, call.api, status, message, code, call.reply_headers)
+                return
+            try:
+                if resp.status >= 400:
+                    await self._relay_error(call, resp)
+                elif call.stream and resp.content_type in ("text/event-stream", "application/x-ndjson"):
+                    await self._relay_stream(call, resp)
+                else:
+                    await self._relay_unary(call, resp)
+            finally:
+                resp.release()
+        finally:
+            self.in_flight -= 1
 
-    async def _upstream_error(
-        self,
-        exchange: Exchange,
-        slot: Slot,
-        resp: aiohttp.ClientResponse,
-        rec: RequestRecord,
-        reply_headers: list[tuple[bytes, bytes]],
-        send: Send,
-    ) -> None:
+    async def _relay_error(self, call: Call, resp: aiohttp.ClientResponse) -> None:
         try:
             data = await resp.read()
         except (aiohttp.ClientError, TimeoutError, OSError):
             data = b""
         status = 502 if resp.status >= 500 else resp.status
-        rec.status, rec.error = status, f"upstream_{resp.status}"
+        call.rec.status, call.rec.error = status, f"upstream_{resp.status}"
         detail = upstream_error_message(data, 300) if data.strip() else ""
         await send_error(
-            send,
-            exchange.api,
+            call.send,
+            call.api,
             status,
-            f"backend of slot {slot.name!r} answered HTTP {resp.status}: {detail or '(empty body)'}",
+            f"backend of slot {call.slot.name!r} answered HTTP {resp.status}: {detail or '(empty body)'}",
             "upstream_error",
-            reply_headers,
+            call.reply_headers,
         )
 
-    async def _unary(
-        self,
-        exchange: Exchange,
-        slot: Slot,
-        resp: aiohttp.ClientResponse,
-        rec: RequestRecord,
-        reply_headers: list[tuple[bytes, bytes]],
-        send: Send,
-        t0: float,
-        public_model: str,
-        answer: list[str] | None,
-    ) -> None:
-        api = exchange.api
+    async def _relay_unary(self, call: Call, resp: aiohttp.ClientResponse) -> None:
+        api, slot, rec, send, exchange = call.api, call.slot, call.rec, call.send, call.exchange
         try:
             data = await resp.read()
         except TimeoutError as exc:
@@ -432,7 +425,7 @@ class Proxy:
                 504,
                 f"backend of slot {slot.name!r} {what} while answering; {hint}",
                 "backend_timeout",
-                reply_headers,
+                call.reply_headers,
             )
             return
         except (aiohttp.ClientError, OSError) as exc:
@@ -444,10 +437,10 @@ class Proxy:
                 f"backend of slot {slot.name!r} failed while answering ({_describe(exc)}); "
                 "the answer is incomplete",
                 "stream_interrupted",
-                reply_headers,
+                call.reply_headers,
             )
             return
-        rec.ttft_ms = (time.perf_counter() - t0) * 1000.0
+        rec.ttft_ms = (time.perf_counter() - call.t0) * 1000.0
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -460,44 +453,33 @@ class Proxy:
                 502,
                 f"backend of slot {slot.name!r} sent a body that is not a JSON object",
                 "bad_upstream_body",
-                reply_headers,
+                call.reply_headers,
             )
             return
         text = extract_output(exchange.upstream_api.value, obj)
         rec.output_chars = len(text)
         rec.output_head = text[:HEAD_CHARS]
         rec.output_tokens = completion_tokens(obj)
-        if answer is not None:
-            answer.append(text)
+        call.answer = text
         if exchange.from_upstream is not None:
-            data = orjson.dumps(exchange.from_upstream(obj, public_model))
+            data = orjson.dumps(exchange.from_upstream(obj, call.public_model))
         rec.status = 200
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(b"content-type", b"application/json"), *reply_headers],
+                "headers": [(b"content-type", b"application/json"), *call.reply_headers],
             }
         )
         await send({"type": "http.response.body", "body": data})
 
-    async def _stream(
-        self,
-        exchange: Exchange,
-        slot: Slot,
-        resp: aiohttp.ClientResponse,
-        rec: RequestRecord,
-        reply_headers: list[tuple[bytes, bytes]],
-        receive: Receive,
-        send: Send,
-        t0: float,
-        public_model: str,
-        answer: list[str] | None,
-    ) -> None:
-        api = exchange.api
-        keep = MAX_PAIR_TEXT + 1 if answer is not None else HEAD_CHARS
-        tracker = OutputTracker(exchange.upstream_api, exchange.upstream_framing, t0, keep=keep)
-        translator = OpenAIToOllamaStream(api.value, public_model) if exchange.translates else None
+    async def _relay_stream(self, call: Call, resp: aiohttp.ClientResponse) -> None:
+        api, slot, rec, send, exchange = call.api, call.slot, call.rec, call.send, call.exchange
+        receive = call.receive
+        mirrored = call.job is not None
+        keep = MAX_PAIR_TEXT + 1 if mirrored else HEAD_CHARS
+        tracker = OutputTracker(exchange.upstream_api, exchange.upstream_framing, call.t0, keep=keep)
+        translator = OpenAIToOllamaStream(api.value, call.public_model) if exchange.translates else None
         await send(
             {
                 "type": "http.response.start",
@@ -506,7 +488,7 @@ class Proxy:
                     (b"content-type", STREAM_TYPES[exchange.client_framing()]),
                     (b"cache-control", b"no-cache"),
                     (b"x-accel-buffering", b"no"),
-                    *reply_headers,
+                    *call.reply_headers,
                 ],
             }
         )
@@ -545,8 +527,8 @@ class Proxy:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         tracker.finish_into(rec)
-        if answer is not None:
-            answer.append(tracker.text)
+        if mirrored:
+            call.answer = tracker.text
         if client_gone.is_set():
             rec.aborted, rec.error = True, "client_disconnected"
             return

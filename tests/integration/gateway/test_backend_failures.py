@@ -518,7 +518,7 @@ def test_a_fault_inside_slipway_is_a_500_recorded_as_the_gateways_never_the_slot
         raise RuntimeError("a bug in slipway")
 
     with sim_backend(profile_yaml()) as sim_url, live_gateway(tmp_path, single_slot_yaml(sim_url)) as gateway:
-        monkeypatch.setattr("slipway.gateway.proxy.upstream_body", broken)
+        monkeypatch.setattr("slipway.gateway.upstream.upstream_body", broken)
         with openai_client(gateway.url) as oa, pytest.raises(openai.InternalServerError) as caught:
             oa.chat.completions.create(model=MODEL, messages=MESSAGES)
         assert caught.value.code == "gateway_error"
