@@ -1,6 +1,6 @@
 """Shadow mode, wired: the gateway's mirror and pair writer, the controller, and the report (SH1–SH4).
 
-Part of the composition root (`app.py` builds one per process): it joins
+Part of the composition root (`app.runtime` builds one per process): it joins
 the gateway's mirror to the store, reads the `shadow:` section of the config
 each time it is needed (a reload changes limits and the comparison rules at
 once), and turns stored pairs into reports and review exports through the

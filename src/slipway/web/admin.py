@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from slipway.core.canary_plan import CanaryPlan
 from slipway.core.deployments import Deployment, Strategy
 from slipway.core.errors import (
     BackendError,
@@ -28,21 +27,18 @@ from slipway.core.errors import (
     ValidationError,
 )
 from slipway.core.shadow import parse_expiry, parse_sample, parse_until
-from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteChange
 from slipway.evals.smoke import parse_smoke_cases
-from slipway.gateway.metrics import TrafficMetrics
-from slipway.rollout.canary_controller import CanaryController
-from slipway.rollout.controller import Moved, RouteController
+from slipway.rollout.controller import Moved
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.rollout.strategies.canary_state import CanaryStatus
-from slipway.shadow_service import ShadowService
 from slipway.web.admin_shadow import add_shadow_routes
 from slipway.web.auth import TokenGuard
 from slipway.web.dashboard import add_dashboard
 from slipway.web.metrics import CONTENT_TYPE as METRICS_TYPE
 from slipway.web.metrics import render as render_metrics
+from slipway.web.runtime_port import AdminRuntime
 from slipway.web.schemas import (
     AbortBody,
     AdapterRollbackBody,
@@ -64,38 +60,6 @@ _STATUS: list[tuple[type[SlipwayError], int]] = [
     (BackendError, 502),
     (ValidationError, 422),
 ]
-
-
-class AdminRuntime(Protocol):
-    @property
-    def controller(self) -> RouteController: ...
-
-    @property
-    def canary(self) -> CanaryController: ...
-
-    @property
-    def shadow(self) -> ShadowService: ...
-
-    def shadow_config(self) -> ShadowConfig: ...
-
-    def canary_plan(self, steps: str | None, interval: str | None) -> CanaryPlan: ...
-
-    async def status(self) -> dict[str, Any]: ...
-
-    async def readiness(self) -> list[str]: ...
-
-    @property
-    def traffic(self) -> TrafficMetrics | None: ...
-
-    async def history(self, limit: int) -> list[RouteChange]: ...
-
-    async def deployments(self, limit: int) -> list[Deployment]: ...
-
-    async def reload(self, actor: str, force: bool = False) -> dict[str, Any]: ...
-
-    def export_config(self) -> str: ...
-
-    async def request(self, request_id: str) -> dict[str, Any]: ...
 
 
 def _status_for(exc: SlipwayError) -> int:
@@ -172,7 +136,7 @@ def create_admin_app(
 
     @app.get("/admin/status", dependencies=auth, tags=["routes"])
     async def status() -> dict[str, Any]:
-        return await runtime.status()
+        return (await runtime.status()).to_json()
 
     @app.get("/metrics", dependencies=auth, tags=["routes"], response_class=Response)
     async def metrics() -> Response:

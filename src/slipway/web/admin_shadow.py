@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import fastapi
 from fastapi import FastAPI, Query
@@ -11,10 +11,8 @@ from fastapi.params import Depends
 from fastapi.responses import Response
 
 from slipway.core.shadow import PromoteVia
+from slipway.web.runtime_port import AdminRuntime
 from slipway.web.schemas import ShadowPromoteBody, ShadowStopBody, actor_header
-
-if TYPE_CHECKING:
-    from slipway.web.admin import AdminRuntime
 
 
 def add_shadow_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[Depends]) -> None:

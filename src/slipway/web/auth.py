@@ -1,6 +1,6 @@
 """Bearer-token check for the admin API, in constant time.
 
-With no token configured the admin API is open, which `app.py` allows only on
+With no token configured the admin API is open, which `slipway.app` allows only on
 a loopback address; this module just compares. The comparison runs twice: in
 `web.guard`, before a request's body is read, and as this FastAPI dependency,
 which declares the check as OpenAPI bearer security, so `/docs` offers an

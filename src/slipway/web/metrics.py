@@ -16,19 +16,21 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from slipway import __version__
+from slipway.gateway.connections import ConnectionStats
 from slipway.gateway.metrics import TrafficMetrics
+from slipway.web.status import Status
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def render(status: Mapping[str, Any], traffic: TrafficMetrics | None) -> bytes:
+def render(status: Status, traffic: TrafficMetrics | None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(status, traffic))
     return generate_latest(registry)
 
 
 class _Snapshot(Collector):
-    def __init__(self, status: Mapping[str, Any], traffic: TrafficMetrics | None) -> None:
+    def __init__(self, status: Status, traffic: TrafficMetrics | None) -> None:
         self._status = status
         self._traffic = traffic
 
@@ -36,8 +38,8 @@ class _Snapshot(Collector):
         yield InfoMetricFamily("slipway_build", "slipway's version.", value={"version": __version__})
         yield from _route(self._status)
         yield from _recorder(self._status)
-        yield from _engines(self._status.get("engines") or {})
-        yield from _connections(self._status.get("connections"))
+        yield from _engines(self._status.engines)
+        yield from _connections(self._status.connections)
         yield from _rollouts(self._status)
         if self._traffic is not None:
             yield from self._traffic.families()
@@ -47,31 +49,31 @@ def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=value)
 
 
-def _route(status: Mapping[str, Any]) -> Iterator[Metric]:
-    route = status["route"]
-    yield _gauge("slipway_route_version", "Version of the route table in force.", route["version"])
-    yield _gauge("slipway_in_flight_requests", "Requests being answered now.", status["in_flight"])
+def _route(status: Status) -> Iterator[Metric]:
+    route = status.route
+    yield _gauge("slipway_route_version", "Version of the route table in force.", route.version)
+    yield _gauge("slipway_in_flight_requests", "Requests being answered now.", status.in_flight)
     weight = GaugeMetricFamily(
         "slipway_slot_weight_ratio",
         "Share of new requests each slot gets (0 to 1).",
         labels=["slot", "version"],
     )
     active = GaugeMetricFamily("slipway_slot_active", "1 for the active slot, else 0.", labels=["slot"])
-    for slot in status["slots"]:
-        weight.add_metric([slot["name"], slot["version"]], slot["weight_pct"] / 100)
-        active.add_metric([slot["name"]], 1.0 if slot["state"] == "active" else 0.0)
+    for slot in status.slots:
+        weight.add_metric([slot.name, slot.version], slot.weight_pct / 100)
+        active.add_metric([slot.name], 1.0 if slot.state == "active" else 0.0)
     yield weight
     yield active
-    mirror = route.get("mirror")
+    mirror = route.mirror
     yield _gauge(
         "slipway_mirror_sample_ratio",
         "Share of requests copied to a shadow candidate (0 when none is mirrored).",
-        mirror["sample_pct"] / 100 if mirror else 0.0,
+        mirror.sample_pct / 100 if mirror is not None else 0.0,
     )
 
 
-def _recorder(status: Mapping[str, Any]) -> Iterator[Metric]:
-    rec = status["recorder"]
+def _recorder(status: Status) -> Iterator[Metric]:
+    rec = status.recorder
     records = CounterMetricFamily(
         "slipway_recorder_records",
         "Request records by fate: written to the store, dropped when the queue was full, "
@@ -149,22 +151,22 @@ def _engines(engines: Mapping[str, Mapping[str, Any]]) -> Iterator[Metric]:
     yield memory
 
 
-def _rollouts(status: Mapping[str, Any]) -> Iterator[Metric]:
-    canary = status.get("canary")
+def _rollouts(status: Status) -> Iterator[Metric]:
+    canary = status.canary
     state = GaugeMetricFamily(
         "slipway_canary_info",
         "The latest canary: 1, labelled with its version and status.",
         labels=["version", "status"],
     )
-    if canary:
-        state.add_metric([canary["version"], canary["status"]], 1.0)
+    if canary is not None:
+        state.add_metric([canary.version, canary.status], 1.0)
     yield state
     yield _gauge(
         "slipway_canary_weight_ratio",
         "The canary candidate's share of traffic (0 when no canary runs).",
-        canary["weight_pct"] / 100 if canary else 0.0,
+        canary.weight_pct / 100 if canary is not None else 0.0,
     )
-    shadow = status.get("shadow")
+    shadow = status.shadow
     shadow_state = GaugeMetricFamily(
         "slipway_shadow_info",
         "The latest shadow run: 1, labelled with its version and status.",
@@ -175,27 +177,28 @@ def _rollouts(status: Mapping[str, Any]) -> Iterator[Metric]:
         "Mirrored copies of requests by fate, since this process started.",
         labels=["outcome"],
     )
-    if shadow:
-        shadow_state.add_metric([shadow["version"], shadow["status"]], 1.0)
-        mirror = shadow["mirror"]
-        for outcome in ("sent", "dropped", "candidate_errors", "pairs", "skipped_down"):
-            copies.add_metric([outcome], mirror.get(outcome, 0))
+    if shadow is not None:
+        shadow_state.add_metric([shadow.version, shadow.status], 1.0)
+        stats = shadow.mirror
+        copies.add_metric(["sent"], stats.sent)
+        copies.add_metric(["dropped"], stats.dropped)
+        copies.add_metric(["candidate_errors"], stats.candidate_errors)
+        copies.add_metric(["pairs"], stats.pairs)
+        copies.add_metric(["skipped_down"], stats.skipped_down)
     yield shadow_state
     yield copies
 
 
-def _connections(stats: Mapping[str, Any] | None) -> Iterator[Metric]:
+def _connections(stats: ConnectionStats) -> Iterator[Metric]:
     """The front door: open client connections, and those refused or cut before reaching a slot."""
-    if not stats:
-        return
-    yield _gauge("slipway_client_connections", "Client connections open now.", stats["open"])
+    yield _gauge("slipway_client_connections", "Client connections open now.", stats.open)
     refused = CounterMetricFamily(
         "slipway_client_connections_refused",
         "Client connections the gateway refused or cut itself (never counted against a slot): "
         "over gateway.max_connections, or too slow to send headers or body.",
         labels=["reason"],
     )
-    refused.add_metric(["over_limit"], stats["refused_over_limit"])
-    refused.add_metric(["header_timeout"], stats["header_timeouts"])
-    refused.add_metric(["body_timeout"], stats["body_timeouts"])
+    refused.add_metric(["over_limit"], stats.refused_over_limit)
+    refused.add_metric(["header_timeout"], stats.header_timeouts)
+    refused.add_metric(["body_timeout"], stats.body_timeouts)
     yield refused

@@ -1,0 +1,112 @@
+"""The ASGI application for one process, and `slipway serve` running it under uvicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from slipway.app.runtime import Runtime
+from slipway.app.settings import ServeSettings, check_admin_exposure
+from slipway.core.config import GatewayConfig
+from slipway.gateway.app import GatewayApp
+from slipway.gateway.connections import ConnectionLimits, fd_budget, guarded_protocol
+from slipway.gateway.tuning import freeze_startup_heap
+from slipway.web.admin import create_admin_app
+from slipway.web.auth import TokenGuard
+from slipway.web.guard import AdminGuard, HostPolicy
+
+log = logging.getLogger("slipway")
+
+
+def create_app(settings: ServeSettings) -> tuple[GatewayApp, Runtime]:
+    """The whole ASGI application for one process, and the runtime behind it."""
+    check_admin_exposure(settings)
+    runtime = Runtime(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await runtime.start()
+        except BaseException:
+            await runtime.stop()
+            raise
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    token = TokenGuard(settings.admin_token)
+    admin = create_admin_app(runtime, token, lifespan)
+    hosts = HostPolicy(settings.host, lambda: (*settings.allowed_hosts, *runtime.allowed_hosts()))
+    gateway = GatewayApp(
+        runtime.routes,
+        runtime.proxy,
+        lambda: runtime.recorder,
+        lambda: runtime.store,
+        AdminGuard(admin, token, hosts),
+        public_model=runtime.public_model,
+    )
+    return gateway, runtime
+
+
+def serve(settings: ServeSettings) -> None:
+    """Run until SIGINT/SIGTERM. Start-up problems (bad config, no routes, store) raise SlipwayError.
+
+    The runtime starts before uvicorn binds, outside the ASGI lifespan, so a
+    refused start is one clear error for the CLI to print rather than a
+    lifespan traceback, and no port is open while nothing could be served.
+    """
+    import uvicorn
+    import uvloop
+
+    app, runtime = create_app(settings)
+    gateway = runtime.config.gateway if runtime.config is not None else GatewayConfig()
+    limits = ConnectionLimits(
+        max_connections=fd_budget(gateway.max_connections),
+        header_timeout_s=gateway.header_timeout_s,
+        body_timeout_s=gateway.body_timeout_s,
+    )
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="none",
+        http=guarded_protocol(limits, runtime.connections),
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        try:
+            await runtime.start()
+        except BaseException:
+            await runtime.stop()
+            raise
+        freeze_startup_heap()
+        try:
+            await server.serve()
+        finally:
+            await runtime.stop()
+
+    # uvicorn re-raises the SIGTERM/SIGINT it handled once it has shut down, under the
+    # handlers that were installed before it started. With Python's defaults that kills the
+    # process before `runtime.stop()`: queued records lost, engines orphaned. These handlers
+    # make the re-raise harmless; uvicorn's own handlers still do the graceful shutdown.
+    def on_signal(signum: int, _frame: object) -> None:
+        if not server.started:
+            raise KeyboardInterrupt(f"signal {signum} during start-up")
+        log.info("signal %d after shutdown began; finishing the clean stop", signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        uvloop.run(main())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

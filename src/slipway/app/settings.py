@@ -1,0 +1,50 @@
+"""What one `slipway serve` is told on its command line, and the refusal to expose the admin API bare."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from slipway.core.errors import ConfigError
+from slipway.core.ports import Clock
+from slipway.store.database import default_store_url
+from slipway.web.auth import token_problem
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    config_path: Path | None = None
+    store_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_token: str | None = None
+    watch_config: bool = True
+    workdir: Path = Path(".")
+    #: The control loop's clock; default: real time, or SLIPWAY_CLOCK_SCALE times faster.
+    clock: Clock | None = None
+    #: Names clients use for this server besides localhost, IPs and `host` (--allowed-host).
+    allowed_hosts: tuple[str, ...] = ()
+
+    def resolved_store_url(self) -> str:
+        return self.store_url or default_store_url(self.workdir)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_admin_exposure(settings: ServeSettings) -> None:
+    problem = token_problem(settings.admin_token)
+    if problem is not None:
+        raise problem
+    if not settings.admin_token and not is_loopback(settings.host):
+        raise ConfigError(
+            f"refusing to serve the admin API on {settings.host} without a token",
+            hint="set SLIPWAY_ADMIN_TOKEN to a long random secret, or bind to 127.0.0.1",
+        )

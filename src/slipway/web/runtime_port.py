@@ -1,0 +1,66 @@
+"""What the admin API needs from the process it runs in, as Protocols.
+
+The web layer names what it calls rather than importing the composition root
+that builds it: `slipway.app` imports `slipway.web`, never the other way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from slipway.core.canary_plan import CanaryPlan
+from slipway.core.deployments import Deployment
+from slipway.core.shadow_config import ShadowConfig
+from slipway.core.types import RouteChange
+from slipway.gateway.metrics import TrafficMetrics
+from slipway.rollout.canary_controller import CanaryController
+from slipway.rollout.controller import RouteController
+from slipway.rollout.shadow_controller import ShadowController
+from slipway.web.status import Status
+
+
+class ShadowOps(Protocol):
+    """Shadow mode as wired by the composition root: its controller, and reports over stored pairs."""
+
+    @property
+    def controller(self) -> ShadowController: ...
+
+    async def status(self, deployment_id: str | None = None) -> dict[str, Any]: ...
+
+    async def report(self, fmt: str = "json", deployment_id: str | None = None) -> tuple[str, str]: ...
+
+    async def export(
+        self, n: int, fmt: str = "jsonl", deployment_id: str | None = None, seed: int = 0
+    ) -> tuple[str, str]: ...
+
+
+class AdminRuntime(Protocol):
+    @property
+    def controller(self) -> RouteController: ...
+
+    @property
+    def canary(self) -> CanaryController: ...
+
+    @property
+    def shadow(self) -> ShadowOps: ...
+
+    def shadow_config(self) -> ShadowConfig: ...
+
+    def canary_plan(self, steps: str | None, interval: str | None) -> CanaryPlan: ...
+
+    async def status(self) -> Status: ...
+
+    async def readiness(self) -> list[str]: ...
+
+    @property
+    def traffic(self) -> TrafficMetrics | None: ...
+
+    async def history(self, limit: int) -> list[RouteChange]: ...
+
+    async def deployments(self, limit: int) -> list[Deployment]: ...
+
+    async def reload(self, actor: str, force: bool = False) -> dict[str, Any]: ...
+
+    def export_config(self) -> str: ...
+
+    async def request(self, request_id: str) -> dict[str, Any]: ...

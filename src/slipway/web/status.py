@@ -1,0 +1,135 @@
+"""The process's state at one moment, as typed values: what `GET /admin/status` and `/metrics` read.
+
+The composition root builds one `Status` per request; the admin API sends
+`to_json()` (the shape the CLI and the dashboard read), and `/metrics` reads
+the attributes, so a field renamed here is a type error in both rather than a
+key that silently goes missing from one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from slipway.gateway.connections import ConnectionStats
+from slipway.gateway.mirror import MirrorStats
+
+
+@dataclass(frozen=True)
+class MirrorRoute:
+    slot: str
+    sample_pct: float
+    run: str | None
+
+
+@dataclass(frozen=True)
+class RouteStatus:
+    version: int
+    active: str
+    previous_active: str | None
+    weights_pct: dict[str, float]
+    name: str | None
+    mirror: MirrorRoute | None
+
+
+@dataclass(frozen=True)
+class SlotStatus:
+    name: str
+    #: "active" or "standby".
+    state: str
+    endpoint: str
+    kind: str
+    model: str
+    version: str
+    adapter: str | None
+    weight_pct: float
+    requests_5m: int
+    errors_5m: int
+    #: Why the slot may fail (its API key's variable is unset); left out of the JSON when None.
+    warning: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.warning is None:
+            del data["warning"]
+        return data
+
+
+@dataclass(frozen=True)
+class ConfigStatus:
+    path: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class CanarySummary:
+    version: str
+    status: str
+    weight_pct: float
+
+
+@dataclass(frozen=True)
+class ShadowSummary:
+    version: str
+    status: str
+    candidate: str
+    sample_pct: float
+    mirror: MirrorStats
+    #: Copies waiting for the candidate.
+    queued: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "status": self.status,
+            "candidate": self.candidate,
+            "sample_pct": self.sample_pct,
+            "mirror": {**asdict(self.mirror), "queued": self.queued},
+        }
+
+
+@dataclass(frozen=True)
+class DeploymentSummary:
+    id: str
+    version: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Status:
+    route: RouteStatus
+    slots: tuple[SlotStatus, ...]
+    #: The record writer's own health report (its shape belongs to the gateway's recorder).
+    recorder: Mapping[str, Any]
+    in_flight: int
+    config: ConfigStatus
+    #: Where the store is (URL without credentials).
+    store: str
+    #: Why the store could not be read for this snapshot; the rest is shown anyway.
+    store_error: str | None
+    #: Per engine, the fleet's own report (url, ready, restarts, rss_mb, ...).
+    engines: Mapping[str, Mapping[str, Any]]
+    uptime_s: float
+    canary: CanarySummary | None
+    shadow: ShadowSummary | None
+    connections: ConnectionStats
+    last_deployment: DeploymentSummary | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON `GET /admin/status` has always returned (the CLI and the dashboard read these keys)."""
+        return {
+            "route": asdict(self.route),
+            "slots": [slot.to_json() for slot in self.slots],
+            "recorder": dict(self.recorder),
+            "in_flight": self.in_flight,
+            "config": asdict(self.config),
+            "store": self.store,
+            "store_error": self.store_error,
+            "engines": {name: dict(engine) for name, engine in self.engines.items()},
+            "uptime_s": self.uptime_s,
+            "canary": asdict(self.canary) if self.canary is not None else None,
+            "shadow": self.shadow.to_json() if self.shadow is not None else None,
+            "connections": asdict(self.connections),
+            "last_deployment": asdict(self.last_deployment) if self.last_deployment is not None else None,
+        }
