@@ -101,9 +101,9 @@ async def test_kill_9_mid_phase_then_restart_resumes_the_same_phase_and_timer(tm
             frame = run_cli(second.url, ["canary", "watch", "--once"])
             assert frame.returncode == 0 and "slipway canary watch" in frame.stdout
 
-            promoted = run_cli(second.url, ["promote", "--reason", "enough seen"])
+            promoted = run_cli(second.url, ["canary", "promote", "--reason", "enough seen"])
             assert promoted.returncode == 0 and "promoted" in promoted.stdout, promoted.stderr
             back = run_cli(second.url, ["rollback", "--reason", "second thoughts"])
             assert back.returncode == 0 and "green -> blue" in back.stdout, back.stderr
-            again = run_cli(second.url, ["pause"])
+            again = run_cli(second.url, ["canary", "pause"])
             assert again.returncode == 1 and "has ended" in again.stderr

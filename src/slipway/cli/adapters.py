@@ -24,6 +24,8 @@ from rich.table import Table
 
 from slipway.backends.engine import find_llama_server
 from slipway.backends.engine.probe import probe_adapter
+from slipway.cli.client import URL_OPTION
+from slipway.cli.output import make_console
 from slipway.core.errors import FileCheckError, GGUFError, SlipwayError, ValidationError
 from slipway.registry.catalog import MODELS_DIR_ENV, AdapterEntry, Catalog, ModelEntry, file_sha256
 from slipway.registry.loadable import DEFAULT_PROMPT, AdapterProbe, add_loadable_check
@@ -31,8 +33,8 @@ from slipway.registry.metadata import AdapterMetadata
 from slipway.registry.report import CheckStatus, ValidationReport
 from slipway.registry.validate import validate_adapter
 
-console = Console()
-err_console = Console(stderr=True)
+console: Console = make_console()
+err_console: Console = make_console(stderr=True)
 
 adapters_app = typer.Typer(
     help="LoRA adapter versions on disk: list, add, show, validate. Versions are never deleted.",
@@ -272,6 +274,7 @@ def rollback(
         "--force",
         help="Move traffic even if the slot fails its readiness check (recorded in history).",
     ),
+    url: str | None = URL_OPTION,
 ) -> None:
     """Serve an earlier adapter version now: a route change on the warm engine, no reload."""
     import time

@@ -1,4 +1,4 @@
-"""Canary commands: `slipway canary status|watch`, `slipway promote|abort|pause|resume` (CN4, OP1).
+"""Canary commands: `slipway canary status|watch|promote|abort|pause|resume`.
 
 They talk to a running server (`/admin/canary...`). Times are shown relative
 to the server's control-loop clock ("3m ago", "1h12m left"), which is real
@@ -8,6 +8,7 @@ time unless the server runs a drill clock (SLIPWAY_CLOCK_SCALE).
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -19,10 +20,11 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from slipway.cli.client import AdminClient
+from slipway.cli.client import URL_OPTION, AdminClient
+from slipway.cli.output import example, make_console
 from slipway.core.canary_plan import format_duration
 
-console = Console()
+console: Console = make_console()
 canary_app = typer.Typer(help="The running canary: its phase, checks and verdicts.", no_args_is_help=True)
 
 STATUS_STYLE = {
@@ -81,26 +83,65 @@ def details(c: dict[str, Any]) -> Text:
     )
 
 
-def metric_table(verdict: dict[str, Any], *, explain: bool = False) -> Table:
+_RATIO = re.compile(r"^> ([\d.]+)× production$")
+_POINTS = re.compile(r"^> ([\d.]+) points drop$")
+_PERCENT = re.compile(r"^> ([\d.]+) % drop$")
+
+#: Printed under a metric table that has a "not significant yet" row.
+NOT_YET = (
+    "not significant yet: the candidate looks worse than the threshold allows, but the test cannot tell "
+    "it from production yet (p above its level; the interval still reaches production's value). "
+    "More traffic decides it: checks go on, and a significant breach rolls back."
+)
+
+
+def past_threshold(m: dict[str, Any]) -> bool:
+    """Whether the candidate's own figure is beyond the row's threshold (whatever the test says)."""
+    base, cand, rule = m.get("baseline"), m.get("candidate"), str(m.get("threshold") or "")
+    if not isinstance(base, int | float) or not isinstance(cand, int | float):
+        return False
+    if found := _RATIO.match(rule):
+        return base > 0 and cand / base > float(found.group(1))
+    if found := _POINTS.match(rule):
+        return (base - cand) * 100 > float(found.group(1))
+    if found := _PERCENT.match(rule):
+        return base > 0 and (base - cand) / base * 100 > float(found.group(1))
+    return False
+
+
+def verdict_words(m: dict[str, Any]) -> str:
+    """The row's action, saying so when a pass only means the evidence is not in yet."""
+    action = str(m.get("action"))
+    if action == "pass" and past_threshold(m):
+        return "pass: not significant yet"
+    return action
+
+
+def metric_table(verdict: dict[str, Any], *, explain: bool = False) -> Group:
     """One row per metric; the last column is effect, interval and p (the test and levels with `explain`)."""
     title = Text(f"last check: {verdict['action']} — {verdict['reason']}")
     table = Table(title=title, title_justify="left")
     last = "why" if explain else "effect (interval), p"
     for col in ("metric", "category", "baseline", "candidate", "threshold", "verdict", "n (b/c)", last):
         table.add_column(col)
+    pending = False
     for m in verdict["metrics"]:
         action = m["action"]
+        words = verdict_words(m)
+        pending = pending or words != action
         table.add_row(
             m["metric"],
             m["category"] or "all",
             _num(m["baseline"]),
             _num(m["candidate"]),
             m["threshold"],
-            Text(action, style=ACTION_STYLE.get(action, "")),
+            Text(words, style="yellow" if words != action else ACTION_STYLE.get(action, "")),
             f"{m['n_baseline']}/{m['n_candidate']}",
             Text(m["detail"] if explain or not m.get("summary") else m["summary"]),
         )
-    return table
+    if not pending:
+        return Group(table)
+    return Group(table, Text(NOT_YET, style="dim"))
 
 
 def timeline(events: list[dict[str, Any]], now: float) -> Table:
@@ -141,13 +182,14 @@ def _get(limit: int) -> dict[str, Any]:
     return data
 
 
-@canary_app.command("status")
+@canary_app.command("status", epilog=example("slipway canary status --explain"))
 def status(
     events: int = typer.Option(10, "--events", help="How many timeline entries to show."),
     explain: bool = typer.Option(
         False, "--explain", help="Each metric's test, level and reasoning instead of the short figures."
     ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    url: str | None = URL_OPTION,
 ) -> None:
     """Phase, weight, time left, the last verdict's metric table and the timeline."""
     data = _get(events)
@@ -160,10 +202,11 @@ def status(
     console.print(render(data, explain=explain))
 
 
-@canary_app.command("watch")
+@canary_app.command("watch", epilog=example("slipway canary watch --every 5"))
 def watch(
     every: float = typer.Option(2.0, "--every", help="Seconds between refreshes."),
     once: bool = typer.Option(False, "--once", help="Draw one frame and exit."),
+    url: str | None = URL_OPTION,
 ) -> None:
     """A live view of the canary until it ends (Ctrl-C to leave it running and stop watching)."""
     data = _get(5)
@@ -193,24 +236,38 @@ def _act(action: str, body: dict[str, Any]) -> None:
     console.print(Text(c["reason"], style="dim"))
 
 
-def promote(reason: str | None = typer.Option(None, "--reason", "-r", help="Recorded and notified.")) -> None:
+@canary_app.command("promote", epilog=example('slipway canary promote --reason "metrics clean at 25 %"'))
+def promote(
+    reason: str | None = typer.Option(None, "--reason", "-r", help="Recorded and notified."),
+    url: str | None = URL_OPTION,
+) -> None:
     """Skip the remaining canary phases: the candidate takes all traffic now."""
     _act("promote", {"reason": reason})
 
 
+@canary_app.command("abort", epilog=example("slipway canary abort --unload"))
 def abort(
     unload: bool = typer.Option(False, "--unload", help="Also release the candidate's engine or adapter."),
     reason: str | None = typer.Option(None, "--reason", "-r", help="Recorded and notified."),
+    url: str | None = URL_OPTION,
 ) -> None:
     """Stop the canary: the candidate's weight goes to 0 % at once; it stays loaded unless --unload."""
     _act("abort", {"reason": reason, "unload": unload})
 
 
-def pause(reason: str | None = typer.Option(None, "--reason", "-r", help="Recorded and notified.")) -> None:
+@canary_app.command("pause", epilog=example('slipway canary pause --reason "holiday traffic"'))
+def pause(
+    reason: str | None = typer.Option(None, "--reason", "-r", help="Recorded and notified."),
+    url: str | None = URL_OPTION,
+) -> None:
     """Stop the canary's phase timer at the current weight (checks go on)."""
     _act("pause", {"reason": reason})
 
 
-def resume(reason: str | None = typer.Option(None, "--reason", "-r", help="Recorded and notified.")) -> None:
+@canary_app.command("resume", epilog=example("slipway canary resume"))
+def resume(
+    reason: str | None = typer.Option(None, "--reason", "-r", help="Recorded and notified."),
+    url: str | None = URL_OPTION,
+) -> None:
     """Start the paused phase timer again where it stopped."""
     _act("resume", {"reason": reason})

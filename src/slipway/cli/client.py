@@ -24,10 +24,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from slipway.cli.output import make_console
 from slipway.core.names import LABEL_MAX
 
 DEFAULT_URL = "http://127.0.0.1:8080"
-err_console = Console(stderr=True)
+err_console: Console = make_console(stderr=True)
 #: Statuses slipway's admin API answers with FastAPI's own `{"detail": ...}` body (auth, validation).
 _DETAIL_STATUSES = {400, 401, 403, 409, 413, 415, 422, 429, 503}
 _NOT_LABEL = re.compile(r"[^ -~]")
@@ -35,8 +36,32 @@ _NOT_LABEL = re.compile(r"[^ -~]")
 Expect = Literal["json", "text", "any"]
 
 
+#: The server named by `--url` on this command line, if any (it wins over SLIPWAY_URL).
+_url_given: str | None = None
+
+
 def server_url() -> str:
-    return os.environ.get("SLIPWAY_URL", DEFAULT_URL).rstrip("/")
+    return (_url_given or os.environ.get("SLIPWAY_URL") or DEFAULT_URL).rstrip("/")
+
+
+def _take_url(value: str | None) -> str | None:
+    global _url_given
+    if value:
+        _url_given = value
+    return value
+
+
+#: `--url` for every command that talks to a running server (`url: str | None = URL_OPTION`).
+URL_OPTION: Any = typer.Option(
+    None,
+    "--url",
+    envvar="SLIPWAY_URL",
+    metavar="URL",
+    callback=_take_url,
+    expose_value=False,
+    show_default=False,
+    help=f"The running slipway server to talk to (default: $SLIPWAY_URL, else {DEFAULT_URL}).",
+)
 
 
 def actor() -> str:
@@ -79,7 +104,7 @@ def say_not_slipway(url: str, detail: str) -> None:
         highlight=False,
     )
     err_console.print(
-        "  hint: point SLIPWAY_URL at the address `slipway serve` listens on "
+        "  hint: give --url (or SLIPWAY_URL) the address `slipway serve` listens on "
         f"(default {DEFAULT_URL}), and check that its version has this command",
         highlight=False,
     )
@@ -109,7 +134,7 @@ class AdminClient:
         except httpx.ConnectError:
             err_console.print(
                 f"[red]error:[/] no slipway server answers at {self.url}. Start one with "
-                "`slipway serve --config slipway.yaml`, or point SLIPWAY_URL at it."
+                "`slipway serve --config slipway.yaml`, or give its address with --url or SLIPWAY_URL."
             )
             raise typer.Exit(2) from None
         except httpx.HTTPError as exc:

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import shlex
+import shutil
+import sys
+import time
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from slipway.cli.canary import NOT_YET, verdict_words
+from slipway.cli.output import ProgressLines, make_console
 from slipway.core.errors import SlipwayError
 
-console = Console()
+console: Console = make_console()
+
+
+class DemoStrategy(StrEnum):
+    """The stories the demo tells: the same names as `slipway deploy --strategy` (a shadow run has no
+    rollback to show, so it is not one of them)."""
+
+    CANARY = "canary"
+    BLUEGREEN = "bluegreen"
 
 
 def demo(
@@ -21,20 +38,23 @@ def demo(
     ),
     requests: int = typer.Option(400, min=50, help="Labelled tickets per phase."),
     seed: int = typer.Option(0, help="Seed for the model and the traffic (same seed, same story)."),
-    strategy: str = typer.Option(
-        "canary", help="canary (the seed's unattended 5%/25%/100% ramp) or bluegreen (switch, then evaluate)."
+    strategy: DemoStrategy = typer.Option(
+        DemoStrategy.CANARY,
+        "--strategy",
+        help="canary (an unattended 5%/25%/100% ramp) or bluegreen (switch, then evaluate).",
     ),
     clock_scale: float = typer.Option(
         240.0, min=1.0, help="Canary clock speed-up: 240 makes 2 h of canary last 30 s."
     ),
 ) -> None:
     """Ship adapter v2.2, catch its billing regression, roll back to v2.1 — on real llama.cpp."""
-    if strategy not in ("canary", "bluegreen"):
-        console.print(f"[red]error:[/] --strategy must be canary or bluegreen, not {strategy!r}")
-        raise typer.Exit(2)
     from slipway.demo.scenario import DemoOptions, DemoResult, run_demo
 
+    # The gateway runs in this process: its notifications (the rollback with its metric table) would
+    # print the table a second time. The story lines and the summary below say all of it.
+    logging.getLogger("slipway.notify").addHandler(logging.NullHandler())
     tasks: dict[str, TaskID] = {}
+    lines = None if console.is_terminal else ProgressLines(console)
     with Progress(
         TextColumn("{task.description:>14}"),
         BarColumn(),
@@ -45,12 +65,21 @@ def demo(
     ) as bars:
 
         def progress(label: str, done: int, total: int) -> None:
+            if lines is not None:
+                # A CI log never sees a live bar: a line per 10 % instead.
+                lines.update(label, done, total)
+                return
             if label not in tasks:
                 tasks[label] = bars.add_task(label, total=total)
             bars.update(tasks[label], completed=done, total=total)
 
+        started = time.perf_counter()
+
         def say(text: str) -> None:
-            bars.console.print(f"[bold cyan]slipway demo[/] {text}", highlight=False)
+            at = time.perf_counter() - started
+            bars.console.print(
+                f"[bold cyan]slipway demo[/] [dim]{at:6.1f}s[/] {escape(text)}", highlight=False
+            )
 
         try:
             result: DemoResult = asyncio.run(
@@ -59,7 +88,7 @@ def demo(
                         workdir=workdir,
                         requests=requests,
                         seed=seed,
-                        strategy=strategy,
+                        strategy=strategy.value,
                         clock_scale=clock_scale,
                     ),
                     say,
@@ -72,6 +101,35 @@ def demo(
     _summary(result)
     if result.regression_reason is None or result.failed_requests:
         raise typer.Exit(1)
+
+
+def slipway_command() -> str:
+    """How the user can run this same slipway: `slipway` when that is on PATH, else its full path."""
+    me = Path(sys.argv[0]).absolute()
+    on_path = shutil.which("slipway")
+    if me.name != "slipway" or (on_path is not None and Path(on_path).absolute() == me):
+        return "slipway"
+    return str(me)
+
+
+def next_steps(workdir: Path, cli: str) -> str:
+    """Commands that work as printed: the gateway is started in the demo's directory (its state is
+    `./.slipway` there), and `slipway` is named by its path when it is not on PATH."""
+    root = workdir.resolve()
+    serve = f"cd {shlex.quote(str(root))} && {cli} serve --config slipway.yaml"
+    rows = [
+        (serve, "the same gateway, state kept (Ctrl-C stops it)"),
+        (f"{cli} history", "in another shell, while it runs: every route change, who, when, why"),
+        (f"{cli} status", "slots, versions, engines, traffic"),
+        (f"{cli} canary status", "the canary's checks, each metric with its interval"),
+        ("docs/runbook.md", "a rollback at 3 a.m., step by step"),
+    ]
+    width = max(len(cmd) for cmd, _ in rows)
+    text = "\nwhere to look next:\n"
+    if cli != "slipway":
+        venv = Path(cli).parent
+        text += f"  (slipway is not on your PATH: `. {shlex.quote(str(venv / 'activate'))}` puts it there)\n"
+    return text + "".join(f"  {cmd:<{width}}  # {why}\n" for cmd, why in rows)
 
 
 def _num(value: object) -> str:
@@ -100,19 +158,17 @@ def _summary(result: object) -> None:
             *cells,
         )
     console.print(table)
-    timeline = Table(title="timeline")
-    timeline.add_column("t (s)", justify="right")
-    timeline.add_column("event")
-    for at, text in result.timeline:
-        timeline.add_row(f"{at:6.1f}", text)
-    console.print(timeline)
     verdict = (result.canary or {}).get("last_verdict") or {}
     if verdict.get("metrics"):
         metrics = Table(title=f"the canary's last check: {verdict.get('action')}")
-        for col in ("metric", "category", "v2.1 (production)", "v2.2 (canary)", "threshold", "n", "verdict"):
+        cols = ("metric", "category", "v2.1 (production)", "v2.2 (canary)", "threshold", "n", "verdict")
+        for col in (*cols, "effect (interval), p"):
             metrics.add_column(col)
+        pending = False
         for m in verdict["metrics"]:
             action = str(m.get("action"))
+            words = verdict_words(m)
+            pending = pending or words != action
             metrics.add_row(
                 str(m.get("metric")),
                 str(m.get("category") or ""),
@@ -120,20 +176,16 @@ def _summary(result: object) -> None:
                 _num(m.get("candidate")),
                 str(m.get("threshold") or ""),
                 f"{m.get('n_baseline')}/{m.get('n_candidate')}",
-                f"[bold red]{action}[/]" if action == "rollback" else action,
+                f"[bold red]{action}[/]" if action == "rollback" else escape(words),
+                escape(str(m.get("summary") or m.get("detail") or "")),
             )
         console.print(metrics)
+        if pending:
+            console.print(NOT_YET, style="dim", highlight=False)
     console.print(f"failed requests: {result.failed_requests}")
     if result.rollback_effective_ms is not None:
         console.print(
             f"rollback: API call {result.rollback_api_ms:.1f} ms, first request on v2.1 "
             f"{result.rollback_effective_ms:.1f} ms after it; failed requests: {result.failed_requests}"
         )
-    config = result.workdir.resolve() / "slipway.yaml"
-    console.print(
-        "\nwhere to look next:\n"
-        f"  slipway serve --config {config}     # the same gateway, state kept\n"
-        "  slipway history                     # every route change: who, when, why\n"
-        "  slipway status                      # slots, versions, engines, traffic\n"
-        "  docs/runbook.md                     # a rollback at 3 a.m., step by step"
-    )
+    console.print(next_steps(result.workdir, slipway_command()), highlight=False, markup=False, end="")

@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from slipway.cli.client import AdminClient
+from slipway.cli.client import URL_OPTION, AdminClient
+from slipway.cli.output import make_console
 from slipway.cli.routes import checked
 from slipway.core.canary_plan import format_duration
 from slipway.core.deployments import Strategy
@@ -18,7 +19,7 @@ from slipway.core.names import check_endpoint_text, check_label, check_name
 from slipway.core.types import BackendKind
 from slipway.evals.smoke import parse_smoke_cases
 
-console = Console()
+console: Console = make_console()
 
 
 def deploy(
@@ -49,6 +50,7 @@ def deploy(
         None, "--until", help="Shadow: stop after N pairs or a time, e.g. 2000-pairs, 7d, or both."
     ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    url: str | None = URL_OPTION,
 ) -> None:
     """Load VERSION into the standby slot, smoke-test it, then switch, start a canary, or mirror to it."""
     checked(version, check_label, "version")

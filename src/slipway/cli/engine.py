@@ -13,12 +13,13 @@ from slipway.backends.engine import (
     find_llama_server,
     install_llama_server,
 )
+from slipway.cli.output import ProgressLines, example, make_console
 
 engine_app = typer.Typer(help="The embedded engine: llama.cpp's llama-server.", no_args_is_help=True)
-console = Console(stderr=True)
+console: Console = make_console(stderr=True)
 
 
-@engine_app.command()
+@engine_app.command(epilog=example("slipway engine install --jobs 2"))
 def install(
     force: bool = typer.Option(False, "--force", help="Build again even if a cached build exists."),
     jobs: int | None = typer.Option(
@@ -26,12 +27,17 @@ def install(
     ),
 ) -> None:
     """Build llama-server from the llama-cpp-python sdist once and cache it (minutes on 2 cores)."""
+    lines = None if console.is_terminal else ProgressLines(console)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
     ) as bars:
         task = bars.add_task(f"llama-server (llama-cpp-python {LLAMA_CPP_PYTHON_VERSION})", total=1.0)
 
         def progress(stage: str, fraction: float | None) -> None:
+            if lines is not None:
+                # A CI log never sees a live bar: a line per stage and per 10 % of the compile.
+                lines.update(stage, int((fraction or 0.0) * 100), 100)
+                return
             bars.update(task, description=stage[:70], completed=fraction if fraction is not None else None)
 
         try:

@@ -1,45 +1,74 @@
-"""The one CLI for everything an operator does (OP1)."""
+"""The one CLI for everything an operator does."""
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
 from slipway.cli import adapters, canary, deploy, routes, serve, shadow
-from slipway.cli.client import answered_by, say_not_slipway
+from slipway.cli.client import answered_by, err_console, say_not_slipway
 from slipway.cli.demo import demo
 from slipway.cli.engine import engine_app
+from slipway.cli.output import example
 from slipway.cli.plan import plan
 from slipway.cli.sim import sim_app
 
 app = typer.Typer(
     name="slipway",
     help="Progressive delivery for fine-tuned LLMs: blue-green, canary, shadow; rollback in under a second.",
+    epilog=(
+        "Try it: `./scripts/demo`. Commands that talk to a running gateway take --url "
+        "(default: $SLIPWAY_URL, else http://127.0.0.1:8080) and the token in $SLIPWAY_ADMIN_TOKEN."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.command()(serve.serve)
-app.command()(routes.status)
-app.command()(routes.history)
-app.command()(routes.rollback)
-app.command()(routes.switch)
-app.command()(routes.reload)
-app.command()(deploy.deploy)
-app.command()(canary.promote)
-app.command()(canary.abort)
-app.command()(canary.pause)
-app.command()(canary.resume)
-app.command()(demo)
+app.command(epilog=example("slipway serve --config slipway.yaml --port 8080"))(serve.serve)
+app.command(epilog=example("slipway status --url http://127.0.0.1:8080"))(routes.status)
+app.command(epilog=example("slipway history --limit 10"))(routes.history)
+app.command(epilog=example('slipway rollback --reason "billing accuracy fell"'))(routes.rollback)
+app.command(epilog=example('slipway switch green --reason "v2.2 passed review"'))(routes.switch)
+app.command(epilog=example("slipway reload"))(routes.reload)
+app.command(
+    epilog=example(
+        "slipway deploy v2.2 --strategy canary --slot green --endpoint localhost:11435 "
+        "--model customer-support-v2.2 --smoke examples/smoke/support-smoke.jsonl"
+    )
+)(deploy.deploy)
+app.command(epilog=example("slipway demo --strategy bluegreen"))(demo)
 app.command()(plan)
 config_app = typer.Typer(help="The routing configuration.", no_args_is_help=True)
-config_app.command("export")(routes.export_config)
+config_app.command("export", epilog=example("slipway config export > slipway.yaml"))(routes.export_config)
 app.add_typer(config_app, name="config")
 app.add_typer(adapters.adapters_app, name="adapters")
 app.add_typer(canary.canary_app, name="canary")
 app.add_typer(shadow.shadow_app, name="shadow")
 app.add_typer(engine_app, name="engine")
 app.add_typer(sim_app, name="sim", help="slipway's simulated model server, for drills and demos.")
+
+
+# The canary verbs used to be top level; they live under `slipway canary` now, like the shadow
+# verbs under `slipway shadow`. The old spellings keep working, unlisted, for one more release.
+def _old_spelling(verb: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(verb)
+    def run(*args: Any, **kwargs: Any) -> None:
+        err_console.print(
+            f"note: `slipway {verb.__name__}` is now `slipway canary {verb.__name__}`; "
+            "the old spelling will be removed in the next release",
+            highlight=False,
+            markup=False,
+        )
+        verb(*args, **kwargs)
+
+    return run
+
+
+for _verb in (canary.promote, canary.abort, canary.pause, canary.resume):
+    app.command(hidden=True)(_old_spelling(_verb))
 
 
 def main() -> None:

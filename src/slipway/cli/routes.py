@@ -12,13 +12,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from slipway.cli.client import AdminClient, err_console
+from slipway.cli.client import URL_OPTION, AdminClient, err_console
+from slipway.cli.output import make_console
 from slipway.core.names import check_name, check_text
 
-console = Console()
+console: Console = make_console()
 
 
-def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    url: str | None = URL_OPTION,
+) -> None:
     """Slots, where traffic goes, recent traffic per slot, and the recorder's health."""
     data = AdminClient().get("/admin/status")
     if as_json:
@@ -102,6 +106,7 @@ def _when(ts: float) -> str:
 def history(
     limit: int = typer.Option(50, help="How many changes, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    url: str | None = URL_OPTION,
 ) -> None:
     """Every route change: when, from -> to, by whom, why."""
     changes: list[dict[str, Any]] = AdminClient().get("/admin/history", params={"limit": limit})["changes"]
@@ -154,6 +159,7 @@ def rollback(
     to: str | None = typer.Option(None, "--to", help="Slot to switch to; default: the previous active slot."),
     reason: str = typer.Option("manual rollback", "--reason", "-r", help="Recorded in history."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    url: str | None = URL_OPTION,
 ) -> None:
     """Switch traffic back, at once. In-flight requests finish where they started."""
     checked(to, check_name, "slot name")
@@ -169,6 +175,7 @@ def switch(
     slot: str = typer.Argument(help="Slot that takes all traffic."),
     reason: str = typer.Option("manual switch", "--reason", "-r", help="Recorded in history."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    url: str | None = URL_OPTION,
 ) -> None:
     """Send all traffic to SLOT (no smoke test; use `deploy` for that)."""
     checked(slot, check_name, "slot name")
@@ -182,6 +189,7 @@ def reload(
     force: bool = typer.Option(
         False, "--force", help="Apply the file even if a slot it sends traffic to is not ready (recorded)."
     ),
+    url: str | None = URL_OPTION,
 ) -> None:
     """Re-read the config file now (it is also watched)."""
     out = AdminClient().post("/admin/reload", json={"force": force})
@@ -191,7 +199,9 @@ def reload(
         console.print(f"nothing applied: {out['reason']}")
 
 
-def export_config() -> None:
+def export_config(
+    url: str | None = URL_OPTION,
+) -> None:
     """Print the running routes as YAML (the file is an input and an export)."""
     typer.echo(AdminClient().get("/admin/config", expect="text"), nl=False)
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from slipway.cli.output import make_console
 from slipway.core.errors import SlipwayError
 from slipway.core.hosts import host_name_problem, normal_name
 
-console = Console(stderr=True)
+console: Console = make_console(stderr=True)
 
 
 def serve(

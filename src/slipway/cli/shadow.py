@@ -16,9 +16,10 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from slipway.cli.client import AdminClient
+from slipway.cli.client import URL_OPTION, AdminClient
+from slipway.cli.output import example, make_console
 
-console = Console()
+console: Console = make_console()
 shadow_app = typer.Typer(
     help="Shadow runs: pairs collected, the comparison report, promotion.", no_args_is_help=True
 )
@@ -56,12 +57,13 @@ def _write(text: str, output: Path | None, what: str) -> None:
     console.print(f"wrote {what} to {output}")
 
 
-@shadow_app.command("status")
+@shadow_app.command("status", epilog=example("slipway shadow status --json"))
 def status(
     deployment: str | None = typer.Option(
         None, "--deployment", help="A run's deployment id; default: the latest."
     ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    url: str | None = URL_OPTION,
 ) -> None:
     """Pairs collected per category, how many more are needed, and the mirror's counters."""
     from slipway.cli.shadow_view import print_status
@@ -73,13 +75,14 @@ def status(
     print_status(console, data)
 
 
-@shadow_app.command("report")
+@shadow_app.command("report", epilog=example("slipway shadow report --format html -o shadow.html"))
 def report(
     fmt: ReportFormat = typer.Option(ReportFormat.TABLE, "--format", help="table, json, html or csv."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     deployment: str | None = typer.Option(
         None, "--deployment", help="A run's deployment id; default: the latest."
     ),
+    url: str | None = URL_OPTION,
 ) -> None:
     """The structured comparison: format, correctness, preference, regressions by group, go / no-go."""
     wire = "json" if fmt is ReportFormat.TABLE else fmt.value
@@ -102,6 +105,7 @@ def export(
     deployment: str | None = typer.Option(
         None, "--deployment", help="A run's deployment id; default: the latest."
     ),
+    url: str | None = URL_OPTION,
 ) -> None:
     """Pairs for human review, stratified by category and by disagreement, with columns for the verdict."""
     body = AdminClient().get(
@@ -113,19 +117,23 @@ def export(
 
 
 @shadow_app.command("stop")
-def stop(reason: str | None = typer.Option(None, "--reason", help="Why; shown in the run.")) -> None:
+def stop(
+    reason: str | None = typer.Option(None, "--reason", help="Why; shown in the run."),
+    url: str | None = URL_OPTION,
+) -> None:
     """Stop mirroring now. The pairs and the report stay; the candidate stays staged."""
     out = AdminClient().post("/admin/shadow/stop", json={"reason": reason})
     run = out["shadow"]
     console.print(f"shadow {run['version']} stopped: {run['reason']}; route v{out['route_version']}")
 
 
-@shadow_app.command("promote")
+@shadow_app.command("promote", epilog=example("slipway shadow promote --via canary --steps 5%:1h,100%"))
 def promote(
     via: Via = typer.Option(..., "--via", help="canary (a ramp) or bluegreen (a switch)."),
     steps: str | None = typer.Option(None, "--steps", help="Canary: weight steps (default: the config's)."),
     interval: str | None = typer.Option(None, "--interval", help="Canary: time between checks."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    url: str | None = URL_OPTION,
 ) -> None:
     """Move the shadow's candidate to production through a canary ramp or a blue-green switch (SH4)."""
     out = AdminClient().post(
@@ -155,6 +163,7 @@ def replay(
     ),
     repeat: int = typer.Option(1, "--repeat", min=1, help="Send every case this many times."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=64, help="Requests in flight at once."),
+    url: str | None = URL_OPTION,
 ) -> None:
     """Send evaluation cases through the gateway, so both models answer them, with labels as ground truth.
 
@@ -211,7 +220,10 @@ def replay(
     try:
         sent, labelled, failed = asyncio.run(run())
     except httpx.ConnectError:
-        console.print(f"[red]error:[/] no slipway server answers at {server_url()}; point SLIPWAY_URL at it")
+        console.print(
+            f"[red]error:[/] no slipway server answers at {server_url()}; "
+            "give its address with --url or SLIPWAY_URL"
+        )
         raise typer.Exit(2) from None
     console.print(
         f"replayed {sent} requests ({len(parsed)} cases × {repeat}); {labelled} labelled; {failed} failed. "

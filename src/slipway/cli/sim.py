@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from slipway.backends.sim import load_profile, serve_sim
+from slipway.cli.output import example
 from slipway.core.errors import ConfigError
 
 sim_app = typer.Typer(
@@ -21,7 +22,9 @@ def _group() -> None:
     """Keeps `serve` a named sub-command even while it is the only one."""
 
 
-@sim_app.command()
+@sim_app.command(
+    epilog=example("slipway sim serve --profile examples/sim/support-classifier.yaml --port 11434")
+)
 def serve(
     profile: Annotated[Path, typer.Option("--profile", help="Profile YAML (see examples/sim/).")],
     port: Annotated[int, typer.Option("--port", help="TCP port to listen on.")],

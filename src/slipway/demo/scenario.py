@@ -120,7 +120,8 @@ def routing_yaml(models: TinyModelPaths, root: Path) -> str:
 
     return textwrap.dedent(
         f"""\
-        # Written by `slipway demo`. Serve it yourself: slipway serve --config {root / "slipway.yaml"}
+        # Written by `slipway demo`. Serve it yourself from this directory (its state is ./.slipway):
+        #   cd {root} && slipway serve --config slipway.yaml
         name: customer-support
         engines:
           support:
@@ -311,7 +312,7 @@ async def run_demo(opts: DemoOptions, say: Say, progress: Progress) -> DemoResul
     finally:
         server.should_exit = True
         await serving
-    mark(f"done; state kept in {state} (inspect it: slipway serve --config {config})")
+    mark(f"done; state kept in {state} (serve it again from {root}: slipway serve --config {config.name})")
     return result
 
 
@@ -424,7 +425,7 @@ async def _canary_story(
             verdict = event.get("verdict") or {}
             mark(
                 f"check at {event['weight_pct']:g} % (phase {event['phase']}): "
-                f"{verdict.get('action', '?')} — {event['reason'][:110]}"
+                f"{verdict.get('action', '?')} — {event['reason']}"
             )
         seen_checks = max(seen_checks, len(checks))
         if canary.get("status") in ("rolled_back", "promoted", "aborted", "superseded", "stable"):

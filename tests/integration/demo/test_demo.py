@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
+from tests.processes import free_port, stop, wait_healthy
 
 pytestmark = pytest.mark.llama
 
@@ -22,7 +25,8 @@ REPO = Path(__file__).parents[3]
 
 
 def run_demo(workdir: Path, *args: str) -> str:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    # Piped, as in a CI log: no COLUMNS, no terminal.
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"NO_COLOR": "1"}
     out = subprocess.run(
         [str(REPO / "scripts" / "demo"), "--workdir", str(workdir), "--requests", "200", *args],
         capture_output=True,
@@ -32,21 +36,62 @@ def run_demo(workdir: Path, *args: str) -> str:
         check=False,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
+    text = out.stdout + out.stderr
     assert (workdir / ".slipway" / "slipway.db").exists()
     assert (workdir / "slipway.yaml").exists()
-    assert "failed requests: 0" in out.stdout
-    return out.stdout
+    assert "failed requests: 0" in text
+    return text
 
 
 def test_scripts_demo_canaries_v2_2_and_the_canary_rolls_itself_back(tmp_path: Path) -> None:
     text = run_demo(tmp_path / "demo")
     assert "smoke test passed (12 prompts); plan 5%:2h,25%:4h,100%" in text
-    assert "slipway rolled the canary back by itself: rollback (DF1)" in text
+    assert "slipway rolled the canary back by itself: rollback" in text, text
     found = re.search(r"blast radius: the candidate served ([\d.]+) % of all traffic \((\d+) of", text)
     assert found, text
     # Caught at 5 % on a quiet machine; a busy one may reach the 25 % phase first.
     assert float(found.group(1)) < 30 and int(found.group(2)) < 1000
     assert re.search(r"\d+(\.\d+)? % of billing", text), text
+    # Check lines whole (they were cut at 110 characters), the story told once, the metric table
+    # with its intervals, a progress line per 10 % for a log, and tables not squeezed by the pipe.
+    assert re.search(r"check at [\d.]+ % \(phase \d\): rollback — .*beyond the threshold", text), text
+    assert text.count("slipway rolled the canary back by itself") == 1
+    assert text.count("the canary's last check") == 1 and "effect (interval), p" in text
+    assert text.count("invalid_output_rate") == 1, text  # the metric table, once
+    assert re.search(r"canary traffic: \d+ % \(\d+/\d+\)", text), text
+    assert "versi…" not in text and "(production)" in text
+    hints_work_as_printed(tmp_path / "demo", text)
+
+
+def hints_work_as_printed(workdir: Path, text: str) -> None:
+    """`where to look next` names slipway so that a shell finds it, and its serve line starts the
+    gateway on the demo's own state."""
+    hints = text.split("where to look next:", 1)[1].splitlines()
+    commands = [line.split("  # ")[0].strip() for line in hints if "  # " in line]
+    assert commands, hints
+    if shutil.which("slipway") is None:
+        assert not any(c.startswith("slipway ") for c in commands), commands
+    serve = next(c for c in commands if " serve --config slipway.yaml" in c)
+    assert serve.startswith(f"cd {workdir.resolve()} && "), serve
+    port = free_port()
+    # As printed, with a free port; `exec` so that stopping the shell stops the gateway.
+    proc = subprocess.Popen(
+        ["bash", "-c", serve.replace(" && ", " && exec ", 1) + f" --port {port}"], text=True
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, 60.0, "the demo's serve hint", lambda: "")
+        status = next(c for c in commands if c.endswith(" status"))
+        out = subprocess.run(
+            ["bash", "-c", f"{status} --url http://127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        history = httpx.get(f"http://127.0.0.1:{port}/admin/history").json()["changes"]
+        assert len(history) >= 2, history  # the demo's own route changes: its state was kept
+    finally:
+        stop(proc)
 
 
 def test_scripts_demo_bluegreen_catches_billing_after_the_switch_and_rolls_back(tmp_path: Path) -> None:
