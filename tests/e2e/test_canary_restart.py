@@ -100,6 +100,10 @@ async def test_kill_9_mid_phase_then_restart_resumes_the_same_phase_and_timer(tm
             assert "phase" in shown.stdout and "timeline" in shown.stdout
             frame = run_cli(second.url, ["canary", "watch", "--once"])
             assert frame.returncode == 0 and "slipway canary watch" in frame.stdout
+            # Piped without COLUMNS: the table keeps its columns, the frame only the width it needs.
+            piped = run_cli(second.url, ["canary", "watch", "--once"], env={"COLUMNS": ""})
+            assert piped.returncode == 0 and "effect (interval), p" in piped.stdout, piped.stderr
+            assert max(len(line) for line in piped.stdout.splitlines()) < 600, piped.stdout
 
             promoted = run_cli(second.url, ["canary", "promote", "--reason", "enough seen"])
             assert promoted.returncode == 0 and "promoted" in promoted.stdout, promoted.stderr

@@ -214,7 +214,10 @@ def watch(
         console.print("no canary yet; start one with `slipway deploy VERSION --strategy canary`")
         return
     if once:
-        console.print(Panel(render(data, events=True), title="slipway canary watch"))
+        # A pipe is as wide as the output needs: a panel that fills it would be PIPE_WIDTH wide.
+        console.print(
+            Panel(render(data, events=True), title="slipway canary watch", expand=console.is_terminal)
+        )
         return
     final = {"stable", "rolled_back", "aborted", "superseded"}
     try:
