@@ -41,7 +41,9 @@ _url_given: str | None = None
 
 
 def server_url() -> str:
-    return (_url_given or os.environ.get("SLIPWAY_URL") or DEFAULT_URL).rstrip("/")
+    url = (_url_given or os.environ.get("SLIPWAY_URL") or DEFAULT_URL).strip().rstrip("/")
+    # A bare host:port, as slot endpoints are written, means http://host:port.
+    return url if "://" in url else f"http://{url}"
 
 
 def _take_url(value: str | None) -> str | None:

@@ -92,6 +92,9 @@ def test_url_reaches_the_server_and_wins_over_slipway_url(served: ServeProcess) 
     out = run_cli(dead, ["status", "--url", served.url])
     assert out.returncode == 0, out.stderr
     assert "active: blue" in out.stdout
+    bare = served.url.removeprefix("http://")
+    out = run_cli(None, ["history", "--url", bare])
+    assert out.returncode == 0, out.stderr  # a bare host:port, as endpoints are written
     out = run_cli(dead, ["history"])
     assert out.returncode == 2 and "--url" in out.stderr and dead in out.stderr
 
