@@ -207,10 +207,11 @@ def served(
     *,
     token: str | None = TOKEN,
     store: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Site]:
     """`slipway serve` on the site's config; `store`: a database URL (default: SQLite in `workdir`)."""
     (workdir / "slipway.yaml").write_text(site_config(backends))
-    env = {"SLIPWAY_ADMIN_TOKEN": token} if token else None
+    env = {**(env or {}), **({"SLIPWAY_ADMIN_TOKEN": token} if token else {})}
     args = ["--config", "slipway.yaml", "--no-watch", *(["--store", store] if store else [])]
     with slipway_serve(workdir, args, env=env) as proc:
         site = Site(proc, backends, workdir, token)

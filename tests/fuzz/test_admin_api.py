@@ -127,7 +127,7 @@ def operation_request(
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
-@fuzz_settings(30)
+@fuzz_settings(20)
 @given(data=st.data())
 def test_any_admin_request_keeps_the_invariants(
     site: Site, schema: BaseSchema, dead_endpoint: str, operation: tuple[str, str], data: st.DataObject
@@ -179,7 +179,7 @@ CHANGES: list[tuple[bytes, Any]] = [
 ]  # fmt: skip
 
 
-@fuzz_settings(150)
+@fuzz_settings(100)
 @given(data=st.data())
 def test_no_route_change_without_the_token_and_this_servers_origin(site: Site, data: st.DataObject) -> None:
     """A web page, a rebound DNS name or a wrong token never moves traffic, whatever it sends."""
@@ -200,7 +200,7 @@ def test_no_route_change_without_the_token_and_this_servers_origin(site: Site, d
     check_route_change(site, caller, before, site.route(), reply, what)
 
 
-@fuzz_settings(120)
+@fuzz_settings(80)
 @given(
     path=st.sampled_from(PAGES),
     method=st.sampled_from([b"GET", b"POST", b"HEAD", b"PUT", b"DELETE"]),
@@ -227,7 +227,7 @@ def open_site(tmp_path_factory: pytest.TempPathFactory, backends: Backends) -> I
         yield s
 
 
-@fuzz_settings(100)
+@fuzz_settings(60)
 @given(data=st.data())
 def test_without_a_token_no_web_page_moves_traffic(open_site: Site, data: st.DataObject) -> None:
     path, template = data.draw(st.sampled_from(CHANGES), label="change")

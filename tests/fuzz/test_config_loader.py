@@ -220,13 +220,13 @@ def assert_loads_or_config_error(text: str) -> RoutingConfig | None:
 ENDPOINTS = ["http://127.0.0.1:9", "127.0.0.1:11434", "localhost:8000"]
 
 
-@settings(fuzz_settings(600), deadline=HANG_DEADLINE)
+@settings(fuzz_settings(400), deadline=HANG_DEADLINE)
 @given(text=config_texts(ENDPOINTS))
 def test_parse_config_raises_only_config_error(text: str) -> None:
     assert_loads_or_config_error(text)
 
 
-@settings(fuzz_settings(300), deadline=HANG_DEADLINE)
+@settings(fuzz_settings(200), deadline=HANG_DEADLINE)
 @given(
     data=st.one_of(
         config_texts(ENDPOINTS).map(lambda t: t.encode("utf-8", "surrogatepass")),
@@ -304,7 +304,7 @@ def test_reloading_a_file_with_an_explicit_timestamp_tag_is_refused_not_a_500(si
     serves(site, "reloading a file with an explicit timestamp tag")
 
 
-@fuzz_settings(60)
+@fuzz_settings(50)
 @given(data=st.data())
 def test_reloading_any_file_keeps_the_gateway_serving(
     site: Site, dead_endpoint: str, data: st.DataObject

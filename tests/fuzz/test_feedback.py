@@ -9,14 +9,13 @@ would poison exactly the numbers a rollback is decided on.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.fuzz.budget import TIMEOUT_S, fuzz_settings
-from tests.fuzz.live import Backends, Site, served
+from tests.fuzz.live import Site
 from tests.fuzz.strategies import (
     CONTENT_TYPES,
     _present,
@@ -34,9 +33,8 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TIMEOUT_S)]
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, backends: Backends) -> Iterator[Site]:
-    with served(tmp_path_factory.mktemp("fuzz-feedback"), backends) as s:
-        yield s
+def site(data_plane: Site) -> Site:
+    return data_plane
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +92,7 @@ def feedback_body(ids: list[str]) -> st.SearchStrategy[bytes]:
     )
 
 
-@fuzz_settings(300)
+@fuzz_settings(250)
 @given(data=st.data())
 def test_any_feedback_keeps_the_invariants(site: Site, answered: list[str], data: st.DataObject) -> None:
     body = data.draw(feedback_body(answered), label="body")

@@ -37,19 +37,20 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TIMEOUT_S)]
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, backends: Backends) -> Iterator[Site]:
-    with served(tmp_path_factory.mktemp("fuzz-gateway"), backends) as s:
-        yield s
+def site(data_plane: Site) -> Site:
+    return data_plane
 
 
 @pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "shadow"]
+    scope="module",
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "shadow", "canary"],
 )
 def any_store_site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backends: Backends
 ) -> Iterator[Site]:
     """The gateway on each store slipway supports (what one stores, the other must store too, or count),
-    and one mirroring every request to a shadow candidate (the mirror reads every body as well)."""
+    one mirroring every request to a shadow candidate (the mirror reads every body as well), and one
+    in a canary whose checks (every second, on a clock 60 times real time) analyse what was recorded."""
     if request.param == "sqlite":
         yield request.getfixturevalue("site")
         return
@@ -59,6 +60,14 @@ def any_store_site(
             yield s
             mirror = s.admin("/admin/status")["shadow"]["mirror"]
             assert mirror["pairs"] > 0, f"the shadow run mirrored nothing: {mirror}"
+        return
+    if request.param == "canary":
+        scaled = {"SLIPWAY_CLOCK_SCALE": "60"}
+        with served(tmp_path_factory.mktemp("fuzz-gateway-canary"), backends, env=scaled) as s:
+            start_canary(s)
+            yield s
+            status = s.http.get("/admin/canary", headers=s.auth())
+            assert status.status_code == 200, status.text
         return
     with (
         fresh_schema(request.getfixturevalue("postgres_url")) as url,
@@ -78,12 +87,22 @@ def start_shadow(site: Site) -> None:
     assert site.admin("/admin/status")["shadow"]["status"] == "running"
 
 
+def start_canary(site: Site) -> None:
+    """Blue serves; green, the candidate, takes a growing share, checked every (scaled) minute."""
+    switched = site.http.post("/admin/switch", json={"to": "blue"}, headers=site.auth())
+    assert switched.status_code == 200, switched.text
+    deploy = {"version": "v9", "strategy": "canary", "slot": "green", "endpoint": site.green, "kind": "sim"}
+    deploy |= {"no_smoke": True, "steps": "25%:1h,50%:1h,100%", "interval": "1m"}
+    started = site.http.post("/admin/deploy", json=deploy, headers=site.auth())
+    assert started.status_code == 200, started.text
+
+
 def host(site: Site) -> bytes:
     return f"127.0.0.1:{site.port}".encode()
 
 
 @pytest.mark.parametrize("path", list(BODIES))
-@fuzz_settings(120)
+@fuzz_settings(100)
 @given(data=st.data())
 def test_any_request_to_a_generate_endpoint_keeps_the_invariants(
     site: Site, path: str, data: st.DataObject
@@ -96,7 +115,7 @@ def test_any_request_to_a_generate_endpoint_keeps_the_invariants(
 
 
 @pytest.mark.parametrize("path", list(BODIES))
-@fuzz_settings(60)
+@fuzz_settings(40)
 @given(data=st.data())
 def test_odd_values_in_a_well_typed_request_are_answered_and_recorded(
     any_store_site: Site, path: str, data: st.DataObject
@@ -110,7 +129,7 @@ def test_odd_values_in_a_well_typed_request_are_answered_and_recorded(
     site.check_reply(reply, f"POST {path} ({len(body)} bytes)")
 
 
-@fuzz_settings(25)
+@fuzz_settings(15)
 @given(
     batch=st.lists(
         st.sampled_from(list(BODIES)).flatmap(
@@ -221,7 +240,7 @@ OTHER_TARGETS = [
 ]  # fmt: skip
 
 
-@fuzz_settings(120)
+@fuzz_settings(100)
 @given(
     target=st.sampled_from(OTHER_TARGETS),
     headers=client_headers(),
