@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from slipway.analysis.output_checks import DEFAULT_CHECKS, OutputCheck
@@ -76,8 +76,30 @@ READY_STORE_TIMEOUT_S = 1.0
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
+class NotStartedError(RuntimeError):
+    """Something that needs the store was asked for before `Runtime.start()` finished."""
+
+
+@dataclass(frozen=True)
+class Started:
+    """What needs the open store, so exists only from `Runtime.start()` on; built there in this order."""
+
+    store: Store
+    recorder: Recorder
+    controller: RouteController
+    canary: CanaryController
+    shadow: ShadowService
+    #: Applies the config file on every save; None when there is no file or watching is off.
+    watch: asyncio.Task[None] | None
+
+
 class Runtime:
-    """Everything one `slipway serve` process owns, started and stopped by the lifespan."""
+    """Everything one `slipway serve` process owns, started and stopped by the lifespan.
+
+    What needs nothing but the settings is built here, at once; what needs the
+    store (opened in `start()`, asynchronously) is one `Started` value, so
+    "before start" is a single state with a single error, not a field each.
+    """
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
@@ -89,8 +111,6 @@ class Runtime:
             except ConfigError as exc:
                 self._first_read = exc
         self.routes = RouteHolder(None)
-        self.store: Store | None = None
-        self.recorder: Recorder | None = None
         #: Per-slot request counters and histograms for GET /metrics (counted as records are queued).
         self.traffic = TrafficMetrics()
         #: What the front door refused or cut (connection cap, header and body deadlines).
@@ -107,29 +127,38 @@ class Runtime:
         )
         self.config_error: str | None = None
         self.config_applied_at: float | None = None
-        self._controller: RouteController | None = None
-        self._canary: CanaryController | None = None
-        self._shadow: ShadowService | None = None
+        self._started: Started | None = None
         self.webhooks = WebhookNotifier(self._webhook_settings)
-        self._watch_task: asyncio.Task[None] | None = None
         self.started_at = time.time()
         max_body = self.config.gateway.max_body_bytes if self.config is not None else DEFAULT_MAX_BODY_BYTES
         self.proxy = Proxy(self.routes, None, max_body_bytes=max_body, resolve_engine=self.backends.engine)
 
     @property
+    def started(self) -> Started:
+        if self._started is None:
+            raise NotStartedError("the runtime has not started (or its start failed)")
+        return self._started
+
+    @property
     def controller(self) -> RouteController:
-        assert self._controller is not None, "runtime not started"
-        return self._controller
+        return self.started.controller
 
     @property
     def canary(self) -> CanaryController:
-        assert self._canary is not None, "runtime not started"
-        return self._canary
+        return self.started.canary
 
     @property
     def shadow(self) -> ShadowService:
-        assert self._shadow is not None, "runtime not started"
-        return self._shadow
+        return self.started.shadow
+
+    @property
+    def store(self) -> Store | None:
+        """The store once started (the gateway's record endpoints ask before start too)."""
+        return self._started.store if self._started is not None else None
+
+    @property
+    def recorder(self) -> Recorder | None:
+        return self._started.recorder if self._started is not None else None
 
     @property
     def config(self) -> RoutingConfig | None:
@@ -172,64 +201,74 @@ class Runtime:
         return table.name or table.active_slot.model
 
     async def start(self) -> None:
-        self.store = await open_store(self.settings.resolved_store_url())
+        """Open the store and build what needs it, in dependency order; then engines, routes, loops.
+
+        A failure before everything is built closes what was opened here (the
+        lifespan's `stop()` then closes what the constructor built).
+        """
         gateway_cfg = self.config.gateway if self.config else None
-        self.recorder = Recorder(
-            self.store,
-            max_queue=gateway_cfg.record_queue_size if gateway_cfg else 100_000,
-            batch_size=gateway_cfg.record_batch_size if gateway_cfg else 1_000,
-            flush_interval_s=gateway_cfg.record_flush_interval_s if gateway_cfg else 0.25,
-            metrics=self.traffic,
-            instance=f"{socket.gethostname()}:{self.settings.port}",
-        )
-        await self.recorder.open()
-        self.recorder.start()
-        self.proxy.bind_recorder(self.recorder)
-        await self.proxy.start()
-        provisioners = ProvisionerChain([self.provisioner, VllmAdapterProvisioner(self.backends.vllm)])
-        self._controller = RouteController(
-            self.store, self.routes, self.store, self.backends, provisioner=provisioners
-        )
-        await self._controller.load()
-        self._canary = CanaryController(
-            store=self.store,
-            routes=self._controller,
-            deployments=self.store,
-            judge=AnalysisJudge(self.store, self.canary_thresholds, self.output_checks),
-            notifier=self.notifier(),
-            clock=await control_clock(self.settings.clock, self.store),
-            before_check=self.recorder.flush,
-            traffic_per_day=self.recent_traffic_per_day,
-        )
-        self._shadow = ShadowService(
-            store=self.store,
-            routes=self._controller,
-            deployments=self.store,
-            canary=self._canary,
-            notifier=self.notifier(),
-            clock=self._canary.clock,
-            proxy=self.proxy,
-            config=self.shadow_config,
-        )
+        async with contextlib.AsyncExitStack() as undo:
+            store = await open_store(self.settings.resolved_store_url())
+            undo.push_async_callback(store.close)
+            recorder = Recorder(
+                store,
+                max_queue=gateway_cfg.record_queue_size if gateway_cfg else 100_000,
+                batch_size=gateway_cfg.record_batch_size if gateway_cfg else 1_000,
+                flush_interval_s=gateway_cfg.record_flush_interval_s if gateway_cfg else 0.25,
+                metrics=self.traffic,
+                instance=f"{socket.gethostname()}:{self.settings.port}",
+            )
+            undo.push_async_callback(recorder.close)
+            await recorder.open()
+            recorder.start()
+            self.proxy.bind_recorder(recorder)
+            await self.proxy.start()
+            provisioners = ProvisionerChain([self.provisioner, VllmAdapterProvisioner(self.backends.vllm)])
+            controller = RouteController(store, self.routes, store, self.backends, provisioner=provisioners)
+            undo.push_async_callback(controller.close)
+            await controller.load()
+            canary = CanaryController(
+                store=store,
+                routes=controller,
+                deployments=store,
+                judge=AnalysisJudge(store, self.canary_thresholds, self.output_checks),
+                notifier=self.notifier(),
+                clock=await control_clock(self.settings.clock, store),
+                before_check=recorder.flush,
+                traffic_per_day=self.recent_traffic_per_day,
+            )
+            shadow = ShadowService(
+                store=store,
+                routes=controller,
+                deployments=store,
+                canary=canary,
+                notifier=self.notifier(),
+                clock=canary.clock,
+                proxy=self.proxy,
+                config=self.shadow_config,
+            )
+            self._started = Started(store, recorder, controller, canary, shadow, watch=None)
+            undo.pop_all()
         await self._start_engines()
         if self.settings.config_path is not None:
             await self._apply_file(actor="config-file", at_start=True)
         if self.routes.table is None:
             raise ConfigError(
-                f"no routes: the store at {self.store.where} is empty and no config file was given",
+                f"no routes: the store at {store.where} is empty and no config file was given",
                 hint="start with --config slipway.yaml (the seed's model_routing.yaml works as-is)",
             )
         if self.settings.config_path is not None and self.settings.watch_config:
-            self._watch_task = asyncio.create_task(
+            watch = asyncio.create_task(
                 watch_file(self.settings.config_path, self._apply_watched), name="slipway-config-watch"
             )
+            self._started = replace(self._started, watch=watch)
         self.webhooks.start()
-        self._canary.start()
-        self._shadow.start()
+        canary.start()
+        shadow.start()
 
     async def _start_engines(self) -> None:
         """Engines from the config file, or from the last applied one if the file is unreadable now."""
-        assert self.store is not None
+        store = self.started.store
         config: RoutingConfig | None = None
         base_dir = self.settings.workdir
         if self.settings.config_path is not None:
@@ -237,12 +276,12 @@ class Runtime:
             if isinstance(self._first_read, LoadedConfig):
                 config = self._first_read.routing
         if config is None:
-            stored = await self.store.get_meta(CONFIG_TEXT_META_KEY)
+            stored = await store.get_meta(CONFIG_TEXT_META_KEY)
             if stored:
                 config = parse_config(stored, "the last applied config (kept in the store)")
         if config is not None and config.engines:
             await self.fleet.start(engine_specs(config, base_dir))
-        deployed = await self.store.get_meta(DEPLOYED_ENGINES_META_KEY)
+        deployed = await store.get_meta(DEPLOYED_ENGINES_META_KEY)
         if deployed:
             specs = specs_from_json(deployed)
             # One whose slot was replaced before the last stop has nothing left to serve.
@@ -261,33 +300,32 @@ class Runtime:
             self.provisioner.started.update(specs)
 
     async def _remember_deployed_engines(self, specs: dict[str, EngineSpec]) -> None:
-        assert self.store is not None
-        await self.store.set_meta(DEPLOYED_ENGINES_META_KEY, specs_to_json(specs))
+        await self.started.store.set_meta(DEPLOYED_ENGINES_META_KEY, specs_to_json(specs))
 
     async def stop(self) -> None:
-        if self._canary is not None:
-            await self._canary.stop()
-        if self._shadow is not None:
-            await self._shadow.stop()
+        """Stop the loops, then the gateway, then what it writes to; safe after a failed start."""
+        s = self._started
+        if s is not None:
+            await s.canary.stop()
+            await s.shadow.stop()
         await self.webhooks.close()
-        if self._watch_task is not None:
-            self._watch_task.cancel()
+        if s is not None and s.watch is not None:
+            s.watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
+                await s.watch
         await self.proxy.close()
-        if self._controller is not None:
-            await self._controller.close()
+        if s is not None:
+            await s.controller.close()
         await self.fleet.stop()
-        if self.recorder is not None:
-            await self.recorder.close()
-        if self._shadow is not None:
-            await self._shadow.close_writer()
+        if s is not None:
+            await s.recorder.close()
+            await s.shadow.close_writer()
         await self.backends.close()
-        if self.store is not None:
-            await self.store.close()
+        if s is not None:
+            await s.store.close()
 
     async def _apply_file(self, *, actor: str, at_start: bool = False, force: bool = False) -> dict[str, Any]:
-        assert self.store is not None
+        s = self.started
         path = self.settings.config_path
         assert path is not None
         try:
@@ -311,17 +349,16 @@ class Runtime:
             raise
         config = loaded.routing
         digest = loaded.digest
-        if await self.store.get_meta(CONFIG_META_KEY) == digest and self.routes.table is not None:
+        if await s.store.get_meta(CONFIG_META_KEY) == digest and self.routes.table is not None:
             self.config_error = None
             self.loaded = loaded
             return {"applied": False, "reason": "file unchanged since it was last applied"}
         previous = self.loaded
         self.loaded = loaded
-        if self._shadow is not None:
-            self._shadow.configure()
+        s.shadow.configure()
         try:
-            table = await self.controller.apply_table(
-                await self.shadow.keep_shadow(await self.canary.keep_canary(config.to_route_table(0))),
+            table = await s.controller.apply_table(
+                await s.shadow.keep_shadow(await s.canary.keep_canary(config.to_route_table(0))),
                 actor=actor,
                 reason=f"applied {self.settings.config_path}" + (" at start" if at_start else ""),
                 force=force,
@@ -335,8 +372,7 @@ class Runtime:
             # Refused (a slot it would send traffic to is not ready) or the store failed:
             # the running configuration stays, and `slipway status` says why.
             self.loaded = previous
-            if self._shadow is not None:
-                self._shadow.configure()
+            s.shadow.configure()
             self.config_error = str(exc)
             if at_start and self.routes.table is not None:
                 log.error("config file not applied at start; serving the stored routes: %s", exc)
@@ -344,8 +380,8 @@ class Runtime:
             log.error("config not applied, keeping the running configuration: %s", exc)
             raise
         self.config_error = None
-        await self.store.set_meta(CONFIG_META_KEY, digest)
-        await self.store.set_meta(CONFIG_TEXT_META_KEY, loaded.text)
+        await s.store.set_meta(CONFIG_META_KEY, digest)
+        await s.store.set_meta(CONFIG_TEXT_META_KEY, loaded.text)
         self.config_applied_at = time.time()
         return {"applied": True, "route_version": table.version, "active": table.active}
 
@@ -370,24 +406,22 @@ class Runtime:
             log.info("config file change applied: route v%s", result.get("route_version"))
 
     async def history(self, limit: int) -> list[RouteChange]:
-        assert self.store is not None
-        return await self.store.route_history(limit)
+        return await self.started.store.route_history(limit)
 
     async def deployments(self, limit: int) -> list[Deployment]:
-        assert self.store is not None
-        return await self.store.list_deployments(limit)
+        return await self.started.store.list_deployments(limit)
 
     async def request(self, request_id: str) -> dict[str, Any]:
         """One request's record and latest feedback; flushes first, so a request just answered shows."""
-        assert self.store is not None and self.recorder is not None
-        await self.recorder.flush()
-        rec = await self.store.get_request(request_id)
+        s = self.started
+        await s.recorder.flush()
+        rec = await s.store.get_request(request_id)
         if rec is None:
             raise NotFoundError(
                 f"no request with id {request_id!r}",
                 hint="ids come from the X-Slipway-Request-Id response header; old records may be pruned",
             )
-        feedback = await self.store.latest_feedback(request_id)
+        feedback = await s.store.latest_feedback(request_id)
         return {"request": asdict(rec), "feedback": asdict(feedback) if feedback else None}
 
     def export_config(self) -> str:
@@ -400,10 +434,10 @@ class Runtime:
         Measured from the first request rather than from the window's start,
         so a gateway that just started (or sat idle) is not taken for a quiet one.
         """
-        assert self.store is not None and self.recorder is not None
-        await self.recorder.flush()
+        s = self.started
+        await s.recorder.flush()
         now = time.time()
-        served, first = await self.store.traffic_since(now - TRAFFIC_WINDOW_S)
+        served, first = await s.store.traffic_since(now - TRAFFIC_WINDOW_S)
         if first is None or now - first < MIN_TRAFFIC_WINDOW_S:
             return None
         return served / (now - first) * 86_400.0
@@ -418,27 +452,28 @@ class Runtime:
         reasons = []
         if self.routes.table is None:
             reasons.append("no routes loaded")
-        if self.store is None:
+        s = self._started
+        if s is None:
             reasons.append("store not open")
         else:
             try:
-                await self.store.ping(READY_STORE_TIMEOUT_S)
+                await s.store.ping(READY_STORE_TIMEOUT_S)
             except StoreError:
                 reasons.append(f"store did not answer within {READY_STORE_TIMEOUT_S:g} s")
-        if self.recorder is None or not self.recorder.alive:
+        if s is None or not s.recorder.alive:
             reasons.append("record writer not running")
         return reasons
 
     async def status(self) -> Status:
         """What `slipway status` and `/metrics` show; a failing store blanks only its own part."""
-        assert self.store is not None and self.recorder is not None
-        table = self.controller.table
+        s = self.started
+        table = s.controller.table
         store_error: str | None = None
         try:
-            traffic = await self.store.request_counts(since=time.time() - 300)
-            deployments = await self.store.list_deployments(limit=1)
-            canary = await self._canary.current() if self._canary is not None else None
-            shadow = await self._shadow.controller.current() if self._shadow is not None else None
+            traffic = await s.store.request_counts(since=time.time() - 300)
+            deployments = await s.store.list_deployments(limit=1)
+            canary = await s.canary.current()
+            shadow = await s.shadow.controller.current()
         except StoreError as exc:
             # While the store is down the recorder's health matters most: show the rest anyway.
             store_error = str(exc)
@@ -464,7 +499,7 @@ class Runtime:
             )
             for slot in table.slots.values()
         )
-        mirror = self._shadow.mirror if self._shadow is not None else None
+        mirror = s.shadow.mirror
         return Status(
             route=RouteStatus(
                 version=table.version,
@@ -479,13 +514,13 @@ class Runtime:
                 ),
             ),
             slots=slots,
-            recorder=self.recorder.health(),
+            recorder=s.recorder.health(),
             in_flight=self.proxy.in_flight,
             config=ConfigStatus(
                 path=str(self.settings.config_path) if self.settings.config_path else None,
                 last_error=self.config_error,
             ),
-            store=self.store.where,
+            store=s.store.where,
             store_error=store_error,
             engines=self.fleet.status(),
             uptime_s=round(time.time() - self.started_at, 1),
@@ -505,7 +540,7 @@ class Runtime:
                     mirror=copy.copy(mirror.stats),
                     queued=mirror.queued,
                 )
-                if shadow is not None and mirror is not None
+                if shadow is not None
                 else None
             ),
             connections=copy.copy(self.connections),
