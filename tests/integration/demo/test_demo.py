@@ -19,7 +19,9 @@ import httpx
 import pytest
 from tests.processes import free_port, stop, wait_healthy
 
-pytestmark = pytest.mark.llama
+# A whole demo on a busy 2-core machine may take minutes (on a quiet one, well under one): the
+# suite's per-test limit of 300 s is for tests that hang, and would cut this one short.
+pytestmark = [pytest.mark.llama, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).parents[3]
 
