@@ -129,3 +129,25 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def admin_status(url: str, timeout: float = 60.0) -> dict[str, Any]:
+    """`GET /admin/status` of a gateway (no token), which must answer 200."""
+    resp = httpx.get(f"{url}/admin/status", timeout=timeout)
+    assert resp.status_code == 200, resp.text
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def wait_for_status(
+    url: str, check: Callable[[dict[str, Any]], bool], what: str, timeout: float = 60.0
+) -> dict[str, Any]:
+    """Poll the gateway's status until `check` holds; `timeout` is a failure guard, not a measure."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = admin_status(url, timeout)
+        if check(st):
+            return st
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not seen within {timeout:g} s: {what}; last status: {st}")
+        time.sleep(0.05)

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import random
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from tests.harness import routing_yaml
-from tests.processes import ServeProcess, slipway_serve
+from tests.processes import ServeProcess, slipway_serve, wait_for_status
 
 #: Failure guard for anything the watcher does after a save.
 WAIT_S = 60.0
@@ -39,24 +37,6 @@ def served(tmp_path: Path, blue_url: str, green_url: str) -> Iterator[ServeProce
     (tmp_path / "slipway.yaml").write_text(routing_yaml(blue_url, green_url))
     with slipway_serve(tmp_path, ["--config", "slipway.yaml"]) as proc:
         yield proc
-
-
-def status(url: str) -> dict[str, Any]:
-    r = httpx.get(f"{url}/admin/status", timeout=HEALTHZ_GUARD_S)
-    assert r.status_code == 200, r.text
-    data: dict[str, Any] = r.json()
-    return data
-
-
-def wait_for(url: str, check: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        st = status(url)
-        if check(st):
-            return st
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not seen within {WAIT_S:g} s: {what}; last status: {st}")
-        time.sleep(0.05)
 
 
 def ask(url: str) -> httpx.Response:
@@ -101,7 +81,7 @@ def test_the_watcher_refuses_every_hostile_file_keeps_serving_and_then_applies_a
     assert ask(served.url).headers["x-slipway-slot"] == "blue"
     for what, content, words in hostile_files(blue_url, green_url):
         config.write_bytes(content)
-        st = wait_for(
+        st = wait_for_status(
             served.url,
             lambda s, words=words: all(w in (s["config"]["last_error"] or "") for w in words),
             f"{what} is refused and reported in status",
@@ -114,7 +94,7 @@ def test_the_watcher_refuses_every_hostile_file_keeps_serving_and_then_applies_a
         assert all(w in reload.json()["error"]["message"] for w in words), reload.text
 
     config.write_text(routing_yaml(blue_url, green_url, active="green"))
-    wait_for(
+    wait_for_status(
         served.url,
         lambda s: s["route"]["active"] == "green" and s["config"]["last_error"] is None,
         "the good edit after all of them is applied",
@@ -155,7 +135,7 @@ def test_healthz_keeps_answering_while_slipway_reads_hostile_files(
             ("[" + "1," * 500_000 + "1]", "more than 10,000 values"),
         ):
             config.write_text(content)
-            wait_for(
+            wait_for_status(
                 served.url, lambda s, w=words: w in (s["config"]["last_error"] or ""), f"refused: {words}"
             )
     finally:
@@ -174,7 +154,7 @@ def test_files_written_beside_the_config_wake_nothing(
     # The config is saved after the neighbour's writes, so once its change is applied every
     # earlier event in the directory has been through the watcher.
     (tmp_path / "slipway.yaml").write_text(routing_yaml(blue_url, green_url, active="green"))
-    wait_for(served.url, lambda s: s["route"]["active"] == "green", "the config edit is applied")
+    wait_for_status(served.url, lambda s: s["route"]["active"] == "green", "the config edit is applied")
     log = served.log()
     assert "change detected" not in log, log
     changes = httpx.get(f"{served.url}/admin/history", timeout=WAIT_S).json()["changes"]

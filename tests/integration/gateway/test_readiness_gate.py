@@ -6,15 +6,14 @@ port where nothing listens (a backend that is down). Waits are failure guards.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tests.harness import routing_yaml
-from tests.processes import ServeProcess, free_port, run_cli, slipway_serve
+from tests.processes import ServeProcess, admin_status, free_port, run_cli, slipway_serve, wait_for_status
 
 WAIT_S = 60.0
 
@@ -32,25 +31,9 @@ def served(tmp_path: Path, blue_url: str, down_url: str) -> Iterator[ServeProces
         yield proc
 
 
-def status(url: str) -> dict[str, Any]:
-    data: dict[str, Any] = httpx.get(f"{url}/admin/status", timeout=WAIT_S).json()
-    return data
-
-
 def history(url: str) -> list[dict[str, Any]]:
     changes: list[dict[str, Any]] = httpx.get(f"{url}/admin/history", timeout=WAIT_S).json()["changes"]
     return changes
-
-
-def wait_for(url: str, check: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        st = status(url)
-        if check(st):
-            return st
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not seen within {WAIT_S:g} s: {what}; last status: {st}")
-        time.sleep(0.05)
 
 
 def flat(text: str) -> str:
@@ -62,7 +45,7 @@ def test_a_config_edit_to_a_slot_that_is_down_is_refused_until_reload_force(
 ) -> None:
     before = history(served.url)
     (tmp_path / "slipway.yaml").write_text(routing_yaml(blue_url, down_url, active="green"))
-    st = wait_for(
+    st = wait_for_status(
         served.url, lambda s: "not ready" in (s["config"]["last_error"] or ""), "the edit is refused"
     )
     assert st["route"]["active"] == "blue"
@@ -86,7 +69,7 @@ def test_a_config_edit_to_a_slot_that_is_down_is_refused_until_reload_force(
     forced = run_cli(served.url, ["reload", "--force"])
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert "config applied" in forced.stdout
-    assert status(served.url)["route"]["active"] == "green"
+    assert admin_status(served.url)["route"]["active"] == "green"
     last = history(served.url)[0]
     assert last["to_active"] == "green" and last["from_active"] == "blue"
     assert "--force past the readiness check" in last["reason"] and "not ready" in last["reason"]
@@ -99,7 +82,7 @@ def test_switch_and_rollback_to_a_slot_that_is_down_are_refused_and_force_is_rec
     assert refused.returncode == 1
     said = flat(refused.stderr)
     assert "not ready" in said and down_url in said and "slipway switch green --force" in said, said
-    assert status(served.url)["route"]["active"] == "blue"
+    assert admin_status(served.url)["route"]["active"] == "blue"
 
     forced = run_cli(served.url, ["switch", "green", "--force", "-r", "drill"])
     assert forced.returncode == 0, forced.stderr
@@ -116,7 +99,7 @@ def test_switch_and_rollback_to_a_slot_that_is_down_are_refused_and_force_is_rec
     said = flat(refused.stderr)
     assert "traffic was not moved" in said and "not ready" in said
     assert "slipway rollback --force" in said and "lesser harm" in said, said
-    assert status(served.url)["route"]["active"] == "blue"
+    assert admin_status(served.url)["route"]["active"] == "blue"
 
     forced = run_cli(served.url, ["rollback", "--force", "-r", "blue is worse"])
     assert forced.returncode == 0, forced.stderr
@@ -155,7 +138,7 @@ def test_a_restart_with_an_edit_to_a_slot_that_is_down_serves_the_stored_routes(
         pass
     config.write_text(routing_yaml(blue_url, down_url, active="green"))
     with slipway_serve(tmp_path, ["--config", "slipway.yaml"]) as again:
-        st = status(again.url)
+        st = admin_status(again.url)
         assert st["route"]["active"] == "blue"
         assert "not ready" in (st["config"]["last_error"] or "")
 
@@ -166,6 +149,6 @@ def test_a_first_start_with_nothing_stored_serves_the_file_and_says_the_slot_was
     """Nothing serves yet, so there is nothing to keep: refusing would only mean no gateway at all."""
     (tmp_path / "slipway.yaml").write_text(routing_yaml(blue_url, down_url, active="green"))
     with slipway_serve(tmp_path, ["--config", "slipway.yaml"]) as proc:
-        assert status(proc.url)["route"]["active"] == "green"
+        assert admin_status(proc.url)["route"]["active"] == "green"
         first = history(proc.url)[-1]
         assert "not ready when applied" in first["reason"] and down_url in first["reason"]
