@@ -13,13 +13,14 @@ import logging
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from slipway.analysis.output_checks import DEFAULT_CHECKS, OutputCheck
 from slipway.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from slipway.app.apply import ConfigApplier, ConfigState
 from slipway.app.clock import control_clock
-from slipway.app.config_file import CONFIG_META_KEY, CONFIG_TEXT_META_KEY, LoadedConfig, read_config_file
+from slipway.app.config_file import CONFIG_TEXT_META_KEY, LoadedConfig, read_config_file
 from slipway.app.engines import (
     DEPLOYED_ENGINES_META_KEY,
     engine_specs,
@@ -29,6 +30,7 @@ from slipway.app.engines import (
 )
 from slipway.app.settings import ServeSettings
 from slipway.app.shadow import ShadowService
+from slipway.app.started import NotStartedError, Started
 from slipway.app.watch import watch_file
 from slipway.backends.engine.fleet import EngineFleet, EngineSpec
 from slipway.backends.engine.provision import EngineProvisioner
@@ -37,7 +39,7 @@ from slipway.backends.provisioners import ProvisionerChain, VllmAdapterProvision
 from slipway.core.canary_plan import CanaryPlan
 from slipway.core.config import CanaryConfig, NotifyConfig, RoutingConfig, dump_config, parse_config
 from slipway.core.deployments import Deployment
-from slipway.core.errors import ConfigError, NotFoundError, SlipwayError, StoreError
+from slipway.core.errors import ConfigError, NotFoundError, StoreError
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
 from slipway.core.ports import Notifier
 from slipway.core.shadow_config import ShadowConfig
@@ -76,23 +78,6 @@ READY_STORE_TIMEOUT_S = 1.0
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
-class NotStartedError(RuntimeError):
-    """Something that needs the store was asked for before `Runtime.start()` finished."""
-
-
-@dataclass(frozen=True)
-class Started:
-    """What needs the open store, so exists only from `Runtime.start()` on; built there in this order."""
-
-    store: Store
-    recorder: Recorder
-    controller: RouteController
-    canary: CanaryController
-    shadow: ShadowService
-    #: Applies the config file on every save; None when there is no file or watching is off.
-    watch: asyncio.Task[None] | None
-
-
 class Runtime:
     """Everything one `slipway serve` process owns, started and stopped by the lifespan.
 
@@ -103,13 +88,12 @@ class Runtime:
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
-        #: The file as read at construction (or why it could not be): start-up reads it only here.
-        self._first_read: LoadedConfig | ConfigError | None = None
+        first_read: LoadedConfig | ConfigError | None = None
         if settings.config_path is not None:
             try:
-                self._first_read = read_config_file(settings.config_path)
+                first_read = read_config_file(settings.config_path)
             except ConfigError as exc:
-                self._first_read = exc
+                first_read = exc
         self.routes = RouteHolder(None)
         #: Per-slot request counters and histograms for GET /metrics (counted as records are queued).
         self.traffic = TrafficMetrics()
@@ -121,12 +105,8 @@ class Runtime:
         self.provisioner = EngineProvisioner(
             self.fleet, self.engines, validate_for_engine, self._remember_deployed_engines
         )
-        #: The config in force: the file as last read (even when refused), None without one.
-        self.loaded: LoadedConfig | None = (
-            self._first_read if isinstance(self._first_read, LoadedConfig) else None
-        )
-        self.config_error: str | None = None
-        self.config_applied_at: float | None = None
+        self.config_state = ConfigState(loaded=first_read if isinstance(first_read, LoadedConfig) else None)
+        self._applier = ConfigApplier(settings.config_path, self.config_state, self.routes, first_read)
         self._started: Started | None = None
         self.webhooks = WebhookNotifier(self._webhook_settings)
         self.started_at = time.time()
@@ -159,6 +139,11 @@ class Runtime:
     @property
     def recorder(self) -> Recorder | None:
         return self._started.recorder if self._started is not None else None
+
+    @property
+    def loaded(self) -> LoadedConfig | None:
+        """The config in force: the file as last read (even when refused), None without one."""
+        return self.config_state.loaded
 
     @property
     def config(self) -> RoutingConfig | None:
@@ -247,11 +232,11 @@ class Runtime:
                 proxy=self.proxy,
                 config=self.shadow_config,
             )
-            self._started = Started(store, recorder, controller, canary, shadow, watch=None)
+            started = self._started = Started(store, recorder, controller, canary, shadow, watch=None)
             undo.pop_all()
         await self._start_engines()
         if self.settings.config_path is not None:
-            await self._apply_file(actor="config-file", at_start=True)
+            await self._applier.apply(started, actor="config-file", at_start=True)
         if self.routes.table is None:
             raise ConfigError(
                 f"no routes: the store at {store.where} is empty and no config file was given",
@@ -261,7 +246,7 @@ class Runtime:
             watch = asyncio.create_task(
                 watch_file(self.settings.config_path, self._apply_watched), name="slipway-config-watch"
             )
-            self._started = replace(self._started, watch=watch)
+            self._started = replace(started, watch=watch)
         self.webhooks.start()
         canary.start()
         shadow.start()
@@ -273,8 +258,8 @@ class Runtime:
         base_dir = self.settings.workdir
         if self.settings.config_path is not None:
             base_dir = self.settings.config_path.resolve().parent
-            if isinstance(self._first_read, LoadedConfig):
-                config = self._first_read.routing
+            # Not applied yet: this is the reading made at construction (the file is parsed once).
+            config = self.config
         if config is None:
             stored = await store.get_meta(CONFIG_TEXT_META_KEY)
             if stored:
@@ -324,86 +309,11 @@ class Runtime:
         if s is not None:
             await s.store.close()
 
-    async def _apply_file(self, *, actor: str, at_start: bool = False, force: bool = False) -> dict[str, Any]:
-        s = self.started
-        path = self.settings.config_path
-        assert path is not None
-        try:
-            if at_start and self._first_read is not None:
-                # Read once at construction: start-up does not parse the file again.
-                first, self._first_read = self._first_read, None
-                if isinstance(first, ConfigError):
-                    raise first
-                loaded = first
-            else:
-                # Off the event loop: even a file at the size limit must not hold up requests or /healthz.
-                loaded = await asyncio.to_thread(read_config_file, path)
-        except ConfigError as exc:
-            self.config_error = str(exc)
-            if at_start and self.routes.table is not None:
-                # A restart must not turn a bad edit into an outage: serve the stored routes.
-                log.error("config file rejected at start; serving the stored routes: %s", exc)
-                return {"applied": False, "reason": str(exc)}
-            if not at_start:
-                log.error("config rejected, keeping the running configuration: %s", exc)
-            raise
-        config = loaded.routing
-        digest = loaded.digest
-        if await s.store.get_meta(CONFIG_META_KEY) == digest and self.routes.table is not None:
-            self.config_error = None
-            self.loaded = loaded
-            return {"applied": False, "reason": "file unchanged since it was last applied"}
-        previous = self.loaded
-        self.loaded = loaded
-        s.shadow.configure()
-        try:
-            table = await s.controller.apply_table(
-                await s.shadow.keep_shadow(await s.canary.keep_canary(config.to_route_table(0))),
-                actor=actor,
-                reason=f"applied {self.settings.config_path}" + (" at start" if at_start else ""),
-                force=force,
-                force_hint=(
-                    "start that backend and save the file again (or run `slipway reload`), "
-                    "or apply it anyway: slipway reload --force"
-                ),
-                unready_note="applied with --force past the readiness check",
-            )
-        except SlipwayError as exc:
-            # Refused (a slot it would send traffic to is not ready) or the store failed:
-            # the running configuration stays, and `slipway status` says why.
-            self.loaded = previous
-            s.shadow.configure()
-            self.config_error = str(exc)
-            if at_start and self.routes.table is not None:
-                log.error("config file not applied at start; serving the stored routes: %s", exc)
-                return {"applied": False, "reason": str(exc)}
-            log.error("config not applied, keeping the running configuration: %s", exc)
-            raise
-        self.config_error = None
-        await s.store.set_meta(CONFIG_META_KEY, digest)
-        await s.store.set_meta(CONFIG_TEXT_META_KEY, loaded.text)
-        self.config_applied_at = time.time()
-        return {"applied": True, "route_version": table.version, "active": table.active}
-
     async def reload(self, actor: str, force: bool = False) -> dict[str, Any]:
-        if self.settings.config_path is None:
-            raise ConfigError(
-                "slipway was started without --config, so there is no file to reload",
-                hint="restart with --config FILE, or change routes with the API",
-            )
-        return await self._apply_file(actor=actor, force=force)
+        return await self._applier.reload(self.started, actor, force)
 
     async def _apply_watched(self) -> None:
-        try:
-            result = await self._apply_file(actor="config-file (watch)")
-        except SlipwayError:
-            return  # logged, and shown by `slipway status`; the running configuration stays
-        except Exception as exc:
-            self.config_error = f"the config file could not be applied: {type(exc).__name__}: {exc}"
-            log.exception("config file change not applied; keeping the running configuration")
-            return
-        if result.get("applied"):
-            log.info("config file change applied: route v%s", result.get("route_version"))
+        await self._applier.apply_watched(self.started)
 
     async def history(self, limit: int) -> list[RouteChange]:
         return await self.started.store.route_history(limit)
@@ -518,7 +428,7 @@ class Runtime:
             in_flight=self.proxy.in_flight,
             config=ConfigStatus(
                 path=str(self.settings.config_path) if self.settings.config_path else None,
-                last_error=self.config_error,
+                last_error=self.config_state.error,
             ),
             store=s.store.where,
             store_error=store_error,

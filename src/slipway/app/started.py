@@ -1,0 +1,29 @@
+"""What exists only once the store is open: the runtime's second half, built together in `start()`."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from slipway.app.shadow import ShadowService
+from slipway.gateway.recorder import Recorder
+from slipway.rollout.canary_controller import CanaryController
+from slipway.rollout.controller import RouteController
+from slipway.store.database import Store
+
+
+class NotStartedError(RuntimeError):
+    """Something that needs the store was asked for before `Runtime.start()` finished."""
+
+
+@dataclass(frozen=True)
+class Started:
+    """What needs the open store, so exists only from `Runtime.start()` on; built there in this order."""
+
+    store: Store
+    recorder: Recorder
+    controller: RouteController
+    canary: CanaryController
+    shadow: ShadowService
+    #: Applies the config file on every save; None when there is no file or watching is off.
+    watch: asyncio.Task[None] | None
