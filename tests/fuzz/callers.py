@@ -129,3 +129,16 @@ def callers(legitimate_weight: int = 1) -> st.SearchStrategy[Caller]:
         content_type=st.just(b"application/json"),
     )
     return st.one_of(anyone, *[operator] * legitimate_weight)
+
+
+def probing_callers() -> st.SearchStrategy[Caller]:
+    """Callers at the edge of the rule: mostly the right token, half of them from another origin
+    (and some from this origin without the token), where a missing check would show."""
+    return st.builds(
+        Caller,
+        auth=st.one_of(st.just("valid"), st.just("valid"), st.just("valid"), st.sampled_from(AUTH)),
+        host=st.one_of(st.just("own"), st.sampled_from(HOSTS)),
+        origin=st.sampled_from(ORIGINS),
+        fetch_site=st.sampled_from(FETCH_SITES),
+        content_type=st.one_of(st.just(b"application/json"), st.sampled_from(CONTENT_TYPES)),
+    )
