@@ -171,11 +171,15 @@ def test_create_app_refuses_a_non_loopback_host_without_a_token(tmp_path: Path, 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
 def test_loopback_hosts_may_run_without_a_token(tmp_path: Path, host: str) -> None:
-    create_app(ServeSettings(host=host, workdir=tmp_path))
+    app, runtime = create_app(ServeSettings(host=host, workdir=tmp_path))
+    assert callable(app)
+    assert (runtime.settings.host, runtime.settings.admin_token) == (host, None)
 
 
 def test_a_token_allows_any_host(tmp_path: Path) -> None:
-    create_app(ServeSettings(host="0.0.0.0", admin_token=TOKEN, workdir=tmp_path))
+    app, runtime = create_app(ServeSettings(host="0.0.0.0", admin_token=TOKEN, workdir=tmp_path))
+    assert callable(app)
+    assert (runtime.settings.host, runtime.settings.admin_token) == ("0.0.0.0", TOKEN)
 
 
 @pytest.mark.parametrize("token_env", [None, ""], ids=["unset", "empty"])
