@@ -177,7 +177,7 @@ def _canary(situation: Situation) -> Advice:
             "rolls it back",
         ),
         Command("slipway canary watch", "phase, checks and verdicts as they happen"),
-        Command("slipway abort", "roll back by hand at any point: canary weight to 0 %"),
+        Command("slipway canary abort", "roll back by hand at any point: canary weight to 0 %"),
     )
     stages = (
         Stage("canary ramp", ramp_seconds(steps), steps_text(steps, situation.traffic_per_day)),

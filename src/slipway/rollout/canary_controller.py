@@ -266,7 +266,8 @@ class CanaryController(ControlLoop):
             state = loaded[0]
             raise TransitionError(
                 f"a canary of {state.version} is running ({state.status}, {state.weight_bp / 100:g}%)",
-                hint="finish it first: slipway promote, slipway abort, or wait; see slipway canary status",
+                hint="finish it first: slipway canary promote, slipway canary abort, or wait; "
+                "see slipway canary status",
             )
 
     async def command(self, event: Event) -> CanaryState:

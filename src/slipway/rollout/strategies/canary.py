@@ -293,7 +293,7 @@ def _concern(
         text = (
             f"The ramp stays at {_pct(state)} until the checks pass again; it is rolled back if this "
             f"lasts {format_duration(state.plan.hold_limit_s)} (DF2, DF4). Investigate, then decide: "
-            "`slipway promote` to go on, `slipway abort` to stop."
+            "`slipway canary promote` to go on, `slipway canary abort` to stop."
         )
         effects.append(Record(_event(state, now, "investigate", SYSTEM, verdict.reason, verdict)))
         effects.append(
@@ -479,7 +479,9 @@ def _abort(state: CanaryState, event: Abort, now: float) -> tuple[CanaryState, l
 
 def _pause(state: CanaryState, event: Pause, now: float) -> tuple[CanaryState, list[Effect]]:
     if state.status is CanaryStatus.PAUSED:
-        raise TransitionError(f"the canary of {state.version} is already paused", hint="slipway resume")
+        raise TransitionError(
+            f"the canary of {state.version} is already paused", hint="slipway canary resume"
+        )
     state = replace(state, status=CanaryStatus.PAUSED, paused_at=now, reason=event.reason)
     title = f"canary {state.version} paused at {_pct(state)} by {event.actor}"
     text = "The phase timer is stopped; checks go on and a rollback verdict still rolls back."
