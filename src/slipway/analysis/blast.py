@@ -29,7 +29,7 @@ class CategoryBlast:
 
 @dataclass(frozen=True, slots=True)
 class BlastRadius:
-    """CN5: how much traffic the candidate served while it was bad."""
+    """How much traffic the candidate served while it was bad: what an incident report asks first."""
 
     candidate_requests: int
     total_requests: int

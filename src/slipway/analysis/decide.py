@@ -373,7 +373,7 @@ def _headline(action: Action, results: Sequence[MetricResult]) -> str:
         judged = [r for r in results if r.comparison is not None]
         thin = [r for r in results if r.outcome is Outcome.INSUFFICIENT]
         tail = f"; {len(thin)} not judged yet (too few samples)" if thin else ""
-        return f"pass (DF3): nothing worse than production in {len(judged)} comparisons{tail}"
+        return f"pass ({action.framework}): nothing worse than production in {len(judged)} comparisons{tail}"
     culprits = [r for r in results if r.action is action]
     culprits.sort(key=lambda r: (r.p_decision, r.name))
     shown = "; ".join(r.reason for r in culprits[:2])

@@ -55,7 +55,7 @@ Load = Annotated[
     bool,
     typer.Option(
         "--load/--no-load",
-        help="Also load it in llama-server and run one prompt (AD5; needs the engine).",
+        help="Also load it in llama-server and run one prompt (needs the engine).",
     ),
 ]
 Prompt = Annotated[str, typer.Option("--prompt", help="The prompt for the --load check.")]

@@ -1,4 +1,4 @@
-"""`slipway deploy`: stage a version in a standby slot, smoke-test it, then switch (BG2) or ramp (CN1)."""
+"""`slipway deploy`: stage a version in a standby slot, smoke-test it, then switch or ramp."""
 
 from __future__ import annotations
 

@@ -135,7 +135,7 @@ def promote(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     url: str | None = URL_OPTION,
 ) -> None:
-    """Move the shadow's candidate to production through a canary ramp or a blue-green switch (SH4)."""
+    """Move the shadow's candidate to production through a canary ramp or a blue-green switch."""
     out = AdminClient().post(
         "/admin/shadow/promote", json={"via": via.value, "steps": steps, "interval": interval}
     )

@@ -20,7 +20,7 @@ from typing import Any
 
 
 class VerdictAction(StrEnum):
-    """What a check says to do, from the DF1–DF4 decision framework (as `analysis.decide` means them)."""
+    """What a check says to do, from the article's decision framework (as `analysis.decide` means it)."""
 
     #: Nothing worse than production (DF3).
     PASS = "pass"
@@ -40,7 +40,7 @@ class VerdictAction(StrEnum):
 
     @property
     def framework(self) -> str:
-        """The seed's decision framework bucket: DF1 rollback, DF2 investigate, DF3 hold, DF4 doubt."""
+        """The decision framework's rule, in the article's words: what an operator would look up."""
         return _FRAMEWORK[self]
 
     def is_concern(self) -> bool:
@@ -60,11 +60,11 @@ _SEVERITY = {
     VerdictAction.ROLLBACK: 4,
 }
 _FRAMEWORK = {
-    VerdictAction.PASS: "DF3",
-    VerdictAction.HOLD: "DF3",
-    VerdictAction.INCONCLUSIVE: "DF4",
-    VerdictAction.INVESTIGATE: "DF2",
-    VerdictAction.ROLLBACK: "DF1",
+    VerdictAction.PASS: "monitor and hold",
+    VerdictAction.HOLD: "monitor and hold",
+    VerdictAction.INCONCLUSIVE: "when in doubt, roll back",
+    VerdictAction.INVESTIGATE: "investigate, then decide",
+    VerdictAction.ROLLBACK: "roll back at once",
 }
 
 

@@ -247,14 +247,15 @@ class CanaryConfig(BaseModel):
     inconclusive: InconclusivePolicy = Field(
         InconclusivePolicy.ROLLBACK, description="What an inconclusive phase end does."
     )
-    hold_limit: str = Field(DEFAULT_HOLD_LIMIT, description="Longest hold before it rolls back (DF4).")
-    monitor: bool = Field(True, description="Run the post-promotion monitoring windows (MW1).")
+    hold_limit: str = Field(DEFAULT_HOLD_LIMIT, description="Longest hold before it rolls back.")
+    monitor: bool = Field(True, description="Run the post-promotion monitoring windows.")
     guard_interval: str = Field(
         DEFAULT_GUARD_INTERVAL,
         description="Guard checks between the scheduled ones, acting only on a rollback; 0/off = none.",
     )
     thresholds: dict[str, Any] = Field(
-        default_factory=dict, description="Overrides of the CN2 threshold table (analysis.thresholds)."
+        default_factory=dict,
+        description="Overrides of the canary's default threshold table (analysis.thresholds).",
     )
     output_checks: dict[str, Any] = Field(
         default_factory=dict, description="Which output checks feed the invalid-output rate."
@@ -300,7 +301,7 @@ class CanaryConfig(BaseModel):
 
 
 class NotifyConfig(BaseModel):
-    """Where notifications go: phase transitions, halts, promotions, rollbacks (CN4, OP3)."""
+    """Where notifications go: phase transitions, halts, promotions, rollbacks."""
 
     model_config = ConfigDict(extra="forbid")
 

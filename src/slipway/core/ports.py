@@ -154,7 +154,7 @@ class Notifier(Protocol):
 
 
 class PreferenceJudge(Protocol):
-    """Asks a model which of two answers to the same request is better (SH2 preference)."""
+    """Asks a model which of two answers to the same request is better."""
 
     async def prefer(self, request_text: str, production: str, candidate: str) -> Preference:
         """Both orders are asked; a judge that cannot answer returns `Preference(None, why)`."""

@@ -1,4 +1,4 @@
-"""What the gateway remembers about each request, and late feedback on it (GW2, GW3)."""
+"""What the gateway remembers about each request, and late feedback on it."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class RequestRecord:
 
 @dataclass(frozen=True, slots=True)
 class Feedback:
-    """Late feedback and ground truth for one request (GW3)."""
+    """Late feedback and ground truth for one request."""
 
     request_id: str
     at: float

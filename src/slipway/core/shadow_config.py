@@ -38,7 +38,7 @@ class MirrorConfig(BaseModel):
 
 
 class ShadowChecksConfig(BaseModel):
-    """Format checks applied to both answers of every pair (SH2 "format compliance")."""
+    """Format checks applied to both answers of every pair ("format compliance")."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -88,7 +88,7 @@ OTHER_BASE_FILE = "tiny-other-base.gguf"
 
 @dataclass(frozen=True)
 class AdapterSpec:
-    """One training run: the data it saw and the name the file gets (AD2)."""
+    """One training run: the data it saw and the name the file gets."""
 
     version: str
     date: str

@@ -1,1 +1,1 @@
-"""Notifications to people: webhooks (Slack-compatible JSON) and the log (OP3, CN4)."""
+"""Notifications to people: webhooks (Slack-compatible JSON) and the log."""

@@ -25,8 +25,8 @@ CHECKS: Mapping[str, str] = {
     "base-file": "the base is a readable GGUF model",
     "architecture": "general.architecture equals the base's",
     "tensor-shapes": "every LoRA pair fits the base tensor it targets",
-    "base-fingerprint": "the base fingerprint the adapter records equals the base's (AD4)",
-    "loadable": "llama-server loads base + adapter and answers one prompt (AD5)",
+    "base-fingerprint": "the base fingerprint the adapter records equals the base's",
+    "loadable": "llama-server loads base + adapter and answers one prompt",
 }
 
 

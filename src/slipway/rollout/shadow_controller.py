@@ -161,7 +161,7 @@ class ShadowController(ControlLoop):
         plan: CanaryPlan | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
-        """Move the shadow's candidate into production through blue-green or a canary (SH4)."""
+        """Move the shadow's candidate into production through blue-green or a canary."""
         async with self._lock:
             run = await self._require()
             if run.status is ShadowStatus.PROMOTED:

@@ -1,4 +1,4 @@
-"""Run a smoke test against one slot directly, before any traffic moves to it (BG2)."""
+"""Run a smoke test against one slot directly, before any traffic moves to it."""
 
 from __future__ import annotations
 

@@ -195,7 +195,7 @@ def create_admin_app(
     async def adapter_rollback(
         body: AdapterRollbackBody | None = None, x_slipway_actor: str = Depends(actor_header)
     ) -> dict[str, Any]:
-        """Back to an earlier adapter version: a route change on the warm engine (AD3)."""
+        """Back to an earlier adapter version: a route change on the warm engine."""
         body = body or AdapterRollbackBody()
         moved = await runtime.controller.rollback_adapter(
             to=body.to, actor=x_slipway_actor, reason=body.reason, force=body.force
@@ -313,7 +313,7 @@ def create_admin_app(
     async def canary_abort(
         body: AbortBody | None = None, x_slipway_actor: str = Depends(actor_header)
     ) -> dict[str, Any]:
-        """Weight 0 % now (CN3); the candidate stays loaded unless `unload`."""
+        """Weight 0 % now; the candidate stays loaded unless `unload`."""
         body = body or AbortBody()
         reason = body.reason or f"aborted by {x_slipway_actor}"
         return await _act(canary.Abort(x_slipway_actor, reason, unload=body.unload))

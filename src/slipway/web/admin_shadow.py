@@ -1,4 +1,4 @@
-"""Admin API routes of shadow mode (SH1–SH4): status, report, review export, stop, promote."""
+"""Admin API routes of shadow mode: status, report, review export, stop, promote."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def add_shadow_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[Depend
     async def shadow_promote(
         body: ShadowPromoteBody, x_slipway_actor: str = fastapi.Depends(actor_header)
     ) -> dict[str, Any]:
-        """Move the shadow's candidate to production through blue-green (a switch) or a canary ramp (SH4)."""
+        """Move the shadow's candidate to production through blue-green (a switch) or a canary ramp."""
         via = PromoteVia(body.via)
         plan = runtime.canary_plan(body.steps, body.interval) if via is PromoteVia.CANARY else None
         result: dict[str, Any] = await runtime.shadow.controller.promote(

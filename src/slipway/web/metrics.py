@@ -138,7 +138,7 @@ def _engines(engines: Mapping[str, Mapping[str, Any]]) -> Iterator[Metric]:
     )
     memory = GaugeMetricFamily(
         "slipway_engine_resident_memory_bytes",
-        "The llama-server's resident memory: the cost of keeping its slots loaded (BG5).",
+        "The llama-server's resident memory: the cost of keeping its slots loaded.",
         labels=["engine"],
     )
     for name, engine in sorted(engines.items()):

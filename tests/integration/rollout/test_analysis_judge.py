@@ -80,7 +80,7 @@ async def test_a_category_regression_is_a_rollback_with_its_numbers_and_the_blas
     assert "p=" in billing.detail
     assert rows[("error_rate", None)].threshold == "> 2× production"
     assert ("ttft_p95", None) not in rows  # nothing streamed: an unavailable metric is left out
-    assert verdict.extra["framework"] == "DF1"
+    assert verdict.extra["framework"] == "roll back at once"
     assert "of billing" in str(verdict.extra["blast_radius_summary"])
 
 

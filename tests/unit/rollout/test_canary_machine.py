@@ -191,7 +191,7 @@ def test_an_investigation_that_outlasts_the_hold_limit_is_rolled_back() -> None:
     state, _ = canary.step(state, Tick(verdict("inconclusive")), now=2 * H)
     assert state.status is CanaryStatus.INVESTIGATING
     state, _ = canary.step(state, Tick(verdict("investigate")), now=4.25 * H)
-    assert state.status is CanaryStatus.ROLLED_BACK and "DF4" in state.reason
+    assert state.status is CanaryStatus.ROLLED_BACK and "when in doubt, roll back" in state.reason
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""A sample of pairs for human review (SH2 "a sample exported for human review"), as JSONL or CSV.
+"""A sample of pairs for human review ("a sample exported for human review"), as JSONL or CSV.
 
 A uniform sample of a few hundred pairs is mostly pairs where both answers
 agree — nothing for a reviewer to decide — and can miss a small category

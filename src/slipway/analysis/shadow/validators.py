@@ -1,4 +1,4 @@
-"""Format compliance of one answer, from the `shadow.checks` config (SH2 "both outputs valid?").
+"""Format compliance of one answer, from the `shadow.checks` config ("both outputs valid?").
 
 Every check gives pass or fail and, on a fail, a few words saying why: the
 reason travels to the report's example pairs and the review export, where a

@@ -111,7 +111,7 @@ class EngineFleet:
         return self._procs.get(name)
 
     def status(self) -> dict[str, dict[str, Any]]:
-        """Per engine: where, alive, restarts, memory (BG5: the cost of keeping slots loaded)."""
+        """Per engine: where, alive, restarts, memory."""
         out: dict[str, dict[str, Any]] = {}
         for name, proc in self._procs.items():
             rss = proc.rss_bytes()

@@ -464,7 +464,7 @@ class LlamaServerProcess:
     # ------------------------------------------------------------------ introspection
 
     def rss_bytes(self) -> int | None:
-        """Resident memory of the server process (BG5), None when not running."""
+        """Resident memory of the server process, None when not running."""
         if not self.is_alive() or self.pid is None:
             return None
         try:

@@ -292,7 +292,7 @@ def _concern(
         title = f"canary {state.version} stopped at {_pct(state)} for investigation: {verdict.reason}"
         text = (
             f"The ramp stays at {_pct(state)} until the checks pass again; it is rolled back if this "
-            f"lasts {format_duration(state.plan.hold_limit_s)} (DF2, DF4). Investigate, then decide: "
+            f"lasts {format_duration(state.plan.hold_limit_s)}. Investigate, then decide: "
             "`slipway canary promote` to go on, `slipway canary abort` to stop."
         )
         effects.append(Record(_event(state, now, "investigate", SYSTEM, verdict.reason, verdict)))
@@ -306,7 +306,7 @@ def _hold_limit(state: CanaryState, now: float, effects: list[Effect]) -> tuple[
     if state.concern_since is not None and now - state.concern_since >= state.plan.hold_limit_s:
         reason = (
             f"held for {format_duration(now - state.concern_since)} without clearing "
-            f"({state.reason.removeprefix('held: ')}); when in doubt, roll back (DF4)"
+            f"({state.reason.removeprefix('held: ')}); when in doubt, roll back"
         )
         new, more = _roll_back(state, now, SYSTEM, reason, verdict=state.last_verdict)
         return new, effects + more
@@ -342,7 +342,7 @@ def _inconclusive_end(
     extended = " (after extending it)" if state.extension_s else ""
     reason = (
         f"inconclusive at the end of phase {state.phase + 1}{extended}: {verdict.reason}; "
-        "when in doubt, roll back (DF4)"
+        "when in doubt, roll back"
     )
     new, more = _roll_back(state, now, SYSTEM, reason, verdict=verdict)
     return new, effects + more
@@ -439,7 +439,7 @@ def _roll_back(
     text = f"All traffic is on {state.baseline}. {state.candidate} stays loaded for investigation."
     blast = verdict.extra.get("blast_radius_summary") if verdict else None
     if blast:
-        text += f" Blast radius (CN5): {blast}."
+        text += f" Blast radius: {blast}."
     return state, [
         ApplyRoute(RouteChangeKind.ROLLBACK, f"canary {state.version}: {reason}", actor),
         Finish(DeploymentStatus.ROLLED_BACK, reason),
