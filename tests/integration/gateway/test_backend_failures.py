@@ -373,19 +373,18 @@ def test_a_stream_that_stalls_past_the_read_timeout_ends_in_an_error_event(tmp_p
             assert rec["output_head"] == "billing"
 
 
-def erroring_backend(then_done: bool) -> Any:
-    """An OpenAI-compatible server that streams one token, then reports its own error as an SSE event.
+#: One streamed token of an OpenAI-compatible answer.
+FIRST_CHUNK = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion.chunk",
+    "created": 0,
+    "model": "m",
+    "choices": [{"index": 0, "delta": {"content": "bill"}, "finish_reason": None}],
+}
 
-    llama.cpp ends the stream there; vLLM sends [DONE] after it (`then_done`).
-    """
-    chunk = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": "m",
-        "choices": [{"index": 0, "delta": {"content": "bill"}, "finish_reason": None}],
-    }
-    error = {"error": {"message": "context size exceeded", "type": "server_error", "code": 500}}
+
+def sse_backend(*events: bytes) -> Any:
+    """An OpenAI-compatible server that answers every request with these SSE `data:` events, then closes."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         assert scope["type"] == "http"
@@ -393,17 +392,21 @@ def erroring_backend(then_done: bool) -> Any:
             pass
         headers = [(b"content-type", b"text/event-stream")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        for obj in (chunk, error):
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": b"data: " + orjson.dumps(obj) + b"\n\n",
-                    "more_body": True,
-                }
-            )
-        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n" if then_done else b""})
+        for event in events:
+            await send({"type": "http.response.body", "body": b"data: " + event + b"\n\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
 
     return app
+
+
+def erroring_backend(then_done: bool) -> Any:
+    """Streams one token, then reports its own error as an SSE event.
+
+    llama.cpp ends the stream there; vLLM sends [DONE] after it (`then_done`).
+    """
+    error = {"error": {"message": "context size exceeded", "type": "server_error", "code": 500}}
+    done = [b"[DONE]"] if then_done else []
+    return sse_backend(orjson.dumps(FIRST_CHUNK), orjson.dumps(error), *done)
 
 
 @pytest.mark.parametrize("then_done", [False, True], ids=["llama.cpp", "vllm"])
@@ -433,26 +436,8 @@ def test_an_error_the_backend_reports_mid_stream_reaches_the_client_and_the_reco
 
 
 def garbage_stream_backend() -> Any:
-    """An OpenAI-compatible server whose stream carries an event that is not JSON, then ends properly."""
-    chunk = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": "m",
-        "choices": [{"index": 0, "delta": {"content": "bill"}, "finish_reason": None}],
-    }
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        assert scope["type"] == "http"
-        while (await receive()).get("more_body"):
-            pass
-        headers = [(b"content-type", b"text/event-stream")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        for event in (b"data: " + orjson.dumps(chunk), b"data: {not json", b"data: [DONE]"):
-            await send({"type": "http.response.body", "body": event + b"\n\n", "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
-
-    return app
+    """A stream that carries an event that is not JSON, then ends properly."""
+    return sse_backend(orjson.dumps(FIRST_CHUNK), b"{not json", b"[DONE]")
 
 
 def test_a_stream_with_an_event_that_is_not_json_is_a_failed_answer_not_a_success(tmp_path: Path) -> None:
