@@ -59,7 +59,7 @@ async def test_kill_9_mid_phase_then_restart_resumes_the_same_phase_and_timer(tm
             out = run_cli(
                 first.url,
                 ["deploy", "v2.2", "--strategy", "canary", "--slot", "green", "--no-smoke",
-                 "--steps", "10%:2h,50%:2h,100%", "--interval", "15m"],
+                 "--steps", "10%:2h,50%:8h,100%", "--interval", "15m"],
             )  # fmt: skip
             assert out.returncode == 0, out.stderr
             assert "canary started" in out.stdout and "10%" in out.stdout
@@ -92,6 +92,10 @@ async def test_kill_9_mid_phase_then_restart_resumes_the_same_phase_and_timer(tm
                 second.url, "phase 2", lambda c: c["phase"] == 2 or c["status"] not in ("running", "holding")
             )
             assert (moved["canary"]["status"], moved["canary"]["weight_pct"]) == ("running", 50)
+            # The operator pauses to look (on this sped-up clock the phase would otherwise end, and
+            # promote itself, while a busy machine runs the commands below).
+            paused = run_cli(second.url, ["canary", "pause", "--reason", "a look before promoting"])
+            assert paused.returncode == 0, paused.stderr
 
             # The operator's views of it
             shown = run_cli(second.url, ["canary", "status"])
