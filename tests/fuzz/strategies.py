@@ -71,7 +71,9 @@ DEEP = "\x00slipway-fuzz-deep\x00"
 @st.composite
 def deep_json(draw: st.DrawFn) -> str:
     """Arrays and objects nested around the gateway's limit (128), the encoder's (254) and far past."""
-    depth = draw(st.sampled_from([127, 128, 129, 253, 254, 255, 1000, 5000, 100_000]))
+    depth = draw(
+        st.sampled_from([127, 128, 129, 253, 254, 255, 256, 600, 1000, 1023, 1024, 1025, 5000, 100_000])
+    )
     kind = draw(st.sampled_from(["list", "dict", "mixed"]))
     opens, closes = [], []
     for i in range(depth):
@@ -423,10 +425,10 @@ plain_label = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs
 
 @st.composite
 def label_at_limit(draw: st.DrawFn, limit: int) -> str:
-    """A label of exactly `limit` (or one less) characters, some of them several bytes in UTF-8:
-    the store's columns must hold what the gateway lets through."""
+    """A label of `limit` characters (or one less, or one more), some of them several bytes in UTF-8:
+    the store's columns must hold what the gateway lets through, and the rest is refused."""
     unit = draw(st.sampled_from(["a", "é", "😀", "中", "\u200b", "\ufeff", "\U0010fffd", "ǅ", "'"]))
-    size = limit - draw(st.sampled_from([0, 1]))
+    size = limit + draw(st.sampled_from([-1, 0, 0, 1]))
     return "x" + (unit * size)[: size - 1]
 
 
@@ -501,3 +503,59 @@ def typed_headers(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
     if draw(st.integers(0, 3)) == 0:
         headers.append((b"x-slipway-slot", draw(st.sampled_from([b"blue", b"green", b"slow"]))))
     return headers
+
+
+# -- one hostile thing at a time ---------------------------------------------------------
+#
+# A request with several hostile parts is refused for the first one the gateway checks, so the
+# rest are never reached. These requests are valid but for exactly one thing.
+
+#: Fields a client may send, whatever the endpoint: where a hostile value goes.
+FIELD_NAMES = [
+    "model", "messages", "prompt", "stream", "stream_options", "metadata", "user", "options", "format",
+    "max_tokens", "max_completion_tokens", "n", "stop", "tools", "tool_choice", "images", "context",
+    "keep_alive", "suffix", "system", "template", "raw", "think", "seed", "logit_bias", "response_format",
+]  # fmt: skip
+hostile_values = st.one_of(json_values, strings, long_text(), edge_ints, st.just(DEEP), st.just(DEEP))
+
+
+def _spots(body: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """(container, key) pairs of a body where a value could be replaced or added."""
+    spots: list[tuple[Any, Any]] = [(body, name) for name in FIELD_NAMES]
+    for message in body.get("messages") or []:
+        spots += [(message, k) for k in ("role", "content", "images", "tool_calls", "name", "thinking")]
+        for call in message.get("tool_calls") or []:
+            spots += [(call, "function"), (call["function"], "name"), (call["function"], "arguments")]
+        if isinstance(message.get("content"), list):
+            spots += [(part, "text") for part in message["content"] if isinstance(part, dict)]
+    for name in ("metadata", "options", "stream_options"):
+        if isinstance(body.get(name), dict):
+            spots += [(body[name], k) for k in ("category", "num_predict", "include_usage", "stop")]
+    return spots
+
+
+@st.composite
+def single_mutation(draw: st.DrawFn, path: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """(body, headers) of a request the gateway would serve but for one hostile part."""
+    body = copy.deepcopy(draw(typed_body(path)))
+    headers = draw(typed_headers())
+    how = draw(st.sampled_from(["value", "value", "value", "drop", "header", "bytes"]))
+    if how == "header":
+        name = draw(
+            st.sampled_from([b"x-slipway-category", b"x-slipway-key", b"x-slipway-slot", b"content-type"])
+        )
+        return dumps(body), [(n, v) for n, v in headers if n != name] + [(name, draw(header_value()))]
+    if how == "bytes":
+        return draw(mangled(dumps(body))), headers
+    # Half the time a field slipway itself reads (labels) or passes on untouched (unknown fields).
+    body.setdefault("metadata", {})
+    own = [(body["metadata"], "category"), (body, "user"), (body, "x_unknown"), (body, "logit_bias")]
+    parent, key = draw(st.one_of(st.sampled_from(_spots(body)), st.sampled_from(own)))
+    if not isinstance(parent, dict):
+        parent, key = body, "x_unknown"
+    if how == "drop":
+        parent.pop(key, None)
+        return dumps(body), headers
+    value = draw(hostile_values)
+    parent[key] = value
+    return dumps(body, draw(deep_json()) if value == DEEP else None), headers
