@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slipway.core.canary_plan import DEFAULT_INTERVAL, CanaryStep, format_duration
+from slipway.core.canary_schedule import DEFAULT_INTERVAL, CanaryStep, format_duration
 from slipway.rollout.strategies.canary_state import MONITOR_WINDOWS
 from slipway.rollout.strategies.canary_timing import DAY_S
 

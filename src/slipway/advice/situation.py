@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from slipway.core.canary_plan import DEFAULT_STEPS
+from slipway.core.canary_schedule import DEFAULT_STEPS
 from slipway.core.errors import ConfigError
 
 HIGH_STAKES_DOMAINS = ("medical", "legal", "financial")

@@ -14,7 +14,7 @@ import math
 from slipway.advice.article import QUOTES
 from slipway.advice.formatting import format_span, rate, steps_spec
 from slipway.advice.situation import Situation
-from slipway.core.canary_plan import CanaryStep, format_duration, parse_steps
+from slipway.core.canary_schedule import CanaryStep, format_duration, parse_steps
 from slipway.core.shadow import DEFAULT_EXPIRY_S, MAX_EXPIRY_S
 from slipway.rollout.strategies.canary_state import STABLE_AFTER_S
 from slipway.rollout.strategies.canary_timing import DAY_S, stretched_steps

@@ -47,7 +47,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from slipway.core.canary_plan import MAX_DURATION_S
+from slipway.core.canary_schedule import MAX_DURATION_S
 from slipway.core.numbers import Range
 
 

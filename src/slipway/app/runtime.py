@@ -36,7 +36,7 @@ from slipway.backends.engine.fleet import EngineFleet, EngineSpec
 from slipway.backends.engine.provision import EngineProvisioner
 from slipway.backends.factory import SlotBackends
 from slipway.backends.provisioners import ProvisionerChain, VllmAdapterProvisioner
-from slipway.core.canary_plan import CanaryPlan
+from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.config import CanaryConfig, NotifyConfig, RoutingConfig, dump_config, parse_config
 from slipway.core.deployments import Deployment
 from slipway.core.errors import ConfigError, NotFoundError, StoreError
@@ -152,10 +152,10 @@ class Runtime:
     def shadow_config(self) -> ShadowConfig:
         return self.config.shadow if self.config is not None else ShadowConfig()
 
-    def canary_plan(self, steps: str | None, interval: str | None) -> CanaryPlan:
+    def canary_schedule(self, steps: str | None, interval: str | None) -> CanarySchedule:
         """The operator's --steps/--interval over the config's `canary:` defaults (the seed's values)."""
         defaults = self.config.canary if self.config is not None else CanaryConfig()
-        return defaults.plan(steps, interval)
+        return defaults.schedule(steps, interval)
 
     def canary_thresholds(self) -> Thresholds:
         return self.loaded.thresholds if self.loaded is not None else DEFAULT_THRESHOLDS

@@ -50,9 +50,9 @@ class SlotBackends:
     async def complete(self, slot: Slot, request: dict[str, Any]) -> str:
         return await self._for(slot).complete(slot, request)
 
-    async def plan_warnings(self, table: RouteTable, slot: Slot) -> list[str]:
-        """What staging `slot` beside `table`'s slots will cost (core.plans.PlanAdvisor)."""
-        return await self._ollama.plan_warnings(table, slot)
+    async def colocation_warnings(self, table: RouteTable, slot: Slot) -> list[str]:
+        """What staging `slot` beside `table`'s slots will cost (core.plans.ColocationAdvisor)."""
+        return await self._ollama.colocation_warnings(table, slot)
 
     async def close(self) -> None:
         await self._client.aclose()

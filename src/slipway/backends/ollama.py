@@ -2,7 +2,7 @@
 
 Ollama keeps one runner per base GGUF file and reloads it whenever a model
 with other adapters on that base is requested, so two such slots on one
-server cannot both stay warm. `plan_warnings` reads what each model is built
+server cannot both stay warm. `colocation_warnings` reads what each model is built
 from (`/api/show`) and returns `core.plans.shared_base_warning` for such a
 plan, with the cold start measured from `load_duration` in `/api/chat`
 answers when slipway has seen one. Building models from an adapter file
@@ -18,8 +18,8 @@ import httpx
 
 from slipway.backends import ollama_adapters
 from slipway.backends.http_errors import backend_errors
+from slipway.core.colocation import ModelBuild, ollama_neighbours, shared_base_conflicts, shared_base_warning
 from slipway.core.errors import BackendError
-from slipway.core.plans import ModelBuild, ollama_neighbours, shared_base_conflicts, shared_base_warning
 from slipway.core.types import RouteTable, Slot, SlotHealth
 
 #: A `load_duration` shorter than this means the model was already loaded, not a cold start.
@@ -90,7 +90,7 @@ class OllamaBackend:
         """Create model `name` from base model `base_from` and a GGUF LoRA adapter on the slot's Ollama."""
         return await ollama_adapters.create_with_adapter(self._client, slot, name, base_from, adapter_path)
 
-    async def plan_warnings(self, table: RouteTable, slot: Slot) -> list[str]:
+    async def colocation_warnings(self, table: RouteTable, slot: Slot) -> list[str]:
         """Warn when staging `slot` puts two adapters of one base GGUF on one Ollama server."""
         neighbours = ollama_neighbours(table, slot)
         if not neighbours:

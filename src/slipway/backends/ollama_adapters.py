@@ -31,8 +31,8 @@ from pathlib import Path
 import httpx
 
 from slipway.backends.http_errors import backend_errors
+from slipway.core.colocation import ModelBuild
 from slipway.core.errors import BackendError, UpstreamStatusError
-from slipway.core.plans import ModelBuild
 from slipway.core.types import Slot
 
 CHUNK = 1 << 20

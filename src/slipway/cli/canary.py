@@ -22,7 +22,7 @@ from rich.text import Text
 
 from slipway.cli.client import URL_OPTION, AdminClient
 from slipway.cli.output import example, make_console
-from slipway.core.canary_plan import format_duration
+from slipway.core.canary_schedule import format_duration
 
 console: Console = make_console()
 canary_app = typer.Typer(help="The running canary: its phase, checks and verdicts.", no_args_is_help=True)

@@ -12,7 +12,7 @@ from rich.table import Table
 from slipway.cli.client import URL_OPTION, AdminClient
 from slipway.cli.output import make_console
 from slipway.cli.routes import checked
-from slipway.core.canary_plan import format_duration
+from slipway.core.canary_schedule import format_duration
 from slipway.core.deployments import Strategy
 from slipway.core.errors import ConfigError
 from slipway.core.names import check_endpoint_text, check_label, check_name

@@ -26,12 +26,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from slipway.core.canary_plan import (
+from slipway.core.canary_schedule import (
     DEFAULT_GUARD_INTERVAL,
     DEFAULT_HOLD_LIMIT,
     DEFAULT_INTERVAL,
     DEFAULT_STEPS,
-    CanaryPlan,
+    CanarySchedule,
     InconclusivePolicy,
     parse_duration,
     parse_guard_interval,
@@ -289,8 +289,8 @@ class CanaryConfig(BaseModel):
             raise ValueError(str(exc)) from None
         return text
 
-    def plan(self, steps: str | None = None, interval: str | None = None) -> CanaryPlan:
-        return CanaryPlan.parse(
+    def schedule(self, steps: str | None = None, interval: str | None = None) -> CanarySchedule:
+        return CanarySchedule.parse(
             steps if steps is not None else self.steps,
             interval if interval is not None else self.interval,
             inconclusive=self.inconclusive,

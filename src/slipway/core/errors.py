@@ -14,8 +14,7 @@ so nothing above the adapters ever sees a raw library exception.
     ├── BackendError                 an inference server misbehaved
     │   ├── BackendUnavailable       refused connection / DNS / reset before a response
     │   ├── BackendTimeout           connect or read timeout
-    │   ├── UpstreamStatusError      the server answered with an error status
-    │   └── StreamInterrupted        the server died mid-stream
+    │   └── UpstreamStatusError      the server answered with an error status
     ├── TransitionError              an illegal state change (e.g. deploy into the active slot)
     ├── SmokeTestFailed              a deploy's smoke test did not pass; carries the report
     ├── ValidationError              an artefact or request failed validation
@@ -140,10 +139,6 @@ class UpstreamStatusError(BackendError):
         self.status = status
         self.body = body
         super().__init__(message, hint=hint, slot=slot)
-
-
-class StreamInterrupted(BackendError):
-    code = "stream_interrupted"
 
 
 class TransitionError(SlipwayError):

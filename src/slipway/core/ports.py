@@ -45,7 +45,7 @@ class RouteStore(Protocol):
 
 class RoutePublisher(Protocol):
     def publish(self, table: RouteTable) -> None:
-        """Make `table` the one new requests see, in this process and its peers."""
+        """Make `table` the one new requests see in this process."""
         ...
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from slipway.core.canary_plan import parse_duration
+from slipway.core.canary_schedule import parse_duration
 from slipway.core.errors import ConfigError
 from slipway.core.types import WEIGHT_SCALE
 

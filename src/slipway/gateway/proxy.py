@@ -1,6 +1,6 @@
 """Forward one request to the slot's backend and stream the answer back, chunk by chunk.
 
-The slot is chosen once, from the route plan read at the start of the
+The slot is chosen once, from the compiled routes read at the start of the
 request; a route switch during a long stream does not move it. Upstream
 failures become well-formed errors in the client's own API, and every request
 ends in exactly one record for the recorder.
@@ -210,16 +210,16 @@ class Proxy:
         return body, labels
 
     async def _route(self, api: Api, labels: ClientLabels, send: Send) -> tuple[RouteTable, Slot] | None:
-        """The slot this request goes to: the one the client pinned, else the route plan's pick."""
-        plan = self._routes.plan
-        if plan is None:
+        """The slot this request goes to: the one the client pinned, else the compiled routes's pick."""
+        routes = self._routes.compiled
+        if routes is None:
             await send_error(send, api, 503, "slipway has no routes yet; it is still starting", "not_ready")
             return None
         if labels.slot is None:
-            return plan.table, pick(plan, labels.sticky_key, self._random())
-        slot = plan.table.slots.get(labels.slot)
+            return routes.table, pick(routes, labels.sticky_key, self._random())
+        slot = routes.table.slots.get(labels.slot)
         if slot is None:
-            known = ", ".join(plan.table.slots)
+            known = ", ".join(routes.table.slots)
             await send_error(
                 send,
                 api,
@@ -228,7 +228,7 @@ class Proxy:
                 "unknown_slot",
             )
             return None
-        return plan.table, slot
+        return routes.table, slot
 
     def _begin(
         self,

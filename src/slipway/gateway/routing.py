@@ -1,4 +1,4 @@
-"""Which slot serves a request: a pure function of the route plan, a key and a draw.
+"""Which slot serves a request: a pure function of the compiled routes, a key and a draw.
 
 Sticky keys hash into one of WEIGHT_SCALE buckets, so the same user lands on
 the same slot for as long as the weights stay the same (GW5). Candidate slots
@@ -15,7 +15,7 @@ from slipway.core.types import WEIGHT_SCALE, RouteTable, Slot
 
 
 @dataclass(frozen=True, slots=True)
-class RoutePlan:
+class CompiledRoutes:
     """A route table compiled for the hot path: cumulative bucket bounds per slot."""
 
     table: RouteTable
@@ -23,11 +23,13 @@ class RoutePlan:
     single: Slot | None
 
 
-def compile_plan(table: RouteTable) -> RoutePlan:
+def compile_routes(table: RouteTable) -> CompiledRoutes:
     weights = table.effective_weights()
     if len(weights) == 1:
         (only,) = weights
-        return RoutePlan(table=table, bounds=((WEIGHT_SCALE, table.slots[only]),), single=table.slots[only])
+        return CompiledRoutes(
+            table=table, bounds=((WEIGHT_SCALE, table.slots[only]),), single=table.slots[only]
+        )
     order = sorted(name for name in weights if name != table.active) + [
         name for name in weights if name == table.active
     ]
@@ -36,7 +38,7 @@ def compile_plan(table: RouteTable) -> RoutePlan:
     for name in order:
         upper += weights[name]
         bounds.append((upper, table.slots[name]))
-    return RoutePlan(table=table, bounds=tuple(bounds), single=None)
+    return CompiledRoutes(table=table, bounds=tuple(bounds), single=None)
 
 
 def sticky_bucket(key: str) -> int:
@@ -44,12 +46,12 @@ def sticky_bucket(key: str) -> int:
     return zlib.crc32(key.encode("utf-8")) % WEIGHT_SCALE
 
 
-def pick(plan: RoutePlan, key: str | None, draw: float) -> Slot:
+def pick(routes: CompiledRoutes, key: str | None, draw: float) -> Slot:
     """The slot for one request; `draw` is a uniform [0, 1) number used when there is no key."""
-    if plan.single is not None:
-        return plan.single
+    if routes.single is not None:
+        return routes.single
     bucket = sticky_bucket(key) if key else int(draw * WEIGHT_SCALE)
-    for upper, slot in plan.bounds:
+    for upper, slot in routes.bounds:
         if bucket < upper:
             return slot
-    return plan.bounds[-1][1]
+    return routes.bounds[-1][1]

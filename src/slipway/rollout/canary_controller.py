@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from slipway.core.canary import CanaryRecord, JudgeRequest
-from slipway.core.canary_plan import CanaryPlan
+from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, NotFoundError, SlipwayError, TransitionError
 from slipway.core.ports import CanaryJudge, CanaryStore, Clock, DeploymentStore, Notifier
@@ -135,7 +135,7 @@ class CanaryController(ControlLoop):
             log.error("canary %s: the check could not run: %s", state.deployment_id, exc)
             if event is GuardTick:
                 return self._next_wake(state)
-            return self.clock.now() + min(RETRY_S, state.plan.interval_s)
+            return self.clock.now() + min(RETRY_S, state.schedule.interval_s)
         async with self._lock:
             loaded = await self._load()
             if loaded is None or loaded[0].deployment_id != state.deployment_id:
@@ -154,12 +154,12 @@ class CanaryController(ControlLoop):
         Guard checks run during the ramp only, one `guard_s` after the later of the
         last guard check (in memory) and the last scheduled check.
         """
-        if state.plan.guard_s <= 0 or not state.status.in_ramp():
+        if state.schedule.guard_s <= 0 or not state.status.in_ramp():
             return None
         base = state.last_check_at if state.last_check_at is not None else state.started_at
         if self._last_guard is not None and self._last_guard[0] == state.deployment_id:
             base = max(base, self._last_guard[1])
-        return base + state.plan.guard_s
+        return base + state.schedule.guard_s
 
     def _next_wake(self, state: CanaryState) -> float | None:
         due = next_check_at(state)
@@ -168,7 +168,7 @@ class CanaryController(ControlLoop):
             due = guard if due is None else min(due, guard)
         if state.route_pending:
             # The route change failed (a race, a store hiccup): try it again soon, whatever the schedule.
-            retry = self.clock.now() + min(RETRY_S, state.plan.interval_s)
+            retry = self.clock.now() + min(RETRY_S, state.schedule.interval_s)
             return retry if due is None else min(due, retry)
         return due
 
@@ -201,7 +201,7 @@ class CanaryController(ControlLoop):
         self,
         request: DeployRequest,
         smoke_cases: list[SmokeCase] | None,
-        plan: CanaryPlan,
+        plan: CanarySchedule,
         *,
         actor: str,
         progress: Callable[[str], None] | None = None,
@@ -246,7 +246,7 @@ class CanaryController(ControlLoop):
         self.kick()
         return dep, state
 
-    async def _starved_first_phase(self, plan: CanaryPlan) -> str | None:
+    async def _starved_first_phase(self, plan: CanarySchedule) -> str | None:
         if self._traffic_per_day is None:
             return None
         try:

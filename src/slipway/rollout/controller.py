@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from slipway.core.colocation import ColocationAdvisor
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, SlipwayError, SmokeTestFailed, TransitionError
-from slipway.core.plans import PlanAdvisor
 from slipway.core.ports import DeploymentStore, RoutePublisher, RouteStore, SlotBackend, SlotProvisioner
 from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot
 from slipway.evals.smoke import SmokeCase
@@ -470,9 +470,9 @@ class RouteController:
     ) -> Deployment:
         health = await self._backend.check(slot)
         dep.detail["health"] = health.detail
-        if isinstance(self._backend, PlanAdvisor):
+        if isinstance(self._backend, ColocationAdvisor):
             # Before the smoke test: on a shared Ollama runner the smoke test itself evicts production.
-            warnings = await self._backend.plan_warnings(table, slot)
+            warnings = await self._backend.colocation_warnings(table, slot)
             if warnings:
                 dep.detail["warnings"] = warnings
                 for warning in warnings:

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slipway.core.canary_plan import CanaryPlan
+from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import NotFoundError, TransitionError
 from slipway.core.notifications import Notification, Severity
@@ -158,7 +158,7 @@ class ShadowController(ControlLoop):
         via: PromoteVia,
         *,
         actor: str,
-        plan: CanaryPlan | None = None,
+        plan: CanarySchedule | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
         """Move the shadow's candidate into production through blue-green or a canary."""

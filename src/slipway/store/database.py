@@ -35,10 +35,10 @@ from slipway.core.records import Feedback, RequestRecord
 from slipway.core.shadow import ShadowPair, ShadowRun
 from slipway.core.types import RouteChange, RouteTable
 from slipway.store import migrate
-from slipway.store.engine import Engines, create_engines, describe, parse_url
 from slipway.store.errors import translate_errors
 from slipway.store.repositories import arm_windows, canaries, deployments, meta, routes, shadows
 from slipway.store.repositories import records as request_rows
+from slipway.store.sql_engines import SqlEngines, create_sql_engines, describe, parse_url
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -62,11 +62,11 @@ async def open_store(url: str, *, readers: int = DEFAULT_READERS) -> Store:
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slipway-store-write")
     reader = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="slipway-store-read")
     loop = asyncio.get_running_loop()
-    engines: Engines | None = None
+    engines: SqlEngines | None = None
     try:
         with translate_errors("open the store", describe(parsed)):
             engines = await loop.run_in_executor(
-                writer, functools.partial(create_engines, parsed, readers=readers)
+                writer, functools.partial(create_sql_engines, parsed, readers=readers)
             )
             await loop.run_in_executor(writer, migrate.upgrade_to_head, engines.writer)
     except BaseException:
@@ -82,7 +82,9 @@ async def open_store(url: str, *, readers: int = DEFAULT_READERS) -> Store:
 class Store:
     """Implements the store ports (routes, records, deployments, canaries, shadows…); see `open_store`."""
 
-    def __init__(self, engines: Engines, *, writer: ThreadPoolExecutor, reader: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, engines: SqlEngines, *, writer: ThreadPoolExecutor, reader: ThreadPoolExecutor
+    ) -> None:
         self._engines = engines
         self._writer = writer
         self._reader = reader

@@ -230,7 +230,9 @@ def create_admin_app(
             raise ConfigError(
                 "--sample and --until belong to a shadow run", hint="add --strategy shadow", field="sample"
             )
-        plan = runtime.canary_plan(body.steps, body.interval) if body.strategy is Strategy.CANARY else None
+        canary_schedule = None
+        if body.strategy is Strategy.CANARY:
+            canary_schedule = runtime.canary_schedule(body.steps, body.interval)
         if body.smoke_jsonl is None and not body.no_smoke:
             raise ConfigError(
                 f"a {body.strategy.value} deploy runs a smoke test first, and none was given",
@@ -263,8 +265,8 @@ def create_admin_app(
                 "shadow": run.to_dict(),
             }
         await runtime.shadow.controller.ensure_idle()
-        if plan is not None:
-            dep, state = await runtime.canary.deploy(request, cases, plan, actor=x_slipway_actor)
+        if canary_schedule is not None:
+            dep, state = await runtime.canary.deploy(request, cases, canary_schedule, actor=x_slipway_actor)
             return {
                 "deployment": deployment_to_dict(dep),
                 "route_version": runtime.controller.table.version,

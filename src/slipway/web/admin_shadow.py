@@ -59,7 +59,7 @@ def add_shadow_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[Depend
     ) -> dict[str, Any]:
         """Move the shadow's candidate to production through blue-green (a switch) or a canary ramp."""
         via = PromoteVia(body.via)
-        plan = runtime.canary_plan(body.steps, body.interval) if via is PromoteVia.CANARY else None
+        plan = runtime.canary_schedule(body.steps, body.interval) if via is PromoteVia.CANARY else None
         result: dict[str, Any] = await runtime.shadow.controller.promote(
             via, actor=x_slipway_actor, plan=plan
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from slipway.core.canary_plan import CanaryPlan
+from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.deployments import Deployment
 from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteChange
@@ -46,7 +46,7 @@ class AdminRuntime(Protocol):
 
     def shadow_config(self) -> ShadowConfig: ...
 
-    def canary_plan(self, steps: str | None, interval: str | None) -> CanaryPlan: ...
+    def canary_schedule(self, steps: str | None, interval: str | None) -> CanarySchedule: ...
 
     async def status(self) -> Status: ...
 

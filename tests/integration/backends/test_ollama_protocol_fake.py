@@ -22,8 +22,8 @@ from tests.servers import run_asgi
 
 from slipway.backends.factory import SlotBackends
 from slipway.backends.ollama_adapters import file_digest
+from slipway.core.colocation import ColocationAdvisor, ModelBuild
 from slipway.core.errors import BackendError, UpstreamStatusError
-from slipway.core.plans import ModelBuild, PlanAdvisor
 from slipway.core.types import BackendKind, RouteTable, Slot
 
 BASE = b"GGUF\x03\x00\x00\x00tiny classifier base"
@@ -172,8 +172,8 @@ async def test_plan_warnings_for_two_adapters_of_one_base(backends: SlotBackends
             version=1, slots={"blue": blue, "green": green.with_changes(model="old")}, active="blue"
         )
 
-        assert isinstance(backends, PlanAdvisor)  # what the controller looks for
-        first = await backends.plan_warnings(table, green)
+        assert isinstance(backends, ColocationAdvisor)  # what the controller looks for
+        first = await backends.colocation_warnings(table, green)
         assert len(first) == 1 and "not measured yet" in first[0]
 
         # What the warning is about: alternating requests reload the one runner every time.
@@ -183,7 +183,7 @@ async def test_plan_warnings_for_two_adapters_of_one_base(backends: SlotBackends
         assert fake.reloads == 3
         assert len(fake.runners) == 1
 
-        measured = await backends.plan_warnings(table, green)
+        measured = await backends.colocation_warnings(table, green)
         assert "expect a cold start of 2.5 s on rollback" in measured[0]
         assert "every switch between them reloads the Ollama runner" in measured[0]
         assert "two Ollama servers or llama.cpp" in measured[0]
@@ -207,9 +207,9 @@ async def test_no_warning_for_other_bases_servers_or_kinds(backends: SlotBackend
             oslot(url, "missing-model", "blue"),  # a model Ollama cannot show
         ):
             table = RouteTable(version=1, slots={"blue": blue, "green": green}, active="blue")
-            assert await backends.plan_warnings(table, green) == []
+            assert await backends.colocation_warnings(table, green) == []
         vllm = Slot("green", url, "classifier-v2.2", BackendKind.VLLM)
         table = RouteTable(
             version=1, slots={"blue": oslot(url, "other-v1", "blue"), "green": vllm}, active="blue"
         )
-        assert await backends.plan_warnings(table, vllm) == []
+        assert await backends.colocation_warnings(table, vllm) == []

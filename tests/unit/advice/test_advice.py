@@ -28,7 +28,7 @@ from slipway.advice import (
 )
 from slipway.analysis.thresholds import DEFAULT_THRESHOLDS
 from slipway.cli.main import app as cli_app
-from slipway.core.canary_plan import parse_steps
+from slipway.core.canary_schedule import parse_steps
 from slipway.core.deployments import Strategy
 from slipway.core.errors import ConfigError
 from slipway.core.shadow import parse_sample, parse_until

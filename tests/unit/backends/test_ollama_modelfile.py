@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from slipway.backends.ollama_adapters import blob_id, parse_modelfile
-from slipway.core.plans import ModelBuild
+from slipway.core.colocation import ModelBuild
 
 BASE = "200765e1283640ffbd013184bf496e261032fa75b99498a9613be4e94d63ad52"
 ADAPTER = "29fdb92e57cf0827ded04ae6461b5931d01fa595843f55d36f5b275a52087dd2"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from slipway.app import canary_analysis
-from slipway.core.canary_plan import InconclusivePolicy
+from slipway.core.canary_schedule import InconclusivePolicy
 from slipway.core.config import parse_config
 from slipway.core.errors import ConfigError
 
@@ -14,7 +14,7 @@ BASE = 'active_slot: blue\nslots: {blue: {model: m, endpoint: "h:1"}}\n'
 
 def test_without_the_sections_the_seed_defaults_apply() -> None:
     config = parse_config(BASE)
-    plan = config.canary.plan()
+    plan = config.canary.schedule()
     assert (plan.steps_text, plan.interval_s, plan.inconclusive) == ("5%:2h,25%:4h,100%", 900, "rollback")
     assert config.notify.webhooks == [] and config.notify.log
     thresholds, checks = canary_analysis(config)
@@ -28,13 +28,13 @@ def test_the_sections_set_the_next_canary_and_flags_still_win() -> None:
         + "  thresholds: {latency_p95: {action: rollback}}\n"
         + "notify: {webhooks: ['https://hooks.example/x'], retries: 0}\n"
     )
-    plan = config.canary.plan()
+    plan = config.canary.schedule()
     assert (plan.steps_text, plan.interval_s, plan.inconclusive) == (
         "1%:30m,10%:1h,100%",
         300,
         InconclusivePolicy.EXTEND,
     )
-    assert config.canary.plan(steps="50%:1m,100%", interval="30s").steps_text == "50%:1m,100%"
+    assert config.canary.schedule(steps="50%:1m,100%", interval="30s").steps_text == "50%:1m,100%"
     thresholds, _ = canary_analysis(config)
     assert thresholds.latency_p95.action == "rollback" and thresholds.latency_p95.threshold == 1.5
     assert (config.notify.webhooks, config.notify.retries) == (["https://hooks.example/x"], 0)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from slipway.core.canary import CanaryVerdict, MetricRow, VerdictAction
-from slipway.core.canary_plan import CanaryPlan, InconclusivePolicy
+from slipway.core.canary_schedule import CanarySchedule, InconclusivePolicy
 from slipway.core.deployments import DeploymentStatus
 from slipway.core.errors import TransitionError
 from slipway.core.notifications import Severity
@@ -34,7 +34,7 @@ from slipway.rollout.strategies.canary import (
 from slipway.rollout.strategies.canary_state import desired_route, next_check_at, phase_left, ramp_progress
 
 H = 3600.0
-PLAN = CanaryPlan.parse("5%:2h,25%:4h,100%", "15m")
+PLAN = CanarySchedule.parse("5%:2h,25%:4h,100%", "15m")
 
 
 def verdict(action: str, reason: str = "r") -> CanaryVerdict:
@@ -44,7 +44,7 @@ def verdict(action: str, reason: str = "r") -> CanaryVerdict:
     return CanaryVerdict(VerdictAction(action), reason, (row,))
 
 
-def started(plan: CanaryPlan = PLAN) -> CanaryState:
+def started(plan: CanarySchedule = PLAN) -> CanaryState:
     state, _ = canary.start(
         plan,
         deployment_id="d1",
@@ -85,7 +85,7 @@ def test_start_sets_the_first_weight_records_and_notifies() -> None:
 
 
 def test_checks_come_every_interval_and_one_lands_exactly_on_the_phase_end() -> None:
-    state = started(CanaryPlan.parse("5%:40m,100%", "15m"))
+    state = started(CanarySchedule.parse("5%:40m,100%", "15m"))
     assert next_check_at(state) == 15 * 60
     state = replace(state, last_check_at=30 * 60)
     assert next_check_at(state) == 40 * 60  # not 45 min: the phase ends at 40
@@ -205,7 +205,7 @@ def test_inconclusive_at_the_phase_end_follows_the_plan(policy: str, status: str
 
 
 def test_extend_adds_one_interval_at_a_time_up_to_the_phase_length_then_rolls_back() -> None:
-    plan = replace(CanaryPlan.parse("5%:30m,100%", "15m"), inconclusive=InconclusivePolicy.EXTEND)
+    plan = replace(CanarySchedule.parse("5%:30m,100%", "15m"), inconclusive=InconclusivePolicy.EXTEND)
     state = started(plan)
     state, _ = canary.step(state, Tick(verdict("inconclusive")), now=1800)
     assert (state.extension_s, phase_left(state, 1800)) == (900, 900)
@@ -276,12 +276,12 @@ def test_guard_checks_do_nothing_after_the_ramp() -> None:
 
 def test_the_plan_keeps_its_guard_interval() -> None:
     assert PLAN.guard_s == 60.0
-    assert CanaryPlan.parse("5%:2h,100%", guard_interval="off").guard_s == 0.0
-    assert CanaryPlan.parse("5%:2h,100%", guard_interval="0").guard_s == 0.0
-    assert CanaryPlan.parse("5%:2h,100%", guard_interval="30s").guard_s == 30.0
-    assert CanaryPlan.from_dict(PLAN.to_dict()) == PLAN
+    assert CanarySchedule.parse("5%:2h,100%", guard_interval="off").guard_s == 0.0
+    assert CanarySchedule.parse("5%:2h,100%", guard_interval="0").guard_s == 0.0
+    assert CanarySchedule.parse("5%:2h,100%", guard_interval="30s").guard_s == 30.0
+    assert CanarySchedule.from_dict(PLAN.to_dict()) == PLAN
     old = {k: v for k, v in PLAN.to_dict().items() if k != "guard_s"}
-    assert CanaryPlan.from_dict(old).guard_s == 0.0  # saved before guard checks: none
+    assert CanarySchedule.from_dict(old).guard_s == 0.0  # saved before guard checks: none
 
 
 def test_promote_jumps_to_100_percent() -> None:

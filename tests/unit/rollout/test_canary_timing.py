@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from slipway.core.canary_plan import CanaryPlan, InconclusivePolicy
+from slipway.core.canary_schedule import CanarySchedule, InconclusivePolicy
 from slipway.rollout.strategies.canary_timing import starved_first_phase, stretched_steps, two_figures
 
-SEED = CanaryPlan.parse("5%:2h,25%:4h,100%")
+SEED = CanarySchedule.parse("5%:2h,25%:4h,100%")
 
 
 def test_enough_traffic_means_no_warning() -> None:
@@ -22,7 +22,7 @@ def test_the_warning_names_the_numbers_and_steps_that_fit() -> None:
     assert "~2,400 requests/day" in text and "about 10 requests" in text and "100 per arm" in text
     fitting = stretched_steps(SEED.steps, 2_400, 100)
     assert "--steps " + ",".join(str(s) for s in fitting) in text
-    assert starved_first_phase(CanaryPlan(steps=fitting), 2_400, 100) is None
+    assert starved_first_phase(CanarySchedule(steps=fitting), 2_400, 100) is None
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,7 @@ def test_the_warning_names_the_numbers_and_steps_that_fit() -> None:
 def test_what_an_inconclusive_end_does_decides_the_warning(
     policy: InconclusivePolicy, traffic: float, warns: bool, words: str
 ) -> None:
-    plan = CanaryPlan(steps=SEED.steps, inconclusive=policy)
+    plan = CanarySchedule(steps=SEED.steps, inconclusive=policy)
     text = starved_first_phase(plan, traffic, 100)
     assert (text is not None) is warns
     if warns:

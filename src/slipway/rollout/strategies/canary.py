@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from slipway.core.canary import CanaryEvent, CanaryVerdict, VerdictAction
-from slipway.core.canary_plan import CanaryPlan, InconclusivePolicy, format_duration
+from slipway.core.canary_schedule import CanarySchedule, InconclusivePolicy, format_duration
 from slipway.core.deployments import DeploymentStatus
 from slipway.core.errors import TransitionError
 from slipway.core.notifications import Notification, Severity
@@ -47,7 +47,7 @@ from slipway.rollout.strategies.canary_state import (
     view,
 )
 
-__all__ = ["CanaryPlan", "CanaryState", "CanaryStatus", "GuardTick", "start", "step", "view"]
+__all__ = ["CanarySchedule", "CanaryState", "CanaryStatus", "GuardTick", "start", "step", "view"]
 
 SYSTEM = "slipway (canary)"
 #: A guard check's timeline entry starts with this.
@@ -161,7 +161,7 @@ Effect = ApplyRoute | Notify | Record | Finish | Unload
 
 
 def start(
-    plan: CanaryPlan,
+    plan: CanarySchedule,
     *,
     deployment_id: str,
     version: str,
@@ -177,7 +177,7 @@ def start(
         version=version,
         baseline=baseline,
         candidate=candidate,
-        plan=plan,
+        schedule=plan,
         status=CanaryStatus.RUNNING,
         started_at=now,
         phase=0,
@@ -292,7 +292,7 @@ def _concern(
         title = f"canary {state.version} stopped at {_pct(state)} for investigation: {verdict.reason}"
         text = (
             f"The ramp stays at {_pct(state)} until the checks pass again; it is rolled back if this "
-            f"lasts {format_duration(state.plan.hold_limit_s)}. Investigate, then decide: "
+            f"lasts {format_duration(state.schedule.hold_limit_s)}. Investigate, then decide: "
             "`slipway canary promote` to go on, `slipway canary abort` to stop."
         )
         effects.append(Record(_event(state, now, "investigate", SYSTEM, verdict.reason, verdict)))
@@ -303,7 +303,7 @@ def _concern(
 
 
 def _hold_limit(state: CanaryState, now: float, effects: list[Effect]) -> tuple[CanaryState, list[Effect]]:
-    if state.concern_since is not None and now - state.concern_since >= state.plan.hold_limit_s:
+    if state.concern_since is not None and now - state.concern_since >= state.schedule.hold_limit_s:
         reason = (
             f"held for {format_duration(now - state.concern_since)} without clearing "
             f"({state.reason.removeprefix('held: ')}); when in doubt, roll back"
@@ -316,14 +316,14 @@ def _hold_limit(state: CanaryState, now: float, effects: list[Effect]) -> tuple[
 def _inconclusive_end(
     state: CanaryState, verdict: CanaryVerdict, now: float, effects: list[Effect]
 ) -> tuple[CanaryState, list[Effect]]:
-    policy = state.plan.inconclusive
-    duration = state.plan.steps[state.phase].duration_s or 0.0
-    if policy is InconclusivePolicy.EXTEND and state.extension_s + state.plan.interval_s <= duration:
-        state = replace(state, extension_s=state.extension_s + state.plan.interval_s)
-        added = format_duration(state.plan.interval_s)
+    policy = state.schedule.inconclusive
+    duration = state.schedule.steps[state.phase].duration_s or 0.0
+    if policy is InconclusivePolicy.EXTEND and state.extension_s + state.schedule.interval_s <= duration:
+        state = replace(state, extension_s=state.extension_s + state.schedule.interval_s)
+        added = format_duration(state.schedule.interval_s)
         reason = f"still inconclusive at the end of the phase; extended by {added}"
         effects.append(Record(_event(state, now, "extend", SYSTEM, reason, verdict)))
-        if state.extension_s == state.plan.interval_s:
+        if state.extension_s == state.schedule.interval_s:
             title = f"canary {state.version}: phase {state.phase + 1} extended at {_pct(state)}"
             effects.append(
                 Notify(_note(state, now, "canary.extended", title, Severity.INFO, verdict.reason, verdict))
@@ -350,8 +350,8 @@ def _inconclusive_end(
 
 def _advance(state: CanaryState, now: float, wall: float) -> tuple[CanaryState, list[Effect]]:
     nxt = state.phase + 1
-    if state.plan.steps[nxt].weight_bp >= WEIGHT_SCALE:
-        return _promote(state, now, wall, SYSTEM, f"every phase passed ({state.plan.steps_text})")
+    if state.schedule.steps[nxt].weight_bp >= WEIGHT_SCALE:
+        return _promote(state, now, wall, SYSTEM, f"every phase passed ({state.schedule.steps_text})")
     done = state.phase + 1
     state = replace(
         state, phase=nxt, phase_started_at=now, paused_s=0.0, extension_s=0.0, route_pending=True,
@@ -368,16 +368,16 @@ def _advance(state: CanaryState, now: float, wall: float) -> tuple[CanaryState, 
 def _promote(
     state: CanaryState, now: float, wall: float, actor: str, reason: str
 ) -> tuple[CanaryState, list[Effect]]:
-    status = CanaryStatus.PROMOTED if state.plan.monitor else CanaryStatus.STABLE
+    status = CanaryStatus.PROMOTED if state.schedule.monitor else CanaryStatus.STABLE
     state = replace(
-        state, status=status, phase=len(state.plan.steps) - 1, promoted_at=now, promoted_wall=wall,
+        state, status=status, phase=len(state.schedule.steps) - 1, promoted_at=now, promoted_wall=wall,
         paused_at=None, concern_since=None, last_check_at=now, route_pending=True, reason=reason,
-        ended_at=None if state.plan.monitor else now, phase_looks=0,
+        ended_at=None if state.schedule.monitor else now, phase_looks=0,
     )  # fmt: skip
     watch = (
         "Monitoring windows: every 5 min for the first hour, every 30 min to 24 h, daily to a week. "
         f"`slipway rollback` goes back to {state.baseline} at once, without re-analysis."
-        if state.plan.monitor
+        if state.schedule.monitor
         else f"{state.baseline} stays loaded for `slipway rollback`."
     )
     title = f"canary {state.version} promoted: {state.candidate} takes 100% of traffic"
@@ -566,9 +566,9 @@ def _pct(state: CanaryState) -> str:
 
 
 def _phase_words(state: CanaryState) -> str:
-    step_ = state.plan.steps[state.phase]
+    step_ = state.schedule.steps[state.phase]
     duration = format_duration(step_.duration_s or 0.0)
-    return f"{step_.percent:g}% for {duration} (phase {state.phase + 1}/{len(state.plan.steps) - 1})"
+    return f"{step_.percent:g}% for {duration} (phase {state.phase + 1}/{len(state.schedule.steps) - 1})"
 
 
 def _event(
@@ -601,7 +601,7 @@ def _note(
         "candidate": state.candidate,
         "baseline": state.baseline,
         "status": str(state.status),
-        "phase": f"{min(state.phase + 1, len(state.plan.steps) - 1)}/{len(state.plan.steps) - 1}",
+        "phase": f"{min(state.phase + 1, len(state.schedule.steps) - 1)}/{len(state.schedule.steps) - 1}",
         "weight": _pct(state),
     }
     if verdict is not None:

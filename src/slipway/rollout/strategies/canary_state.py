@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from slipway.core.canary import CanaryVerdict
-from slipway.core.canary_plan import CanaryPlan
+from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.types import WEIGHT_SCALE
 
 #: MW1: (until this long after promotion, check this often).
@@ -63,7 +63,7 @@ class CanaryState:
     version: str
     baseline: str
     candidate: str
-    plan: CanaryPlan
+    schedule: CanarySchedule
     status: CanaryStatus
     #: Clock times (the controller's injectable clock).
     started_at: float
@@ -102,8 +102,9 @@ class CanaryState:
         return self.status in (CanaryStatus.PROMOTED, CanaryStatus.STABLE)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        data["plan"] = self.plan.to_dict()
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "schedule"}
+        # Stored under "plan", the schedule's name before it was renamed: rows written earlier still load.
+        data["plan"] = self.schedule.to_dict()
         data["status"] = str(self.status)
         data["last_verdict"] = self.last_verdict.to_dict() if self.last_verdict else None
         return data
@@ -111,7 +112,7 @@ class CanaryState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CanaryState:
         values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        values["plan"] = CanaryPlan.from_dict(data["plan"])
+        values["schedule"] = CanarySchedule.from_dict(data["plan"])
         values["status"] = CanaryStatus(data["status"])
         verdict = data.get("last_verdict")
         values["last_verdict"] = CanaryVerdict.from_dict(verdict) if verdict else None
@@ -124,7 +125,7 @@ class CanaryState:
 def desired_route(state: CanaryState) -> tuple[str, int]:
     """(active slot, candidate weight in bp) the route table should show for this state."""
     if state.status.in_ramp():
-        return state.baseline, state.plan.steps[state.phase].weight_bp
+        return state.baseline, state.schedule.steps[state.phase].weight_bp
     if state.status in (CanaryStatus.PROMOTED, CanaryStatus.STABLE):
         return state.candidate, 0
     return state.baseline, 0
@@ -136,7 +137,7 @@ def phase_elapsed(state: CanaryState, now: float) -> float:
 
 
 def phase_length(state: CanaryState) -> float:
-    duration = state.plan.steps[state.phase].duration_s
+    duration = state.schedule.steps[state.phase].duration_s
     return (duration or 0.0) + state.extension_s
 
 
@@ -160,7 +161,7 @@ def next_check_at(state: CanaryState) -> float | None:
                 return state.promoted_at + min((math.floor(since / every) + 1) * every, until)
         return state.promoted_at + STABLE_AFTER_S
     base = state.last_check_at if state.last_check_at is not None else state.phase_started_at
-    due = base + state.plan.interval_s
+    due = base + state.schedule.interval_s
     if state.paused_at is None:
         end = state.phase_started_at + state.paused_s + phase_length(state)
         if end > base:
@@ -172,7 +173,7 @@ def ramp_progress(state: CanaryState, now: float) -> float:
     """How far through the ramp's total time the canary is, 0..1 (1 once promoted)."""
     if state.promoted:
         return 1.0
-    durations = [s.duration_s or 0.0 for s in state.plan.steps]
+    durations = [s.duration_s or 0.0 for s in state.schedule.steps]
     total = sum(durations)
     if total <= 0:
         return 0.0
@@ -199,13 +200,13 @@ def view(state: CanaryState, now: float) -> dict[str, Any]:
         "candidate": state.candidate,
         "status": str(state.status),
         "reason": state.reason,
-        "phase": min(state.phase + 1, len(state.plan.steps) - 1),
-        "phases": len(state.plan.steps) - 1,
+        "phase": min(state.phase + 1, len(state.schedule.steps) - 1),
+        "phases": len(state.schedule.steps) - 1,
         "weight_pct": state.weight_bp * 100 / WEIGHT_SCALE,
-        "steps": [str(s) for s in state.plan.steps],
-        "interval_s": state.plan.interval_s,
-        "guard_interval_s": state.plan.guard_s,
-        "inconclusive": str(state.plan.inconclusive),
+        "steps": [str(s) for s in state.schedule.steps],
+        "interval_s": state.schedule.interval_s,
+        "guard_interval_s": state.schedule.guard_s,
+        "inconclusive": str(state.schedule.inconclusive),
         "phase_length_s": phase_length(state) if ramp else None,
         "phase_elapsed_s": phase_elapsed(state, now) if ramp else None,
         "phase_left_s": phase_left(state, now) if ramp else None,
@@ -228,4 +229,4 @@ def planned_looks(state: CanaryState) -> int:
     """How many checks the current phase was planned to have (its last falls on the phase end)."""
     if not state.status.in_ramp():
         return max(1, state.phase_looks + 1)
-    return max(1, math.ceil(phase_length(state) / state.plan.interval_s - 1e-9))
+    return max(1, math.ceil(phase_length(state) / state.schedule.interval_s - 1e-9))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from slipway.core.canary_plan import CanaryPlan, CanaryStep, InconclusivePolicy, format_duration
+from slipway.core.canary_schedule import CanarySchedule, CanaryStep, InconclusivePolicy, format_duration
 
 DAY_S = 86_400.0
 #: Canary phases are lengthened until the candidate should see this many times the per-arm minimum
@@ -47,7 +47,7 @@ def stretched_steps(
 
 
 def starved_first_phase(
-    plan: CanaryPlan, traffic_per_day: float, min_samples: int, *, clock_scale: float = 1.0
+    plan: CanarySchedule, traffic_per_day: float, min_samples: int, *, clock_scale: float = 1.0
 ) -> str | None:
     """A warning when, at this traffic, the first phase will end before the candidate has its minimum.
 

@@ -3,7 +3,7 @@
 Pure: they take the route table, the candidate slot and facts a backend read
 (which base weights and adapters each Ollama model is built from) and return
 warning or refusal text. The controller and the admin API surface them; the
-backends gather the facts (`OllamaBackend.plan_warnings`).
+backends gather the facts (`OllamaBackend.colocation_warnings`).
 
 Ollama keeps one runner per base GGUF file and reloads it whenever a request
 names a model with other adapters on that same file (its scheduler keys
@@ -31,10 +31,10 @@ class ModelBuild:
 
 
 @runtime_checkable
-class PlanAdvisor(Protocol):
+class ColocationAdvisor(Protocol):
     """A backend that can say what a deploy plan will cost before traffic moves."""
 
-    async def plan_warnings(self, table: RouteTable, slot: Slot) -> list[str]:
+    async def colocation_warnings(self, table: RouteTable, slot: Slot) -> list[str]:
         """Warnings for staging `slot` next to the slots of `table` (never raises for a down server)."""
         ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from slipway.core.plans import (
+from slipway.core.colocation import (
     ModelBuild,
     ollama_neighbours,
     shared_base_conflicts,

@@ -179,7 +179,7 @@ def parse_steps(spec: str | list[str] | tuple[str, ...]) -> tuple[CanaryStep, ..
 
 
 @dataclass(frozen=True, slots=True)
-class CanaryPlan:
+class CanarySchedule:
     steps: tuple[CanaryStep, ...]
     interval_s: float = 900.0
     inconclusive: InconclusivePolicy = InconclusivePolicy.ROLLBACK
@@ -200,7 +200,7 @@ class CanaryPlan:
         hold_limit: str = DEFAULT_HOLD_LIMIT,
         monitor: bool = True,
         guard_interval: str = DEFAULT_GUARD_INTERVAL,
-    ) -> CanaryPlan:
+    ) -> CanarySchedule:
         try:
             policy = InconclusivePolicy(inconclusive)
         except ValueError:
@@ -232,7 +232,7 @@ class CanaryPlan:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CanaryPlan:
+    def from_dict(cls, data: dict[str, Any]) -> CanarySchedule:
         return cls(
             steps=tuple(CanaryStep(int(bp), None if d is None else float(d)) for bp, d in data["step_list"]),
             interval_s=float(data["interval_s"]),

@@ -31,7 +31,7 @@ SQLITE_BUSY_TIMEOUT_MS = 5_000
 
 
 @dataclass(frozen=True, slots=True)
-class Engines:
+class SqlEngines:
     writer: Engine
     reader: Engine
     #: Human-readable name of the database for error messages (no password).
@@ -70,7 +70,7 @@ def describe(url: URL) -> str:
     return f"PostgreSQL database {url.render_as_string(hide_password=True)}"
 
 
-def create_engines(url: URL, *, readers: int) -> Engines:
+def create_sql_engines(url: URL, *, readers: int) -> SqlEngines:
     """Build the writer and reader engines; connects lazily, so this does no I/O but mkdir."""
     if url.get_backend_name() == "sqlite":
         assert url.database is not None
@@ -90,7 +90,7 @@ def create_engines(url: URL, *, readers: int) -> Engines:
         options = {"pool_pre_ping": True, "json_serializer": _json_dumps}
         writer = create_engine(url, pool_size=1, max_overflow=0, **options)
         reader = create_engine(url, pool_size=readers, max_overflow=0, **options)
-    return Engines(writer=writer, reader=reader, where=describe(url))
+    return SqlEngines(writer=writer, reader=reader, where=describe(url))
 
 
 def _configure_sqlite(engine: Engine, *, begin: str, query_only: bool) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from slipway.core.canary_plan import (
-    CanaryPlan,
+from slipway.core.canary_schedule import (
+    CanarySchedule,
     CanaryStep,
     InconclusivePolicy,
     format_duration,
@@ -55,7 +55,7 @@ def test_the_seed_plan() -> None:
         CanaryStep(2500, 14400),
         CanaryStep(10_000, None),
     )
-    plan = CanaryPlan.parse()
+    plan = CanarySchedule.parse()
     assert plan.steps_text == "5%:2h,25%:4h,100%" and plan.interval_s == 900
     assert plan.inconclusive is InconclusivePolicy.ROLLBACK and plan.hold_limit_s == 4 * 3600
 
@@ -93,22 +93,22 @@ def test_bad_steps_name_the_item_and_the_fix(steps: str, message: str) -> None:
 
 def test_an_unknown_inconclusive_policy_lists_the_choices() -> None:
     with pytest.raises(ConfigError, match="extend, hold, rollback"):
-        CanaryPlan.parse(inconclusive="maybe")
+        CanarySchedule.parse(inconclusive="maybe")
 
 
 def test_a_plan_round_trips_exactly_through_its_dict() -> None:
-    plan = CanaryPlan.parse(
+    plan = CanarySchedule.parse(
         "1%:1.5s,30%:10m,100%", "0.25s", inconclusive="extend", hold_limit="1h", monitor=False
     )
-    assert CanaryPlan.from_dict(plan.to_dict()) == plan
+    assert CanarySchedule.from_dict(plan.to_dict()) == plan
 
 
 @pytest.mark.parametrize(
     ("value", "seconds"), [("1m", 60.0), ("30s", 30.0), ("0", 0.0), ("off", 0.0), (0, 0.0), (False, 0.0)]
 )
 def test_the_guard_interval_is_a_duration_or_off(value: object, seconds: float) -> None:
-    assert CanaryConfig.model_validate({"guard_interval": value}).plan().guard_s == seconds
-    assert CanaryConfig().plan().guard_s == 60.0
+    assert CanaryConfig.model_validate({"guard_interval": value}).schedule().guard_s == seconds
+    assert CanaryConfig().schedule().guard_s == 60.0
 
 
 def test_a_bad_guard_interval_says_what_to_write() -> None:
