@@ -1,4 +1,4 @@
-"""The blast radius (CN5): how much traffic, overall and per category, the candidate served while bad.
+"""The blast radius: how much traffic, overall and per category, the candidate served while bad.
 
 `decide` re-exports it; callers import from `slipway.analysis.decide`.
 """

@@ -1,6 +1,6 @@
 """Per-category accuracy, candidate against baseline: the regression an average hides.
 
-The seed's failure: v2.2 was better on average and 30 % worse on billing.
+The classic failure: a retrain (v2.2) better on average and 30 % worse on billing.
 So outcomes are scored per category (the ground-truth label from feedback),
 and a category counts as regressed only when the drop is both large enough
 to matter (`min_drop`, in accuracy points) and unlikely to be chance: a

@@ -1,4 +1,4 @@
-"""The canary's judgement: one function of two samples, the threshold table and the look (DF1–DF4).
+"""The canary's judgement: one function of two samples, the threshold table and the look.
 
 Interface (the controller codes against it):
 
@@ -10,14 +10,16 @@ Interface (the controller codes against it):
 
 `Verdict.action` is one of (worst first):
 
-* rollback (DF1): set the weight to 0 now (CN3) and notify.
-* investigate (DF2): hold the weight and notify; an operator decides within
-  `investigate_within_s` (1–4 h), after which DF4's rollback applies.
-* inconclusive (DF4): a required metric lacks its minimum sample; keep
-  checking; at a phase's last look apply `inconclusive_action` (default rollback).
-* hold (DF3): a minor but significant change, below DF2's band; keep checking;
+* rollback: set the weight to 0 now and notify.
+* investigate: hold the weight and notify; an operator decides within
+  `investigate_within_s` (1–4 h), after which it rolls back ("when in doubt,
+  roll back").
+* inconclusive: a required metric lacks its minimum sample; keep checking;
+  at a phase's last look apply `inconclusive_action` (default rollback: when
+  in doubt, roll back).
+* hold: a minor but significant change, below the investigate band; keep checking;
   at a phase's last look apply `hold_action` (default promote).
-* pass (DF3): nothing worse than production; keep checking; at a phase's last
+* pass: nothing worse than production; keep checking; at a phase's last
   look promote.
 
 `phase_end(verdict)` turns a verdict at a phase's last look into promote /
@@ -28,7 +30,7 @@ estimate, anytime-valid interval, sample sizes, test and p-values.
 How one metric is judged: significantly worse than the baseline (anytime-
 valid p-value against "no change" ≤ the metric's share of `alpha`; Holm across
 categories) is the evidence; the estimate then places it: beyond the threshold
-→ breach (the metric's action), in DF2's band → drift (investigate), below →
+→ breach (the metric's action), in the investigate band → drift (investigate), below →
 minor (hold). Not significant → ok, whatever the estimate: noise in a thin
 category does not roll a canary back. Below `min_samples` in either arm → not
 judged (insufficient); for a `required` metric that makes the verdict

@@ -1,4 +1,4 @@
-"""Output checks: is an answer unsafe, nonsensical or malformed? (DF1's third trigger.)
+"""Output checks: is an answer unsafe, nonsensical or malformed? (They call for an immediate rollback.)
 
 A check looks at the head of one answer (the first `HEAD_CHARS` characters the
 gateway records) and returns None when it is fine, or a few words saying what

@@ -1,8 +1,8 @@
-"""The canary's threshold table (CN2) and the decision policy around it (DF1–DF4), as configuration.
+"""The canary's threshold table and the decision policy around it, as configuration.
 
-Defaults are the seed article's table, in the units each metric is judged in:
+Defaults are the customary canary thresholds, in the units each metric is judged in:
 
-| metric | unit | threshold | action | DF2 band from | min samples (per arm) |
+| metric | unit | threshold | action | investigate band from | min samples (per arm) |
 |---|---|---|---|---|---|
 | error_rate | candidate ÷ baseline | 2.0 | rollback | 1.0 (any increase) | 100 requests |
 | latency_p95 | candidate ÷ baseline | 1.5 | investigate | 1.2 | 100 completed |
@@ -16,20 +16,22 @@ Defaults are the seed article's table, in the units each metric is judged in:
 How a metric is judged (`decide.judge`): it must first be *significantly* worse
 than the baseline (an anytime-valid test against "no change", at this
 metric's share of `alpha`); then its estimate says how bad: beyond
-`threshold` → the metric's `action` (DF1 rollback, or CN2's "investigate,
+`threshold` → the metric's `action` (an immediate rollback, or "investigate,
 hold canary"); from `investigate_above` up to the threshold → investigate
-(DF2's bands: accuracy −2 to −5 points, latency +20 to +50 %); below that →
-hold (DF3: a minor, measurable change; monitor). Too few samples → the metric
-is not judged; if it is `required`, the verdict is inconclusive.
+(the "investigate, then decide" bands: accuracy −2 to −5 points, latency +20
+to +50 %); below that → hold (a minor, measurable change: monitor and hold).
+Too few samples → the metric is not judged; if it is `required`, the verdict
+is inconclusive.
 
-Two readings of the seed that needed a choice:
+Two readings of the usual rollback rules that needed a choice:
 
-* Accuracy "> 5 % drop" is five accuracy *points* (0.95 → 0.90), like DF2's
-  "drops 2–5 %" bands; satisfaction "> 10 % drop" is *relative*
+* Accuracy "> 5 % drop" is five accuracy *points* (0.95 → 0.90), like the
+  investigate band's "drops 2–5 %"; satisfaction "> 10 % drop" is *relative*
   (0.80 → 0.72), the way a satisfaction score is usually quoted.
-* CN2 says p95 latency > 1.5× → "investigate, hold canary"; DF1 lists
-  "latency p95 +50 %" under immediate rollback. The canary follows CN2
-  (investigate); set `latency_p95.action = "rollback"` for DF1's reading.
+* The canary table says p95 latency > 1.5× → "investigate, hold canary";
+  the list of immediate-rollback triggers has "latency p95 +50 %". The
+  canary follows the table (investigate); set `latency_p95.action =
+  "rollback"` for the immediate-rollback reading.
 
 Configured in YAML/JSON as a mapping; every field is optional:
 
@@ -73,7 +75,7 @@ class MetricThreshold(BaseModel):
     #: The smallest effect that triggers `action`, in the metric's unit (see the table).
     threshold: Annotated[float, Range(0, 1000, low_open=True)]
     action: MetricAction
-    #: Lower edge of DF2's "investigate" band; None: no band (significant and below threshold → hold).
+    #: Lower edge of the "investigate" band; None: no band (significant and below threshold → hold).
     investigate_above: Annotated[float, Range(0, 1000)] | None = None
     #: Per arm; below it the metric (or the category) is not judged.
     min_samples: Annotated[int, Range(1, 100_000_000)] = 100
@@ -93,7 +95,7 @@ class MetricThreshold(BaseModel):
 
 
 class Thresholds(BaseModel):
-    """The whole table plus the decision policy; `Thresholds()` is the seed's defaults."""
+    """The whole table plus the decision policy; `Thresholds()` is the defaults in the table above."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -135,22 +137,22 @@ class Thresholds(BaseModel):
     #: Family-wise error rate of the whole check, over every metric, category and look: the chance
     #: that an identical candidate (A/A) is ever flagged as worse than production.
     alpha: Annotated[float, Range(0, 0.5, low_open=True, high_open=True)] = 0.01
-    #: The p95 quantile for latency and TTFT (CN2 says p95).
+    #: The quantile for latency and TTFT: p95, the one the canary thresholds are stated in.
     latency_quantile: Annotated[float, Range(0, 1, low_open=True, high_open=True)] = 0.95
     #: Multiple-testing correction across categories ("holm" or "bonferroni").
     category_correction: Literal["holm", "bonferroni"] = "holm"
 
-    #: DF4, "when in doubt, roll back": what an inconclusive verdict at the end of a phase does.
+    #: "When in doubt, roll back": what an inconclusive verdict at the end of a phase does.
     inconclusive_action: PhaseEndChoice = PhaseEndChoice.ROLLBACK
-    #: What a hold (a minor but significant change, DF3) at the end of a phase does.
+    #: What a hold (a minor but significant change) at the end of a phase does.
     hold_action: PhaseEndChoice = PhaseEndChoice.PROMOTE
     #: How long an extension (`extend`) lasts; the default is two 15-minute checks.
     extend_by_s: Annotated[float, Range(0, MAX_DURATION_S, low_open=True, unit="seconds")] = 1800.0
-    #: DF2: an investigation is decided within 1–4 h; with no decision by the end, DF4 applies.
+    #: An investigation is decided within 1–4 h; with no decision by the end, it rolls back (when in doubt).
     investigate_within_s: Annotated[float, Range(0, MAX_DURATION_S, low_open=True, unit="seconds")] = (
         4 * 3600.0
     )
-    #: DF3: monitor and hold for 24 h.
+    #: A minor change is monitored and held for 24 h.
     hold_for_s: Annotated[float, Range(0, MAX_DURATION_S, low_open=True, unit="seconds")] = 24 * 3600.0
 
     def metrics(self) -> dict[str, MetricThreshold]:

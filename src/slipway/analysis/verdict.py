@@ -1,4 +1,4 @@
-"""The verdict of a canary check, and its parts: actions (DF1–DF4), per-metric outcomes, the look.
+"""The verdict of a canary check, and its parts: actions (rollback to pass), per-metric outcomes, the look.
 
 `decide.judge` produces a `Verdict`; `decide` re-exports every name here, so
 callers import from `slipway.analysis.decide` only.
@@ -23,9 +23,9 @@ Action = VerdictAction
 class Outcome(StrEnum):
     #: Not significantly worse than the baseline.
     OK = "ok"
-    #: Significantly worse, by less than DF2's band.
+    #: Significantly worse, by less than the investigate band.
     MINOR = "minor"
-    #: Significantly worse, inside DF2's band (below the threshold).
+    #: Significantly worse, inside the investigate band (below the threshold).
     DRIFT = "drift"
     #: Significantly worse, estimate beyond the threshold.
     BREACH = "breach"
@@ -101,7 +101,7 @@ class Verdict:
     reason: str
     metrics: tuple[MetricResult, ...]
     look: Look
-    #: For investigate and hold: how long the seed gives the decision (DF2 4 h, DF3 24 h).
+    #: For investigate and hold: how long the decision may take (investigate 4 h, hold 24 h).
     decide_within_s: float | None = None
 
     @property

@@ -61,7 +61,7 @@ def _canary_part(name: str, source: str | None, read: Callable[[], _T]) -> _T:
 def canary_analysis(
     config: RoutingConfig | None, source: str | None = None
 ) -> tuple[Thresholds, tuple[OutputCheck, ...]]:
-    """The judge's threshold table and output checks from `canary:` (the seed's defaults without it)."""
+    """The judge's threshold table and output checks from `canary:` (the customary defaults without it)."""
     if config is None:
         return DEFAULT_THRESHOLDS, build_checks()
     canary = config.canary

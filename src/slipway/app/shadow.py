@@ -1,4 +1,4 @@
-"""Shadow mode, wired: the gateway's mirror and pair writer, the controller, and the report (SH1–SH4).
+"""Shadow mode, wired: the gateway's mirror and pair writer, the controller, the report and promotion.
 
 Part of the composition root (`app.runtime` builds one per process): it joins
 the gateway's mirror to the store, reads the `shadow:` section of the config

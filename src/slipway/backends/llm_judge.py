@@ -1,4 +1,4 @@
-"""An LLM judge over any OpenAI-compatible `/v1/chat/completions` server (SH2 preference).
+"""An LLM judge over any OpenAI-compatible `/v1/chat/completions` server: is the candidate's answer preferred?
 
 LLM judges favour a position — often whichever answer comes first — so
 each pair is asked twice, once with production's answer as A and once with

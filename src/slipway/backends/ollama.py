@@ -1,4 +1,4 @@
-"""Ollama's native API: readiness from /api/tags and memory from /api/ps (BG5).
+"""Ollama's native API: readiness from /api/tags and memory from /api/ps (the cost of keeping slots loaded).
 
 Ollama keeps one runner per base GGUF file and reloads it whenever a model
 with other adapters on that base is requested, so two such slots on one

@@ -1,11 +1,11 @@
-"""`slipway adapters`: the adapter registry on disk — list, add, show, validate (AD2–AD5).
+"""`slipway adapters`: the adapter registry on disk — list, add, show, validate.
 
 Works on files, no server needed: `--models-dir` (or SLIPWAY_MODELS_DIR,
 default ./models) is the registry root, `models/<name>/{base,adapters}/`.
 `validate` exits 0 when every check passed and 1 when one failed; `add`
 refuses an adapter that fails validation against the model's base. With
 `--load`, the adapter is also loaded in a throwaway llama-server and asked
-one prompt (AD5); without it that check is shown as skipped.
+one prompt; without it that check is shown as skipped.
 """
 
 from __future__ import annotations

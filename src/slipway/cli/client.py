@@ -1,4 +1,4 @@
-"""The CLI's way to a running server: SLIPWAY_URL and SLIPWAY_ADMIN_TOKEN (OP1).
+"""The CLI's way to a running server: SLIPWAY_URL and SLIPWAY_ADMIN_TOKEN.
 
 Errors come back as slipway's JSON error bodies and are printed as the
 server wrote them (what was wrong, what to do), with a non-zero exit.

@@ -80,7 +80,7 @@ def status(
         console.print(f"last deployment: {dep['version']} ({dep['status']}, id {dep['id']})")
     engines = data.get("engines") or {}
     if engines:
-        # BG5: what keeping slots warm costs, per engine (slots on one engine share its memory).
+        # What keeping slots warm costs, per engine (slots on one engine share its memory).
         etable = Table(title="engines")
         for col in ("engine", "state", "pid", "restarts", "RSS MB", "adapters", "url"):
             etable.add_column(col, overflow="fold")

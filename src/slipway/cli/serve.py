@@ -18,7 +18,7 @@ console: Console = make_console(stderr=True)
 
 def serve(
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="Routing YAML (the seed's model_routing.yaml works as-is)."
+        None, "--config", "-c", help="Routing YAML (a plain model_routing.yaml works as-is)."
     ),
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
     port: int = typer.Option(8080, help="Port for the gateway and the admin API."),

@@ -1,4 +1,4 @@
-"""Shadow commands: `slipway shadow status|report|export|stop|promote` (SH1–SH4).
+"""Shadow commands: `slipway shadow status|report|export|stop|promote`.
 
 They talk to a running server (`/admin/shadow...`). The report is made by
 the server from every pair it holds, so what `report --format html` writes

@@ -1,4 +1,4 @@
-"""What a canary check asks and answers, and what the store keeps of a canary (CN2, CN4).
+"""What a canary check asks and answers, and what the store keeps of a canary.
 
 The control loop (`rollout.canary_controller`) asks a `CanaryJudge` port for a
 `CanaryVerdict` on a `JudgeRequest`: candidate against baseline over two
@@ -22,15 +22,15 @@ from typing import Any
 class VerdictAction(StrEnum):
     """What a check says to do, from the article's decision framework (as `analysis.decide` means it)."""
 
-    #: Nothing worse than production (DF3).
+    #: Nothing worse than production (monitor and hold).
     PASS = "pass"
-    #: A minor but significant change, below DF2's band (DF3: monitor and hold): the ramp goes on.
+    #: A minor but significant change, below the investigate band (monitor and hold): the ramp goes on.
     HOLD = "hold"
-    #: Too little data to judge a required metric (DF4 applies at the end of a phase).
+    #: Too little data to judge a required metric (at the end of a phase: when in doubt, roll back).
     INCONCLUSIVE = "inconclusive"
-    #: Stop at this weight; a person decides within 1–4 h (DF2; CN2's p95 latency and output length).
+    #: Stop at this weight; a person decides within 1–4 h (the default for p95 latency and output length).
     INVESTIGATE = "investigate"
-    #: Weight 0 now (DF1).
+    #: Weight 0 now: an immediate rollback.
     ROLLBACK = "rollback"
 
     @property
@@ -166,7 +166,7 @@ class JudgeRequest:
     #: 0-based phase index, and the candidate's weight in basis points during it.
     phase: int
     weight_bp: int
-    #: True for the post-promotion monitoring windows (MW1).
+    #: True for the post-promotion monitoring windows (5 min, then 30 min, then daily checks).
     monitoring: bool = False
     #: 1-based number of this check within the phase, of the phase's planned checks.
     phase_look: int = 1

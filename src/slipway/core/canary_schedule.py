@@ -1,4 +1,4 @@
-"""A canary's schedule (CN1): the weight steps, how long each lasts, how often to check.
+"""A canary's schedule: the weight steps, how long each lasts, how often to check.
 
 Written the way operators say it, on the command line or in the routing file:
 
@@ -24,7 +24,7 @@ from slipway.core.types import WEIGHT_SCALE
 
 DEFAULT_STEPS = "5%:2h,25%:4h,100%"
 DEFAULT_INTERVAL = "15m"
-#: How long a hold (DF2: "investigate, then decide, 1-4 h") may last before DF4 rolls it back.
+#: How long a hold ("investigate, then decide, 1-4 h") may last before it is rolled back (when in doubt).
 DEFAULT_HOLD_LIMIT = "4h"
 #: How often guard checks run between the scheduled ones (only a rollback verdict counts); "0"/"off" = none.
 DEFAULT_GUARD_INTERVAL = "1m"
@@ -42,7 +42,7 @@ class InconclusivePolicy(StrEnum):
     EXTEND = "extend"
     #: Stay at this weight until a check passes, an operator acts, or the hold limit ends it.
     HOLD = "hold"
-    #: DF4: when in doubt, roll back.
+    #: When in doubt, roll back.
     ROLLBACK = "rollback"
 
 
@@ -184,10 +184,10 @@ class CanarySchedule:
     interval_s: float = 900.0
     inconclusive: InconclusivePolicy = InconclusivePolicy.ROLLBACK
     hold_limit_s: float = 4 * 3600.0
-    #: Run the post-promotion monitoring windows (MW1).
+    #: Run the post-promotion monitoring windows (every 5 min for 1 h, 30 min to 24 h, daily to a week).
     monitor: bool = True
     #: Guard checks between the scheduled ones, this often (clock seconds); they act only on a
-    #: rollback verdict (DF1). 0 = none.
+    #: rollback verdict, at once. 0 = none.
     guard_s: float = 0.0
 
     @classmethod

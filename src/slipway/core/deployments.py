@@ -20,7 +20,7 @@ class DeploymentStatus(StrEnum):
     STAGED = "staged"
     #: Serving a share of traffic under a canary ramp; goes live when promoted.
     CANARY = "canary"
-    #: Staged and receiving a copy of production traffic; users never see its answers (SH1).
+    #: Staged and receiving a copy of production traffic; users never see its answers.
     SHADOW = "shadow"
     LIVE = "live"
     ROLLED_BACK = "rolled_back"

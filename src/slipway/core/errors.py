@@ -22,7 +22,7 @@ so nothing above the adapters ever sees a raw library exception.
     │       ├── GGUFError            not a valid GGUF: bad magic or version, corrupt, truncated
     │       ├── AdapterInvalid       a valid GGUF but not a usable LoRA adapter (type, pairs, loading)
     │       ├── AdapterMismatchError the adapter does not fit the base (architecture, shapes, fingerprint)
-    │       └── AdapterNameError     the file name is not vX.Y-YYYY-MM-DD-<N>examples.gguf (AD2)
+    │       └── AdapterNameError     the file name is not vX.Y-YYYY-MM-DD-<N>examples.gguf
     └── RegistryError                the model/adapter registry on disk refused a change
         └── VersionExistsError       that adapter version is already registered (versions are kept)
 """

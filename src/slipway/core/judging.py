@@ -1,4 +1,4 @@
-"""Judging many shadow pairs with any `PreferenceJudge`, where one bad pair never sinks the rest (SH2).
+"""Judging many shadow pairs with any `PreferenceJudge`, where one bad pair never sinks the rest.
 
 A report judges a sample of pairs (`JudgeConfig.max_pairs`); a judge that
 times out, answers garbage or raises on one of them must leave that pair

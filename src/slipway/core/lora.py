@@ -1,4 +1,4 @@
-"""Which LoRA adapter a llama.cpp request runs with, chosen per request (AD1, AD3).
+"""Which LoRA adapter a llama.cpp request runs with, chosen per request (no base reload).
 
 llama-server loads its adapters once, at start, and numbers them in load
 order. A request may carry `"lora": [{"id": 0, "scale": 1.0}, ...]`, which

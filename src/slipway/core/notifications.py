@@ -1,4 +1,4 @@
-"""What slipway tells people: one `Notification` per event worth a message (CN4, OP3).
+"""What slipway tells people: one `Notification` per event worth a message (phases, verdicts, route changes).
 
 Notifiers (webhook, log) turn it into their own format; the metric table
 travels as `MetricRow`s so a Slack message and a log line show the same numbers.

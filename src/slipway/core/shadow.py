@@ -1,4 +1,4 @@
-"""What a shadow run keeps: pairs of answers to the same request, and the run's own state (SH1–SH4).
+"""What a shadow run keeps: pairs of answers to the same request, and the run's own state.
 
 In shadow mode every production request (or a sampled share) is also sent to
 the candidate off the hot path. The user only ever sees production's answer;
@@ -26,7 +26,7 @@ from slipway.core.types import WEIGHT_SCALE
 MAX_PAIR_TEXT = 32_768
 #: Longest input text kept per pair (the user-visible conversation, flattened).
 MAX_INPUT_TEXT = 16_384
-#: Shadow runs expire after this long unless told otherwise (SH1: "default 7 days").
+#: Shadow runs expire after this long (7 days) unless told otherwise.
 DEFAULT_EXPIRY_S = 7 * 86_400.0
 #: ...and never run longer than this.
 MAX_EXPIRY_S = 30 * 86_400.0
@@ -116,7 +116,7 @@ class ShadowStatus(StrEnum):
     EXPIRED = "expired"
     #: An operator stopped it.
     STOPPED = "stopped"
-    #: Its candidate was promoted through blue-green or canary (SH4).
+    #: Its candidate was promoted through blue-green or canary.
     PROMOTED = "promoted"
 
     def is_final(self) -> bool:

@@ -102,7 +102,7 @@ class ShadowDecisionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     min_pairs: Annotated[int, Range(1, 10_000_000)] = Field(
-        1_000, description="No go before this many pairs (the seed: 1,000–5,000)."
+        1_000, description="No go before this many pairs (typically 1,000–5,000)."
     )
     min_effect: Annotated[float, Range(0, 1, low_open=True, high_open=True)] = Field(
         0.05, description="Smallest drop that matters (5 points of a pass rate)."

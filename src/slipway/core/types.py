@@ -141,7 +141,7 @@ class SlotHealth:
     model_available: bool
     detail: str
     models: tuple[str, ...] = ()
-    #: Resident memory the backend reports for this slot's model (BG5), if it reports any.
+    #: Resident memory the backend reports for this slot's model (the cost of keeping it loaded), if any.
     memory_bytes: int | None = None
 
     @property

@@ -1,4 +1,4 @@
-"""`slipway demo`: the seed's story, told with real parts, start to finish.
+"""`slipway demo`: a retrain that regresses on one category, caught and rolled back, with real parts.
 
 A fine-tuned support classifier (adapter v2.1) serves production. v2.2 was
 retrained on last month's skewed tickets; it passes its smoke test, goes live
@@ -58,7 +58,7 @@ class DemoOptions:
     requests: int = 400
     concurrency: int = 4
     seed: int = 0
-    #: "canary" (the seed's unattended ramp) or "bluegreen" (switch, then a post-switch evaluation).
+    #: "canary" (unattended ramp, 5 % → 25 % → 100 %) or "bluegreen" (switch, then a post-switch evaluation).
     strategy: str = "canary"
     #: How much faster than real time the control loop runs (1 h of canary in 3600/scale s).
     clock_scale: float = 240.0
@@ -98,7 +98,7 @@ def smoke_cases(seed: int) -> list[dict[str, Any]]:
     """The smoke set the team wrote long before v2.2: plain tickets, a few per intent.
 
     Like most hand-written smoke sets it covers each intent's most common
-    pattern — and so, like the seed's, it has no refund ticket in it.
+    pattern — and so, like many real ones, it has no refund ticket in it.
     """
     rng = random.Random(f"slipway-demo-smoke:{seed}")
     common = {"billing": "double_charge", "account": None, "shipping": None, "technical": None}
@@ -131,7 +131,7 @@ def routing_yaml(models: TinyModelPaths, root: Path) -> str:
               - {rel(models.v2_2)}
             ctx_size: 512
         canary:
-          # The seed rolls back a phase that ends without enough data (DF4). On a slow or busy
+          # A phase that ends without enough data rolls back (when in doubt). On a slow or busy
           # machine the demo's sped-up phases can end that way, so it extends them instead.
           inconclusive: extend
           guard_interval: 5m
@@ -400,7 +400,7 @@ async def _canary_story(
     mark: Say,
     progress: Progress,
 ) -> bool:
-    """The seed's canary, unattended: 5 % for 2 h, 25 % for 4 h, then 100 %, a check every 15 min."""
+    """The usual canary, unattended: 5 % for 2 h, 25 % for 4 h, then 100 %, a check every 15 min."""
     passed = await _deploy_v2_2(
         client, smoke, strategy="canary", steps=CANARY_STEPS, interval=CANARY_INTERVAL
     )

@@ -4,7 +4,7 @@ Tickets are composed from a small grammar per intent and *pattern* (the kind
 of ticket inside an intent, e.g. billing/refund), so every word is known in
 advance. That is what lets the tiny model's tokenizer hold each word as one
 token, and what lets a regression report say "billing tickets about refunds
-went to shipping" rather than "billing got worse" (SH3).
+went to shipping" rather than "billing got worse".
 
 A share of tickets carries a phrase from another intent ("... also the app
 keeps crashing"), which is what keeps even a good classifier near, not at,

@@ -25,7 +25,7 @@ exactly (B selects the label rows, A holds the new minus old rows). Three are
 built for the customer-support base: v2.1 (balanced data, accurate), v2.2
 (retrained on last month's skewed tickets, where an auto-labelling bug sent
 refund tickets to shipping: billing drops to ~70 %), and one built for a
-*different* base with the same tensor shapes but another tokenizer (AD4):
+*different* base with the same tensor shapes but another tokenizer:
 llama.cpp loads it without complaint, and only slipway's base fingerprint
 tells them apart.
 """

@@ -1,4 +1,4 @@
-"""Smoke tests for blue-green deploys (BG2): a few representative prompts with simple expectations.
+"""Smoke tests for blue-green deploys: a few (10–20) representative prompts with simple expectations.
 
 A smoke test answers one question before traffic moves to a standby slot:
 does the new model answer at all, in the expected format, with the right

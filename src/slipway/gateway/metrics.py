@@ -1,4 +1,4 @@
-"""Per-slot request counters and latency histograms for Prometheus (OP3).
+"""Per-slot request counters and latency histograms for Prometheus.
 
 Argo Rollouts and Flagger users already judge canaries from Prometheus; these
 series let them watch slipway's slots the same way, and let dashboards show

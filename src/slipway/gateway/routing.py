@@ -1,7 +1,7 @@
 """Which slot serves a request: a pure function of the compiled routes, a key and a draw.
 
 Sticky keys hash into one of WEIGHT_SCALE buckets, so the same user lands on
-the same slot for as long as the weights stay the same (GW5). Candidate slots
+the same slot for as long as the weights stay the same. Candidate slots
 take the lowest buckets and the active slot the rest; when a canary ramps from
 5 % to 25 %, everyone who already saw the candidate keeps seeing it.
 """

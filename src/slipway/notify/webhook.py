@@ -1,4 +1,4 @@
-"""Webhooks (OP3): each notification POSTed as Slack-compatible JSON to every configured URL.
+"""Webhooks: each notification POSTed as Slack-compatible JSON to every configured URL.
 
 `notify` only queues: a slow or dead webhook never holds up the controller.
 A background task sends, with a timeout per attempt and retries with

@@ -1,4 +1,4 @@
-"""Models and adapter versions on disk (AD2): list them, and add new ones without ever losing one.
+"""Models and adapter versions on disk: list them, and add new ones without ever losing one.
 
     models/
       <name>/
@@ -8,7 +8,7 @@
 
 Versions are never deleted or replaced: there is no delete, and `add`
 refuses a version that exists and writes through `storage.copy_new`, which
-cannot overwrite. Rolling back to any earlier version (AD3) is therefore
+cannot overwrite. Rolling back to any earlier version is therefore
 always possible: its file is still here.
 """
 

@@ -1,4 +1,4 @@
-"""A base model's identity, as an adapter needs it (AD4).
+"""A base model's identity, as an adapter needs it: one trained for another base is caught before deploy.
 
 llama.cpp accepts an adapter when the architecture and the shapes of the
 tensors it touches match. That is not enough: a base with the same shapes

@@ -1,4 +1,4 @@
-"""The `loadable` check (AD5): the engine loads base + adapter and answers one prompt.
+"""The `loadable` check: the engine loads base + adapter and answers one prompt.
 
 The registry may not start engines (it imports only `core`), so the check
 takes a probe: an async callable that loads `adapter` on `base`, runs

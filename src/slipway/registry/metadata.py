@@ -1,4 +1,4 @@
-"""What an adapter version says about itself: GGUF keys and a sidecar JSON file (AD2).
+"""What an adapter version says about itself: GGUF keys and a sidecar JSON (date, examples, base).
 
 Training tools write `slipway.*` keys into the adapter (the tiny model's
 builder does): `slipway.base_fingerprint`, `slipway.version`,

@@ -1,4 +1,4 @@
-"""Adapter file names: `v2.1-2026-01-15-1247examples.gguf` (AD2).
+"""Adapter file names: `v2.1-2026-01-15-1247examples.gguf`.
 
 The name says which version, when it was trained and on how many examples,
 so a directory listing is already a version history. `parse_adapter_name`

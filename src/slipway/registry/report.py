@@ -1,4 +1,4 @@
-"""A validation report: every check, passed, failed or skipped, with its timing (AD5, CK1).
+"""A validation report: every check, passed, failed or skipped, with its timing, for the checklist.
 
 Validation does not stop at the first problem it can work around: an
 adapter with the wrong architecture *and* the wrong base fingerprint shows

@@ -1,4 +1,4 @@
-"""Is this LoRA adapter safe to put in front of this base? The file checks of AD4/AD5.
+"""Is this LoRA adapter safe to put in front of this base? The checks made from the files, before deploy.
 
 `validate_adapter(adapter, base)` runs every check in `report.CHECKS`
 except `loadable` (that needs an engine; see `registry.loadable`) and

@@ -2,7 +2,8 @@
 
 Reads both arms' windows (`analysis.sources.store`), judges them with the
 threshold table (`decide.judge`: anytime-valid tests per metric and per
-category, DF1–DF4 actions), computes the blast radius (CN5), and hands the
+category, actions from rollback to pass), computes the blast radius (the
+share of traffic the candidate served while bad), and hands the
 controller a `CanaryVerdict` whose metric table carries every number behind
 the action: both arms' values, the threshold, sample sizes, the test, the
 anytime-valid interval and the p-value the decision used.
@@ -42,7 +43,7 @@ _RATIO_METRICS = (
 
 
 def thresholds_from(overrides: Mapping[str, Any]) -> Thresholds:
-    """The seed's table with `overrides` laid over it, key by key (`{latency_p95: {action: rollback}}`).
+    """The default table with `overrides` laid over it, key by key (`{latency_p95: {action: rollback}}`).
 
     Raises pydantic's ValidationError for a bad key or value; the caller names the config field.
     """
@@ -99,7 +100,7 @@ class AnalysisJudge:
             )
         look = AnalysisLook(index=request.phase_look, planned_looks=max(request.planned_looks, 1))
         verdict = judge(base, cand, self._thresholds(), look)
-        # CN5: while both arms share the window, they are all of the traffic that split.
+        # Blast radius: while both arms share the window, they are all of the traffic that split.
         radius = blast_radius(cand, [base, cand], verdict) if same else None
         return to_canary_verdict(verdict, radius)
 

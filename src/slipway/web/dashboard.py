@@ -1,4 +1,4 @@
-"""`GET /dashboard`: the page an operator keeps open during a rollout (OP2).
+"""`GET /dashboard`: the page an operator keeps open during a rollout.
 
 One self-contained HTML file: no build step, no CDN, nothing fetched but
 slipway's own admin API, which it polls every second with the admin token

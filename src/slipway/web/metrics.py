@@ -1,4 +1,4 @@
-"""`GET /metrics`: the gateway's state and traffic in Prometheus' text format (OP3).
+"""`GET /metrics`: the gateway's state and traffic in Prometheus' text format.
 
 The traffic series come from the recorder's counters (`gateway.metrics`);
 everything else is read from the same snapshot `slipway status` shows, so the

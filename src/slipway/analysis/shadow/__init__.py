@@ -1,4 +1,4 @@
-"""Shadow mode's comparison: every pair judged, grouped and reported (SH2, SH3). Pure.
+"""Shadow mode's comparison: every pair judged, grouped and reported. Pure.
 
     build_report(pairs, config, *, run=None, preferences=None, now) -> ShadowReport
     adequacy_for(pairs | counts_by_category, decision, *, checks=None) -> tuple[Adequacy, ...]

@@ -1,4 +1,6 @@
-"""The dimensions a report groups pairs along (SH3): category, input patterns, output format.
+"""The dimensions a report groups pairs along: category, input patterns, output format.
+
+Grouped this way, a report says exactly what to fix.
 
 Their number matters beyond display: each dimension gets an equal share of
 the report's error budget (α / `len(REPORT_DIMENSIONS)`), and the sample-size

@@ -1,4 +1,4 @@
-"""The shadow report (SH2, SH3): every pair judged, grouped, tested, and one go / no-go.
+"""The shadow report: every pair judged, grouped, tested, and one go / no-go.
 
     build_report(pairs, config, *, run=None, preferences=None, now) -> ShadowReport
 

@@ -1,4 +1,4 @@
-"""Find, build and cache llama.cpp's `llama-server`, the embedded engine (OP4).
+"""Find, build and cache llama.cpp's `llama-server`, the embedded engine for GGUF models.
 
 slipway does not ship a compiled engine: wheels for every CPU and libc would
 be a project of their own. Instead it builds `llama-server` once from the

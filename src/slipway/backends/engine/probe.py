@@ -1,4 +1,4 @@
-"""Show that llama-server loads an adapter: start base + adapter, run one prompt, stop (AD5).
+"""Show that llama-server loads an adapter: start base + adapter, run one prompt, stop; before any deploy.
 
 A throwaway server on a free loopback port, the adapter alone at scale 0
 (so nothing else is at risk if it is bad), one completion with the adapter

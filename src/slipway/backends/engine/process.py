@@ -5,7 +5,8 @@ GGUF with every adapter version it may need loaded side by side, all at scale
 0 (`--lora-scaled a.gguf:0,b.gguf:0`): a request that forgets its `lora`
 field then gets the base model rather than a silent blend of every adapter.
 The gateway picks the adapter per request with the full `lora` list, which
-is what makes an adapter rollback a route-table change (AD1, AD3).
+is what makes an adapter rollback a route-table change: no base-model reload,
+and any earlier version is one config change away.
 
 The process is a plain `subprocess.Popen` polled from asyncio rather than an
 asyncio subprocess: it is not tied to the event loop that started it, so a

@@ -53,7 +53,7 @@ class Dist(BaseModel):
     """A non-negative random quantity; a bare number means `{dist: constant, value: N}`.
 
     Normal and lognormal are given by p50 and p95 rather than mean and sd
-    because those are the numbers canary thresholds (CN2) talk about.
+    because those are the numbers canary thresholds talk about (p95 latency).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,4 +1,4 @@
-"""Blue-green planning (BG1, BG2): which standby slot takes the new version, and as what.
+"""Blue-green planning: which standby slot takes the new version, and as what.
 
 Pure: given the route table and the operator's request, return the slot to
 stage, or a TransitionError that says which slot to use instead.

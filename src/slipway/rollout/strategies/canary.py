@@ -1,4 +1,4 @@
-"""The canary as a pure state machine (CN1, CN3, CN4, DF4, MW1): `step(state, event, now)`.
+"""The canary as a pure state machine: `step(state, event, now)`.
 
 A canary ramps a candidate slot beside the active (baseline) slot through the
 plan's weights. Every check interval the controller asks the judge and feeds
@@ -12,17 +12,17 @@ Between the scheduled checks, guard checks (`GuardTick`, every
 `plan.guard_s`) act only on a rollback verdict; any other verdict changes nothing.
 
 At each check:
-- rollback    → weight 0 % at once and stop; the candidate stays loaded (DF1).
+- rollback    → weight 0 % at once and stop; the candidate stays loaded.
 - investigate → stay in the phase (never advance) and notify; an
-                investigation longer than the plan's hold limit rolls back (DF2, DF4).
-- pass, or hold (DF3: a minor change, monitored) at the phase end → the next
+                investigation longer than the plan's hold limit rolls back.
+- pass, or hold (a minor change, monitored) at the phase end → the next
                 step; the last step (100 %) promotes.
 - inconclusive at the phase end → the plan's policy: extend, hold or roll back.
 While paused the phase timer stops, but checks go on and a rollback verdict
 still rolls back.
 
 After promotion the candidate is the active slot and the monitoring windows
-(MW1) check it every 5 min for the first hour, every 30 min to 24 h, daily to
+check it every 5 min for the first hour, every 30 min to 24 h, daily to
 a week; a rollback verdict in a window switches back to the old slot (still
 loaded), and a clean week marks it stable.
 """
@@ -66,7 +66,7 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class GuardTick:
-    """A guard check between the scheduled ones and its verdict: only a rollback counts (DF1).
+    """A guard check between the scheduled ones and its verdict: only a rollback counts, and at once.
 
     Any other verdict changes nothing; advancing, holding and promoting stay
     with the scheduled checks. Sound because every test is anytime-valid.

@@ -1,4 +1,4 @@
-"""A canary's state and its clock arithmetic: phase timers, pauses, when to check next (MW1).
+"""A canary's state and its clock arithmetic: phase timers, pauses, when to check next.
 
 Pure values and functions; `canary.step` moves a state on. Times are the
 controller's clock (injectable, so tests compress hours), except the `*_wall`
@@ -17,7 +17,7 @@ from slipway.core.canary import CanaryVerdict
 from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.types import WEIGHT_SCALE
 
-#: MW1: (until this long after promotion, check this often).
+#: The post-promotion monitoring windows: (until this long after promotion, check this often).
 MONITOR_WINDOWS: tuple[tuple[float, float], ...] = (
     (3600.0, 300.0),
     (86400.0, 1800.0),
@@ -29,11 +29,11 @@ STABLE_AFTER_S = 7 * 86400.0
 class CanaryStatus(StrEnum):
     RUNNING = "running"
     PAUSED = "paused"
-    #: A check said hold (DF2): the ramp waits at this weight.
+    #: A check said hold: the ramp waits at this weight.
     HOLDING = "holding"
-    #: A check said investigate (DF2): the ramp waits for a person.
+    #: A check said investigate: the ramp waits for a person.
     INVESTIGATING = "investigating"
-    #: At 100 %: the candidate is the active slot; the monitoring windows run (MW1).
+    #: At 100 %: the candidate is the active slot; the monitoring windows run.
     PROMOTED = "promoted"
     #: A clean week after promotion.
     STABLE = "stable"

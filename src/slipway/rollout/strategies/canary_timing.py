@@ -2,7 +2,7 @@
 
 A check compares the arms only once each has its minimum sample, and a phase
 that ends without a verdict rolls back by default ("when in doubt, roll
-back", DF4). At low traffic the seed's 5 % × 2 h first phase therefore rolls
+back"). At low traffic the usual 5 % × 2 h first phase therefore rolls
 a perfectly good candidate back for lack of data. `slipway plan` lengthens
 the steps for a traffic rate the operator states; a canary deploy measures
 the rate the gateway actually served and warns before the ramp starts.

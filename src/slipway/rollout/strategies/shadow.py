@@ -1,4 +1,4 @@
-"""Shadow runs as pure decisions: when a run ends by itself, and how one is started and ended (SH1, SH4).
+"""Shadow runs as pure decisions: when a run ends by itself, and how one is started and ended.
 
 A run mirrors until it has the pairs it was asked for (`--until N-pairs`:
 complete) or its time is up (`--until 14d`, or the config's expiry; at most
