@@ -11,6 +11,9 @@ import threading
 
 
 class ManualClock:
+    #: Moved by hand, not at a rate: warnings about request rates reckon as if in real time.
+    scale = 1.0
+
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         self._now = start
         self._lock = threading.Lock()

@@ -42,6 +42,7 @@ from slipway.core.deployments import Deployment
 from slipway.core.errors import ConfigError, NotFoundError, StoreError
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
 from slipway.core.ports import Notifier
+from slipway.core.shadow import parse_expiry, parse_sample, parse_until
 from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteChange
 from slipway.gateway.connections import ConnectionStats
@@ -55,6 +56,8 @@ from slipway.notify.webhook import WebhookNotifier, WebhookSettings
 from slipway.rollout.analysis_judge import AnalysisJudge
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import RouteController
+from slipway.rollout.deployment_book import DeploymentBook
+from slipway.rollout.operator import RolloutOperator, ShadowOptions
 from slipway.store.database import Store, open_store
 from slipway.web.status import (
     CanarySummary,
@@ -132,6 +135,10 @@ class Runtime:
         return self.started.shadow
 
     @property
+    def operator(self) -> RolloutOperator:
+        return self.started.operator
+
+    @property
     def store(self) -> Store | None:
         """The store once started (the gateway's record endpoints ask before start too)."""
         return self._started.store if self._started is not None else None
@@ -153,9 +160,17 @@ class Runtime:
         return self.config.shadow if self.config is not None else ShadowConfig()
 
     def canary_schedule(self, steps: str | None, interval: str | None) -> CanarySchedule:
-        """The operator's --steps/--interval over the config's `canary:` defaults (the seed's values)."""
+        """The operator's --steps/--interval over the config's `canary:` defaults, read now."""
         defaults = self.config.canary if self.config is not None else CanaryConfig()
         return defaults.schedule(steps, interval)
+
+    def shadow_options(self, sample: str | None, until: str | None) -> ShadowOptions:
+        """The operator's --sample/--until over the config's `shadow:` defaults, read now."""
+        cfg = self.shadow_config()
+        return ShadowOptions(
+            sample_bp=parse_sample(sample or cfg.sample),
+            until=parse_until(until or cfg.until, expiry_s=parse_expiry(cfg.expiry)),
+        )
 
     def canary_thresholds(self) -> Thresholds:
         return self.loaded.thresholds if self.loaded is not None else DEFAULT_THRESHOLDS
@@ -209,13 +224,14 @@ class Runtime:
             self.proxy.bind_recorder(recorder)
             await self.proxy.start()
             provisioners = ProvisionerChain([self.provisioner, VllmAdapterProvisioner(self.backends.vllm)])
-            controller = RouteController(store, self.routes, store, self.backends, provisioner=provisioners)
+            book = DeploymentBook(store)
+            controller = RouteController(store, self.routes, book, self.backends, provisioner=provisioners)
             undo.push_async_callback(controller.close)
             await controller.load()
             canary = CanaryController(
                 store=store,
                 routes=controller,
-                deployments=store,
+                deployments=book,
                 judge=AnalysisJudge(store, self.canary_thresholds, self.output_checks),
                 notifier=self.notifier(),
                 clock=await control_clock(self.settings.clock, store),
@@ -225,14 +241,21 @@ class Runtime:
             shadow = ShadowService(
                 store=store,
                 routes=controller,
-                deployments=store,
-                canary=canary,
+                deployments=book,
                 notifier=self.notifier(),
                 clock=canary.clock,
                 proxy=self.proxy,
                 config=self.shadow_config,
             )
-            started = self._started = Started(store, recorder, controller, canary, shadow, watch=None)
+            operator = RolloutOperator(
+                routes=controller,
+                canary=canary,
+                shadow=shadow.controller,
+                schedule=self.canary_schedule,
+                shadow_options=self.shadow_options,
+            )
+            started = Started(store, recorder, controller, canary, shadow, operator, watch=None)
+            self._started = started
             undo.pop_all()
         await self._start_engines()
         if self.settings.config_path is not None:

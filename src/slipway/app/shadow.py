@@ -26,15 +26,15 @@ from slipway.analysis.shadow import (
 )
 from slipway.backends.llm_judge import LlmJudge, judge_many
 from slipway.core.errors import ConfigError, NotFoundError
-from slipway.core.ports import Clock, DeploymentStore, Notifier
+from slipway.core.ports import Clock, Notifier
 from slipway.core.shadow import Preference, ShadowPair, ShadowRun
 from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteTable
 from slipway.gateway.batch_writer import BatchWriter
 from slipway.gateway.mirror import Mirror
 from slipway.gateway.proxy import Proxy
-from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import RouteController
+from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.shadow_controller import ShadowController
 from slipway.store.database import Store
 from slipway.web.reports.shadow_html import render_html
@@ -49,8 +49,7 @@ class ShadowService:
         *,
         store: Store,
         routes: RouteController,
-        deployments: DeploymentStore,
-        canary: CanaryController,
+        deployments: DeploymentBook,
         notifier: Notifier,
         clock: Clock,
         proxy: Proxy,
@@ -76,7 +75,6 @@ class ShadowService:
             store=store,
             routes=routes,
             deployments=deployments,
-            canary=canary,
             notifier=notifier,
             clock=clock,
             before_count=self.pairs.flush,

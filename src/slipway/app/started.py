@@ -9,6 +9,7 @@ from slipway.app.shadow import ShadowService
 from slipway.gateway.recorder import Recorder
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import RouteController
+from slipway.rollout.operator import RolloutOperator
 from slipway.store.database import Store
 
 
@@ -25,5 +26,7 @@ class Started:
     controller: RouteController
     canary: CanaryController
     shadow: ShadowService
+    #: Every action a person takes on a rollout goes through it.
+    operator: RolloutOperator
     #: Applies the config file on every save; None when there is no file or watching is off.
     watch: asyncio.Task[None] | None

@@ -22,6 +22,15 @@ class Clock(Protocol):
         """Seconds since the epoch (injectable so tests can compress hours)."""
         ...
 
+    @property
+    def scale(self) -> float:
+        """How many clock seconds pass per real second (1 for real time; more in drills and demos).
+
+        Warnings that reason about request rates, which arrive in real time,
+        divide by it.
+        """
+        ...
+
     async def sleep(self, seconds: float) -> None: ...
 
 

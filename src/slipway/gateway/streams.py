@@ -28,12 +28,12 @@ class OpenAIToOllamaStream:
     __slots__ = (
         "_calls",
         "_chat",
-        "_clock",
         "_closed",
         "_finish_reason",
         "_first_ns",
         "_model_json",
         "_started_ns",
+        "_ticks_ns",
         "_timings",
         "_usage",
         "_wall",
@@ -45,15 +45,15 @@ class OpenAIToOllamaStream:
         client_api: Api | str,
         model: str,
         *,
-        clock: Callable[[], int] = time.perf_counter_ns,
+        ticks_ns: Callable[[], int] = time.perf_counter_ns,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self._chat = str(client_api) == Api.OLLAMA_CHAT.value
         self.model = model
         self._model_json = orjson.dumps(model)
-        self._clock = clock
+        self._ticks_ns = ticks_ns
         self._wall = wall
-        self._started_ns = clock()
+        self._started_ns = ticks_ns()
         self._first_ns: int | None = None
         self._finish_reason: Any = None
         self._usage: Any = None
@@ -87,7 +87,7 @@ class OpenAIToOllamaStream:
         if not text and not thinking:
             return []
         if self._first_ns is None:
-            self._first_ns = self._clock()
+            self._first_ns = self._ticks_ns()
         return [self._line(text, thinking)]
 
     def finish(self) -> list[bytes]:
@@ -102,7 +102,7 @@ class OpenAIToOllamaStream:
                 for _, c in sorted(self._calls.items())
             ]
             out.append(self._obj_line({"role": "assistant", "content": "", "tool_calls": calls}, done=False))
-        end = self._clock()
+        end = self._ticks_ns()
         first = self._first_ns if self._first_ns is not None else end
         final = self._obj(self._message("", ""), done=True)
         final["done_reason"] = done_reason(self._finish_reason)

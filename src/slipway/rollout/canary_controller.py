@@ -31,12 +31,13 @@ from slipway.core.canary import CanaryRecord, JudgeRequest
 from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, NotFoundError, SlipwayError, TransitionError
-from slipway.core.ports import CanaryJudge, CanaryStore, Clock, DeploymentStore, Notifier
+from slipway.core.ports import CanaryJudge, CanaryStore, Clock, Notifier
 from slipway.core.types import WEIGHT_SCALE, RouteChange, RouteChangeKind, RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
 from slipway.rollout.control_loop import ControlLoop
 from slipway.rollout.controller import RouteController
+from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.rollout.strategies.canary import (
@@ -78,7 +79,7 @@ class CanaryController(ControlLoop):
         *,
         store: CanaryStore,
         routes: RouteController,
-        deployments: DeploymentStore,
+        deployments: DeploymentBook,
         judge: CanaryJudge,
         notifier: Notifier,
         clock: Clock,
@@ -241,7 +242,7 @@ class CanaryController(ControlLoop):
                 wall=self._wall(),
             )
             dep.detail["canary"] = {"plan": plan.to_dict(), "baseline": table.active}
-            await self._move(dep, DeploymentStatus.CANARY)
+            await self._deployments.move(dep, DeploymentStatus.CANARY)
             state = await self._commit(state, effects, 0)
         self.kick()
         return dep, state
@@ -256,8 +257,7 @@ class CanaryController(ControlLoop):
             return None
         if not rate:
             return None
-        scale = float(getattr(self.clock, "scale", 1.0))
-        return starved_first_phase(plan, rate, self._judge.min_samples(), clock_scale=scale)
+        return starved_first_phase(plan, rate, self._judge.min_samples(), clock_scale=self.clock.scale)
 
     async def ensure_idle(self) -> None:
         """Refuse to start a deploy while a canary ramps (it would fight over the split)."""
@@ -415,20 +415,14 @@ class CanaryController(ControlLoop):
         return replace(state, route_pending=False, route_version=table.version)
 
     async def _finish(self, deployment_id: str, effect: Finish) -> None:
-        dep = await self._deployments.get_deployment(deployment_id)
+        dep = await self._deployments.get(deployment_id)
         if dep is None or dep.status is effect.status or dep.status.is_terminal():
             return
         dep.detail = {**dep.detail, "canary_result": effect.reason}
         try:
-            await self._move(dep, effect.status)
+            await self._deployments.move(dep, effect.status)
         except TransitionError as exc:
             log.error("canary %s: %s", deployment_id, exc)
-
-    async def _move(self, dep: Deployment, status: DeploymentStatus) -> None:
-        machine.check_deployment_move(dep.status, status)
-        dep.status = status
-        dep.updated_at = self._wall()
-        await self._deployments.save_deployment(dep)
 
     async def _unload(self, slot: str) -> None:
         try:

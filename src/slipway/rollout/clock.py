@@ -15,6 +15,8 @@ import time
 
 
 class SystemClock:
+    scale = 1.0
+
     def now(self) -> float:
         return time.time()
 

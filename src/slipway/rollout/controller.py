@@ -18,17 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from slipway.core.colocation import ColocationAdvisor
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, SlipwayError, SmokeTestFailed, TransitionError
-from slipway.core.ports import DeploymentStore, RoutePublisher, RouteStore, SlotBackend, SlotProvisioner
+from slipway.core.ports import RoutePublisher, RouteStore, SlotBackend, SlotProvisioner
 from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
+from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.smoke import run_smoke
 from slipway.rollout.strategies.bluegreen import DeployRequest, choose_standby, staged_slot
 
@@ -75,10 +75,10 @@ class RouteController:
         self,
         routes: RouteStore,
         publisher: RoutePublisher,
-        deployments: DeploymentStore,
+        deployments: DeploymentBook,
         backend: SlotBackend,
         *,
-        clock: Callable[[], float] = time.time,
+        wall: Callable[[], float] = time.time,
         provisioner: SlotProvisioner | None = None,
     ) -> None:
         self._routes = routes
@@ -86,7 +86,8 @@ class RouteController:
         self._publisher = publisher
         self._deployments = deployments
         self._backend = backend
-        self._clock = clock
+        #: Route changes are stamped with wall-clock time, like the request records beside them.
+        self._wall = wall
         self._lock = asyncio.Lock()
         self._table: RouteTable | None = None
         #: Engines of replaced slots waiting out their drain before they are stopped.
@@ -264,7 +265,7 @@ class RouteController:
                     checks = [self.readiness(table.slots[n]) for n in newly_serving(None, table)]
                     problems = [p for p in await asyncio.gather(*checks) if p is not None]
                     new, change = machine.replace_table(
-                        None, table, actor=actor, reason=reason, now=self._clock()
+                        None, table, actor=actor, reason=reason, now=self._wall()
                     )
                     if problems:
                         log.warning("applied although not ready: %s", "; ".join(problems))
@@ -274,7 +275,7 @@ class RouteController:
                     return await self._commit(new, change, 0)
 
         def plan(old: RouteTable) -> tuple[RouteTable, RouteChange]:
-            return machine.replace_table(old, table, actor=actor, reason=reason, now=self._clock())
+            return machine.replace_table(old, table, actor=actor, reason=reason, now=self._wall())
 
         moved = await self.move(plan, force=force, force_hint=force_hint, unready_note=unready_note)
         return moved.table
@@ -286,7 +287,7 @@ class RouteController:
         """All traffic to `to`, once it passes a readiness check (or `force`)."""
 
         def plan(old: RouteTable) -> tuple[RouteTable, RouteChange]:
-            return machine.switch(old, to, actor=actor, reason=reason, now=self._clock())
+            return machine.switch(old, to, actor=actor, reason=reason, now=self._wall())
 
         moved = await self.move(
             plan,
@@ -296,16 +297,8 @@ class RouteController:
         )
         if moved.change is not None:
             previous = moved.change.from_active
-            await self._mark_staged_live(to, previous=previous if previous is not None else to)
+            await self._deployments.staged_to_live(to, previous=previous if previous is not None else to)
         return moved
-
-    async def _mark_staged_live(self, slot: str, previous: str) -> None:
-        """A version staged with --no-switch goes live when an operator switches to its slot."""
-        for dep in await self._deployments.list_deployments(limit=20):
-            if dep.slot == slot and dep.status is DeploymentStatus.STAGED:
-                dep.previous_slot = previous
-                await self._finish(dep, DeploymentStatus.LIVE)
-                return
 
     async def rollback(
         self, *, to: str | None = None, actor: str, reason: str, force: bool = False
@@ -322,7 +315,7 @@ class RouteController:
         """
 
         def plan(old: RouteTable) -> tuple[RouteTable, RouteChange]:
-            return machine.rollback(old, to=to, actor=actor, reason=reason, now=self._clock())
+            return machine.rollback(old, to=to, actor=actor, reason=reason, now=self._wall())
 
         again = f"slipway rollback --to {to} --force" if to else "slipway rollback --force"
         moved = await self.move(
@@ -335,7 +328,7 @@ class RouteController:
             done=_all_traffic_on(to) if to is not None else None,
         )
         if moved.change is not None and moved.change.from_active is not None:
-            await self._mark_rolled_back(moved.change.from_active, reason)
+            await self._deployments.live_to_rolled_back(moved.change.from_active, reason)
         return moved
 
     async def rollback_adapter(
@@ -383,22 +376,14 @@ class RouteController:
                     staged,
                     actor=actor,
                     reason=f"adapter rollback: stage {to} in {target}",
-                    now=self._clock(),
+                    now=self._wall(),
                 )
                 table = await self._commit(table, change, old.version)
                 self._retire_later(old.slots.get(target))
-            new, change = machine.rollback(table, to=target, actor=actor, reason=reason, now=self._clock())
+            new, change = machine.rollback(table, to=target, actor=actor, reason=reason, now=self._wall())
             committed = await self._commit(new, change, table.version)
-        await self._mark_rolled_back(old.active, reason)
+        await self._deployments.live_to_rolled_back(old.active, reason)
         return Moved(committed, change)
-
-    async def _mark_rolled_back(self, slot: str, reason: str) -> None:
-        for dep in await self._deployments.list_deployments(limit=20):
-            if dep.slot == slot and dep.status is DeploymentStatus.LIVE:
-                dep.status = DeploymentStatus.ROLLED_BACK
-                dep.updated_at = self._clock()
-                dep.detail = {**dep.detail, "rollback_reason": reason}
-                await self._deployments.save_deployment(dep)
 
     async def deploy_bluegreen(
         self,
@@ -420,20 +405,14 @@ class RouteController:
             table = self.table
             name = choose_standby(table, request.slot)
             slot = staged_slot(table, name, request)
-            now = self._clock()
-            dep = Deployment(
-                id=uuid.uuid4().hex[:12],
+            dep = await self._deployments.open(
                 version=request.version,
                 strategy=strategy,
                 slot=name,
-                status=DeploymentStatus.PENDING,
-                created_at=now,
-                updated_at=now,
                 actor=actor,
                 previous_slot=table.active,
                 detail={"endpoint": slot.endpoint, "model": slot.model, "kind": str(slot.kind)},
             )
-            await self._deployments.save_deployment(dep)
         # The candidate is checked as a detached slot: until it passes, the route table (and
         # so `slipway rollback`'s target) still holds what the standby held before.
         say(f"checking {request.version} for standby slot {name} ({slot.endpoint})")
@@ -441,7 +420,7 @@ class RouteController:
             try:
                 provisioned = await self._provisioner.provision(slot)
             except SlipwayError:
-                await self._finish(dep, DeploymentStatus.FAILED)
+                await self._deployments.settle(dep, DeploymentStatus.FAILED)
                 raise
             if provisioned.endpoint != slot.endpoint:
                 say(f"started {provisioned.endpoint} for {request.version} (not loaded by {slot.endpoint})")
@@ -480,7 +459,7 @@ class RouteController:
         if health.memory_bytes is not None:
             dep.detail["memory_bytes"] = health.memory_bytes
         if not health.ready:
-            await self._finish(dep, DeploymentStatus.FAILED)
+            await self._deployments.settle(dep, DeploymentStatus.FAILED)
             raise TransitionError(
                 f"slot {name!r} is not ready: {health.detail}",
                 hint="fix the backend, then deploy again; production traffic was not touched",
@@ -488,12 +467,12 @@ class RouteController:
         say(f"slot {name} is ready: {health.detail}")
 
         if smoke_cases:
-            await self._move(dep, DeploymentStatus.SMOKE_TESTING)
+            await self._deployments.move(dep, DeploymentStatus.SMOKE_TESTING)
             say(f"running {len(smoke_cases)} smoke prompts against {name}")
             report = await run_smoke(self._backend, slot, smoke_cases)
             dep.detail["smoke"] = report.to_dict()
             if not report.passed:
-                await self._finish(dep, DeploymentStatus.SMOKE_FAILED)
+                await self._deployments.settle(dep, DeploymentStatus.SMOKE_FAILED)
                 raise SmokeTestFailed(
                     f"smoke test failed on slot {name!r}; traffic stays on {table.active!r}",
                     report=report.to_dict(),
@@ -506,7 +485,7 @@ class RouteController:
         async with self._lock:
             table = self.table
             if table.active == name:
-                await self._finish(dep, DeploymentStatus.FAILED)
+                await self._deployments.settle(dep, DeploymentStatus.FAILED)
                 raise ConflictError(
                     f"slot {name!r} became the active slot while {request.version} was being checked",
                     hint="someone switched traffic meanwhile; see `slipway history`, then deploy again",
@@ -516,40 +495,25 @@ class RouteController:
                 slot,
                 actor=actor,
                 reason=f"deploy {request.version}: staged in {name}",
-                now=self._clock(),
+                now=self._wall(),
             )
             await self._commit(staged, change, table.version)
             self._retire_later(table.slots.get(name))
             say(f"staged {request.version} in standby slot {name}")
             if not switch:
                 dep.detail["switched"] = False
-                await self._move(dep, DeploymentStatus.STAGED)
+                await self._deployments.move(dep, DeploymentStatus.STAGED)
                 return dep
             table = self.table
             reason = f"deploy {request.version}" + (" after a passing smoke test" if smoke_cases else "")
             new, change = machine.switch(
-                table, name, actor=actor, reason=reason, now=self._clock(), kind=RouteChangeKind.DEPLOY
+                table, name, actor=actor, reason=reason, now=self._wall(), kind=RouteChangeKind.DEPLOY
             )
             await self._commit(new, change, table.version)
         dep.previous_slot = table.active
-        await self._move(dep, DeploymentStatus.LIVE)
+        await self._deployments.move(dep, DeploymentStatus.LIVE)
         if dep.detail.get("warnings"):
             say(f"switched: {table.active} -> {name}; see the warnings about rolling back to {table.active}")
         else:
             say(f"switched: {table.active} -> {name}; {table.active} stays loaded for rollback")
         return dep
-
-    async def _move(self, dep: Deployment, status: DeploymentStatus) -> None:
-        machine.check_deployment_move(dep.status, status)
-        dep.status = status
-        await self._save(dep)
-
-    async def _finish(self, dep: Deployment, status: DeploymentStatus) -> None:
-        try:
-            await self._move(dep, status)
-        except SlipwayError as exc:
-            log.error("could not record deployment %s as %s: %s", dep.id, status, exc)
-
-    async def _save(self, dep: Deployment) -> None:
-        dep.updated_at = self._clock()
-        await self._deployments.save_deployment(dep)

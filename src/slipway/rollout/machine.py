@@ -37,20 +37,9 @@ def _change(
     )
 
 
-def _next(old: RouteTable, **fields: object) -> RouteTable:
-    values: dict[str, object] = {
-        "version": old.version + 1,
-        "slots": old.slots,
-        "active": old.active,
-        "weights": old.weights,
-        "previous_active": old.previous_active,
-        "name": old.name,
-        "mirror": old.mirror,
-        "mirror_bp": old.mirror_bp,
-        "mirror_run": old.mirror_run,
-    }
-    values.update(fields)
-    table = RouteTable(**values)  # type: ignore[arg-type]
+def _next(old: RouteTable, new: RouteTable) -> RouteTable:
+    """`new` (made with `replace(old, ...)`, so every field not named carries over) as the next version."""
+    table = replace(new, version=old.version + 1)
     if table.mirror is not None and table.mirror in table.effective_weights():
         # A slot that serves users cannot also be their shadow: serving it ends the mirror.
         table = replace(table, mirror=None, mirror_bp=0, mirror_run=None)
@@ -72,12 +61,8 @@ def switch(
         raise NotFoundError(f"there is no slot {to!r}", hint=f"choose one of: {known}")
     if to == table.active and not table.weights:
         raise TransitionError(f"slot {to!r} is already active", hint="nothing to do")
-    new = _next(
-        table,
-        active=to,
-        weights={},
-        previous_active=table.active if to != table.active else table.previous_active,
-    )
+    previous = table.active if to != table.active else table.previous_active
+    new = _next(table, replace(table, active=to, weights={}, previous_active=previous))
     return new, _change(table, new, kind, actor, reason, now)
 
 
@@ -163,7 +148,7 @@ def put_slot(
         )
     slots = dict(table.slots)
     slots[slot.name] = slot
-    new = _next(table, slots=slots)
+    new = _next(table, replace(table, slots=slots))
     return new, _change(table, new, RouteChangeKind.SLOT, actor, reason, now)
 
 
@@ -184,7 +169,7 @@ def set_weights(
     if sum(weights.values()) != WEIGHT_SCALE or any(w < 0 for w in weights.values()):
         raise TransitionError(f"weights must be non-negative and sum to {WEIGHT_SCALE} basis points")
     clean = {k: v for k, v in weights.items() if v > 0}
-    new = _next(table, weights=clean if clean != {table.active: WEIGHT_SCALE} else {})
+    new = _next(table, replace(table, weights=clean if clean != {table.active: WEIGHT_SCALE} else {}))
     return new, _change(table, new, kind, actor, reason, now)
 
 
@@ -214,7 +199,9 @@ def set_mirror(
     elif table.mirror is None:
         raise TransitionError("no slot is being mirrored", hint="nothing to stop")
     on = slot is not None
-    new = _next(table, mirror=slot, mirror_bp=sample_bp if on else 0, mirror_run=run if on else None)
+    new = _next(
+        table, replace(table, mirror=slot, mirror_bp=sample_bp if on else 0, mirror_run=run if on else None)
+    )
     return new, _change(table, new, RouteChangeKind.SHADOW, actor, reason, now)
 
 

@@ -1,4 +1,4 @@
-"""Runs shadow deployments (SH1, SH4): stage the candidate, mirror to it, end the run, promote it.
+"""Runs shadow deployments: stage the candidate, mirror traffic to it, end the run, hand it over.
 
 Deploying stages the candidate exactly like blue-green (health check, smoke
 test, no switch), saves the run, then sets the route table's mirror — the
@@ -6,8 +6,8 @@ gateway reads it from there, so every replica mirrors the same share under
 the same run id. A loop wakes every `POLL_S` (clock time) to end runs that
 have their pairs or their time; ending stops the mirror in the same route
 change path as everything else. Promotion stops the mirror and hands the
-candidate to blue-green (switch) or to the canary controller (a new ramp of
-the same staged slot); nothing is re-deployed.
+candidate over; the rollout operator then switches to it (blue-green) or
+starts a canary ramp of the same staged slot; nothing is re-deployed.
 
 All state is in the store (`ShadowRun` + the route table), so a restart
 picks up a running shadow where it was.
@@ -20,18 +20,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import NotFoundError, TransitionError
 from slipway.core.notifications import Notification, Severity
-from slipway.core.ports import Clock, DeploymentStore, Notifier, ShadowStore
+from slipway.core.ports import Clock, Notifier, ShadowStore
 from slipway.core.shadow import PromoteVia, ShadowRun, ShadowStatus, ShadowUntil
 from slipway.core.types import WEIGHT_SCALE, RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
-from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.control_loop import ControlLoop
 from slipway.rollout.controller import RouteController
+from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.strategies import shadow
 from slipway.rollout.strategies.bluegreen import DeployRequest
 
@@ -50,8 +49,7 @@ class ShadowController(ControlLoop):
         *,
         store: ShadowStore,
         routes: RouteController,
-        deployments: DeploymentStore,
-        canary: CanaryController,
+        deployments: DeploymentBook,
         notifier: Notifier,
         clock: Clock,
         before_count: Callable[[], Awaitable[None]] | None = None,
@@ -59,7 +57,6 @@ class ShadowController(ControlLoop):
         self._store = store
         self._routes = routes
         self._deployments = deployments
-        self._canary = canary
         self._notifier = notifier
         super().__init__(clock, log)
         #: Writes the pairs still queued, so counts and reports see every pair made so far.
@@ -96,7 +93,6 @@ class ShadowController(ControlLoop):
     ) -> tuple[Deployment, ShadowRun]:
         """Stage the candidate like blue-green, then mirror `sample_bp` of production traffic to it."""
         await self.ensure_idle()
-        await self._canary.ensure_idle()
         dep = await self._routes.deploy_bluegreen(
             request, smoke_cases, actor=actor, switch=False, progress=progress, strategy=Strategy.SHADOW
         )
@@ -126,7 +122,7 @@ class ShadowController(ControlLoop):
                 )
             )
             dep.detail["shadow"] = run.to_dict()
-            await self._move(dep, DeploymentStatus.SHADOW)
+            await self._deployments.move(dep, DeploymentStatus.SHADOW)
         if progress is not None:
             progress(
                 f"mirroring {share} of {run.production}'s traffic to {run.candidate} (users see production)"
@@ -153,15 +149,12 @@ class ShadowController(ControlLoop):
                 )
             return await self._end(run, ShadowStatus.STOPPED, reason or f"stopped by {actor}", actor=actor)
 
-    async def promote(
-        self,
-        via: PromoteVia,
-        *,
-        actor: str,
-        plan: CanarySchedule | None = None,
-        progress: Callable[[str], None] | None = None,
-    ) -> dict[str, Any]:
-        """Move the shadow's candidate into production through blue-green or a canary."""
+    async def hand_over(self, via: PromoteVia, *, actor: str) -> ShadowRun:
+        """End the run (if it still mirrors) so its staged candidate can be promoted; refuse if it cannot.
+
+        The caller (the rollout operator) then moves the candidate to
+        production and calls `mark_promoted`.
+        """
         async with self._lock:
             run = await self._require()
             if run.status is ShadowStatus.PROMOTED:
@@ -178,26 +171,13 @@ class ShadowController(ControlLoop):
                 run = await self._end(
                     run, ShadowStatus.STOPPED, f"promoting through {via.value}", actor=actor
                 )
-        result: dict[str, Any] = {"via": via.value}
-        if via is PromoteVia.BLUEGREEN:
-            committed = await self._routes.switch(
-                run.candidate, actor=actor, reason=f"promote shadow {run.version} (blue-green)"
-            )
-            result["route_version"] = committed.version
-            result["active"] = committed.active
-        else:
-            if plan is None:
-                raise TransitionError(
-                    "a canary promotion needs a plan", hint="pass --steps or use the config's"
-                )
-            request = DeployRequest(version=run.version, slot=run.candidate)
-            dep, state = await self._canary.deploy(request, None, plan, actor=actor, progress=progress)
-            result["canary"] = {"deployment_id": dep.id, "weight_pct": state.weight_bp / 100}
+            return run
+
+    async def mark_promoted(self, run: ShadowRun, via: PromoteVia, *, actor: str) -> ShadowRun:
         promoted = shadow.promoted(run, via, self.clock.now(), actor=actor)
         await self._store.save_shadow(promoted, self.clock.now())
         self._tell(promoted, "shadow.promoted", f"shadow {run.version} promoted through {via.value}", actor)
-        result["shadow"] = promoted.to_dict()
-        return result
+        return promoted
 
     # -- reading -------------------------------------------------------------------------
 
@@ -233,10 +213,10 @@ class ShadowController(ControlLoop):
         await self._routes.transition(stop_mirror)
         ended = shadow.end(run, status, reason, self.clock.now(), actor=actor)
         await self._store.save_shadow(ended, self.clock.now())
-        dep = await self._deployments.get_deployment(run.deployment_id)
+        dep = await self._deployments.get(run.deployment_id)
         if dep is not None and dep.status is DeploymentStatus.SHADOW:
             dep.detail["shadow"] = ended.to_dict()
-            await self._move(dep, DeploymentStatus.STAGED)
+            await self._deployments.move(dep, DeploymentStatus.STAGED)
         severity = (
             Severity.INFO if status in (ShadowStatus.COMPLETE, ShadowStatus.STOPPED) else Severity.WARNING
         )
@@ -244,12 +224,6 @@ class ShadowController(ControlLoop):
             ended, f"shadow.{status.value}", f"shadow {run.version} {status.value}: {reason}", actor, severity
         )
         return ended
-
-    async def _move(self, dep: Deployment, status: DeploymentStatus) -> None:
-        machine.check_deployment_move(dep.status, status)
-        dep.status = status
-        dep.updated_at = self.clock.now()
-        await self._deployments.save_deployment(dep)
 
     def _tell(
         self, run: ShadowRun, event: str, title: str, actor: str, severity: Severity = Severity.INFO

@@ -1,7 +1,9 @@
-"""The admin API: the same actions as the CLI, behind a bearer token (OP1).
+"""The admin API: the same actions as the CLI, behind a bearer token.
 
-The handlers are thin: each validates its body, calls the controller or the
-runtime, and maps slipway's error tree to HTTP statuses in one place.
+The handlers are thin: each validates its body, hands it to the rollout
+operator (changes) or the runtime (reads), and maps slipway's error tree to
+HTTP statuses in one place. What a request means while a canary or a shadow
+runs is the operator's decision, not the handler's.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from slipway.core.deployments import Deployment, Strategy
+from slipway.core.deployments import Deployment
 from slipway.core.errors import (
     BackendError,
     ConfigError,
@@ -26,13 +28,12 @@ from slipway.core.errors import (
     TransitionError,
     ValidationError,
 )
-from slipway.core.shadow import parse_expiry, parse_sample, parse_until
 from slipway.core.types import RouteChange
 from slipway.evals.smoke import parse_smoke_cases
 from slipway.rollout.controller import Moved
+from slipway.rollout.operator import DeployOrder
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
-from slipway.rollout.strategies.canary_state import CanaryStatus
 from slipway.web.admin_shadow import add_shadow_routes
 from slipway.web.auth import TokenGuard
 from slipway.web.dashboard import add_dashboard
@@ -152,44 +153,19 @@ def create_admin_app(
         body: RollbackBody | None = None, x_slipway_actor: str = Depends(actor_header)
     ) -> dict[str, Any]:
         body = body or RollbackBody()
-        current = await runtime.canary.current()
-        if current is not None and (current.status.in_ramp() or current.status is CanaryStatus.PROMOTED):
-            if body.to is None or body.to == current.baseline:
-                # During a canary "back" is the baseline at weight 0, and the canary ends (CN3);
-                # in its monitoring window it is a switch back without re-analysis (MW1), to a
-                # slot that serves nothing now: it is checked first, like any rollback target.
-                reason = body.reason
-                if current.status is CanaryStatus.PROMOTED:
-                    reason = await _ready_or_forced(current.baseline, reason, body.force)
-                was = current.candidate
-                state = await runtime.canary.command(canary.Rollback(x_slipway_actor, reason))
-                table = runtime.controller.table
-                return {
-                    "from": was,
-                    "to": table.active,
-                    "changed": True,
-                    "route_version": table.version,
-                    "canary": str(state.status),
-                }
-        moved = await runtime.controller.roll_back(
+        done = await runtime.operator.roll_back(
             to=body.to, actor=x_slipway_actor, reason=body.reason, force=body.force
         )
-        return moved_to_dict(moved)
-
-    async def _ready_or_forced(slot: str, reason: str, force: bool) -> str:
-        table = runtime.controller.table
-        if slot not in table.slots or slot in table.effective_weights():
-            return reason
-        problem = await runtime.controller.readiness(table.slots[slot])
-        if problem is None:
-            return reason
-        if not force:
-            raise TransitionError(
-                f"traffic was not moved: {problem}",
-                hint="fix that backend, or roll back anyway if it is still the lesser harm: "
-                "slipway rollback --force",
-            )
-        return f"{reason}; forced past the readiness check: {problem}"
+        if done.moved is not None:
+            return moved_to_dict(done.moved)
+        assert done.canary is not None
+        return {
+            "from": done.was,
+            "to": done.now_active,
+            "changed": True,
+            "route_version": done.route_version,
+            "canary": str(done.canary.status),
+        }
 
     @app.post("/admin/adapters/rollback", dependencies=auth, tags=["routes"])
     async def adapter_rollback(
@@ -197,7 +173,7 @@ def create_admin_app(
     ) -> dict[str, Any]:
         """Back to an earlier adapter version: a route change on the warm engine."""
         body = body or AdapterRollbackBody()
-        moved = await runtime.controller.rollback_adapter(
+        moved = await runtime.operator.roll_back_adapter(
             to=body.to, actor=x_slipway_actor, reason=body.reason, force=body.force
         )
         new = moved.table.active_slot
@@ -205,7 +181,7 @@ def create_admin_app(
 
     @app.post("/admin/switch", dependencies=auth, tags=["routes"])
     async def switch(body: SwitchBody, x_slipway_actor: str = Depends(actor_header)) -> dict[str, Any]:
-        moved = await runtime.controller.switch_to(
+        moved = await runtime.operator.switch(
             body.to, actor=x_slipway_actor, reason=body.reason, force=body.force
         )
         return moved_to_dict(moved)
@@ -222,61 +198,37 @@ def create_admin_app(
 
     @app.post("/admin/deploy", dependencies=auth, tags=["deployments"])
     async def deploy(body: DeployBody, x_slipway_actor: str = Depends(actor_header)) -> dict[str, Any]:
-        if body.strategy is not Strategy.CANARY and (body.steps or body.interval):
-            raise ConfigError(
-                "--steps and --interval belong to a canary", hint="add --strategy canary", field="steps"
-            )
-        if body.strategy is not Strategy.SHADOW and (body.sample or body.until):
-            raise ConfigError(
-                "--sample and --until belong to a shadow run", hint="add --strategy shadow", field="sample"
-            )
-        canary_schedule = None
-        if body.strategy is Strategy.CANARY:
-            canary_schedule = runtime.canary_schedule(body.steps, body.interval)
-        if body.smoke_jsonl is None and not body.no_smoke:
-            raise ConfigError(
-                f"a {body.strategy.value} deploy runs a smoke test first, and none was given",
-                hint="pass --smoke FILE (10-20 prompts), or --no-smoke to skip it knowingly",
-                field="smoke",
-            )
         cases = parse_smoke_cases(body.smoke_jsonl, body.smoke_source) if body.smoke_jsonl else None
-        request = DeployRequest(
-            version=body.version,
-            slot=body.slot,
-            endpoint=body.endpoint,
-            model=body.model,
-            kind=body.kind,
-            adapter=body.adapter,
-            upstream_model=body.upstream_model,
-            api_key_env=body.api_key_env,
+        order = DeployOrder(
+            request=DeployRequest(
+                version=body.version,
+                slot=body.slot,
+                endpoint=body.endpoint,
+                model=body.model,
+                kind=body.kind,
+                adapter=body.adapter,
+                upstream_model=body.upstream_model,
+                api_key_env=body.api_key_env,
+            ),
+            strategy=body.strategy,
+            smoke_cases=cases,
+            skip_smoke=body.no_smoke,
+            switch=body.switch,
+            steps=body.steps,
+            interval=body.interval,
+            sample=body.sample,
+            until=body.until,
         )
-        if body.strategy is Strategy.SHADOW:
-            cfg = runtime.shadow_config()
-            dep, run = await runtime.shadow.controller.deploy(
-                request,
-                cases,
-                sample_bp=parse_sample(body.sample or cfg.sample),
-                until=parse_until(body.until or cfg.until, expiry_s=parse_expiry(cfg.expiry)),
-                actor=x_slipway_actor,
-            )
-            return {
-                "deployment": deployment_to_dict(dep),
-                "route_version": runtime.controller.table.version,
-                "shadow": run.to_dict(),
-            }
-        await runtime.shadow.controller.ensure_idle()
-        if canary_schedule is not None:
-            dep, state = await runtime.canary.deploy(request, cases, canary_schedule, actor=x_slipway_actor)
-            return {
-                "deployment": deployment_to_dict(dep),
-                "route_version": runtime.controller.table.version,
-                "canary": canary.view(state, runtime.canary.clock.now()),
-            }
-        await runtime.canary.ensure_idle()
-        dep = await runtime.controller.deploy_bluegreen(
-            request, cases, actor=x_slipway_actor, switch=body.switch
-        )
-        return {"deployment": deployment_to_dict(dep), "route_version": runtime.controller.table.version}
+        done = await runtime.operator.deploy(order, actor=x_slipway_actor)
+        result: dict[str, Any] = {
+            "deployment": deployment_to_dict(done.deployment),
+            "route_version": done.route_version,
+        }
+        if done.shadow is not None:
+            result["shadow"] = done.shadow.to_dict()
+        if done.canary is not None:
+            result["canary"] = canary.view(done.canary, runtime.canary.clock.now())
+        return result
 
     @app.get("/admin/canary", dependencies=auth, tags=["canary"])
     async def canary_status(events: int = Query(20, ge=0, le=1000)) -> dict[str, Any]:
@@ -284,9 +236,9 @@ def create_admin_app(
         return await runtime.canary.status(events) or {"canary": None, "events": []}
 
     async def _act(event: canary.Event) -> dict[str, Any]:
-        state = await runtime.canary.command(event)
-        table = runtime.controller.table
-        return {"canary": canary.view(state, runtime.canary.clock.now()), "route_version": table.version}
+        state = await runtime.operator.canary_command(event)
+        now = runtime.canary.clock.now()
+        return {"canary": canary.view(state, now), "route_version": runtime.operator.route_version}
 
     @app.post("/admin/canary/pause", dependencies=auth, tags=["canary"])
     async def canary_pause(

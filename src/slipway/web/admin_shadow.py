@@ -50,18 +50,14 @@ def add_shadow_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[Depend
     ) -> dict[str, Any]:
         """Stop mirroring now; the pairs and the report stay, the candidate stays staged."""
         reason = (body.reason if body else None) or f"stopped by {x_slipway_actor}"
-        run = await runtime.shadow.controller.stop_run(actor=x_slipway_actor, reason=reason)
-        return {"shadow": run.to_dict(), "route_version": runtime.controller.table.version}
+        run = await runtime.operator.stop_shadow(actor=x_slipway_actor, reason=reason)
+        return {"shadow": run.to_dict(), "route_version": runtime.operator.route_version}
 
     @app.post("/admin/shadow/promote", dependencies=deps, tags=["shadow"])
     async def shadow_promote(
         body: ShadowPromoteBody, x_slipway_actor: str = fastapi.Depends(actor_header)
     ) -> dict[str, Any]:
         """Move the shadow's candidate to production through blue-green (a switch) or a canary ramp."""
-        via = PromoteVia(body.via)
-        plan = runtime.canary_schedule(body.steps, body.interval) if via is PromoteVia.CANARY else None
-        result: dict[str, Any] = await runtime.shadow.controller.promote(
-            via, actor=x_slipway_actor, plan=plan
+        return await runtime.operator.promote_shadow(
+            PromoteVia(body.via), actor=x_slipway_actor, steps=body.steps, interval=body.interval
         )
-        result["route_version"] = runtime.controller.table.version
-        return result

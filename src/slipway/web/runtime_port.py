@@ -8,22 +8,16 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.deployments import Deployment
-from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteChange
 from slipway.gateway.metrics import TrafficMetrics
 from slipway.rollout.canary_controller import CanaryController
-from slipway.rollout.controller import RouteController
-from slipway.rollout.shadow_controller import ShadowController
+from slipway.rollout.operator import RolloutOperator
 from slipway.web.status import Status
 
 
 class ShadowOps(Protocol):
-    """Shadow mode as wired by the composition root: its controller, and reports over stored pairs."""
-
-    @property
-    def controller(self) -> ShadowController: ...
+    """Shadow mode as wired by the composition root: reports over stored pairs."""
 
     async def status(self, deployment_id: str | None = None) -> dict[str, Any]: ...
 
@@ -36,17 +30,15 @@ class ShadowOps(Protocol):
 
 class AdminRuntime(Protocol):
     @property
-    def controller(self) -> RouteController: ...
+    def operator(self) -> RolloutOperator:
+        """Every change to a rollout: deploy, rollback, switch, canary and shadow commands."""
+        ...
 
     @property
     def canary(self) -> CanaryController: ...
 
     @property
     def shadow(self) -> ShadowOps: ...
-
-    def shadow_config(self) -> ShadowConfig: ...
-
-    def canary_schedule(self, steps: str | None, interval: str | None) -> CanarySchedule: ...
 
     async def status(self) -> Status: ...
 

@@ -485,7 +485,7 @@ def test_openai_chat_stream_to_ollama_chat_at_every_chunk_boundary(crlf: bool) -
     upstream = LLAMACPP_CHAT_STREAM.replace(b"\n", b"\r\n") if crlf else LLAMACPP_CHAT_STREAM
     expected: bytes | None = None
     for pieces in _splits(upstream):
-        tr = streams.OpenAIToOllamaStream(Api.OLLAMA_CHAT, "support", clock=_ticks(), wall=lambda: NOW)
+        tr = streams.OpenAIToOllamaStream(Api.OLLAMA_CHAT, "support", ticks_ns=_ticks(), wall=lambda: NOW)
         out = _pipe_openai(pieces, tr)
         if expected is None:
             expected = out
@@ -508,7 +508,7 @@ def test_openai_chat_stream_to_ollama_chat_at_every_chunk_boundary(crlf: bool) -
 
 @pytest.mark.parametrize("upstream", [LLAMACPP_TEXT_STREAM, LLAMACPP_CHAT_STREAM], ids=["text", "chat"])
 def test_openai_stream_to_ollama_generate(upstream: bytes) -> None:
-    tr = streams.OpenAIToOllamaStream("ollama.generate", "support", clock=_ticks(), wall=lambda: NOW)
+    tr = streams.OpenAIToOllamaStream("ollama.generate", "support", ticks_ns=_ticks(), wall=lambda: NOW)
     out = _pipe_openai([upstream], tr)
     chunks = list(_ollama_client(out).generate(model="support", prompt="x", stream=True))
     assert "".join(c.response or "" for c in chunks) == "Billing — é"
@@ -521,7 +521,7 @@ def test_openai_stream_without_usage_measures_durations() -> None:
     upstream = _sse(
         _chat_chunk({"role": "assistant"}), _chat_chunk({"content": "hi"}), _chat_chunk({}, "length")
     )
-    tr = streams.OpenAIToOllamaStream(Api.OLLAMA_CHAT, "m", clock=_ticks(step=1_000), wall=lambda: NOW)
+    tr = streams.OpenAIToOllamaStream(Api.OLLAMA_CHAT, "m", ticks_ns=_ticks(step=1_000), wall=lambda: NOW)
     out = _pipe_openai([upstream + b"data: [DONE]\n\n"], tr)
     final = orjson.loads(out.splitlines()[-1])
     assert final["done_reason"] == "length"

@@ -12,6 +12,7 @@ from slipway.core.deployments import Deployment
 from slipway.core.errors import ConflictError, TransitionError
 from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot, SlotHealth
 from slipway.rollout.controller import RouteController, newly_serving
+from slipway.rollout.deployment_book import DeploymentBook
 
 BLUE = Slot("blue", "http://127.0.0.1:1", "cs-v2.1")
 GREEN = Slot("green", "http://127.0.0.1:2", "cs-v2.2")
@@ -76,7 +77,7 @@ class Backend:
 
 async def controller(backend: Backend, table: RouteTable = TABLE) -> tuple[RouteController, Store]:
     store = Store(table)
-    ctl = RouteController(store, store, store, backend)
+    ctl = RouteController(store, store, DeploymentBook(store), backend)
     await ctl.load()
     return ctl, store
 

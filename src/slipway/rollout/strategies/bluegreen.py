@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from slipway.core.config import normalize_endpoint
 from slipway.core.errors import ConfigError, TransitionError
+from slipway.core.slot_config import normalize_endpoint
 from slipway.core.types import BackendKind, RouteTable, Slot
 
 

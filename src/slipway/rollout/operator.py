@@ -1,0 +1,246 @@
+"""The rollout operator: every action a person takes on a rollout, decided in one place.
+
+The admin API (and so the CLI and the dashboard, which call it) hands each
+request here and only translates the answer. What the request means depends
+on what is running, and that is decided here rather than in the HTTP layer:
+a deploy goes to the strategy asked for, once no other strategy holds the
+standby slot; "roll back" during a canary ramp ends the canary at weight 0,
+and in its monitoring window switches back to the baseline; a shadow's
+promotion hands its staged candidate to blue-green or to a new canary.
+
+The strategies' own controllers carry each step out and run their control
+loops; none of them reaches into another. Only the operator coordinates
+across strategies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slipway.core.canary_schedule import CanarySchedule
+from slipway.core.deployments import Deployment, Strategy
+from slipway.core.errors import ConfigError, TransitionError
+from slipway.core.shadow import PromoteVia, ShadowRun, ShadowUntil
+from slipway.evals.smoke import SmokeCase
+from slipway.rollout.canary_controller import CanaryController
+from slipway.rollout.controller import Moved, RouteController
+from slipway.rollout.shadow_controller import ShadowController
+from slipway.rollout.strategies import canary
+from slipway.rollout.strategies.bluegreen import DeployRequest
+from slipway.rollout.strategies.canary_state import CanaryState, CanaryStatus
+
+
+@dataclass(frozen=True, slots=True)
+class DeployOrder:
+    """A deploy as asked for: the version, how to roll it out, and the strategy's own options."""
+
+    request: DeployRequest
+    strategy: Strategy = Strategy.BLUEGREEN
+    #: The smoke prompts; None with `skip_smoke` to deploy without them on purpose.
+    smoke_cases: list[SmokeCase] | None = None
+    skip_smoke: bool = False
+    #: Blue-green: move traffic after a passing smoke test (else leave it staged).
+    switch: bool = True
+    #: Canary: weight steps and check interval; None takes the config's.
+    steps: str | None = None
+    interval: str | None = None
+    #: Shadow: share mirrored and when it ends; None takes the config's.
+    sample: str | None = None
+    until: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deployed:
+    deployment: Deployment
+    route_version: int
+    #: The canary it started (a canary deploy), or the shadow run (a shadow deploy).
+    canary: CanaryState | None = None
+    shadow: ShadowRun | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RolledBack:
+    """A rollback as it happened: a route change, or the end of the canary that was ramping."""
+
+    route_version: int
+    #: The route change outside a canary (its `change` is None when the target already served all).
+    moved: Moved | None = None
+    #: During a canary: the slot that was taking its share, the slot all traffic is on now, and the
+    #: canary as it ended.
+    was: str | None = None
+    now_active: str | None = None
+    canary: CanaryState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowOptions:
+    """The shadow run a deploy starts, parsed against the config's defaults."""
+
+    sample_bp: int
+    until: ShadowUntil
+
+
+class RolloutOperator:
+    def __init__(
+        self,
+        *,
+        routes: RouteController,
+        canary: CanaryController,
+        shadow: ShadowController,
+        schedule: Callable[[str | None, str | None], CanarySchedule],
+        shadow_options: Callable[[str | None, str | None], ShadowOptions],
+    ) -> None:
+        self._routes = routes
+        self._canary = canary
+        self._shadow = shadow
+        #: The canary schedule from steps and an interval (None: the config's, read when asked).
+        self._schedule = schedule
+        #: The shadow run's sample and end from the options given (None: the config's).
+        self._shadow_options = shadow_options
+
+    @property
+    def route_version(self) -> int:
+        return self._routes.table.version
+
+    # -- deploy --------------------------------------------------------------------
+
+    async def deploy(
+        self, order: DeployOrder, *, actor: str, progress: Callable[[str], None] | None = None
+    ) -> Deployed:
+        """Check the order against its strategy, then hand it to that strategy once no other runs."""
+        strategy = order.strategy
+        if strategy is not Strategy.CANARY and (order.steps or order.interval):
+            raise ConfigError(
+                "--steps and --interval belong to a canary", hint="add --strategy canary", field="steps"
+            )
+        if strategy is not Strategy.SHADOW and (order.sample or order.until):
+            raise ConfigError(
+                "--sample and --until belong to a shadow run", hint="add --strategy shadow", field="sample"
+            )
+        # Options are checked before the smoke test's absence, so each mistake is named first.
+        schedule = self._schedule(order.steps, order.interval) if strategy is Strategy.CANARY else None
+        shadow = self._shadow_options(order.sample, order.until) if strategy is Strategy.SHADOW else None
+        if order.smoke_cases is None and not order.skip_smoke:
+            raise ConfigError(
+                f"a {strategy.value} deploy runs a smoke test first, and none was given",
+                hint="pass --smoke FILE (10-20 prompts), or --no-smoke to skip it knowingly",
+                field="smoke",
+            )
+        cases = order.smoke_cases
+        await self._shadow.ensure_idle()
+        await self._canary.ensure_idle()
+        if shadow is not None:
+            dep, run = await self._shadow.deploy(
+                order.request, cases, sample_bp=shadow.sample_bp, until=shadow.until, actor=actor,
+                progress=progress,
+            )  # fmt: skip
+            return Deployed(dep, self.route_version, shadow=run)
+        if schedule is not None:
+            dep, state = await self._canary.deploy(
+                order.request, cases, schedule, actor=actor, progress=progress
+            )
+            return Deployed(dep, self.route_version, canary=state)
+        dep = await self._routes.deploy_bluegreen(
+            order.request, cases, actor=actor, switch=order.switch, progress=progress
+        )
+        return Deployed(dep, self.route_version)
+
+    # -- moving traffic ------------------------------------------------------------
+
+    async def roll_back(
+        self, *, to: str | None = None, actor: str, reason: str, force: bool = False
+    ) -> RolledBack:
+        """Back to safety: the previous slot, or `to`; during a canary, its baseline.
+
+        During a ramp "back" is the baseline at weight 0, and the canary ends.
+        In its monitoring window (promoted, not yet stable) it is a switch back
+        to the baseline without a new analysis; the baseline serves nothing
+        then, so it is checked for readiness first like any rollback target.
+        """
+        current = await self._canary.current()
+        in_canary = current is not None and (
+            current.status.in_ramp() or current.status is CanaryStatus.PROMOTED
+        )
+        if current is not None and in_canary and to in (None, current.baseline):
+            if current.status is CanaryStatus.PROMOTED:
+                reason = await self._ready_or_forced(current.baseline, reason, force)
+            state = await self._canary.command(canary.Rollback(actor, reason))
+            table = self._routes.table
+            return RolledBack(table.version, was=current.candidate, now_active=table.active, canary=state)
+        moved = await self._routes.roll_back(to=to, actor=actor, reason=reason, force=force)
+        return RolledBack(moved.table.version, moved=moved)
+
+    async def _ready_or_forced(self, slot: str, reason: str, force: bool) -> str:
+        """`reason`, once `slot` passed its readiness check; with `force`, what failed is added to it."""
+        table = self._routes.table
+        if slot not in table.slots or slot in table.effective_weights():
+            return reason
+        problem = await self._routes.readiness(table.slots[slot])
+        if problem is None:
+            return reason
+        if not force:
+            raise TransitionError(
+                f"traffic was not moved: {problem}",
+                hint="fix that backend, or roll back anyway if it is still the lesser harm: "
+                "slipway rollback --force",
+            )
+        return f"{reason}; forced past the readiness check: {problem}"
+
+    async def roll_back_adapter(
+        self, *, to: str | None, actor: str, reason: str, force: bool = False
+    ) -> Moved:
+        """Back to an earlier adapter version: a route change on the engine that already has it loaded."""
+        return await self._routes.rollback_adapter(to=to, actor=actor, reason=reason, force=force)
+
+    async def switch(self, to: str, *, actor: str, reason: str, force: bool = False) -> Moved:
+        return await self._routes.switch_to(to, actor=actor, reason=reason, force=force)
+
+    # -- a running canary ----------------------------------------------------------
+
+    async def canary_command(self, event: canary.Event) -> CanaryState:
+        """Pause, resume, promote or abort the canary (its control loop goes on from the new state)."""
+        return await self._canary.command(event)
+
+    # -- a running shadow ----------------------------------------------------------
+
+    async def stop_shadow(self, *, actor: str, reason: str) -> ShadowRun:
+        return await self._shadow.stop_run(actor=actor, reason=reason)
+
+    async def promote_shadow(
+        self,
+        via: PromoteVia,
+        *,
+        actor: str,
+        steps: str | None = None,
+        interval: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Hand the shadow's staged candidate to blue-green (a switch) or to a new canary ramp.
+
+        Nothing is deployed again: the slot the shadow mirrored to already
+        holds the candidate, checked and smoke-tested.
+        """
+        if via is not PromoteVia.CANARY and (steps or interval):
+            raise ConfigError(
+                "--steps and --interval belong to a promotion through a canary",
+                hint="add --via canary",
+                field="steps",
+            )
+        schedule = self._schedule(steps, interval) if via is PromoteVia.CANARY else None
+        run = await self._shadow.hand_over(via, actor=actor)
+        result: dict[str, Any] = {"via": via.value}
+        if schedule is None:
+            table = await self._routes.switch(
+                run.candidate, actor=actor, reason=f"promote shadow {run.version} (blue-green)"
+            )
+            result["active"] = table.active
+        else:
+            request = DeployRequest(version=run.version, slot=run.candidate)
+            dep, state = await self._canary.deploy(request, None, schedule, actor=actor, progress=progress)
+            result["canary"] = {"deployment_id": dep.id, "weight_pct": state.weight_bp / 100}
+        promoted = await self._shadow.mark_promoted(run, via, actor=actor)
+        result["shadow"] = promoted.to_dict()
+        result["route_version"] = self.route_version
+        return result
