@@ -24,10 +24,10 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httptools
 import psutil
@@ -37,6 +37,8 @@ REPO = BENCH_DIR.parent
 PYTHON = sys.executable
 SLIPWAY = str(Path(PYTHON).with_name("slipway"))
 HOST = "127.0.0.1"
+
+T = TypeVar("T")
 
 #: What the zero-cost backend answers: a realistic non-streaming chat completion.
 ZERO_BODY = json.dumps(
@@ -632,7 +634,7 @@ def mib(n: float) -> float:
     return round(n / 2**20, 1)
 
 
-def run_async(coro: Any) -> Any:
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
     import uvloop
 
     return uvloop.run(coro)

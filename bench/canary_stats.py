@@ -461,13 +461,13 @@ async def store_check(records: int, label_share: float, rated_share: float, roun
             times, read_times, cpu_times = [], [], []
             verdict = None
             for _ in range(rounds):
-                start, cpu = time.perf_counter(), time.process_time()
+                began, cpu = time.perf_counter(), time.process_time()
                 samples = await arm_samples(store, ["blue", "green"], t0, t0 + records * 0.02 + 1)
                 read = time.perf_counter()
                 verdict = judge(samples["blue"], samples["green"])
-                times.append(time.perf_counter() - start)
+                times.append(time.perf_counter() - began)
                 cpu_times.append(time.process_time() - cpu)
-                read_times.append(read - start)
+                read_times.append(read - began)
             assert verdict is not None
             return {
                 "records": records,

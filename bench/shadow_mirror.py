@@ -472,7 +472,9 @@ def _summary(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
     names = list(rounds[0])
     out: dict[str, Any] = {}
     for name in names:
-        row = {q: median([r[name].get(q, math.nan) for r in rounds]) for q in (*QUANTILES, "rps")}
+        row: dict[str, Any] = {
+            q: median([r[name].get(q, math.nan) for r in rounds]) for q in (*QUANTILES, "rps")
+        }
         row["errors"] = sum(r[name]["errors"] for r in rounds)
         row["requests"] = sum(r[name]["requests"] for r in rounds)
         if "gateway_cpu_us_per_request" in rounds[0][name]:

@@ -81,7 +81,13 @@ def start_shadow(site: Site) -> None:
     """Blue serves everything; every request is copied to green, a shadow candidate."""
     switched = site.http.post("/admin/switch", json={"to": "blue"}, headers=site.auth())
     assert switched.status_code == 200, switched.text
-    deploy = {"version": "v9", "strategy": "shadow", "slot": "green", "endpoint": site.green, "kind": "sim"}
+    deploy: dict[str, object] = {
+        "version": "v9",
+        "strategy": "shadow",
+        "slot": "green",
+        "endpoint": site.green,
+        "kind": "sim",
+    }
     deploy |= {"no_smoke": True, "sample": "100%", "until": "1000000-pairs"}
     started = site.http.post("/admin/deploy", json=deploy, headers=site.auth())
     assert started.status_code == 200, started.text
@@ -92,7 +98,13 @@ def start_canary(site: Site) -> None:
     """Blue serves; green, the candidate, takes a growing share, checked every (scaled) minute."""
     switched = site.http.post("/admin/switch", json={"to": "blue"}, headers=site.auth())
     assert switched.status_code == 200, switched.text
-    deploy = {"version": "v9", "strategy": "canary", "slot": "green", "endpoint": site.green, "kind": "sim"}
+    deploy: dict[str, object] = {
+        "version": "v9",
+        "strategy": "canary",
+        "slot": "green",
+        "endpoint": site.green,
+        "kind": "sim",
+    }
     deploy |= {"no_smoke": True, "steps": "25%:1h,50%:1h,100%", "interval": "1m"}
     started = site.http.post("/admin/deploy", json=deploy, headers=site.auth())
     assert started.status_code == 200, started.text

@@ -220,6 +220,7 @@ async def ollama_generate_stream(
     with pytest.raises(ollama.ResponseError) as caught:
         async for part in await client.generate(model=MODEL, prompt="refund please", stream=True):
             assert not part.done, "a cut stream must not end with done=true"
+            assert part.response is not None
             parts.append(part.response)
             if len(parts) == STREAM_AT_KILL:
                 started()
@@ -301,13 +302,16 @@ async def test_killed_before_a_whole_answer_every_client_gets_an_error(
                 await ol.generate(model=MODEL, prompt="refund please", stream=False)
             return caught.value
 
-        tasks = [asyncio.ensure_future(openai_whole()), asyncio.ensure_future(ollama_whole())]
+        openai_task, ollama_task = (
+            asyncio.ensure_future(openai_whole()),
+            asyncio.ensure_future(ollama_whole()),
+        )
         async with httpx.AsyncClient() as http, asyncio.timeout(10):
             while (await http.get(f"{sim.url}/sim/stats")).json()["requests"] < 2:
                 await asyncio.sleep(0.02)
         sim.kill()
         async with asyncio.timeout(10):
-            from_openai, from_ollama = await asyncio.gather(*tasks)
+            from_openai, from_ollama = await asyncio.gather(openai_task, ollama_task)
 
     assert from_openai.status_code == 502 and from_openai.code == "backend_disconnected"
     assert isinstance(from_openai.body, dict)

@@ -90,10 +90,11 @@ def test_ollama_client_chat_and_generate(gateway: Gateway) -> None:
     assert "".join(p.message.content or "" for p in parts).startswith("shipping")
     assert parts[-1].done
     gen = client.generate(model="customer-support", prompt="refund")
-    assert gen.response.startswith("billing")
-    streamed = "".join(
-        p.response for p in client.generate(model="customer-support", prompt="parcel", stream=True)
-    )
+    assert gen.response is not None and gen.response.startswith("billing")
+    streamed = ""
+    for p in client.generate(model="customer-support", prompt="parcel", stream=True):
+        assert p.response is not None
+        streamed += p.response
     assert streamed.startswith("shipping")
     assert [m.model for m in client.list().models] == ["customer-support"]
 

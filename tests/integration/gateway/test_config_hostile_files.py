@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,6 +46,11 @@ def ask(url: str) -> httpx.Response:
         json={"model": "m", "messages": [{"role": "user", "content": "refund"}]},
         timeout=HEALTHZ_GUARD_S,
     )
+
+
+def last_error_has(*words: str) -> Callable[[dict[str, Any]], bool]:
+    """A status check: the config's last error contains every one of `words`."""
+    return lambda s: all(w in (s["config"]["last_error"] or "") for w in words)
 
 
 def hostile_files(blue_url: str, green_url: str) -> list[tuple[str, bytes, list[str]]]:
@@ -83,7 +89,7 @@ def test_the_watcher_refuses_every_hostile_file_keeps_serving_and_then_applies_a
         config.write_bytes(content)
         st = wait_for_status(
             served.url,
-            lambda s, words=words: all(w in (s["config"]["last_error"] or "") for w in words),
+            last_error_has(*words),
             f"{what} is refused and reported in status",
         )
         assert st["route"]["active"] == "blue", what
@@ -135,9 +141,7 @@ def test_healthz_keeps_answering_while_slipway_reads_hostile_files(
             ("[" + "1," * 500_000 + "1]", "more than 10,000 values"),
         ):
             config.write_text(content)
-            wait_for_status(
-                served.url, lambda s, w=words: w in (s["config"]["last_error"] or ""), f"refused: {words}"
-            )
+            wait_for_status(served.url, last_error_has(words), f"refused: {words}")
     finally:
         stop.set()
         poller.join(HEALTHZ_GUARD_S + 5)

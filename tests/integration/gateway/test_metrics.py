@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client.parser import text_string_to_metric_families
 from tests.harness import Gateway, live_gateway, routing_yaml
 
@@ -34,7 +35,7 @@ def test_traffic_per_slot_latency_and_the_split_are_scraped(
         client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="unused", max_retries=0)
         gw.closers.append(client.close)
         for i in range(60):
-            messages = [{"role": "user", "content": "refund"}]
+            messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "refund"}]
             if i % 3:
                 client.chat.completions.create(model="m", user=f"user-{i}", messages=messages)
             else:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
 import pytest
 from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
 
-SLOW = {"stream_interval_ms": 10, "output_tokens": 40}
+SLOW: dict[str, Any] = {"stream_interval_ms": 10, "output_tokens": 40}
 
 MODEL_OF = {"blue": "cs-v2.1", "green": "cs-v2.2"}
 

@@ -26,7 +26,7 @@ from slipway.store import Store, default_store_url, open_store
 
 KEY = f"{HEARTBEAT_KEY}.test"
 
-ODD = {
+ODD: dict[int, dict[str, Any]] = {
     3: {"category": "c" * 201},
     10: {"output_tokens": 18_446_744_073_709_551_615},
     17: {"output_head": "nul \x00 inside"},

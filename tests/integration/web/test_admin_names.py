@@ -95,7 +95,7 @@ def test_an_actor_header_that_is_not_one_printable_line_is_refused(served: Serve
     r = httpx.post(
         f"{served.url}/admin/switch",
         json={"to": "green"},
-        headers={"x-slipway-actor": b"caf\xe9"},
+        headers={b"x-slipway-actor": b"caf\xe9"},
         timeout=WAIT_S,
     )
     assert r.status_code == 400 and "X-Slipway-Actor" in r.text, r.text

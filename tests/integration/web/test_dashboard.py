@@ -162,7 +162,12 @@ def test_one_click_rolls_back_to_the_previous_slot_and_is_recorded_as_done_by_th
 
             # When the operator clicks rollback but cancels the confirmation
             cancelled: list[str] = []
-            page.once("dialog", lambda dialog: (cancelled.append(dialog.type), dialog.dismiss()))
+
+            def dismiss(dialog: Dialog) -> None:
+                cancelled.append(dialog.type)
+                dialog.dismiss()
+
+            page.once("dialog", dismiss)
             rollback.click()
             assert cancelled == ["confirm"]
 

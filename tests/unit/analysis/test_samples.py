@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -17,7 +19,7 @@ from slipway.analysis.samples import ArmSample, CategoryCount
         ({"requests": 10, "errors": 0, "checked_outputs": 1, "invalid_outputs": 2}, "invalid_outputs"),
     ],
 )
-def test_contradictory_counts_are_refused(fields: dict[str, int], message: str) -> None:
+def test_contradictory_counts_are_refused(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ArmSample(slot="green", **fields)
     with pytest.raises(ValueError, match="between 0 and n"):
@@ -27,7 +29,12 @@ def test_contradictory_counts_are_refused(fields: dict[str, int], message: str) 
 def test_values_are_frozen_copies() -> None:
     latencies = [100.0, 200.0]
     sample = ArmSample(
-        slot="green", requests=2, errors=0, latency_ms=latencies, per_category={"a": CategoryCount(2, 1)}
+        slot="green",
+        requests=2,
+        errors=0,
+        # A list, not the declared array, on purpose: the caller's mutable list must be copied.
+        latency_ms=latencies,  # type: ignore[arg-type]
+        per_category={"a": CategoryCount(2, 1)},
     )
     latencies.append(1.0)
     assert len(sample.latency_ms) == 2
@@ -43,7 +50,7 @@ def test_pooled_adds_counts_and_concatenates_values() -> None:
         slot="blue",
         requests=10,
         errors=1,
-        latency_ms=[1.0, 2.0],
+        latency_ms=np.array([1.0, 2.0]),
         per_category={"x": CategoryCount(4, 3)},
         category_requests={"x": 6, "y": 4},
         invalid_by_check={"empty": 1},
@@ -56,7 +63,7 @@ def test_pooled_adds_counts_and_concatenates_values() -> None:
         slot="green",
         requests=5,
         errors=2,
-        latency_ms=[3.0],
+        latency_ms=np.array([3.0]),
         per_category={"x": CategoryCount(2, 2), "z": CategoryCount(1, 0)},
         category_requests={"x": 5},
         since=4.0,

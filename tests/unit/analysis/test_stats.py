@@ -153,6 +153,7 @@ def test_quantiles_see_a_slower_candidate_and_not_an_identical_one() -> None:
     assert not c_same.worse and c_same.lower < 1 < c_same.upper
     assert c_slow.worse and c_slow.p_value <= ALPHA
     assert c_slow.estimate == pytest.approx(1.6, rel=0.15)
+    assert c_slow.estimate is not None
     assert c_slow.lower < c_slow.estimate < c_slow.upper
     assert c_slow.p_threshold > c_slow.p_value
 

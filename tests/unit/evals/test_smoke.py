@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from slipway.core.errors import ConfigError
+from slipway.core.labels import normalize_label
 from slipway.evals.smoke import (
     DEFAULT_MAX_TOKENS,
     CaseResult,
     SmokeCase,
     check_output,
-    normalize_label,
     parse_smoke_cases,
     summarize,
 )

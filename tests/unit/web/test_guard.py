@@ -9,6 +9,7 @@ admin app, so each case shows only whether the request got through.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from slipway.web.guard import AdminGuard, HostPolicy
 
 def call(hosts: HostPolicy, method: str, headers: dict[str, str]) -> int:
     """The status the guard answered with, or 200 from the stand-in admin app behind it."""
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
     scope = {
         "type": "http",
         "method": method,
@@ -36,7 +37,7 @@ def call(hosts: HostPolicy, method: str, headers: dict[str, str]) -> int:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     asyncio.run(AdminGuard(app, TokenGuard(None), hosts)(scope, receive, send))

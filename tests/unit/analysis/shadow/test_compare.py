@@ -17,7 +17,7 @@ from slipway.analysis.shadow.validators import FormatValidator
 from slipway.core.shadow import Preference
 from slipway.core.shadow_config import ShadowChecksConfig, ShadowConfig
 
-JSON = ShadowChecksConfig(json=True)
+JSON = ShadowChecksConfig(is_json=True)
 PLAIN = ShadowChecksConfig()
 
 

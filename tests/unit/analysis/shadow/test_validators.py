@@ -92,7 +92,7 @@ def test_a_truncated_json_answer_is_not_failed_for_what_was_cut() -> None:
 def test_an_error_fails_compliance_and_nothing_else_is_checked(
     status: int, error: str | None, reason: str
 ) -> None:
-    result = FormatValidator(ShadowChecksConfig(json=True))(
+    result = FormatValidator(ShadowChecksConfig(is_json=True))(
         ShadowAnswer("green", "v", status=status, latency_ms=1.0, text="", error=error)
     )
     assert not result.passed
@@ -100,7 +100,7 @@ def test_an_error_fails_compliance_and_nothing_else_is_checked(
 
 
 def test_summary_lists_every_failed_check() -> None:
-    result = FormatValidator(ShadowChecksConfig(json=True, max_chars=3))(answer("green", "billing"))
+    result = FormatValidator(ShadowChecksConfig(is_json=True, max_chars=3))(answer("green", "billing"))
     assert result.summary().startswith("max_chars: 7 characters, over 3; json: not JSON")
     assert FormatValidator(ShadowChecksConfig())(answer("green", "billing")).summary() == "pass"
 
