@@ -263,7 +263,7 @@ class Runtime:
         if self.routes.table is None:
             raise ConfigError(
                 f"no routes: the store at {store.where} is empty and no config file was given",
-                hint="start with --config slipway.yaml (the seed's model_routing.yaml works as-is)",
+                hint="start with --config slipway.yaml (a plain model_routing.yaml works as-is)",
             )
         if self.settings.config_path is not None and self.settings.watch_config:
             watch = asyncio.create_task(

@@ -1,4 +1,4 @@
-"""Runs canaries unattended (CN4): wakes on schedule, asks the judge, steps the machine, carries out effects.
+"""Runs canaries unattended: wakes on schedule, asks the judge, steps the machine, carries out effects.
 
 The decision path: wake → reconcile with the route table → `judge.evaluate`
 → `canary.step(state, Tick(verdict))` → effects: the route change through
@@ -10,9 +10,9 @@ take the same path with their own event.
 All state lives in the store and is reloaded at every wake, so a restart
 (or a kill -9) resumes the same phase with the same timer: times are kept
 in the injectable clock's time, and the next check is computed from them.
-Between the scheduled checks, guard checks run every `plan.guard_s` (clock
-time) and act only on a rollback verdict (DF1); their timing lives in memory,
-so after a restart the next guard check is simply due.
+Between the scheduled checks, guard checks run every `schedule.guard_s`
+(clock time) and act only on a rollback verdict, which acts at once; their
+timing lives in memory, so after a restart the next guard check is simply due.
 A route change is saved as pending before it is committed, so a crash
 between the two is finished at the next wake rather than lost; a route
 table that changed behind the canary's back ends it (`RoutesChanged`).

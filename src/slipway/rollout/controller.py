@@ -334,7 +334,7 @@ class RouteController:
     async def rollback_adapter(
         self, *, to: str | None, actor: str, reason: str, force: bool = False
     ) -> Moved:
-        """Back to an earlier adapter version (AD3): a route change, never an engine call.
+        """Back to an earlier adapter version: a route change, never an engine call.
 
         If no slot serves `to`, the standby is restaged with it on the active
         slot's engine; the engine must have it loaded (checked first, and no
@@ -395,7 +395,7 @@ class RouteController:
         progress: Callable[[str], None] | None = None,
         strategy: Strategy = Strategy.BLUEGREEN,
     ) -> Deployment:
-        """Stage the version in a standby slot, smoke-test it there, then switch (BG2).
+        """Stage the version in a standby slot, smoke-test it there, then switch.
 
         A canary stages the same way (`switch=False`, `strategy=CANARY`) and
         then moves weights itself.

@@ -72,7 +72,7 @@ def rollback(
     """Back to the previous active slot (or `to`); any canary weights are cleared.
 
     During a weighted split "back" is the active (production) slot. With no
-    recorded previous slot (a fresh start from the seed's two-slot file) and
+    recorded previous slot (a fresh start from a plain two-slot file) and
     exactly one other slot, that slot is the only sensible meaning of "back".
     """
     if to is None and table.weights:
