@@ -243,9 +243,14 @@ async def test_a_shadow_is_promoted_through_bluegreen_or_canary(tmp_path: Path, 
     with shadow_story(tmp_path) as gw:
         deploy_shadow(gw)
         await traffic(gw.url, 100)
-        r = httpx.post(
-            f"{gw.url}/admin/shadow/promote", json={"via": via, "steps": "10%:1h,100%"}, timeout=60
-        )
+        body: dict[str, Any] = {"via": via, "steps": "10%:1h,100%"}
+        if via == "bluegreen":
+            # Canary options with a blue-green promotion are a mistake to name, not to ignore.
+            wrong = httpx.post(f"{gw.url}/admin/shadow/promote", json=body, timeout=60)
+            assert wrong.status_code == 400 and "--via canary" in wrong.json()["error"]["hint"], wrong.text
+            assert shadow_status(gw)["shadow"]["status"] == "running"
+            body = {"via": via}
+        r = httpx.post(f"{gw.url}/admin/shadow/promote", json=body, timeout=60)
         assert r.status_code == 200, r.text
         out = r.json()
         assert out["shadow"]["status"] == "promoted" and out["shadow"]["promoted_via"] == via
