@@ -85,8 +85,8 @@ class ConfigApplier:
         self.state.loaded = loaded
         s.shadow.configure()
         try:
-            table = await s.controller.apply_table(
-                await s.shadow.keep_shadow(await s.canary.keep_canary(config.to_route_table(0))),
+            table = await s.operator.apply_routing_file(
+                config.to_route_table(0),
                 actor=actor,
                 reason=f"applied {path}" + (" at start" if at_start else ""),
                 force=force,

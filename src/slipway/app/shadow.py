@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any
 
 from slipway.analysis.shadow import (
@@ -29,7 +29,6 @@ from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.ports import Clock, Notifier
 from slipway.core.shadow import Preference, ShadowPair, ShadowRun
 from slipway.core.shadow_config import ShadowConfig
-from slipway.core.types import RouteTable
 from slipway.gateway.batch_writer import BatchWriter
 from slipway.gateway.mirror import Mirror
 from slipway.gateway.proxy import Proxy
@@ -96,22 +95,6 @@ class ShadowService:
     def configure(self) -> None:
         cfg = self._config().mirror
         self.mirror.configure(concurrency=cfg.concurrency, queue=cfg.queue, timeout_s=cfg.timeout_s)
-
-    async def keep_shadow(self, table: RouteTable) -> RouteTable:
-        """A routing file applied while a shadow mirrors keeps the candidate's staged slot.
-
-        The file knows the candidate's slot as it was before the deploy; applied
-        as written it would point the mirror at the old version.
-        """
-        run = await self.controller.current()
-        if run is None or run.status.is_final():
-            return table
-        current = self._routes.table
-        if current.mirror_run != run.deployment_id:
-            return table
-        if run.candidate not in table.slots or run.candidate == table.active or table.weights:
-            return table
-        return replace(table, slots={**table.slots, run.candidate: current.slots[run.candidate]})
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.deployments import Deployment, Strategy
 from slipway.core.errors import ConfigError, TransitionError
 from slipway.core.shadow import PromoteVia, ShadowRun, ShadowUntil
+from slipway.core.types import RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import Moved, RouteController
@@ -196,6 +197,21 @@ class RolloutOperator:
 
     async def switch(self, to: str, *, actor: str, reason: str, force: bool = False) -> Moved:
         return await self._routes.switch_to(to, actor=actor, reason=reason, force=force)
+
+    async def apply_routing_file(
+        self, table: RouteTable, *, actor: str, reason: str, force: bool, force_hint: str, unready_note: str
+    ) -> RouteTable:
+        """Apply a routing file's table without undoing a rollout in progress.
+
+        The file knows the canary's or the shadow's candidate slot as it was
+        before the deploy: a running canary keeps its candidate and split, a
+        running shadow keeps its candidate's staged slot. A file that moves
+        production elsewhere or sets weights of its own still wins.
+        """
+        kept = await self._shadow.keep_shadow(await self._canary.keep_canary(table))
+        return await self._routes.apply_table(
+            kept, actor=actor, reason=reason, force=force, force_hint=force_hint, unready_note=unready_note
+        )
 
     # -- a running canary ----------------------------------------------------------
 

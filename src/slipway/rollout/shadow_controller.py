@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
@@ -178,6 +179,22 @@ class ShadowController(ControlLoop):
         await self._store.save_shadow(promoted, self.clock.now())
         self._tell(promoted, "shadow.promoted", f"shadow {run.version} promoted through {via.value}", actor)
         return promoted
+
+    async def keep_shadow(self, table: RouteTable) -> RouteTable:
+        """A routing file applied while a shadow mirrors keeps the candidate's staged slot.
+
+        The file knows the candidate's slot as it was before the deploy; applied
+        as written it would point the mirror at the old version.
+        """
+        run = await self.current()
+        if run is None or run.status.is_final():
+            return table
+        current = self._routes.table
+        if current.mirror_run != run.deployment_id:
+            return table
+        if run.candidate not in table.slots or run.candidate == table.active or table.weights:
+            return table
+        return replace(table, slots={**table.slots, run.candidate: current.slots[run.candidate]})
 
     # -- reading -------------------------------------------------------------------------
 
