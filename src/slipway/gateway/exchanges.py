@@ -83,7 +83,10 @@ def upstream_body(
         out.update(extras)
     out["model"] = slot.backend_model
     out["stream"] = stream
-    if stream and exchange.upstream_framing == "sse" and exchange.translates:
+    if not stream:
+        # Only meaningful with a stream: OpenAI's API and vLLM refuse it on a plain request.
+        out.pop("stream_options", None)
+    elif exchange.upstream_framing == "sse" and exchange.translates:
         # Ollama's final line carries token counts; ask the OpenAI server for them.
         out.setdefault("stream_options", {"include_usage": True})
     return out

@@ -62,7 +62,8 @@ def parse_request(api: Api, raw: bytes, content_type: bytes | None) -> dict[str,
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         sent = (content_type or b"").split(b";")[0].strip().decode("latin-1")
-        as_sent = f" (it was sent as {sent})" if sent and sent != "application/json" else ""
+        # Media types are case-insensitive: Application/JSON is JSON, and not the likely cause.
+        as_sent = f" (it was sent as {sent})" if sent and sent.lower() != "application/json" else ""
         return Problem(
             f"request body is not valid JSON: {exc}; send a JSON object with "
             f"Content-Type: application/json{as_sent}",
@@ -82,7 +83,9 @@ def parse_request(api: Api, raw: bytes, content_type: bytes | None) -> dict[str,
 
 
 def too_deep(value: Any, limit: int) -> bool:
-    """Whether arrays and objects nest deeper than `limit` (walked without recursion)."""
+    """Whether arrays and objects nest deeper than `limit` (walked without recursion); a scalar nests 0."""
+    if not isinstance(value, dict | list):
+        return False
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()

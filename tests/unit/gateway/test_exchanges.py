@@ -246,13 +246,6 @@ def test_a_translated_answer_in_one_piece_asks_for_no_stream_options(api: Api) -
     assert out["stream"] is False and "stream_options" not in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway/exchanges.py:85 sets stream from the argument but keeps the stream_options the "
-    "translator added for the body's own wish (Ollama streams by default), so stream=False can go "
-    "out with stream_options, which the OpenAI API and vLLM refuse; the proxy and the mirror "
-    "always pass the client's own wish today, so no request reaches this yet",
-)
 @pytest.mark.parametrize("api", OLLAMA_APIS)
 def test_stream_options_follow_the_stream_flag_sent_not_the_clients_default(api: Api) -> None:
     out = upstream_body(exchange_for(api, BackendKind.VLLM), BODIES[api], SLOT, False)
