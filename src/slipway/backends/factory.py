@@ -51,7 +51,7 @@ class SlotBackends:
         return await self._for(slot).complete(slot, request)
 
     async def colocation_warnings(self, table: RouteTable, slot: Slot) -> list[str]:
-        """What staging `slot` beside `table`'s slots will cost (core.plans.ColocationAdvisor)."""
+        """What staging `slot` beside `table`'s slots will cost (core.colocation.ColocationAdvisor)."""
         return await self._ollama.colocation_warnings(table, slot)
 
     async def close(self) -> None:

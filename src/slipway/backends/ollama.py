@@ -3,7 +3,7 @@
 Ollama keeps one runner per base GGUF file and reloads it whenever a model
 with other adapters on that base is requested, so two such slots on one
 server cannot both stay warm. `colocation_warnings` reads what each model is built
-from (`/api/show`) and returns `core.plans.shared_base_warning` for such a
+from (`/api/show`) and returns `core.colocation.shared_base_warning` for such a
 plan, with the cold start measured from `load_duration` in `/api/chat`
 answers when slipway has seen one. Building models from an adapter file
 lives in `ollama_adapters`.

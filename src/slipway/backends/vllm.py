@@ -15,7 +15,7 @@ name that is already loaded is a 400 ("has already been loaded"); unloading
 an unknown name is a 404 ("cannot be found"). Errors are
 `{"error": {"message", "type", "param", "code"}}` (older releases: the same
 fields at the top level). Unload an adapter only after the gateway has
-drained the requests sent to it (see `core.plans.unload_blockers`).
+drained the requests sent to it (see `core.colocation.unload_blockers`).
 """
 
 from __future__ import annotations

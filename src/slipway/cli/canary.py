@@ -8,7 +8,6 @@ time unless the server runs a drill clock (SLIPWAY_CLOCK_SCALE).
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any
 
@@ -22,6 +21,8 @@ from rich.text import Text
 
 from slipway.cli.client import URL_OPTION, AdminClient
 from slipway.cli.output import example, make_console
+from slipway.core.canary import NOT_SIGNIFICANT_YET
+from slipway.core.canary import verdict_words as row_words
 from slipway.core.canary_schedule import format_duration
 
 console: Console = make_console()
@@ -83,38 +84,15 @@ def details(c: dict[str, Any]) -> Text:
     )
 
 
-_RATIO = re.compile(r"^> ([\d.]+)× production$")
-_POINTS = re.compile(r"^> ([\d.]+) points drop$")
-_PERCENT = re.compile(r"^> ([\d.]+) % drop$")
-
 #: Printed under a metric table that has a "not significant yet" row.
-NOT_YET = (
-    "not significant yet: the candidate looks worse than the threshold allows, but the test cannot tell "
-    "it from production yet (p above its level; the interval still reaches production's value). "
-    "More traffic decides it: checks go on, and a significant breach rolls back."
-)
-
-
-def past_threshold(m: dict[str, Any]) -> bool:
-    """Whether the candidate's own figure is beyond the row's threshold (whatever the test says)."""
-    base, cand, rule = m.get("baseline"), m.get("candidate"), str(m.get("threshold") or "")
-    if not isinstance(base, int | float) or not isinstance(cand, int | float):
-        return False
-    if found := _RATIO.match(rule):
-        return base > 0 and cand / base > float(found.group(1))
-    if found := _POINTS.match(rule):
-        return (base - cand) * 100 > float(found.group(1))
-    if found := _PERCENT.match(rule):
-        return base > 0 and (base - cand) / base * 100 > float(found.group(1))
-    return False
+NOT_YET = NOT_SIGNIFICANT_YET
 
 
 def verdict_words(m: dict[str, Any]) -> str:
     """The row's action, saying so when a pass only means the evidence is not in yet."""
-    action = str(m.get("action"))
-    if action == "pass" and past_threshold(m):
-        return "pass: not significant yet"
-    return action
+    return row_words(
+        str(m.get("action")), m.get("baseline"), m.get("candidate"), str(m.get("threshold") or "")
+    )
 
 
 def metric_table(verdict: dict[str, Any], *, explain: bool = False) -> Group:

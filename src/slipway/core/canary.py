@@ -13,6 +13,7 @@ their metric tables, phase changes, operator actions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -66,6 +67,42 @@ _FRAMEWORK = {
     VerdictAction.INVESTIGATE: "investigate, then decide",
     VerdictAction.ROLLBACK: "roll back at once",
 }
+
+
+_RATIO = re.compile(r"^> ([\d.]+)× production$")
+_POINTS = re.compile(r"^> ([\d.]+) points drop$")
+_PERCENT = re.compile(r"^> ([\d.]+) % drop$")
+
+#: Said under a metric table with a "not significant yet" row (the CLI, the demo, notifications).
+NOT_SIGNIFICANT_YET = (
+    "not significant yet: the candidate looks worse than the threshold allows, but the test cannot tell "
+    "it from production yet (p above its level; the interval still reaches production's value). "
+    "More traffic decides it: checks go on, and a significant breach rolls back."
+)
+
+
+def looks_past_threshold(baseline: object, candidate: object, threshold: str) -> bool:
+    """Whether the candidate's own figure is beyond the row's threshold, whatever the test says.
+
+    Read from the row as shown (the threshold in words), so rows stored
+    before this was asked, and rows read back from the API, answer too.
+    """
+    if not isinstance(baseline, int | float) or not isinstance(candidate, int | float):
+        return False
+    if found := _RATIO.match(threshold):
+        return baseline > 0 and candidate / baseline > float(found.group(1))
+    if found := _POINTS.match(threshold):
+        return (baseline - candidate) * 100 > float(found.group(1))
+    if found := _PERCENT.match(threshold):
+        return baseline > 0 and (baseline - candidate) / baseline * 100 > float(found.group(1))
+    return False
+
+
+def verdict_words(action: str, baseline: object, candidate: object, threshold: str) -> str:
+    """A row's action, saying so when a pass only means the evidence is not in yet."""
+    if action == "pass" and looks_past_threshold(baseline, candidate, threshold):
+        return "pass: not significant yet"
+    return action
 
 
 @dataclass(frozen=True, slots=True)

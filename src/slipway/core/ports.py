@@ -1,6 +1,6 @@
 """Ports: the narrow interfaces the pure layers need from the outside world.
 
-Adapters (store, backends, notify) implement them; `app.py` wires them. The
+Adapters (store, backends, notify) implement them; the composition root (`slipway.app`) wires them. The
 gateway and the control loop only ever see these Protocols.
 """
 

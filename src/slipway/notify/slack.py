@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slipway.core.canary import MetricRow
+from slipway.core.canary import NOT_SIGNIFICANT_YET, MetricRow, verdict_words
 from slipway.core.notifications import Notification, Severity
 
 COLOURS = {Severity.INFO: "#2eb67d", Severity.WARNING: "#ecb22e", Severity.CRITICAL: "#e01e5a"}
@@ -31,7 +31,10 @@ def _num(value: float | None) -> str:
 
 def metric_table(rows: tuple[MetricRow, ...]) -> str:
     """The metric table as aligned plain text (also what the log notifier prints)."""
-    header = ("metric", "category", "baseline", "candidate", "threshold", "verdict", "n (b/c)")
+    header = (
+        "metric", "category", "baseline", "candidate", "threshold", "verdict", "n (b/c)",
+        "effect (interval), p",
+    )  # fmt: skip
     lines = [header] + [
         (
             r.metric,
@@ -39,15 +42,23 @@ def metric_table(rows: tuple[MetricRow, ...]) -> str:
             _num(r.baseline),
             _num(r.candidate),
             r.threshold,
-            str(r.action),
+            _words(r),
             f"{r.n_baseline}/{r.n_candidate}",
+            r.summary,
         )
         for r in rows
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
+    table = "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines
     )
+    if any(_words(r) != str(r.action) for r in rows):
+        table += "\n" + NOT_SIGNIFICANT_YET
+    return table
+
+
+def _words(row: MetricRow) -> str:
+    return verdict_words(str(row.action), row.baseline, row.candidate, row.threshold)
 
 
 def slack_payload(note: Notification) -> dict[str, Any]:
@@ -69,7 +80,8 @@ def slack_payload(note: Notification) -> dict[str, Any]:
         "fields": [
             {
                 "title": f"{r.metric}" + (f" [{r.category}]" if r.category else ""),
-                "value": f"{_num(r.candidate)} vs {_num(r.baseline)} ({r.threshold}): {r.action}",
+                "value": f"{_num(r.candidate)} vs {_num(r.baseline)} ({r.threshold}): {_words(r)}"
+                + (f"; {r.summary}" if r.summary else ""),
                 "short": False,
             }
             for r in note.metrics

@@ -1,1 +1,1 @@
-"""The admin HTTP API (token-protected) and, later, the dashboard."""
+"""The admin HTTP API (token-protected), the dashboard page, /metrics and the health probes."""

@@ -73,8 +73,27 @@ def test_the_plain_table_aligns_columns() -> None:
         "verdict",
         "n",
         "(b/c)",
+        "effect",
+        "(interval),",
+        "p",
     ]
     assert lines[2].index("billing") == lines[0].index("category")
+
+
+def test_a_pass_past_its_threshold_says_it_is_not_significant_yet_with_its_interval() -> None:
+    """A notification must not read as wrong: 3x the latency beside "pass" says why, with the interval."""
+    row = MetricRow(
+        "latency_p95", 28.65, 86.58, "> 1.5× production", VerdictAction.PASS, n_baseline=40, n_candidate=6,
+        summary="3.0× (0.8× … 11×), p=0.09",
+    )  # fmt: skip
+    table = metric_table((row,))
+    assert "pass: not significant yet" in table and "3.0× (0.8× … 11×), p=0.09" in table
+    assert table.splitlines()[-1].startswith("not significant yet: the candidate looks worse")
+    field = slack_payload(Notification(event="canary.check", title="check", metrics=(row,)))["attachments"][0]
+    assert field["fields"][0]["value"] == (
+        "86.58 vs 28.65 (> 1.5× production): pass: not significant yet; 3.0× (0.8× … 11×), p=0.09"
+    )
+    assert "not significant yet" not in metric_table(ROWS)
 
 
 def test_the_log_notifier_logs_at_the_severity_with_the_table(caplog: pytest.LogCaptureFixture) -> None:
