@@ -26,7 +26,8 @@ from tests.fuzz.live import Backends, Finding, Site, served
 from tests.fuzz.strategies import BAD_UTF8, edge_ints, json_values, numbers, odd_text
 
 from slipway.app import canary_analysis
-from slipway.core.config import RoutingConfig, parse_config, read_config_text
+from slipway.core.config import RoutingConfig, parse_config
+from slipway.core.config_yaml import read_config_text
 from slipway.core.errors import ConfigError
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TIMEOUT_S)]

@@ -18,7 +18,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from slipway.analysis.output_checks import OutputCheck, OutputChecksConfig, build_checks
 from slipway.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from slipway.core.config import RoutingConfig, parse_config, read_config_text
+from slipway.core.config import RoutingConfig, parse_config
+from slipway.core.config_yaml import read_config_text
 from slipway.core.errors import ConfigError
 from slipway.rollout.analysis_judge import thresholds_from
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from slipway.app.runtime import Runtime
 from slipway.app.settings import ServeSettings, check_admin_exposure
-from slipway.core.config import GatewayConfig
+from slipway.core.gateway_config import GatewayConfig
 from slipway.gateway.app import GatewayApp
 from slipway.gateway.connections import ConnectionLimits, fd_budget, guarded_protocol
 from slipway.gateway.tuning import freeze_startup_heap

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from slipway.core.config import dump_config, normalize_endpoint, parse_config
+from slipway.core.config import dump_config, parse_config
 from slipway.core.errors import ConfigError
+from slipway.core.slot_config import normalize_endpoint
 from slipway.core.types import BackendKind
 
 SEED = """# Config: model_routing.yaml

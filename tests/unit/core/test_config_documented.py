@@ -6,15 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from slipway.core.config import (
-    CanaryConfig,
-    EngineConfig,
-    GatewayConfig,
-    NotifyConfig,
-    RoutingConfig,
-    SlotConfig,
-    Timeouts,
-)
+from slipway.core.config import CanaryConfig, NotifyConfig, RoutingConfig
+from slipway.core.gateway_config import GatewayConfig
 from slipway.core.shadow_config import (
     JudgeConfig,
     MirrorConfig,
@@ -22,6 +15,7 @@ from slipway.core.shadow_config import (
     ShadowConfig,
     ShadowDecisionConfig,
 )
+from slipway.core.slot_config import EngineConfig, SlotConfig, Timeouts
 
 DOC = (Path(__file__).parents[3] / "docs" / "config.md").read_text()
 

@@ -13,12 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slipway.core.config import (
-    MAX_CONFIG_BYTES,
-    MAX_CONFIG_VALUES,
-    parse_config,
-    read_config_text,
-)
+from slipway.core.config import parse_config
+from slipway.core.config_yaml import MAX_CONFIG_BYTES, MAX_CONFIG_VALUES, read_config_text
 from slipway.core.errors import ConfigError
 
 BASE = """\
@@ -239,7 +235,7 @@ def test_read_config_text_refuses_what_is_not_a_small_utf8_file(tmp_path: Path) 
 
 
 def test_the_pure_python_parser_applies_the_same_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    import slipway.core.config as config
+    import slipway.core.config_yaml as config
 
     monkeypatch.setattr(config, "_Loader", yaml.SafeLoader)
     with pytest.raises(ConfigError, match="limit is"):

@@ -10,8 +10,8 @@ import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
 from slipway.core.types import BackendKind, Slot
+from slipway.gateway.backend_failures import unreachable as _unreachable
 from slipway.gateway.connections import RESERVED_FDS, fd_budget, own_exhaustion
-from slipway.gateway.proxy import _unreachable
 
 SLOT = Slot(name="green", endpoint="http://127.0.0.1:9", model="m", kind=BackendKind.SIM, version="v2.2")
 KEY = ConnectionKey("127.0.0.1", 9, False, True, None, None, None)

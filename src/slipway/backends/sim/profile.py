@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from slipway.core.config import _line_map
+from slipway.core.config_yaml import _line_map
 from slipway.core.errors import ConfigError
 
 
