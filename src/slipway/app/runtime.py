@@ -58,7 +58,9 @@ from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import RouteController
 from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.operator import RolloutOperator, ShadowOptions
+from slipway.rollout.route_follower import RouteFollower
 from slipway.store.database import Store, open_store
+from slipway.store.route_feed import RouteFeed
 from slipway.web.status import (
     CanarySummary,
     ConfigStatus,
@@ -254,7 +256,19 @@ class Runtime:
                 schedule=self.canary_schedule,
                 shadow_options=self.shadow_options,
             )
-            started = Started(store, recorder, controller, canary, shadow, operator, watch=None)
+            feed = RouteFeed(
+                store, poll_s=self.settings.route_poll_s, notifications=self.settings.route_notifications
+            )
+            loops = (canary, shadow.controller)
+
+            def wake_loops() -> None:
+                for loop in loops:
+                    loop.kick()
+
+            follower = RouteFollower(feed, controller, on_change=wake_loops)
+            started = Started(
+                store, recorder, controller, canary, shadow, operator, feed, follower, watch=None
+            )
             self._started = started
             undo.pop_all()
         await self._start_engines()
@@ -271,6 +285,7 @@ class Runtime:
             )
             self._started = replace(started, watch=watch)
         self.webhooks.start()
+        started.follower.start()
         canary.start()
         shadow.start()
 
@@ -314,6 +329,7 @@ class Runtime:
         """Stop the loops, then the gateway, then what it writes to; safe after a failed start."""
         s = self._started
         if s is not None:
+            await s.follower.stop()
             await s.canary.stop()
             await s.shadow.stop()
         await self.webhooks.close()
@@ -477,6 +493,7 @@ class Runtime:
                 else None
             ),
             connections=copy.copy(self.connections),
+            route_feed={**asdict(s.route_feed.stats), "follower_restarts": s.follower.restarts},
             last_deployment=(
                 DeploymentSummary(
                     id=deployments[0].id, version=deployments[0].version, status=str(deployments[0].status)

@@ -25,6 +25,10 @@ class ServeSettings:
     clock: Clock | None = None
     #: Names clients use for this server besides localhost, IPs and `host` (--allowed-host).
     allowed_hosts: tuple[str, ...] = ()
+    #: How often the committed route version is read, to follow other replicas' changes.
+    route_poll_s: float = 1.0
+    #: Also listen for PostgreSQL's route notifications (off: poll only).
+    route_notifications: bool = True
 
     def resolved_store_url(self) -> str:
         return self.store_url or default_store_url(self.workdir)

@@ -10,7 +10,9 @@ from slipway.gateway.recorder import Recorder
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import RouteController
 from slipway.rollout.operator import RolloutOperator
+from slipway.rollout.route_follower import RouteFollower
 from slipway.store.database import Store
+from slipway.store.route_feed import RouteFeed
 
 
 class NotStartedError(RuntimeError):
@@ -28,5 +30,8 @@ class Started:
     shadow: ShadowService
     #: Every action a person takes on a rollout goes through it.
     operator: RolloutOperator
+    #: Route versions committed by any replica, and what takes them in here.
+    route_feed: RouteFeed
+    follower: RouteFollower
     #: Applies the config file on every save; None when there is no file or watching is off.
     watch: asyncio.Task[None] | None

@@ -35,6 +35,20 @@ def serve(
         help="A name clients use for this server (a load balancer's DNS name), besides localhost, IP "
         "addresses and --host; repeatable. The admin API and the dashboard refuse other Host headers.",
     ),
+    route_poll: float = typer.Option(
+        1.0,
+        "--route-poll",
+        min=0.05,
+        max=60.0,
+        metavar="SECONDS",
+        help="How often this replica reads the store's route version, to follow changes other replicas "
+        "commit (on PostgreSQL, notifications usually bring them sooner).",
+    ),
+    no_route_notify: bool = typer.Option(
+        False,
+        "--no-route-notify",
+        help="Follow other replicas' route changes by polling only (no PostgreSQL notifications).",
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run the gateway (OpenAI and Ollama APIs), the admin API and the control loop."""
@@ -62,6 +76,8 @@ def serve(
         watch_config=not no_watch,
         workdir=Path.cwd(),
         allowed_hosts=tuple(normal_name(n) for n in allowed_host),
+        route_poll_s=route_poll,
+        route_notifications=not no_route_notify,
     )
     try:
         check_admin_exposure(settings)

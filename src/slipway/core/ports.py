@@ -6,7 +6,7 @@ gateway and the control loop only ever see these Protocols.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from slipway.core.canary import CanaryEvent, CanaryRecord, CanaryVerdict, JudgeRequest
@@ -50,6 +50,16 @@ class RouteStore(Protocol):
         ...
 
     async def route_history(self, limit: int = 100) -> list[RouteChange]: ...
+
+
+class RouteChanges(Protocol):
+    async def follow(self, on_version: Callable[[int], Awaitable[None]]) -> None:
+        """Call `on_version` with the store's route version each time it may have changed.
+
+        Runs until cancelled. Versions may repeat or arrive late; the caller
+        takes only what is newer than what it serves.
+        """
+        ...
 
 
 class RoutePublisher(Protocol):

@@ -99,6 +99,23 @@ class RouteController:
             self._publisher.publish(self._table)
         return self._table
 
+    async def refresh(self, version: int) -> bool:
+        """Take in the store's table when `version` is newer than the one served; True if it was.
+
+        Another replica committed it: this one must serve it too. A local
+        commit that raced ahead is never replaced by an older table.
+        """
+        if self._table is not None and version <= self._table.version:
+            return False
+        table = await self._routes.load_routes()
+        async with self._lock:
+            if table is None or (self._table is not None and table.version <= self._table.version):
+                return False
+            log.info("route v%d from the store (committed elsewhere): active %s", table.version, table.active)
+            self._table = table
+            self._publisher.publish(table)
+        return True
+
     @property
     def table(self) -> RouteTable:
         if self._table is None:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import URL, Connection
 
 from slipway.core.arms import ArmWindow, ArmWindowReader
 from slipway.core.canary import CanaryEvent, CanaryRecord
@@ -109,6 +109,15 @@ class Store:
 
     async def route_history(self, limit: int = 100) -> list[RouteChange]:
         return await self._read("read the route history", routes.history, limit)
+
+    async def route_version(self) -> int:
+        """The committed route version (0 on a fresh store); what replicas poll to notice a change."""
+        return await self._read("read the route version", routes.version)
+
+    @property
+    def url(self) -> URL:
+        """The store's URL (with its password), for a connection of one's own such as a listener."""
+        return self._engines.url
 
     # -- requests and feedback ---------------------------------------------
 

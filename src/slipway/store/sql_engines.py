@@ -36,6 +36,8 @@ class SqlEngines:
     reader: Engine
     #: Human-readable name of the database for error messages (no password).
     where: str
+    #: Where it is: a dedicated connection (a notification listener, a leader lock) opens it too.
+    url: URL
 
 
 def parse_url(url: str) -> URL:
@@ -90,7 +92,7 @@ def create_sql_engines(url: URL, *, readers: int) -> SqlEngines:
         options = {"pool_pre_ping": True, "json_serializer": _json_dumps}
         writer = create_engine(url, pool_size=1, max_overflow=0, **options)
         reader = create_engine(url, pool_size=readers, max_overflow=0, **options)
-    return SqlEngines(writer=writer, reader=reader, where=describe(url))
+    return SqlEngines(writer=writer, reader=reader, where=describe(url), url=url)
 
 
 def _configure_sqlite(engine: Engine, *, begin: str, query_only: bool) -> None:
@@ -127,3 +129,8 @@ def _json_dumps(value: object) -> str:
         return json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise NotJSONError(f"a JSON field holds a value JSON cannot represent ({exc})") from exc
+
+
+def libpq_url(url: URL) -> str:
+    """The store's PostgreSQL URL as libpq (psycopg's own connect) reads it, password included."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -115,6 +115,8 @@ class Status:
     shadow: ShadowSummary | None
     connections: ConnectionStats
     last_deployment: DeploymentSummary | None
+    #: How this replica follows route changes committed by others (notifications, polls, restarts).
+    route_feed: Mapping[str, Any]
 
     def to_json(self) -> dict[str, Any]:
         """The JSON `GET /admin/status` has always returned (the CLI and the dashboard read these keys)."""
@@ -132,4 +134,5 @@ class Status:
             "shadow": self.shadow.to_json() if self.shadow is not None else None,
             "connections": asdict(self.connections),
             "last_deployment": asdict(self.last_deployment) if self.last_deployment is not None else None,
+            "route_feed": dict(self.route_feed),
         }

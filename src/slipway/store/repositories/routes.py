@@ -4,7 +4,8 @@ Two operators, or an operator and the controller, may both read version N and
 try to commit N+1. The commit is `UPDATE ... WHERE version = N`: exactly one
 of them matches a row, the other gets `ConflictError` and must reload. The
 history row is written in the same transaction, so history and table never
-disagree.
+disagree. On PostgreSQL the same transaction notifies `ROUTES_CHANNEL`, so
+every replica listening hears of the new version the moment it commits.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from slipway.core.errors import ConflictError, StoreError
@@ -21,6 +22,9 @@ from slipway.core.types import BackendKind, RouteChange, RouteChangeKind, RouteT
 from slipway.store.schema import ROUTE_TABLE_ROW_ID, route_changes, route_table
 
 _SLOT_FIELDS = tuple(f.name for f in fields(Slot))
+
+#: The PostgreSQL notification channel a route commit announces its version on.
+ROUTES_CHANNEL = "slipway_routes"
 
 
 def slot_to_json(slot: Slot) -> dict[str, Any]:
@@ -99,7 +103,19 @@ def commit(
             to_weights=dict(change.to_weights),
         )
     )
+    if connection.dialect.name == "postgresql":
+        # Delivered to every listening replica when (and only if) this transaction commits. Channels
+        # are per database: the schema in the payload keeps installations in other schemas apart.
+        connection.execute(
+            text("SELECT pg_notify(:channel, current_schema() || ':' || :version)"),
+            {"channel": ROUTES_CHANNEL, "version": str(new_version)},
+        )
     return replace(table, version=new_version)
+
+
+def version(connection: Connection) -> int:
+    """The committed route table's version (0 on a fresh store): one indexed row, cheap to poll."""
+    return _current_version(connection)
 
 
 def history(connection: Connection, limit: int) -> list[RouteChange]:
