@@ -32,12 +32,15 @@ from slipway.core.ports import (
     ShadowStore,
 )
 from slipway.core.records import Feedback, RequestRecord
+from slipway.core.replicas import Leadership, ReplicaBeat
 from slipway.core.shadow import ShadowPair, ShadowRun
 from slipway.core.types import RouteChange, RouteTable
 from slipway.store import migrate
 from slipway.store.errors import translate_errors
 from slipway.store.repositories import arm_windows, canaries, deployments, meta, routes, shadows
+from slipway.store.repositories import leadership as leader_rows
 from slipway.store.repositories import records as request_rows
+from slipway.store.repositories import replicas as replica_rows
 from slipway.store.sql_engines import SqlEngines, create_sql_engines, describe, parse_url
 
 P = ParamSpec("P")
@@ -343,6 +346,24 @@ class Store:
             )
         with translate_errors(action, self.where):
             return await asyncio.get_running_loop().run_in_executor(executor, run)
+
+    # -- replicas and leadership -------------------------------------------------
+
+    async def heartbeat(self, beat: ReplicaBeat) -> None:
+        """Record that replica `beat.id` is alive, with what it reports about itself."""
+        await self._write(f"record replica {beat.id!r}'s heartbeat", replica_rows.heartbeat, beat)
+
+    async def live_replicas(self, since: float) -> list[ReplicaBeat]:
+        """Replicas whose last heartbeat is newer than `since`, the longest-running first."""
+        return await self._read("list the live replicas", replica_rows.live, since)
+
+    async def forget_replica(self, replica_id: str) -> None:
+        """Remove a replica's row, at its clean shutdown (a crashed one just stops beating)."""
+        await self._write(f"forget replica {replica_id!r}", replica_rows.forget, replica_id)
+
+    async def leadership(self) -> Leadership:
+        """The current leadership epoch, who took office with it and when (0, None, None: nobody yet)."""
+        return await self._read("read the leadership", leader_rows.get)
 
 
 def _select_one(connection: Connection) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Double,
@@ -34,6 +35,12 @@ from slipway.core.record_bounds import (
     SLOT_NAME_MAX_CHARS,
     STICKY_KEY_MAX_CHARS,
     VERSION_MAX_CHARS,
+)
+from slipway.core.replicas import (
+    LEADER_HOLDER_MAX_CHARS,
+    REPLICA_HOST_MAX_CHARS,
+    REPLICA_ID_MAX_CHARS,
+    REPLICA_URL_MAX_CHARS,
 )
 
 #: Named constraints, so later migrations can alter them by name on every backend.
@@ -227,4 +234,36 @@ shadow_pairs = Table(
     Column("production", JSON, nullable=False),
     Column("candidate", JSON, nullable=False),
     Index("ix_shadow_pairs_deployment_id_at", "deployment_id", "at"),
+)
+
+#: Who leads the replicas sharing this store (`core.replicas.Leadership`): a single row with
+#: id = LEADERSHIP_ROW_ID, created by migration 0005. `epoch` goes up by one each time a replica
+#: takes office; a leader's transitions check it in their own transaction (the fencing token).
+leadership = Table(
+    "leadership",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("epoch", Integer, nullable=False, server_default=text("0")),
+    Column("holder", String(LEADER_HOLDER_MAX_CHARS), nullable=True),
+    Column("since", Double, nullable=True),
+)
+
+LEADERSHIP_ROW_ID = 1
+
+#: Every replica's last heartbeat (`core.replicas.ReplicaBeat`); the counters are 64-bit because
+#: a long-lived replica can count more records than a 32-bit INTEGER holds.
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("id", String(REPLICA_ID_MAX_CHARS), primary_key=True),
+    Column("host", String(REPLICA_HOST_MAX_CHARS), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Double, nullable=False),
+    Column("heartbeat_at", Double, nullable=False),
+    Column("route_version", Integer, nullable=False),
+    Column("records_queued", BigInteger, nullable=False),
+    Column("records_dropped", BigInteger, nullable=False),
+    Column("leader_epoch", Integer, nullable=True),
+    Column("url", String(REPLICA_URL_MAX_CHARS), nullable=True),
+    Index("ix_replicas_heartbeat_at", "heartbeat_at"),
 )
