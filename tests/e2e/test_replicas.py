@@ -112,3 +112,54 @@ def test_a_listener_cut_by_postgresql_connects_again_and_changes_still_arrive(
         # The poll is 30 s: only a notification on the new connection brings this in time.
         st = wait_for_status(b.url, on_blue_at(version), "B on blue through the new listener", 15)
         assert st["route_feed"]["notified"] >= 1 and st["route_feed"]["errors"] >= 1, st["route_feed"]
+
+
+def test_a_second_serve_on_a_taken_port_changes_nothing(tmp_path: Path) -> None:
+    """Started by mistake in the same directory with another file: refused before it touches the store."""
+    with (
+        sim_backend(sim_profile("customer-support-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("customer-support-v2.2", "v2.2")) as green,
+    ):
+        (tmp_path / "slipway.yaml").write_text(routing_yaml(blue, green, active="green"))
+        (tmp_path / "other.yaml").write_text(routing_yaml(blue, green, active="blue"))
+        with slipway_serve(tmp_path, ["--config", "slipway.yaml"]) as first:
+            port = first.url.rsplit(":", 1)[1]
+            second = run_cli(None, ["serve", "--config", "other.yaml", "--port", port], cwd=tmp_path)
+            assert second.returncode == 2, second.stdout + second.stderr
+            assert f"cannot listen on 127.0.0.1:{port}" in second.stdout + second.stderr
+            assert "nothing was started or changed" in second.stdout + second.stderr
+            history = httpx.get(f"{first.url}/admin/history", timeout=HTTP).json()["changes"]
+            assert [c["kind"] for c in history] == ["init"]
+            assert run_cli(first.url, ["rollback"]).returncode == 0  # its routes are still its own
+            assert served_by(first.url) == {"blue"}
+
+
+def test_a_replica_started_with_other_routes_serves_the_stores_until_asked(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with (
+        sim_backend(sim_profile("customer-support-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("customer-support-v2.2", "v2.2")) as green,
+        fresh_schema(postgres_url) as store,
+    ):
+        (tmp_path / "a.yaml").write_text(routing_yaml(blue, green, active="green"))
+        (tmp_path / "b.yaml").write_text(routing_yaml(blue, green, active="blue"))
+        with slipway_serve(tmp_path, ["--config", "a.yaml", "--store", store]) as a:
+            with slipway_serve(tmp_path, ["--config", "b.yaml", "--store", store]) as b:
+                st = admin_status(b.url)
+                assert st["route"]["active"] == "green" and st["route"]["version"] == 1
+                assert "active slot green -> blue" in st["config"]["not_applied"], st["config"]
+                assert "slipway reload" in st["config"]["not_applied"]
+                assert served_by(a.url) == served_by(b.url) == {"green"}
+                assert "routes differ from the ones the store holds" in b.log()
+                status_text = run_cli(b.url, ["status"]).stdout
+                assert "config file not applied" in status_text, status_text
+                # Asked on purpose: the file is applied, and every replica follows.
+                assert run_cli(b.url, ["reload"]).returncode == 0
+                wait_for_status(a.url, lambda s: s["route"]["active"] == "blue", "A follows B's reload", 15)
+                assert admin_status(b.url)["config"]["not_applied"] is None
+            # --apply-config: the file wins at start.
+            (tmp_path / "c.yaml").write_text(routing_yaml(blue, green, active="green"))
+            with slipway_serve(tmp_path, ["--config", "c.yaml", "--store", store, "--apply-config"]) as c:
+                assert admin_status(c.url)["route"]["active"] == "green"
+                wait_for_status(a.url, lambda s: s["route"]["active"] == "green", "A follows C's start", 15)

@@ -30,6 +30,8 @@ class ConfigState:
     loaded: LoadedConfig | None
     error: str | None = None
     applied_at: float | None = None
+    #: Why the file's routes are not the ones served, when it was read but deliberately not applied.
+    not_applied: str | None = None
 
 
 class ConfigApplier:
@@ -39,8 +41,12 @@ class ConfigApplier:
         state: ConfigState,
         routes: RouteHolder,
         first_read: LoadedConfig | ConfigError | None,
+        *,
+        apply_at_start: bool = False,
     ) -> None:
         self._path = path
+        #: At start, apply the file's routes even when the store already serves other ones.
+        self._apply_at_start = apply_at_start
         self.state = state
         self._routes = routes
         #: The file as read at construction (or why it could not be): start-up reads it only there.
@@ -84,6 +90,8 @@ class ConfigApplier:
         previous = self.state.loaded
         self.state.loaded = loaded
         s.shadow.configure()
+        if at_start and self._routes.table is not None and not self._apply_at_start:
+            return await self._keep_the_stores_routes(s, loaded)
         try:
             table = await s.operator.apply_routing_file(
                 config.to_route_table(0),
@@ -108,10 +116,36 @@ class ConfigApplier:
             log.error("config not applied, keeping the running configuration: %s", exc)
             raise
         self.state.error = None
+        self.state.not_applied = None
         await s.store.set_meta(CONFIG_META_KEY, digest)
         await s.store.set_meta(CONFIG_TEXT_META_KEY, loaded.text)
         self.state.applied_at = time.time()
         return {"applied": True, "route_version": table.version, "active": table.active}
+
+    async def _keep_the_stores_routes(self, s: Started, loaded: LoadedConfig) -> dict[str, Any]:
+        """Start on the routes every other replica serves; say what the file would change, change nothing.
+
+        The store holds the live routes. A replica started with another file
+        (an old copy, a typo, another team's) must not move production's
+        traffic as a side effect of starting: the operator applies it on
+        purpose with `slipway reload`, by saving the watched file, or by
+        starting with --apply-config. The file's other settings (thresholds,
+        canary defaults, limits) are this process's own and take effect.
+        """
+        differences = await s.operator.routing_file_differences(loaded.routing.to_route_table(0))
+        self.state.error = None
+        if not differences:
+            self.state.not_applied = None
+            return {"applied": False, "reason": "the store already serves the file's routes"}
+        table = s.controller.table
+        note = (
+            f"{self._path}'s routes differ from the ones the store holds (route v{table.version}), which "
+            f"this replica serves: {'; '.join(differences)}. Apply the file with `slipway reload`, "
+            "or start with --apply-config"
+        )
+        self.state.not_applied = note
+        log.warning("%s", note)
+        return {"applied": False, "reason": note}
 
     async def reload(self, s: Started, actor: str, force: bool = False) -> dict[str, Any]:
         return await self.apply(s, actor=actor, force=force)

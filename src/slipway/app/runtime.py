@@ -111,7 +111,13 @@ class Runtime:
             self.fleet, self.engines, validate_for_engine, self._remember_deployed_engines
         )
         self.config_state = ConfigState(loaded=first_read if isinstance(first_read, LoadedConfig) else None)
-        self._applier = ConfigApplier(settings.config_path, self.config_state, self.routes, first_read)
+        self._applier = ConfigApplier(
+            settings.config_path,
+            self.config_state,
+            self.routes,
+            first_read,
+            apply_at_start=settings.apply_config_at_start,
+        )
         self._started: Started | None = None
         self.webhooks = WebhookNotifier(self._webhook_settings)
         self.started_at = time.time()
@@ -468,6 +474,7 @@ class Runtime:
             config=ConfigStatus(
                 path=str(self.settings.config_path) if self.settings.config_path else None,
                 last_error=self.config_state.error,
+                not_applied=self.config_state.not_applied,
             ),
             store=s.store.where,
             store_error=store_error,

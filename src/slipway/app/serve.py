@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
 from slipway.app.runtime import Runtime
 from slipway.app.settings import ServeSettings, check_admin_exposure
+from slipway.core.errors import ConfigError
 from slipway.core.gateway_config import GatewayConfig
 from slipway.gateway.app import GatewayApp
 from slipway.gateway.connections import ConnectionLimits, fd_budget, guarded_protocol
@@ -56,9 +58,12 @@ def create_app(settings: ServeSettings) -> tuple[GatewayApp, Runtime]:
 def serve(settings: ServeSettings) -> None:
     """Run until SIGINT/SIGTERM. Start-up problems (bad config, no routes, store) raise SlipwayError.
 
-    The runtime starts before uvicorn binds, outside the ASGI lifespan, so a
-    refused start is one clear error for the CLI to print rather than a
-    lifespan traceback, and no port is open while nothing could be served.
+    The port is bound first, so a port already in use refuses the start
+    before anything is read from or written to the store (a second serve
+    started by mistake once wrote a route change and only then failed to
+    bind). The runtime then starts outside the ASGI lifespan, so a refused
+    start is one clear error for the CLI to print rather than a lifespan
+    traceback, and the socket only listens once everything can be served.
     """
     import uvicorn
     import uvloop
@@ -82,6 +87,7 @@ def serve(settings: ServeSettings) -> None:
         timeout_graceful_shutdown=30,
     )
     server = uvicorn.Server(config)
+    listener = bind_listener(settings.host, settings.port)
 
     async def main() -> None:
         try:
@@ -91,7 +97,7 @@ def serve(settings: ServeSettings) -> None:
             raise
         freeze_startup_heap()
         try:
-            await server.serve()
+            await server.serve(sockets=[listener])
         finally:
             await runtime.stop()
 
@@ -108,5 +114,23 @@ def serve(settings: ServeSettings) -> None:
     try:
         uvloop.run(main())
     finally:
+        listener.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The server's socket, bound (not yet listening); a ConfigError that says why if it cannot be."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; nothing was started or changed",
+            hint="another process (another slipway serve?) holds that port: stop it, or pass --port N",
+        ) from None
+    sock.set_inheritable(True)
+    return sock

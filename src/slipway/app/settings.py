@@ -29,6 +29,8 @@ class ServeSettings:
     route_poll_s: float = 1.0
     #: Also listen for PostgreSQL's route notifications (off: poll only).
     route_notifications: bool = True
+    #: At start, apply the config file's routes even if the store serves other ones (--apply-config).
+    apply_config_at_start: bool = False
 
     def resolved_store_url(self) -> str:
         return self.store_url or default_store_url(self.workdir)

@@ -61,6 +61,8 @@ def status(
     _print_recorder_health(rec)
     if data["config"].get("last_error"):
         console.print(f"[red]config rejected (running config kept):[/] {data['config']['last_error']}")
+    if data["config"].get("not_applied"):
+        console.print(f"[yellow]config file not applied:[/] {data['config']['not_applied']}")
     canary = data.get("canary")
     if canary and canary["status"] not in ("stable", "rolled_back", "aborted", "superseded"):
         console.print(

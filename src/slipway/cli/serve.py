@@ -28,6 +28,12 @@ def serve(
         help="Store URL; default sqlite under ./.slipway/ (postgresql+psycopg://... for replicas).",
     ),
     no_watch: bool = typer.Option(False, "--no-watch", help="Do not apply config file edits automatically."),
+    apply_config: bool = typer.Option(
+        False,
+        "--apply-config",
+        help="Apply the config file's routes at start even if the store already serves other routes "
+        "(by default the store's routes are kept, and the differences are logged and shown by status).",
+    ),
     allowed_host: list[str] = typer.Option(
         [],
         "--allowed-host",
@@ -78,6 +84,7 @@ def serve(
         allowed_hosts=tuple(normal_name(n) for n in allowed_host),
         route_poll_s=route_poll,
         route_notifications=not no_route_notify,
+        apply_config_at_start=apply_config,
     )
     try:
         check_admin_exposure(settings)

@@ -237,6 +237,38 @@ def replace_table(
     return new, _change(old, new, kind if old else RouteChangeKind.INIT, actor, reason, now)
 
 
+def table_differences(current: RouteTable, wanted: RouteTable) -> list[str]:
+    """What applying `wanted` (a routing file's table) would change in `current`, in words; [] if nothing.
+
+    Only what decides where traffic goes counts: slots, the active slot,
+    weights and the public name; versions, history and a running shadow's
+    mirror do not (a file cannot know them).
+    """
+    found: list[str] = []
+    if wanted.active != current.active:
+        found.append(f"active slot {current.active} -> {wanted.active}")
+    if dict(wanted.weights) != dict(current.weights):
+        found.append(f"weights {dict(current.weights) or 'none'} -> {dict(wanted.weights) or 'none'}")
+    for name in sorted(set(current.slots) - set(wanted.slots)):
+        found.append(f"slot {name} removed")
+    for name in sorted(set(wanted.slots) - set(current.slots)):
+        found.append(
+            f"slot {name} added ({wanted.slots[name].version_label} at {wanted.slots[name].endpoint})"
+        )
+    for name in sorted(set(current.slots) & set(wanted.slots)):
+        old, new = current.slots[name], wanted.slots[name]
+        if old != new:
+            changed = [
+                f"{f}: {getattr(old, f)!r} -> {getattr(new, f)!r}"
+                for f in old.__dataclass_fields__
+                if getattr(old, f) != getattr(new, f)
+            ]
+            found.append(f"slot {name} " + ", ".join(changed))
+    if wanted.name != current.name:
+        found.append(f"name {current.name!r} -> {wanted.name!r}")
+    return found
+
+
 _DEPLOYMENT_MOVES: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
     DeploymentStatus.PENDING: frozenset(
         {

@@ -25,6 +25,7 @@ from slipway.core.errors import ConfigError, TransitionError
 from slipway.core.shadow import PromoteVia, ShadowRun, ShadowUntil
 from slipway.core.types import RouteTable
 from slipway.evals.smoke import SmokeCase
+from slipway.rollout import machine
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import Moved, RouteController
 from slipway.rollout.shadow_controller import ShadowController
@@ -208,10 +209,17 @@ class RolloutOperator:
         running shadow keeps its candidate's staged slot. A file that moves
         production elsewhere or sets weights of its own still wins.
         """
-        kept = await self._shadow.keep_shadow(await self._canary.keep_canary(table))
+        kept = await self._file_table(table)
         return await self._routes.apply_table(
             kept, actor=actor, reason=reason, force=force, force_hint=force_hint, unready_note=unready_note
         )
+
+    async def routing_file_differences(self, table: RouteTable) -> list[str]:
+        """What applying a routing file's table would change in the routes served now, in words."""
+        return machine.table_differences(self._routes.table, await self._file_table(table))
+
+    async def _file_table(self, table: RouteTable) -> RouteTable:
+        return await self._shadow.keep_shadow(await self._canary.keep_canary(table))
 
     # -- a running canary ----------------------------------------------------------
 

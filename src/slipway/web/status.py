@@ -60,6 +60,8 @@ class SlotStatus:
 class ConfigStatus:
     path: str | None
     last_error: str | None
+    #: The file was read but its routes deliberately not applied (they differ from the store's), and why.
+    not_applied: str | None = None
 
 
 @dataclass(frozen=True)
