@@ -9,7 +9,10 @@ leader never needs cleaning up after:
   own (autocommit, never shared with the store's pools). The server frees it
   when that session ends: the process died, its connection was cut, or an
   administrator terminated it. Short server-side TCP keepalives make the
-  server notice a peer that vanished without closing its socket.
+  server notice a peer that vanished without closing its socket, and once
+  elected the session has an idle timeout (`hold_timeout_s`, PostgreSQL 14
+  and later): a leader that stops checking its hold (paused, frozen) loses
+  its session, and so the lock, that long after its last check.
 - SQLite: an exclusive `flock` on `<database>.leader`, next to the database
   file; the kernel frees it when the process dies. This serves the processes
   of one host (all that can share a SQLite file anyway).
@@ -128,6 +131,7 @@ class LeaderLease:
         retry_s: float = 2.0,
         check_interval_s: float = 1.0,
         check_timeout_s: float = 2.0,
+        hold_timeout_s: float | None = None,
         max_backoff_s: float = MAX_BACKOFF_S,
         now: Callable[[], float] = time.time,
     ) -> None:
@@ -135,6 +139,9 @@ class LeaderLease:
             raise ValueError("a leader lease needs a holder name")
         if min(retry_s, check_interval_s, check_timeout_s) <= 0:
             raise ValueError("a leader lease's retry, check interval and check timeout must be positive")
+        hold_timeout_s = hold_timeout_s or max(5.0, 3 * check_interval_s + check_timeout_s)
+        if hold_timeout_s <= check_interval_s + check_timeout_s:
+            raise ValueError("a leader lease's hold timeout must be longer than a check interval and timeout")
         parsed = parse_url(url)
         self.holder = holder
         self.where = describe(parsed)
@@ -145,7 +152,9 @@ class LeaderLease:
         self._now = now
         self._seat: _Seat
         if parsed.get_backend_name() == "postgresql":
-            self._seat = _AdvisoryLockSeat(parsed, holder, timeout_s=check_timeout_s)
+            self._seat = _AdvisoryLockSeat(
+                parsed, holder, timeout_s=check_timeout_s, hold_timeout_s=hold_timeout_s
+            )
         else:
             assert parsed.database is not None  # parse_url refuses a SQLite URL without a file
             self._seat = _LockFileSeat(Path(parsed.database), holder, timeout_s=check_timeout_s)
@@ -162,7 +171,8 @@ class LeaderLease:
         """Campaign, lead, and campaign again after losing office, until cancelled or closed.
 
         `on_elected(epoch)` is awaited when this replica takes office and should
-        start the leader's work and return; `on_deposed()` when it leaves office
+        start the leader's work and return (the hold is checked meanwhile, and
+        if it is lost first `on_elected` is cancelled); `on_deposed()` when it leaves office
         for any reason (the hold was lost, `on_elected` failed, cancelled,
         closed), and should stop that work. Errors are logged and retried with
         a bounded backoff; nothing but cancellation ends the loop.
@@ -202,8 +212,11 @@ class LeaderLease:
         self._closed = True
         task = self._task
         if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            await asyncio.wait([task])
+            # Cancel until it ends: `run` must not outlive `close`, even if some await inside
+            # it absorbed one cancellation (Python 3.11's wait_for can).
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=1.0)
         await self._seat.release()
         await self._seat.wait_closed()
 
@@ -211,10 +224,18 @@ class LeaderLease:
         """Hold office under `epoch` until the hold is lost; always ends with `on_deposed`."""
         self._epoch = epoch
         log.info("%s leads under epoch %d (%s)", self.holder, epoch, self.where)
+        # The hold is checked while `on_elected` runs too: a slow start must neither hide a lost
+        # hold nor leave the PostgreSQL session silent long enough for the server to end it.
+        starting = asyncio.ensure_future(on_elected(epoch))
         try:
-            await on_elected(epoch)
-            while True:
-                await asyncio.sleep(self._check_interval_s)
+            while not self._closed:
+                if starting.done():
+                    starting.result()
+                    await asyncio.sleep(self._check_interval_s)
+                else:
+                    await asyncio.wait([starting], timeout=self._check_interval_s)
+                    if starting.done():
+                        starting.result()
                 lost = await self._check(epoch)
                 if lost is not None:
                     log.warning("%s is no longer the leader (epoch %d): %s", self.holder, epoch, lost)
@@ -222,6 +243,11 @@ class LeaderLease:
         except Exception:
             log.exception("%s gives up leadership (epoch %d) after an unexpected error", self.holder, epoch)
         finally:
+            if not starting.done():
+                starting.cancel()
+                await asyncio.wait([starting])
+            elif not starting.cancelled():
+                starting.exception()  # seen (and logged above, if it failed)
             self._epoch = None
             try:
                 await on_deposed()
@@ -272,8 +298,14 @@ class _Seat(Protocol):
 class _AdvisoryLockSeat:
     """A PostgreSQL session advisory lock on a dedicated autocommit connection."""
 
-    def __init__(self, url: URL, holder: str, *, timeout_s: float) -> None:
-        import psycopg
+    def __init__(self, url: URL, holder: str, *, timeout_s: float, hold_timeout_s: float) -> None:
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise StoreError(
+                "a PostgreSQL store needs the psycopg driver, which is not installed",
+                hint="Install slipway with the postgres extra: pip install 'slipway[postgres]'.",
+            ) from exc
 
         self.expected_errors: tuple[type[Exception], ...] = (
             psycopg.OperationalError,
@@ -286,6 +318,7 @@ class _AdvisoryLockSeat:
         )
         self._holder = holder
         self._timeout_s = timeout_s
+        self._hold_timeout_ms = str(max(1, round(hold_timeout_s * 1000)))
         self._connection: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
         self._key: int | None = None
         self._reaping: set[asyncio.Task[None]] = set()
@@ -309,6 +342,19 @@ class _AdvisoryLockSeat:
                 "or restore a backup.",
             )
         epoch: int = row[0]
+        if connection.info.server_version >= 140000:
+            # A leader that falls silent (paused, frozen, its host gone) loses its session and
+            # so the lock this long after its last check. PostgreSQL 13 and older lack the
+            # setting: there only TCP keepalives end a vanished leader's session.
+            try:
+                await self._fetch(
+                    connection,
+                    "SELECT set_config('idle_session_timeout', %s, false)",
+                    (self._hold_timeout_ms,),
+                )
+            except BaseException:
+                await self.release()
+                raise
         return epoch
 
     async def check(self, epoch: int) -> str | None:
@@ -327,7 +373,8 @@ class _AdvisoryLockSeat:
         # Closing the session frees its advisory locks; no need to unlock first (and on a
         # broken connection unlocking could only fail).
         try:
-            await asyncio.wait_for(connection.close(), self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                await connection.close()
         except Exception as exc:
             log.debug("closing the leader lock's connection failed: %s", _describe(exc))
 
@@ -342,7 +389,8 @@ class _AdvisoryLockSeat:
             return self._connection, self._key
         await self.release()
         connect = psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-        connection = await asyncio.wait_for(connect, self._timeout_s + 1.0)
+        async with asyncio.timeout(self._timeout_s + 1.0):
+            connection = await connect
         self._connection = connection
         row = await self._fetch(connection, "SELECT current_schema()", ())
         if row is None or row[0] is None:
@@ -431,9 +479,8 @@ class _LockFileSeat:
         held, current = os.fstat(self._fd), os.stat(self._lock_path)
         if (held.st_dev, held.st_ino) != (current.st_dev, current.st_ino):
             return f"{self._lock_path} was replaced: another process may lock the new one"
-        now_epoch = await asyncio.wait_for(
-            asyncio.to_thread(_sqlite_epoch, self._database), self._timeout_s + 1.0
-        )
+        async with asyncio.timeout(self._timeout_s + 1.0):
+            now_epoch = await asyncio.to_thread(_sqlite_epoch, self._database)
         if now_epoch != epoch:
             return f"the store's leadership epoch is {now_epoch} now"
         return None

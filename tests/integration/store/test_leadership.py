@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -263,6 +263,37 @@ async def test_a_new_leader_takes_office_only_after_a_transition_under_way_commi
     refuse_stale(store_url, old, old + 1)
 
 
+@POSTGRES_ONLY
+async def test_a_paused_leader_loses_its_session_and_is_refused_when_it_wakes(
+    store: Store, store_url: str, campaign: Callable[..., Candidate]
+) -> None:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD_LEASE, store_url, "2.5", stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), DEADLINE_S)
+        assert line.startswith(b"elected "), line
+        child_epoch = int(line.split()[1])
+        here = campaign("replica-here")
+        assert await leaders_after_a_while([here]) == []
+
+        paused_at = time.monotonic()
+        child.send_signal(signal.SIGSTOP)
+        await eventually(lambda: bool(here.elected), "a lease here elected while the leader is paused")
+        log.info("election while the leader was paused took %.2f s", time.monotonic() - paused_at)
+        refuse_stale(store_url, child_epoch, here.elected[0])
+
+        child.send_signal(signal.SIGCONT)
+        line = await asyncio.wait_for(child.stdout.readline(), DEADLINE_S)
+        assert line == b"deposed\n"
+        assert await leaders_after_a_while([here]) == ["replica-here"]
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+
+
 async def test_an_unreachable_sqlite_store_is_retried_and_never_ends_the_campaign(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -323,23 +354,37 @@ async def test_a_failing_on_elected_is_logged_deposed_and_the_lease_campaigns_ag
     assert failures and "could not start" in str(failures[0].exc_info[1] if failures[0].exc_info else "")
 
 
-async def test_a_lease_on_a_store_whose_lock_file_is_replaced_steps_down(tmp_path: Path) -> None:
+async def test_a_lease_whose_lock_file_is_replaced_steps_down_even_while_still_starting(
+    tmp_path: Path,
+) -> None:
     url = f"sqlite:///{tmp_path}/slipway.db"
     store = await open_store(url)
+    started, cancelled, deposed = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def slow_start(_epoch: int) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # never returns by itself
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async def on_deposed() -> None:
+        deposed.set()
+
     lease = fast_lease(url, "replica-a", retry_s=60.0)
-    candidate = Candidate(lease).start()
+    task = asyncio.create_task(lease.run(slow_start, on_deposed))
     try:
-        await eventually(lambda: bool(candidate.elected), "the lease elected")
+        await asyncio.wait_for(started.wait(), DEADLINE_S)
         lock_file = tmp_path / "slipway.db.leader"
         lock_file.unlink()
         lock_file.touch()
-        await eventually(lambda: candidate.deposed == 1, "the lease deposed")
+        await asyncio.wait_for(deposed.wait(), DEADLINE_S)
+        assert cancelled.is_set() and lease.epoch is None and not task.done()
     finally:
         await lease.close()
         await store.close()
-    with suppress(asyncio.CancelledError):
-        assert candidate.task is not None
-        await candidate.task
+    assert task.cancelled()
 
 
 CHILD_LEASE = """
@@ -347,7 +392,10 @@ import asyncio, sys
 from slipway.store.leadership import LeaderLease
 
 async def main() -> None:
-    lease = LeaderLease(sys.argv[1], "replica-child", retry_s=0.05, check_interval_s=0.05)
+    hold_timeout_s = float(sys.argv[2]) if len(sys.argv) > 2 else None
+    lease = LeaderLease(
+        sys.argv[1], "replica-child", retry_s=0.05, check_interval_s=0.05, hold_timeout_s=hold_timeout_s
+    )
 
     async def elected(epoch: int) -> None:
         print(f"elected {epoch}", flush=True)
