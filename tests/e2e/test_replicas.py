@@ -9,7 +9,11 @@ and again after PostgreSQL cut the listener's connection.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import signal
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,7 @@ import httpx
 import psycopg
 import pytest
 from sqlalchemy import make_url
+from tests.e2e.canary_story import traffic
 from tests.harness import routing_yaml, sim_backend, sim_profile
 from tests.pg import fresh_schema
 from tests.processes import ServeProcess, admin_status, run_cli, slipway_serve, wait_for_status
@@ -163,3 +168,116 @@ def test_a_replica_started_with_other_routes_serves_the_stores_until_asked(
             with slipway_serve(tmp_path, ["--config", "c.yaml", "--store", store, "--apply-config"]) as c:
                 assert admin_status(c.url)["route"]["active"] == "green"
                 wait_for_status(a.url, lambda s: s["route"]["active"] == "green", "A follows C's start", 15)
+
+
+SCALE = 600  # the canary's drill clock: ten minutes a second (both replicas share its anchor)
+HOLD = "canary:\n  inconclusive: hold\n"
+
+
+def leader_of(url: str) -> dict[str, Any]:
+    replicas: dict[str, Any] = admin_status(url)["replicas"]
+    return replicas
+
+
+def canary_of(url: str) -> dict[str, Any]:
+    data: dict[str, Any] = httpx.get(f"{url}/admin/canary", timeout=HTTP).json()["canary"]
+    return data
+
+
+def wait_canary(
+    url: str, what: str, ok: Callable[[dict[str, Any]], bool], timeout: float = 60
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        canary = canary_of(url)
+        if ok(canary):
+            return canary
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not seen within {timeout:g} s (a failure guard): {what}; last: {canary}")
+        time.sleep(0.1)
+
+
+async def test_one_leader_judges_a_canary_started_through_a_follower_and_another_takes_over_after_kill_9(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    env = {"SLIPWAY_CLOCK_SCALE": str(SCALE), "SLIPWAY_CLOCK_ANCHOR": repr(time.time())}
+    with (
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2"), seed=1) as green,
+        fresh_schema(postgres_url) as store,
+    ):
+        (tmp_path / "slipway.yaml").write_text(routing_yaml(blue, green, extra=HOLD))
+        args = ["--config", "slipway.yaml", "--store", store]
+        with slipway_serve(tmp_path, args, env=env) as a, slipway_serve(tmp_path, args, env=env) as b:
+            # One leader, the same in both views: the first to start.
+            seen = wait_for_status(
+                b.url, lambda s: len(s["replicas"]["live"]) == 2, "both replicas beating", 30
+            )["replicas"]
+            assert seen["leader"]["this_replica"] is False
+            assert leader_of(a.url)["leader"]["this_replica"] is True
+            assert seen["leader"]["id"] == leader_of(a.url)["this"]
+            assert sum(r["leader"] for r in seen["live"]) == 1
+
+            # A canary started through the follower: both replicas serve its split at once.
+            out = run_cli(
+                b.url,
+                ["deploy", "v2.2", "--strategy", "canary", "--slot", "green", "--no-smoke",
+                 "--steps", "10%:2h,50%:8h,100%", "--interval", "15m"],
+            )  # fmt: skip
+            assert out.returncode == 0, out.stdout + out.stderr
+            split = {"blue": 90, "green": 10}
+            wait_for_status(a.url, lambda s: s["route"]["weights_pct"] == split, "A serves the split", 15)
+            assert admin_status(b.url)["route"]["weights_pct"] == split
+
+            # The leader judges it (the follower never marks it superseded) and steps it to 50 %.
+            await traffic(a.url, 600)
+            await traffic(b.url, 600)
+            moved = wait_canary(a.url, "phase 2", lambda c: c["phase"] == 2 or c["status"] != "running")
+            assert (moved["status"], moved["weight_pct"]) == ("running", 50), moved
+            wait_for_status(
+                b.url, lambda s: s["route"]["weights_pct"] == {"blue": 50, "green": 50}, "B at 50 %", 15
+            )
+
+            # kill -9 the leader in the middle of the phase: the follower takes over.
+            looks = canary_of(b.url)["looks"]
+            a.proc.send_signal(signal.SIGKILL)
+            a.proc.wait(10)
+            wait_for_status(b.url, lambda s: s["replicas"]["leader"]["this_replica"], "B leads", 30)
+            # ...and its loop carries on from the stored state: same phase, more checks.
+            after = wait_canary(b.url, "a check by the new leader", lambda c: c["looks"] > looks)
+            assert (after["status"], after["phase"], after["weight_pct"]) == ("running", 2, 50), after
+            events = httpx.get(f"{b.url}/admin/canary", params={"events": 1000}, timeout=HTTP).json()[
+                "events"
+            ]
+            # Nothing moved its routes behind its back: no follower ended it, no replica fought over it.
+            assert not [e for e in events if e["kind"] == "routes"], events
+            done = run_cli(b.url, ["rollback", "--reason", "drill over"])
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert canary_of(b.url)["status"] == "rolled_back"
+
+
+def test_two_replicas_racing_rollbacks_leave_one_consistent_history(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with two_replicas(tmp_path, postgres_url) as (a, b, _store):
+        with httpx.Client(timeout=HTTP) as client, ThreadPoolExecutor(2) as pool:
+            for _ in range(50):
+                answers = list(
+                    pool.map(lambda url: client.post(f"{url}/admin/rollback", json={}), (a.url, b.url))
+                )
+                assert all(r.status_code in (200, 409) for r in answers), [r.text for r in answers]
+        history = httpx.get(f"{a.url}/admin/history", params={"limit": 500}, timeout=HTTP).json()["changes"]
+        chain = history[::-1]
+        assert [c["version"] for c in chain] == list(range(1, len(chain) + 1))
+        for before, change in itertools.pairwise(chain):
+            assert change["from_active"] == before["to_active"], (before, change)
+        final = chain[-1]
+        for replica in (a, b):
+            wait_for_status(
+                replica.url,
+                lambda s: (
+                    (s["route"]["version"], s["route"]["active"]) == (final["version"], final["to_active"])
+                ),
+                "every replica on the last change",
+                15,
+            )

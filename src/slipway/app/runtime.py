@@ -28,6 +28,7 @@ from slipway.app.engines import (
     specs_to_json,
     validate_for_engine,
 )
+from slipway.app.replica import Replica
 from slipway.app.settings import ServeSettings
 from slipway.app.shadow import ShadowService
 from slipway.app.started import NotStartedError, Started
@@ -66,6 +67,7 @@ from slipway.web.status import (
     ConfigStatus,
     DeploymentSummary,
     MirrorRoute,
+    ReplicasStatus,
     RouteStatus,
     ShadowSummary,
     SlotStatus,
@@ -272,8 +274,17 @@ class Runtime:
                     loop.kick()
 
             follower = RouteFollower(feed, controller, on_change=wake_loops)
+            replica = Replica(
+                store=store,
+                store_url=self.settings.resolved_store_url(),
+                port=self.settings.port,
+                loops=loops,
+                recorder=recorder,
+                route_version=lambda: controller.table.version if self.routes.table is not None else 0,
+                url=f"http://{self.settings.host}:{self.settings.port}",
+            )
             started = Started(
-                store, recorder, controller, canary, shadow, operator, feed, follower, watch=None
+                store, recorder, controller, canary, shadow, operator, feed, follower, replica, watch=None
             )
             self._started = started
             undo.pop_all()
@@ -292,8 +303,9 @@ class Runtime:
             self._started = replace(started, watch=watch)
         self.webhooks.start()
         started.follower.start()
-        canary.start()
         shadow.start()
+        # Last: once elected, this replica's loops act on everything the lines above set up.
+        started.replica.start()
 
     async def _start_engines(self) -> None:
         """Engines from the config file, or from the last applied one if the file is unreadable now."""
@@ -335,8 +347,8 @@ class Runtime:
         """Stop the loops, then the gateway, then what it writes to; safe after a failed start."""
         s = self._started
         if s is not None:
+            await s.replica.stop()
             await s.follower.stop()
-            await s.canary.stop()
             await s.shadow.stop()
         await self.webhooks.close()
         if s is not None and s.watch is not None:
@@ -429,10 +441,14 @@ class Runtime:
             deployments = await s.store.list_deployments(limit=1)
             canary = await s.canary.current()
             shadow = await s.shadow.controller.current()
+            live, leadership = await s.replica.live()
+            replicas: ReplicasStatus | None = ReplicasStatus(
+                this=s.replica.id, leading_epoch=s.replica.epoch, leader=leadership, live=tuple(live)
+            )
         except StoreError as exc:
             # While the store is down the recorder's health matters most: show the rest anyway.
             store_error = str(exc)
-            traffic, deployments, canary, shadow = {}, [], None, None
+            traffic, deployments, canary, shadow, replicas = {}, [], None, None, None
         weights = table.effective_weights()
         slots = tuple(
             SlotStatus(
@@ -501,6 +517,7 @@ class Runtime:
             ),
             connections=copy.copy(self.connections),
             route_feed={**asdict(s.route_feed.stats), "follower_restarts": s.follower.restarts},
+            replicas=replicas,
             last_deployment=(
                 DeploymentSummary(
                     id=deployments[0].id, version=deployments[0].version, status=str(deployments[0].status)

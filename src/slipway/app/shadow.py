@@ -80,12 +80,11 @@ class ShadowService:
         )
 
     def start(self) -> None:
+        """The mirror and its pair writer; the controller's loop runs only on the leader (`app.replica`)."""
         self.pairs.start()
         self.mirror.start()
-        self.controller.start()
 
     async def stop(self) -> None:
-        await self.controller.stop()
         await self.mirror.close()
 
     async def close_writer(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from slipway.app.replica import Replica
 from slipway.app.shadow import ShadowService
 from slipway.gateway.recorder import Recorder
 from slipway.rollout.canary_controller import CanaryController
@@ -33,5 +34,7 @@ class Started:
     #: Route versions committed by any replica, and what takes them in here.
     route_feed: RouteFeed
     follower: RouteFollower
+    #: This process among the replicas: its heartbeat, and its lease on leading the control loops.
+    replica: Replica
     #: Applies the config file on every save; None when there is no file or watching is off.
     watch: asyncio.Task[None] | None

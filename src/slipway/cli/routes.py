@@ -63,6 +63,8 @@ def status(
         console.print(f"[red]config rejected (running config kept):[/] {data['config']['last_error']}")
     if data["config"].get("not_applied"):
         console.print(f"[yellow]config file not applied:[/] {data['config']['not_applied']}")
+    if data.get("replicas"):
+        _print_replicas(data["replicas"])
     canary = data.get("canary")
     if canary and canary["status"] not in ("stable", "rolled_back", "aborted", "superseded"):
         console.print(
@@ -227,3 +229,26 @@ def _print_recorder_health(rec: dict[str, Any]) -> None:
             f"{previous.get('probably_lost', 0)} request records probably lost "
             f"({previous.get('unwritten_at_last_write', 0)} were unwritten at its last write)"
         )
+
+
+def _print_replicas(replicas: dict[str, Any]) -> None:
+    """One line when this process is the only replica; else every live replica, and who leads."""
+    live, leader = replicas["live"], replicas["leader"]
+    if len(live) <= 1 and leader["this_replica"]:
+        return
+    now = time.time()
+    table = Table(title=f"replicas (leader: {leader['id'] or 'none yet'}, epoch {leader['epoch']})")
+    for col in ("replica", "role", "route v", "last beat", "up", "records queued", "dropped"):
+        table.add_column(col, overflow="fold")
+    for r in live:
+        role = "[green]leader[/]" if r["leader"] else "follower"
+        table.add_row(
+            r["id"] + (" (this one)" if r["id"] == replicas["this"] else ""),
+            role,
+            str(r["route_version"]),
+            f"{max(0.0, now - r['heartbeat_at']):.1f} s ago",
+            f"{max(0.0, now - r['started_at']):.0f} s",
+            str(r["records_queued"]),
+            str(r["records_dropped"]),
+        )
+    console.print(table)

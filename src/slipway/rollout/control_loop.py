@@ -12,6 +12,7 @@ import contextlib
 import logging
 
 from slipway.core.errors import SlipwayError
+from slipway.core.fencing import leader_epoch
 from slipway.core.ports import Clock
 
 
@@ -35,8 +36,15 @@ class ControlLoop:
         """One wake; returns when the next is due (clock time), or None for the idle poll."""
         raise NotImplementedError
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.NAME)
+    def start(self, epoch: int | None = None) -> None:
+        """Run the loop; with `epoch`, every store write it makes is refused once another leader took over."""
+        if self._task is not None:
+            raise RuntimeError(f"{self.NAME} is already running")
+        self._task = asyncio.create_task(self._run(epoch), name=self.NAME)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -49,7 +57,8 @@ class ControlLoop:
         """Wake the loop now (something started, an operator acted)."""
         self._kick.set()
 
-    async def _run(self) -> None:
+    async def _run(self, epoch: int | None) -> None:
+        leader_epoch.set(epoch)  # this task's own context: its wakes, and what they start
         while True:
             try:
                 wake_at = await self._wake_once()

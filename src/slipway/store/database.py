@@ -22,6 +22,7 @@ from slipway.core.arms import ArmWindow, ArmWindowReader
 from slipway.core.canary import CanaryEvent, CanaryRecord
 from slipway.core.deployments import Deployment
 from slipway.core.errors import StoreUnavailable
+from slipway.core.fencing import leader_epoch
 from slipway.core.ports import (
     CanaryStore,
     DeploymentStore,
@@ -323,8 +324,13 @@ class Store:
     async def _write(
         self, action: str, job: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
+        epoch = leader_epoch.get()
+
         def run() -> T:
             with self._engines.writer.begin() as connection:
+                if epoch is not None:
+                    # A leader's write: refused, with nothing of it applied, once another took office.
+                    leader_rows.check_epoch(connection, epoch)
                 return job(connection, *args, **kwargs)
 
         return await self._submit(self._writer, action, run)

@@ -41,6 +41,7 @@ class _Snapshot(Collector):
         yield from _engines(self._status.engines)
         yield from _connections(self._status.connections)
         yield from _rollouts(self._status)
+        yield from _replicas(self._status)
         if self._traffic is not None:
             yield from self._traffic.families()
 
@@ -202,3 +203,36 @@ def _connections(stats: ConnectionStats) -> Iterator[Metric]:
     refused.add_metric(["header_timeout"], stats.header_timeouts)
     refused.add_metric(["body_timeout"], stats.body_timeouts)
     yield refused
+
+
+def _replicas(status: Status) -> Iterator[Metric]:
+    """This replica's part among those sharing the store: does it lead, how it follows route changes."""
+    feed = status.route_feed
+    yield _gauge(
+        "slipway_route_listener_up",
+        "1 while this replica listens for route change notifications (PostgreSQL).",
+        1.0 if feed.get("listening") else 0.0,
+    )
+    seen = CounterMetricFamily(
+        "slipway_route_changes_seen",
+        "Route versions committed elsewhere that this replica heard of, by how.",
+        labels=["via"],
+    )
+    seen.add_metric(["notification"], float(feed.get("notified", 0)))
+    seen.add_metric(["poll"], float(feed.get("polled", 0)))
+    yield seen
+    yield CounterMetricFamily(
+        "slipway_route_feed_errors",
+        "Failed route version reads and lost notification connections.",
+        value=float(feed.get("errors", 0)),
+    )
+    replicas = status.replicas
+    if replicas is None:
+        return
+    yield _gauge(
+        "slipway_leader",
+        "1 while this replica leads (runs the canary and shadow loops), else 0.",
+        1.0 if replicas.leading_epoch is not None else 0.0,
+    )
+    yield _gauge("slipway_leader_epoch", "The store's leadership epoch.", replicas.leader.epoch)
+    yield _gauge("slipway_replicas_live", "Replicas with a recent heartbeat.", len(replicas.live))

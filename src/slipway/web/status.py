@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from slipway.core.replicas import Leadership, ReplicaBeat
 from slipway.gateway.connections import ConnectionStats
 from slipway.gateway.mirror import MirrorStats
 
@@ -99,6 +100,36 @@ class DeploymentSummary:
 
 
 @dataclass(frozen=True)
+class ReplicasStatus:
+    """The replicas sharing the store as their heartbeats describe them, and the leadership record."""
+
+    #: This replica's id.
+    this: str
+    #: The epoch this replica leads under, or None.
+    leading_epoch: int | None
+    leader: Leadership
+    live: tuple[ReplicaBeat, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "this": self.this,
+            "leader": {
+                "id": self.leader.holder,
+                "epoch": self.leader.epoch,
+                "since": self.leader.since,
+                "this_replica": self.leading_epoch is not None,
+            },
+            "live": [
+                {
+                    **asdict(beat),
+                    "leader": beat.leader_epoch is not None and beat.leader_epoch == self.leader.epoch,
+                }
+                for beat in self.live
+            ],
+        }
+
+
+@dataclass(frozen=True)
 class Status:
     route: RouteStatus
     slots: tuple[SlotStatus, ...]
@@ -119,6 +150,8 @@ class Status:
     last_deployment: DeploymentSummary | None
     #: How this replica follows route changes committed by others (notifications, polls, restarts).
     route_feed: Mapping[str, Any]
+    #: This replica, every replica seen lately (this one included), and who leads.
+    replicas: ReplicasStatus | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON `GET /admin/status` has always returned (the CLI and the dashboard read these keys)."""
@@ -137,4 +170,5 @@ class Status:
             "connections": asdict(self.connections),
             "last_deployment": asdict(self.last_deployment) if self.last_deployment is not None else None,
             "route_feed": dict(self.route_feed),
+            "replicas": self.replicas.to_json() if self.replicas is not None else None,
         }
