@@ -140,6 +140,11 @@ def test_a_restart_with_an_edit_to_a_slot_that_is_down_serves_the_stored_routes(
     with slipway_serve(tmp_path, ["--config", "slipway.yaml"]) as again:
         st = admin_status(again.url)
         assert st["route"]["active"] == "blue"
+        assert "active slot blue -> green" in st["config"]["not_applied"], st["config"]
+        # Asked to apply it, the gateway still refuses to send traffic to a slot that is down.
+        assert run_cli(again.url, ["reload"]).returncode != 0
+        st = admin_status(again.url)
+        assert st["route"]["active"] == "blue"
         assert "not ready" in (st["config"]["last_error"] or "")
 
 

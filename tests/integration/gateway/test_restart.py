@@ -49,12 +49,20 @@ def test_restart_keeps_routes_history_records_and_feedback(
         back = httpx.post(f"{gw.url}/admin/rollback", json={}).json()
         assert (back["from"], back["to"]) == ("green", "blue")
 
-    # Edited while down: applied at the next start, and recorded as such.
+    # Edited while down: starting does not move traffic. The stored routes are served, status says
+    # what the file would change, and the operator applies it on purpose.
     (tmp_path / "slipway.yaml").write_text(routing_yaml(blue_url, green_url, active="green"))
     with live_gateway(tmp_path, None) as gw:
+        assert chat(gw.url).headers["x-slipway-slot"] == "blue"
+        config = httpx.get(f"{gw.url}/admin/status").json()["config"]
+        assert "active slot blue -> green" in config["not_applied"], config
+        assert httpx.get(f"{gw.url}/admin/history").json()["changes"][0]["kind"] == "rollback"
+        applied = httpx.post(f"{gw.url}/admin/reload", json={}).json()
+        assert applied["applied"] is True, applied
         assert chat(gw.url).headers["x-slipway-slot"] == "green"
         last = httpx.get(f"{gw.url}/admin/history").json()["changes"][0]
-        assert last["actor"] == "config-file" and "at start" in last["reason"]
+        assert last["kind"] == "config" and "applied" in last["reason"], last
+        assert httpx.get(f"{gw.url}/admin/status").json()["config"]["not_applied"] is None
 
 
 def test_a_bad_file_at_restart_does_not_take_the_gateway_down(
