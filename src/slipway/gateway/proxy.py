@@ -183,7 +183,7 @@ class Proxy:
         return body, labels
 
     async def _route(self, api: Api, labels: ClientLabels, send: Send) -> tuple[RouteTable, Slot] | None:
-        """The slot this request goes to: the one the client pinned, else the compiled routes's pick."""
+        """The slot this request goes to: the one the client pinned, else the compiled routes' pick."""
         routes = self._routes.compiled
         if routes is None:
             await send_error(send, api, 503, "slipway has no routes yet; it is still starting", "not_ready")
