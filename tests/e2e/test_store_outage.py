@@ -1,0 +1,318 @@
+"""Two replicas keep serving while their PostgreSQL is down, and carry on by themselves when it is back.
+
+Real processes: a PostgreSQL server of this test's own (stopping it must not
+touch the server other tests share), two `slipway serve` replicas on it,
+simulated backends on loopback, and steady load through the official `openai`
+client. PostgreSQL is stopped for longer than the route poll and the heartbeat
+intervals, then started again on the same port, with slipway left running.
+
+What must hold, judged on outcomes only (every timeout is a failure guard):
+no user request fails, during or after; an admin write during the outage is
+refused with a 503 that says the store cannot be reached, while status still
+answers; afterwards records are written again, the rows in the database are
+exactly what the replicas counted as written, and what they did not write is
+exactly what they counted as lost; a rollback sent to either replica is
+served by both; and a leader is elected again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from openai import AsyncOpenAI
+from sqlalchemy import make_url
+from tests.harness import routing_yaml, sim_backend, sim_profile
+from tests.pg import PostgresServer, find_pg_bin
+from tests.processes import ServeProcess, admin_status, run_cli, slipway_serve, wait_for_status
+
+pytestmark = pytest.mark.postgres
+
+#: Longer than the route poll (1 s) and the heartbeat (2 s) several times over.
+OUTAGE_S = 10.0
+#: Requests per second sent to each replica.
+RATE = 5.0
+HTTP = 30.0
+
+
+# ---------------------------------------------------------------- a PostgreSQL of this test's own
+
+
+def _pg_ctl(server: PostgresServer, *args: str) -> None:
+    """`pg_ctl` on the private server's data directory (as the `postgres` user when we are root)."""
+    from tests.pg import _run  # drops to the `postgres` user itself
+
+    _run([str(server.bin_dir / "pg_ctl"), "-D", str(server.data), *args], server.root / "pg_ctl.log")
+
+
+def stop_postgres(server: PostgresServer) -> None:
+    """Stop the server the way an operator's fast shutdown does: sessions are cut, nothing is lost."""
+    _pg_ctl(server, "-m", "fast", "-w", "-t", "60", "stop")
+
+
+def start_postgres_again(server: PostgresServer) -> None:
+    """Start it again on the same port, as the replicas' store URL still names it."""
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {server.port} "
+        f"-c unix_socket_directories={server.root} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
+    _pg_ctl(server, "-l", str(server.log), "-o", options, "-w", "-t", "60", "start")
+
+
+@contextlib.contextmanager
+def private_postgres() -> Iterator[PostgresServer]:
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL binaries not found (run scripts/ci-services, or set SLIPWAY_PG_BIN)")
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def count_rows(server: PostgresServer, table: str) -> int:
+    url = make_url(server.url)
+    conninfo = f"host={url.host} port={url.port} user={url.username} dbname={url.database}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # a fixed name, not user input
+    assert row is not None
+    return int(row[0])
+
+
+# ---------------------------------------------------------------- steady load through the openai client
+
+
+@dataclass
+class Answer:
+    replica: str
+    sent_at: float
+    slot: str | None
+    error: str | None
+
+
+@dataclass
+class Load:
+    answers: list[Answer] = field(default_factory=list)
+
+    def failed(self) -> list[Answer]:
+        return [a for a in self.answers if a.error is not None]
+
+    def served_since(self, t: float) -> dict[str, set[str]]:
+        """Slots that answered requests sent at or after `t`, per replica."""
+        seen: dict[str, set[str]] = {}
+        for a in self.answers:
+            if a.sent_at >= t and a.slot is not None:
+                seen.setdefault(a.replica, set()).add(a.slot)
+        return seen
+
+
+async def _send(client: AsyncOpenAI, name: str, i: int, load: Load) -> None:
+    sent_at = time.time()
+    try:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="customer-support",
+            messages=[{"role": "user", "content": f"where is the refund for invoice {i}?"}],
+        )
+        completion = raw.parse()
+        assert completion.choices, completion
+        load.answers.append(Answer(name, sent_at, raw.headers.get("x-slipway-slot"), None))
+    except Exception as exc:  # every failure a user would see, whatever its kind
+        load.answers.append(Answer(name, sent_at, None, f"{type(exc).__name__}: {exc}"))
+
+
+async def _steady(client: AsyncOpenAI, name: str, load: Load) -> None:
+    """Open loop: a request every 1/RATE s whatever the answers take, so a stall cannot hide."""
+    tasks: set[asyncio.Task[None]] = set()
+    start = time.monotonic()
+    try:
+        for i in range(1_000_000):
+            await asyncio.sleep(max(0.0, start + i / RATE - time.monotonic()))
+            task = asyncio.create_task(_send(client, name, i, load))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+    finally:
+        # Stopping the load lets what was sent finish: a request is judged by its answer.
+        await asyncio.shield(asyncio.gather(*tasks))
+
+
+@contextlib.asynccontextmanager
+async def steady_load(replicas: dict[str, ServeProcess]) -> AsyncIterator[Load]:
+    load = Load()
+    # No retries: a request the SDK had to send twice would hide a failure from this count.
+    clients = {
+        name: AsyncOpenAI(base_url=f"{r.url}/v1", api_key="unused", max_retries=0, timeout=HTTP)
+        for name, r in replicas.items()
+    }
+    runs = [asyncio.create_task(_steady(c, name, load)) for name, c in clients.items()]
+    try:
+        yield load
+    finally:
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+        for client in clients.values():
+            await client.close()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+async def status_until(
+    url: str, check: Callable[[dict[str, Any]], bool], what: str, timeout: float
+) -> dict[str, Any]:
+    return await asyncio.to_thread(wait_for_status, url, check, what, timeout)
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not seen within {timeout:g} s (a failure guard): {what}")
+        await asyncio.sleep(0.1)
+
+
+def recorder(st: dict[str, Any]) -> dict[str, Any]:
+    rec: dict[str, Any] = st["recorder"]
+    return rec
+
+
+def has_leader(st: dict[str, Any]) -> bool:
+    replicas = st["replicas"]
+    return bool(
+        replicas is not None
+        and replicas["leader"] is not None
+        and replicas["leader"]["id"] is not None
+        and sum(r["leader"] for r in replicas["live"]) == 1
+    )
+
+
+# ---------------------------------------------------------------- the story
+
+
+async def test_two_replicas_serve_through_a_postgresql_outage_and_recover_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    with (
+        private_postgres() as pg,
+        sim_backend(sim_profile("customer-support-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("customer-support-v2.2", "v2.2")) as green,
+    ):
+        (tmp_path / "slipway.yaml").write_text(routing_yaml(blue, green, active="green"))
+        args = ["--config", "slipway.yaml", "--store", pg.url]
+        with slipway_serve(tmp_path, args) as a, slipway_serve(tmp_path, args) as b:
+            replicas = {"a": a, "b": b}
+            for r in replicas.values():
+                await status_until(
+                    r.url,
+                    lambda s: has_leader(s) and len(s["replicas"]["live"]) == 2,
+                    "both replicas beating, one leader",
+                    30,
+                )
+            async with steady_load(replicas) as load:
+                await until(lambda: len(load.answers) >= 20, "the first answers", 30)
+                written_before = {n: recorder(admin_status(r.url))["written"] for n, r in replicas.items()}
+                assert all(w > 0 for w in written_before.values()), written_before
+
+                await asyncio.to_thread(stop_postgres, pg)
+                down_at, down_wall = time.monotonic(), time.time()
+                try:
+                    # An admin write is refused, and says why.
+                    out = await asyncio.to_thread(run_cli, a.url, ["rollback", "--reason", "during outage"])
+                    said = out.stdout + out.stderr
+                    assert out.returncode != 0, said
+                    assert "could not" in said and "PostgreSQL" in said, said
+                    assert "Check that the PostgreSQL server is running and reachable" in " ".join(
+                        said.split()
+                    ), said
+                    refused = httpx.post(f"{b.url}/admin/rollback", json={}, timeout=HTTP)
+                    assert refused.status_code == 503, refused.text
+                    error = refused.json()["error"]
+                    assert error["code"] == "store_error", error
+                    assert "PostgreSQL" in error["message"] and "reachable" in error["hint"], error
+                    # Reads still answer, and say the store is the trouble; records wait in memory.
+                    for r in replicas.values():
+                        st = await status_until(
+                            r.url,
+                            lambda s: recorder(s)["store_unavailable_since"] is not None,
+                            "the recorder knows the store is unavailable",
+                            OUTAGE_S + 20,
+                        )
+                        assert st["store_error"], st
+                        assert st["route"]["active"] == "green"
+                    await asyncio.sleep(max(0.0, down_at + OUTAGE_S - time.monotonic()))
+                finally:
+                    await asyncio.to_thread(start_postgres_again, pg)
+                up_at = time.time()
+
+                # Back without a restart: records written again, a leader again.
+                for name, r in replicas.items():
+
+                    def writes_again(s: dict[str, Any], before: int = written_before[name]) -> bool:
+                        rec = recorder(s)
+                        unavailable = rec["store_unavailable_since"] is not None
+                        return bool(rec["written"] > before and not unavailable and s["store_error"] is None)
+
+                    await status_until(
+                        r.url,
+                        writes_again,
+                        f"replica {name} writes records again",
+                        60,
+                    )
+                    await status_until(r.url, has_leader, f"replica {name} sees one leader", 60)
+                leaders = [
+                    admin_status(r.url)["replicas"]["leader"]["this_replica"] for r in replicas.values()
+                ]
+                assert sorted(leaders) == [False, True], leaders
+
+                # A rollback through either replica works, and both serve it.
+                out = await asyncio.to_thread(run_cli, b.url, ["rollback", "--reason", "after outage"])
+                assert out.returncode == 0, out.stdout + out.stderr
+                rolled_at = time.time()
+                version = admin_status(b.url)["route"]["version"]
+                for r in replicas.values():
+                    await status_until(
+                        r.url,
+                        lambda s: s["route"]["active"] == "blue" and s["route"]["version"] >= version,
+                        "every replica on blue",
+                        30,
+                    )
+                settled = time.time()
+                await until(
+                    lambda: (
+                        all(load.served_since(settled).get(n) == {"blue"} for n in replicas)
+                        and sum(1 for x in load.answers if x.sent_at >= settled) >= 10
+                    ),
+                    "both replicas answer from blue",
+                    30,
+                )
+            assert rolled_at > up_at
+
+            # Zero failed user requests, during and after.
+            assert load.answers and not load.failed(), load.failed()[:5]
+            during = [x for x in load.answers if down_wall <= x.sent_at < up_at]
+            assert len(during) >= OUTAGE_S * RATE, len(during)  # the load went on through the outage
+
+            # Every record counted: written rows are in the database, the rest counted as lost.
+            finals = {}
+            for name, r in replicas.items():
+                finals[name] = recorder(
+                    await status_until(
+                        r.url, lambda s: recorder(s)["pending"] == 0, f"replica {name} wrote everything", 60
+                    )
+                )
+            written = sum(f["written"] for f in finals.values())
+            lost = sum(sum(f["lost"].values()) for f in finals.values())
+            rows = await asyncio.to_thread(count_rows, pg, "requests")
+            assert rows == written, (rows, finals)
+            assert len(load.answers) - rows == lost, (len(load.answers), rows, finals)
