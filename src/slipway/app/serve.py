@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
 import socket
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -20,6 +22,9 @@ from slipway.gateway.tuning import freeze_startup_heap
 from slipway.web.admin import create_admin_app
 from slipway.web.auth import TokenGuard
 from slipway.web.guard import AdminGuard, HostPolicy
+
+if TYPE_CHECKING:
+    from slipway.app.workers import WorkerSpec
 
 log = logging.getLogger("slipway")
 
@@ -55,8 +60,12 @@ def create_app(settings: ServeSettings) -> tuple[GatewayApp, Runtime]:
     return gateway, runtime
 
 
-def serve(settings: ServeSettings) -> None:
+def serve(settings: ServeSettings, worker: WorkerSpec | None = None) -> None:
     """Run until SIGINT/SIGTERM. Start-up problems (bad config, no routes, store) raise SlipwayError.
+
+    `worker`: this process is one of `slipway serve --workers N`'s (see
+    `slipway.app.workers`): it serves on the socket its parent bound, tells
+    the parent once it serves, and stops if the parent disappears.
 
     The port is bound first, so a port already in use refuses the start
     before anything is read from or written to the store (a second serve
@@ -69,6 +78,8 @@ def serve(settings: ServeSettings) -> None:
     import uvloop
 
     app, runtime = create_app(settings)
+    if worker is not None:
+        worker.refuse_engines(runtime.config)
     gateway = runtime.config.gateway if runtime.config is not None else GatewayConfig()
     limits = ConnectionLimits(
         max_connections=fd_budget(gateway.max_connections),
@@ -85,9 +96,11 @@ def serve(settings: ServeSettings) -> None:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=30,
+        # A worker's uvicorn lines go through the root logger, so they carry the worker's tag.
+        log_config=None if worker is not None else uvicorn.config.LOGGING_CONFIG,
     )
     server = uvicorn.Server(config)
-    listener = bind_listener(settings.host, settings.port)
+    listener = worker.listener() if worker is not None else bind_listener(settings.host, settings.port)
 
     async def main() -> None:
         try:
@@ -96,9 +109,18 @@ def serve(settings: ServeSettings) -> None:
             await runtime.stop()
             raise
         freeze_startup_heap()
+        helpers = []
+        if worker is not None:
+            helpers = [
+                asyncio.create_task(worker.announce_when_serving(server), name="slipway-worker-ready"),
+                asyncio.create_task(worker.stop_when_orphaned(server), name="slipway-worker-parent"),
+            ]
         try:
             await server.serve(sockets=[listener])
         finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             await runtime.stop()
 
     # uvicorn re-raises the SIGTERM/SIGINT it handled once it has shut down, under the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 import typer
@@ -14,6 +15,9 @@ from slipway.core.errors import SlipwayError
 from slipway.core.hosts import host_name_problem, normal_name
 
 console: Console = make_console(stderr=True)
+
+#: How the parent of `--workers N` runs each worker: this CLI again, under this interpreter.
+WORKER_ARGV = (sys.executable, "-m", "slipway.cli.main", "serve")
 
 
 def serve(
@@ -55,13 +59,35 @@ def serve(
         "--no-route-notify",
         help="Follow other replicas' route changes by polling only (no PostgreSQL notifications).",
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=512,
+        metavar="N",
+        help="Gateway processes serving this port (one per core uses them all); each is a replica "
+        "of its own on the store. Not with a config that runs engines.",
+    ),
+    worker_of: str | None = typer.Option(None, "--worker-of", hidden=True),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run the gateway (OpenAI and Ollama APIs), the admin API and the control loop."""
     from slipway.app import ServeSettings, check_admin_exposure
     from slipway.app import serve as run
+    from slipway.app.workers import WorkerSpec, log_format, serve_workers
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        worker = WorkerSpec.parse(worker_of) if worker_of is not None else None
+    except SlipwayError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if worker is not None:
+        fmt = log_format(worker.number)  # [wN]
+    elif workers > 1:
+        fmt = log_format(None)  # [main]: the parent, which only supervises
+    else:
+        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=log_level.upper(), format=fmt)
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     if config is not None and not config.exists():
         console.print(
@@ -91,13 +117,36 @@ def serve(
     except SlipwayError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    console.print(
-        f"slipway starting on http://{host}:{port} (OpenAI: /v1, Ollama: /api, admin: /admin, docs: /docs)"
-    )
+    if worker is None:
+        console.print(
+            f"slipway starting on http://{host}:{port} (OpenAI: /v1, Ollama: /api, admin: /admin, "
+            f"docs: /docs){f' with {workers} workers' if workers > 1 else ''}"
+        )
     try:
-        run(settings)
+        if workers > 1 and worker is None:
+            options = ["--host", host, "--port", str(port)]
+            options += ["--config", str(config)] if config is not None else []
+            options += ["--store", store] if store is not None else []
+            options += ["--no-watch"] if no_watch else []
+            options += ["--apply-config"] if apply_config else []
+            for name in allowed_host:
+                options += ["--allowed-host", name]
+            options += ["--route-poll", repr(route_poll)]
+            options += ["--no-route-notify"] if no_route_notify else []
+            options += ["--log-level", log_level]
+
+            def worker_command(spec: WorkerSpec) -> list[str]:
+                """This command again, as one worker: the same options, and which worker it is."""
+                return [*WORKER_ARGV, *options, "--worker-of", spec.to_arg()]
+
+            code = serve_workers(settings, workers, worker_command)
+            if code:
+                raise typer.Exit(code)
+            return
+        run(settings, worker)
     except SlipwayError as exc:
-        console.print(f"[red]error:[/] slipway did not start: {exc}")
+        who = f"worker {worker.number}: " if worker is not None else ""
+        console.print(f"[red]error:[/] {who}slipway did not start: {exc}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         pass
