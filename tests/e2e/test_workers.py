@@ -118,6 +118,10 @@ def test_two_workers_on_sqlite_share_the_port_elect_one_leader_and_follow_a_roll
         assert_two_workers_route_as_one(gw)
         log = gw.log()
         assert "[w1]" in log and "[w2]" in log and "[main]" in log, log
+        # Each worker keeps its own record of how it stopped: none reads another's as a crash.
+        assert "did not stop cleanly" not in log, log
+        recorders = {admin_status(gw.url)["recorder"].get("previous_run") is None for _ in range(4)}
+        assert recorders == {True}, log
 
 
 @pytest.mark.postgres

@@ -1,11 +1,13 @@
 """Composition root: the only package that builds concrete adapters and wires them to the ports.
 
 `slipway serve` runs one process with the gateway (hot path), the admin API
-and the config watcher. Each module here has one job: `settings` (what the
+and the config watcher, or several (`--workers`), each a replica of the
+others on one store. Each module here has one job: `settings` (what the
 command line says), `config_file` (the file read into a typed value),
-`engines` (llama-server specs kept across restarts), `clock`, `watch`,
-`shadow` (shadow mode wired), `runtime` (what the process owns, started and
-stopped in order) and `serve`.
+`apply` (applying it), `engines` (llama-server specs kept across restarts),
+`clock`, `watch`, `shadow` (shadow mode wired), `replica` (heartbeat and the
+leader's lease), `runtime` (what the process owns, started and stopped in
+order), `started`, `serve` and `workers` (the supervisor of `--workers N`).
 """
 
 from slipway.app.config_file import LoadedConfig, canary_analysis, read_config_file

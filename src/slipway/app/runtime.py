@@ -11,7 +11,6 @@ import contextlib
 import copy
 import logging
 import os
-import socket
 import time
 from dataclasses import asdict, replace
 from typing import Any
@@ -226,7 +225,8 @@ class Runtime:
                 batch_size=gateway_cfg.record_batch_size if gateway_cfg else 1_000,
                 flush_interval_s=gateway_cfg.record_flush_interval_s if gateway_cfg else 0.25,
                 metrics=self.traffic,
-                instance=f"{socket.gethostname()}:{self.settings.port}",
+                # Per worker: workers on one port must not read each other's stop as a crash.
+                instance=self.settings.instance(),
             )
             undo.push_async_callback(recorder.close)
             await recorder.open()

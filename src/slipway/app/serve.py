@@ -8,6 +8,7 @@ import logging
 import signal
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -77,6 +78,8 @@ def serve(settings: ServeSettings, worker: WorkerSpec | None = None) -> None:
     import uvicorn
     import uvloop
 
+    if worker is not None:
+        settings = replace(settings, worker=worker.number)
     app, runtime = create_app(settings)
     if worker is not None:
         worker.refuse_engines(runtime.config)

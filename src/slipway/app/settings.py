@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,13 @@ class ServeSettings:
     route_notifications: bool = True
     #: At start, apply the config file's routes even if the store serves other ones (--apply-config).
     apply_config_at_start: bool = False
+    #: Which of `serve --workers N`'s processes this is (1..N), None when serve runs one process.
+    worker: int | None = None
+
+    def instance(self) -> str:
+        """This process among those a host runs on the port: the same again after a restart."""
+        name = f"{socket.gethostname()}:{self.port}"
+        return name if self.worker is None else f"{name}/w{self.worker}"
 
     def resolved_store_url(self) -> str:
         return self.store_url or default_store_url(self.workdir)
