@@ -29,7 +29,9 @@ def serve(
     store: str | None = typer.Option(
         None,
         "--store",
-        help="Store URL; default sqlite under ./.slipway/ (postgresql+psycopg://... for replicas).",
+        envvar="SLIPWAY_STORE",
+        help="Store URL; default sqlite under ./.slipway/ (postgresql+psycopg://... for replicas). "
+        "From SLIPWAY_STORE if not given, which keeps a database password out of the process list.",
     ),
     no_watch: bool = typer.Option(False, "--no-watch", help="Do not apply config file edits automatically."),
     apply_config: bool = typer.Option(
@@ -126,7 +128,9 @@ def serve(
         if workers > 1 and worker is None:
             options = ["--host", host, "--port", str(port)]
             options += ["--config", str(config)] if config is not None else []
-            options += ["--store", store] if store is not None else []
+            # From the environment, the workers inherit it: not on their command lines.
+            given = store is not None and store != os.environ.get("SLIPWAY_STORE")
+            options += ["--store", store] if given and store is not None else []
             options += ["--no-watch"] if no_watch else []
             options += ["--apply-config"] if apply_config else []
             for name in allowed_host:

@@ -154,7 +154,9 @@ def test_the_args_are_options_slipway_serve_accepts() -> None:
     documented = {opt for p in serve_command().params for opt in p.opts}
     given = {a.split("=", 1)[0] for a in container()["args"][1:] if a.startswith("-")}
     assert given <= documented, f"not options of `slipway serve`: {sorted(given - documented)}"
-    assert params["store"] == "$(STORE_URL)", "the store URL comes from the Secret"
+    assert params["store"] is None, "the store URL comes from the Secret, not the command line"
+    env = {e["name"]: e for e in container()["env"]}
+    assert env["SLIPWAY_STORE"]["valueFrom"]["secretKeyRef"]["name"] == "slipway", env
     assert params["config"] is not None, "replicas need the routing file"
 
 
