@@ -367,15 +367,18 @@ def slow_link(port: int, delay_s: float) -> Iterator[int]:
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(10)
+        # The connections still piping, then the loop itself (its self-pipe is a socket pair).
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+
+        async def drain() -> None:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        loop.run_until_complete(drain())
+        loop.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a canary deployed through a follower answers 409 although it started: the leader, woken "
-    "by the deploy's route change, finishes the pending route step and saves the canary first, and "
-    "the follower's own save after its route change (rollout/canary_controller.py:383, in _commit "
-    "called from deploy at :246) finds a newer revision; the two replicas' canary locks are per process",
-)
 def test_a_canary_deployed_through_a_follower_on_a_slow_store_link_answers_200(
     tmp_path: Path, postgres_url: str
 ) -> None:

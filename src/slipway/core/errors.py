@@ -8,6 +8,7 @@ so nothing above the adapters ever sees a raw library exception.
     ├── ConfigError                  bad YAML, unknown field, bad value (names line and field)
     ├── StoreError                   the database failed or is at the wrong schema
     │   ├── ConflictError            optimistic concurrency lost (someone else changed it first)
+    │   │   └── NotLeaderError       a former leader's write, refused: another replica leads now
     │   ├── StoreUnavailable         could not reach the database, or it stayed busy: retry later
     │   └── StoreRefusedData         the database refused the values written (too long, out of range)
     ├── NotFoundError                an id, slot or version that does not exist
@@ -91,6 +92,25 @@ class StoreError(SlipwayError):
 
 class ConflictError(StoreError):
     code = "conflict"
+
+
+class NotLeaderError(ConflictError):
+    code = "not_leader"
+
+    """A leader's change was refused: another replica took office since it was elected.
+
+    Raised inside the write transaction that carried the change, so nothing of
+    it was committed. The replica must stop acting as the leader (its lease
+    will notice too) and leave the change to the new one.
+    """
+
+    def __init__(self, epoch: int, current: int) -> None:
+        self.epoch = epoch
+        self.current = current
+        super().__init__(
+            f"this replica is no longer the leader (epoch {epoch}, now {current}): its change was refused",
+            hint="Another replica leads now and carries on from the stored state; nothing needs doing.",
+        )
 
 
 class StoreUnavailable(StoreError):

@@ -30,7 +30,7 @@ from typing import Any
 from slipway.core.canary import CanaryRecord, JudgeRequest
 from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
-from slipway.core.errors import ConflictError, NotFoundError, SlipwayError, TransitionError
+from slipway.core.errors import ConflictError, NotFoundError, NotLeaderError, SlipwayError, TransitionError
 from slipway.core.ports import CanaryJudge, CanaryStore, Clock, Notifier
 from slipway.core.types import WEIGHT_SCALE, RouteChange, RouteChangeKind, RouteTable
 from slipway.evals.smoke import SmokeCase
@@ -379,10 +379,28 @@ class CanaryController(ControlLoop):
             if isinstance(effect, ApplyRoute):
                 applied = await self._apply_route(state, effect)
                 if applied is not None:
-                    state = applied
-                    revision = await self._save(state, revision)
+                    state, revision = await self._save_applied(applied, revision)
         await self._finish_and_notify(state, effects)
         return state
+
+    async def _save_applied(self, state: CanaryState, revision: int) -> tuple[CanaryState, int]:
+        """Save that the route step is done; if another replica saved first, take its state.
+
+        The route change wakes the leader on every replica that follows it, and
+        the leader finishes a pending route step it finds (`_reconcile`). So a
+        step made through a follower may be saved as done by the leader first:
+        that is the same step finished once, not a conflict to report.
+        """
+        try:
+            return state, await self._save(state, revision)
+        except NotLeaderError:
+            raise
+        except ConflictError:
+            loaded = await self._load()
+            if loaded is None or loaded[0].deployment_id != state.deployment_id or loaded[0].route_pending:
+                raise
+            log.info("canary %s: another replica saved this route step first", state.deployment_id)
+            return loaded
 
     async def _commit_without_routes(self, state: CanaryState, effects: list[Effect], revision: int) -> int:
         revision = await self._save(state, revision)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 
-from slipway.core.errors import ConflictError, StoreError, StoreRefusedData, StoreUnavailable
+from slipway.core.errors import StoreError, StoreRefusedData, StoreUnavailable
 
 
 class NotJSONError(ValueError):
@@ -32,23 +32,6 @@ class NotJSONError(ValueError):
     SQLAlchemy's StatementError and psycopg's does not, so `translate_errors`
     recognises it both ways and reports it the same on every backend.
     """
-
-
-class NotLeaderError(ConflictError):
-    """A leader's change was refused: another replica took office since it was elected.
-
-    Raised inside the write transaction that carried the change, so nothing of
-    it was committed. The replica must stop acting as the leader (its lease
-    will notice too) and leave the change to the new one.
-    """
-
-    def __init__(self, epoch: int, current: int) -> None:
-        self.epoch = epoch
-        self.current = current
-        super().__init__(
-            f"this replica is no longer the leader (epoch {epoch}, now {current}): its change was refused",
-            hint="Another replica leads now and carries on from the stored state; nothing needs doing.",
-        )
 
 
 @contextmanager

@@ -22,9 +22,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from tests.integration.store.builders import T0
 
-from slipway.core.errors import ConflictError
+from slipway.core.errors import ConflictError, NotLeaderError
 from slipway.store import Store, open_store
-from slipway.store.errors import NotLeaderError
 from slipway.store.leadership import LeaderLease
 from slipway.store.repositories import leadership as leader_rows
 from slipway.store.repositories import meta

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, insert, select, update
 
+from slipway.core.errors import NotLeaderError
 from slipway.core.replicas import Leadership
-from slipway.store.errors import NotLeaderError
 from slipway.store.schema import LEADERSHIP_ROW_ID, leadership
 
 _ROW = leadership.c.id == LEADERSHIP_ROW_ID
