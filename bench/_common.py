@@ -306,6 +306,7 @@ def start_slipway(
     config_text: str,
     *,
     server: str = "uvicorn",
+    extra: Sequence[str] = (),
 ) -> Gateway:
     """`slipway serve` as a real subprocess (uvicorn + uvloop + httptools), or the same app under granian."""
     home = procs.workdir / name
@@ -316,7 +317,7 @@ def start_slipway(
     port = free_port()
     if server == "uvicorn":
         argv = [SLIPWAY, "serve", "--config", str(config), "--port", str(port), "--store", store]
-        argv += ["--no-watch", "--log-level", "warning"]
+        argv += ["--no-watch", "--log-level", "warning", *extra]
         proc = procs.start(name, argv, cwd=home)
     elif server == "granian":
         argv = [str(Path(PYTHON).with_name("granian")), "--interface", "asgi", "--factory"]

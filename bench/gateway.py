@@ -656,6 +656,51 @@ def bench_clients(opts: Opts) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- report
 
+
+def bench_workers(opts: Opts) -> dict[str, Any]:
+    """`serve --workers 2` against one worker, same config, same wrk, interleaved rounds.
+
+    Both gateways run side by side for the whole measurement (the idle one
+    costs next to nothing); each round measures them in turn, in rotating
+    order, so drift on a noisy machine hits both alike.
+    """
+    conns = opts.throughput_connections
+    note(f"== workers: one worker against two, recording on (SQLite), wrk -c{conns}")
+    with workdir(opts.keep) as tmp, Processes(tmp) as procs:
+        ng = start_nginx(procs)
+        config = slipway_config({"blue": ng.url(ng.zero), "green": ng.url(ng.zero2)}, active="blue")
+        gateways = {
+            "1 worker": start_slipway(procs, "one", config),
+            "2 workers": start_slipway(procs, "two", config, extra=["--workers", "2"]),
+        }
+        for gw in gateways.values():
+            check_chat(gw.url)
+            wrk(gw.url, connections=conns, seconds=2, workdir=tmp)
+        rounds = []
+        for r in range(opts.rounds):
+            row = {}
+            for name in rotated(list(gateways), r):
+                gw = gateways[name]
+                cpu0 = tree_cpu(gw.proc.pid)
+                result = wrk(gw.url, connections=conns, seconds=opts.throughput_s, workdir=tmp)
+                result["gateway_cpu_pct"] = (tree_cpu(gw.proc.pid) - cpu0) / opts.throughput_s * 100
+                row[name] = result
+                note(f"  round {r + 1} {name:9} {result['rps']:8.0f} req/s p99 {result['p99_ms']:.2f} ms")
+            rounds.append(row)
+    summary = summarize(rounds, ["rps", "p50_ms", "p99_ms", "errors"])
+    for name in gateways:
+        summary[name]["gateway_cpu_pct"] = median([r[name]["gateway_cpu_pct"] for r in rounds])
+    ratio = median([r["2 workers"]["rps"] / r["1 worker"]["rps"] for r in rounds])
+    return {
+        "connections": conns,
+        "rounds": rounds,
+        "summary": summary,
+        "ratio_2_to_1": ratio,
+        "cpus": psutil.cpu_count(),
+        "met": {"ratio_1_6": ratio >= 1.6, "no_errors": all(r[n]["errors"] == 0 for r in rounds for n in r)},
+    }
+
+
 BENCHES: dict[str, Callable[[Opts], dict[str, Any]]] = {
     "latency": bench_latency,
     "throughput": bench_throughput,
@@ -663,6 +708,7 @@ BENCHES: dict[str, Callable[[Opts], dict[str, Any]]] = {
     "rollback": bench_rollback,
     "stack": bench_stack,
     "clients": bench_clients,
+    "workers": bench_workers,
 }
 
 
