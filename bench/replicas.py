@@ -76,7 +76,7 @@ from _common import (
     workdir,
 )
 from sqlalchemy import make_url
-from tests.pg import PostgresServer, _run, find_pg_bin, fresh_schema
+from tests.pg import PostgresServer, find_pg_bin, fresh_schema
 
 PROFILE = """\
 model: customer-support-{version}
@@ -131,22 +131,6 @@ def sql(url: str, query: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(conninfo(url), autocommit=True) as conn:
         cur = conn.execute(query)  # fixed text written in this file
         return list(cur.fetchall()) if cur.description else []
-
-
-def pg_ctl(server: PostgresServer, *args: str) -> None:
-    _run([str(server.bin_dir / "pg_ctl"), "-D", str(server.data), *args], server.root / "pg_ctl.log")
-
-
-def pg_stop(server: PostgresServer) -> None:
-    pg_ctl(server, "-m", "fast", "-w", "-t", "60", "stop")
-
-
-def pg_start_again(server: PostgresServer) -> None:
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {server.port} -c unix_socket_directories={server.root} "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    )
-    pg_ctl(server, "-l", str(server.log), "-o", options, "-w", "-t", "60", "start")
 
 
 @contextlib.contextmanager
@@ -476,10 +460,10 @@ async def outage(cluster: Cluster, server: PostgresServer, store: str, opts: Opt
     try:
         await asyncio.sleep(5)
         t_down = time.perf_counter()
-        await asyncio.to_thread(pg_stop, server)
+        await asyncio.to_thread(server.stop_fast)
         down_s = time.perf_counter() - t_down
         await asyncio.sleep(max(0.0, t_down + opts.outage - time.perf_counter()))
-        await asyncio.to_thread(pg_start_again, server)
+        await asyncio.to_thread(server.start_again)
         t_up = time.perf_counter()
         back = await asyncio.gather(
             *(

@@ -50,28 +50,6 @@ HTTP = 30.0
 # ---------------------------------------------------------------- a PostgreSQL of this test's own
 
 
-def _pg_ctl(server: PostgresServer, *args: str) -> None:
-    """`pg_ctl` on the private server's data directory (as the `postgres` user when we are root)."""
-    from tests.pg import _run  # drops to the `postgres` user itself
-
-    _run([str(server.bin_dir / "pg_ctl"), "-D", str(server.data), *args], server.root / "pg_ctl.log")
-
-
-def stop_postgres(server: PostgresServer) -> None:
-    """Stop the server the way an operator's fast shutdown does: sessions are cut, nothing is lost."""
-    _pg_ctl(server, "-m", "fast", "-w", "-t", "60", "stop")
-
-
-def start_postgres_again(server: PostgresServer) -> None:
-    """Start it again on the same port, as the replicas' store URL still names it."""
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {server.port} "
-        f"-c unix_socket_directories={server.root} "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    )
-    _pg_ctl(server, "-l", str(server.log), "-o", options, "-w", "-t", "60", "start")
-
-
 @contextlib.contextmanager
 def private_postgres() -> Iterator[PostgresServer]:
     bin_dir = find_pg_bin()
@@ -228,7 +206,7 @@ async def test_two_replicas_serve_through_a_postgresql_outage_and_recover_withou
                 written_before = {n: recorder(admin_status(r.url))["written"] for n, r in replicas.items()}
                 assert all(w > 0 for w in written_before.values()), written_before
 
-                await asyncio.to_thread(stop_postgres, pg)
+                await asyncio.to_thread(pg.stop_fast)
                 down_at, down_wall = time.monotonic(), time.time()
                 try:
                     # An admin write is refused, and says why.
@@ -256,7 +234,7 @@ async def test_two_replicas_serve_through_a_postgresql_outage_and_recover_withou
                         assert st["route"]["active"] == "green"
                     await asyncio.sleep(max(0.0, down_at + OUTAGE_S - time.monotonic()))
                 finally:
-                    await asyncio.to_thread(start_postgres_again, pg)
+                    await asyncio.to_thread(pg.start_again)
                 up_at = time.time()
 
                 # Back without a restart: records written again, a leader again.
