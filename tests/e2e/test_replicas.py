@@ -72,6 +72,11 @@ def rollback_via(replica: ServeProcess) -> int:
     return version
 
 
+def all_on(slot: str) -> Callable[[dict[str, Any]], bool]:
+    """All traffic on `slot`, no split."""
+    return lambda st: (st["route"]["active"], st["route"]["weights_pct"]) == (slot, {})
+
+
 def on_blue_at(version: int) -> Callable[[dict[str, Any]], bool]:
     return lambda st: st["route"]["active"] == "blue" and st["route"]["version"] >= version
 
@@ -281,3 +286,41 @@ def test_two_replicas_racing_rollbacks_leave_one_consistent_history(
                 "every replica on the last change",
                 15,
             )
+
+
+def test_two_replicas_racing_promote_and_abort_leave_each_canary_in_one_consistent_end(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """50 canaries; each is promoted through one replica and aborted through the other at once."""
+    with two_replicas(tmp_path, postgres_url) as (a, b, _store):
+        with httpx.Client(timeout=HTTP) as client, ThreadPoolExecutor(2) as pool:
+            for i in range(50):
+                standby = next(s["name"] for s in admin_status(a.url)["slots"] if s["state"] == "standby")
+                deploy = {"version": f"v3.{i}", "strategy": "canary", "slot": standby, "no_smoke": True,
+                          "steps": "10%:1h,100%", "interval": "15m"}  # fmt: skip
+                started = client.post(f"{a.url}/admin/deploy", json=deploy)
+                assert started.status_code == 200, started.text
+                race = [(a.url, "promote"), (b.url, "abort")][:: 1 if i % 2 else -1]
+                answers = list(
+                    pool.map(lambda call: client.post(f"{call[0]}/admin/canary/{call[1]}", json={}), race)
+                )
+                assert all(r.status_code in (200, 409) for r in answers), [r.text for r in answers]
+                assert any(r.status_code == 200 for r in answers), [r.text for r in answers]
+                canary = canary_of(b.url)
+                # Promoted; or aborted; or promoted and then, the abort arriving second, rolled back.
+                ends = ("promoted", "aborted", "rolled_back")
+                assert canary["version"] == f"v3.{i}" and canary["status"] in ends, canary
+                # The routes say the same as the canary's end, on both replicas.
+                wanted = standby if canary["status"] == "promoted" else canary["baseline"]
+                for replica in (a, b):
+                    wait_for_status(
+                        replica.url,
+                        all_on(wanted),
+                        f"canary {i} ended {canary['status']} on {replica.url}",
+                        15,
+                    )
+        history = httpx.get(f"{a.url}/admin/history", params={"limit": 1000}, timeout=HTTP).json()["changes"]
+        chain = history[::-1]
+        assert [c["version"] for c in chain] == list(range(1, len(chain) + 1))
+        for before, change in itertools.pairwise(chain):
+            assert change["from_active"] == before["to_active"], (before, change)
