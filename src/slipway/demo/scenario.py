@@ -23,7 +23,7 @@ import shutil
 import textwrap
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -251,12 +251,9 @@ async def run_demo(opts: DemoOptions, say: Say, progress: Progress) -> DemoResul
     smoke = root / "smoke.jsonl"
     smoke.write_text("".join(json.dumps(c) + "\n" for c in smoke_cases(opts.seed)))
 
+    clock = ScaledClock(opts.clock_scale, anchor=time.time())
     settings = ServeSettings(
-        config_path=config,
-        workdir=root,
-        watch_config=False,
-        port=free_port(),
-        clock=ScaledClock(opts.clock_scale, anchor=time.time()),
+        config_path=config, workdir=root, watch_config=False, port=free_port(), clock=clock
     )
     app, runtime = create_app(settings)
     server = uvicorn.Server(
@@ -292,6 +289,16 @@ async def run_demo(opts: DemoOptions, say: Say, progress: Progress) -> DemoResul
             before = await _scores(runtime, start1, end1, "blue")
             result.phases.append(PhaseResult("before the deploy", "blue", "v2.1", before))
             mark(f"v2.1 served {overall(before).n} labelled tickets: {_fmt(before)}")
+            rate = n / max(end1 - start1, 1e-3)
+            fitted = fitted_clock_scale(opts.clock_scale, rate)
+            if fitted < opts.clock_scale:
+                clock.set_scale(fitted)
+                mark(
+                    f"this machine answers {rate:.0f} tickets/s: the demo clock slows to 1 h = "
+                    f"{3600 / fitted:.0f} s, so the canary's first phase sees enough of them"
+                )
+                slower = opts.clock_scale / fitted
+                opts = replace(opts, clock_scale=fitted, canary_timeout_s=opts.canary_timeout_s * slower)
 
             # 2-4. Ship v2.2 (canary by default), catch billing, roll back.
             story = _canary_story if opts.strategy == "canary" else _bluegreen_story
@@ -387,6 +394,23 @@ async def _bluegreen_story(
     mark(f"post-switch evaluation: {regression.category} regressed, {regression.reason}")
     await _rollback(client, traffic, result.regression_reason, result, mark)
     return True
+
+
+#: Requests the first canary phase should see: its 5 % must reach the judge's 100 samples per arm,
+#: and the 30 labelled ones per category, with room to spare.
+FIRST_PHASE_REQUESTS = 4_000
+
+
+def fitted_clock_scale(wanted: float, requests_per_s: float) -> float:
+    """The demo clock's speed: `wanted`, or slower if this machine cannot fill the first phase in time.
+
+    The first phase lasts 2 h of demo time; at `requests_per_s` it must see
+    FIRST_PHASE_REQUESTS requests, or it would end without enough data on a slow
+    or busy machine, and the canary would be rolled back as inconclusive rather
+    than for what it does to billing.
+    """
+    first_phase_s = 2 * 3600.0
+    return min(wanted, max(1.0, first_phase_s * requests_per_s / FIRST_PHASE_REQUESTS))
 
 
 async def _canary_story(

@@ -30,9 +30,24 @@ class ScaledClock:
             raise ValueError(f"clock scale must be positive, got {scale:g}")
         self.scale = scale
         self.anchor = anchor
+        #: Where the clock stood (its own time) at `_since` (wall time); both `anchor` at first.
+        self._at = anchor
+        self._since = anchor
 
     def now(self) -> float:
-        return self.anchor + (time.time() - self.anchor) * self.scale
+        return self._at + (time.time() - self._since) * self.scale
+
+    def set_scale(self, scale: float) -> None:
+        """Run `scale` times faster than real time from now on, going on from the time it shows now.
+
+        For a demo that finds its machine too slow for the speed it started at:
+        nothing jumps, later times just come slower.
+        """
+        if scale <= 0:
+            raise ValueError(f"clock scale must be positive, got {scale:g}")
+        wall = time.time()
+        self._at, self._since = self._at + (wall - self._since) * self.scale, wall
+        self.scale = scale
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.scale)
