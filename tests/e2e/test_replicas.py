@@ -324,3 +324,30 @@ def test_two_replicas_racing_promote_and_abort_leave_each_canary_in_one_consiste
         assert [c["version"] for c in chain] == list(range(1, len(chain) + 1))
         for before, change in itertools.pairwise(chain):
             assert change["from_active"] == before["to_active"], (before, change)
+
+
+def test_feedback_sent_to_the_other_replica_at_once_finds_its_request(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """A load balancer may send the feedback to a replica that did not answer, before the answer's
+    record is written: it waits for the other replica's batch instead of saying the id is unknown.
+    An id no replica answered is still refused."""
+    with two_replicas(tmp_path, postgres_url) as (a, b, _store):
+        for i in range(5):
+            answer = httpx.post(
+                f"{a.url}/v1/chat/completions",
+                json={"model": "customer-support", "messages": [{"role": "user", "content": f"invoice {i}"}]},
+                timeout=HTTP,
+            )
+            assert answer.status_code == 200, answer.text
+            request_id = answer.headers["x-slipway-request-id"]
+            told = httpx.post(
+                f"{b.url}/v1/feedback", json={"request_id": request_id, "label": "billing"}, timeout=HTTP
+            )
+            assert told.status_code == 200, told.text
+            record = httpx.get(f"{b.url}/admin/requests/{request_id}", timeout=HTTP).json()
+            assert record["feedback"]["label"] == "billing", record
+        unknown = httpx.post(
+            f"{b.url}/v1/feedback", json={"request_id": "f" * 24, "satisfied": True}, timeout=HTTP
+        )
+        assert unknown.status_code == 404, unknown.text

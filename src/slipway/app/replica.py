@@ -38,6 +38,8 @@ log = logging.getLogger("slipway.replica")
 BEAT_S = 2.0
 #: A replica whose last beat is older than this is not listed as live.
 LIVE_WITHIN_S = 10.0
+#: The leader deletes the rows of replicas silent for this long (crashed ones never delete their own).
+FORGET_AFTER_S = 600.0
 
 
 def replica_id(port: int) -> str:
@@ -70,6 +72,7 @@ class Replica:
         self._tasks: list[asyncio.Task[None]] = []
         #: Terms this replica has led (status and tests read it).
         self.terms = 0
+        self._pruned_at = 0.0
 
     @property
     def epoch(self) -> int | None:
@@ -122,6 +125,16 @@ class Replica:
 
     async def _beat(self) -> None:
         await self._store.heartbeat(self.beat())
+        now = time.time()
+        if self.epoch is not None and now - self._pruned_at >= FORGET_AFTER_S / 10:
+            self._pruned_at = now
+            gone = await self._store.forget_silent_replicas(now - FORGET_AFTER_S)
+            if gone:
+                log.info(
+                    "forgot %d replica(s) silent for over %.0f s (crashed, or their host is gone)",
+                    gone,
+                    FORGET_AFTER_S,
+                )
 
     async def _beat_forever(self) -> None:
         failing = False
@@ -139,6 +152,12 @@ class Replica:
                     log.info("heartbeats are written again")
                 failing = False
             await asyncio.sleep(self._beat_s)
+
+    async def others_live(self) -> int:
+        """How many other replicas beat lately: their answers' records may not be in the store yet."""
+        return sum(
+            1 for beat in await self._store.live_replicas(time.time() - LIVE_WITHIN_S) if beat.id != self.id
+        )
 
     async def live(self) -> tuple[list[ReplicaBeat], Leadership]:
         """The replicas seen lately, and the store's leadership record."""

@@ -156,6 +156,10 @@ class Runtime:
     def recorder(self) -> Recorder | None:
         return self._started.recorder if self._started is not None else None
 
+    async def other_replicas(self) -> int:
+        """How many other replicas serve beside this one (0 before start)."""
+        return await self._started.replica.others_live() if self._started is not None else 0
+
     @property
     def loaded(self) -> LoadedConfig | None:
         """The config in force: the file as last read (even when refused), None without one."""

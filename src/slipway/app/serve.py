@@ -57,6 +57,7 @@ def create_app(settings: ServeSettings) -> tuple[GatewayApp, Runtime]:
         lambda: runtime.store,
         AdminGuard(admin, token, hosts),
         public_model=runtime.public_model,
+        other_replicas=runtime.other_replicas,
     )
     return gateway, runtime
 
@@ -98,7 +99,7 @@ def serve(settings: ServeSettings, worker: WorkerSpec | None = None) -> None:
         lifespan="off",
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=gateway.shutdown_grace_s,
         # A worker's uvicorn lines go through the root logger, so they carry the worker's tag.
         log_config=None if worker is not None else uvicorn.config.LOGGING_CONFIG,
     )

@@ -6,6 +6,7 @@ microseconds; the admin API and dashboard (FastAPI) sit behind `fallback`.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,7 @@ class GatewayApp:
         fallback: ASGIApp,
         *,
         public_model: Callable[[], str],
+        other_replicas: Callable[[], Awaitable[int]] | None = None,
         started_at: float | None = None,
     ) -> None:
         self._routes = routes
@@ -53,6 +55,7 @@ class GatewayApp:
         self._records = records
         self._fallback = fallback
         self._public_model = public_model
+        self._other_replicas = other_replicas
         self._created = int(started_at or time.time())
         self._handlers: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): self._bind(Api.OPENAI_CHAT),
@@ -217,6 +220,8 @@ class GatewayApp:
                 await self._proxy.until_recorded(feedback.request_id)
                 await recorder.flush()
                 added = await records.add_feedback(feedback)
+            if not added:
+                added = await self._feedback_from_peers(records, feedback)
         except StoreError as exc:
             # The store's trouble, not the client's request: say so, and that sending it again works.
             message = f"the feedback was not stored: {exc.message}; send it again in a few seconds"
@@ -238,6 +243,24 @@ class GatewayApp:
             return
         await send_json(send, 200, {"request_id": feedback.request_id, "accepted": True})
 
+    async def _feedback_from_peers(self, records: RecordStore, feedback: Feedback) -> bool:
+        """Wait for another replica's record of the request: it answered, and writes records in batches.
+
+        Its next batch is due within its flush interval; the waits grow so a busy store is not
+        asked again and again. Only with other replicas live: alone, the id is unknown now.
+        """
+        if self._other_replicas is None or await self._other_replicas() == 0:
+            return False
+        for pause in PEER_RECORD_WAITS_S:
+            await asyncio.sleep(pause)
+            if await records.add_feedback(feedback):
+                return True
+        return False
+
+
+#: Pauses before asking again for a request another replica answered (2.35 s in all: several of
+#: its 0.25 s flushes, with room for a slow batch write).
+PEER_RECORD_WAITS_S = (0.1, 0.25, 0.5, 0.5, 1.0)
 
 #: Longest request id accepted in feedback (slipway's own are 24 characters; the store holds more).
 MAX_REQUEST_ID_CHARS = REQUEST_ID_MAX_CHARS

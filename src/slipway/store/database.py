@@ -367,6 +367,10 @@ class Store:
         """Remove a replica's row, at its clean shutdown (a crashed one just stops beating)."""
         await self._write(f"forget replica {replica_id!r}", replica_rows.forget, replica_id)
 
+    async def forget_silent_replicas(self, before: float) -> int:
+        """Remove the rows of replicas silent since before `before`; how many went."""
+        return await self._write("forget replicas that stopped beating", replica_rows.forget_silent, before)
+
     async def leadership(self) -> Leadership:
         """The current leadership epoch, who took office with it and when (0, None, None: nobody yet)."""
         return await self._read("read the leadership", leader_rows.get)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 
 import pytest
 from sqlalchemy import create_engine
 from tests.integration.store.builders import T0
 
+from slipway.app.replica import FORGET_AFTER_S, Replica
 from slipway.core.replicas import Leadership, ReplicaBeat
+from slipway.gateway.recorder import Recorder
 from slipway.store import Store
 from slipway.store.repositories import leadership as leader_rows
 
@@ -65,6 +69,35 @@ async def test_a_forgotten_replica_is_gone_and_forgetting_twice_is_fine(store: S
     await store.forget_replica("a")
     await store.forget_replica("never-there")
     assert [r.id for r in await store.live_replicas(since=0)] == ["b"]
+
+
+async def test_replicas_silent_since_before_a_time_are_forgotten_and_counted(store: Store) -> None:
+    await store.heartbeat(beat("crashed", at=T0 - 900))
+    await store.heartbeat(beat("crashed-too", at=T0 - 700))
+    await store.heartbeat(beat("alive", at=T0))
+
+    assert await store.forget_silent_replicas(before=T0 - 600) == 2
+    assert [r.id for r in await store.live_replicas(since=0)] == ["alive"]
+    assert await store.forget_silent_replicas(before=T0 - 600) == 0
+
+
+async def test_the_leader_forgets_the_rows_of_replicas_that_crashed_long_ago(
+    store: Store, store_url: str
+) -> None:
+    now = time.time()
+    await store.heartbeat(beat("crashed", at=now - FORGET_AFTER_S - 60))
+    await store.heartbeat(beat("restarting", at=now - 30))  # not live, not forgotten yet
+    leader = Replica(
+        store=store, store_url=store_url, port=0, loops=(), recorder=Recorder(store), route_version=lambda: 1
+    )
+    leader.start()
+    try:
+        async with asyncio.timeout(15):
+            while [r.id for r in await store.live_replicas(since=0)] != ["restarting", leader.id]:
+                await asyncio.sleep(0.05)
+        assert leader.epoch is not None
+    finally:
+        await leader.stop()
 
 
 def test_a_replica_beat_refuses_an_empty_id_and_overlong_text() -> None:

@@ -28,6 +28,11 @@ def forget(connection: Connection, replica_id: str) -> None:
     connection.execute(delete(replicas).where(replicas.c.id == replica_id))
 
 
+def forget_silent(connection: Connection, before: float) -> int:
+    """Delete the rows of replicas that stopped beating before `before` (crashed, never cleaned up)."""
+    return connection.execute(delete(replicas).where(replicas.c.heartbeat_at < before)).rowcount or 0
+
+
 def _beat(row: Row[Any]) -> ReplicaBeat:
     return ReplicaBeat(
         id=row.id,
