@@ -38,6 +38,11 @@ class GatewayConfig(BaseModel):
     body_timeout_s: Annotated[float, Range(0, 3600, low_open=True, unit="seconds")] = Field(
         60.0, description="Longest a client may take to send a request's body after its headers."
     )
+    shutdown_grace_s: Annotated[int, Range(0, 86_400, unit="seconds")] = Field(
+        30,
+        description="On SIGTERM, how long requests in flight (streams included) may take to finish "
+        "before they are cut; raise it with the slots' read timeouts for long generations.",
+    )
     allowed_hosts: list[str] = Field(
         default_factory=list,
         max_length=100,

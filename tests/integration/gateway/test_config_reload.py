@@ -7,6 +7,8 @@ the way a dashboard would.
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -92,3 +94,38 @@ def test_reload_by_command_when_watching_is_off(tmp_path: Path, blue_url: str, g
         assert slot_of_next_request(gw) == "green"
         again = httpx.post(f"{gw.url}/admin/reload", json={}).json()
         assert again["applied"] is False and "unchanged" in again["reason"]
+
+
+def publish_like_kubernetes(folder: Path, name: str, text: str) -> None:
+    """What the kubelet does to a mounted ConfigMap: a new timestamped directory holds the file,
+    `..data` is renamed over to point at it, the old directory is removed; the file itself is a
+    link to `..data/<name>` that never changes."""
+    fresh = folder / f"..{time.time_ns()}"
+    fresh.mkdir()
+    (fresh / name).write_text(text)
+    (folder / "..data_tmp").symlink_to(fresh.name)
+    os.rename(folder / "..data_tmp", folder / "..data")
+    for old in folder.glob("..[0-9]*"):
+        if old != fresh:
+            shutil.rmtree(old)
+    if not (folder / name).is_symlink():
+        (folder / name).symlink_to(f"..data/{name}")
+
+
+def test_every_update_of_a_configmap_mount_is_applied(tmp_path: Path, blue_url: str, green_url: str) -> None:
+    """The first update of a mounted ConfigMap replaces the directory the file was in: a watch
+    on that directory once saw that update and none after it."""
+    publish_like_kubernetes(tmp_path, "slipway.yaml", routing_yaml(blue_url, green_url, active="blue"))
+    with live_gateway(tmp_path, None) as gw:
+        for active in ("green", "blue", "green"):
+            publish_like_kubernetes(
+                tmp_path, "slipway.yaml", routing_yaml(blue_url, green_url, active=active)
+            )
+
+            def applied(st: dict[str, Any], active: str = active) -> bool:
+                return bool(st["route"]["active"] == active)
+
+            wait_for(gw, applied, f"the update to {active} is applied")
+            assert slot_of_next_request(gw) == active
+        actors = [c["actor"] for c in httpx.get(f"{gw.url}/admin/history").json()["changes"]]
+        assert actors[:3] == ["config-file (watch)"] * 3, actors

@@ -351,13 +351,21 @@ def test_the_configmap_routing_file_passes_slipways_validation() -> None:
 
 
 def _graceful_shutdown_seconds() -> float:
-    """uvicorn's timeout_graceful_shutdown as `slipway serve` sets it."""
+    """How long requests in flight may take after SIGTERM, as the ConfigMap's routing file sets it."""
+    from slipway.app.config_file import load_config
+
+    text = the("ConfigMap")["data"][Path(serve_params()["config"]).name]
+    return load_config(text, "deploy/kubernetes/configmap.yaml").routing.gateway.shutdown_grace_s
+
+
+def test_serve_gives_uvicorn_the_configured_grace() -> None:
     tree = ast.parse((SRC / "app" / "serve.py").read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.keyword) and node.arg == "timeout_graceful_shutdown":
-            assert isinstance(node.value, ast.Constant) and isinstance(node.value.value, int | float)
-            return float(node.value.value)
-    raise AssertionError("slipway serve no longer sets uvicorn's timeout_graceful_shutdown")
+    grace = [
+        ast.unparse(n.value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.keyword) and n.arg == "timeout_graceful_shutdown"
+    ]
+    assert grace == ["gateway.shutdown_grace_s"], grace
 
 
 def test_the_grace_period_covers_slipways_drain_on_sigterm() -> None:
