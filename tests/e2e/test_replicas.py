@@ -351,3 +351,36 @@ def test_feedback_sent_to_the_other_replica_at_once_finds_its_request(
             f"{b.url}/v1/feedback", json={"request_id": "f" * 24, "satisfied": True}, timeout=HTTP
         )
         assert unknown.status_code == 404, unknown.text
+
+
+def test_a_pause_sent_to_a_follower_wakes_the_leaders_loops(tmp_path: Path, postgres_url: str) -> None:
+    """The follower saves the pause itself; the leader hears of it from the store at once instead of
+    at its next scheduled check, and both replicas report the canary paused."""
+    with two_replicas(tmp_path, postgres_url) as (a, b, _store):
+        wait_for_status(b.url, lambda s: len(s["replicas"]["live"]) == 2, "both replicas beating", 30)
+        assert leader_of(a.url)["leader"]["this_replica"] is True
+        out = run_cli(
+            b.url,
+            [
+                "deploy",
+                "v2.1",
+                "--strategy",
+                "canary",
+                "--slot",
+                "blue",
+                "--no-smoke",
+                "--steps",
+                "10%:2h,100%",
+            ],
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        woken = admin_status(a.url)["route_feed"]["rollout_changes"]
+        paused = run_cli(b.url, ["canary", "pause", "--reason", "looking at billing"])
+        assert paused.returncode == 0, paused.stdout + paused.stderr
+        wait_for_status(
+            a.url, lambda s: s["route_feed"]["rollout_changes"] > woken, "the leader hears of the pause", 15
+        )
+        assert canary_of(a.url)["status"] == "paused"
+        resumed = run_cli(b.url, ["canary", "resume"])
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert wait_canary(a.url, "running again", lambda c: c["status"] == "running")["weight_pct"] == 10

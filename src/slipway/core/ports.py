@@ -53,8 +53,11 @@ class RouteStore(Protocol):
 
 
 class RouteChanges(Protocol):
-    async def follow(self, on_version: Callable[[int], Awaitable[None]]) -> None:
-        """Call `on_version` with the store's route version each time it may have changed.
+    async def follow(
+        self, on_version: Callable[[int], Awaitable[None]], on_rollouts: Callable[[], None]
+    ) -> None:
+        """Call `on_version` with the store's route version each time it may have changed, and
+        `on_rollouts` when a canary or shadow run was saved (by any replica).
 
         Runs until cancelled. Versions may repeat or arrive late; the caller
         takes only what is newer than what it serves.

@@ -3,7 +3,8 @@
 Every replica commits route changes to the one store; the others hear of
 the new version (`RouteChanges`: notifications and a poll), load the table
 and publish it to their gateway, and wake their control loops, which may
-have a canary or a shadow run to look at. A failure here is logged with its
+have a canary or a shadow run to look at. A canary or shadow saved elsewhere
+(an operator's pause or resume sent to another replica) wakes them too. A failure here is logged with its
 traceback and the follower starts again: a replica that silently stopped
 following would serve yesterday's routes.
 """
@@ -51,7 +52,7 @@ class RouteFollower:
     async def _run(self) -> None:
         while True:
             try:
-                await self._changes.follow(self._version)
+                await self._changes.follow(self._version, self._on_change)
             except asyncio.CancelledError:
                 raise
             except Exception:

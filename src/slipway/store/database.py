@@ -38,7 +38,15 @@ from slipway.core.shadow import ShadowPair, ShadowRun
 from slipway.core.types import RouteChange, RouteTable
 from slipway.store import migrate
 from slipway.store.errors import translate_errors
-from slipway.store.repositories import arm_windows, canaries, deployments, meta, routes, shadows
+from slipway.store.repositories import (
+    arm_windows,
+    canaries,
+    deployments,
+    meta,
+    rollout_marks,
+    routes,
+    shadows,
+)
 from slipway.store.repositories import leadership as leader_rows
 from slipway.store.repositories import records as request_rows
 from slipway.store.repositories import replicas as replica_rows
@@ -117,6 +125,10 @@ class Store:
     async def route_version(self) -> int:
         """The committed route version (0 on a fresh store); what replicas poll to notice a change."""
         return await self._read("read the route version", routes.version)
+
+    async def change_marks(self) -> tuple[int, int]:
+        """The route version and the count of canary and shadow saves, in one read: what replicas poll."""
+        return await self._read("read the route version", _change_marks)
 
     @property
     def url(self) -> URL:
@@ -374,6 +386,10 @@ class Store:
     async def leadership(self) -> Leadership:
         """The current leadership epoch, who took office with it and when (0, None, None: nobody yet)."""
         return await self._read("read the leadership", leader_rows.get)
+
+
+def _change_marks(connection: Connection) -> tuple[int, int]:
+    return routes.version(connection), rollout_marks.read(connection)
 
 
 def _select_one(connection: Connection) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from slipway.core.canary import CanaryEvent, CanaryRecord, CanaryVerdict
 from slipway.core.errors import ConflictError
+from slipway.store.repositories import rollout_marks
 from slipway.store.schema import canaries, canary_events
 
 
@@ -45,6 +46,7 @@ def save(connection: Connection, record: CanaryRecord, *, expected_revision: int
         if changed.rowcount != 1:
             current = _revision(connection, record.deployment_id)
             raise _conflict(record.deployment_id, expected_revision, current)
+    rollout_marks.bump(connection)
     return replace(record, revision=expected_revision + 1)
 
 

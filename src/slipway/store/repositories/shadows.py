@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, insert, select, update
 
 from slipway.core.shadow import ShadowAnswer, ShadowPair, ShadowRun
+from slipway.store.repositories import rollout_marks
 from slipway.store.schema import feedback, shadow_pairs, shadows
 
 
@@ -25,6 +26,7 @@ def save(connection: Connection, run: ShadowRun, now: float) -> None:
         connection.execute(
             insert(shadows).values(deployment_id=run.deployment_id, created_at=run.started_at, **values)
         )
+    rollout_marks.bump(connection)
 
 
 def latest(connection: Connection) -> ShadowRun | None:
