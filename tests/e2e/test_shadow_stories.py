@@ -1,5 +1,9 @@
 """Shadow stories on sim backends (SH1–SH4): the mirror, the pairs, the report, expiry, export, promotion.
 
+Promotion follows the report: a go promotes; a no-go or not-yet is refused
+with the report's reasons, and promoted only when forced with a reason,
+which then shows in the run, the route history and the notification.
+
 Everything is real except time: two sim model servers, slipway on loopback
 with its SQLite store, traffic through the gateway with labels sent as
 feedback, the report read through the admin API. The shadow controller's
@@ -24,6 +28,7 @@ import pytest
 from tests.clock import ManualClock
 from tests.e2e.canary_story import PROMPTS, traffic
 from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
+from tests.webhooks import webhook_receiver
 
 DAY = 86_400.0
 #: The candidate: answers billing wrong 70 % of the time, and every input with a code block wrong.
@@ -32,6 +37,11 @@ categories:
   billing: {keywords: [refund, invoice], accuracy: 0.3}
 patterns:
   - {match: "```", accuracy: 0.0}
+"""
+#: A decision rule a few hundred pairs of an identical candidate satisfy, so a test reaches "go" quickly.
+QUICK_GO = """\
+shadow:
+  decision: {min_pairs: 100, min_effect: 0.2}
 """
 SLOW = """\
 categories:
@@ -42,12 +52,12 @@ categories:
 
 @contextlib.contextmanager
 def shadow_story(
-    tmp_path: Path, candidate_extra: str = "", clock: ManualClock | None = None
+    tmp_path: Path, candidate_extra: str = "", clock: ManualClock | None = None, config_extra: str = ""
 ) -> Iterator[Gateway]:
     with (
         sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
         sim_backend(sim_profile("cs-v2.2", "v2.2", extra=candidate_extra), seed=1) as green,
-        live_gateway(tmp_path, routing_yaml(blue, green), clock=clock) as gw,
+        live_gateway(tmp_path, routing_yaml(blue, green, extra=config_extra), clock=clock) as gw,
     ):
         yield gw
 
@@ -240,9 +250,12 @@ async def test_runs_longer_than_30_days_are_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("via", ["bluegreen", "canary"])
 async def test_a_shadow_is_promoted_through_bluegreen_or_canary(tmp_path: Path, via: str) -> None:
-    with shadow_story(tmp_path) as gw:
+    with shadow_story(tmp_path, config_extra=QUICK_GO) as gw:
         deploy_shadow(gw)
-        await traffic(gw.url, 100)
+        await traffic(gw.url, 200)
+        wait_for_pairs(gw, 200)
+        report = httpx.get(f"{gw.url}/admin/shadow/report", timeout=60).json()
+        assert report["verdict"]["decision"] == "go", report["verdict"]
         body: dict[str, Any] = {"via": via, "steps": "10%:1h,100%"}
         if via == "bluegreen":
             # Canary options with a blue-green promotion are a mistake to name, not to ignore.
@@ -254,6 +267,7 @@ async def test_a_shadow_is_promoted_through_bluegreen_or_canary(tmp_path: Path, 
         assert r.status_code == 200, r.text
         out = r.json()
         assert out["shadow"]["status"] == "promoted" and out["shadow"]["promoted_via"] == via
+        assert out["shadow"]["forced"] is None, "a go needs no force and records none"
         status = httpx.get(f"{gw.url}/admin/status").json()
         assert status["route"]["mirror"] is None
         if via == "bluegreen":
@@ -264,6 +278,76 @@ async def test_a_shadow_is_promoted_through_bluegreen_or_canary(tmp_path: Path, 
             assert httpx.get(f"{gw.url}/admin/canary").json()["canary"]["status"] == "running"
         again = httpx.post(f"{gw.url}/admin/shadow/promote", json={"via": via})
         assert again.status_code == 409 and "promoted already" in again.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("via", ["bluegreen", "canary"])
+async def test_a_shadow_the_report_does_not_pass_is_promoted_only_when_forced_with_a_reason(
+    tmp_path: Path, via: str
+) -> None:
+    from tests.processes import run_cli
+
+    why = "billing fix ships in v2.3; shipping needs v2.2 today"
+    with webhook_receiver() as hook:
+        notify = f'notify:\n  webhooks: ["{hook.url}"]\n  timeout_s: 2\n'
+        with shadow_story(tmp_path, REGRESSED, config_extra=notify) as gw:
+            # Given a shadow whose candidate gets billing wrong, stopped short of the 1,000 pairs
+            deploy_shadow(gw)
+            await traffic(gw.url, 300)
+            wait_for_pairs(gw, 300)
+            verdict = httpx.get(f"{gw.url}/admin/shadow/report", timeout=60).json()["verdict"]
+            assert verdict["decision"] == "not yet", verdict
+            assert any("already flagged: category = billing" in r for r in verdict["reasons"]), verdict
+
+            # When the operator promotes it as usual, it is refused with the report's verdict and reasons
+            refused = run_cli(gw.url, ["shadow", "promote", "--via", via])
+            assert refused.returncode != 0, refused.stdout
+            said = " ".join(refused.stderr.split())
+            assert "verdict on v2.2 is NOT YET, so it was not promoted" in said, said
+            assert "category = billing" in said and "pairs of the 1000 needed" in said, said
+            assert 'add --force --reason "..." to promote anyway' in said, said
+            api = httpx.post(f"{gw.url}/admin/shadow/promote", json={"via": via}, timeout=60)
+            assert api.status_code == 409 and "NOT YET" in api.json()["error"]["message"], api.text
+            assert shadow_status(gw)["shadow"]["status"] == "running", "a refusal leaves the shadow mirroring"
+
+            # ...and forcing without saying why is refused too
+            bare = httpx.post(f"{gw.url}/admin/shadow/promote", json={"via": via, "force": True}, timeout=60)
+            assert bare.status_code == 400 and "--force needs a reason" in bare.json()["error"]["message"]
+            long = httpx.post(
+                f"{gw.url}/admin/shadow/promote", json={"via": via, "force": True, "reason": "x" * 1001}
+            )
+            assert long.status_code == 422, long.text
+
+            # Then --force --reason promotes it, and says so
+            out = run_cli(gw.url, ["shadow", "promote", "--via", via, "--force", "--reason", why])
+            assert out.returncode == 0, out.stderr
+            assert "forced over the shadow report's NOT YET" in " ".join(out.stdout.split()), out.stdout
+
+            # ...in the run as saved,
+            run = shadow_status(gw)["shadow"]
+            assert run["status"] == "promoted" and run["forced"]["verdict"] == "not yet", run
+            assert run["forced"]["why"] == why and run["forced"]["actor"].endswith("(cli)"), run
+            assert "forced over the shadow report's NOT YET by" in run["reason"] and why in run["reason"]
+            assert any("category = billing" in r for r in run["forced"]["reasons"]), run
+
+            # ...in the route history (the mirror's stop, and the switch or the canary's start),
+            changes = httpx.get(f"{gw.url}/admin/history").json()["changes"]
+            stop = next(c for c in changes if "promoting through" in c["reason"])
+            assert f"forced over the shadow report's NOT YET by {run['actor']}: {why}" in stop["reason"]
+            if via == "bluegreen":
+                assert changes[0]["to_active"] == "green" and why in changes[0]["reason"], changes[0]
+                assert "forced over the shadow report's NOT YET" in changes[0]["reason"], changes[0]
+            else:
+                assert changes[0]["kind"] == "canary", changes[0]
+                assert changes[0]["actor"].endswith("(forced over the shadow report's NOT YET)"), changes[0]
+                canary = httpx.get(f"{gw.url}/admin/canary").json()["canary"]
+                assert "forced over the shadow report's NOT YET" in canary["reason"], canary
+
+            # ...and in the notification: forced, over which verdict, by whom and why
+            note = hook.wait_for("shadow.promoted")["slipway"]
+            assert note["severity"] == "warning"
+            assert f"forced over the report's NOT YET by {run['actor']}" in note["title"], note
+            assert why in note["text"] and "category = billing" in note["text"], note
+            assert note["facts"]["forced over"] == "NOT YET" and note["facts"]["why"] == why, note
 
 
 async def test_a_running_shadow_blocks_other_deploys_until_stopped(tmp_path: Path) -> None:

@@ -76,6 +76,7 @@ class ShadowService:
             deployments=deployments,
             notifier=notifier,
             clock=clock,
+            config=config,
             before_count=self.pairs.flush,
         )
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from slipway.cli.client import URL_OPTION, AdminClient
 from slipway.cli.output import example, make_console
@@ -132,17 +133,35 @@ def promote(
     via: Via = typer.Option(..., "--via", help="canary (a ramp) or bluegreen (a switch)."),
     steps: str | None = typer.Option(None, "--steps", help="Canary: weight steps (default: the config's)."),
     interval: str | None = typer.Option(None, "--interval", help="Canary: time between checks."),
+    force: bool = typer.Option(
+        False, "--force", help="Promote although the report says NO-GO or NOT YET (needs --reason)."
+    ),
+    reason: str | None = typer.Option(
+        None, "--reason", help="Why the report's verdict is overridden; recorded with the promotion."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     url: str | None = URL_OPTION,
 ) -> None:
-    """Move the shadow's candidate to production through a canary ramp or a blue-green switch."""
-    out = AdminClient().post(
-        "/admin/shadow/promote", json={"via": via.value, "steps": steps, "interval": interval}
-    )
+    """Move the shadow's candidate to production through a canary ramp or a blue-green switch.
+
+    Only when `slipway shadow report` says GO. Over NO-GO or NOT YET the
+    promotion is refused with the report's reasons; `--force --reason "..."`
+    promotes anyway, and the override is recorded in the run, the route
+    history and the notification.
+    """
+    body = {"via": via.value, "steps": steps, "interval": interval, "force": force, "reason": reason}
+    out = AdminClient().post("/admin/shadow/promote", json=body)
     if as_json:
         typer.echo(json.dumps(out, indent=2))
         return
     run = out["shadow"]
+    forced = run.get("forced")
+    if forced:
+        console.print(
+            f"[yellow]forced[/] over the shadow report's {escape(forced['verdict'].upper())}: "
+            f"{escape(forced['why'])}",
+            highlight=False,
+        )
     if via is Via.BLUEGREEN:
         console.print(
             f"[green]promoted {run['version']}[/]: {out['active']} serves all traffic "

@@ -128,6 +128,44 @@ class PromoteVia(StrEnum):
     BLUEGREEN = "bluegreen"
 
 
+#: The shadow report's verdicts (`analysis.shadow.decision`); only `GO` lets a promotion through unforced.
+GO = "go"
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedPromotion:
+    """A promotion the shadow report did not allow, made anyway: over which verdict, why, and by whom.
+
+    Kept with the run (and so in the store) because the next person to ask
+    "why is this version live?" must find that someone overrode the
+    report, and their reason, without reading logs.
+    """
+
+    #: The report's verdict at the time ("no-go" or "not yet").
+    verdict: str
+    #: The report's reasons for it, most important first.
+    reasons: tuple[str, ...]
+    #: The operator's reason for promoting anyway.
+    why: str
+    actor: str
+
+    def words(self) -> str:
+        """One clause for the run's reason, the route history and the notification."""
+        return f"forced over the shadow report's {self.verdict.upper()} by {self.actor}: {self.why}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "reasons": list(self.reasons), "why": self.why, "actor": self.actor}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ForcedPromotion:
+        return cls(
+            verdict=str(data["verdict"]),
+            reasons=tuple(str(r) for r in data.get("reasons") or ()),
+            why=str(data.get("why") or ""),
+            actor=str(data.get("actor") or "slipway"),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ShadowRun:
     """One shadow deployment: which slot mirrors which, how much, until when, and how it ended."""
@@ -145,6 +183,8 @@ class ShadowRun:
     reason: str = ""
     actor: str = "slipway"
     promoted_via: PromoteVia | None = None
+    #: Set when the candidate was promoted over a report that did not say go.
+    forced: ForcedPromotion | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -161,11 +201,13 @@ class ShadowRun:
             "reason": self.reason,
             "actor": self.actor,
             "promoted_via": self.promoted_via.value if self.promoted_via else None,
+            "forced": self.forced.to_dict() if self.forced else None,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShadowRun:
         via = data.get("promoted_via")
+        forced = data.get("forced")
         return cls(
             deployment_id=str(data["deployment_id"]),
             version=str(data["version"]),
@@ -180,6 +222,7 @@ class ShadowRun:
             reason=str(data.get("reason") or ""),
             actor=str(data.get("actor") or "slipway"),
             promoted_via=PromoteVia(via) if via else None,
+            forced=ForcedPromotion.from_dict(forced) if isinstance(forced, dict) else None,
         )
 
 

@@ -22,7 +22,8 @@ from typing import Any
 from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.deployments import Deployment, Strategy
 from slipway.core.errors import ConfigError, TransitionError
-from slipway.core.shadow import PromoteVia, ShadowRun, ShadowUntil
+from slipway.core.names import LABEL_MAX
+from slipway.core.shadow import ForcedPromotion, PromoteVia, ShadowRun, ShadowUntil
 from slipway.core.types import RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
@@ -239,12 +240,17 @@ class RolloutOperator:
         actor: str,
         steps: str | None = None,
         interval: str | None = None,
+        force: bool = False,
+        reason: str | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
         """Hand the shadow's staged candidate to blue-green (a switch) or to a new canary ramp.
 
         Nothing is deployed again: the slot the shadow mirrored to already
-        holds the candidate, checked and smoke-tested.
+        holds the candidate, checked and smoke-tested. The shadow controller
+        refuses unless its report says go or `force` comes with a `reason`;
+        a forced promotion says so in the switch's route history, or in the
+        canary's start (its actor), as well as in the run and its notification.
         """
         if via is not PromoteVia.CANARY and (steps or interval):
             raise ConfigError(
@@ -253,18 +259,34 @@ class RolloutOperator:
                 field="steps",
             )
         schedule = self._schedule(steps, interval) if via is PromoteVia.CANARY else None
-        run = await self._shadow.hand_over(via, actor=actor)
+        run = await self._shadow.hand_over(via, actor=actor, force=force, why=reason)
         result: dict[str, Any] = {"via": via.value}
+        forced = run.forced
         if schedule is None:
-            table = await self._routes.switch(
-                run.candidate, actor=actor, reason=f"promote shadow {run.version} (blue-green)"
-            )
+            why = f"promote shadow {run.version} (blue-green)" + (f", {forced.words()}" if forced else "")
+            table = await self._routes.switch(run.candidate, actor=actor, reason=why)
             result["active"] = table.active
         else:
             request = DeployRequest(version=run.version, slot=run.candidate)
-            dep, state = await self._canary.deploy(request, None, schedule, actor=actor, progress=progress)
+            dep, state = await self._canary.deploy(
+                request, None, schedule, actor=_forcing(actor, forced), progress=progress
+            )
             result["canary"] = {"deployment_id": dep.id, "weight_pct": state.weight_bp / 100}
         promoted = await self._shadow.mark_promoted(run, via, actor=actor)
         result["shadow"] = promoted.to_dict()
         result["route_version"] = self.route_version
         return result
+
+
+def _forcing(actor: str, forced: ForcedPromotion | None) -> str:
+    """The canary's actor, marked when it starts over the shadow report's verdict.
+
+    The canary words its own start ("started by ..."), and its route history
+    and notifications name the actor, so the mark shows wherever the
+    canary's start does; the full reason is in the shadow run. Kept within
+    the 200 characters an actor is stored in.
+    """
+    if forced is None:
+        return actor
+    mark = f" (forced over the shadow report's {forced.verdict.upper()})"
+    return actor[: LABEL_MAX - len(mark)] + mark

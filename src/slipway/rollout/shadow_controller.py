@@ -9,6 +9,11 @@ change path as everything else. Promotion stops the mirror and hands the
 candidate over; the rollout operator then switches to it (blue-green) or
 starts a canary ramp of the same staged slot; nothing is re-deployed.
 
+Promotion is gated here, on the report's own verdict over the pairs in the
+store (so any replica decides the same): "go" promotes; "no-go" and "not
+yet" are refused with the report's reasons unless forced with a reason,
+and a forced promotion is saved with the run and said in its notification.
+
 All state is in the store (`ShadowRun` + the route table), so a restart
 picks up a running shadow where it was.
 """
@@ -21,11 +26,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+from slipway.analysis.shadow import build_report
+from slipway.analysis.shadow.report_model import Verdict
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import NotFoundError, TransitionError
 from slipway.core.notifications import Notification, Severity
 from slipway.core.ports import Clock, Notifier, ShadowStore
-from slipway.core.shadow import PromoteVia, ShadowRun, ShadowStatus, ShadowUntil
+from slipway.core.shadow import ForcedPromotion, PromoteVia, ShadowRun, ShadowStatus, ShadowUntil
+from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import WEIGHT_SCALE, RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
@@ -53,12 +61,15 @@ class ShadowController(ControlLoop):
         deployments: DeploymentBook,
         notifier: Notifier,
         clock: Clock,
+        config: Callable[[], ShadowConfig],
         before_count: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._routes = routes
         self._deployments = deployments
         self._notifier = notifier
+        #: The `shadow:` section as it is now: its checks and decision rule make the verdict.
+        self._config = config
         super().__init__(clock, log)
         #: Writes the pairs still queued, so counts and reports see every pair made so far.
         self._before_count = before_count
@@ -150,12 +161,17 @@ class ShadowController(ControlLoop):
                 )
             return await self._end(run, ShadowStatus.STOPPED, reason or f"stopped by {actor}", actor=actor)
 
-    async def hand_over(self, via: PromoteVia, *, actor: str) -> ShadowRun:
+    async def hand_over(
+        self, via: PromoteVia, *, actor: str, force: bool = False, why: str | None = None
+    ) -> ShadowRun:
         """End the run (if it still mirrors) so its staged candidate can be promoted; refuse if it cannot.
 
-        The caller (the rollout operator) then moves the candidate to
+        Refused unless the report's verdict is go, or `force` comes with a
+        reason (`why`); the run handed back then carries the override in
+        `forced`. The caller (the rollout operator) moves the candidate to
         production and calls `mark_promoted`.
         """
+        why = shadow.check_force(force, why)
         async with self._lock:
             run = await self._require()
             if run.status is ShadowStatus.PROMOTED:
@@ -168,17 +184,46 @@ class ShadowController(ControlLoop):
                     f"slot {run.candidate!r} no longer holds {run.version}",
                     hint="deploy it again: slipway deploy VERSION --strategy bluegreen|canary",
                 )
+            verdict = await self.verdict(run)
+            forced = shadow.promotion_gate(
+                run, verdict.decision, verdict.reasons, force=force, why=why, actor=actor
+            )
             if not run.status.is_final():
-                run = await self._end(
-                    run, ShadowStatus.STOPPED, f"promoting through {via.value}", actor=actor
-                )
-            return run
+                stop = shadow.handing_over(via, forced)
+                run = await self._end(run, ShadowStatus.STOPPED, stop, actor=actor)
+            return replace(run, forced=forced)
 
     async def mark_promoted(self, run: ShadowRun, via: PromoteVia, *, actor: str) -> ShadowRun:
-        promoted = shadow.promoted(run, via, self.clock.now(), actor=actor)
+        """Save the run as promoted (with the override, if `hand_over` was forced) and say so."""
+        promoted = shadow.promoted(run, via, self.clock.now(), actor=actor, forced=run.forced)
         await self._store.save_shadow(promoted, self.clock.now())
-        self._tell(promoted, "shadow.promoted", f"shadow {run.version} promoted through {via.value}", actor)
+        title = f"shadow {run.version} promoted through {via.value}"
+        forced = promoted.forced
+        if forced is None:
+            self._tell(promoted, "shadow.promoted", title, actor)
+            return promoted
+        self._tell(
+            promoted,
+            "shadow.promoted",
+            f"{title}, forced over the report's {forced.verdict.upper()} by {forced.actor}",
+            actor,
+            Severity.WARNING,
+            text=_forced_text(forced),
+            facts={"forced over": forced.verdict.upper(), "why": forced.why},
+        )
         return promoted
+
+    async def verdict(self, run: ShadowRun) -> Verdict:
+        """The verdict `slipway shadow report` gives for this run now: the same pairs, checks and rule.
+
+        Built without the LLM judge: its preferences are shown in the report
+        but never enter the verdict, so asking it would only make a promotion
+        wait on a model.
+        """
+        if self._before_count is not None:
+            await self._before_count()
+        pairs = await self._store.read_pairs(run.deployment_id)
+        return build_report(pairs, self._config(), run=run, now=self.clock.now()).verdict
 
     async def keep_shadow(self, table: RouteTable) -> RouteTable:
         """A routing file applied while a shadow mirrors keeps the candidate's staged slot.
@@ -243,14 +288,22 @@ class ShadowController(ControlLoop):
         return ended
 
     def _tell(
-        self, run: ShadowRun, event: str, title: str, actor: str, severity: Severity = Severity.INFO
+        self,
+        run: ShadowRun,
+        event: str,
+        title: str,
+        actor: str,
+        severity: Severity = Severity.INFO,
+        *,
+        text: str | None = None,
+        facts: dict[str, str] | None = None,
     ) -> None:
         self._notifier.notify(
             Notification(
                 event=event,
                 title=title,
                 severity=severity,
-                text=run.reason or "see slipway shadow status and slipway shadow report",
+                text=text or run.reason or "see slipway shadow status and slipway shadow report",
                 facts={
                     "deployment": run.deployment_id,
                     "version": run.version,
@@ -258,7 +311,16 @@ class ShadowController(ControlLoop):
                     "candidate": run.candidate,
                     "sample": f"{run.sample_bp * 100 / WEIGHT_SCALE:g}%",
                     "by": actor,
+                    **(facts or {}),
                 },
                 at=self.clock.now(),
             )
         )
+
+
+def _forced_text(forced: ForcedPromotion) -> str:
+    """The override in a few lines: who forced it and why, then what the report said against it."""
+    said = "\n".join(f"- {r}" for r in forced.reasons[: shadow.REASONS_SHOWN])
+    more = len(forced.reasons) - shadow.REASONS_SHOWN
+    tail = f"\n- and {more} more: see slipway shadow report" if more > 0 else ""
+    return f"{forced.words()}\nThe report said {forced.verdict.upper()} because:\n{said}{tail}"

@@ -57,7 +57,15 @@ def add_shadow_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[Depend
     async def shadow_promote(
         body: ShadowPromoteBody, x_slipway_actor: str = fastapi.Depends(actor_header)
     ) -> dict[str, Any]:
-        """Move the shadow's candidate to production through blue-green (a switch) or a canary ramp."""
+        """Move the shadow's candidate to production through blue-green (a switch) or a canary ramp.
+
+        Only when the shadow report says go, unless `force` comes with a `reason` (409 otherwise).
+        """
         return await runtime.operator.promote_shadow(
-            PromoteVia(body.via), actor=x_slipway_actor, steps=body.steps, interval=body.interval
+            PromoteVia(body.via),
+            actor=x_slipway_actor,
+            steps=body.steps,
+            interval=body.interval,
+            force=body.force,
+            reason=body.reason,
         )

@@ -134,3 +134,11 @@ class ShadowPromoteBody(BaseModel):
     via: Literal["canary", "bluegreen"] = Field(description="How the candidate goes to production.")
     steps: str | None = Field(None, description="Canary only: weight steps; default from the config.")
     interval: str | None = Field(None, description="Canary only: time between checks.")
+    force: bool = Field(
+        False,
+        description="Promote even though the shadow report's verdict is no-go or not yet (a go needs no "
+        "force); needs a `reason`. Recorded in the run, the route history and the notification.",
+    )
+    reason: Text | None = Field(
+        None, description="Why the report's verdict is overridden; required with `force`."
+    )

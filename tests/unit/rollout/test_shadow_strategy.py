@@ -1,4 +1,7 @@
-"""Shadow runs as pure decisions: how one starts, when and why it ends by itself, how it is promoted."""
+"""Shadow runs as pure decisions: how one starts, when and why it ends by itself, how it is promoted.
+
+Promotion follows the report's verdict: go promotes, anything else is refused unless forced with a reason.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,15 @@ from dataclasses import replace
 
 import pytest
 
-from slipway.core.shadow import PromoteVia, ShadowRun, ShadowStatus, ShadowUntil, parse_until
+from slipway.core.errors import ConfigError, TransitionError
+from slipway.core.shadow import (
+    ForcedPromotion,
+    PromoteVia,
+    ShadowRun,
+    ShadowStatus,
+    ShadowUntil,
+    parse_until,
+)
 from slipway.core.types import RouteTable, Slot
 from slipway.rollout.strategies import shadow
 
@@ -226,3 +237,79 @@ def test_promoting_an_ended_run_keeps_when_and_why_it_ended() -> None:
 def test_a_promoted_run_survives_a_round_trip_through_its_dict() -> None:
     out = shadow.promoted(_run(pairs=2000, seconds=3 * DAY), PromoteVia.BLUEGREEN, T0 + 7, actor="cat")
     assert ShadowRun.from_dict(out.to_dict()) == out
+
+
+def test_promoting_a_run_the_hand_over_stopped_does_not_repeat_the_stop() -> None:
+    stopped = shadow.end(_run(), ShadowStatus.STOPPED, shadow.handing_over(PromoteVia.CANARY, None), T0 + 5)
+    out = shadow.promoted(stopped, PromoteVia.CANARY, T0 + 6, actor="cat")
+    assert out.reason == "promoted through canary"
+
+
+# ---------------------------------------------------------------- the report's verdict gates promotion
+
+NOT_YET = ("400 pairs of the 1000 needed for a verdict", "already flagged: category = billing: 95 % → 30 %")
+
+
+def test_a_go_promotes_without_force_and_records_no_override() -> None:
+    assert shadow.promotion_gate(_run(), "go", ("all fine",), force=False, why="", actor="cat") is None
+    assert shadow.promotion_gate(_run(), "go", ("all fine",), force=True, why="sure", actor="cat") is None
+
+
+@pytest.mark.parametrize("decision", ["no-go", "not yet"])
+def test_any_other_verdict_is_refused_naming_it_its_reasons_and_how_to_override(decision: str) -> None:
+    with pytest.raises(TransitionError) as refused:
+        shadow.promotion_gate(_run(), decision, NOT_YET, force=False, why="", actor="cat")
+    message = refused.value.message
+    assert f"verdict on cs-v2.2 is {decision.upper()}, so it was not promoted" in message
+    assert all(reason in message for reason in NOT_YET)
+    assert (
+        refused.value.hint is not None
+        and 'add --force --reason "..." to promote anyway' in refused.value.hint
+    )
+
+
+def test_a_refusal_quotes_the_first_reasons_and_points_to_the_report_for_the_rest() -> None:
+    reasons = [f"category = c{i}: worse" for i in range(8)]
+    with pytest.raises(TransitionError) as refused:
+        shadow.promotion_gate(_run(), "no-go", reasons, force=False, why="", actor="cat")
+    assert "c4: worse; and 3 more (see slipway shadow report)" in refused.value.message
+    assert "c5" not in refused.value.message
+
+
+def test_force_is_the_override_over_which_verdict_by_whom_and_why() -> None:
+    forced = shadow.promotion_gate(
+        _run(), "not yet", NOT_YET, force=True, why="billing fix verified by hand", actor="cat"
+    )
+    assert forced == ForcedPromotion("not yet", NOT_YET, "billing fix verified by hand", "cat")
+    assert forced.words() == "forced over the shadow report's NOT YET by cat: billing fix verified by hand"
+
+
+@pytest.mark.parametrize("why", [None, "", "   "])
+def test_force_without_a_reason_is_refused(why: str | None) -> None:
+    with pytest.raises(ConfigError) as refused:
+        shadow.check_force(True, why)
+    assert "--force needs a reason" in str(refused.value) and refused.value.field == "reason"
+    assert shadow.check_force(False, why) == ""
+    assert shadow.check_force(True, "  ok  ") == "ok"
+
+
+@pytest.mark.parametrize("via", list(PromoteVia))
+def test_a_forced_promotion_says_so_in_the_runs_reason_and_keeps_the_override(via: PromoteVia) -> None:
+    forced = ForcedPromotion("no-go", NOT_YET, "hotfix needed now", "cat")
+    stopped = shadow.end(_run(), ShadowStatus.STOPPED, shadow.handing_over(via, forced), T0 + 5)
+    assert stopped.reason == f"promoting through {via.value}, {forced.words()}"
+    out = shadow.promoted(stopped, via, T0 + 6, actor="cat", forced=forced)
+    assert out.forced == forced
+    assert out.reason == (
+        f"promoted through {via.value}, forced over the shadow report's NO-GO by cat: hotfix needed now"
+    )
+    assert ShadowRun.from_dict(out.to_dict()) == out
+    assert out.to_dict()["forced"] == {
+        "verdict": "no-go", "reasons": list(NOT_YET), "why": "hotfix needed now", "actor": "cat"
+    }  # fmt: skip
+
+
+def test_a_run_saved_before_forced_promotions_existed_still_loads() -> None:
+    data = _run().to_dict()
+    del data["forced"]
+    assert ShadowRun.from_dict(data).forced is None

@@ -4,14 +4,26 @@ A run mirrors until it has the pairs it was asked for (`--until N-pairs`:
 complete) or its time is up (`--until 14d`, or the config's expiry; at most
 30 days: expired); an operator may stop it, or promote its candidate. Every
 ending stops the mirror; the pairs and the report stay.
+
+Promotion follows the report: only a "go" promotes as asked. Over "no-go"
+or "not yet" it is refused with the report's reasons, unless the operator
+forces it and says why; a forced promotion carries that override with it
+into the run, the route history and the notification.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
-from slipway.core.shadow import PromoteVia, ShadowRun, ShadowStatus, ShadowUntil
+from slipway.core.errors import ConfigError, TransitionError
+from slipway.core.shadow import GO, ForcedPromotion, PromoteVia, ShadowRun, ShadowStatus, ShadowUntil
 from slipway.core.types import RouteTable
+
+#: How many of the report's reasons a refusal quotes; the rest are in `slipway shadow report`.
+REASONS_SHOWN = 5
+FORCE_HINT = 'add --force --reason "..." to promote anyway'
+HANDING_OVER = "promoting through"
 
 
 def start(
@@ -58,8 +70,58 @@ def end(
     return replace(run, status=status, reason=reason, ended_at=now, actor=actor)
 
 
-def promoted(run: ShadowRun, via: PromoteVia, now: float, *, actor: str) -> ShadowRun:
-    reason = f"promoted through {via.value}" + (f" after: {run.reason}" if run.status.is_final() else "")
+def check_force(force: bool, why: str | None) -> str:
+    """The reason for forcing, stripped; a force without one is refused before anything is read.
+
+    An override nobody can explain later is the thing this rule exists to prevent.
+    """
+    text = (why or "").strip()
+    if force and not text:
+        raise ConfigError(
+            "--force needs a reason: it is recorded with the promotion",
+            hint='add --reason "why the report\'s verdict is overridden"',
+            field="reason",
+        )
+    return text
+
+
+def _reasons_text(reasons: Sequence[str]) -> str:
+    shown = "; ".join(reasons[:REASONS_SHOWN]) or "no reasons given"
+    more = len(reasons) - REASONS_SHOWN
+    return shown + (f"; and {more} more (see slipway shadow report)" if more > 0 else "")
+
+
+def promotion_gate(
+    run: ShadowRun, decision: str, reasons: Sequence[str], *, force: bool, why: str, actor: str
+) -> ForcedPromotion | None:
+    """None when the report says go; the override to record when forced past another verdict; else refuse.
+
+    The verdict is the report's (`GET /admin/shadow/report`) over the same
+    pairs, so the refusal names exactly what the operator would read there.
+    """
+    if decision == GO:
+        return None
+    if not force:
+        raise TransitionError(
+            f"the shadow report's verdict on {run.version} is {decision.upper()}, so it was not promoted: "
+            f"{_reasons_text(reasons)}",
+            hint=f"read slipway shadow report; {FORCE_HINT}",
+        )
+    return ForcedPromotion(verdict=decision, reasons=tuple(reasons), why=why, actor=actor)
+
+
+def handing_over(via: PromoteVia, forced: ForcedPromotion | None) -> str:
+    """Why the mirror stops for a promotion (the run's reason and the route history say it)."""
+    return f"{HANDING_OVER} {via.value}" + (f", {forced.words()}" if forced else "")
+
+
+def promoted(
+    run: ShadowRun, via: PromoteVia, now: float, *, actor: str, forced: ForcedPromotion | None = None
+) -> ShadowRun:
+    reason = f"promoted through {via.value}" + (f", {forced.words()}" if forced else "")
+    # A run that ended by itself says how (its pairs, its time); the hand-over's own stop says nothing new.
+    if run.status.is_final() and not run.reason.startswith(HANDING_OVER):
+        reason += f" after: {run.reason}"
     return replace(
         run,
         status=ShadowStatus.PROMOTED,
@@ -67,4 +129,5 @@ def promoted(run: ShadowRun, via: PromoteVia, now: float, *, actor: str) -> Shad
         reason=reason,
         ended_at=run.ended_at or now,
         actor=actor,
+        forced=forced,
     )
