@@ -286,7 +286,7 @@ async def test_a_shadow_the_report_does_not_pass_is_promoted_only_when_forced_wi
 ) -> None:
     from tests.processes import run_cli
 
-    why = "billing fix ships in v2.3; shipping needs v2.2 today"
+    why = "billing fix ships in v2.3 [ops-12]; shipping needs v2.2 today"
     with webhook_receiver() as hook:
         notify = f'notify:\n  webhooks: ["{hook.url}"]\n  timeout_s: 2\n'
         with shadow_story(tmp_path, REGRESSED, config_extra=notify) as gw:
@@ -331,6 +331,8 @@ async def test_a_shadow_the_report_does_not_pass_is_promoted_only_when_forced_wi
 
             # ...in the route history (the mirror's stop, and the switch or the canary's start),
             changes = httpx.get(f"{gw.url}/admin/history").json()["changes"]
+            table = run_cli(gw.url, ["history"], env={"COLUMNS": "1000"})
+            assert table.returncode == 0 and why in table.stdout, table.stdout
             stop = next(c for c in changes if "promoting through" in c["reason"])
             assert f"forced over the shadow report's NOT YET by {run['actor']}: {why}" in stop["reason"]
             if via == "bluegreen":

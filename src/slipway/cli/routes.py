@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from slipway.cli.client import URL_OPTION, AdminClient, err_console
 from slipway.cli.output import make_console
@@ -124,7 +125,8 @@ def history(
         move = f"{c['from_active'] or '-'} -> {c['to_active']}"
         if c.get("to_weights"):
             move += " " + ", ".join(f"{k}:{v / 100:g}%" for k, v in c["to_weights"].items())
-        table.add_row(str(c["version"]), _when(c["at"]), c["kind"], move, c["actor"], c["reason"])
+        # Who and why are people's own words: shown as written, never read as markup ("[ops-12]").
+        table.add_row(str(c["version"]), _when(c["at"]), c["kind"], move, Text(c["actor"]), Text(c["reason"]))
     console.print(table)
 
 
