@@ -37,7 +37,14 @@ from slipway.backends.engine.provision import EngineProvisioner
 from slipway.backends.factory import SlotBackends
 from slipway.backends.provisioners import ProvisionerChain, VllmAdapterProvisioner
 from slipway.core.canary_schedule import CanarySchedule
-from slipway.core.config import CanaryConfig, NotifyConfig, RoutingConfig, dump_config, parse_config
+from slipway.core.config import (
+    BakeConfig,
+    CanaryConfig,
+    NotifyConfig,
+    RoutingConfig,
+    dump_config,
+    parse_config,
+)
 from slipway.core.deployments import Deployment
 from slipway.core.errors import ConfigError, NotFoundError, StoreError
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
@@ -267,6 +274,7 @@ class Runtime:
                 shadow=shadow.controller,
                 schedule=self.canary_schedule,
                 shadow_options=self.shadow_options,
+                bake=lambda: self.config.bake if self.config is not None else BakeConfig(),
             )
             feed = RouteFeed(
                 store, poll_s=self.settings.route_poll_s, notifications=self.settings.route_notifications

@@ -59,7 +59,8 @@ def _num(value: float | None) -> str:
 def headline(c: dict[str, Any]) -> Text:
     status = c["status"]
     text = Text()
-    text.append(f"canary {c['version']} ", style="bold")
+    bake = c.get("kind") == "bake"
+    text.append(f"bake of {c['version']} " if bake else f"canary {c['version']} ", style="bold")
     text.append(status, style=f"bold {STATUS_STYLE.get(status, '')}")
     if c["phase_left_s"] is not None:
         text.append(f"  phase {c['phase']}/{c['phases']} at {c['weight_pct']:g}%")
@@ -74,6 +75,12 @@ def headline(c: dict[str, Any]) -> Text:
 
 
 def details(c: dict[str, Any]) -> Text:
+    if c.get("kind") == "bake":
+        return Text(
+            f"{c['candidate']} (switched in) against {c['baseline']}'s own traffic before the switch "
+            f"(still loaded); deployment {c['deployment_id']}\n{c['reason']}",
+            style="dim",
+        )
     guard = c.get("guard_interval_s") or 0.0
     guards = f" (a guard check every {_dur(guard)} acts on a rollback only)" if guard > 0 else ""
     return Text(

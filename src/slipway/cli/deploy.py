@@ -111,6 +111,14 @@ def deploy(
             f"answers. It stops after {ends}{format_duration(run['expires_at'] - run['started_at'])}. "
             "Follow it with `slipway shadow status`; read `slipway shadow report`."
         )
+    elif out.get("canary") and out["canary"].get("kind") == "bake":
+        console.print(
+            f"[green]deployed {version}[/] in slot {dep['slot']} (was {dep['previous_slot']}); "
+            f"route v{out['route_version']}. Baking: checked against {dep['previous_slot']}'s own traffic "
+            "before the switch every 5 min for the first hour, every 30 min to 24 h, daily to a week; a "
+            f"rollback verdict switches back by itself. Follow it with `slipway canary watch`; "
+            "`slipway rollback` goes back at once."
+        )
     elif out.get("canary"):
         c = out["canary"]
         console.print(

@@ -119,6 +119,35 @@ class CanaryConfig(BaseModel):
         )
 
 
+class BakeConfig(BaseModel):
+    """The watch after a blue-green switch: the canary's monitoring windows, without a ramp before them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after_switch: bool = Field(
+        True,
+        description="Bake every blue-green deploy once it switched: checks every 5 min for the first hour, "
+        "every 30 min to 24 h, daily to a week; a rollback verdict switches back by itself.",
+    )
+    reference: str = Field(
+        "24h",
+        description="How far back before the switch the old version's own traffic is read as the "
+        "reference (shorter if it served all traffic for less time).",
+    )
+
+    @field_validator("reference")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        try:
+            parse_duration(value, what="bake.reference")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def reference_s(self) -> float:
+        return parse_duration(self.reference, what="bake.reference")
+
+
 class NotifyConfig(BaseModel):
     """Where notifications go: phase transitions, halts, promotions, rollbacks."""
 
@@ -158,6 +187,7 @@ class RoutingConfig(BaseModel):
         default_factory=dict, description="llama.cpp servers slipway runs (the embedded engine)."
     )
     canary: CanaryConfig = Field(default_factory=CanaryConfig)
+    bake: BakeConfig = Field(default_factory=BakeConfig)
     shadow: ShadowConfig = Field(default_factory=ShadowConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
 

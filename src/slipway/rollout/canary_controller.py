@@ -39,6 +39,7 @@ from slipway.rollout.control_loop import ControlLoop
 from slipway.rollout.controller import RouteController
 from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.strategies import canary
+from slipway.rollout.strategies.bake import reference_window
 from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.rollout.strategies.canary import (
     ApplyRoute,
@@ -67,6 +68,8 @@ log = logging.getLogger("slipway.canary")
 IDLE_POLL_S = 300.0
 #: After a failed wake (store down, judge failing) try again this soon (clock seconds; at most the interval).
 RETRY_S = 60.0
+#: Route changes read to find where a bake's reference window starts.
+BAKE_HISTORY = 1000
 
 
 class CanaryController(ControlLoop):
@@ -246,6 +249,62 @@ class CanaryController(ControlLoop):
             state = await self._commit(state, effects, 0)
         self.kick()
         return dep, state
+
+    async def start_bake(
+        self,
+        deployment_id: str,
+        *,
+        version: str,
+        candidate: str,
+        baseline: str,
+        plan: CanarySchedule,
+        reference_s: float,
+        actor: str,
+    ) -> CanaryState:
+        """Watch a version a switch made live: the monitoring windows, against `baseline`'s traffic before.
+
+        The switch is the last route change (`candidate` active, `baseline` on
+        standby and still loaded). A rollback verdict switches back by itself.
+        """
+        history = await self._routes.history(BAKE_HISTORY)
+        table = self._routes.table
+        reference = reference_window(
+            history, baseline=baseline, switch_version=table.version, longest_s=reference_s
+        )
+        async with self._lock:
+            loaded = await self._load()
+            if loaded is not None and loaded[0].deployment_id == deployment_id:
+                return loaded[0]
+            if loaded is not None and not loaded[0].status.is_final():
+                await self._supersede(*loaded, reason=f"{version} ({deployment_id}) switched in")
+            state, effects = canary.start_bake(
+                plan,
+                deployment_id=deployment_id,
+                version=version,
+                baseline=baseline,
+                candidate=candidate,
+                actor=actor,
+                now=self.clock.now(),
+                reference=reference,
+                route_version=table.version,
+            )
+            dep = await self._deployments.get(deployment_id)
+            if dep is not None:
+                dep.detail["bake"] = {"baseline": baseline, "reference_wall": list(reference)}
+                await self._deployments.save(dep)
+            await self._commit_without_routes(state, effects, 0)
+        self.kick()
+        return state
+
+    async def _supersede(self, old: CanaryState, revision: int, *, reason: str) -> None:
+        """End a canary or bake the routes moved on from; if its loop saved it meanwhile, it saw that too."""
+        ended = replace(old, status=CanaryStatus.SUPERSEDED, ended_at=self.clock.now(), reason=reason)
+        try:
+            await self._save(ended, revision)
+        except ConflictError:
+            log.info(
+                "canary %s changed while it was being superseded; its own loop ends it", old.deployment_id
+            )
 
     async def _starved_first_phase(self, plan: CanarySchedule) -> str | None:
         if self._traffic_per_day is None:

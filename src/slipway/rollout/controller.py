@@ -224,6 +224,10 @@ class RouteController:
         history = await self._routes.route_history(1)
         return history[0] if history else None
 
+    async def history(self, limit: int) -> list[RouteChange]:
+        """The latest `limit` route changes, newest first."""
+        return await self._routes.route_history(limit)
+
     async def unload(self, slot_name: str) -> None:
         """Release what slipway started for a slot nothing routes to (its engine, a vLLM adapter)."""
         table = self.table

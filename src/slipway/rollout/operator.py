@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from slipway.core.canary_schedule import CanarySchedule
-from slipway.core.deployments import Deployment, Strategy
+from slipway.core.config import BakeConfig
+from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConfigError, TransitionError
 from slipway.core.names import LABEL_MAX
 from slipway.core.shadow import ForcedPromotion, PromoteVia, ShadowRun, ShadowUntil
@@ -94,6 +95,7 @@ class RolloutOperator:
         shadow: ShadowController,
         schedule: Callable[[str | None, str | None], CanarySchedule],
         shadow_options: Callable[[str | None, str | None], ShadowOptions],
+        bake: Callable[[], BakeConfig] = BakeConfig,
     ) -> None:
         self._routes = routes
         self._canary = canary
@@ -102,6 +104,8 @@ class RolloutOperator:
         self._schedule = schedule
         #: The shadow run's sample and end from the options given (None: the config's).
         self._shadow_options = shadow_options
+        #: Whether and against what a switch is baked (the config's `bake:`, read when asked).
+        self._bake = bake
 
     @property
     def route_version(self) -> int:
@@ -145,10 +149,28 @@ class RolloutOperator:
                 order.request, cases, schedule, actor=actor, progress=progress
             )
             return Deployed(dep, self.route_version, canary=state)
+        previous = self._routes.table.active
         dep = await self._routes.deploy_bluegreen(
             order.request, cases, actor=actor, switch=order.switch, progress=progress
         )
-        return Deployed(dep, self.route_version)
+        if dep.status is not DeploymentStatus.LIVE:
+            return Deployed(dep, self.route_version)
+        baked = await self._bake_switch(dep.id, dep.version, dep.slot, previous, actor=actor)
+        if progress is not None and baked is not None:
+            progress(f"baking {dep.version}: checked against {previous}'s traffic before the switch")
+        return Deployed(dep, self.route_version, canary=baked)
+
+    async def _bake_switch(
+        self, deployment_id: str, version: str, slot: str, previous: str, *, actor: str
+    ) -> CanaryState | None:
+        """Start the bake of a version a switch just made live, unless the config turned bakes off."""
+        bake = self._bake()
+        if not bake.after_switch or previous == slot:
+            return None
+        return await self._canary.start_bake(
+            deployment_id, version=version, candidate=slot, baseline=previous,
+            plan=self._schedule(None, None), reference_s=bake.reference_s(), actor=actor,
+        )  # fmt: skip
 
     # -- moving traffic ------------------------------------------------------------
 
@@ -264,8 +286,14 @@ class RolloutOperator:
         forced = run.forced
         if schedule is None:
             why = f"promote shadow {run.version} (blue-green)" + (f", {forced.words()}" if forced else "")
+            previous = self._routes.table.active
             table = await self._routes.switch(run.candidate, actor=actor, reason=why)
             result["active"] = table.active
+            baked = await self._bake_switch(
+                run.deployment_id, run.version, run.candidate, previous, actor=actor
+            )
+            if baked is not None:
+                result["bake"] = {"deployment_id": baked.deployment_id, "baseline": baked.baseline}
         else:
             request = DeployRequest(version=run.version, slot=run.candidate)
             dep, state = await self._canary.deploy(

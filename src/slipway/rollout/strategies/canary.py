@@ -25,6 +25,11 @@ After promotion the candidate is the active slot and the monitoring windows
 check it every 5 min for the first hour, every 30 min to 24 h, daily to
 a week; a rollback verdict in a window switches back to the old slot (still
 loaded), and a clean week marks it stable.
+
+A switch made without a ramp (a blue-green deploy) starts the same windows
+directly: `start_bake` is a canary already promoted, whose reference is the
+old slot's own traffic in a window before the switch rather than its share
+of a split.
 """
 
 from __future__ import annotations
@@ -47,9 +52,20 @@ from slipway.rollout.strategies.canary_state import (
     view,
 )
 
-__all__ = ["CanarySchedule", "CanaryState", "CanaryStatus", "GuardTick", "start", "step", "view"]
+__all__ = [
+    "CanarySchedule",
+    "CanaryState",
+    "CanaryStatus",
+    "GuardTick",
+    "start",
+    "start_bake",
+    "step",
+    "view",
+]
 
 SYSTEM = "slipway (canary)"
+#: The actor of what a bake does by itself.
+BAKE_SYSTEM = "slipway (bake)"
 #: A guard check's timeline entry starts with this.
 GUARD_PREFIX = "guard check: "
 
@@ -196,6 +212,56 @@ def start(
     ]  # fmt: skip
 
 
+def start_bake(
+    plan: CanarySchedule,
+    *,
+    deployment_id: str,
+    version: str,
+    baseline: str,
+    candidate: str,
+    actor: str,
+    now: float,
+    reference: tuple[float, float],
+    route_version: int,
+) -> tuple[CanaryState, list[Effect]]:
+    """The monitoring windows after a switch that already happened: `candidate` serves everything.
+
+    `reference` is the wall-clock window of `baseline`'s own traffic before the
+    switch that each check compares the candidate's traffic since with.
+    """
+    since, switched = reference
+    state = CanaryState(
+        deployment_id=deployment_id,
+        version=version,
+        baseline=baseline,
+        candidate=candidate,
+        schedule=plan,
+        status=CanaryStatus.PROMOTED,
+        started_at=now,
+        phase=len(plan.steps) - 1,
+        phase_started_at=now,
+        started_wall=since,
+        promoted_at=now,
+        promoted_wall=switched,
+        last_check_at=now,
+        reason=f"switched by {actor}; baking",
+        route_version=route_version,
+        route_pending=False,
+        kind="bake",
+    )
+    window = format_duration(max(0.0, switched - since))
+    text = (
+        f"{candidate} ({version}) serves all traffic; {baseline} stays loaded. Each check compares it with "
+        f"{baseline}'s own traffic in the {window} before the switch: every 5 min for the first hour, every "
+        f"30 min to 24 h, daily to a week. A rollback verdict switches back to {baseline} by itself."
+    )
+    title = f"bake of {version} started: {candidate} serves all traffic"
+    return state, [
+        Record(_event(state, now, "bake", actor, f"reference: {baseline}'s traffic in the {window} before")),
+        Notify(_note(state, now, "bake.started", title, Severity.INFO, text)),
+    ]
+
+
 def step(
     state: CanaryState, event: Event, now: float, *, wall: float | None = None
 ) -> tuple[CanaryState, list[Effect]]:
@@ -240,7 +306,7 @@ def _tick(
         last_check_at=now,
         last_verdict=verdict,
     )
-    effects: list[Effect] = [Record(_event(state, now, "check", SYSTEM, verdict.reason, verdict))]
+    effects: list[Effect] = [Record(_event(state, now, "check", _system(state), verdict.reason, verdict))]
     if state.status is CanaryStatus.PROMOTED:
         return _monitor(state, verdict, now, effects)
     action = verdict.action
@@ -399,7 +465,9 @@ def _monitor(
     promoted_at = state.promoted_at
     assert promoted_at is not None
     if verdict.action is VerdictAction.ROLLBACK:
-        new, more = _roll_back(state, now, SYSTEM, f"monitoring window: {verdict.reason}", verdict=verdict)
+        new, more = _roll_back(
+            state, now, _system(state), f"monitoring window: {verdict.reason}", verdict=verdict
+        )
         return new, effects + more
     previous = state.reason
     if verdict.action.is_concern():
@@ -414,8 +482,9 @@ def _monitor(
         title = (
             f"{state.version} is stable after a week; {state.baseline} may be unloaded (its files are kept)"
         )
-        effects.append(Record(_event(state, now, "stable", SYSTEM, title)))
-        effects.append(Notify(_note(state, now, "monitor.stable", title, Severity.INFO, "", verdict)))
+        effects.append(Record(_event(state, now, "stable", _system(state), title)))
+        event = "bake.stable" if state.kind == "bake" else "monitor.stable"
+        effects.append(Notify(_note(state, now, event, title, Severity.INFO, "", verdict)))
     return state, effects
 
 
@@ -432,7 +501,11 @@ def _roll_back(
         route_pending=True,
         reason=reason,
     )
-    if after_promotion:
+    event = "canary.rolled_back"
+    if after_promotion and state.kind == "bake":
+        title = f"{state.version} rolled back to {state.baseline} by its bake: {reason}"
+        event = "bake.rolled_back"
+    elif after_promotion:
         title = f"{state.version} rolled back to {state.baseline} in its monitoring window: {reason}"
     else:
         title = f"canary {state.version} rolled back at {was}: {reason}"
@@ -441,10 +514,10 @@ def _roll_back(
     if blast:
         text += f" Blast radius: {blast}."
     return state, [
-        ApplyRoute(RouteChangeKind.ROLLBACK, f"canary {state.version}: {reason}", actor),
+        ApplyRoute(RouteChangeKind.ROLLBACK, f"{_what(state)}: {reason}", actor),
         Finish(DeploymentStatus.ROLLED_BACK, reason),
         Record(_event(state, now, "rollback", actor, reason, verdict)),
-        Notify(_note(state, now, "canary.rolled_back", title, Severity.CRITICAL, text, verdict)),
+        Notify(_note(state, now, event, title, Severity.CRITICAL, text, verdict)),
     ]
 
 
@@ -569,6 +642,15 @@ def _phase_words(state: CanaryState) -> str:
     step_ = state.schedule.steps[state.phase]
     duration = format_duration(step_.duration_s or 0.0)
     return f"{step_.percent:g}% for {duration} (phase {state.phase + 1}/{len(state.schedule.steps) - 1})"
+
+
+def _system(state: CanaryState) -> str:
+    return BAKE_SYSTEM if state.kind == "bake" else SYSTEM
+
+
+def _what(state: CanaryState) -> str:
+    """How route history names this rollout: "canary v2.2" or "bake of v2.2"."""
+    return f"bake of {state.version}" if state.kind == "bake" else f"canary {state.version}"
 
 
 def _event(

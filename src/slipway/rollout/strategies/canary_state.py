@@ -91,6 +91,8 @@ class CanaryState:
     #: The route version the canary last committed or accepted, and whether a change is yet to be made.
     route_version: int = 0
     route_pending: bool = True
+    #: "canary" (a ramp, then its monitoring windows) or "bake" (the monitoring windows after a switch).
+    kind: str = "canary"
 
     @property
     def weight_bp(self) -> int:
@@ -192,9 +194,12 @@ def view(state: CanaryState, now: float) -> dict[str, Any]:
         monitoring = {
             "since_s": now - state.promoted_at,
             "left_s": max(0.0, state.promoted_at + STABLE_AFTER_S - now),
+            # What the candidate is compared with: the baseline's own traffic in this wall-clock window.
+            "reference_wall": [state.started_wall, state.promoted_wall],
         }
     return {
         "deployment_id": state.deployment_id,
+        "kind": state.kind,
         "version": state.version,
         "baseline": state.baseline,
         "candidate": state.candidate,

@@ -1,0 +1,143 @@
+"""Bake stories: a blue-green deploy is watched after its switch and rolled back by slipway itself.
+
+Everything is real except time: two sim model servers, slipway on loopback
+with its SQLite store, traffic with labels through the gateway, a webhook
+receiver. The clock is moved by the test; the reference traffic is the old
+version's own, served before the switch.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.clock import ManualClock
+from tests.e2e.canary_story import MINUTE, canary, check_after, rows, traffic
+from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
+from tests.processes import run_cli
+from tests.webhooks import Hook, webhook_receiver
+
+BAD_BILLING = """\
+categories:
+  billing: {keywords: [refund, invoice], accuracy: 0.4}
+"""
+DAY = 24 * 60 * MINUTE
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    with webhook_receiver() as h:
+        yield h
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+def story(
+    tmp_path: Path, hook: Hook, clock: ManualClock, candidate_extra: str = "", bake: str = ""
+) -> Iterator[Gateway]:
+    notify = textwrap.dedent(
+        f"""\
+        notify:
+          webhooks: ["{hook.url}"]
+          timeout_s: 2
+        """
+    )
+    with (
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2", extra=candidate_extra), seed=1) as green,
+        live_gateway(tmp_path, routing_yaml(blue, green, extra=notify + bake), clock=clock) as gw,
+    ):
+        yield gw
+
+
+def deploy_bluegreen(gw: Gateway) -> dict[str, Any]:
+    r = httpx.post(
+        f"{gw.url}/admin/deploy",
+        json={"version": "v2.2", "strategy": "bluegreen", "slot": "green", "no_smoke": True},
+        headers={"x-slipway-actor": "ann"},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+async def test_a_regressed_version_deployed_blue_green_is_rolled_back_by_its_bake(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock, candidate_extra=BAD_BILLING):
+        # Given v2.1 served the day's traffic, and its labels came back
+        assert await traffic(gw.url, 600) == {"blue": 600}
+        # When v2.2, which answers billing wrong 60 % of the time, is deployed blue-green
+        out = deploy_bluegreen(gw)
+        assert out["deployment"]["status"] == "live"
+        bake = out["canary"]
+        assert (bake["kind"], bake["status"], bake["baseline"], bake["candidate"]) == (
+            "bake", "promoted", "blue", "green",
+        )  # fmt: skip
+        hook.wait_for("bake.started")
+        assert await traffic(gw.url, 600) == {"green": 600}
+
+        # Then the first monitoring check, 5 minutes in, compares it with v2.1's own traffic before the
+        # switch and switches back by itself: no script, no person
+        data = check_after(gw, clock, 5)
+        c = data["canary"]
+        assert (c["status"], c["looks"]) == ("rolled_back", 1), c
+        billing = rows(data)[("accuracy", "billing")]
+        assert billing["action"] == "rollback" and billing["candidate"] < 0.6 < 0.9 < billing["baseline"]
+        assert billing["n_baseline"] >= 250 and billing["n_candidate"] >= 250
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        assert status["route"]["active"] == "blue" and "green" in {s["name"] for s in status["slots"]}
+        assert await traffic(gw.url, 20, labels=False) == {"blue": 20}
+        changes = httpx.get(f"{gw.url}/admin/history").json()["changes"]
+        assert [ch["kind"] for ch in changes[:2]] == ["rollback", "deploy"], changes
+        assert changes[0]["actor"] == "slipway (bake)", changes[0]
+        assert changes[0]["reason"].startswith("bake of v2.2: monitoring window: rollback"), changes[0]
+        deps = httpx.get(f"{gw.url}/admin/deployments").json()["deployments"]
+        assert (deps[0]["status"], deps[0]["strategy"]) == ("rolled_back", "bluegreen")
+        note = hook.wait_for("bake.rolled_back")
+        assert "billing" in note["text"] or "billing" in note["title"], note
+
+
+async def test_an_identical_version_bakes_for_a_week_and_ends_stable(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock):
+        await traffic(gw.url, 400)
+        deployed = run_cli(
+            gw.url, ["deploy", "v2.2", "--strategy", "bluegreen", "--slot", "green", "--no-smoke"]
+        )
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        assert "Baking: checked against blue's own traffic before the switch" in " ".join(
+            deployed.stdout.split()
+        )
+        assert canary(gw.url)["canary"]["kind"] == "bake"
+        shown = run_cli(gw.url, ["canary", "status"], env={"COLUMNS": "200"})
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        assert (
+            "bake of v2.2 promoted" in shown.stdout and "blue's own traffic before the switch" in shown.stdout
+        )
+        await traffic(gw.url, 400)
+        c = check_after(gw, clock, 5)["canary"]
+        assert (c["status"], c["looks"]) == ("promoted", 1), c
+        assert c["last_verdict"]["action"] != "rollback"
+        c = check_after(gw, clock, 7 * DAY / MINUTE)["canary"]
+        assert c["status"] == "stable", c
+        hook.wait_for("bake.stable")
+        assert httpx.get(f"{gw.url}/admin/status").json()["route"]["active"] == "green"
+
+
+async def test_with_bake_off_a_blue_green_deploy_only_switches(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock, bake="bake: {after_switch: false}\n"):
+        out = deploy_bluegreen(gw)
+        assert out["deployment"]["status"] == "live" and "canary" not in out
+        assert canary(gw.url)["canary"] is None
