@@ -41,7 +41,7 @@ def demo(
     strategy: DemoStrategy = typer.Option(
         DemoStrategy.CANARY,
         "--strategy",
-        help="canary (an unattended 5%/25%/100% ramp) or bluegreen (switch, then evaluate).",
+        help="canary (an unattended 5%/25%/100% ramp) or bluegreen (switch, then slipway's bake).",
     ),
     clock_scale: float = typer.Option(
         240.0, min=1.0, help="Canary clock speed-up: 240 makes 2 h of canary last 30 s."
@@ -160,8 +160,17 @@ def _summary(result: object) -> None:
     console.print(table)
     verdict = (result.canary or {}).get("last_verdict") or {}
     if verdict.get("metrics"):
-        metrics = Table(title=f"the canary's last check: {verdict.get('action')}")
-        cols = ("metric", "category", "v2.1 (production)", "v2.2 (canary)", "threshold", "n", "verdict")
+        what = "bake" if (result.canary or {}).get("kind") == "bake" else "canary"
+        metrics = Table(title=f"the {what}'s last check: {verdict.get('action')}")
+        cols = (
+            "metric",
+            "category",
+            "v2.1 (production)" if what == "canary" else "v2.1 (before)",
+            f"v2.2 ({what})",
+            "threshold",
+            "n",
+            "verdict",
+        )
         for col in (*cols, "effect (interval), p"):
             metrics.add_column(col)
         pending = False
@@ -183,9 +192,4 @@ def _summary(result: object) -> None:
         if pending:
             console.print(NOT_YET, style="dim", highlight=False)
     console.print(f"failed requests: {result.failed_requests}")
-    if result.rollback_effective_ms is not None:
-        console.print(
-            f"rollback: API call {result.rollback_api_ms:.1f} ms, first request on v2.1 "
-            f"{result.rollback_effective_ms:.1f} ms after it; failed requests: {result.failed_requests}"
-        )
     console.print(next_steps(result.workdir, slipway_command()), highlight=False, markup=False, end="")

@@ -1,13 +1,15 @@
 """`slipway demo`: a retrain that regresses on one category, caught and rolled back, with real parts.
 
 A fine-tuned support classifier (adapter v2.1) serves production. v2.2 was
-retrained on last month's skewed tickets; it passes its smoke test, goes live
-blue-green, and quietly sends refund tickets to shipping: billing accuracy
-falls while the average looks fine. slipway's post-switch evaluation compares
-per-category accuracy of the live version against the one before it (from
-the request records and the late ground-truth feedback in its store), sees
-billing regress, and rolls back: a route-table change on a warm engine,
-effective for the very next request.
+retrained on last month's skewed tickets; it passes its smoke test and ships
+as a canary (or blue-green), and quietly sends refund tickets to shipping:
+billing accuracy falls while the average looks fine. slipway's own checks
+compare per-category accuracy of v2.2 with v2.1's (from the request records
+and the late ground-truth feedback in its store): the canary's at 5 % of
+traffic, or, after a blue-green switch, the bake's against v2.1's traffic
+before it. Either sees billing regress and rolls back by itself: a
+route-table change on a warm engine, effective for the very next request.
+The demo only sends traffic and reports what slipway did.
 
 Everything is real: the tiny GGUF model and adapters are built by the
 project's own script, llama.cpp's llama-server serves them, slipway's gateway
@@ -31,9 +33,7 @@ import httpx
 import uvicorn
 
 from slipway.analysis.categories import (
-    CategoryComparison,
     CategoryScore,
-    compare_categories,
     overall,
     score_by_category,
 )
@@ -58,7 +58,7 @@ class DemoOptions:
     requests: int = 400
     concurrency: int = 4
     seed: int = 0
-    #: "canary" (unattended ramp, 5 % → 25 % → 100 %) or "bluegreen" (switch, then a post-switch evaluation).
+    #: "canary" (unattended ramp, 5 % → 25 % → 100 %) or "bluegreen" (switch, then slipway's bake).
     strategy: str = "canary"
     #: How much faster than real time the control loop runs (1 h of canary in 3600/scale s).
     clock_scale: float = 240.0
@@ -84,8 +84,6 @@ class DemoResult:
     regressed_category: str | None = None
     regression_reason: str | None = None
     canary: dict[str, Any] | None = None
-    rollback_api_ms: float | None = None
-    rollback_effective_ms: float | None = None
     failed_requests: int = 0
     workdir: Path = Path(".")
 
@@ -356,43 +354,81 @@ async def _bluegreen_story(
     mark: Say,
     progress: Progress,
 ) -> bool:
-    """Blue-green: switch all traffic after the smoke test; a post-switch evaluation decides."""
+    """Blue-green: switch all traffic after the smoke test; slipway's bake decides, not the demo."""
     passed = await _deploy_v2_2(client, smoke, strategy="bluegreen")
-    mark(f"deploy v2.2 -> green: smoke test passed ({passed} prompts); traffic switched to green")
-
+    mark(
+        f"deploy v2.2 -> green: smoke test passed ({passed} prompts); traffic switched to green. slipway "
+        "bakes it: a check every 5 min for the first hour against v2.1's own traffic before the switch "
+        f"(demo clock: 1 h = {3600 / opts.clock_scale:g} s)"
+    )
     start2 = time.time()
-    stop = asyncio.Event()
-    # The evaluation window is `requests` tickets, extended (up to 3×) while a
-    # category is down by more than the threshold but not significantly yet:
-    # an evaluator who sees a suspicious drop collects more before calling it.
-    tickets2 = generate(opts.requests * 3, f"demo-2-{opts.seed}", weights=TRAFFIC_MIX)
-    sending = asyncio.create_task(traffic.run(tickets2, progress, "v2.2 live", stop))
-    regression: CategoryComparison | None = None
-    after: dict[str, CategoryScore] = {}
-    while not sending.done():
-        await asyncio.wait([sending], timeout=0.5)
-        after = await _scores(runtime, start2, None, "green")
-        compared = compare_categories(before, after)
-        found = [c for c in compared if c.regressed]
-        if found:
-            regression = found[0]
-            stop.set()
-        elif overall(after).n >= opts.requests and not any(c.needs_more_data for c in compared):
-            stop.set()
-    await sending
-    if regression is None:
-        after = await _scores(runtime, start2, None, "green")
-        found = [c for c in compare_categories(before, after) if c.regressed]
-        regression = found[0] if found else None
+    tickets2 = generate(opts.requests * 30, f"demo-2-{opts.seed}", weights=TRAFFIC_MIX)
+    bake = await _watch(client, traffic, tickets2, opts, mark, progress, "v2.2 live", until=BAKE_ENDS)
+    end2 = time.time()
+    result.canary = bake
+    after = await _scores(runtime, start2, end2, "green")
     result.phases.append(PhaseResult("after the deploy", "green", "v2.2", after))
     mark(f"v2.2 served {overall(after).n} labelled tickets: {_fmt(after)}")
-    if regression is None:
-        mark("post-switch evaluation found no regression; v2.2 stays live")
+    return _rolled_back_by_slipway(bake, result, mark, "the bake")
+
+
+#: Where the demo stops watching a bake: it ended, or rolled back.
+BAKE_ENDS = ("rolled_back", "aborted", "superseded", "stable")
+#: Where it stops watching a canary: it ended, or reached 100 % (its bake then runs on).
+CANARY_ENDS = ("rolled_back", "promoted", "aborted", "superseded", "stable")
+
+
+async def _watch(
+    client: httpx.AsyncClient,
+    traffic: Traffic,
+    tickets: list[Ticket],
+    opts: DemoOptions,
+    mark: Say,
+    progress: Progress,
+    label: str,
+    *,
+    until: tuple[str, ...],
+) -> dict[str, Any]:
+    """Send `tickets` while printing slipway's checks, until the rollout reaches one of `until`."""
+    stop = asyncio.Event()
+    sending = asyncio.create_task(traffic.run(tickets, progress, label, stop))
+    seen_checks = 0
+    rollout: dict[str, Any] = {}
+    deadline = time.monotonic() + opts.canary_timeout_s
+    while not sending.done():
+        await asyncio.wait([sending], timeout=0.1)
+        got = (await client.get("/admin/canary", params={"events": 50})).json()
+        rollout = got["canary"] or {}
+        checks = [e for e in reversed(got["events"]) if e["kind"] == "check"]
+        for event in checks[seen_checks:]:
+            verdict = event.get("verdict") or {}
+            bake = rollout.get("kind") == "bake"
+            where = "after the switch" if bake else f"at {event['weight_pct']:g} % (phase {event['phase']})"
+            mark(f"check {where}: {verdict.get('action', '?')} — {event['reason']}")
+        seen_checks = max(seen_checks, len(checks))
+        if rollout.get("status") in until:
+            stop.set()
+        elif time.monotonic() > deadline:
+            mark(f"no decision within {opts.canary_timeout_s:g} s of wall time; stopping the demo traffic")
+            stop.set()
+    await sending
+    return rollout
+
+
+def _rolled_back_by_slipway(rollout: dict[str, Any], result: DemoResult, mark: Say, what: str) -> bool:
+    """Record why slipway rolled back (False, said, if it did not)."""
+    if rollout.get("status") != "rolled_back":
+        mark(f"{what} ended as {rollout.get('status')!r}: {rollout.get('reason')}")
         return False
-    result.regressed_category = regression.category
-    result.regression_reason = f"{regression.category} {regression.reason}"
-    mark(f"post-switch evaluation: {regression.category} regressed, {regression.reason}")
-    await _rollback(client, traffic, result.regression_reason, result, mark)
+    verdict = rollout.get("last_verdict") or {}
+    failing = [m for m in verdict.get("metrics", []) if m.get("action") == "rollback"]
+    if failing and failing[0].get("category"):
+        result.regressed_category = failing[0]["category"]
+    result.regression_reason = verdict.get("reason") or rollout.get("reason") or "rolled back"
+    blast = (verdict.get("extra") or {}).get("blast_radius_summary")
+    mark(f"slipway rolled {what} back by itself: {result.regression_reason}")
+    if blast:
+        mark(f"blast radius: {blast}")
     return True
 
 
@@ -432,98 +468,18 @@ async def _canary_story(
         f"canary v2.2 -> green: smoke test passed ({passed} prompts); plan {CANARY_STEPS}, "
         f"a check every {CANARY_INTERVAL} (demo clock: 1 h = {3600 / opts.clock_scale:g} s)"
     )
-
     start2 = time.time()
-    stop = asyncio.Event()
     tickets2 = generate(opts.requests * 60, f"demo-2-{opts.seed}", weights=TRAFFIC_MIX)
-    sending = asyncio.create_task(traffic.run(tickets2, progress, "canary traffic", stop))
-    seen_checks = 0
-    canary: dict[str, Any] = {}
-    deadline = time.monotonic() + opts.canary_timeout_s
-    while not sending.done():
-        await asyncio.wait([sending], timeout=0.1)
-        got = (await client.get("/admin/canary", params={"events": 50})).json()
-        canary = got["canary"] or {}
-        checks = [e for e in reversed(got["events"]) if e["kind"] == "check"]
-        for event in checks[seen_checks:]:
-            verdict = event.get("verdict") or {}
-            mark(
-                f"check at {event['weight_pct']:g} % (phase {event['phase']}): "
-                f"{verdict.get('action', '?')} — {event['reason']}"
-            )
-        seen_checks = max(seen_checks, len(checks))
-        if canary.get("status") in ("rolled_back", "promoted", "aborted", "superseded", "stable"):
-            stop.set()
-        elif time.monotonic() > deadline:
-            mark(f"no decision within {opts.canary_timeout_s:g} s of wall time; stopping the demo traffic")
-            stop.set()
-    await sending
+    canary = await _watch(
+        client, traffic, tickets2, opts, mark, progress, "canary traffic", until=CANARY_ENDS
+    )
     end2 = time.time()
     result.canary = canary
     cand = await _scores(runtime, start2, end2, "green")
     base = await _scores(runtime, start2, end2, "blue")
     result.phases.append(PhaseResult("canary: production", "blue", "v2.1", base))
     result.phases.append(PhaseResult("canary: candidate", "green", "v2.2", cand))
-    if canary.get("status") != "rolled_back":
-        mark(f"canary ended as {canary.get('status')!r}: {canary.get('reason')}")
-        return False
-    verdict = canary.get("last_verdict") or {}
-    failing = [m for m in verdict.get("metrics", []) if m.get("action") == "rollback"]
-    if failing and failing[0].get("category"):
-        result.regressed_category = failing[0]["category"]
-    result.regression_reason = verdict.get("reason") or canary.get("reason") or "rolled back"
-    blast = (verdict.get("extra") or {}).get("blast_radius_summary")
-    mark(f"slipway rolled the canary back by itself: {result.regression_reason}")
-    if blast:
-        mark(f"blast radius: {blast}")
-    result.rollback_api_ms = None
-    result.rollback_effective_ms = None
-    return True
-
-
-async def _rollback(
-    client: httpx.AsyncClient,
-    traffic: Traffic,
-    reason: str,
-    result: DemoResult,
-    mark: Say,
-) -> None:
-    """POST /admin/rollback while a probe keeps asking which slot answers."""
-    probe_ticket = make_ticket(random.Random(1), "billing", "refund")
-    sent_at: float | None = None
-    effective_at: float | None = None
-    done = asyncio.Event()
-
-    async def probe() -> None:
-        nonlocal effective_at
-        while not done.is_set():
-            t_start = time.perf_counter()
-            slot, _ = await traffic.one(probe_ticket, user="probe", feedback=False)
-            if sent_at is not None and slot == "blue" and t_start >= sent_at and effective_at is None:
-                effective_at = time.perf_counter()
-                done.set()
-
-    probing = asyncio.create_task(probe())
-    await asyncio.sleep(0.05)
-    sent_at = time.perf_counter()
-    r = await client.post(
-        "/admin/rollback",
-        json={"to": "blue", "reason": f"post-switch evaluation: {reason}"},
-        headers={"X-Slipway-Actor": "slipway demo (post-switch evaluation)"},
-    )
-    result.rollback_api_ms = (time.perf_counter() - sent_at) * 1000
-    if r.status_code != 200:
-        done.set()
-        await probing
-        raise RuntimeError(f"rollback refused: {r.text}")
-    await asyncio.wait_for(done.wait(), timeout=10)
-    await probing
-    assert effective_at is not None
-    result.rollback_effective_ms = (effective_at - sent_at) * 1000
-    mark(
-        f"rolled back green -> blue (v2.1) in {result.rollback_api_ms:.1f} ms; "
-        f"first request on v2.1 {result.rollback_effective_ms:.1f} ms after the call; no engine restart"
-    )
+    return _rolled_back_by_slipway(canary, result, mark, "the canary")
 
 
 def _fmt(scores: dict[str, CategoryScore]) -> str:
