@@ -119,7 +119,7 @@ async def test_an_identical_version_bakes_for_a_week_and_ends_stable(
             deployed.stdout.split()
         )
         assert canary(gw.url)["canary"]["kind"] == "bake"
-        shown = run_cli(gw.url, ["canary", "status"], env={"COLUMNS": "200"})
+        shown = run_cli(gw.url, ["bake", "status"], env={"COLUMNS": "200"})
         assert shown.returncode == 0, shown.stdout + shown.stderr
         assert (
             "bake of v2.2 promoted" in shown.stdout and "blue's own traffic before the switch" in shown.stdout
@@ -141,3 +141,35 @@ async def test_with_bake_off_a_blue_green_deploy_only_switches(
         out = deploy_bluegreen(gw)
         assert out["deployment"]["status"] == "live" and "canary" not in out
         assert canary(gw.url)["canary"] is None
+        shown = run_cli(gw.url, ["bake", "status"])
+        assert shown.returncode == 0 and "no bake yet" in shown.stdout, shown.stdout + shown.stderr
+
+
+async def test_a_staged_version_switched_in_by_hand_is_baked_and_a_switch_back_is_not(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock, candidate_extra=BAD_BILLING):
+        await traffic(gw.url, 600)
+        staged = run_cli(
+            gw.url,
+            ["deploy", "v2.2", "--strategy", "bluegreen", "--slot", "green", "--no-smoke", "--no-switch"],
+        )
+        assert staged.returncode == 0, staged.stdout + staged.stderr
+        assert canary(gw.url)["canary"] is None  # staged: nothing serves it, nothing to bake yet
+        switched = run_cli(gw.url, ["switch", "green", "--reason", "v2.2 looked fine in staging"])
+        assert switched.returncode == 0, switched.stdout + switched.stderr
+        bake = canary(gw.url)["canary"]
+        assert (bake["kind"], bake["status"], bake["version"], bake["baseline"]) == (
+            "bake",
+            "promoted",
+            "v2.2",
+            "blue",
+        )
+        await traffic(gw.url, 600)
+        assert check_after(gw, clock, 5)["canary"]["status"] == "rolled_back"
+        assert httpx.get(f"{gw.url}/admin/status").json()["route"]["active"] == "blue"
+
+        # Switching to v2.2 again by hand is the operator's call; it is no new version, so no new bake.
+        again = run_cli(gw.url, ["switch", "green", "--reason", "investigating"])
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert canary(gw.url)["canary"]["deployment_id"] == bake["deployment_id"]

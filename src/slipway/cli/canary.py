@@ -27,6 +27,10 @@ from slipway.core.canary_schedule import format_duration
 
 console: Console = make_console()
 canary_app = typer.Typer(help="The running canary: its phase, checks and verdicts.", no_args_is_help=True)
+bake_app = typer.Typer(
+    help="The watch after a blue-green switch: its checks against the old version, and verdicts.",
+    no_args_is_help=True,
+)
 
 STATUS_STYLE = {
     "running": "green",
@@ -185,6 +189,39 @@ def status(
         console.print("no canary yet; start one with `slipway deploy VERSION --strategy canary`")
         return
     console.print(render(data, explain=explain))
+
+
+@bake_app.command("status", epilog=example("slipway bake status --explain"))
+def bake_status(
+    events: int = typer.Option(10, "--events", help="How many timeline entries to show."),
+    explain: bool = typer.Option(
+        False, "--explain", help="Each metric's test, level and reasoning instead of the short figures."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    url: str | None = URL_OPTION,
+) -> None:
+    """The bake of the version a switch made live: its last check, metric table and timeline.
+
+    A canary at 100 % bakes too; this shows whichever runs (the same as `slipway canary status`).
+    """
+    data = _get(events)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    if data["canary"] is None or data["canary"]["status"] not in ("promoted", "stable", "rolled_back"):
+        console.print("no bake yet; a blue-green deploy starts one when it switches")
+        return
+    console.print(render(data, explain=explain))
+
+
+@bake_app.command("watch", epilog=example("slipway bake watch --every 5"))
+def bake_watch(
+    every: float = typer.Option(2.0, "--every", help="Seconds between refreshes."),
+    once: bool = typer.Option(False, "--once", help="Draw one frame and exit."),
+    url: str | None = URL_OPTION,
+) -> None:
+    """A live view of the bake until it ends (Ctrl-C to leave it running and stop watching)."""
+    watch(every=every, once=once, url=url)
 
 
 @canary_app.command("watch", epilog=example("slipway canary watch --every 5"))

@@ -46,6 +46,7 @@ config_app.command("export", epilog=example("slipway config export > slipway.yam
 app.add_typer(config_app, name="config")
 app.add_typer(adapters.adapters_app, name="adapters")
 app.add_typer(canary.canary_app, name="canary")
+app.add_typer(canary.bake_app, name="bake")
 app.add_typer(shadow.shadow_app, name="shadow")
 app.add_typer(engine_app, name="engine")
 app.add_typer(sim_app, name="sim", help="slipway's simulated model server, for drills and demos.")

@@ -24,11 +24,12 @@ from dataclasses import dataclass, replace
 from slipway.core.colocation import ColocationAdvisor
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, SlipwayError, SmokeTestFailed, TransitionError
-from slipway.core.ports import RoutePublisher, RouteStore, SlotBackend, SlotProvisioner
+from slipway.core.ports import Notifier, RoutePublisher, RouteStore, SlotBackend, SlotProvisioner
 from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
 from slipway.rollout.deployment_book import DeploymentBook
+from slipway.rollout.route_notes import route_note
 from slipway.rollout.smoke import run_smoke
 from slipway.rollout.strategies.bluegreen import DeployRequest, choose_standby, staged_slot
 
@@ -53,6 +54,8 @@ class Moved:
     table: RouteTable
     #: None: the route already was what was asked for, and nothing was committed.
     change: RouteChange | None
+    #: A version staged earlier (deploy --no-switch) that this change put live for the first time.
+    went_live: Deployment | None = None
 
 
 def _all_traffic_on(to: str) -> Callable[[RouteTable], bool]:
@@ -80,8 +83,11 @@ class RouteController:
         *,
         wall: Callable[[], float] = time.time,
         provisioner: SlotProvisioner | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._routes = routes
+        #: Told of each change committed here that no rollout announces itself (see `_commit`).
+        self._notifier = notifier
         self._provisioner = provisioner
         self._publisher = publisher
         self._deployments = deployments
@@ -122,14 +128,33 @@ class RouteController:
             raise TransitionError("no route table yet", hint="start slipway with --config FILE")
         return self._table
 
-    async def _commit(self, new: RouteTable, change: RouteChange, expected: int) -> RouteTable:
+    async def _commit(
+        self,
+        new: RouteTable,
+        change: RouteChange,
+        expected: int,
+        *,
+        announce: bool = True,
+        adapter: bool = False,
+        forced: bool = False,
+    ) -> RouteTable:
+        """Commit, publish, and tell people once: here, on the replica that made the change.
+
+        Replicas that follow the change (`refresh`) say nothing, so each change
+        is announced exactly once. `announce=False` is for a change whose
+        rollout announces it in its own words (a canary's step, a shadow's
+        mirror, the staging a deploy's switch or a canary's start announces).
+        """
         try:
             committed = await self._routes.commit_routes(new, expected_version=expected, change=change)
         except ConflictError:
             await self.load()
             raise
-        self._table = committed
+        before, self._table = self._table, committed
         self._publisher.publish(committed)
+        if announce and self._notifier is not None:
+            note = route_note(change, before, committed, adapter=adapter, forced=forced)
+            self._notifier.notify(note)
         log.info(
             "route v%d: %s %s -> %s by %s (%s)",
             committed.version,
@@ -147,7 +172,9 @@ class RouteController:
         """Commit `plan(current table)` (None: nothing to change), retrying once on a lost race.
 
         `plan` is pure and idempotent (it states the target, not a delta), so
-        running it again on the winner's table is what the caller meant.
+        running it again on the winner's table is what the caller meant. The
+        canary and shadow controllers move traffic through here and announce
+        each move themselves, so nothing is announced from here.
         """
         for attempt in (1, 2):
             async with self._lock:
@@ -156,7 +183,7 @@ class RouteController:
                 if planned is None:
                     return old
                 try:
-                    return await self._commit(planned[0], planned[1], old.version)
+                    return await self._commit(planned[0], planned[1], old.version, announce=False)
                 except ConflictError:
                     if attempt == 2:
                         raise
@@ -180,6 +207,7 @@ class RouteController:
         force_hint: str,
         unready_note: str = "forced past the readiness check",
         done: Callable[[RouteTable], bool] | None = None,
+        announce: bool = True,
     ) -> Moved:
         """Commit `plan(current table)` once every slot it sends traffic to has passed a readiness check.
 
@@ -211,7 +239,9 @@ class RouteController:
                         change = replace(
                             change, reason=f"{change.reason}; {unready_note}: {'; '.join(problems)}"
                         )
-                    committed = await self._commit(new, change, old.version)
+                    committed = await self._commit(
+                        new, change, old.version, announce=announce, forced=bool(problems)
+                    )
                     return Moved(committed, change)
             found = await asyncio.gather(*(self.readiness(slot) for slot in pending))
             results.update(zip(pending, found, strict=True))
@@ -293,7 +323,7 @@ class RouteController:
                         change = replace(
                             change, reason=f"{reason}; not ready when applied: {'; '.join(problems)}"
                         )
-                    return await self._commit(new, change, 0)
+                    return await self._commit(new, change, 0, forced=bool(problems))
 
         def plan(old: RouteTable) -> tuple[RouteTable, RouteChange]:
             return machine.replace_table(old, table, actor=actor, reason=reason, now=self._wall())
@@ -302,9 +332,16 @@ class RouteController:
         return moved.table
 
     async def switch(self, to: str, *, actor: str, reason: str, force: bool = False) -> RouteTable:
-        return (await self.switch_to(to, actor=actor, reason=reason, force=force)).table
+        """A switch for a rollout that announces it itself (a shadow promoted through blue-green).
 
-    async def switch_to(self, to: str, *, actor: str, reason: str, force: bool = False) -> Moved:
+        An operator's switch goes through `switch_to`, which announces it.
+        """
+        moved = await self.switch_to(to, actor=actor, reason=reason, force=force, announce=False)
+        return moved.table
+
+    async def switch_to(
+        self, to: str, *, actor: str, reason: str, force: bool = False, announce: bool = True
+    ) -> Moved:
         """All traffic to `to`, once it passes a readiness check (or `force`)."""
 
         def plan(old: RouteTable) -> tuple[RouteTable, RouteChange]:
@@ -315,10 +352,14 @@ class RouteController:
             force=force,
             force_hint=f"fix the backend, or move traffic anyway: slipway switch {to} --force",
             done=_all_traffic_on(to),
+            announce=announce,
         )
         if moved.change is not None:
             previous = moved.change.from_active
-            await self._deployments.staged_to_live(to, previous=previous if previous is not None else to)
+            live = await self._deployments.staged_to_live(
+                to, previous=previous if previous is not None else to
+            )
+            return replace(moved, went_live=live)
         return moved
 
     async def rollback(
@@ -361,7 +402,9 @@ class RouteController:
         slot's engine; the engine must have it loaded (checked first, and no
         force skips that). A slot that already serves it is checked for
         readiness like any rollback target, and `force` overrides that check.
+        Restaging and switching are announced as one adapter rollback.
         """
+        forced = False
         async with self._lock:
             table = self.table
             target, staged = machine.adapter_rollback_plan(table, to)
@@ -387,6 +430,7 @@ class RouteController:
             if problem is not None:
                 log.warning("forced past the readiness check: %s", problem)
                 reason = f"{reason}; forced past the readiness check: {problem}"
+                forced = True
         async with self._lock:
             old = self.table
             target, staged = machine.adapter_rollback_plan(old, to)
@@ -399,10 +443,10 @@ class RouteController:
                     reason=f"adapter rollback: stage {to} in {target}",
                     now=self._wall(),
                 )
-                table = await self._commit(table, change, old.version)
+                table = await self._commit(table, change, old.version, announce=False)
                 self._retire_later(old.slots.get(target))
             new, change = machine.rollback(table, to=target, actor=actor, reason=reason, now=self._wall())
-            committed = await self._commit(new, change, table.version)
+            committed = await self._commit(new, change, table.version, adapter=True, forced=forced)
         await self._deployments.live_to_rolled_back(old.active, reason)
         return Moved(committed, change)
 
@@ -518,7 +562,10 @@ class RouteController:
                 reason=f"deploy {request.version}: staged in {name}",
                 now=self._wall(),
             )
-            await self._commit(staged, change, table.version)
+            # Staging alone is announced only for a blue-green deploy that stops there (--no-switch);
+            # otherwise the switch below, or the canary's or shadow's start, announces it.
+            alone = not switch and dep.strategy is Strategy.BLUEGREEN
+            await self._commit(staged, change, table.version, announce=alone)
             self._retire_later(table.slots.get(name))
             say(f"staged {request.version} in standby slot {name}")
             if not switch:

@@ -84,10 +84,11 @@ class DeploymentBook:
                 dep.detail = {**dep.detail, "rollback_reason": reason}
                 await self.move(dep, DeploymentStatus.ROLLED_BACK)
 
-    async def staged_to_live(self, slot: str, previous: str) -> None:
-        """A version staged with --no-switch goes live when an operator switches to its slot."""
+    async def staged_to_live(self, slot: str, previous: str) -> Deployment | None:
+        """A version staged with --no-switch goes live when an operator switches to its slot: which one."""
         for dep in await self._store.list_deployments(limit=RECENT):
             if dep.slot == slot and dep.status is DeploymentStatus.STAGED:
                 dep.previous_slot = previous
                 await self.settle(dep, DeploymentStatus.LIVE)
-                return
+                return dep
+        return None

@@ -220,7 +220,16 @@ class RolloutOperator:
         return await self._routes.rollback_adapter(to=to, actor=actor, reason=reason, force=force)
 
     async def switch(self, to: str, *, actor: str, reason: str, force: bool = False) -> Moved:
-        return await self._routes.switch_to(to, actor=actor, reason=reason, force=force)
+        """All traffic to `to`; a version staged earlier that goes live for the first time is baked.
+
+        A switch back to a slot that served before (the old version, by hand)
+        is not: it is what a bake would have done, and there is nothing new to watch.
+        """
+        moved = await self._routes.switch_to(to, actor=actor, reason=reason, force=force)
+        dep, change = moved.went_live, moved.change
+        if dep is not None and change is not None and change.from_active is not None:
+            await self._bake_switch(dep.id, dep.version, dep.slot, change.from_active, actor=actor)
+        return moved
 
     async def apply_routing_file(
         self, table: RouteTable, *, actor: str, reason: str, force: bool, force_hint: str, unready_note: str
