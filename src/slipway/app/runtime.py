@@ -246,7 +246,9 @@ class Runtime:
             await self.proxy.start()
             provisioners = ProvisionerChain([self.provisioner, VllmAdapterProvisioner(self.backends.vllm)])
             book = DeploymentBook(store)
-            controller = RouteController(store, self.routes, book, self.backends, provisioner=provisioners)
+            controller = RouteController(
+                store, self.routes, book, self.backends, provisioner=provisioners, notifier=self.notifier()
+            )
             undo.push_async_callback(controller.close)
             await controller.load()
             canary = CanaryController(
