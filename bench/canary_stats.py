@@ -54,6 +54,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,14 +152,27 @@ class Traffic:
     key: np.ndarray
 
 
-def simulate(s: Scenario, rng: np.random.Generator, horizon: float) -> Traffic:
-    n = int(rng.poisson(s.rate * horizon))
-    t = np.sort(rng.uniform(0.0, horizon, n))
-    weight = np.full(n, PLAN[-1][0])
+def plan_weights(t: np.ndarray) -> np.ndarray:
+    """The candidate's share at each arrival time under the canary's PLAN (its last weight after it:
+    extensions of the last phase)."""
+    weight = np.full(len(t), PLAN[-1][0])
     edge = 0.0
     for w, duration in PLAN:
         weight[(t >= edge) & (t < edge + duration)] = w
         edge += duration
+    return weight
+
+
+def simulate(
+    s: Scenario,
+    rng: np.random.Generator,
+    horizon: float,
+    weights: Callable[[np.ndarray], np.ndarray] = plan_weights,
+) -> Traffic:
+    """Every request until `horizon`; `weights` says the candidate's share at each arrival time."""
+    n = int(rng.poisson(s.rate * horizon))
+    t = np.sort(rng.uniform(0.0, horizon, n))
+    weight = weights(t)
     cand = rng.random(n) < weight
     mix = rng.dirichlet(MIX * 200)
     if s.bad_category is not None and s.bad_share is not None:

@@ -128,6 +128,16 @@ async def test_an_identical_version_bakes_for_a_week_and_ends_stable(
         c = check_after(gw, clock, 5)["canary"]
         assert (c["status"], c["looks"]) == ("promoted", 1), c
         assert c["last_verdict"]["action"] != "rollback"
+        # Each check says which categories it could vouch for: labels so far against labels needed.
+        covered = {r["category"]: r for r in c["last_verdict"]["extra"]["coverage"]}
+        assert set(covered) == {"billing", "shipping"} and covered["billing"]["labels_candidate"] == 200, (
+            covered
+        )
+        shown = run_cli(gw.url, ["bake", "status"], env={"COLUMNS": "200"})
+        assert (
+            "coverage: every category with 5 % or more of the traffic has enough labels" in shown.stdout
+            or ("not covered: billing" in shown.stdout)
+        ), shown.stdout
         c = check_after(gw, clock, 7 * DAY / MINUTE)["canary"]
         assert c["status"] == "stable", c
         hook.wait_for("bake.stable")

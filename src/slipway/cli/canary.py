@@ -161,9 +161,36 @@ def render(data: dict[str, Any], *, events: bool = True, explain: bool = False) 
     parts: list[Any] = [headline(c), bar, details(c)]
     if c.get("last_verdict"):
         parts.append(metric_table(c["last_verdict"], explain=explain))
+        covered = (c["last_verdict"].get("extra") or {}).get("coverage") or []
+        if covered:
+            parts.append(coverage_lines(covered))
     if events and data.get("events"):
         parts.append(timeline(data["events"], c["clock_now"]))
     return Group(*parts)
+
+
+def coverage_lines(rows: list[dict[str, Any]]) -> Text:
+    """Which categories the last check could vouch for: labels so far against labels needed."""
+    short = [r for r in rows if not r["covered"] and r["required"]]
+    thin = [r["category"] for r in rows if not r["covered"] and not r["required"]]
+    text = Text()
+    share = f"{rows[0].get('required_share', 0.05) * 100:g} %"
+    if not short:
+        text.append(
+            f"coverage: every category with {share} or more of the traffic has enough labels", style="green"
+        )
+    for r in short:
+        eta = r.get("eta_s")
+        when = f", about {_dur(eta)} more at the current rate" if eta is not None else ""
+        text.append(
+            f"not covered: {r['category']} ({r['traffic_share'] * 100:.0f} % of traffic): labels "
+            f"{r['labels_baseline']} production / {r['labels_candidate']} candidate, "
+            f"{r['labels_needed']} needed each{when}\n",
+            style="yellow",
+        )
+    if thin:
+        text.append(f"\nnot covered, under {share} of the traffic: {', '.join(thin)}", style="dim")
+    return text
 
 
 def _get(limit: int) -> dict[str, Any]:

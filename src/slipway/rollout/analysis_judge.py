@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from slipway.analysis.coverage import CategoryCoverage, coverage
 from slipway.analysis.decide import (
     BlastRadius,
     MetricResult,
@@ -27,6 +28,7 @@ from slipway.analysis.decide import (
 )
 from slipway.analysis.decide import Look as AnalysisLook
 from slipway.analysis.output_checks import DEFAULT_CHECKS, OutputCheck
+from slipway.analysis.samples import ArmSample
 from slipway.analysis.sources.store import arm_sample, arm_samples
 from slipway.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from slipway.core.arms import ArmWindowReader
@@ -99,14 +101,29 @@ class AnalysisJudge:
                 ),
             )
         look = AnalysisLook(index=request.phase_look, planned_looks=max(request.planned_looks, 1))
-        verdict = judge(base, cand, self._thresholds(), look)
+        thresholds = self._thresholds()
+        verdict = judge(base, cand, thresholds, look)
         # Blast radius: while both arms share the window, they are all of the traffic that split.
         radius = blast_radius(cand, [base, cand], verdict) if same else None
-        return to_canary_verdict(verdict, radius)
+        covered = coverage(base, cand, level=category_level(thresholds, base, cand), baseline_grows=same)
+        return to_canary_verdict(verdict, radius, covered)
 
 
-def to_canary_verdict(verdict: Verdict, radius: BlastRadius | None = None) -> CanaryVerdict:
+def category_level(thresholds: Thresholds, base: ArmSample, cand: ArmSample) -> float:
+    """About the level the check spends on one category's accuracy: its metric's share of alpha,
+    split evenly over the categories either arm labelled (and the pooled row)."""
+    weights = [m.weight for m in thresholds.metrics().values() if m.enabled]
+    share = thresholds.accuracy.weight / sum(weights) if thresholds.accuracy.enabled and weights else 1.0
+    categories = len(base.per_category.keys() | cand.per_category.keys()) + 1
+    return thresholds.alpha * share / categories
+
+
+def to_canary_verdict(
+    verdict: Verdict, radius: BlastRadius | None = None, covered: Sequence[CategoryCoverage] = ()
+) -> CanaryVerdict:
     extra: dict[str, object] = {"framework": verdict.framework}
+    if covered:
+        extra["coverage"] = [row.to_dict() for row in covered]
     if verdict.decide_within_s is not None:
         extra["decide_within_s"] = verdict.decide_within_s
     if radius is not None:
