@@ -59,6 +59,7 @@ from slipway.gateway.recorder import Recorder
 from slipway.gateway.route_table import RouteHolder
 from slipway.notify.fanout import Fanout, When
 from slipway.notify.log import LogNotifier
+from slipway.notify.smtp import EmailNotifier, EmailSettings
 from slipway.notify.webhook import WebhookNotifier, WebhookSettings
 from slipway.rollout.analysis_judge import AnalysisJudge
 from slipway.rollout.canary_controller import CanaryController
@@ -128,6 +129,7 @@ class Runtime:
         )
         self._started: Started | None = None
         self.webhooks = WebhookNotifier(self._webhook_settings)
+        self.email = EmailNotifier(self._email_settings)
         self.started_at = time.time()
         max_body = self.config.gateway.max_body_bytes if self.config is not None else DEFAULT_MAX_BODY_BYTES
         self.proxy = Proxy(self.routes, None, max_body_bytes=max_body, resolve_engine=self.backends.engine)
@@ -203,11 +205,31 @@ class Runtime:
 
     def _webhook_settings(self) -> WebhookSettings:
         cfg = self._notify_config()
-        return WebhookSettings(urls=tuple(cfg.webhooks), timeout_s=cfg.timeout_s, retries=cfg.retries)
+        return WebhookSettings(
+            urls=tuple(cfg.webhooks), timeout_s=cfg.timeout_s, retries=cfg.retries, backoff_s=cfg.backoff_s
+        )
+
+    def _email_settings(self) -> EmailSettings | None:
+        cfg = self._notify_config()
+        mail = cfg.email
+        if mail is None:
+            return None
+        return EmailSettings(
+            host=mail.host,
+            port=mail.port,
+            sender=mail.sender,
+            to=tuple(mail.to),
+            starttls=mail.starttls,
+            username=mail.username,
+            password_env=mail.password_env,
+            timeout_s=mail.timeout_s,
+            retries=cfg.retries,
+            backoff_s=cfg.backoff_s,
+        )
 
     def notifier(self) -> Notifier:
-        """The log (unless `notify.log: false`) and the webhooks; settings are read per notification."""
-        return Fanout([When(LogNotifier(), lambda: self._notify_config().log), self.webhooks])
+        """The log (unless `notify.log: false`), webhooks and e-mail; settings are read per notification."""
+        return Fanout([When(LogNotifier(), lambda: self._notify_config().log), self.webhooks, self.email])
 
     def allowed_hosts(self) -> list[str]:
         return self.config.gateway.allowed_hosts if self.config is not None else []
@@ -316,6 +338,7 @@ class Runtime:
             )
             self._started = replace(started, watch=watch)
         self.webhooks.start()
+        self.email.start()
         started.follower.start()
         shadow.start()
         # Last: once elected, this replica's loops act on everything the lines above set up.
@@ -365,6 +388,7 @@ class Runtime:
             await s.follower.stop()
             await s.shadow.stop()
         await self.webhooks.close()
+        await self.email.close()
         if s is not None and s.watch is not None:
             s.watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -40,6 +40,7 @@ from slipway.core.canary_schedule import (
 )
 from slipway.core.config_errors import check_finite, invalid_field
 from slipway.core.config_yaml import _line_map, load_yaml
+from slipway.core.email_config import EmailConfig
 from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.gateway_config import GatewayConfig
 from slipway.core.lora import ENGINE_SCHEME, is_engine_endpoint, match_adapter
@@ -160,7 +161,11 @@ class NotifyConfig(BaseModel):
         5.0, description="Longest wait for one webhook attempt."
     )
     retries: Annotated[int, Range(0, 10)] = Field(3, description="Extra attempts after a failed delivery.")
+    backoff_s: Annotated[float, Range(0, 600, unit="seconds")] = Field(
+        1.0, description="Pause before the first retry; it doubles before each next one."
+    )
     log: bool = Field(True, description="Also write every notification to the log.")
+    email: EmailConfig | None = Field(None, description="Mail every notification through an SMTP server.")
 
     @field_validator("webhooks")
     @classmethod

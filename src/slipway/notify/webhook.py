@@ -2,8 +2,10 @@
 
 `notify` only queues: a slow or dead webhook never holds up the controller.
 A background task sends, with a timeout per attempt and retries with
-backoff; a notification that still fails is logged and dropped. URLs are
-secrets (a Slack webhook URL is a credential), so logs name only the host.
+backoff; a notification that still fails is logged and dropped. Each
+hook's final outcome goes to the delivery log, if one is given. URLs are
+secrets (a Slack webhook URL is a credential), so logs and delivery records
+name only the host.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from slipway.core.deliveries import DeliverySink
 from slipway.core.notifications import Notification
+from slipway.notify.attempts import Attempt, report, with_retries
 from slipway.notify.slack import slack_payload
 
 log = logging.getLogger("slipway.notify")
@@ -41,7 +45,7 @@ class WebhookStats:
 
 def _where(url: str) -> str:
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…"
+    return f"webhook {parts.scheme}://{parts.netloc}/…"
 
 
 class WebhookNotifier:
@@ -51,8 +55,10 @@ class WebhookNotifier:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         max_queue: int = 1000,
+        deliveries: DeliverySink | None = None,
     ) -> None:
         self._settings = settings
+        self._deliveries = deliveries
         self._transport = transport
         self._queue: asyncio.Queue[Notification] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
@@ -94,29 +100,48 @@ class WebhookNotifier:
             try:
                 settings = self._settings()
                 payload = slack_payload(note)
-                await asyncio.gather(*(self._send(url, payload, settings) for url in settings.urls))
+                await asyncio.gather(*(self._send(url, note, payload, settings) for url in settings.urls))
             except Exception:  # a bug here must not stop later notifications
                 log.exception("webhook delivery failed unexpectedly")
             finally:
                 self._queue.task_done()
 
-    async def _send(self, url: str, payload: dict[str, object], settings: WebhookSettings) -> None:
+    async def _send(
+        self, url: str, note: Notification, payload: dict[str, object], settings: WebhookSettings
+    ) -> None:
         assert self._client is not None
-        pause = settings.backoff_s
-        for attempt in range(1, settings.retries + 2):
-            try:
-                resp = await self._client.post(url, json=payload, timeout=settings.timeout_s)
-                if resp.status_code < 300:
-                    self.stats.sent += 1
-                    return
-                problem = f"HTTP {resp.status_code}"
-                if 400 <= resp.status_code < 500 and resp.status_code not in (408, 429):
-                    break  # the hook refuses this payload; retrying will not help
-            except httpx.HTTPError as exc:
-                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            if attempt <= settings.retries:
-                log.warning("webhook %s failed (%s); retry %d in %gs", _where(url), problem, attempt, pause)
-                await asyncio.sleep(pause)
-                pause *= 2
-        self.stats.failed += 1
-        log.error("webhook %s failed for good (%s): %s", _where(url), problem, payload.get("text"))
+        client, where = self._client, _where(url)
+        tried = await with_retries(
+            lambda: _attempt(client, url, payload, settings),
+            retries=settings.retries,
+            backoff_s=settings.backoff_s,
+            where=where,
+        )
+        if tried.last.ok:
+            self.stats.sent += 1
+        else:
+            self.stats.failed += 1
+        report(self._deliveries, where, note, tried)
+
+    async def send_test(self, note: Notification) -> list[tuple[str, Attempt]]:
+        """One attempt per hook, now, and what each answered (`slipway notify test`); nothing recorded."""
+        settings = self._settings()
+        payload = slack_payload(note)
+        async with httpx.AsyncClient(transport=self._transport) as client:
+            answers = await asyncio.gather(*(_attempt(client, u, payload, settings) for u in settings.urls))
+        return [(_where(u), a) for u, a in zip(settings.urls, answers, strict=True)]
+
+
+async def _attempt(
+    client: httpx.AsyncClient, url: str, payload: dict[str, object], settings: WebhookSettings
+) -> Attempt:
+    try:
+        resp = await client.post(url, json=payload, timeout=settings.timeout_s)
+    except httpx.HTTPError as exc:
+        return Attempt(False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    answer = f"HTTP {resp.status_code}"
+    if resp.status_code < 300:
+        return Attempt(True, answer)
+    # A 4xx (but a timeout or a rate limit) means the hook refuses this payload: retrying will not help.
+    refused = 400 <= resp.status_code < 500 and resp.status_code not in (408, 429)
+    return Attempt(False, answer, final=refused)

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from slipway.core.config import CanaryConfig, NotifyConfig, RoutingConfig
+from slipway.core.email_config import EmailConfig
 from slipway.core.gateway_config import GatewayConfig
 from slipway.core.shadow_config import (
     JudgeConfig,
@@ -33,6 +34,7 @@ def test_every_field_is_documented() -> None:
         + fields(EngineConfig)
         + fields(CanaryConfig)
         + fields(NotifyConfig)
+        + fields(EmailConfig, "email.")
         + fields(ShadowConfig)
         + fields(MirrorConfig, "mirror.")
         + fields(ShadowChecksConfig, "checks.")

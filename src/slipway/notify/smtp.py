@@ -1,0 +1,175 @@
+"""E-mail through an SMTP server: each notification mailed to the configured people, off the event loop.
+
+`notify` only queues, like the webhooks. A background task sends each mail
+with the standard library's `smtplib` in a worker thread (so a slow server
+never holds up the event loop, a request or a controller), with a timeout
+per attempt and retries with backoff. A permanent refusal (a 5xx reply, a
+failed login, no STARTTLS where it is asked for) is not retried. The
+password is read from its environment variable at each attempt and never
+logged; logs and delivery records name the server only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import smtplib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from slipway.core.deliveries import DeliverySink
+from slipway.core.notifications import Notification
+from slipway.notify.attempts import Attempt, report, with_retries
+from slipway.notify.mail_text import mail_message
+
+log = logging.getLogger("slipway.notify")
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    host: str
+    port: int
+    sender: str
+    to: tuple[str, ...]
+    starttls: bool = True
+    username: str | None = None
+    password_env: str | None = None
+    timeout_s: float = 10.0
+    retries: int = 3
+    #: First pause between attempts; doubles after each failure.
+    backoff_s: float = 1.0
+
+    @property
+    def where(self) -> str:
+        return f"email {self.host}:{self.port}"
+
+
+@dataclass
+class EmailStats:
+    sent: int = 0
+    failed: int = 0
+    dropped: int = 0
+
+
+class EmailNotifier:
+    def __init__(
+        self,
+        settings: Callable[[], EmailSettings | None],
+        *,
+        max_queue: int = 1000,
+        deliveries: DeliverySink | None = None,
+    ) -> None:
+        self._settings = settings
+        self._deliveries = deliveries
+        self._queue: asyncio.Queue[Notification] = asyncio.Queue(max_queue)
+        self._task: asyncio.Task[None] | None = None
+        self.stats = EmailStats()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="slipway-email")
+
+    def notify(self, notification: Notification) -> None:
+        if self._settings() is None:
+            return
+        try:
+            self._queue.put_nowait(notification)
+        except asyncio.QueueFull:
+            self.stats.dropped += 1
+            log.error("e-mail queue full; dropped notification: %s", notification.title)
+
+    async def flush(self, timeout: float = 30.0) -> None:
+        """Wait until everything queued so far was sent or given up on (tests, shutdown)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout)
+
+    async def close(self, drain_s: float = 5.0) -> None:
+        if self._task is not None:
+            await self.flush(drain_s)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def send_test(self, note: Notification) -> list[tuple[str, Attempt]]:
+        """One attempt, now, and what the server answered (`slipway notify test`); nothing recorded."""
+        settings = self._settings()
+        if settings is None:
+            return []
+        return [(settings.where, await _attempt(note, settings))]
+
+    async def _run(self) -> None:
+        while True:
+            note = await self._queue.get()
+            try:
+                settings = self._settings()
+                if settings is not None:
+                    await self._send(note, settings)
+            except Exception:  # a bug here must not stop later notifications
+                log.exception("e-mail delivery failed unexpectedly")
+            finally:
+                self._queue.task_done()
+
+    async def _send(self, note: Notification, settings: EmailSettings) -> None:
+        tried = await with_retries(
+            lambda: _attempt(note, settings),
+            retries=settings.retries,
+            backoff_s=settings.backoff_s,
+            where=settings.where,
+        )
+        if tried.last.ok:
+            self.stats.sent += 1
+        else:
+            self.stats.failed += 1
+        report(self._deliveries, settings.where, note, tried)
+
+
+async def _attempt(note: Notification, settings: EmailSettings) -> Attempt:
+    message = mail_message(note, sender=settings.sender, to=settings.to)
+    try:
+        return await asyncio.to_thread(_deliver, message, settings)
+    except smtplib.SMTPResponseException as exc:
+        said = exc.smtp_error
+        text = said.decode(errors="replace") if isinstance(said, bytes) else str(said)
+        # 5xx is the server's final word (a refused sender, a failed login); 4xx is "try later".
+        return Attempt(False, f"{exc.smtp_code} {text}".strip(), final=exc.smtp_code >= 500)
+    except smtplib.SMTPNotSupportedError as exc:
+        return Attempt(False, f"{exc}; set notify.email.starttls: false for a server without it", True)
+    except (smtplib.SMTPException, OSError) as exc:
+        return Attempt(False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+
+def _deliver(message: EmailMessage, settings: EmailSettings) -> Attempt:
+    """One SMTP session (in a worker thread): the server's reply to the message, or an exception."""
+    password = None
+    if settings.password_env is not None:
+        password = os.environ.get(settings.password_env)
+        if password is None:
+            return Attempt(False, f"environment variable {settings.password_env} is not set", final=True)
+    with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_s) as smtp:
+        smtp.ehlo()
+        if settings.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if settings.username is not None and password is not None:
+            smtp.login(settings.username, password)
+        code, reply = smtp.mail(settings.sender)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, settings.sender)
+        refused = []
+        for rcpt in settings.to:
+            code, reply = smtp.rcpt(rcpt)
+            if code not in (250, 251):
+                refused.append(f"{rcpt} ({code})")
+        if len(refused) == len(settings.to):
+            raise smtplib.SMTPResponseException(code, reply)
+        code, reply = smtp.data(message.as_bytes())
+        if code != 250:
+            raise smtplib.SMTPResponseException(code, reply)
+    answer = f"{code} {reply.decode(errors='replace')}".strip()
+    if refused:
+        answer += "; refused: " + ", ".join(refused)
+    return Attempt(True, answer)
