@@ -45,9 +45,11 @@ from slipway.core.config import (
     dump_config,
     parse_config,
 )
+from slipway.core.deliveries import Delivery, Outcome, SinkAnswer
 from slipway.core.deployments import Deployment
 from slipway.core.errors import ConfigError, NotFoundError, StoreError
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
+from slipway.core.notifications import Notification
 from slipway.core.ports import Notifier
 from slipway.core.shadow import parse_expiry, parse_sample, parse_until
 from slipway.core.shadow_config import ShadowConfig
@@ -57,6 +59,7 @@ from slipway.gateway.metrics import TrafficMetrics
 from slipway.gateway.proxy import Proxy
 from slipway.gateway.recorder import Recorder
 from slipway.gateway.route_table import RouteHolder
+from slipway.notify.deliveries import DeliveryLog
 from slipway.notify.fanout import Fanout, When
 from slipway.notify.log import LogNotifier
 from slipway.notify.smtp import EmailNotifier, EmailSettings
@@ -128,8 +131,10 @@ class Runtime:
             apply_at_start=settings.apply_config_at_start,
         )
         self._started: Started | None = None
-        self.webhooks = WebhookNotifier(self._webhook_settings)
-        self.email = EmailNotifier(self._email_settings)
+        #: Each sink's final outcome per notification, written to the store once it is open.
+        self.deliveries = DeliveryLog()
+        self.webhooks = WebhookNotifier(self._webhook_settings, deliveries=self.deliveries)
+        self.email = EmailNotifier(self._email_settings, deliveries=self.deliveries)
         self.started_at = time.time()
         max_body = self.config.gateway.max_body_bytes if self.config is not None else DEFAULT_MAX_BODY_BYTES
         self.proxy = Proxy(self.routes, None, max_body_bytes=max_body, resolve_engine=self.backends.engine)
@@ -337,6 +342,7 @@ class Runtime:
                 watch_file(self.settings.config_path, self._apply_watched), name="slipway-config-watch"
             )
             self._started = replace(started, watch=watch)
+        self.deliveries.start(store)
         self.webhooks.start()
         self.email.start()
         started.follower.start()
@@ -389,6 +395,7 @@ class Runtime:
             await s.shadow.stop()
         await self.webhooks.close()
         await self.email.close()
+        await self.deliveries.close()
         if s is not None and s.watch is not None:
             s.watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -409,6 +416,27 @@ class Runtime:
 
     async def _apply_watched(self) -> None:
         await self._applier.apply_watched(self.started)
+
+    async def notifications(self, limit: int) -> list[Delivery]:
+        """The latest delivery outcomes, newest first; what is still queued for the store is written first."""
+        await self.deliveries.flush()
+        return await self.started.store.list_deliveries(limit)
+
+    async def notify_test(self, actor: str) -> list[SinkAnswer]:
+        """One test message to each configured sink, now: what each answered (also recorded)."""
+        note = Notification(
+            event="notify.test",
+            title=f"test notification from slipway, sent by {actor}",
+            text="If you can read this, slipway's notifications reach you here.",
+            facts={"by": actor},
+            at=time.time(),
+        )
+        answers = await self.webhooks.send_test(note) + await self.email.send_test(note)
+        for a in answers:
+            outcome = Outcome.DELIVERED if a.ok else Outcome.FAILED
+            problem = None if a.ok else a.answer
+            self.deliveries.record(Delivery(a.sink, note.event, note.title, outcome, 1, problem, time.time()))
+        return answers
 
     async def history(self, limit: int) -> list[RouteChange]:
         return await self.started.store.route_history(limit)

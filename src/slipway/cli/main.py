@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from slipway.cli import adapters, canary, deploy, routes, serve, shadow
+from slipway.cli import adapters, canary, deploy, notify, routes, serve, shadow
 from slipway.cli.client import answered_by, err_console, say_not_slipway
 from slipway.cli.demo import demo
 from slipway.cli.engine import engine_app
@@ -33,6 +33,7 @@ app.command(epilog=example("slipway history --limit 10"))(routes.history)
 app.command(epilog=example('slipway rollback --reason "billing accuracy fell"'))(routes.rollback)
 app.command(epilog=example('slipway switch green --reason "v2.2 passed review"'))(routes.switch)
 app.command(epilog=example("slipway reload"))(routes.reload)
+app.command(epilog=example("slipway notifications --limit 20"))(notify.notifications)
 app.command(
     epilog=example(
         "slipway deploy v2.2 --strategy canary --slot green --endpoint localhost:11435 "
@@ -48,6 +49,7 @@ app.add_typer(adapters.adapters_app, name="adapters")
 app.add_typer(canary.canary_app, name="canary")
 app.add_typer(canary.bake_app, name="bake")
 app.add_typer(shadow.shadow_app, name="shadow")
+app.add_typer(notify.notify_app, name="notify")
 app.add_typer(engine_app, name="engine")
 app.add_typer(sim_app, name="sim", help="slipway's simulated model server, for drills and demos.")
 

@@ -56,6 +56,18 @@ class Delivery:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class SinkAnswer:
+    """What one sink answered a test message (`slipway notify test`): "HTTP 200", "250 2.0.0 queued"."""
+
+    sink: str
+    ok: bool
+    answer: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sink": self.sink, "ok": self.ok, "answer": self.answer}
+
+
 class DeliverySink(Protocol):
     """Where a notifier reports each final outcome; never blocks and never raises."""
 

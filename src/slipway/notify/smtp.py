@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from slipway.core.deliveries import DeliverySink
+from slipway.core.deliveries import DeliverySink, SinkAnswer
 from slipway.core.notifications import Notification
 from slipway.notify.attempts import Attempt, report, with_retries
 from slipway.notify.mail_text import mail_message
@@ -94,12 +94,13 @@ class EmailNotifier:
                 await self._task
             self._task = None
 
-    async def send_test(self, note: Notification) -> list[tuple[str, Attempt]]:
+    async def send_test(self, note: Notification) -> list[SinkAnswer]:
         """One attempt, now, and what the server answered (`slipway notify test`); nothing recorded."""
         settings = self._settings()
         if settings is None:
             return []
-        return [(settings.where, await _attempt(note, settings))]
+        answer = await _attempt(note, settings)
+        return [SinkAnswer(settings.where, answer.ok, answer.answer)]
 
     async def _run(self) -> None:
         while True:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from slipway.core.deliveries import DeliverySink
+from slipway.core.deliveries import DeliverySink, SinkAnswer
 from slipway.core.notifications import Notification
 from slipway.notify.attempts import Attempt, report, with_retries
 from slipway.notify.slack import slack_payload
@@ -123,13 +123,13 @@ class WebhookNotifier:
             self.stats.failed += 1
         report(self._deliveries, where, note, tried)
 
-    async def send_test(self, note: Notification) -> list[tuple[str, Attempt]]:
+    async def send_test(self, note: Notification) -> list[SinkAnswer]:
         """One attempt per hook, now, and what each answered (`slipway notify test`); nothing recorded."""
         settings = self._settings()
         payload = slack_payload(note)
         async with httpx.AsyncClient(transport=self._transport) as client:
             answers = await asyncio.gather(*(_attempt(client, u, payload, settings) for u in settings.urls))
-        return [(_where(u), a) for u, a in zip(settings.urls, answers, strict=True)]
+        return [SinkAnswer(_where(u), a.ok, a.answer) for u, a in zip(settings.urls, answers, strict=True)]
 
 
 async def _attempt(

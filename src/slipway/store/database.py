@@ -20,6 +20,7 @@ from sqlalchemy import URL, Connection
 
 from slipway.core.arms import ArmWindow, ArmWindowReader
 from slipway.core.canary import CanaryEvent, CanaryRecord
+from slipway.core.deliveries import Delivery
 from slipway.core.deployments import Deployment
 from slipway.core.errors import StoreUnavailable
 from slipway.core.fencing import leader_epoch
@@ -47,6 +48,7 @@ from slipway.store.repositories import (
     routes,
     shadows,
 )
+from slipway.store.repositories import deliveries as delivery_rows
 from slipway.store.repositories import leadership as leader_rows
 from slipway.store.repositories import records as request_rows
 from slipway.store.repositories import replicas as replica_rows
@@ -257,6 +259,19 @@ class Store:
 
     async def set_meta(self, key: str, value: str) -> None:
         await self._write(f"write meta key {key!r}", meta.set_, key, value)
+
+    # -- notification deliveries ---------------------------------------------------
+
+    async def add_deliveries(self, deliveries: list[Delivery]) -> None:
+        """Record what became of notifications at their sinks (the oldest rows beyond a bound go)."""
+        if deliveries:
+            await self._write(
+                f"record {len(deliveries)} notification deliveries", delivery_rows.add, deliveries
+            )
+
+    async def list_deliveries(self, limit: int) -> list[Delivery]:
+        """The latest `limit` delivery outcomes, newest first."""
+        return await self._read("list notification deliveries", delivery_rows.newest_first, limit)
 
     # -- deployments -----------------------------------------------------------
 

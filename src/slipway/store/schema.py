@@ -28,6 +28,7 @@ from sqlalchemy import (
     text,
 )
 
+from slipway.core.deliveries import ERROR_MAX, TITLE_MAX
 from slipway.core.record_bounds import (
     API_MAX_CHARS,
     CATEGORY_MAX_CHARS,
@@ -266,4 +267,20 @@ replicas = Table(
     Column("leader_epoch", Integer, nullable=True),
     Column("url", String(REPLICA_URL_MAX_CHARS), nullable=True),
     Index("ix_replicas_heartbeat_at", "heartbeat_at"),
+)
+
+#: What became of each notification at each sink (`core.deliveries.Delivery`), newest kept: the
+#: repository prunes the oldest beyond `deliveries.KEEP` rows at each write.
+notification_deliveries = Table(
+    "notification_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Double, nullable=False),
+    Column("sink", String(TITLE_MAX), nullable=False),
+    Column("event", String(200), nullable=False),
+    Column("title", String(TITLE_MAX), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error", String(ERROR_MAX), nullable=True),
+    Index("ix_notification_deliveries_at", "at"),
 )

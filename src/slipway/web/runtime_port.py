@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
 from slipway.core.types import RouteChange
 from slipway.gateway.metrics import TrafficMetrics
@@ -48,6 +49,10 @@ class AdminRuntime(Protocol):
     def traffic(self) -> TrafficMetrics | None: ...
 
     async def history(self, limit: int) -> list[RouteChange]: ...
+
+    async def notifications(self, limit: int) -> list[Delivery]: ...
+
+    async def notify_test(self, actor: str) -> list[SinkAnswer]: ...
 
     async def deployments(self, limit: int) -> list[Deployment]: ...
 
