@@ -27,8 +27,8 @@ PRIOR_ACCURACY = 0.9
 
 @dataclass(frozen=True, slots=True)
 class CoverageSettings:
-    #: The accuracy drop, in points (0.10 = ten points), a covered category would show.
-    detect_drop: float = 0.10
+    #: The accuracy drop, in points (0.30 = thirty points), a covered category would show.
+    detect_drop: float = 0.30
     #: The chance of seeing such a drop once covered.
     power: float = 0.8
     #: Categories with less of the traffic than this are listed, not required.

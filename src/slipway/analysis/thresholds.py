@@ -142,6 +142,13 @@ class Thresholds(BaseModel):
     #: Multiple-testing correction across categories ("holm" or "bonferroni").
     category_correction: Literal["holm", "bonferroni"] = "holm"
 
+    #: A category is covered when both arms have the labels to see its accuracy fall by this much
+    #: (points) with `coverage_power`; a phase does not end on a pass while a category carrying
+    #: `coverage_min_share` of the traffic or more is not covered.
+    coverage_drop: Annotated[float, Range(0, 1, low_open=True, high_open=True)] = 0.30
+    coverage_power: Annotated[float, Range(0, 1, low_open=True, high_open=True)] = 0.8
+    coverage_min_share: Annotated[float, Range(0, 1)] = 0.05
+
     #: "When in doubt, roll back": what an inconclusive verdict at the end of a phase does.
     inconclusive_action: PhaseEndChoice = PhaseEndChoice.ROLLBACK
     #: What a hold (a minor but significant change) at the end of a phase does.

@@ -171,6 +171,22 @@ class CanaryVerdict:
             "extra": dict(self.extra),
         }
 
+    def uncovered(self) -> list[str]:
+        """Categories carrying enough traffic to be required that lack the labels to be judged, in
+        words ("billing: 40 of 58 labels on the candidate"); empty when every one is covered."""
+        words = []
+        for row in self.extra.get("coverage") or ():
+            if not isinstance(row, Mapping) or row.get("covered") or not row.get("required"):
+                continue
+            needed = row.get("labels_needed")
+            short = [
+                f"{row.get(key)} of {needed} labels on {arm}"
+                for key, arm in (("labels_baseline", "production"), ("labels_candidate", "the candidate"))
+                if isinstance(row.get(key), int) and isinstance(needed, int) and row[key] < needed
+            ]
+            words.append(f"{row.get('category')}: {', '.join(short) or 'too few labels'}")
+        return words
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CanaryVerdict:
         return cls(

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from slipway.analysis.coverage import CategoryCoverage, coverage
+from slipway.analysis.coverage import CategoryCoverage, CoverageSettings, coverage
 from slipway.analysis.decide import (
     BlastRadius,
     MetricResult,
@@ -105,7 +105,13 @@ class AnalysisJudge:
         verdict = judge(base, cand, thresholds, look)
         # Blast radius: while both arms share the window, they are all of the traffic that split.
         radius = blast_radius(cand, [base, cand], verdict) if same else None
-        covered = coverage(base, cand, level=category_level(thresholds, base, cand), baseline_grows=same)
+        settings = CoverageSettings(
+            detect_drop=thresholds.coverage_drop,
+            power=thresholds.coverage_power,
+            min_share=thresholds.coverage_min_share,
+        )
+        level = category_level(thresholds, base, cand)
+        covered = coverage(base, cand, level=level, settings=settings, baseline_grows=same)
         return to_canary_verdict(verdict, radius, covered)
 
 

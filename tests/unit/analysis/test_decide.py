@@ -147,7 +147,9 @@ def test_a_three_point_drop_on_plenty_of_labels_is_investigated_not_rolled_back(
     assert v.decide_within_s == Thresholds().investigate_within_s
 
 
-def test_a_big_drop_in_a_thin_category_is_not_judged_and_does_not_block() -> None:
+def test_a_big_drop_in_a_thin_category_is_not_judged_by_the_metric_test() -> None:
+    """Ten labels prove nothing either way: the metric is "not judged", not failed. Whether that may
+    end a phase is the coverage rule's business (`analysis.coverage`, and the canary's phase end)."""
     v = verdict_for(accuracy={"billing": (400, 380), "shipping": (400, 372), "legal": (10, 2)})
     legal = v.metric("accuracy", "legal")
     assert legal.outcome is Outcome.INSUFFICIENT and legal.action is Action.PASS

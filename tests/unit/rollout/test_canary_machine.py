@@ -219,6 +219,46 @@ def test_extend_adds_one_interval_at_a_time_up_to_the_phase_length_then_rolls_ba
     assert again.status is CanaryStatus.PROMOTED
 
 
+def thin_billing(covered: bool, *, required: bool = True) -> CanaryVerdict:
+    """A pass whose coverage says billing has 20 of the 58 labels it needs on the candidate."""
+    row = {
+        "category": "billing", "traffic_share": 0.05, "labels_baseline": 400,
+        "labels_candidate": 58 if covered else 20, "labels_needed": 58, "covered": covered,
+        "required": required, "required_share": 0.05, "eta_s": 3600.0,
+    }  # fmt: skip
+    return replace(verdict("pass"), extra={"coverage": [row]})
+
+
+def test_a_pass_does_not_end_a_phase_while_a_required_category_lacks_labels() -> None:
+    state, effects = canary.step(started(), Tick(thin_billing(covered=False)), now=2 * H)
+    assert (state.status, state.phase, state.extension_s) == ("running", 0, 900)
+    assert "billing: 20 of 58 labels on the candidate" in state.reason
+    assert notes(effects) == ["canary.extended"]
+    # The labels arrive during the extension: the phase ends and the ramp goes on.
+    state, _ = canary.step(state, Tick(thin_billing(covered=True)), now=2.25 * H)
+    assert (state.status, state.phase) == ("running", 1)
+
+
+def test_a_category_under_the_required_share_never_holds_the_ramp() -> None:
+    state, _ = canary.step(started(), Tick(thin_billing(covered=False, required=False)), now=2 * H)
+    assert (state.status, state.phase) == ("running", 1)
+
+
+@pytest.mark.parametrize(
+    ("policy", "status"), [("rollback", "rolled_back"), ("hold", "holding"), ("extend", "rolled_back")]
+)
+def test_labels_still_missing_at_the_hold_limit_end_the_phase_inconclusive(policy: str, status: str) -> None:
+    plan = replace(PLAN, inconclusive=InconclusivePolicy(policy))  # hold limit 4 h: 16 extensions of 15 min
+    state, now = started(plan), 2 * H
+    for _ in range(16):
+        state, _ = canary.step(state, Tick(thin_billing(covered=False)), now=now)
+        assert (state.status, state.phase) == ("running", 0)
+        now += 900
+    state, _ = canary.step(state, Tick(thin_billing(covered=False)), now=now)
+    assert state.status == status, state
+    assert "not enough labels to judge billing" in state.reason
+
+
 def test_pause_stops_the_phase_timer_and_resume_continues_where_it_was() -> None:
     state, _ = canary.step(started(), Pause("ann"), now=H)
     assert phase_left(state, H) == phase_left(state, 5 * H) == H

@@ -325,6 +325,9 @@ def _tick(
         )
     if state.status is CanaryStatus.PAUSED or not phase_over(state, now):
         return state, effects
+    short = verdict.uncovered()
+    if action.advances() and short:
+        return _uncovered_end(state, verdict, short, now, effects)
     if action.advances():
         new, more = _advance(state, now, wall)
         return new, effects + more
@@ -377,6 +380,39 @@ def _hold_limit(state: CanaryState, now: float, effects: list[Effect]) -> tuple[
         new, more = _roll_back(state, now, SYSTEM, reason, verdict=state.last_verdict)
         return new, effects + more
     return state, effects
+
+
+def _uncovered_end(
+    state: CanaryState, verdict: CanaryVerdict, short: list[str], now: float, effects: list[Effect]
+) -> tuple[CanaryState, list[Effect]]:
+    """A phase that passed, but not for every category that matters: it waits for their labels.
+
+    It extends one check interval at a time up to the hold limit; then it is
+    inconclusive and the schedule's policy decides (roll back by default).
+    """
+    why = "not enough labels to judge " + "; ".join(short)
+    interval = state.schedule.interval_s
+    if state.extension_s + interval <= state.schedule.hold_limit_s:
+        state = replace(state, extension_s=state.extension_s + interval, reason=f"waiting for labels: {why}")
+        reason = f"the checks pass, but there are {why}; extended by {format_duration(interval)}"
+        effects.append(Record(_event(state, now, "extend", SYSTEM, reason, verdict)))
+        if state.extension_s == interval:
+            title = f"canary {state.version}: phase {state.phase + 1} waits at {_pct(state)} for labels"
+            text = (
+                f"{why}. It waits up to {format_duration(state.schedule.hold_limit_s)} more, then "
+                f"the phase ends inconclusive ({state.schedule.inconclusive})."
+            )
+            effects.append(
+                Notify(_note(state, now, "canary.extended", title, Severity.WARNING, text, verdict))
+            )
+        return state, effects
+    unjudged = replace(verdict, action=VerdictAction.INCONCLUSIVE, reason=why)
+    return _inconclusive_end(replace(state, extension_s=_spent(state)), unjudged, now, effects)
+
+
+def _spent(state: CanaryState) -> float:
+    """An extension long enough that the inconclusive policy does not extend again."""
+    return max(state.extension_s, state.schedule.steps[state.phase].duration_s or 0.0)
 
 
 def _inconclusive_end(
