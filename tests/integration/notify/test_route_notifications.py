@@ -134,3 +134,19 @@ def test_a_rollout_announces_its_own_route_changes_and_nothing_twice(
             seen = [n["event"] for n in settle(hook, 1, "shadow.promoted")]
             assert [e for e in seen if e in wanted or e.startswith("route.")] == wanted, seen
             assert seen.count("canary.rolled_back") == 1
+
+
+def test_a_version_staged_without_a_switch_is_told_staged_then_switched(
+    tmp_path: Path, hooks: tuple[Hook, Hook], sims: dict[str, str]
+) -> None:
+    for gw in gateway(tmp_path, hooks, sims):
+        # When v2.3 is staged in green without a switch, and ann switches to it later
+        post(gw, "/admin/deploy", {"version": "v2.3", "strategy": "bluegreen", "slot": "green",
+                                    "no_smoke": True, "switch": False})  # fmt: skip
+        post(gw, "/admin/switch", {"to": "green", "reason": "v2.3 reviewed"})
+        # Then the staging and the switch are each told once
+        for hook in hooks:
+            notes = [n for n in settle(hook, 3, "route.") if n["event"].startswith("route.")]
+            assert [n["event"] for n in notes] == ["route.config", "route.staged", "route.switch"]
+            assert notes[1]["title"] == f"green (v2.3) staged by ann; traffic stays on {BLUE}"
+            assert notes[2]["title"] == f"switched by ann: traffic moved from {BLUE} to green (v2.3)"
