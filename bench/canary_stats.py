@@ -62,9 +62,11 @@ from typing import Any
 
 import numpy as np
 
+from slipway.analysis.coverage import CoverageSettings, coverage
 from slipway.analysis.decide import Action, Look, blast_radius, judge, phase_end
 from slipway.analysis.samples import UNCATEGORIZED, ArmSample, CategoryCount
 from slipway.analysis.thresholds import PhaseEndChoice, Thresholds
+from slipway.rollout.analysis_judge import category_level
 from slipway.store.repositories.arm_windows import ID_HEX_DIGITS, id_threshold, sampling_probability
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -319,6 +321,11 @@ def one_run(s: Scenario, seed: int, thresholds: Thresholds, guard: float = GUARD
                     continue
                 elif choice is PhaseEndChoice.EXTEND:
                     decision = "rollback"
+            if decision is None and index >= planned and _uncovered(base, cand, thresholds):
+                # The product's coverage rule: wait for labels up to the hold limit, then inconclusive.
+                if index < planned + HOLD_LIMIT_LOOKS:
+                    continue
+                decision = "inconclusive"
             if decision is None:
                 if index >= planned:
                     break
@@ -326,6 +333,21 @@ def one_run(s: Scenario, seed: int, thresholds: Thresholds, guard: float = GUARD
             return _finish(decision, verdict, look_total, now, cand, base, phase, s)
         edge += index * INTERVAL
     return RunResult("promoted", look_total, edge, 0, len(PLAN), "promoted")
+
+
+#: The canary's default hold limit (4 h) in check intervals: how long a phase waits for labels.
+HOLD_LIMIT_LOOKS = round(4 * 3600.0 / INTERVAL)
+
+
+def _uncovered(base: ArmSample, cand: ArmSample, thresholds: Thresholds) -> bool:
+    """A category carrying `coverage_min_share` of the traffic lacks the labels to be judged."""
+    settings = CoverageSettings(
+        detect_drop=thresholds.coverage_drop,
+        power=thresholds.coverage_power,
+        min_share=thresholds.coverage_min_share,
+    )
+    rows = coverage(base, cand, level=category_level(thresholds, base, cand), settings=settings)
+    return any(r.required and not r.covered for r in rows)
 
 
 def _finish(
@@ -386,7 +408,8 @@ def run_many(
 def tally(results: list[RunResult]) -> dict[str, Any]:
     n = len(results)
     outcomes = {
-        k: sum(r.outcome == k for r in results) for k in ("rollback", "investigate", "hold", "promoted")
+        k: sum(r.outcome == k for r in results)
+        for k in ("rollback", "investigate", "hold", "inconclusive", "promoted")
     }
     causes: dict[str, int] = {}
     for r in results:
@@ -551,7 +574,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["all", "aa", "power", "latency", "store"])
+    parser.add_argument("what", choices=["all", "aa", "power", "latency", "thin", "store"])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--rate", type=float, default=4.0, help="all traffic, requests/s")
@@ -622,6 +645,25 @@ def main() -> None:
                 )
             )
             raw["notes"].append(f"* Power at {rate:g} req/s, what fired: {t['causes']}.")
+
+    if what in ("all", "thin"):
+        # The category too thin to judge: billing at 5 % of traffic, 96 % → 66 % on the candidate.
+        s = Scenario("thin", rate=args.rate, bad_category="billing", bad_accuracy=0.66, bad_share=0.05)
+        res = run_many(s, args.runs, args.jobs, thresholds, seed=4, guard=args.guard)
+        t = tally(res)
+        stopped = (t["runs"] - t["promoted"]) / t["runs"]
+        raw["thin"] = {**t, "not_promoted": stopped}
+        print(f"thin: {json.dumps(raw['thin'])}", file=sys.stderr)
+        raw["rows"].append(
+            (
+                "thin",
+                f"| thin category: billing at 5 % of traffic 96 % → 66 %, {args.rate:g} req/s "
+                f"| caught or the ramp held, never promoted unjudged, in ≥ 99 % | **{pct(stopped)}** "
+                f"({t['rollback']} rolled back, {t['inconclusive']} ended inconclusive waiting for labels, "
+                f"{t['investigate']} investigate, {t['hold']} held, {t['promoted']} promoted) |",
+            )
+        )
+        raw["notes"].append(f"* Thin category, what fired: {t['causes']}.")
 
     if what in ("all", "latency"):
         s = Scenario("latency", rate=args.rate, latency_factor=1.6)
