@@ -153,8 +153,10 @@ class RouteController:
         before, self._table = self._table, committed
         self._publisher.publish(committed)
         if announce and self._notifier is not None:
-            note = route_note(change, before, committed, adapter=adapter, forced=forced)
-            self._notifier.notify(note)
+            try:
+                self._notifier.notify(route_note(change, before, committed, adapter=adapter, forced=forced))
+            except Exception:  # the change is committed: a bug in its wording must not report it failed
+                log.exception("route v%d committed, but its notification failed", committed.version)
         log.info(
             "route v%d: %s %s -> %s by %s (%s)",
             committed.version,
