@@ -51,6 +51,10 @@ class RouteStore(Protocol):
 
     async def route_history(self, limit: int = 100) -> list[RouteChange]: ...
 
+    async def route_version(self) -> int:
+        """The committed route version (0 on a fresh store): one cheap read."""
+        ...
+
 
 class RouteChanges(Protocol):
     async def follow(

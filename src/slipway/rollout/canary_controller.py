@@ -419,6 +419,13 @@ class CanaryController(ControlLoop):
                 return state, revision
             return applied, await self._save(applied, revision)
         table = self._routes.table
+        if table.version < state.route_version:
+            # The canary's own change, made through another replica, has not reached this one yet:
+            # take it in now. An older table is never a change behind the canary's back.
+            await self._routes.refresh(state.route_version)
+            table = self._routes.table
+            if table.version < state.route_version:
+                return state, revision
         if table.version == state.route_version:
             return state, revision
         last = await self._routes.last_change()

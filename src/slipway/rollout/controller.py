@@ -105,6 +105,16 @@ class RouteController:
             self._publisher.publish(self._table)
         return self._table
 
+    async def catch_up(self) -> None:
+        """Serve the store's latest table before acting on the routes.
+
+        Another replica may have committed a change this one has not heard
+        of yet (a notification in flight, a poll not due): an operator's
+        command checked against the older table would be refused, or judged,
+        for what is no longer true.
+        """
+        await self.refresh(await self._routes.route_version())
+
     async def refresh(self, version: int) -> bool:
         """Take in the store's table when `version` is newer than the one served; True if it was.
 

@@ -11,6 +11,10 @@ promotion hands its staged candidate to blue-green or to a new canary.
 The strategies' own controllers carry each step out and run their control
 loops; none of them reaches into another. Only the operator coordinates
 across strategies.
+
+Any replica may take any action. Each one first takes in the store's latest
+routes (`RouteController.catch_up`): a change another replica committed a
+moment ago must not make this one refuse, or misjudge, what is asked.
 """
 
 from __future__ import annotations
@@ -117,6 +121,7 @@ class RolloutOperator:
         self, order: DeployOrder, *, actor: str, progress: Callable[[str], None] | None = None
     ) -> Deployed:
         """Check the order against its strategy, then hand it to that strategy once no other runs."""
+        await self._routes.catch_up()
         strategy = order.strategy
         if strategy is not Strategy.CANARY and (order.steps or order.interval):
             raise ConfigError(
@@ -184,6 +189,7 @@ class RolloutOperator:
         to the baseline without a new analysis; the baseline serves nothing
         then, so it is checked for readiness first like any rollback target.
         """
+        await self._routes.catch_up()
         current = await self._canary.current()
         in_canary = current is not None and (
             current.status.in_ramp() or current.status is CanaryStatus.PROMOTED
@@ -217,6 +223,7 @@ class RolloutOperator:
         self, *, to: str | None, actor: str, reason: str, force: bool = False
     ) -> Moved:
         """Back to an earlier adapter version: a route change on the engine that already has it loaded."""
+        await self._routes.catch_up()
         return await self._routes.rollback_adapter(to=to, actor=actor, reason=reason, force=force)
 
     async def switch(self, to: str, *, actor: str, reason: str, force: bool = False) -> Moved:
@@ -225,6 +232,7 @@ class RolloutOperator:
         A switch back to a slot that served before (the old version, by hand)
         is not: it is what a bake would have done, and there is nothing new to watch.
         """
+        await self._routes.catch_up()
         moved = await self._routes.switch_to(to, actor=actor, reason=reason, force=force)
         dep, change = moved.went_live, moved.change
         if dep is not None and change is not None and change.from_active is not None:
@@ -257,11 +265,13 @@ class RolloutOperator:
 
     async def canary_command(self, event: canary.Event) -> CanaryState:
         """Pause, resume, promote or abort the canary (its control loop goes on from the new state)."""
+        await self._routes.catch_up()
         return await self._canary.command(event)
 
     # -- a running shadow ----------------------------------------------------------
 
     async def stop_shadow(self, *, actor: str, reason: str) -> ShadowRun:
+        await self._routes.catch_up()
         return await self._shadow.stop_run(actor=actor, reason=reason)
 
     async def promote_shadow(
@@ -283,6 +293,7 @@ class RolloutOperator:
         a forced promotion says so in the switch's route history, or in the
         canary's start (its actor), as well as in the run and its notification.
         """
+        await self._routes.catch_up()
         if via is not PromoteVia.CANARY and (steps or interval):
             raise ConfigError(
                 "--steps and --interval belong to a promotion through a canary",

@@ -40,6 +40,9 @@ class Store:
     async def route_history(self, limit: int = 100) -> list[RouteChange]:
         return self.changes[::-1][:limit]
 
+    async def route_version(self) -> int:
+        return self.table.version
+
     def publish(self, table: RouteTable) -> None:
         pass
 
