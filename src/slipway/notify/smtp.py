@@ -12,7 +12,6 @@ logged; logs and delivery records name the server only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import smtplib
@@ -25,6 +24,7 @@ from slipway.core.deliveries import DeliverySink, SinkAnswer
 from slipway.core.notifications import Notification
 from slipway.notify.attempts import Attempt, report, with_retries
 from slipway.notify.mail_text import mail_message
+from slipway.notify.outbox import Outbox
 
 log = logging.getLogger("slipway.notify")
 
@@ -65,34 +65,22 @@ class EmailNotifier:
     ) -> None:
         self._settings = settings
         self._deliveries = deliveries
-        self._queue: asyncio.Queue[Notification] = asyncio.Queue(max_queue)
-        self._task: asyncio.Task[None] | None = None
+        self._outbox = Outbox("e-mail", self._deliver, max_queue=max_queue)
         self.stats = EmailStats()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="slipway-email")
+        self._outbox.start()
 
     def notify(self, notification: Notification) -> None:
-        if self._settings() is None:
-            return
-        try:
-            self._queue.put_nowait(notification)
-        except asyncio.QueueFull:
+        if self._settings() is not None and not self._outbox.put(notification):
             self.stats.dropped += 1
-            log.error("e-mail queue full; dropped notification: %s", notification.title)
 
     async def flush(self, timeout: float = 30.0) -> None:
         """Wait until everything queued so far was sent or given up on (tests, shutdown)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), timeout)
+        await self._outbox.flush(timeout)
 
     async def close(self, drain_s: float = 5.0) -> None:
-        if self._task is not None:
-            await self.flush(drain_s)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._outbox.close(drain_s)
 
     async def send_test(self, note: Notification) -> list[SinkAnswer]:
         """One attempt, now, and what the server answered (`slipway notify test`); nothing recorded."""
@@ -102,17 +90,10 @@ class EmailNotifier:
         answer = await _attempt(note, settings)
         return [SinkAnswer(settings.where, answer.ok, answer.answer)]
 
-    async def _run(self) -> None:
-        while True:
-            note = await self._queue.get()
-            try:
-                settings = self._settings()
-                if settings is not None:
-                    await self._send(note, settings)
-            except Exception:  # a bug here must not stop later notifications
-                log.exception("e-mail delivery failed unexpectedly")
-            finally:
-                self._queue.task_done()
+    async def _deliver(self, note: Notification) -> None:
+        settings = self._settings()
+        if settings is not None:
+            await self._send(note, settings)
 
     async def _send(self, note: Notification, settings: EmailSettings) -> None:
         tried = await with_retries(

@@ -11,7 +11,6 @@ name only the host.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import httpx
 from slipway.core.deliveries import DeliverySink, SinkAnswer
 from slipway.core.notifications import Notification
 from slipway.notify.attempts import Attempt, report, with_retries
+from slipway.notify.outbox import Outbox
 from slipway.notify.slack import slack_payload
 
 log = logging.getLogger("slipway.notify")
@@ -60,51 +60,32 @@ class WebhookNotifier:
         self._settings = settings
         self._deliveries = deliveries
         self._transport = transport
-        self._queue: asyncio.Queue[Notification] = asyncio.Queue(max_queue)
-        self._task: asyncio.Task[None] | None = None
+        self._outbox = Outbox("webhook", self._deliver, max_queue=max_queue)
         self._client: httpx.AsyncClient | None = None
         self.stats = WebhookStats()
 
     def start(self) -> None:
         self._client = httpx.AsyncClient(transport=self._transport)
-        self._task = asyncio.create_task(self._run(), name="slipway-webhooks")
+        self._outbox.start()
 
     def notify(self, notification: Notification) -> None:
-        if not self._settings().urls:
-            return
-        try:
-            self._queue.put_nowait(notification)
-        except asyncio.QueueFull:
+        if self._settings().urls and not self._outbox.put(notification):
             self.stats.dropped += 1
-            log.error("webhook queue full; dropped notification: %s", notification.title)
 
     async def flush(self, timeout: float = 30.0) -> None:
         """Wait until everything queued so far was sent or given up on (tests, shutdown)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), timeout)
+        await self._outbox.flush(timeout)
 
     async def close(self, drain_s: float = 5.0) -> None:
-        if self._task is not None:
-            await self.flush(drain_s)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._outbox.close(drain_s)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
-    async def _run(self) -> None:
-        while True:
-            note = await self._queue.get()
-            try:
-                settings = self._settings()
-                payload = slack_payload(note)
-                await asyncio.gather(*(self._send(url, note, payload, settings) for url in settings.urls))
-            except Exception:  # a bug here must not stop later notifications
-                log.exception("webhook delivery failed unexpectedly")
-            finally:
-                self._queue.task_done()
+    async def _deliver(self, note: Notification) -> None:
+        settings = self._settings()
+        payload = slack_payload(note)
+        await asyncio.gather(*(self._send(url, note, payload, settings) for url in settings.urls))
 
     async def _send(
         self, url: str, note: Notification, payload: dict[str, object], settings: WebhookSettings

@@ -1,0 +1,64 @@
+"""A notifier's outbox: a bounded queue and the one task that works through it.
+
+`notify` is called from controllers and request paths, so it only queues;
+the task delivers in order, in the background. A delivery that raises is
+logged and the next one goes on: a bug in one sink's formatting must not
+silence every later notification. A full queue drops the newest and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from slipway.core.notifications import Notification
+
+log = logging.getLogger("slipway.notify")
+
+
+class Outbox:
+    def __init__(
+        self, what: str, deliver: Callable[[Notification], Awaitable[None]], *, max_queue: int = 1000
+    ) -> None:
+        self._what = what
+        self._deliver = deliver
+        self._queue: asyncio.Queue[Notification] = asyncio.Queue(max_queue)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"slipway-{self._what}")
+
+    def put(self, note: Notification) -> bool:
+        """Queue `note`; False (and logged) when the queue is full and it was dropped."""
+        try:
+            self._queue.put_nowait(note)
+        except asyncio.QueueFull:
+            log.error("%s queue full; dropped notification: %s", self._what, note.title)
+            return False
+        return True
+
+    async def flush(self, timeout: float = 30.0) -> None:
+        """Wait until everything queued so far was delivered or given up on (tests, shutdown)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout)
+
+    async def close(self, drain_s: float = 5.0) -> None:
+        """Deliver what is queued for up to `drain_s`, then stop."""
+        if self._task is not None:
+            await self.flush(drain_s)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            note = await self._queue.get()
+            try:
+                await self._deliver(note)
+            except Exception:  # a bug here must not stop later notifications
+                log.exception("%s delivery failed unexpectedly", self._what)
+            finally:
+                self._queue.task_done()
