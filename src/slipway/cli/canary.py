@@ -198,47 +198,50 @@ def _get(limit: int) -> dict[str, Any]:
     return data
 
 
-@canary_app.command("status", epilog=example("slipway canary status --explain"))
-def status(
-    events: int = typer.Option(10, "--events", help="How many timeline entries to show."),
-    explain: bool = typer.Option(
-        False, "--explain", help="Each metric's test, level and reasoning instead of the short figures."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    url: str | None = URL_OPTION,
-) -> None:
-    """Phase, weight, time left, the last verdict's metric table and the timeline."""
+EVENTS_OPTION = typer.Option(10, "--events", help="How many timeline entries to show.")
+EXPLAIN_OPTION = typer.Option(
+    False, "--explain", help="Each metric's test, level and reasoning instead of the short figures."
+)
+JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output.")
+
+
+def _show(events: int, explain: bool, as_json: bool, *, bake: bool) -> None:
     data = _get(events)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    if data["canary"] is None:
+    c = data["canary"]
+    if bake and (c is None or c["status"] not in ("promoted", "stable", "rolled_back")):
+        console.print("no bake yet; a blue-green deploy starts one when it switches")
+    elif c is None:
         console.print("no canary yet; start one with `slipway deploy VERSION --strategy canary`")
-        return
-    console.print(render(data, explain=explain))
+    else:
+        console.print(render(data, explain=explain))
+
+
+@canary_app.command("status", epilog=example("slipway canary status --explain"))
+def status(
+    events: int = EVENTS_OPTION,
+    explain: bool = EXPLAIN_OPTION,
+    as_json: bool = JSON_OPTION,
+    url: str | None = URL_OPTION,
+) -> None:
+    """Phase, weight, time left, the last verdict's metric table and the timeline."""
+    _show(events, explain, as_json, bake=False)
 
 
 @bake_app.command("status", epilog=example("slipway bake status --explain"))
 def bake_status(
-    events: int = typer.Option(10, "--events", help="How many timeline entries to show."),
-    explain: bool = typer.Option(
-        False, "--explain", help="Each metric's test, level and reasoning instead of the short figures."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    events: int = EVENTS_OPTION,
+    explain: bool = EXPLAIN_OPTION,
+    as_json: bool = JSON_OPTION,
     url: str | None = URL_OPTION,
 ) -> None:
     """The bake of the version a switch made live: its last check, metric table and timeline.
 
     A canary at 100 % bakes too; this shows whichever runs (the same as `slipway canary status`).
     """
-    data = _get(events)
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    if data["canary"] is None or data["canary"]["status"] not in ("promoted", "stable", "rolled_back"):
-        console.print("no bake yet; a blue-green deploy starts one when it switches")
-        return
-    console.print(render(data, explain=explain))
+    _show(events, explain, as_json, bake=True)
 
 
 @bake_app.command("watch", epilog=example("slipway bake watch --every 5"))
