@@ -211,7 +211,11 @@ class Runtime:
     def _webhook_settings(self) -> WebhookSettings:
         cfg = self._notify_config()
         return WebhookSettings(
-            urls=tuple(cfg.webhooks), timeout_s=cfg.timeout_s, retries=cfg.retries, backoff_s=cfg.backoff_s
+            urls=tuple(cfg.webhooks),
+            timeout_s=cfg.timeout_s,
+            retries=cfg.retries,
+            backoff_s=cfg.backoff_s,
+            retry_for_s=cfg.retry_for_s(),
         )
 
     def _email_settings(self) -> EmailSettings | None:
@@ -230,6 +234,7 @@ class Runtime:
             timeout_s=mail.timeout_s,
             retries=cfg.retries,
             backoff_s=cfg.backoff_s,
+            retry_for_s=cfg.retry_for_s(),
         )
 
     def notifier(self) -> Notifier:

@@ -164,8 +164,31 @@ class NotifyConfig(BaseModel):
     backoff_s: Annotated[float, Range(0, 600, unit="seconds")] = Field(
         1.0, description="Pause before the first retry; it doubles before each next one."
     )
+    retry_for: str = Field(
+        "1h",
+        description="How long a notification that a sink refuses or does not answer is retried (pauses "
+        "double up to a minute; later notifications to that sink wait behind it, in order); then it is "
+        "given up and marked failed.",
+    )
     log: bool = Field(True, description="Also write every notification to the log.")
     email: EmailConfig | None = Field(None, description="Mail every notification through an SMTP server.")
+
+    @field_validator("retry_for")
+    @classmethod
+    def _retry_for(cls, value: str) -> str:
+        if value.strip() in ("0", "0s"):
+            return value
+        try:
+            seconds = parse_duration(value, what="notify.retry_for")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        if seconds > 86_400:
+            raise ValueError(f"notify.retry_for {value!r} is longer than a day (1d), the longest allowed")
+        return value
+
+    def retry_for_s(self) -> float:
+        """`retry_for` in seconds; 0 retries only `retries` times."""
+        return 0.0 if self.retry_for.strip() in ("0", "0s") else parse_duration(self.retry_for)
 
     @field_validator("webhooks")
     @classmethod

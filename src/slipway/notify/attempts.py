@@ -19,6 +19,9 @@ from slipway.core.notifications import Notification
 
 log = logging.getLogger("slipway.notify")
 
+#: The longest pause between two attempts at one delivery.
+MAX_PAUSE_S = 60.0
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -39,22 +42,36 @@ class Tried:
 
 
 async def with_retries(
-    attempt: Callable[[], Awaitable[Attempt]], *, retries: int, backoff_s: float, where: str
+    attempt: Callable[[], Awaitable[Attempt]],
+    *,
+    retries: int,
+    backoff_s: float,
+    where: str,
+    retry_for_s: float = 0.0,
+    max_pause_s: float = MAX_PAUSE_S,
 ) -> Tried:
-    """Up to `retries + 1` attempts until one works or one says retrying cannot help; pauses double."""
+    """Attempts until one works, one says retrying cannot help, or both `retries + 1` attempts were
+    made and `retry_for_s` passed since the first; pauses double up to `max_pause_s`.
+
+    A sink that is down for minutes (a webhook receiver being redeployed, a
+    mail server restarting) gets the notification when it is back, not never.
+    """
     pause = backoff_s
     made = 0
     problem: str | None = None
+    began = time.monotonic()
     while True:
         made += 1
         result = await attempt()
         if not result.ok:
             problem = result.answer
-        if result.ok or result.final or made > retries:
+        out_of_time = time.monotonic() - began >= retry_for_s
+        if result.ok or result.final or (made > retries and out_of_time):
             return Tried(result, made, problem)
-        log.warning("%s failed (%s); retry %d in %gs", where, result.answer, made, pause)
+        if made <= retries or made % 10 == 0:
+            log.warning("%s failed (%s); retry %d in %gs", where, result.answer, made, pause)
         await asyncio.sleep(pause)
-        pause *= 2
+        pause = min(pause * 2, max_pause_s) if pause > 0 else 0.0
 
 
 def report(sink: DeliverySink | None, where: str, note: Notification, tried: Tried) -> None:

@@ -42,6 +42,8 @@ class EmailSettings:
     retries: int = 3
     #: First pause between attempts; doubles after each failure.
     backoff_s: float = 1.0
+    #: Keep retrying a failed delivery this long (seconds) after its first attempt.
+    retry_for_s: float = 0.0
 
     @property
     def where(self) -> str:
@@ -101,6 +103,7 @@ class EmailNotifier:
             retries=settings.retries,
             backoff_s=settings.backoff_s,
             where=settings.where,
+            retry_for_s=settings.retry_for_s,
         )
         if tried.last.ok:
             self.stats.sent += 1

@@ -34,6 +34,8 @@ class WebhookSettings:
     retries: int = 3
     #: First pause between attempts; doubles after each failure.
     backoff_s: float = 1.0
+    #: Keep retrying a failed delivery this long (seconds) after its first attempt.
+    retry_for_s: float = 0.0
 
 
 @dataclass
@@ -60,43 +62,52 @@ class WebhookNotifier:
         self._settings = settings
         self._deliveries = deliveries
         self._transport = transport
-        self._outbox = Outbox("webhook", self._deliver, max_queue=max_queue)
+        self._max_queue = max_queue
+        #: One outbox per hook: a hook that is down delays its own notifications, never another's.
+        self._outboxes: dict[str, Outbox] = {}
         self._client: httpx.AsyncClient | None = None
         self.stats = WebhookStats()
 
     def start(self) -> None:
         self._client = httpx.AsyncClient(transport=self._transport)
-        self._outbox.start()
+        for outbox in self._outboxes.values():
+            outbox.start()
 
     def notify(self, notification: Notification) -> None:
-        if self._settings().urls and not self._outbox.put(notification):
-            self.stats.dropped += 1
+        for url in self._settings().urls:
+            if not self._outbox(url).put(notification):
+                self.stats.dropped += 1
+
+    def _outbox(self, url: str) -> Outbox:
+        outbox = self._outboxes.get(url)
+        if outbox is None:
+            outbox = self._outboxes[url] = Outbox(
+                _where(url), lambda note: self._send(url, note), max_queue=self._max_queue
+            )
+            if self._client is not None:
+                outbox.start()
+        return outbox
 
     async def flush(self, timeout: float = 30.0) -> None:
         """Wait until everything queued so far was sent or given up on (tests, shutdown)."""
-        await self._outbox.flush(timeout)
+        await asyncio.gather(*(o.flush(timeout) for o in list(self._outboxes.values())))
 
     async def close(self, drain_s: float = 5.0) -> None:
-        await self._outbox.close(drain_s)
+        await asyncio.gather(*(o.close(drain_s) for o in list(self._outboxes.values())))
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
-    async def _deliver(self, note: Notification) -> None:
-        settings = self._settings()
-        payload = slack_payload(note)
-        await asyncio.gather(*(self._send(url, note, payload, settings) for url in settings.urls))
-
-    async def _send(
-        self, url: str, note: Notification, payload: dict[str, object], settings: WebhookSettings
-    ) -> None:
+    async def _send(self, url: str, note: Notification) -> None:
         assert self._client is not None
-        client, where = self._client, _where(url)
+        settings = self._settings()
+        client, where, payload = self._client, _where(url), slack_payload(note)
         tried = await with_retries(
             lambda: _attempt(client, url, payload, settings),
             retries=settings.retries,
             backoff_s=settings.backoff_s,
             where=where,
+            retry_for_s=settings.retry_for_s,
         )
         if tried.last.ok:
             self.stats.sent += 1

@@ -59,16 +59,51 @@ def act(gw: Gateway, path: str, body: dict[str, Any]) -> None:
     assert r.status_code == 200, r.text
 
 
+def test_a_sink_down_for_a_while_gets_every_notification_when_it_is_back_in_order(
+    tmp_path: Path, sims: tuple[str, str]
+) -> None:
+    """retry_for keeps a refused notification going past `retries`; the ones after it wait their turn
+    at that sink, while the other sink is not held up."""
+    with webhook_receiver(fail_first=8) as hook, smtp_server() as box:
+        notify = f"""\
+            notify:
+              webhooks: ["{hook.url}"]
+              retries: 1
+              backoff_s: 0.05
+              retry_for: 1m
+              email: {{host: 127.0.0.1, port: {box.port}, from: slipway@example.com,
+                       to: [oncall@example.com], starttls: false}}
+            """
+        for gw in gateway(tmp_path, sims, notify):
+            act(gw, "/admin/switch", {"to": "green", "reason": "try v2.2"})
+            act(gw, "/admin/rollback", {"reason": "not yet"})
+            rows = deliveries(gw, 6, timeout=60)
+        hooks = [(r["event"], r["outcome"]) for r in rows if r["sink"].startswith("webhook ")]
+        assert hooks == [
+            ("route.rollback", "delivered"),
+            ("route.switch", "delivered"),
+            ("route.config", "delivered"),
+        ]
+        first = next(r for r in rows if r["sink"].startswith("webhook ") and r["event"] == "route.config")
+        assert first["attempts"] == 9 and first["error"] == "HTTP 503", first
+        # Each arrived once, in the order the changes were made; the mail server was never held up.
+        events = [b["slipway"]["event"] for b in hook.bodies()]
+        assert events == ["route.config", "route.switch", "route.rollback"], events
+        assert len(box.messages()) == 3
+
+
 def test_a_sink_that_was_down_and_recovered_shows_failed_then_delivered(
     tmp_path: Path, sims: tuple[str, str]
 ) -> None:
     # Given a webhook that fails its first three requests, and a mail server that works, one retry each
+    # and no retrying on time (retry_for 0)
     with webhook_receiver(fail_first=3) as hook, smtp_server() as box:
         notify = f"""\
             notify:
               webhooks: ["{hook.url}"]
               retries: 1
               backoff_s: 0.05
+              retry_for: 0s
               email: {{host: 127.0.0.1, port: {box.port}, from: slipway@example.com,
                        to: [oncall@example.com], starttls: false}}
             """
@@ -117,6 +152,7 @@ def test_notify_test_says_what_each_sink_answered(tmp_path: Path, sims: tuple[st
             notify:
               webhooks: ["{hook.url}", "{dead}"]
               retries: 0
+              retry_for: 0s
               email: {{host: 127.0.0.1, port: {box.port}, from: slipway@example.com,
                        to: [oncall@example.com], starttls: false}}
             """
