@@ -123,6 +123,25 @@ def test_a_rollback_verdict_sets_weight_0_keeps_the_candidate_and_finishes_the_d
     assert next_check_at(state) is None
 
 
+@pytest.mark.parametrize(("policy", "end"), [("rollback", "rolled_back"), ("hold", "promoted")])
+def test_a_clean_week_is_not_stable_while_a_required_category_lacks_labels(policy: str, end: str) -> None:
+    plan = replace(PLAN, inconclusive=InconclusivePolicy(policy))
+    week = 7 * 86400.0
+    state = replace(started(plan), status=CanaryStatus.PROMOTED, promoted_at=0.0, phase=2)
+    state, effects = canary.step(state, Tick(thin_billing(covered=False)), now=week)
+    assert state.status is CanaryStatus.PROMOTED and state.reason.startswith(
+        "not stable yet: not enough labels"
+    )
+    assert notes(effects) == ["monitor.not_stable"]
+    assert next_check_at(state) == week + 900  # waiting for labels: every interval, not a day
+    # Labels that arrive in time make it stable...
+    done, _ = canary.step(state, Tick(thin_billing(covered=True)), now=week + 900)
+    assert done.status is CanaryStatus.STABLE
+    # ...and without them, once the hold limit has passed, the plan's policy decides.
+    state, _ = canary.step(state, Tick(thin_billing(covered=False)), now=week + 4 * H)
+    assert state.status == end, state
+
+
 def test_pass_at_the_phase_end_moves_to_the_next_step() -> None:
     state, effects = canary.step(started(), Tick(verdict("pass")), now=2 * H)
     assert (state.phase, state.phase_started_at, desired_route(state)) == (1, 2 * H, ("blue", 2500))

@@ -511,6 +511,9 @@ def _monitor(
         if previous != state.reason:
             title = f"{state.version} in its monitoring window: {verdict.reason}"
             effects.append(Notify(_note(state, now, "monitor.concern", title, Severity.WARNING, "", verdict)))
+    short = verdict.uncovered()
+    if now - promoted_at >= STABLE_AFTER_S and short:
+        return _not_stable_yet(state, verdict, short, now, effects)
     if now - promoted_at >= STABLE_AFTER_S:
         state = replace(
             state, status=CanaryStatus.STABLE, ended_at=now, reason="a clean week after promotion"
@@ -522,6 +525,30 @@ def _monitor(
         event = "bake.stable" if state.kind == "bake" else "monitor.stable"
         effects.append(Notify(_note(state, now, event, title, Severity.INFO, "", verdict)))
     return state, effects
+
+
+def _not_stable_yet(
+    state: CanaryState, verdict: CanaryVerdict, short: list[str], now: float, effects: list[Effect]
+) -> tuple[CanaryState, list[Effect]]:
+    """A clean week, but not for every category that matters: no "stable" without their labels.
+
+    The watch goes on, checked every interval, up to the hold limit past the
+    week; then the schedule's inconclusive policy: `hold` keeps watching (an
+    operator decides), `extend` and `rollback` switch back to the old slot.
+    """
+    assert state.promoted_at is not None
+    why = "not enough labels to judge " + "; ".join(short)
+    over = now - state.promoted_at - STABLE_AFTER_S
+    if over < state.schedule.hold_limit_s or state.schedule.inconclusive is InconclusivePolicy.HOLD:
+        if not state.reason.startswith("not stable yet"):
+            title = f"{state.version} is not stable yet after a week: {why}"
+            effects.append(Record(_event(state, now, "extend", _system(state), title, verdict)))
+            effects.append(
+                Notify(_note(state, now, "monitor.not_stable", title, Severity.WARNING, "", verdict))
+            )
+        return replace(state, reason=f"not stable yet: {why}"), effects
+    new, more = _roll_back(state, now, _system(state), f"inconclusive after a week: {why}", verdict=verdict)
+    return new, effects + more
 
 
 def _roll_back(

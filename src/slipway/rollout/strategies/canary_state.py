@@ -161,7 +161,8 @@ def next_check_at(state: CanaryState) -> float | None:
         for until, every in MONITOR_WINDOWS:
             if since < until:
                 return state.promoted_at + min((math.floor(since / every) + 1) * every, until)
-        return state.promoted_at + STABLE_AFTER_S
+        # Past the week and not stable: waiting for a category's labels, checked every interval.
+        return state.promoted_at + since + state.schedule.interval_s
     base = state.last_check_at if state.last_check_at is not None else state.phase_started_at
     due = base + state.schedule.interval_s
     if state.paused_at is None:
