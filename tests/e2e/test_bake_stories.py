@@ -104,6 +104,12 @@ async def test_a_regressed_version_deployed_blue_green_is_rolled_back_by_its_bak
         assert (deps[0]["status"], deps[0]["strategy"]) == ("rolled_back", "bluegreen")
         note = hook.wait_for("bake.rolled_back")
         assert "billing" in note["text"] or "billing" in note["title"], note
+        # And the summary follows: what changed, what was checked, what was found, what to do next
+        summary = hook.wait_for("bake.summary")["slipway"]
+        assert summary["title"].startswith("summary: the bake of v2.2 ended rolled back"), summary
+        assert [line.split(":")[0] for line in summary["text"].splitlines()] == [
+            "What changed", "What was checked", "What was found", "What to do next",
+        ]  # fmt: skip
 
 
 async def test_an_identical_version_bakes_for_a_week_and_ends_stable(

@@ -61,6 +61,7 @@ from slipway.rollout.strategies.canary_state import (
     planned_looks,
 )
 from slipway.rollout.strategies.canary_timing import starved_first_phase
+from slipway.rollout.strategies.summary import rollout_summary
 
 log = logging.getLogger("slipway.canary")
 
@@ -485,9 +486,14 @@ class CanaryController(ControlLoop):
                 await self._finish(state.deployment_id, effect)
             elif isinstance(effect, Unload):
                 await self._unload(effect.slot)
+        told = False
         for effect in effects:
             if isinstance(effect, Notify):
                 self._notifier.notify(effect.notification)
+                told = True
+        if told and state.status.is_final():
+            # It just ended (its last notification went out with this step): the summary follows it.
+            self._notifier.notify(rollout_summary(state, self.clock.now()))
 
     async def _apply_route(self, state: CanaryState, effect: ApplyRoute) -> CanaryState | None:
         """Commit the route `state` wants; the state with the committed version, or None if it failed."""
