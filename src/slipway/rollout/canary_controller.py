@@ -298,13 +298,14 @@ class CanaryController(ControlLoop):
         return state
 
     async def _supersede(self, old: CanaryState, revision: int, *, reason: str) -> None:
-        """End a canary or bake the routes moved on from; if its loop saved it meanwhile, it saw that too."""
+        """End a canary or bake the routes moved on from (best effort: the new one is what is watched)."""
         ended = replace(old, status=CanaryStatus.SUPERSEDED, ended_at=self.clock.now(), reason=reason)
         try:
             await self._save(ended, revision)
         except ConflictError:
             log.info(
-                "canary %s changed while it was being superseded; its own loop ends it", old.deployment_id
+                "canary %s changed while it was being superseded; it keeps its own last state",
+                old.deployment_id,
             )
 
     async def _starved_first_phase(self, plan: CanarySchedule) -> str | None:
