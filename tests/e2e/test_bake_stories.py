@@ -82,6 +82,8 @@ async def test_a_regressed_version_deployed_blue_green_is_rolled_back_by_its_bak
         assert (bake["kind"], bake["status"], bake["baseline"], bake["candidate"]) == (
             "bake", "promoted", "blue", "green",
         )  # fmt: skip
+        metrics = httpx.get(f"{gw.url}/metrics").text
+        assert 'slipway_canary_info{kind="bake",status="promoted",version="v2.2"} 1.0' in metrics, metrics
         hook.wait_for("bake.started")
         assert await traffic(gw.url, 600) == {"green": 600}
 

@@ -77,6 +77,7 @@ async def test_a_thin_category_holds_the_phase_then_the_canary_ends_inconclusive
     billing = next(r for r in c["last_verdict"]["extra"]["coverage"] if r["category"] == "billing")
     assert billing["required"] and not billing["covered"]
     assert billing["labels_candidate"] < billing["labels_needed"] <= billing["labels_baseline"]
+    assert "slipway_canary_uncovered_categories 1.0" in httpx.get(f"{gw.url}/metrics").text
 
     c = check_after(gw, clock, 15)["canary"]  # still short: one more extension, up to the 30 min limit
     assert (c["status"], c["weight_pct"]) == ("running", 10), c

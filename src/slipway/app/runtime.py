@@ -569,7 +569,11 @@ class Runtime:
             uptime_s=round(time.time() - self.started_at, 1),
             canary=(
                 CanarySummary(
-                    version=canary.version, status=str(canary.status), weight_pct=canary.weight_bp / 100
+                    version=canary.version,
+                    status=str(canary.status),
+                    weight_pct=canary.weight_bp / 100,
+                    kind=canary.kind,
+                    uncovered=len(canary.last_verdict.uncovered()) if canary.last_verdict else 0,
                 )
                 if canary is not None
                 else None

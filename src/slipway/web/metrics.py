@@ -156,16 +156,21 @@ def _rollouts(status: Status) -> Iterator[Metric]:
     canary = status.canary
     state = GaugeMetricFamily(
         "slipway_canary_info",
-        "The latest canary: 1, labelled with its version and status.",
-        labels=["version", "status"],
+        "The latest canary or bake: 1, labelled with its version, status and kind (canary or bake).",
+        labels=["version", "status", "kind"],
     )
     if canary is not None:
-        state.add_metric([canary.version, canary.status], 1.0)
+        state.add_metric([canary.version, canary.status, canary.kind], 1.0)
     yield state
     yield _gauge(
         "slipway_canary_weight_ratio",
         "The canary candidate's share of traffic (0 when no canary runs).",
         canary.weight_pct / 100 if canary is not None else 0.0,
+    )
+    yield _gauge(
+        "slipway_canary_uncovered_categories",
+        "Categories with enough traffic to be required that the last check lacked the labels to judge.",
+        float(canary.uncovered) if canary is not None else 0.0,
     )
     shadow = status.shadow
     shadow_state = GaugeMetricFamily(

@@ -70,6 +70,10 @@ class CanarySummary:
     version: str
     status: str
     weight_pct: float
+    #: "canary" or "bake" (the watch after a blue-green switch).
+    kind: str = "canary"
+    #: Categories carrying enough traffic to be required that the last check could not judge.
+    uncovered: int = 0
 
 
 @dataclass(frozen=True)
