@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
-import os
 import time
 from dataclasses import asdict, replace
 from typing import Any
@@ -27,10 +25,12 @@ from slipway.app.engines import (
     specs_to_json,
     validate_for_engine,
 )
+from slipway.app.notifiers import Notifiers
 from slipway.app.replica import Replica
 from slipway.app.settings import ServeSettings
 from slipway.app.shadow import ShadowService
 from slipway.app.started import NotStartedError, Started
+from slipway.app.status_report import gather_status
 from slipway.app.watch import watch_file
 from slipway.backends.engine.fleet import EngineFleet, EngineSpec
 from slipway.backends.engine.provision import EngineProvisioner
@@ -45,11 +45,10 @@ from slipway.core.config import (
     dump_config,
     parse_config,
 )
-from slipway.core.deliveries import Delivery, Outcome, SinkAnswer
+from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
 from slipway.core.errors import ConfigError, NotFoundError, StoreError
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
-from slipway.core.notifications import Notification
 from slipway.core.ports import Notifier
 from slipway.core.shadow import parse_expiry, parse_sample, parse_until
 from slipway.core.shadow_config import ShadowConfig
@@ -59,11 +58,6 @@ from slipway.gateway.metrics import TrafficMetrics
 from slipway.gateway.proxy import Proxy
 from slipway.gateway.recorder import Recorder
 from slipway.gateway.route_table import RouteHolder
-from slipway.notify.deliveries import DeliveryLog
-from slipway.notify.fanout import Fanout, When
-from slipway.notify.log import LogNotifier
-from slipway.notify.smtp import EmailNotifier, EmailSettings
-from slipway.notify.webhook import WebhookNotifier, WebhookSettings
 from slipway.rollout.analysis_judge import AnalysisJudge
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import RouteController
@@ -73,14 +67,6 @@ from slipway.rollout.route_follower import RouteFollower
 from slipway.store.database import Store, open_store
 from slipway.store.route_feed import RouteFeed
 from slipway.web.status import (
-    CanarySummary,
-    ConfigStatus,
-    DeploymentSummary,
-    MirrorRoute,
-    ReplicasStatus,
-    RouteStatus,
-    ShadowSummary,
-    SlotStatus,
     Status,
 )
 
@@ -131,10 +117,7 @@ class Runtime:
             apply_at_start=settings.apply_config_at_start,
         )
         self._started: Started | None = None
-        #: Each sink's final outcome per notification, written to the store once it is open.
-        self.deliveries = DeliveryLog()
-        self.webhooks = WebhookNotifier(self._webhook_settings, deliveries=self.deliveries)
-        self.email = EmailNotifier(self._email_settings, deliveries=self.deliveries)
+        self.notifiers = Notifiers(self._notify_config)
         self.started_at = time.time()
         max_body = self.config.gateway.max_body_bytes if self.config is not None else DEFAULT_MAX_BODY_BYTES
         self.proxy = Proxy(self.routes, None, max_body_bytes=max_body, resolve_engine=self.backends.engine)
@@ -208,38 +191,8 @@ class Runtime:
     def _notify_config(self) -> NotifyConfig:
         return self.config.notify if self.config is not None else NotifyConfig()
 
-    def _webhook_settings(self) -> WebhookSettings:
-        cfg = self._notify_config()
-        return WebhookSettings(
-            urls=tuple(cfg.webhooks),
-            timeout_s=cfg.timeout_s,
-            retries=cfg.retries,
-            backoff_s=cfg.backoff_s,
-            retry_for_s=cfg.retry_for_s(),
-        )
-
-    def _email_settings(self) -> EmailSettings | None:
-        cfg = self._notify_config()
-        mail = cfg.email
-        if mail is None:
-            return None
-        return EmailSettings(
-            host=mail.host,
-            port=mail.port,
-            sender=mail.sender,
-            to=tuple(mail.to),
-            starttls=mail.starttls,
-            username=mail.username,
-            password_env=mail.password_env,
-            timeout_s=mail.timeout_s,
-            retries=cfg.retries,
-            backoff_s=cfg.backoff_s,
-            retry_for_s=cfg.retry_for_s(),
-        )
-
     def notifier(self) -> Notifier:
-        """The log (unless `notify.log: false`), webhooks and e-mail; settings are read per notification."""
-        return Fanout([When(LogNotifier(), lambda: self._notify_config().log), self.webhooks, self.email])
+        return self.notifiers.notifier()
 
     def allowed_hosts(self) -> list[str]:
         return self.config.gateway.allowed_hosts if self.config is not None else []
@@ -347,9 +300,7 @@ class Runtime:
                 watch_file(self.settings.config_path, self._apply_watched), name="slipway-config-watch"
             )
             self._started = replace(started, watch=watch)
-        self.deliveries.start(store)
-        self.webhooks.start()
-        self.email.start()
+        self.notifiers.start(store)
         started.follower.start()
         shadow.start()
         # Last: once elected, this replica's loops act on everything the lines above set up.
@@ -398,9 +349,7 @@ class Runtime:
             await s.replica.stop()
             await s.follower.stop()
             await s.shadow.stop()
-        # Side by side: the stop waits out one drain (5 s at most), not one per kind of sink.
-        await asyncio.gather(self.webhooks.close(), self.email.close())
-        await self.deliveries.close()
+        await self.notifiers.close()
         if s is not None and s.watch is not None:
             s.watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -424,24 +373,11 @@ class Runtime:
 
     async def notifications(self, limit: int) -> list[Delivery]:
         """The latest delivery outcomes, newest first; what is still queued for the store is written first."""
-        await self.deliveries.flush()
+        await self.notifiers.deliveries.flush()
         return await self.started.store.list_deliveries(limit)
 
     async def notify_test(self, actor: str) -> list[SinkAnswer]:
-        """One test message to each configured sink, now: what each answered (also recorded)."""
-        note = Notification(
-            event="notify.test",
-            title=f"test notification from slipway, sent by {actor}",
-            text="If you can read this, slipway's notifications reach you here.",
-            facts={"by": actor},
-            at=time.time(),
-        )
-        answers = await self.webhooks.send_test(note) + await self.email.send_test(note)
-        for a in answers:
-            outcome = Outcome.DELIVERED if a.ok else Outcome.FAILED
-            problem = None if a.ok else a.answer
-            self.deliveries.record(Delivery(a.sink, note.event, note.title, outcome, 1, problem, time.time()))
-        return answers
+        return await self.notifiers.send_test(actor)
 
     async def history(self, limit: int) -> list[RouteChange]:
         return await self.started.store.route_history(limit)
@@ -504,100 +440,4 @@ class Runtime:
 
     async def status(self) -> Status:
         """What `slipway status` and `/metrics` show; a failing store blanks only its own part."""
-        s = self.started
-        table = s.controller.table
-        store_error: str | None = None
-        try:
-            traffic = await s.store.request_counts(since=time.time() - 300)
-            deployments = await s.store.list_deployments(limit=1)
-            canary = await s.canary.current()
-            shadow = await s.shadow.controller.current()
-            live, leadership = await s.replica.live()
-            replicas: ReplicasStatus | None = ReplicasStatus(
-                this=s.replica.id, leading_epoch=s.replica.epoch, leader=leadership, live=tuple(live)
-            )
-        except StoreError as exc:
-            # While the store is down the recorder's health matters most: show the rest anyway.
-            store_error = str(exc)
-            traffic, deployments, canary, shadow, replicas = {}, [], None, None, None
-        weights = table.effective_weights()
-        slots = tuple(
-            SlotStatus(
-                name=slot.name,
-                state="active" if slot.name == table.active else "standby",
-                endpoint=slot.endpoint,
-                kind=str(slot.kind),
-                model=slot.model,
-                version=slot.version_label,
-                adapter=slot.adapter,
-                weight_pct=weights.get(slot.name, 0) / 100,
-                requests_5m=traffic.get(slot.name, {}).get("total", 0),
-                errors_5m=traffic.get(slot.name, {}).get("errors", 0),
-                warning=(
-                    f"environment variable {slot.api_key_env} is not set"
-                    if slot.api_key_env and not os.environ.get(slot.api_key_env)
-                    else None
-                ),
-            )
-            for slot in table.slots.values()
-        )
-        mirror = s.shadow.mirror
-        return Status(
-            route=RouteStatus(
-                version=table.version,
-                active=table.active,
-                previous_active=table.previous_active,
-                weights_pct={k: v / 100 for k, v in table.weights.items()},
-                name=table.name,
-                mirror=(
-                    MirrorRoute(slot=table.mirror, sample_pct=table.mirror_bp / 100, run=table.mirror_run)
-                    if table.mirror
-                    else None
-                ),
-            ),
-            slots=slots,
-            recorder=s.recorder.health(),
-            in_flight=self.proxy.in_flight,
-            config=ConfigStatus(
-                path=str(self.settings.config_path) if self.settings.config_path else None,
-                last_error=self.config_state.error,
-                not_applied=self.config_state.not_applied,
-            ),
-            store=s.store.where,
-            store_error=store_error,
-            engines=self.fleet.status(),
-            uptime_s=round(time.time() - self.started_at, 1),
-            canary=(
-                CanarySummary(
-                    version=canary.version,
-                    status=str(canary.status),
-                    weight_pct=canary.weight_bp / 100,
-                    kind=canary.kind,
-                    uncovered=len(canary.last_verdict.uncovered()) if canary.last_verdict else 0,
-                )
-                if canary is not None
-                else None
-            ),
-            shadow=(
-                ShadowSummary(
-                    version=shadow.version,
-                    status=str(shadow.status),
-                    candidate=shadow.candidate,
-                    sample_pct=shadow.sample_bp / 100,
-                    mirror=copy.copy(mirror.stats),
-                    queued=mirror.queued,
-                )
-                if shadow is not None
-                else None
-            ),
-            connections=copy.copy(self.connections),
-            route_feed={**asdict(s.route_feed.stats), "follower_restarts": s.follower.restarts},
-            replicas=replicas,
-            last_deployment=(
-                DeploymentSummary(
-                    id=deployments[0].id, version=deployments[0].version, status=str(deployments[0].status)
-                )
-                if deployments
-                else None
-            ),
-        )
+        return await gather_status(self)
