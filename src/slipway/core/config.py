@@ -136,6 +136,12 @@ class BakeConfig(BaseModel):
         "reference (shorter if it served all traffic for less time).",
     )
 
+    unload_when_stable: bool = Field(
+        False,
+        description="When a bake ends stable (a clean week), unload the previous version from the standby "
+        "slot (its files are kept; `slipway load SLOT` brings it back). Off: `slipway unload SLOT` does it.",
+    )
+
     @field_validator("reference")
     @classmethod
     def _duration(cls, value: str) -> str:
