@@ -32,9 +32,8 @@ from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, NotFoundError, NotLeaderError, SlipwayError, TransitionError
 from slipway.core.ports import CanaryJudge, CanaryStore, Clock, Notifier
-from slipway.core.types import WEIGHT_SCALE, RouteChange, RouteChangeKind, RouteTable
+from slipway.core.types import WEIGHT_SCALE, RouteChangeKind, RouteTable
 from slipway.evals.smoke import SmokeCase
-from slipway.rollout import machine
 from slipway.rollout.control_loop import ControlLoop
 from slipway.rollout.controller import RouteController
 from slipway.rollout.deployment_book import DeploymentBook
@@ -53,10 +52,10 @@ from slipway.rollout.strategies.canary import (
     Tick,
     Unload,
 )
+from slipway.rollout.strategies.canary_routes import route_change
 from slipway.rollout.strategies.canary_state import (
     CanaryState,
     CanaryStatus,
-    desired_route,
     next_check_at,
     planned_looks,
 )
@@ -520,34 +519,3 @@ class CanaryController(ControlLoop):
             await self._routes.unload(slot)
         except SlipwayError as exc:
             log.error("could not unload slot %s: %s", slot, exc)
-
-
-def route_change(
-    table: RouteTable, state: CanaryState, effect: ApplyRoute, now: float
-) -> tuple[RouteTable, RouteChange] | None:
-    """The route change that makes `table` match what `state` wants, or None when it already does."""
-    active, weight = desired_route(state)
-    for slot in (state.baseline, state.candidate):
-        if slot not in table.slots:
-            raise TransitionError(f"slot {slot!r} of the canary of {state.version} is gone from the routes")
-    if table.active != active:
-        kind = effect.kind if effect.kind is not RouteChangeKind.CANARY else RouteChangeKind.SWITCH
-        if active == state.candidate:
-            kind = RouteChangeKind.PROMOTE
-        elif table.active != state.candidate:
-            raise TransitionError(
-                f"the active slot is {table.active!r}, "
-                f"not the canary's {state.baseline!r} or {state.candidate!r}"
-            )
-        return machine.switch(table, active, actor=effect.actor, reason=effect.reason, now=now, kind=kind)
-    if active == state.candidate:
-        return None if not table.weights else machine.set_weights(
-            table, {active: WEIGHT_SCALE}, actor=effect.actor, reason=effect.reason, now=now, kind=effect.kind
-        )  # fmt: skip
-    wanted = {active: WEIGHT_SCALE - weight, state.candidate: weight} if weight else {active: WEIGHT_SCALE}
-    current = table.effective_weights()
-    if {k: v for k, v in wanted.items() if v} == current:
-        return None
-    return machine.set_weights(
-        table, wanted, actor=effect.actor, reason=effect.reason, now=now, kind=effect.kind
-    )

@@ -21,16 +21,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from slipway.core.colocation import ColocationAdvisor
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
-from slipway.core.errors import ConflictError, SlipwayError, SmokeTestFailed, TransitionError
+from slipway.core.errors import ConflictError, SlipwayError, TransitionError
 from slipway.core.ports import Notifier, RoutePublisher, RouteStore, SlotBackend, SlotProvisioner
 from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
+from slipway.rollout.candidate_check import check_candidate
 from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.route_notes import route_note
-from slipway.rollout.smoke import run_smoke
 from slipway.rollout.strategies.bluegreen import DeployRequest, choose_standby, staged_slot
 
 log = logging.getLogger("slipway.controller")
@@ -524,41 +523,7 @@ class RouteController:
         switch: bool,
         say: Callable[[str], None],
     ) -> Deployment:
-        health = await self._backend.check(slot)
-        dep.detail["health"] = health.detail
-        if isinstance(self._backend, ColocationAdvisor):
-            # Before the smoke test: on a shared Ollama runner the smoke test itself evicts production.
-            warnings = await self._backend.colocation_warnings(table, slot)
-            if warnings:
-                dep.detail["warnings"] = warnings
-                for warning in warnings:
-                    say(f"warning: {warning}")
-        if health.memory_bytes is not None:
-            dep.detail["memory_bytes"] = health.memory_bytes
-        if not health.ready:
-            await self._deployments.settle(dep, DeploymentStatus.FAILED)
-            raise TransitionError(
-                f"slot {name!r} is not ready: {health.detail}",
-                hint="fix the backend, then deploy again; production traffic was not touched",
-            )
-        say(f"slot {name} is ready: {health.detail}")
-
-        if smoke_cases:
-            await self._deployments.move(dep, DeploymentStatus.SMOKE_TESTING)
-            say(f"running {len(smoke_cases)} smoke prompts against {name}")
-            report = await run_smoke(self._backend, slot, smoke_cases)
-            dep.detail["smoke"] = report.to_dict()
-            if not report.passed:
-                await self._deployments.settle(dep, DeploymentStatus.SMOKE_FAILED)
-                raise SmokeTestFailed(
-                    f"smoke test failed on slot {name!r}; traffic stays on {table.active!r}",
-                    report=report.to_dict(),
-                    hint="fix the model or the expectations (failed prompts in the report) and deploy again",
-                )
-            say(f"smoke test passed ({report.to_dict().get('passed_count', len(smoke_cases))} prompts)")
-        else:
-            dep.detail["smoke"] = "skipped by operator"
-
+        await check_candidate(self._backend, self._deployments, dep, table, slot, smoke_cases, say)
         async with self._lock:
             table = self.table
             if table.active == name:

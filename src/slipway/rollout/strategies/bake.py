@@ -1,17 +1,25 @@
-"""Which of the old slot's traffic a bake compares the new one with: its own, just before the switch.
+"""The bake: the monitoring windows after a switch made without a ramp, against the old slot's own traffic.
+
+A bake is a canary already promoted (`start_bake`); the machine in
+`canary` runs its checks. What differs is the reference.
 
 A bake has no split: after the switch the new version serves everything
 and the old one nothing. The fair comparison is the old slot while it
 served all traffic, as recently as possible and at most `longest_s` back,
 so both windows see the same users, categories and load as far as time
-allows. Pure: the route history in, a wall-clock window out.
+allows. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from slipway.core.canary_schedule import CanarySchedule, format_duration
+from slipway.core.notifications import Severity
 from slipway.core.types import RouteChange
+from slipway.rollout.strategies.canary_moves import Effect, Notify, Record
+from slipway.rollout.strategies.canary_state import CanaryState, CanaryStatus
+from slipway.rollout.strategies.canary_words import note, timeline_event
 
 #: The default reference: the day before the switch (the same hours of the day, most days' mix).
 DEFAULT_REFERENCE_S = 86_400.0
@@ -39,3 +47,57 @@ def reference_window(
             break
         since = change.at
     return (max(since, switch.at - longest_s), switch.at)
+
+
+def start_bake(
+    plan: CanarySchedule,
+    *,
+    deployment_id: str,
+    version: str,
+    baseline: str,
+    candidate: str,
+    actor: str,
+    now: float,
+    reference: tuple[float, float],
+    route_version: int,
+) -> tuple[CanaryState, list[Effect]]:
+    """The monitoring windows after a switch that already happened: `candidate` serves everything.
+
+    `reference` is the wall-clock window of `baseline`'s own traffic before the
+    switch that each check compares the candidate's traffic since with.
+    """
+    since, switched = reference
+    state = CanaryState(
+        deployment_id=deployment_id,
+        version=version,
+        baseline=baseline,
+        candidate=candidate,
+        schedule=plan,
+        status=CanaryStatus.PROMOTED,
+        started_at=now,
+        phase=len(plan.steps) - 1,
+        phase_started_at=now,
+        started_wall=since,
+        promoted_at=now,
+        promoted_wall=switched,
+        last_check_at=now,
+        reason=f"switched by {actor}; baking",
+        route_version=route_version,
+        route_pending=False,
+        kind="bake",
+    )
+    window = format_duration(max(0.0, switched - since))
+    text = (
+        f"{candidate} ({version}) serves all traffic; {baseline} stays loaded. Each check compares it with "
+        f"{baseline}'s own traffic in the {window} before the switch: every 5 min for the first hour, every "
+        f"30 min to 24 h, daily to a week. A rollback verdict switches back to {baseline} by itself."
+    )
+    title = f"bake of {version} started: {candidate} serves all traffic"
+    return state, [
+        Record(
+            timeline_event(
+                state, now, "bake", actor, f"reference: {baseline}'s traffic in the {window} before"
+            )
+        ),
+        Notify(note(state, now, "bake.started", title, Severity.INFO, text)),
+    ]
