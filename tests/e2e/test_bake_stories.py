@@ -114,10 +114,10 @@ async def test_a_regressed_version_deployed_blue_green_is_rolled_back_by_its_bak
         ]  # fmt: skip
 
 
-async def test_an_identical_version_bakes_for_a_week_and_ends_stable(
+async def test_an_identical_version_bakes_for_a_week_ends_stable_and_the_old_one_is_unloaded(
     tmp_path: Path, hook: Hook, clock: ManualClock
 ) -> None:
-    for gw in story(tmp_path, hook, clock):
+    for gw in story(tmp_path, hook, clock, bake="bake: {unload_when_stable: true}\n"):
         await traffic(gw.url, 400)
         deployed = run_cli(
             gw.url, ["deploy", "v2.2", "--strategy", "bluegreen", "--slot", "green", "--no-smoke"]
@@ -150,6 +150,30 @@ async def test_an_identical_version_bakes_for_a_week_and_ends_stable(
         assert c["status"] == "stable", c
         hook.wait_for("bake.stable")
         assert httpx.get(f"{gw.url}/admin/status").json()["route"]["active"] == "green"
+
+        # Stable, and configured so: v2.1's model leaves its server's memory; the slot stays routable.
+        unloaded = hook.wait_for("slot.unloaded")
+        assert "blue (customer-support-v2.1) unloaded by slipway (bake)" in str(unloaded), unloaded
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        slots = {s["name"]: s for s in status["slots"]}
+        assert slots["blue"]["unloaded"]["by"] == "slipway (bake)" and "unloaded" not in slots["green"]
+        blue_sim = slots["blue"]["endpoint"]
+        assert httpx.get(f"{blue_sim}/sim/stats").json()["loaded"] is False
+        shown = run_cli(gw.url, ["status"], env={"COLUMNS": "200"})
+        assert "standby, unloaded" in shown.stdout and "slipway load blue" in shown.stdout, shown.stdout
+        # The version serving everything cannot be unloaded.
+        refused = run_cli(gw.url, ["unload", "green"])
+        assert refused.returncode != 0 and "carries traffic" in refused.stderr, refused.stderr
+
+        # At 3 a.m. a rollback to the unloaded version just works: it is loaded first.
+        back = run_cli(gw.url, ["rollback", "--reason", "late regression"])
+        assert back.returncode == 0, back.stdout + back.stderr
+        stats = httpx.get(f"{blue_sim}/sim/stats").json()
+        assert (stats["loaded"], stats["loads"]) == (True, 1), stats
+        status = httpx.get(f"{gw.url}/admin/status").json()
+        assert status["route"]["active"] == "blue"
+        assert all("unloaded" not in s for s in status["slots"])
+        hook.wait_for("slot.loaded")
 
 
 async def test_with_bake_off_a_blue_green_deploy_only_switches(

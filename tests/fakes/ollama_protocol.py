@@ -16,7 +16,9 @@ Sources of the shapes:
   `parameters`, `template`, `details`, `model_info`, `capabilities`), "List
   Local Models" (`/api/tags`), "List Running Models" (`/api/ps`: `size`,
   `size_vram`, `expires_at`), "Generate a chat completion" (`load_duration`
-  in nanoseconds; empty `messages` loads the model, `done_reason: "load"`).
+  in nanoseconds; empty `messages` loads the model, `done_reason: "load"`),
+  "Load a model" / "Unload a model" (`POST /api/generate` with only
+  `model`, or with `keep_alive: 0`: `done_reason` "load" or "unload").
 - ollama/ollama server/routes.go: `HeadBlobHandler` and `CreateBlobHandler`
   (400 `{"error": "digest mismatch, expected \"...\", got \"...\""}`, 200 when
   the blob exists already); `streamResponse`: an error before anything was
@@ -305,6 +307,25 @@ def create_ollama_protocol_fake(
             iter([(json.dumps(final) + "\n").encode()]), media_type="application/x-ndjson"
         )
 
+    async def generate(request: Request) -> Response:
+        """Only the load and unload forms (no prompt): slipway never generates through this path."""
+        state.calls.append((request.method, request.url.path))
+        body = await request.json()
+        asked = str(body.get("model") or "")
+        model = state.models.get(full_name(asked))
+        if model is None:
+            return _error(f'model "{asked}" not found, try pulling it first', 404)
+        unload = body.get("keep_alive") in (0, "0", "0s")
+        if unload:
+            runner = state.runners.get(model.base)
+            if runner is not None and runner.model == full_name(asked):
+                del state.runners[model.base]
+        else:
+            state.runners[model.base] = Runner(model=full_name(asked), adapters=model.adapters)
+        final = {"model": asked, "created_at": _now(), "response": "", "done": True,
+                 "done_reason": "unload" if unload else "load"}  # fmt: skip
+        return _respond([final], body.get("stream", True) is not False)
+
     app = Starlette(
         routes=[
             Route("/api/blobs/{digest}", blobs, methods=["HEAD", "POST"]),
@@ -313,6 +334,7 @@ def create_ollama_protocol_fake(
             Route("/api/tags", tags, methods=["GET"]),
             Route("/api/ps", ps, methods=["GET"]),
             Route("/api/chat", chat, methods=["POST"]),
+            Route("/api/generate", generate, methods=["POST"]),
         ]
     )
     app.state.fake = state

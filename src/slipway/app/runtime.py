@@ -64,6 +64,9 @@ from slipway.rollout.controller import RouteController
 from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.operator import RolloutOperator, ShadowOptions
 from slipway.rollout.route_follower import RouteFollower
+from slipway.rollout.slot_unload import SlotUnloader
+from slipway.rollout.strategies.canary_state import CanaryState
+from slipway.rollout.strategies.canary_words import actor_of
 from slipway.store.database import Store, open_store
 from slipway.store.route_feed import RouteFeed
 from slipway.web.status import (
@@ -236,6 +239,7 @@ class Runtime:
             )
             undo.push_async_callback(controller.close)
             await controller.load()
+            unloader = SlotUnloader(controller, self.backends.releaser(self.fleet), store, self.notifier())
             canary = CanaryController(
                 store=store,
                 routes=controller,
@@ -245,6 +249,7 @@ class Runtime:
                 clock=await control_clock(self.settings.clock, store),
                 before_check=recorder.flush,
                 traffic_per_day=self.recent_traffic_per_day,
+                after_stable=lambda state: self._unload_after_stable(unloader, state),
             )
             shadow = ShadowService(
                 store=store,
@@ -261,7 +266,8 @@ class Runtime:
                 shadow=shadow.controller,
                 schedule=self.canary_schedule,
                 shadow_options=self.shadow_options,
-                bake=lambda: self.config.bake if self.config is not None else BakeConfig(),
+                bake=self._bake_config,
+                unloader=unloader,
             )
             feed = RouteFeed(
                 store, poll_s=self.settings.route_poll_s, notifications=self.settings.route_notifications
@@ -305,6 +311,13 @@ class Runtime:
         shadow.start()
         # Last: once elected, this replica's loops act on everything the lines above set up.
         started.replica.start()
+
+    def _bake_config(self) -> BakeConfig:
+        return self.config.bake if self.config is not None else BakeConfig()
+
+    async def _unload_after_stable(self, unloader: SlotUnloader, state: CanaryState) -> None:
+        if self._bake_config().unload_when_stable:
+            await unloader.after_stable(state.version, state.baseline, actor=actor_of(state))
 
     async def _start_engines(self) -> None:
         """Engines from the config file, or from the last applied one if the file is unreadable now."""

@@ -39,6 +39,7 @@ async def gather_status(runtime: Runtime) -> Status:
         canary = await s.canary.current()
         shadow = await s.shadow.controller.current()
         live, leadership = await s.replica.live()
+        unloaded = await s.operator.unloaded()
         replicas: ReplicasStatus | None = ReplicasStatus(
             this=s.replica.id, leading_epoch=s.replica.epoch, leader=leadership, live=tuple(live)
         )
@@ -46,6 +47,7 @@ async def gather_status(runtime: Runtime) -> Status:
         # While the store is down the recorder's health matters most: show the rest anyway.
         store_error = str(exc)
         traffic, deployments, canary, shadow, replicas = {}, [], None, None, None
+        unloaded = {}
     weights = table.effective_weights()
     slots = tuple(
         SlotStatus(
@@ -62,6 +64,11 @@ async def gather_status(runtime: Runtime) -> Status:
             warning=(
                 f"environment variable {slot.api_key_env} is not set"
                 if slot.api_key_env and not os.environ.get(slot.api_key_env)
+                else None
+            ),
+            unloaded=(
+                {"at": u.at, "by": u.by, "reason": u.reason, "released": u.released}
+                if (u := unloaded.get(slot.name)) is not None
                 else None
             ),
         )

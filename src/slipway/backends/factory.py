@@ -6,9 +6,11 @@ from typing import Any
 
 import httpx
 
+from slipway.backends.engine.fleet import EngineFleet
 from slipway.backends.llamacpp import LlamaCppBackend, engine_for
 from slipway.backends.ollama import OllamaBackend
 from slipway.backends.openai_compat import OpenAICompatBackend
+from slipway.backends.release import BackendReleaser
 from slipway.backends.vllm import VllmBackend
 from slipway.core.lora import EngineDirectory, EngineInfo
 from slipway.core.types import BackendKind, RouteTable, Slot, SlotHealth
@@ -53,6 +55,10 @@ class SlotBackends:
     async def colocation_warnings(self, table: RouteTable, slot: Slot) -> list[str]:
         """What staging `slot` beside `table`'s slots will cost (core.colocation.ColocationAdvisor)."""
         return await self._ollama.colocation_warnings(table, slot)
+
+    def releaser(self, fleet: EngineFleet) -> BackendReleaser:
+        """Unloads and loads slots' models on their servers, through this client (core.ports.SlotReleaser)."""
+        return BackendReleaser(self._client, self.vllm, fleet)
 
     async def close(self) -> None:
         await self._client.aclose()

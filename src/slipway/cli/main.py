@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from slipway.cli import adapters, canary, deploy, notify, routes, serve, shadow
+from slipway.cli import adapters, canary, deploy, notify, routes, serve, shadow, slots
 from slipway.cli.client import answered_by, err_console, say_not_slipway
 from slipway.cli.demo import demo
 from slipway.cli.engine import engine_app
@@ -33,6 +33,8 @@ app.command(epilog=example("slipway history --limit 10"))(routes.history)
 app.command(epilog=example('slipway rollback --reason "billing accuracy fell"'))(routes.rollback)
 app.command(epilog=example('slipway switch green --reason "v2.2 passed review"'))(routes.switch)
 app.command(epilog=example("slipway reload"))(routes.reload)
+app.command(epilog=example('slipway unload blue --reason "v2.2 stable for a week"'))(slots.unload)
+app.command(epilog=example("slipway load blue"))(slots.load)
 app.command(epilog=example("slipway notifications --limit 20"))(notify.notifications)
 app.command(
     epilog=example(

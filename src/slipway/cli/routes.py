@@ -40,6 +40,8 @@ def status(
         table.add_column(col, overflow="fold")
     for slot in data["slots"]:
         state = "[green]active[/]" if slot["state"] == "active" else "standby"
+        if slot.get("unloaded"):
+            state = "standby, [yellow]unloaded[/]"
         table.add_row(
             slot["name"],
             state,
@@ -54,6 +56,12 @@ def status(
     for slot in data["slots"]:
         if slot.get("warning"):
             console.print(f"[yellow]warning:[/] slot {slot['name']}: {slot['warning']}")
+        if slot.get("unloaded"):
+            gone = slot["unloaded"]
+            console.print(
+                f"slot {escape(slot['name'])} unloaded by {escape(gone['by'])}: {escape(gone['released'])}; "
+                f"`slipway load {escape(slot['name'])}` loads it again (a rollback to it does so by itself)"
+            )
     rec = data["recorder"]
     console.print(
         f"records: {rec['written']} written, {rec['pending']} pending, [bold]{rec['dropped']} dropped[/]"

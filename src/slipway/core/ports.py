@@ -207,3 +207,18 @@ class ShadowStore(Protocol):
         ...
 
     async def pair_counts(self, deployment_id: str) -> dict[str | None, int]: ...
+
+
+class SlotReleaser(Protocol):
+    """Frees, and brings back, the memory a standby slot's model holds on its server (its files stay)."""
+
+    async def release(self, slot: Slot, others: RouteTable) -> str:
+        """Unload `slot`'s model; what was released, in words. `others` is the table without `slot`.
+
+        Raises TransitionError when nothing slipway can reach holds it (a server slipway did not start).
+        """
+        ...
+
+    async def load(self, slot: Slot) -> str:
+        """Load `slot`'s model again; what was loaded, in words."""
+        ...

@@ -89,8 +89,11 @@ class CanaryController(ControlLoop):
         wall: Callable[[], float] = time.time,
         before_check: Callable[[], Awaitable[None]] | None = None,
         traffic_per_day: Callable[[], Awaitable[float | None]] | None = None,
+        after_stable: Callable[[CanaryState], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        #: Called once a canary or bake ends stable (e.g. to unload the previous version).
+        self._after_stable = after_stable
         #: The rate the gateway served lately (wall-clock requests/day), None when unknown.
         self._traffic_per_day = traffic_per_day
         self._routes = routes
@@ -494,6 +497,8 @@ class CanaryController(ControlLoop):
         if told and state.status.is_final():
             # It just ended (its last notification went out with this step): the summary follows it.
             self._notifier.notify(rollout_summary(state, self.clock.now()))
+            if state.status is CanaryStatus.STABLE and self._after_stable is not None:
+                await self._after_stable(state)
 
     async def _apply_route(self, state: CanaryState, effect: ApplyRoute) -> CanaryState | None:
         """Commit the route `state` wants; the state with the committed version, or None if it failed."""

@@ -35,6 +35,7 @@ from slipway.rollout import machine
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import Moved, RouteController
 from slipway.rollout.shadow_controller import ShadowController
+from slipway.rollout.slot_unload import SlotUnloader, UnloadedSlot
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.rollout.strategies.canary_state import CanaryState, CanaryStatus
@@ -100,8 +101,11 @@ class RolloutOperator:
         schedule: Callable[[str | None, str | None], CanarySchedule],
         shadow_options: Callable[[str | None, str | None], ShadowOptions],
         bake: Callable[[], BakeConfig] = BakeConfig,
+        unloader: SlotUnloader | None = None,
     ) -> None:
         self._routes = routes
+        #: Unloads standby slots and loads them back (None: nothing here can, e.g. in unit tests).
+        self._unloader = unloader
         self._canary = canary
         self._shadow = shadow
         #: The canary schedule from steps and an interval (None: the config's, read when asked).
@@ -194,6 +198,8 @@ class RolloutOperator:
         in_canary = current is not None and (
             current.status.in_ramp() or current.status is CanaryStatus.PROMOTED
         )
+        target = to or (current.baseline if current is not None and in_canary else None)
+        reason = await self._loaded_first(target or self._routes.table.previous_active, actor, reason)
         if current is not None and in_canary and to in (None, current.baseline):
             if current.status is CanaryStatus.PROMOTED:
                 reason = await self._ready_or_forced(current.baseline, reason, force)
@@ -233,11 +239,50 @@ class RolloutOperator:
         is not: it is what a bake would have done, and there is nothing new to watch.
         """
         await self._routes.catch_up()
+        reason = await self._loaded_first(to, actor, reason)
         moved = await self._routes.switch_to(to, actor=actor, reason=reason, force=force)
         dep, change = moved.went_live, moved.change
         if dep is not None and change is not None and change.from_active is not None:
             await self._bake_switch(dep.id, dep.version, dep.slot, change.from_active, actor=actor)
         return moved
+
+    async def _loaded_first(self, target: str | None, actor: str, reason: str) -> str:
+        """`reason`, once `target` is loaded again if it had been unloaded (said in the reason)."""
+        if self._unloader is None:
+            return reason
+        loaded = await self._unloader.load_if_unloaded(target, actor=actor)
+        return reason if loaded is None else f"{reason} ({target} was unloaded: {loaded} first)"
+
+    # -- standby slots ---------------------------------------------------------------
+
+    async def unload(self, slot: str, *, actor: str, reason: str) -> UnloadedSlot:
+        """Free a standby slot's memory; refused while it serves, is mirrored to, or a rollout needs it."""
+        await self._routes.catch_up()
+        return await self._needs_unloader().unload(
+            slot, actor=actor, reason=reason, needed_by=await self._needed_by(slot)
+        )
+
+    async def load(self, slot: str, *, actor: str) -> str:
+        await self._routes.catch_up()
+        return await self._needs_unloader().load(slot, actor=actor)
+
+    async def unloaded(self) -> dict[str, UnloadedSlot]:
+        return {} if self._unloader is None else await self._unloader.unloaded()
+
+    def _needs_unloader(self) -> SlotUnloader:
+        if self._unloader is None:
+            raise TransitionError("this slipway cannot unload slots", hint="run it with `slipway serve`")
+        return self._unloader
+
+    async def _needed_by(self, slot: str) -> str | None:
+        """The running rollout that rolls back to, or judges, `slot`; None if none does."""
+        state = await self._canary.current()
+        if state is not None and not state.status.is_final() and slot in (state.baseline, state.candidate):
+            return f"the {'bake' if state.kind == 'bake' else 'canary'} of {state.version}"
+        run = await self._shadow.current()
+        if run is not None and not run.status.is_final() and slot == run.candidate:
+            return f"the shadow run of {run.version}"
+        return None
 
     async def apply_routing_file(
         self, table: RouteTable, *, actor: str, reason: str, force: bool, force_hint: str, unready_note: str

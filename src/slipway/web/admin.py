@@ -36,6 +36,7 @@ from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.web.admin_notify import add_notify_routes
 from slipway.web.admin_shadow import add_shadow_routes
+from slipway.web.admin_slots import add_slot_routes
 from slipway.web.auth import TokenGuard
 from slipway.web.dashboard import add_dashboard
 from slipway.web.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -275,6 +276,7 @@ def create_admin_app(
 
     add_shadow_routes(app, runtime, auth)
     add_notify_routes(app, runtime, auth)
+    add_slot_routes(app, runtime, auth)
     add_dashboard(app)
 
     @app.get("/admin/requests/{request_id}", dependencies=auth, tags=["requests"])

@@ -60,11 +60,18 @@ def _route(status: Status) -> Iterator[Metric]:
         labels=["slot", "version"],
     )
     active = GaugeMetricFamily("slipway_slot_active", "1 for the active slot, else 0.", labels=["slot"])
+    unloaded = GaugeMetricFamily(
+        "slipway_slot_unloaded",
+        "1 for a standby slot whose model was unloaded (a rollback to it loads it first), else 0.",
+        labels=["slot"],
+    )
     for slot in status.slots:
         weight.add_metric([slot.name, slot.version], slot.weight_pct / 100)
         active.add_metric([slot.name], 1.0 if slot.state == "active" else 0.0)
+        unloaded.add_metric([slot.name], 1.0 if slot.unloaded is not None else 0.0)
     yield weight
     yield active
+    yield unloaded
     mirror = route.mirror
     yield _gauge(
         "slipway_mirror_sample_ratio",

@@ -49,11 +49,14 @@ class SlotStatus:
     errors_5m: int
     #: Why the slot may fail (its API key's variable is unset); left out of the JSON when None.
     warning: str | None = None
+    #: When a standby slot's model was unloaded, by whom and what was released; None while loaded.
+    unloaded: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        if self.warning is None:
-            del data["warning"]
+        for key in ("warning", "unloaded"):
+            if data[key] is None:
+                del data[key]
         return data
 
 

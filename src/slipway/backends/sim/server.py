@@ -66,8 +66,24 @@ class SimStats:
     def __init__(self) -> None:
         self.started_at = time.time()
         self._by: dict[str, _Tally] = {}
+        #: Whether the model is in memory. Like Ollama, an unloaded model is loaded again by the
+        #: next request; drills see the release and the reload in `/sim/stats`.
+        self.loaded = True
+        self.loads = 0
+        self.unloads = 0
+
+    def unload(self) -> None:
+        if self.loaded:
+            self.loaded = False
+            self.unloads += 1
+
+    def load(self) -> None:
+        if not self.loaded:
+            self.loaded = True
+            self.loads += 1
 
     def record(self, plan: Plan) -> None:
+        self.load()
         tally = self._by.get(plan.category)
         if tally is None:
             tally = self._by[plan.category] = _Tally()
@@ -93,6 +109,9 @@ class SimStats:
             "requests": sum(t.requests for t in self._by.values()),
             "errors": sum(sum(t.errors.values()) for t in self._by.values()),
             "categories": categories,
+            "loaded": self.loaded,
+            "loads": self.loads,
+            "unloads": self.unloads,
         }
 
 
@@ -353,6 +372,14 @@ def create_sim_app(profile: SimProfile | str | os.PathLike[str], *, seed: int | 
             {"model": profile.model, "version": profile.version, "seed": sim.seed, **stats.snapshot()}
         )
 
+    async def sim_unload(request: Request) -> Response:
+        stats.unload()
+        return _json({"model": profile.model, "loaded": stats.loaded})
+
+    async def sim_load(request: Request) -> Response:
+        stats.load()
+        return _json({"model": profile.model, "loaded": stats.loaded})
+
     app = Starlette(
         routes=[
             Route("/health", health),
@@ -360,6 +387,8 @@ def create_sim_app(profile: SimProfile | str | os.PathLike[str], *, seed: int | 
             Route("/v1/chat/completions", _CompletionEndpoint(sim, stats, chat=True), methods=["POST"]),
             Route("/v1/completions", _CompletionEndpoint(sim, stats, chat=False), methods=["POST"]),
             Route("/sim/stats", sim_stats),
+            Route("/sim/unload", sim_unload, methods=["POST"]),
+            Route("/sim/load", sim_load, methods=["POST"]),
         ]
     )
     app.state.simulator = sim
