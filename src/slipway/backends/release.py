@@ -53,7 +53,8 @@ class BackendReleaser:
             )
         kind = slot.kind
         if kind is BackendKind.OLLAMA:
-            await self._post(slot, "/api/generate", {"model": slot.backend_model, "keep_alive": 0, "stream": False})
+            unload = {"model": slot.backend_model, "keep_alive": 0, "stream": False}
+            await self._post(slot, "/api/generate", unload)
             return f"Ollama at {slot.endpoint} unloaded {slot.backend_model!r} (its files are kept)"
         if kind is BackendKind.SIM:
             await self._post(slot, "/sim/unload", {})

@@ -69,7 +69,8 @@ def test_what_carries_or_needs_traffic_is_never_unloaded(tmp_path: Path) -> None
         live_gateway(tmp_path, routing_yaml(blue, green)) as gw,
     ):
         active = unload(gw, "blue")
-        assert active.status_code == 409 and "carries traffic" in active.json()["error"]["message"], active.text
+        assert active.status_code == 409, active.text
+        assert "carries traffic" in active.json()["error"]["message"], active.text
         missing = unload(gw, "purple")
         assert missing.status_code == 404 and "blue, green" in active.text + missing.text, missing.text
         # The way back of a bake running after a blue-green switch stays loaded.
@@ -102,7 +103,8 @@ def test_a_server_slipway_cannot_ask_is_refused_not_reported_done(tmp_path: Path
         with live_gateway(tmp_path, config) as gw:
             r = unload(gw, "blue")
             assert r.status_code == 409, r.text
-            assert "slipway did not start" in r.json()["error"]["message"] and r.json()["error"]["hint"], r.text
+            error = r.json()["error"]
+            assert "slipway did not start" in error["message"] and error["hint"], r.text
             assert "unloaded" not in slots(gw)["blue"]
         assert sim_loaded(blue) == (True, 0, 0)
 
