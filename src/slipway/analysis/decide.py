@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from slipway.analysis.blast import BlastRadius, CategoryBlast, blast_radius
+from slipway.analysis.mix import standardized_rates
 from slipway.analysis.samples import ArmSample, CategoryCount, FloatArray
 from slipway.analysis.stats import (
     Comparison,
@@ -102,8 +103,15 @@ def judge(
     candidate: ArmSample,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     look: Look | None = None,
+    *,
+    other_window: bool = False,
 ) -> Verdict:
-    """Compare the candidate with the baseline over the same window; see the module docstring."""
+    """Compare the candidate with the baseline; see the module docstring.
+
+    `other_window`: the baseline was measured over another stretch of time
+    (a bake, the monitoring windows), so the pooled accuracy is compared on
+    the candidate's category mix (`analysis.mix`).
+    """
     look = look or Look()
     settings = thresholds.metrics()
     enabled = {name: s for name, s in settings.items() if s.enabled}
@@ -116,7 +124,7 @@ def judge(
             continue
         share = thresholds.alpha * s.weight / total_weight
         if name == "accuracy":
-            results.extend(_judge_accuracy(baseline, candidate, s, share, thresholds))
+            results.extend(_judge_accuracy(baseline, candidate, s, share, thresholds, other_window))
             continue
         plan = _plan(name, s, baseline, candidate, thresholds)
         results.append(_judge_one(plan, share, share))
@@ -281,7 +289,12 @@ def _unjudged(
 
 
 def _judge_accuracy(
-    base: ArmSample, cand: ArmSample, s: MetricThreshold, alpha: float, thresholds: Thresholds
+    base: ArmSample,
+    cand: ArmSample,
+    s: MetricThreshold,
+    alpha: float,
+    thresholds: Thresholds,
+    other_window: bool = False,
 ) -> list[MetricResult]:
     """Accuracy per category, plus all categories pooled, with Holm (or Bonferroni) across them."""
     names = sorted(base.per_category.keys() | cand.per_category.keys())
@@ -300,9 +313,10 @@ def _judge_accuracy(
     ]
     if len(names) > 1:
         b, c = base.labelled, cand.labelled
-        plans.append(
-            _rate_plan("accuracy", s, Scale.DROP, c.correct, c.n, b.correct, b.n, category=ALL_CATEGORIES)
-        )
+        pooled = (c.correct, c.n, b.correct, b.n)
+        if other_window:
+            pooled = standardized_rates(base, cand) or pooled
+        plans.append(_rate_plan("accuracy", s, Scale.DROP, *pooled, category=ALL_CATEGORIES))
     if not plans:
         return [
             _unjudged("accuracy", None, s, Outcome.UNAVAILABLE, 0, 0, "no ground-truth labels in the window")

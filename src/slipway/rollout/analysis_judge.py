@@ -102,7 +102,7 @@ class AnalysisJudge:
             )
         look = AnalysisLook(index=request.phase_look, planned_looks=max(request.planned_looks, 1))
         thresholds = self._thresholds()
-        verdict = judge(base, cand, thresholds, look)
+        verdict = judge(base, cand, thresholds, look, other_window=not same)
         # Blast radius: while both arms share the window, they are all of the traffic that split.
         radius = blast_radius(cand, [base, cand], verdict) if same else None
         settings = CoverageSettings(
