@@ -2,6 +2,7 @@
 
     python bench/bake_stats.py power [--rates 2,4,10] [--runs 200] [--jobs 2]
     python bench/bake_stats.py aa [--rate 4] [--runs 200] [--jobs 2]
+    python bench/bake_stats.py shift [--rate 4] [--runs 200] [--share 0.35]
     python bench/bake_stats.py all [--update-doc]
 
 The traffic is `canary_stats`'s (the same mix of 12 categories, late labels,
@@ -19,6 +20,10 @@ verdict (the bake switches back by itself).
   switch; caught = rolled back within the first hour.
 * aa: the new version is the old one; a false rollback is any rollback in the
   whole week.
+* shift: A/A, but from the switch on the least accurate category carries
+  `--share` of the traffic (about 8 % before): the pooled accuracy falls with
+  the mix alone. The same runs are judged as slipway does (the reference
+  reweighted to the new mix, `analysis.mix`) and with the plain pooled counts.
 """
 
 from __future__ import annotations
@@ -74,9 +79,13 @@ class BakeRun:
     looks: int
     candidate_requests: int
     cause: str
+    #: The first check that raised a concern (investigate, which the bake notifies) or worse, and why.
+    alarm: str = ""
 
 
-def one_bake(s: Scenario, seed: int, reference_s: float, horizon_s: float) -> BakeRun:
+def one_bake(
+    s: Scenario, seed: int, reference_s: float, horizon_s: float, other_window: bool = True
+) -> BakeRun:
     rng = np.random.default_rng(seed)
     total = reference_s + horizon_s
 
@@ -85,6 +94,7 @@ def one_bake(s: Scenario, seed: int, reference_s: float, horizon_s: float) -> Ba
 
     tr = simulate(s, rng, total, switched)
     looks = 0
+    alarm = ""
     for after in check_times():
         if after > horizon_s:
             break
@@ -93,21 +103,27 @@ def one_bake(s: Scenario, seed: int, reference_s: float, horizon_s: float) -> Ba
         base = arm(tr, upto, now, False)
         cand = arm(tr, upto, now, True)
         looks += 1
-        verdict = judge(base, cand, DEFAULT_THRESHOLDS, Look(looks, looks))
+        verdict = judge(base, cand, DEFAULT_THRESHOLDS, Look(looks, looks), other_window=other_window)
+        failing = verdict.failing or verdict.metrics
+        cause = ",".join(sorted({f"{m.metric}[{m.category}]" if m.category else m.metric for m in failing}))
+        if verdict.action in (Action.INVESTIGATE, Action.ROLLBACK) and not alarm:
+            alarm = cause
         if verdict.action is Action.ROLLBACK:
-            failing = verdict.failing or verdict.metrics
-            cause = ",".join(
-                sorted({f"{m.metric}[{m.category}]" if m.category else m.metric for m in failing})
-            )
-            return BakeRun(True, after, looks, cand.requests, cause)
-    return BakeRun(False, float("inf"), looks, 0, "")
+            return BakeRun(True, after, looks, cand.requests, cause, alarm)
+    return BakeRun(False, float("inf"), looks, 0, "", alarm)
 
 
 def run_many(
-    s: Scenario, runs: int, jobs: int, reference_s: float, horizon_s: float, seed: int
+    s: Scenario,
+    runs: int,
+    jobs: int,
+    reference_s: float,
+    horizon_s: float,
+    seed: int,
+    other_window: bool = True,
 ) -> list[BakeRun]:
     seeds = [seed * 1_000_003 + i for i in range(runs)]
-    job = partial(one_bake, s, reference_s=reference_s, horizon_s=horizon_s)
+    job = partial(one_bake, s, reference_s=reference_s, horizon_s=horizon_s, other_window=other_window)
     if jobs <= 1:
         return [job(x) for x in seeds]
     with ProcessPoolExecutor(jobs) as pool:
@@ -171,6 +187,28 @@ def aa(rate: float, runs: int, jobs: int, reference_s: float) -> dict[str, Any]:
     return row
 
 
+def shift(rate: float, runs: int, jobs: int, reference_s: float, share: float) -> dict[str, Any]:
+    """False rollbacks of an A/A bake whose category mix moves at the switch, judged both ways."""
+    s = Scenario("A/A, mix shift", rate=rate, shift_share=share, shift_at=reference_s)
+    row: dict[str, Any] = {"rate": rate, "runs": runs, "share": share}
+    for name, adjusted in (("standardised", True), ("plain", False)):
+        began = time.time()
+        results = run_many(s, runs, jobs, reference_s, STABLE_AFTER_S, seed=29, other_window=adjusted)
+        false = [r for r in results if r.rolled_back]
+        row[name] = {
+            "rolled_back": len(false),
+            "share": len(false) / runs,
+            "interval": wilson(len(false), runs),
+            "pooled_caused": sum("accuracy[(all)]" in r.cause for r in false),
+            "alarmed": sum(bool(r.alarm) for r in results),
+            "alarmed_by_pooled": sum("accuracy[(all)]" in r.alarm for r in results),
+            "causes": sorted(r.cause for r in false),
+            "seconds": round(time.time() - began, 1),
+        }
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -215,7 +253,8 @@ def markdown(out: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["power", "aa", "all"])
+    parser.add_argument("what", choices=["power", "aa", "shift", "all"])
+    parser.add_argument("--share", type=float, default=0.35, help="hard category's share after the switch")
     parser.add_argument("--rates", default="2,4,10", help="req/s for power, comma-separated")
     parser.add_argument("--rate", type=float, default=4.0, help="req/s for A/A")
     parser.add_argument("--runs", type=int, default=200)
@@ -232,6 +271,8 @@ def main() -> None:
         out["power"] = power([float(r) for r in args.rates.split(",")], args.runs, args.jobs, reference_s)
     if args.what in ("aa", "all"):
         out["aa"] = aa(args.rate, args.runs, args.jobs, reference_s)
+    if args.what == "shift":
+        out["shift"] = shift(args.rate, args.runs, args.jobs, reference_s, args.share)
     if args.out:
         args.out.write_text(json.dumps(out, indent=2) + "\n")
     if args.what == "all":

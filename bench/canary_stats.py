@@ -112,6 +112,10 @@ class Scenario:
     bad_accuracy: float | None = None
     bad_share: float | None = None
     latency_factor: float = 1.0
+    #: From `shift_at` (seconds) on, the least accurate category carries this share of the traffic:
+    #: the category mix moves while no model changes (a bake's windows are different days).
+    shift_share: float | None = None
+    shift_at: float = 0.0
 
 
 @dataclass
@@ -186,6 +190,14 @@ def simulate(
     accuracy = rng.uniform(0.80, 0.97, len(CATEGORIES) + 1)  # last: uncategorized
     if s.bad_category is not None:
         accuracy[CATEGORIES.index(s.bad_category)] = 0.96
+    if s.shift_share is not None:
+        late = t >= s.shift_at
+        hard = int(np.argmin(accuracy[:-1]))
+        shifted = mix * (1 - s.shift_share) / (1 - mix[hard])
+        shifted[hard] = s.shift_share
+        moved = rng.choice(len(CATEGORIES), size=int(late.sum()), p=shifted)
+        moved[rng.random(len(moved)) < UNCATEGORIZED_SHARE] = -1
+        cat[late] = moved
     p_right = accuracy[cat]
     if s.bad_category is not None and s.bad_accuracy is not None:
         bad = cand & (cat == CATEGORIES.index(s.bad_category))
