@@ -215,3 +215,25 @@ async def test_a_staged_version_switched_in_by_hand_is_baked_and_a_switch_back_i
         again = run_cli(gw.url, ["switch", "green", "--reason", "investigating"])
         assert again.returncode == 0, again.stdout + again.stderr
         assert canary(gw.url)["canary"]["deployment_id"] == bake["deployment_id"]
+
+
+async def test_a_reference_too_short_of_labels_is_said_when_the_bake_starts(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock):
+        # v2.1 served a little, with labels for only a few of its answers
+        await traffic(gw.url, 40, labels=False)
+        await traffic(gw.url, 20)
+        deployed = run_cli(
+            gw.url, ["deploy", "v2.2", "--strategy", "bluegreen", "--slot", "green", "--no-smoke"]
+        )
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        said = " ".join(deployed.stdout.split())
+        assert (
+            "warning: blue's traffic before the switch" in said and "too few labels to judge billing: 10 labels" in said
+        )
+        assert "bake.reference" in said, said
+        started = hook.wait_for("bake.started")
+        assert "the reference cannot judge billing, shipping" in str(started), started
+        dep = httpx.get(f"{gw.url}/admin/deployments?limit=1").json()["deployments"][0]
+        assert [g.split(":")[0] for g in dep["detail"]["bake"]["reference_gaps"]] == ["billing", "shipping"]

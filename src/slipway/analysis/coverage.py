@@ -135,3 +135,26 @@ def _wait(arm: ArmSample, have: int, needed: int) -> float | None:
     if have == 0 or seconds <= 0:
         return None
     return (needed - have) * seconds / have
+
+
+def reference_gaps(
+    base: ArmSample, *, level: float, settings: CoverageSettings = CoverageSettings()
+) -> list[str]:
+    """Categories a closed reference window has too few labels in to ever judge, in words.
+
+    A bake compares with the old version's traffic before the switch; that
+    window does not grow, so a required category short of labels there stays
+    uncovered however long the bake runs (and the bake cannot end stable).
+    Said at the start, not discovered a week later.
+    """
+    total = sum(n for c, n in base.category_requests.items() if c != UNCATEGORIZED)
+    gaps = []
+    for category, requests in sorted(base.category_requests.items(), key=lambda kv: (-kv[1], kv[0])):
+        if category == UNCATEGORIZED or not total or requests / total < settings.min_share:
+            continue
+        b = base.per_category.get(category, CategoryCount(0, 0))
+        accuracy = b.correct / b.n if b.n else PRIOR_ACCURACY
+        needed = labels_needed(accuracy, settings.detect_drop, level, settings.power)
+        if b.n < needed:
+            gaps.append(f"{category}: {b.n} labels, {needed} needed")
+    return gaps

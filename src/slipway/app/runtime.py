@@ -240,16 +240,18 @@ class Runtime:
             undo.push_async_callback(controller.close)
             await controller.load()
             unloader = SlotUnloader(controller, self.backends.releaser(self.fleet), store, self.notifier())
+            judge = AnalysisJudge(store, self.canary_thresholds, self.output_checks)
             canary = CanaryController(
                 store=store,
                 routes=controller,
                 deployments=book,
-                judge=AnalysisJudge(store, self.canary_thresholds, self.output_checks),
+                judge=judge,
                 notifier=self.notifier(),
                 clock=await control_clock(self.settings.clock, store),
                 before_check=recorder.flush,
                 traffic_per_day=self.recent_traffic_per_day,
                 after_stable=lambda state: self._unload_after_stable(unloader, state),
+                reference_gaps=judge.reference_gaps,
             )
             shadow = ShadowService(
                 store=store,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from slipway.cli.client import URL_OPTION, AdminClient
@@ -119,6 +120,14 @@ def deploy(
             f"rollback verdict switches back by itself. Follow it with `slipway canary watch`; "
             "`slipway rollback` goes back at once."
         )
+        gaps = (dep["detail"].get("bake") or {}).get("reference_gaps") or []
+        if gaps:
+            console.print(
+                f"[yellow]warning:[/] {escape(dep['previous_slot'])}'s traffic before the switch has too few "
+                f"labels to judge {escape('; '.join(gaps))}. That window does not grow: this bake cannot end "
+                "stable and will end inconclusive. Give the reference more time (bake.reference, e.g. 72h) "
+                "or send more labels before the next switch."
+            )
     elif out.get("canary"):
         c = out["canary"]
         console.print(

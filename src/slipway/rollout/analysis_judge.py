@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from slipway.analysis.coverage import CategoryCoverage, CoverageSettings, coverage
+from slipway.analysis.coverage import CategoryCoverage, CoverageSettings, coverage, reference_gaps
 from slipway.analysis.decide import (
     BlastRadius,
     MetricResult,
@@ -105,14 +105,26 @@ class AnalysisJudge:
         verdict = judge(base, cand, thresholds, look, other_window=not same)
         # Blast radius: while both arms share the window, they are all of the traffic that split.
         radius = blast_radius(cand, [base, cand], verdict) if same else None
-        settings = CoverageSettings(
-            detect_drop=thresholds.coverage_drop,
-            power=thresholds.coverage_power,
-            min_share=thresholds.coverage_min_share,
-        )
+        settings = coverage_settings(thresholds)
         level = category_level(thresholds, base, cand)
         covered = coverage(base, cand, level=level, settings=settings, baseline_grows=same)
         return to_canary_verdict(verdict, radius, covered)
+
+    async def reference_gaps(self, slot: str, since: float, until: float) -> list[str]:
+        """Categories `slot`'s traffic in [since, until) lacks the labels to judge (a bake's reference)."""
+        base = await arm_sample(self._store, slot, since, until, self._checks())
+        thresholds = self._thresholds()
+        return reference_gaps(
+            base, level=category_level(thresholds, base, base), settings=coverage_settings(thresholds)
+        )
+
+
+def coverage_settings(thresholds: Thresholds) -> CoverageSettings:
+    return CoverageSettings(
+        detect_drop=thresholds.coverage_drop,
+        power=thresholds.coverage_power,
+        min_share=thresholds.coverage_min_share,
+    )
 
 
 def category_level(thresholds: Thresholds, base: ArmSample, cand: ArmSample) -> float:

@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from slipway.core.canary import CanaryRecord, JudgeRequest
-from slipway.core.canary_schedule import CanarySchedule
+from slipway.core.canary_schedule import CanarySchedule, format_duration
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, NotFoundError, NotLeaderError, SlipwayError, TransitionError
 from slipway.core.ports import CanaryJudge, CanaryStore, Clock, Notifier
@@ -38,7 +38,7 @@ from slipway.rollout.control_loop import ControlLoop
 from slipway.rollout.controller import RouteController
 from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.strategies import canary
-from slipway.rollout.strategies.bake import reference_window
+from slipway.rollout.strategies.bake import reference_gap_warning, reference_window
 from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.rollout.strategies.canary import (
     ApplyRoute,
@@ -90,7 +90,10 @@ class CanaryController(ControlLoop):
         before_check: Callable[[], Awaitable[None]] | None = None,
         traffic_per_day: Callable[[], Awaitable[float | None]] | None = None,
         after_stable: Callable[[CanaryState], Awaitable[None]] | None = None,
+        reference_gaps: Callable[[str, float, float], Awaitable[list[str]]] | None = None,
     ) -> None:
+        #: The categories a bake's reference window has too few labels in (slot, since, until).
+        self._reference_gaps = reference_gaps
         self._store = store
         #: Called once a canary or bake ends stable (e.g. to unload the previous version).
         self._after_stable = after_stable
@@ -263,17 +266,24 @@ class CanaryController(ControlLoop):
         plan: CanarySchedule,
         reference_s: float,
         actor: str,
+        progress: Callable[[str], None] | None = None,
     ) -> CanaryState:
         """Watch a version a switch made live: the monitoring windows, against `baseline`'s traffic before.
 
         The switch is the last route change (`candidate` active, `baseline` on
         standby and still loaded). A rollback verdict switches back by itself.
+        A reference too short of labels to judge a category is said now, in
+        the progress, the notification and the deployment record.
         """
         history = await self._routes.history(BAKE_HISTORY)
         table = self._routes.table
         reference = reference_window(
             history, baseline=baseline, switch_version=table.version, longest_s=reference_s
         )
+        gaps = await self._gaps(baseline, reference)
+        if gaps and progress is not None:
+            window = format_duration(max(0.0, reference[1] - reference[0]))
+            progress(f"warning: {reference_gap_warning(baseline, window, gaps)}")
         async with self._lock:
             loaded = await self._load()
             if loaded is not None and loaded[0].deployment_id == deployment_id:
@@ -290,14 +300,35 @@ class CanaryController(ControlLoop):
                 now=self.clock.now(),
                 reference=reference,
                 route_version=table.version,
+                gaps=gaps,
             )
             dep = await self._deployments.get(deployment_id)
             if dep is not None:
-                dep.detail["bake"] = {"baseline": baseline, "reference_wall": list(reference)}
+                dep.detail["bake"] = {
+                    "baseline": baseline,
+                    "reference_wall": list(reference),
+                    "reference_gaps": gaps,
+                }
                 await self._deployments.save(dep)
             await self._commit_without_routes(state, effects, 0)
         self.kick()
         return state
+
+    async def deployment(self, deployment_id: str) -> Deployment | None:
+        """The deployment row as the canary or bake last saved it (its start adds to `detail`)."""
+        return await self._deployments.get(deployment_id)
+
+    async def _gaps(self, baseline: str, reference: tuple[float, float]) -> list[str]:
+        """What the reference cannot judge; a failure to read it only loses the warning, not the bake."""
+        if self._reference_gaps is None or reference[1] <= reference[0]:
+            return []
+        try:
+            if self._before_check is not None:
+                await self._before_check()
+            return await self._reference_gaps(baseline, *reference)
+        except SlipwayError as exc:
+            log.warning("bake: could not read %s's reference window for its labels: %s", baseline, exc)
+            return []
 
     async def _supersede(self, old: CanaryState, revision: int, *, reason: str) -> None:
         """End a canary or bake the routes moved on from (best effort: the new one is what is watched)."""

@@ -164,13 +164,24 @@ class RolloutOperator:
         )
         if dep.status is not DeploymentStatus.LIVE:
             return Deployed(dep, self.route_version)
-        baked = await self._bake_switch(dep.id, dep.version, dep.slot, previous, actor=actor)
+        baked = await self._bake_switch(
+            dep.id, dep.version, dep.slot, previous, actor=actor, progress=progress
+        )
+        if baked is not None:
+            dep = await self._canary.deployment(dep.id) or dep
         if progress is not None and baked is not None:
             progress(f"baking {dep.version}: checked against {previous}'s traffic before the switch")
         return Deployed(dep, self.route_version, canary=baked)
 
     async def _bake_switch(
-        self, deployment_id: str, version: str, slot: str, previous: str, *, actor: str
+        self,
+        deployment_id: str,
+        version: str,
+        slot: str,
+        previous: str,
+        *,
+        actor: str,
+        progress: Callable[[str], None] | None = None,
     ) -> CanaryState | None:
         """Start the bake of a version a switch just made live, unless the config turned bakes off."""
         bake = self._bake()
@@ -178,7 +189,7 @@ class RolloutOperator:
             return None
         return await self._canary.start_bake(
             deployment_id, version=version, candidate=slot, baseline=previous,
-            plan=self._schedule(None, None), reference_s=bake.reference_s(), actor=actor,
+            plan=self._schedule(None, None), reference_s=bake.reference_s(), actor=actor, progress=progress,
         )  # fmt: skip
 
     # -- moving traffic ------------------------------------------------------------

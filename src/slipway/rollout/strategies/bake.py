@@ -60,11 +60,13 @@ def start_bake(
     now: float,
     reference: tuple[float, float],
     route_version: int,
+    gaps: Sequence[str] = (),
 ) -> tuple[CanaryState, list[Effect]]:
     """The monitoring windows after a switch that already happened: `candidate` serves everything.
 
     `reference` is the wall-clock window of `baseline`'s own traffic before the
-    switch that each check compares the candidate's traffic since with.
+    switch that each check compares the candidate's traffic since with;
+    `gaps` the categories it has too few labels in to judge (a warning now).
     """
     since, switched = reference
     state = CanaryState(
@@ -93,11 +95,27 @@ def start_bake(
         f"30 min to 24 h, daily to a week. A rollback verdict switches back to {baseline} by itself."
     )
     title = f"bake of {version} started: {candidate} serves all traffic"
+    severity = Severity.INFO
+    if gaps:
+        warning = reference_gap_warning(baseline, window, gaps)
+        text += f"\nWarning: {warning}"
+        title += f"; the reference cannot judge {', '.join(g.split(':', 1)[0] for g in gaps)}"
+        severity = Severity.WARNING
     return state, [
         Record(
             timeline_event(
                 state, now, "bake", actor, f"reference: {baseline}'s traffic in the {window} before"
             )
         ),
-        Notify(note(state, now, "bake.started", title, Severity.INFO, text)),
+        Notify(note(state, now, "bake.started", title, severity, text)),
     ]
+
+
+def reference_gap_warning(baseline: str, window: str, gaps: Sequence[str]) -> str:
+    """What a reference short of labels means for the bake, and the fix."""
+    return (
+        f"{baseline}'s traffic in the {window} before the switch has too few labels to judge "
+        f"{'; '.join(gaps)}. That window does not grow: those categories stay not covered, so this bake "
+        "cannot end stable and will end inconclusive (canary.inconclusive decides). Give the reference "
+        "more time (bake.reference, e.g. 72h) or send more labels before the next switch."
+    )
