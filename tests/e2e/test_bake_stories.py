@@ -229,9 +229,8 @@ async def test_a_reference_too_short_of_labels_is_said_when_the_bake_starts(
         )
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         said = " ".join(deployed.stdout.split())
-        assert (
-            "warning: blue's traffic before the switch" in said and "too few labels to judge billing: 10 labels" in said
-        )
+        assert "warning: blue's traffic before the switch" in said, said
+        assert "too few labels to judge billing: 10 labels" in said, said
         assert "bake.reference" in said, said
         started = hook.wait_for("bake.started")
         assert "the reference cannot judge billing, shipping" in str(started), started
