@@ -20,6 +20,8 @@ from tests.servers import run_asgi
 class Hook:
     url: str
     received: list[dict[str, Any]] = field(default_factory=list)
+    #: While True every POST gets a 503 (a sink that is down).
+    down: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def bodies(self) -> list[dict[str, Any]]:
@@ -45,6 +47,8 @@ def webhook_receiver(*, fail_first: int = 0) -> Iterator[Hook]:
     failures = [fail_first]
 
     async def receive(request: Request) -> JSONResponse:
+        if hook.down:
+            return JSONResponse({"ok": False}, status_code=503)
         if failures[0] > 0:
             failures[0] -= 1
             return JSONResponse({"ok": False}, status_code=503)

@@ -26,7 +26,7 @@ from slipway.app.engines import (
     validate_for_engine,
 )
 from slipway.app.notifiers import Notifiers
-from slipway.app.replica import Replica
+from slipway.app.replica import Replica, replica_id
 from slipway.app.settings import ServeSettings
 from slipway.app.shadow import ShadowService
 from slipway.app.started import NotStartedError, Started
@@ -308,7 +308,7 @@ class Runtime:
                 watch_file(self.settings.config_path, self._apply_watched), name="slipway-config-watch"
             )
             self._started = replace(started, watch=watch)
-        self.notifiers.start(store)
+        await self.notifiers.start(store, store, replica_id(self.settings.port))
         started.follower.start()
         shadow.start()
         # Last: once elected, this replica's loops act on everything the lines above set up.

@@ -44,3 +44,16 @@ class Notification:
             "facts": dict(self.facts),
             "at": self.at,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Notification:
+        """The inverse of `to_dict` (notifications kept in the store across a restart)."""
+        return cls(
+            event=str(data["event"]),
+            title=str(data["title"]),
+            severity=Severity(data.get("severity", Severity.INFO)),
+            text=str(data.get("text", "")),
+            metrics=tuple(MetricRow.from_dict(m) for m in data.get("metrics", ())),
+            facts={str(k): str(v) for k, v in dict(data.get("facts", {})).items()},
+            at=float(data.get("at", 0.0)),
+        )

@@ -102,6 +102,14 @@ class MetaStore(Protocol):
     async def set_meta(self, key: str, value: str) -> None: ...
 
 
+class KeptStore(Protocol):
+    """Meta keys one process writes as it stops and another takes as it starts (each key taken once)."""
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+    async def take_meta(self, prefix: str) -> dict[str, str]: ...
+
+
 class DeploymentStore(Protocol):
     async def save_deployment(self, deployment: Deployment) -> None:
         """Insert or update (by id) a deployment and its current status."""

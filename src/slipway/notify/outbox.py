@@ -26,6 +26,8 @@ class Outbox:
         self._deliver = deliver
         self._queue: asyncio.Queue[Notification] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
+        #: The notification being delivered (retried, perhaps for an hour) right now.
+        self._current: Notification | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"slipway-{self._what}")
@@ -44,21 +46,33 @@ class Outbox:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), timeout)
 
-    async def close(self, drain_s: float = 5.0) -> None:
-        """Deliver what is queued for up to `drain_s`, then stop."""
+    async def close(self, drain_s: float = 5.0) -> list[Notification]:
+        """Deliver what is queued for up to `drain_s`, then stop; what was not delivered, oldest first.
+
+        The one being retried when the drain ran out comes first: it may have
+        reached the sink in its last attempt, so a later send can repeat it
+        (at least once, never silently lost).
+        """
         if self._task is not None:
             await self.flush(drain_s)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        left = [] if self._current is None else [self._current]
+        while not self._queue.empty():
+            left.append(self._queue.get_nowait())
+            self._queue.task_done()
+        self._current = None
+        return left
 
     async def _run(self) -> None:
         while True:
             note = await self._queue.get()
+            self._current = note  # stays set if the task is cancelled mid-delivery: `close` keeps it
             try:
                 await self._deliver(note)
             except Exception:  # a bug here must not stop later notifications
                 log.exception("%s delivery failed unexpectedly", self._what)
-            finally:
-                self._queue.task_done()
+            self._current = None
+            self._queue.task_done()

@@ -81,8 +81,18 @@ class EmailNotifier:
         """Wait until everything queued so far was sent or given up on (tests, shutdown)."""
         await self._outbox.flush(timeout)
 
-    async def close(self, drain_s: float = 5.0) -> None:
-        await self._outbox.close(drain_s)
+    async def close(self, drain_s: float = 5.0) -> list[Notification]:
+        """Stop after a drain of up to `drain_s`; what was not mailed yet."""
+        return await self._outbox.close(drain_s)
+
+    def requeue(self, notes: list[Notification]) -> bool:
+        """Queue what an earlier run could not mail; False if e-mail is no longer configured."""
+        if self._settings() is None:
+            return False
+        for note in notes:
+            if not self._outbox.put(note):
+                self.stats.dropped += 1
+        return True
 
     async def send_test(self, note: Notification) -> list[SinkAnswer]:
         """One attempt, now, and what the server answered (`slipway notify test`); nothing recorded."""

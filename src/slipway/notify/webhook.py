@@ -92,11 +92,24 @@ class WebhookNotifier:
         """Wait until everything queued so far was sent or given up on (tests, shutdown)."""
         await asyncio.gather(*(o.flush(timeout) for o in list(self._outboxes.values())))
 
-    async def close(self, drain_s: float = 5.0) -> None:
-        await asyncio.gather(*(o.close(drain_s) for o in list(self._outboxes.values())))
+    async def close(self, drain_s: float = 5.0) -> dict[str, list[Notification]]:
+        """Stop after a drain of up to `drain_s`; per hook URL, what it has not received yet."""
+        urls = list(self._outboxes)
+        left = await asyncio.gather(*(self._outboxes[u].close(drain_s) for u in urls))
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        return {url: notes for url, notes in zip(urls, left, strict=True) if notes}
+
+    def requeue(self, url: str, notes: list[Notification]) -> bool:
+        """Queue what an earlier run could not deliver to `url`; False if that hook is not configured now."""
+        if url not in self._settings().urls:
+            return False
+        outbox = self._outbox(url)
+        for note in notes:
+            if not outbox.put(note):
+                self.stats.dropped += 1
+        return True
 
     async def _send(self, url: str, note: Notification) -> None:
         assert self._client is not None

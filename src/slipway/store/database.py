@@ -260,6 +260,10 @@ class Store:
     async def set_meta(self, key: str, value: str) -> None:
         await self._write(f"write meta key {key!r}", meta.set_, key, value)
 
+    async def take_meta(self, prefix: str) -> dict[str, str]:
+        """Remove and return the meta keys starting with `prefix` (one replica gets each)."""
+        return await self._write(f"take meta keys {prefix!r}*", meta.take, prefix)
+
     # -- notification deliveries ---------------------------------------------------
 
     async def add_deliveries(self, deliveries: list[Delivery]) -> None:

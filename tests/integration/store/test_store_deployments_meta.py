@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -9,7 +10,7 @@ from tests.integration.store.builders import T0, deployment
 
 from slipway.core.deployments import DeploymentStatus
 from slipway.core.errors import StoreError
-from slipway.store import Store
+from slipway.store import Store, open_store
 
 
 async def test_a_deployment_round_trips(store: Store) -> None:
@@ -61,3 +62,24 @@ async def test_a_detail_that_is_not_json_is_refused_on_every_backend(store: Stor
     with pytest.raises(StoreError, match="save deployment 'dep-1'"):
         await store.save_deployment(broken)
     assert await store.list_deployments() == []
+
+
+async def test_kept_keys_are_taken_once_whoever_asks_first(store_url: str) -> None:
+    """Two replicas starting together each take what stopped replicas kept, never the same key."""
+    first, second = await open_store(store_url), await open_store(store_url)
+    try:
+        for i in range(20):
+            await first.set_meta(f"notify_pending:replica-{i}", f"kept {i}")
+        await first.set_meta("notify_pendingX", "not under the prefix")
+        await first.set_meta("notifyXpending:a", "an underscore is no wildcard here")
+        await first.set_meta("other", "kept too")
+        a, b = await asyncio.gather(first.take_meta("notify_pending:"), second.take_meta("notify_pending:"))
+        assert not a.keys() & b.keys()
+        assert {**a, **b} == {f"notify_pending:replica-{i}": f"kept {i}" for i in range(20)}
+        assert await first.take_meta("notify_pending:") == {}
+        assert await first.get_meta("notify_pendingX") == "not under the prefix"
+        assert await first.get_meta("notifyXpending:a") == "an underscore is no wildcard here"
+        assert await first.get_meta("other") == "kept too"
+    finally:
+        await first.close()
+        await second.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -119,3 +120,7 @@ def test_fanout_survives_a_failing_notifier_and_when_follows_its_setting() -> No
     enabled[0] = True
     Fanout([When(Keep(), lambda: enabled[0])]).notify(NOTE)
     assert got == ["canary.rolled_back", "canary.rolled_back"]
+
+
+def test_a_notification_kept_in_the_store_reads_back_the_same() -> None:
+    assert Notification.from_dict(json.loads(json.dumps(NOTE.to_dict()))) == NOTE
