@@ -22,6 +22,8 @@ class Hook:
     received: list[dict[str, Any]] = field(default_factory=list)
     #: While True every POST gets a 503 (a sink that is down).
     down: bool = False
+    #: Every accepted POST as it arrived: its headers and raw body (to check signatures).
+    raw: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def bodies(self) -> list[dict[str, Any]]:
@@ -52,9 +54,11 @@ def webhook_receiver(*, fail_first: int = 0) -> Iterator[Hook]:
         if failures[0] > 0:
             failures[0] -= 1
             return JSONResponse({"ok": False}, status_code=503)
+        raw = await request.body()
         body = await request.json()
         with hook._lock:
             hook.received.append(body)
+            hook.raw.append((dict(request.headers), raw))
         return JSONResponse({"ok": True})
 
     app = Starlette(routes=[Route("/hook", receive, methods=["POST"])])

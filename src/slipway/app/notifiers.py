@@ -50,6 +50,7 @@ class Notifiers:
             retries=cfg.retries,
             backoff_s=cfg.backoff_s,
             retry_for_s=cfg.retry_for_s(),
+            secret_env=cfg.secret_env,
         )
 
     def _email_settings(self) -> EmailSettings | None:

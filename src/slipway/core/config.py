@@ -44,7 +44,7 @@ from slipway.core.email_config import EmailConfig
 from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.gateway_config import GatewayConfig
 from slipway.core.lora import ENGINE_SCHEME, is_engine_endpoint, match_adapter
-from slipway.core.names import EngineName, Label, SlotName, check_endpoint_text
+from slipway.core.names import EngineName, EnvName, Label, SlotName, check_endpoint_text
 from slipway.core.numbers import Range
 from slipway.core.shadow_config import ShadowConfig
 from slipway.core.slot_config import EngineConfig, SlotConfig
@@ -175,6 +175,12 @@ class NotifyConfig(BaseModel):
         description="How long a notification that a sink refuses or does not answer is retried (pauses "
         "double up to a minute; later notifications to that sink wait behind it, in order); then it is "
         "given up and marked failed.",
+    )
+    secret_env: EnvName | None = Field(
+        None,
+        description="Environment variable holding the key that signs every webhook body (HMAC-SHA256 of "
+        "`<timestamp>.<body>` in the X-Slipway-Signature header, the timestamp in X-Slipway-Timestamp), so "
+        "a receiver can check it came from slipway. Never the key itself.",
     )
     log: bool = Field(True, description="Also write every notification to the log.")
     email: EmailConfig | None = Field(None, description="Mail every notification through an SMTP server.")

@@ -6,12 +6,25 @@ backoff; a notification that still fails is logged and dropped. Each
 hook's final outcome goes to the delivery log, if one is given. URLs are
 secrets (a Slack webhook URL is a credential), so logs and delivery records
 name only the host.
+
+With `notify.secret_env` set, each body is signed: `X-Slipway-Timestamp` is
+the send time in Unix seconds and `X-Slipway-Signature` is `v1=` and the hex
+HMAC-SHA256, keyed with that variable's value, of `<timestamp>.<body bytes>`.
+A receiver recomputes it over the raw body and rejects old timestamps, so a
+forged or replayed rollback message is refused. The key is read at each
+attempt; a variable that is unset fails the delivery rather than send it
+unsigned.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import logging
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -36,6 +49,8 @@ class WebhookSettings:
     backoff_s: float = 1.0
     #: Keep retrying a failed delivery this long (seconds) after its first attempt.
     retry_for_s: float = 0.0
+    #: Environment variable holding the signing key; None: bodies are not signed.
+    secret_env: str | None = None
 
 
 @dataclass
@@ -137,11 +152,24 @@ class WebhookNotifier:
         return [SinkAnswer(_where(u), a.ok, a.answer) for u, a in zip(settings.urls, answers, strict=True)]
 
 
+def signature(key: bytes, timestamp: str, body: bytes) -> str:
+    """The `X-Slipway-Signature` value for `body` sent at `timestamp`."""
+    return "v1=" + hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
 async def _attempt(
     client: httpx.AsyncClient, url: str, payload: dict[str, object], settings: WebhookSettings
 ) -> Attempt:
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    headers = {"content-type": "application/json"}
+    if settings.secret_env is not None:
+        key = os.environ.get(settings.secret_env)
+        if not key:
+            return Attempt(False, f"environment variable {settings.secret_env} is not set", final=True)
+        stamp = str(int(time.time()))
+        headers |= {"x-slipway-timestamp": stamp, "x-slipway-signature": signature(key.encode(), stamp, body)}
     try:
-        resp = await client.post(url, json=payload, timeout=settings.timeout_s)
+        resp = await client.post(url, content=body, headers=headers, timeout=settings.timeout_s)
     except httpx.HTTPError as exc:
         return Attempt(False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     answer = f"HTTP {resp.status_code}"
