@@ -9,6 +9,7 @@ version's own, served before the switch.
 from __future__ import annotations
 
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -236,3 +237,42 @@ async def test_a_reference_too_short_of_labels_is_said_when_the_bake_starts(
         assert "the reference cannot judge billing, shipping" in str(started), started
         dep = httpx.get(f"{gw.url}/admin/deployments?limit=1").json()["deployments"][0]
         assert [g.split(":")[0] for g in dep["detail"]["bake"]["reference_gaps"]] == ["billing", "shipping"]
+
+
+async def test_a_bake_waits_to_switch_back_until_the_old_slot_answers_again(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    notify = f'notify: {{webhooks: ["{hook.url}"], timeout_s: 2}}\n'
+    blue_server = sim_backend(sim_profile("cs-v2.1", "v2.1"))
+    blue = blue_server.__enter__()
+    try:
+        with (
+            sim_backend(sim_profile("cs-v2.2", "v2.2", extra=BAD_BILLING), seed=1) as green,
+            live_gateway(tmp_path, routing_yaml(blue, green, extra=notify), clock=clock) as gw,
+        ):
+            await traffic(gw.url, 600)
+            assert deploy_bluegreen(gw)["deployment"]["status"] == "live"
+            # The old version's server dies while the new one serves everything.
+            blue_server.__exit__(None, None, None)
+            await traffic(gw.url, 600)
+            clock.advance(5 * MINUTE)
+            # A switch to a dead slot would be an outage: traffic stays, and people are told.
+            blocked = hook.wait_for("bake.switch_blocked")
+            c = canary(gw.url)["canary"]
+            assert (c["status"], c["route_pending"]) == ("rolled_back", True), c
+            assert "must switch to blue, but slot 'blue'" in str(
+                blocked
+            ) and "slipway rollback --force" in str(blocked)
+            assert httpx.get(f"{gw.url}/admin/status").json()["route"]["active"] == "green"
+            # It answers again: the pending switch back is made at the next wake.
+            blue_server = sim_backend(sim_profile("cs-v2.1", "v2.1"), port=int(blue.rsplit(":", 1)[1]))
+            blue_server.__enter__()
+            clock.advance(6 * MINUTE)
+            deadline = time.monotonic() + 20
+            while httpx.get(f"{gw.url}/admin/status").json()["route"]["active"] != "blue":
+                assert time.monotonic() < deadline, "the bake never switched back"
+                clock.advance(6 * MINUTE)
+                time.sleep(0.1)
+            assert [b["slipway"]["event"] for b in hook.bodies()].count("bake.switch_blocked") == 1
+    finally:
+        blue_server.__exit__(None, None, None)

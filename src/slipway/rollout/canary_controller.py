@@ -61,6 +61,7 @@ from slipway.rollout.strategies.canary_state import (
 )
 from slipway.rollout.strategies.canary_timing import starved_first_phase
 from slipway.rollout.strategies.summary import rollout_summary
+from slipway.rollout.switch_gate import SwitchGate
 
 log = logging.getLogger("slipway.canary")
 
@@ -109,6 +110,8 @@ class CanaryController(ControlLoop):
         self._lock = asyncio.Lock()
         #: (deployment id, clock time) of the last guard check; in memory only.
         self._last_guard: tuple[str, float] | None = None
+        #: Holds a switch back to a slot that stopped answering while it served nothing.
+        self._gate = SwitchGate(routes, notifier, wall)
         #: Number of guard checks run (tests and status read it).
         self.guard_checks = 0
 
@@ -533,6 +536,8 @@ class CanaryController(ControlLoop):
 
     async def _apply_route(self, state: CanaryState, effect: ApplyRoute) -> CanaryState | None:
         """Commit the route `state` wants; the state with the committed version, or None if it failed."""
+        if await self._gate.holds(state):
+            return None
         try:
             table = await self._routes.transition(lambda t: route_change(t, state, effect, self._wall()))
         except (TransitionError, ConflictError, NotFoundError) as exc:
