@@ -260,6 +260,8 @@ async def test_a_bake_waits_to_switch_back_until_the_old_slot_answers_again(
             blocked = hook.wait_for("bake.switch_blocked")
             c = canary(gw.url)["canary"]
             assert (c["status"], c["route_pending"]) == ("rolled_back", True), c
+            rolled = hook.wait_for("bake.rolled_back")
+            assert "the switch back waits: blue is not answering, so traffic stays on green" in str(rolled)
             assert "must switch to blue, but slot 'blue'" in str(
                 blocked
             ) and "slipway rollback --force" in str(blocked)

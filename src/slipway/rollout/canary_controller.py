@@ -31,6 +31,7 @@ from slipway.core.canary import CanaryRecord, JudgeRequest
 from slipway.core.canary_schedule import CanarySchedule, format_duration
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, NotFoundError, NotLeaderError, SlipwayError, TransitionError
+from slipway.core.notifications import Notification
 from slipway.core.ports import CanaryJudge, CanaryStore, Clock, Notifier
 from slipway.core.types import WEIGHT_SCALE, RouteChangeKind, RouteTable
 from slipway.evals.smoke import SmokeCase
@@ -526,13 +527,25 @@ class CanaryController(ControlLoop):
         told = False
         for effect in effects:
             if isinstance(effect, Notify):
-                self._notifier.notify(effect.notification)
+                self._notifier.notify(self._as_it_is(state, effect.notification))
                 told = True
         if told and state.status.is_final():
             # It just ended (its last notification went out with this step): the summary follows it.
             self._notifier.notify(rollout_summary(state, self.clock.now()))
             if state.status is CanaryStatus.STABLE and self._after_stable is not None:
                 await self._after_stable(state)
+
+    def _as_it_is(self, state: CanaryState, note: Notification) -> Notification:
+        """The notification, corrected when its route change is still waiting (a held switch back)."""
+        if not state.route_pending or state.status is not CanaryStatus.ROLLED_BACK:
+            return note
+        serving = self._routes.table.active
+        waits = (
+            f"the switch back waits: {state.baseline} is not answering, so traffic stays on {serving} "
+            "until it does (see the switch_blocked notification)"
+        )
+        rest = note.text.replace(f"All traffic is on {state.baseline}. ", "")
+        return replace(note, title=f"{note.title} ({waits})", text=f"{waits[0].upper()}{waits[1:]}.\n{rest}")
 
     async def _apply_route(self, state: CanaryState, effect: ApplyRoute) -> CanaryState | None:
         """Commit the route `state` wants; the state with the committed version, or None if it failed."""
