@@ -471,3 +471,106 @@ def test_a_page_whose_dns_name_was_rebound_to_127_0_0_1_can_neither_read_nor_rol
         assert (seen["read"], seen["post"]) == (400, 400), seen
         assert "evil.example" in seen["body"] and "route" not in seen["body"], seen["body"]
         assert route_now(gw) == before
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+async def hostile_traffic(url: str, n: int, labelled: int) -> None:
+    """`n` chats in a category named like markup, the first `labelled` of them labelled."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        for i in range(n):
+            r = await client.post(
+                "/v1/chat/completions",
+                headers={"x-slipway-category": HOSTILE},
+                json={"model": "m", "messages": [{"role": "user", "content": f"hello #{i}"}]},
+            )
+            assert r.status_code == 200, r.text
+            if i < labelled:
+                fb = await client.post(
+                    "/v1/feedback", json={"request_id": r.headers["x-slipway-request-id"], "label": HOSTILE}
+                )
+                assert fb.status_code == 200, fb.text
+
+
+def test_a_bake_after_a_switch_says_so_with_its_standby_and_per_category_coverage(
+    tmp_path: Path, pw: Any
+) -> None:
+    expect = pw.expect
+    clock = ManualClock()
+    # Given v2.1 served labelled traffic, a client-named category among it, then v2.2 deployed blue-green
+    with (
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2"), seed=1) as green,
+        live_gateway(tmp_path, routing_yaml(blue, green), clock=clock) as gw,
+    ):
+        asyncio.run(traffic(gw.url, 400))
+        asyncio.run(hostile_traffic(gw.url, 40, 8))
+        r = httpx.post(
+            f"{gw.url}/admin/deploy",
+            json={"version": "v2.2", "strategy": "bluegreen", "slot": "green", "no_smoke": True},
+            timeout=60,
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["canary"]["kind"] == "bake"
+        # When v2.2 serves traffic and the first check of its bake falls due
+        asyncio.run(traffic(gw.url, 400))
+        asyncio.run(hostile_traffic(gw.url, 40, 8))
+        c = check_after(gw, clock, 5)["canary"]
+        assert (c["kind"], c["status"]) == ("bake", "promoted"), c
+        slots = httpx.get(f"{gw.url}/admin/status").json()["slots"]
+        old = {s["name"]: s["version"] for s in slots}["blue"]
+        alerts: list[str] = []
+
+        with dashboard(pw, gw) as d:
+            page = d.page
+            page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+            # Then the panel says it is a bake, against what, the standby, the window and the verdict
+            expect(page.locator("#canary-status")).to_contain_text("bake of v2.2", timeout=SEEN_MS)
+            expect(page.locator("#bake-what")).to_contain_text(
+                "Bake of v2.2 after the switch", timeout=SEEN_MS
+            )
+            expect(page.locator("#bake-reference")).to_contain_text(
+                f"{old}'s own traffic from", timeout=SEEN_MS
+            )
+            expect(page.locator("#bake-standby")).to_contain_text(f"Standby: blue ({old})", timeout=SEEN_MS)
+            expect(page.locator("#bake-window")).to_contain_text("first hour", timeout=SEEN_MS)
+            expect(page.locator("#bake-window")).to_contain_text("next check in 5m", timeout=SEEN_MS)
+            expect(page.locator("#bake-verdict")).to_contain_text("pass", timeout=SEEN_MS)
+            # And only the actions valid for a bake: no abort, a switch back to the standby
+            expect(page.locator("#canary-abort")).to_be_hidden(timeout=SEEN_MS)
+            expect(page.locator("#bake-back")).to_have_text("Switch back to blue", timeout=SEEN_MS)
+            # And the coverage table: billing covered, the markup-named category not, shown as text
+            billing = page.locator('#coverage tr[data-category="billing"]')
+            expect(billing.locator("td.coverage")).to_have_text("covered", timeout=SEEN_MS)
+            expect(billing.locator("td.labels")).to_have_text("200 / 200", timeout=SEEN_MS)
+            rows = page.locator("#coverage tbody tr")
+            expect(rows).to_have_count(3, timeout=SEEN_MS)
+            odd = rows.filter(has_text=HOSTILE)
+            expect(odd).to_have_count(1, timeout=SEEN_MS)
+            expect(odd.locator("td.category")).to_have_text(HOSTILE)
+            expect(odd.locator("td.coverage")).to_have_text("not covered")
+            expect(odd.locator("td.labels")).to_have_text("8 / 8")
+            expect(odd.locator("td.eta")).to_contain_text("never")
+            assert page.locator("#board img").count() == 0
+            assert alerts == []
+
+
+def test_a_canary_names_a_category_without_enough_labels_not_covered(tmp_path: Path, pw: Any) -> None:
+    expect = pw.expect
+    clock = ManualClock()
+    with (
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2"), seed=1) as green,
+        live_gateway(tmp_path, routing_yaml(blue, green), clock=clock) as gw,
+    ):
+        deploy_canary(gw, "50%:2h,100%")
+        asyncio.run(traffic(gw.url, 400))
+        asyncio.run(hostile_traffic(gw.url, 40, 8))
+        check_after(gw, clock, 15)
+        with dashboard(pw, gw) as d:
+            page = d.page
+            expect(page.locator("#bake")).to_be_hidden(timeout=SEEN_MS)
+            odd = page.locator("#coverage tbody tr").filter(has_text=HOSTILE)
+            expect(odd.locator("td.coverage")).to_have_text("not covered", timeout=SEEN_MS)
+            expect(page.locator('#coverage tr[data-category="billing"] td.coverage')).to_have_text("covered")
