@@ -278,3 +278,28 @@ async def test_a_bake_waits_to_switch_back_until_the_old_slot_answers_again(
             assert [b["slipway"]["event"] for b in hook.bodies()].count("bake.switch_blocked") == 1
     finally:
         blue_server.__exit__(None, None, None)
+
+
+async def test_a_bake_with_short_windows_ends_stable_when_its_last_window_ends(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    # A canary's windows are left at the default: the bake's are its own.
+    for gw in story(tmp_path, hook, clock, bake="bake: {windows: '10m every 5m'}\n"):
+        await traffic(gw.url, 400)
+        out = deploy_bluegreen(gw)
+        bake = out["canary"]
+        assert (bake["kind"], bake["windows"], bake["stable_after_s"]) == ("bake", ["10m every 5m"], 600)
+        started = hook.wait_for("bake.started")
+        assert "every 5 min for the first 10 min. A rollback verdict" in str(started), started
+        await traffic(gw.url, 400)
+        # Clean at 5 minutes, and not yet stable: one window, ten minutes long.
+        c = check_after(gw, clock, 5)["canary"]
+        assert (c["status"], c["looks"]) == ("promoted", 1), c
+        assert c["monitoring"]["left_s"] == pytest.approx(5 * MINUTE)
+        # Clean at 10 minutes: stable, not a week later.
+        c = check_after(gw, clock, 5)["canary"]
+        assert (c["status"], c["looks"]) == ("stable", 2), c
+        assert c["reason"] == "10 min of clean checks after promotion", c
+        stable = hook.wait_for("bake.stable")
+        assert "v2.2 is stable after 10 min" in str(stable), stable
+        assert httpx.get(f"{gw.url}/admin/status").json()["route"]["active"] == "green"

@@ -1,7 +1,9 @@
 """Durations, rates and canary steps written for people, as the advice's text shows them.
 
-The monitoring schedule is worded from `canary_state.MONITOR_WINDOWS`, the
-schedule the canary controller runs, so the advice cannot promise checks the
+The monitoring schedule is worded from the default windows
+(`canary_schedule.DEFAULT_MONITOR_WINDOWS`, what a canary and a bake run
+unless `canary.windows`/`bake.windows` say otherwise) by the same words the
+controller's notifications use, so the advice cannot promise checks the
 controller does not make.
 """
 
@@ -9,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slipway.core.canary_schedule import DEFAULT_INTERVAL, CanaryStep, format_duration
-from slipway.rollout.strategies.canary_state import MONITOR_WINDOWS
+from slipway.core.canary_schedule import (
+    DEFAULT_INTERVAL,
+    DEFAULT_MONITOR_WINDOWS,
+    CanaryStep,
+    MonitorWindow,
+    format_duration,
+    windows_text,
+)
 from slipway.rollout.strategies.canary_timing import DAY_S
-
-_SPOKEN = {3600.0: "an hour", DAY_S: "24 h", 7 * DAY_S: "a week"}
 
 
 def format_span(seconds: float | None) -> str:
@@ -50,14 +56,6 @@ def steps_text(steps: Sequence[CanaryStep], traffic_per_day: float | None) -> st
     return ", ".join(parts) + f"; checks every {DEFAULT_INTERVAL}"
 
 
-def monitoring_text() -> str:
+def monitoring_text(windows: Sequence[MonitorWindow] = DEFAULT_MONITOR_WINDOWS) -> str:
     """'checks every 5 min for the first hour, every 30 min to 24 h, daily to a week'."""
-    parts = []
-    for index, (until, every) in enumerate(MONITOR_WINDOWS):
-        often = "daily" if every == DAY_S else f"every {format_span(every)}"
-        spoken = _SPOKEN.get(until, format_span(until))
-        if index == 0:
-            parts.append(f"{often} for the first {spoken.removeprefix('an ').removeprefix('a ')}")
-        else:
-            parts.append(f"{often} to {spoken}")
-    return "checks " + ", ".join(parts)
+    return "checks " + windows_text(windows)

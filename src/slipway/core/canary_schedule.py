@@ -6,7 +6,12 @@ Written the way operators say it, on the command line or in the routing file:
 
 Each step is `WEIGHT%:DURATION`; the last is `100%` with no duration (reaching
 it promotes the candidate). Durations take `s`, `m`, `h` and `d` and may be
-combined (`1h30m`). Every mistake is a ConfigError that names the bad part
+combined (`1h30m`). The monitoring windows after a promotion (and a bake's)
+are written the same way, each `UNTIL every EVERY`:
+
+    1h every 5m, 24h every 30m, 7d every 1d
+
+Every mistake is a ConfigError that names the bad part
 and shows a correct example. Pure: `core` so the routing file's schema can
 validate a plan without importing the control plane.
 """
@@ -14,6 +19,7 @@ validate a plan without importing the control plane.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -29,6 +35,12 @@ DEFAULT_HOLD_LIMIT = "4h"
 #: How often guard checks run between the scheduled ones (only a rollback verdict counts); "0"/"off" = none.
 DEFAULT_GUARD_INTERVAL = "1m"
 STEPS_EXAMPLE = "write it like 5%:2h,25%:4h,100%"
+#: The monitoring windows after a promotion or a switch: the last window's end is when the watch ends stable.
+DEFAULT_WINDOWS = "1h every 5m, 24h every 30m, 7d every 1d"
+WINDOWS_EXAMPLE = f"write it like {DEFAULT_WINDOWS}"
+#: At most this many windows, ending at most this long after the promotion.
+MAX_WINDOWS = 20
+MAX_WINDOWS_S = 90 * 86400.0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 #: No phase, interval or hold lasts longer than a year (and a timer that far out overflows the loop).
 MAX_DURATION_S = 366 * 86400.0
@@ -179,16 +191,132 @@ def parse_steps(spec: str | list[str] | tuple[str, ...]) -> tuple[CanaryStep, ..
 
 
 @dataclass(frozen=True, slots=True)
+class MonitorWindow:
+    """One monitoring window: until this long after the promotion, check this often."""
+
+    until_s: float
+    every_s: float
+
+    def __str__(self) -> str:
+        return f"{format_duration(self.until_s)} every {format_duration(self.every_s)}"
+
+
+def parse_windows(
+    spec: str | list[str] | tuple[str, ...], *, what: str = "windows"
+) -> tuple[MonitorWindow, ...]:
+    """'1h every 5m, 24h every 30m, 7d every 1d' (or the same as a list) → windows; errors name the item."""
+    items = (
+        [part.strip() for part in spec.split(",")]
+        if isinstance(spec, str)
+        else [str(s).strip() for s in spec]
+    )
+    if not items or items == [""]:
+        raise ConfigError(f"{what} has no windows: the watch needs at least one", hint=WINDOWS_EXAMPLE)
+    if len(items) > MAX_WINDOWS:
+        raise ConfigError(
+            f"{what} has {len(items)} windows; at most {MAX_WINDOWS} are allowed",
+            hint=f"merge neighbouring windows; {WINDOWS_EXAMPLE}",
+        )
+    windows: list[MonitorWindow] = []
+    for item in items:
+        if not item:
+            raise ConfigError(f"{what}: an empty window (two commas in a row?)", hint=WINDOWS_EXAMPLE)
+        match = re.fullmatch(r"(.+?)\s+every\s+(.+)", item, flags=re.IGNORECASE)
+        if match is None:
+            raise ConfigError(
+                f"{what}: window {item!r} is not UNTIL every EVERY",
+                hint=f"e.g. 1h every 5m (a check every 5 min until 1 h in); {WINDOWS_EXAMPLE}",
+            )
+        until = parse_duration(match.group(1), what=f"{what}: window {item!r}: until")
+        every = parse_duration(match.group(2), what=f"{what}: window {item!r}: every")
+        start = windows[-1].until_s if windows else 0.0
+        if until <= start:
+            raise ConfigError(
+                f"{what}: window {item!r} ends at {format_duration(until)}, not after the window before it "
+                f"({format_duration(start)}); each window's until must be later than the last",
+                hint=WINDOWS_EXAMPLE,
+            )
+        if every > until - start:
+            raise ConfigError(
+                f"{what}: window {item!r} checks every {format_duration(every)}, longer than the window "
+                f"itself ({format_duration(start) if start else 'the start'} to {format_duration(until)})",
+                hint=f"check at most once per window: every {format_duration(until - start)} or less",
+            )
+        windows.append(MonitorWindow(until, every))
+    if windows[-1].until_s > MAX_WINDOWS_S:
+        raise ConfigError(
+            f"{what}: the last window ends at {format_duration(windows[-1].until_s)}; "
+            f"the watch may last at most {MAX_WINDOWS_S / 86400:g} days",
+            hint=f"end the last window at 90d or sooner; {WINDOWS_EXAMPLE}",
+        )
+    return tuple(windows)
+
+
+def windows_spec(windows: Sequence[MonitorWindow]) -> str:
+    """The windows as the config takes them: '1h every 5m, 24h every 30m, 7d every 1d'."""
+    return ", ".join(str(w) for w in windows)
+
+
+def span_words(seconds: float) -> str:
+    """A window's end for people: 'an hour', '24 h', 'a week', '10 min', '14 days'."""
+    if seconds == 3600:
+        return "an hour"
+    if seconds == 7 * 86400:
+        return "a week"
+    if seconds < 60 or (seconds < 600 and seconds % 60):
+        return f"{seconds:g} s"
+    if seconds < 3600 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    if seconds <= 2 * 86400 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds % 86400 == 0:
+        return f"{seconds / 86400:g} days"
+    return format_duration(seconds)
+
+
+def _often(every: float) -> str:
+    if every == 86400:
+        return "daily"
+    if every == 3600:
+        return "hourly"
+    return f"every {span_words(every).removeprefix('an ').removeprefix('a ')}"
+
+
+def windows_text(windows: Sequence[MonitorWindow]) -> str:
+    """'every 5 min for the first hour, every 30 min to 24 h, daily to a week' (the default)."""
+    parts = []
+    for index, window in enumerate(windows):
+        spoken = span_words(window.until_s)
+        if index == 0:
+            parts.append(
+                f"{_often(window.every_s)} for the first {spoken.removeprefix('an ').removeprefix('a ')}"
+            )
+        else:
+            parts.append(f"{_often(window.every_s)} to {spoken}")
+    return ", ".join(parts)
+
+
+def clean_words(seconds: float) -> str:
+    """Why a watch that lasted `seconds` ends stable: 'a clean week', '10 min of clean checks'."""
+    return "a clean week" if seconds == 7 * 86400 else f"{span_words(seconds)} of clean checks"
+
+
+DEFAULT_MONITOR_WINDOWS = parse_windows(DEFAULT_WINDOWS)
+
+
+@dataclass(frozen=True, slots=True)
 class CanarySchedule:
     steps: tuple[CanaryStep, ...]
     interval_s: float = 900.0
     inconclusive: InconclusivePolicy = InconclusivePolicy.ROLLBACK
     hold_limit_s: float = 4 * 3600.0
-    #: Run the post-promotion monitoring windows (every 5 min for 1 h, 30 min to 24 h, daily to a week).
+    #: Run the post-promotion monitoring windows (`windows`).
     monitor: bool = True
     #: Guard checks between the scheduled ones, this often (clock seconds); they act only on a
     #: rollback verdict, at once. 0 = none.
     guard_s: float = 0.0
+    #: The monitoring windows after the promotion (or a bake's switch); the last one's end is "stable".
+    windows: tuple[MonitorWindow, ...] = DEFAULT_MONITOR_WINDOWS
 
     @classmethod
     def parse(
@@ -200,6 +328,7 @@ class CanarySchedule:
         hold_limit: str = DEFAULT_HOLD_LIMIT,
         monitor: bool = True,
         guard_interval: str = DEFAULT_GUARD_INTERVAL,
+        windows: str | list[str] | tuple[str, ...] = DEFAULT_WINDOWS,
     ) -> CanarySchedule:
         try:
             policy = InconclusivePolicy(inconclusive)
@@ -213,11 +342,22 @@ class CanarySchedule:
             hold_limit_s=parse_duration(hold_limit, what="hold_limit"),
             monitor=monitor,
             guard_s=parse_guard_interval(guard_interval),
+            windows=parse_windows(windows),
         )
 
     @property
     def steps_text(self) -> str:
         return ",".join(str(s) for s in self.steps)
+
+    @property
+    def stable_after_s(self) -> float:
+        """How long after the promotion (or a bake's switch) a clean watch ends stable."""
+        return self.windows[-1].until_s
+
+    @property
+    def windows_text(self) -> str:
+        """The monitoring windows in words: 'every 5 min for the first hour, ..., daily to a week'."""
+        return windows_text(self.windows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -229,6 +369,8 @@ class CanarySchedule:
             "hold_limit_s": self.hold_limit_s,
             "monitor": self.monitor,
             "guard_s": self.guard_s,
+            "windows": windows_spec(self.windows),
+            "window_list": [[w.until_s, w.every_s] for w in self.windows],
         }
 
     @classmethod
@@ -241,4 +383,8 @@ class CanarySchedule:
             monitor=bool(data.get("monitor", True)),
             # A plan saved before guard checks existed keeps running without them.
             guard_s=float(data.get("guard_s", 0.0)),
+            # A plan saved before the windows were configurable keeps the windows it ran with then.
+            windows=tuple(MonitorWindow(float(u), float(e)) for u, e in data["window_list"])
+            if data.get("window_list")
+            else DEFAULT_MONITOR_WINDOWS,
         )

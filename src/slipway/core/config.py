@@ -20,6 +20,7 @@ validation error into one that points at the file is `config_errors`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -32,11 +33,13 @@ from slipway.core.canary_schedule import (
     DEFAULT_HOLD_LIMIT,
     DEFAULT_INTERVAL,
     DEFAULT_STEPS,
+    DEFAULT_WINDOWS,
     CanarySchedule,
     InconclusivePolicy,
     parse_duration,
     parse_guard_interval,
     parse_steps,
+    parse_windows,
 )
 from slipway.core.config_errors import check_finite, invalid_field
 from slipway.core.config_yaml import _line_map, load_yaml
@@ -69,6 +72,11 @@ class CanaryConfig(BaseModel):
     )
     hold_limit: str = Field(DEFAULT_HOLD_LIMIT, description="Longest hold before it rolls back.")
     monitor: bool = Field(True, description="Run the post-promotion monitoring windows.")
+    windows: str | list[str] = Field(
+        DEFAULT_WINDOWS,
+        description="The monitoring windows after promotion, each UNTIL every EVERY, e.g. "
+        "1h every 5m, 24h every 30m, 7d every 1d (or the same as a list); the last one's end is stable.",
+    )
     guard_interval: str = Field(
         DEFAULT_GUARD_INTERVAL,
         description="Guard checks between the scheduled ones, acting only on a rollback; 0/off = none.",
@@ -99,6 +107,15 @@ class CanaryConfig(BaseModel):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, value: str | list[str]) -> str | list[str]:
+        try:
+            parse_windows(value, what="canary.windows")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("guard_interval", mode="before")
     @classmethod
     def _guard(cls, value: object) -> str:
@@ -117,6 +134,7 @@ class CanaryConfig(BaseModel):
             hold_limit=self.hold_limit,
             monitor=self.monitor,
             guard_interval=self.guard_interval,
+            windows=self.windows,
         )
 
 
@@ -127,8 +145,13 @@ class BakeConfig(BaseModel):
 
     after_switch: bool = Field(
         True,
-        description="Bake every blue-green deploy once it switched: checks every 5 min for the first hour, "
-        "every 30 min to 24 h, daily to a week; a rollback verdict switches back by itself.",
+        description="Bake every blue-green deploy once it switched: checks on `windows`; a rollback verdict "
+        "switches back by itself.",
+    )
+    windows: str | list[str] = Field(
+        DEFAULT_WINDOWS,
+        description="The bake's monitoring windows after the switch, each UNTIL every EVERY, e.g. "
+        "1h every 5m, 24h every 30m, 7d every 1d (or the same as a list); the last one's end is stable.",
     )
     reference: str = Field(
         "24h",
@@ -138,8 +161,9 @@ class BakeConfig(BaseModel):
 
     unload_when_stable: bool = Field(
         False,
-        description="When a bake ends stable (a clean week), unload the previous version from the standby "
-        "slot (its files are kept; `slipway load SLOT` brings it back). Off: `slipway unload SLOT` does it.",
+        description="When a bake ends stable (clean to its last window), unload the previous version from "
+        "the standby slot (its files are kept; `slipway load SLOT` brings it back). "
+        "Off: `slipway unload SLOT` does it.",
     )
 
     @field_validator("reference")
@@ -151,8 +175,21 @@ class BakeConfig(BaseModel):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, value: str | list[str]) -> str | list[str]:
+        try:
+            parse_windows(value, what="bake.windows")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
     def reference_s(self) -> float:
         return parse_duration(self.reference, what="bake.reference")
+
+    def schedule(self, base: CanarySchedule) -> CanarySchedule:
+        """`base` (the canary's schedule) with the bake's own monitoring windows."""
+        return replace(base, windows=parse_windows(self.windows, what="bake.windows"))
 
 
 class NotifyConfig(BaseModel):
@@ -184,6 +221,31 @@ class NotifyConfig(BaseModel):
     )
     log: bool = Field(True, description="Also write every notification to the log.")
     email: EmailConfig | None = Field(None, description="Mail every notification through an SMTP server.")
+    daily_summary: str | None = Field(
+        None,
+        description="Send a summary of the last 24 hours (route changes, rollouts, rollbacks, failed "
+        "deliveries, traffic per slot, what to do next) every day at this UTC time, HH:MM; off when unset.",
+    )
+
+    @field_validator("daily_summary")
+    @classmethod
+    def _daily_summary(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip()
+        hours, sep, minutes = text.partition(":")
+        if (
+            not sep
+            or not (hours.isdigit() and minutes.isdigit())
+            or len(minutes) != 2
+            or not 1 <= len(hours) <= 2
+            or int(hours) > 23
+            or int(minutes) > 59
+        ):
+            raise ValueError(
+                f'notify.daily_summary {value!r} is not a UTC time of day: write HH:MM, e.g. "07:30"'
+            )
+        return f"{int(hours):02d}:{minutes}"
 
     @field_validator("retry_for")
     @classmethod

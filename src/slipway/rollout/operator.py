@@ -189,7 +189,8 @@ class RolloutOperator:
             return None
         return await self._canary.start_bake(
             deployment_id, version=version, candidate=slot, baseline=previous,
-            plan=self._schedule(None, None), reference_s=bake.reference_s(), actor=actor, progress=progress,
+            plan=bake.schedule(self._schedule(None, None)), reference_s=bake.reference_s(), actor=actor,
+            progress=progress,
         )  # fmt: skip
 
     # -- moving traffic ------------------------------------------------------------

@@ -91,8 +91,8 @@ def start_bake(
     window = format_duration(max(0.0, switched - since))
     text = (
         f"{candidate} ({version}) serves all traffic; {baseline} stays loaded. Each check compares it with "
-        f"{baseline}'s own traffic in the {window} before the switch: every 5 min for the first hour, every "
-        f"30 min to 24 h, daily to a week. A rollback verdict switches back to {baseline} by itself."
+        f"{baseline}'s own traffic in the {window} before the switch: {plan.windows_text}. "
+        f"A rollback verdict switches back to {baseline} by itself."
     )
     title = f"bake of {version} started: {candidate} serves all traffic"
     severity = Severity.INFO

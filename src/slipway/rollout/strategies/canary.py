@@ -21,10 +21,11 @@ At each check:
 While paused the phase timer stops, but checks go on and a rollback verdict
 still rolls back.
 
-After promotion the candidate is the active slot and the monitoring windows
-check it every 5 min for the first hour, every 30 min to 24 h, daily to
-a week; a rollback verdict in a window switches back to the old slot (still
-loaded), and a clean week marks it stable.
+After promotion the candidate is the active slot and the schedule's
+monitoring windows check it (by default every 5 min for the first hour, every
+30 min to 24 h, daily to a week; `canary.windows`); a rollback verdict in a
+window switches back to the old slot (still loaded), and clean checks to the
+end of the last window mark it stable.
 
 A switch made without a ramp (a blue-green deploy) starts the same windows
 directly: `start_bake` is a canary already promoted, whose reference is the
@@ -37,7 +38,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from slipway.core.canary import CanaryVerdict, VerdictAction
-from slipway.core.canary_schedule import CanarySchedule, format_duration
+from slipway.core.canary_schedule import CanarySchedule, clean_words, format_duration, span_words
 from slipway.core.deployments import DeploymentStatus
 from slipway.core.errors import TransitionError
 from slipway.core.notifications import Severity
@@ -68,7 +69,6 @@ from slipway.rollout.strategies.canary_moves import (
     Unload,
 )
 from slipway.rollout.strategies.canary_state import (
-    STABLE_AFTER_S,
     CanaryState,
     CanaryStatus,
     desired_route,
@@ -293,7 +293,7 @@ def _promote(
         ended_at=None if state.schedule.monitor else now, phase_looks=0,
     )  # fmt: skip
     watch = (
-        "Monitoring windows: every 5 min for the first hour, every 30 min to 24 h, daily to a week. "
+        f"Monitoring windows: {state.schedule.windows_text}. "
         f"`slipway rollback` goes back to {state.baseline} at once, without re-analysis."
         if state.schedule.monitor
         else f"{state.baseline} stays loaded for `slipway rollback`."
@@ -328,14 +328,19 @@ def _monitor(
             title = f"{state.version} in its monitoring window: {verdict.reason}"
             effects.append(Notify(note(state, now, "monitor.concern", title, Severity.WARNING, "", verdict)))
     short = verdict.uncovered()
-    if now - promoted_at >= STABLE_AFTER_S and short:
+    stable_after = state.schedule.stable_after_s
+    if now - promoted_at >= stable_after and short:
         return not_stable_yet(state, verdict, short, now, effects)
-    if now - promoted_at >= STABLE_AFTER_S:
+    if now - promoted_at >= stable_after:
         state = replace(
-            state, status=CanaryStatus.STABLE, ended_at=now, reason="a clean week after promotion"
+            state,
+            status=CanaryStatus.STABLE,
+            ended_at=now,
+            reason=f"{clean_words(stable_after)} after promotion",
         )
         title = (
-            f"{state.version} is stable after a week; {state.baseline} may be unloaded (its files are kept)"
+            f"{state.version} is stable after {span_words(stable_after)}; {state.baseline} may be unloaded "
+            "(its files are kept)"
         )
         effects.append(Record(timeline_event(state, now, "stable", actor_of(state), title)))
         event = "bake.stable" if state.kind == "bake" else "monitor.stable"

@@ -2,7 +2,7 @@
 
 A phase whose checks pass still does not end while a category that carries
 enough traffic lacks the labels to judge it (`uncovered_end`), and a clean
-week is not "stable" without them (`not_stable_yet`): a thin category is
+watch is not "stable" without them (`not_stable_yet`): a thin category is
 exactly where a regression hides. Pure: state and verdict in, state and
 effects out.
 """
@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from slipway.core.canary import CanaryVerdict, VerdictAction
-from slipway.core.canary_schedule import InconclusivePolicy, format_duration
+from slipway.core.canary_schedule import InconclusivePolicy, format_duration, span_words
 from slipway.core.deployments import DeploymentStatus
 from slipway.core.notifications import Severity
 from slipway.core.types import RouteChangeKind
 from slipway.rollout.strategies.canary_moves import ApplyRoute, Effect, Finish, Notify, Record
-from slipway.rollout.strategies.canary_state import STABLE_AFTER_S, CanaryState, CanaryStatus
+from slipway.rollout.strategies.canary_state import CanaryState, CanaryStatus
 from slipway.rollout.strategies.canary_words import SYSTEM, actor_of, note, pct, rollout_name, timeline_event
 
 
@@ -103,24 +103,27 @@ def inconclusive_end(
 def not_stable_yet(
     state: CanaryState, verdict: CanaryVerdict, short: list[str], now: float, effects: list[Effect]
 ) -> tuple[CanaryState, list[Effect]]:
-    """A clean week, but not for every category that matters: no "stable" without their labels.
+    """Clean windows, but not for every category that matters: no "stable" without their labels.
 
     The watch goes on, checked every interval, up to the hold limit past the
-    week; then the schedule's inconclusive policy: `hold` keeps watching (an
+    last window's end; then the schedule's inconclusive policy: `hold` keeps watching (an
     operator decides), `extend` and `rollback` switch back to the old slot.
     """
     assert state.promoted_at is not None
     why = "not enough labels to judge " + "; ".join(short)
-    over = now - state.promoted_at - STABLE_AFTER_S
+    stable_after = state.schedule.stable_after_s
+    over = now - state.promoted_at - stable_after
     if over < state.schedule.hold_limit_s or state.schedule.inconclusive is InconclusivePolicy.HOLD:
         if not state.reason.startswith("not stable yet"):
-            title = f"{state.version} is not stable yet after a week: {why}"
+            title = f"{state.version} is not stable yet after {span_words(stable_after)}: {why}"
             effects.append(Record(timeline_event(state, now, "extend", actor_of(state), title, verdict)))
             effects.append(
                 Notify(note(state, now, "monitor.not_stable", title, Severity.WARNING, "", verdict))
             )
         return replace(state, reason=f"not stable yet: {why}"), effects
-    new, more = roll_back(state, now, actor_of(state), f"inconclusive after a week: {why}", verdict=verdict)
+    new, more = roll_back(
+        state, now, actor_of(state), f"inconclusive after {span_words(stable_after)}: {why}", verdict=verdict
+    )
     return new, effects + more
 
 

@@ -14,16 +14,16 @@ from enum import StrEnum
 from typing import Any
 
 from slipway.core.canary import CanaryVerdict
-from slipway.core.canary_schedule import CanarySchedule
+from slipway.core.canary_schedule import DEFAULT_MONITOR_WINDOWS, CanarySchedule
 from slipway.core.types import WEIGHT_SCALE
 
-#: The post-promotion monitoring windows: (until this long after promotion, check this often).
-MONITOR_WINDOWS: tuple[tuple[float, float], ...] = (
-    (3600.0, 300.0),
-    (86400.0, 1800.0),
-    (7 * 86400.0, 86400.0),
+#: The default post-promotion monitoring windows: (until this long after promotion, check this often).
+#: Each canary and bake runs its own schedule's `windows` (`canary.windows`, `bake.windows`); these
+#: are what the advice describes, the defaults.
+MONITOR_WINDOWS: tuple[tuple[float, float], ...] = tuple(
+    (w.until_s, w.every_s) for w in DEFAULT_MONITOR_WINDOWS
 )
-STABLE_AFTER_S = 7 * 86400.0
+STABLE_AFTER_S = DEFAULT_MONITOR_WINDOWS[-1].until_s
 
 
 class CanaryStatus(StrEnum):
@@ -35,7 +35,7 @@ class CanaryStatus(StrEnum):
     INVESTIGATING = "investigating"
     #: At 100 %: the candidate is the active slot; the monitoring windows run.
     PROMOTED = "promoted"
-    #: A clean week after promotion.
+    #: Clean checks to the end of the last monitoring window after promotion.
     STABLE = "stable"
     ROLLED_BACK = "rolled_back"
     ABORTED = "aborted"
@@ -158,10 +158,15 @@ def next_check_at(state: CanaryState) -> float | None:
     if state.status is CanaryStatus.PROMOTED:
         assert state.promoted_at is not None
         since = (state.last_check_at or state.promoted_at) - state.promoted_at
-        for until, every in MONITOR_WINDOWS:
+        start = 0.0
+        for window in state.schedule.windows:
+            until, every = window.until_s, window.every_s
             if since < until:
-                return state.promoted_at + min((math.floor(since / every) + 1) * every, until)
-        # Past the week and not stable: waiting for a category's labels, checked every interval.
+                # Counted from the window's start, so each check falls `every` after the last one.
+                due = start + (math.floor((since - start) / every) + 1) * every
+                return state.promoted_at + min(due, until)
+            start = until
+        # Past the last window and not stable: waiting for a category's labels, checked every interval.
         return state.promoted_at + since + state.schedule.interval_s
     base = state.last_check_at if state.last_check_at is not None else state.phase_started_at
     due = base + state.schedule.interval_s
@@ -194,7 +199,7 @@ def view(state: CanaryState, now: float) -> dict[str, Any]:
     if state.status is CanaryStatus.PROMOTED and state.promoted_at is not None:
         monitoring = {
             "since_s": now - state.promoted_at,
-            "left_s": max(0.0, state.promoted_at + STABLE_AFTER_S - now),
+            "left_s": max(0.0, state.promoted_at + state.schedule.stable_after_s - now),
             # What the candidate is compared with: the baseline's own traffic in this wall-clock window.
             "reference_wall": [state.started_wall, state.promoted_wall],
         }
@@ -212,6 +217,10 @@ def view(state: CanaryState, now: float) -> dict[str, Any]:
         "steps": [str(s) for s in state.schedule.steps],
         "interval_s": state.schedule.interval_s,
         "guard_interval_s": state.schedule.guard_s,
+        # The monitoring windows after promotion (or the switch), as configured and in words.
+        "windows": [str(w) for w in state.schedule.windows],
+        "windows_text": state.schedule.windows_text,
+        "stable_after_s": state.schedule.stable_after_s,
         "inconclusive": str(state.schedule.inconclusive),
         "phase_length_s": phase_length(state) if ramp else None,
         "phase_elapsed_s": phase_elapsed(state, now) if ramp else None,
