@@ -18,6 +18,7 @@ from slipway.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from slipway.app.apply import ConfigApplier, ConfigState
 from slipway.app.clock import control_clock
 from slipway.app.config_file import CONFIG_TEXT_META_KEY, LoadedConfig, read_config_file
+from slipway.app.daily import DailySummary
 from slipway.app.engines import (
     DEPLOYED_ENGINES_META_KEY,
     engine_specs,
@@ -49,6 +50,7 @@ from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
 from slipway.core.errors import ConfigError, NotFoundError, StoreError
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
+from slipway.core.notifications import Notification
 from slipway.core.ports import Notifier
 from slipway.core.shadow import parse_expiry, parse_sample, parse_until
 from slipway.core.shadow_config import ShadowConfig
@@ -120,6 +122,8 @@ class Runtime:
             apply_at_start=settings.apply_config_at_start,
         )
         self._started: Started | None = None
+        #: The daily summary's loop (run on the leader); None before start.
+        self._daily: DailySummary | None = None
         self.notifiers = Notifiers(self._notify_config)
         self.started_at = time.time()
         max_body = self.config.gateway.max_body_bytes if self.config is not None else DEFAULT_MAX_BODY_BYTES
@@ -274,7 +278,18 @@ class Runtime:
             feed = RouteFeed(
                 store, poll_s=self.settings.route_poll_s, notifications=self.settings.route_notifications
             )
-            loops = (canary, shadow.controller)
+            daily = DailySummary(
+                store=store,
+                notifier=self.notifier(),
+                canary=canary,
+                shadow=shadow.controller,
+                at=lambda: self._notify_config().daily_summary,
+                clock=canary.clock,
+                recorder_losses=lambda: (recorder.stats.lost_in_failed_writes, recorder.stats.dropped),
+                before_read=lambda: self._flush_for_summary(recorder),
+            )
+            self._daily = daily
+            loops = (canary, shadow.controller, daily)
 
             def wake_loops() -> None:
                 for loop in loops:
@@ -393,6 +408,16 @@ class Runtime:
 
     async def notify_test(self, actor: str) -> list[SinkAnswer]:
         return await self.notifiers.send_test(actor)
+
+    async def _flush_for_summary(self, recorder: Recorder) -> None:
+        await recorder.flush()
+        await self.notifiers.deliveries.flush()
+
+    async def daily_summary(self, send: bool) -> Notification:
+        """The daily summary of the last 24 hours, now; with `send`, also queued to every sink."""
+        if self._daily is None:
+            raise NotStartedError("the gateway is not started")
+        return await (self._daily.send_now() if send else self._daily.compose())
 
     async def history(self, limit: int) -> list[RouteChange]:
         return await self.started.store.route_history(limit)

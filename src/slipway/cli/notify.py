@@ -79,3 +79,25 @@ def test(
         console.print(table)
     if not out["ok"]:
         raise typer.Exit(1)
+
+
+@notify_app.command("summary", epilog=example("slipway notify summary --send"))
+def summary(
+    send: bool = typer.Option(False, "--send", help="Also send it to every configured sink now."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    url: str | None = URL_OPTION,
+) -> None:
+    """The daily summary of the last 24 hours, now: what changed, was checked, was found, what to do next."""
+    client = AdminClient()
+    note: dict[str, Any] = (
+        client.post("/admin/notify/summary", json={}) if send else client.get("/admin/notify/summary")
+    )
+    if as_json:
+        typer.echo(json.dumps(note, indent=2))
+        return
+    # The text carries people's words (reasons, actors): printed as written, never as markup.
+    console.print(Text(note["title"], style="bold"))
+    if note["text"]:
+        console.print(Text(note["text"]))
+    if send:
+        console.print("sent to every configured sink (see `slipway notifications` for what each answered)")

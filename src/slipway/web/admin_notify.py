@@ -26,3 +26,13 @@ def add_notify_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[Depend
         """A test message to each configured sink, once, now: what each answered; `ok` only if all did."""
         answers = await runtime.notify_test(x_slipway_actor)
         return {"ok": bool(answers) and all(a.ok for a in answers), "sinks": [a.to_dict() for a in answers]}
+
+    @app.get("/admin/notify/summary", dependencies=deps, tags=["notifications"])
+    async def notify_summary() -> dict[str, Any]:
+        """The daily summary of the last 24 hours, composed now and not sent."""
+        return (await runtime.daily_summary(send=False)).to_dict()
+
+    @app.post("/admin/notify/summary", dependencies=deps, tags=["notifications"])
+    async def notify_summary_send(x_slipway_actor: str = fastapi.Depends(actor_header)) -> dict[str, Any]:
+        """The daily summary of the last 24 hours, composed now and queued to every sink."""
+        return (await runtime.daily_summary(send=True)).to_dict()

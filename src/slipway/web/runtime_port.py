@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
+from slipway.core.notifications import Notification
 from slipway.core.types import RouteChange
 from slipway.gateway.metrics import TrafficMetrics
 from slipway.rollout.canary_controller import CanaryController
@@ -53,6 +54,8 @@ class AdminRuntime(Protocol):
     async def notifications(self, limit: int) -> list[Delivery]: ...
 
     async def notify_test(self, actor: str) -> list[SinkAnswer]: ...
+
+    async def daily_summary(self, send: bool) -> Notification: ...
 
     async def deployments(self, limit: int) -> list[Deployment]: ...
 
