@@ -32,7 +32,7 @@ from slipway.analysis.samples import ArmSample
 from slipway.analysis.sources.store import arm_sample, arm_samples
 from slipway.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from slipway.core.arms import ArmWindowReader
-from slipway.core.canary import CanaryVerdict, JudgeRequest, MetricRow
+from slipway.core.canary import CanaryVerdict, JudgeRequest, MetricRow, VerdictAction
 
 _RATIO_METRICS = (
     "error_rate",
@@ -187,7 +187,9 @@ def _row(m: MetricResult) -> MetricRow:
         baseline=c.baseline if c is not None else None,
         candidate=c.candidate if c is not None else None,
         threshold=_threshold_words(m),
-        action=m.action,
+        # A row too thin to judge reads "inconclusive", never "pass": nothing vouched for it yet. (Its
+        # metric still does not decide the verdict unless it is required; see analysis.decide.)
+        action=VerdictAction.INCONCLUSIVE if m.outcome is Outcome.INSUFFICIENT else m.action,
         n_baseline=m.n_baseline,
         n_candidate=m.n_candidate,
         detail=detail,
