@@ -574,3 +574,19 @@ def test_a_canary_names_a_category_without_enough_labels_not_covered(tmp_path: P
             odd = page.locator("#coverage tbody tr").filter(has_text=HOSTILE)
             expect(odd.locator("td.coverage")).to_have_text("not covered", timeout=SEEN_MS)
             expect(page.locator('#coverage tr[data-category="billing"] td.coverage')).to_have_text("covered")
+            # Roll back during the ramp ends the canary: the confirmation says so, not "green to blue".
+            asked: list[str] = []
+
+            def dismiss(dialog: Dialog) -> None:
+                asked.append(dialog.message)
+                dialog.dismiss()
+
+            page.on("dialog", dismiss)
+            expect(page.locator("#rollback")).to_be_enabled(timeout=SEEN_MS)
+            page.locator("#rollback").click()
+            expect(page.locator("#canary-status")).to_contain_text("v2.2", timeout=SEEN_MS)
+            question = (
+                "Roll back now: end the canary of v2.2; "
+                "green's share goes to 0 % and all traffic stays on blue?"
+            )
+            assert asked == [question], asked
