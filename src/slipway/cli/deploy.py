@@ -116,8 +116,8 @@ def deploy(
         console.print(
             f"[green]deployed {version}[/] in slot {dep['slot']} (was {dep['previous_slot']}); "
             f"route v{out['route_version']}. Baking: checked against {dep['previous_slot']}'s own traffic "
-            "before the switch every 5 min for the first hour, every 30 min to 24 h, daily to a week; a "
-            f"rollback verdict switches back by itself. Follow it with `slipway canary watch`; "
+            f"before the switch {out['canary'].get('windows_text') or 'in its monitoring windows'}; a "
+            f"rollback verdict switches back by itself. Follow it with `slipway bake watch`; "
             "`slipway rollback` goes back at once."
         )
         gaps = (dep["detail"].get("bake") or {}).get("reference_gaps") or []
