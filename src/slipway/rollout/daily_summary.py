@@ -81,7 +81,7 @@ class DailyFacts:
 
 def _cut(text: str) -> str:
     text = " ".join(str(text).split())
-    return text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 1] + "…"
+    return text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 3] + "..."
 
 
 def _capped(items: Sequence[str]) -> list[str]:
@@ -107,7 +107,7 @@ def _change_line(change: RouteChange) -> str:
     kind = str(change.kind)
     if change.kind is RouteChangeKind.ROLLBACK:
         kind = "automatic rollback" if _is_automatic(change) else "manual rollback"
-    moved = f"{change.from_active} → {change.to_active}" if change.from_active else change.to_active
+    moved = f"{change.from_active} -> {change.to_active}" if change.from_active else change.to_active
     why = f": {_cut(change.reason)}" if change.reason else ""
     return f"{_clock(change.at)} {kind} ({_cut(moved)}) by {_cut(change.actor)}{why}"
 

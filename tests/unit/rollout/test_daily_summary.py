@@ -67,7 +67,7 @@ def test_a_busy_day_counts_lists_checks_and_says_what_next() -> None:
     )
     note = daily_summary(facts)
     assert "4 route change(s) (2 canary, 1 config, 1 deploy)" in note.text
-    assert "deploy (blue → green) by alice: deploy v2" in note.text
+    assert "deploy (blue -> green) by alice: deploy v2" in note.text
     assert "step 10 %" not in note.text  # canary steps are counted, not listed
     assert "not enough labels to judge billing" in note.text
     assert "still running until 2026-12-06 09:30 UTC" in note.text
@@ -113,7 +113,7 @@ def test_a_manual_rollback_is_called_manual() -> None:
         now=NOW, history=[change(RouteChangeKind.ROLLBACK, NOW - 60, actor="alice", reason="")]
     )
     note = daily_summary(facts)
-    assert "manual rollback (blue → green) by alice" in note.text
+    assert "manual rollback (blue -> green) by alice" in note.text
     assert "no reason given" in note.text
 
 
