@@ -27,14 +27,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from slipway.core.canary import CanaryRecord, JudgeRequest
+from slipway.core.canary import JudgeRequest
 from slipway.core.canary_schedule import CanarySchedule, format_duration
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
-from slipway.core.errors import ConflictError, NotFoundError, NotLeaderError, SlipwayError, TransitionError
-from slipway.core.notifications import Notification
+from slipway.core.errors import ConflictError, NotFoundError, SlipwayError, TransitionError
 from slipway.core.ports import CanaryJudge, CanaryStore, Clock, Notifier
 from slipway.core.types import WEIGHT_SCALE, RouteChangeKind, RouteTable
 from slipway.evals.smoke import SmokeCase
+from slipway.rollout.canary_effects import CanaryEffects
 from slipway.rollout.control_loop import ControlLoop
 from slipway.rollout.controller import RouteController
 from slipway.rollout.deployment_book import DeploymentBook
@@ -43,17 +43,11 @@ from slipway.rollout.strategies.bake import reference_gap_warning, reference_win
 from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.rollout.strategies.canary import (
     ApplyRoute,
-    Effect,
     Event,
-    Finish,
     GuardTick,
-    Notify,
-    Record,
     RoutesChanged,
     Tick,
-    Unload,
 )
-from slipway.rollout.strategies.canary_routes import route_change
 from slipway.rollout.strategies.canary_state import (
     CanaryState,
     CanaryStatus,
@@ -61,8 +55,6 @@ from slipway.rollout.strategies.canary_state import (
     planned_looks,
 )
 from slipway.rollout.strategies.canary_timing import starved_first_phase
-from slipway.rollout.strategies.summary import rollout_summary
-from slipway.rollout.switch_gate import SwitchGate
 
 log = logging.getLogger("slipway.canary")
 
@@ -97,22 +89,19 @@ class CanaryController(ControlLoop):
         #: The categories a bake's reference window has too few labels in (slot, since, until).
         self._reference_gaps = reference_gaps
         self._store = store
-        #: Called once a canary or bake ends stable (e.g. to unload the previous version).
-        self._after_stable = after_stable
         #: The rate the gateway served lately (wall-clock requests/day), None when unknown.
         self._traffic_per_day = traffic_per_day
         self._routes = routes
         self._deployments = deployments
         self._judge = judge
-        self._notifier = notifier
         super().__init__(clock, log)
         self._wall = wall
         self._before_check = before_check
         self._lock = asyncio.Lock()
         #: (deployment id, clock time) of the last guard check; in memory only.
         self._last_guard: tuple[str, float] | None = None
-        #: Holds a switch back to a slot that stopped answering while it served nothing.
-        self._gate = SwitchGate(routes, notifier, wall)
+        #: Saves each step and carries out what it asks for (routes, timeline, deployment, notifications).
+        self._effects = CanaryEffects(store, routes, deployments, notifier, clock, wall, after_stable)
         #: Number of guard checks run (tests and status read it).
         self.guard_checks = 0
 
@@ -124,7 +113,7 @@ class CanaryController(ControlLoop):
     async def wake(self) -> float | None:
         """One pass: reconcile, and check if a check is due. Returns when to wake next (clock time)."""
         async with self._lock:
-            loaded = await self._load()
+            loaded = await self._effects.load()
             if loaded is None:
                 return None
             state, revision = await self._reconcile(*loaded)
@@ -151,7 +140,7 @@ class CanaryController(ControlLoop):
                 return self._next_wake(state)
             return self.clock.now() + min(RETRY_S, state.schedule.interval_s)
         async with self._lock:
-            loaded = await self._load()
+            loaded = await self._effects.load()
             if loaded is None or loaded[0].deployment_id != state.deployment_id:
                 return self.clock.now()
             current, revision = loaded
@@ -159,7 +148,7 @@ class CanaryController(ControlLoop):
                 return self._next_wake(current)  # someone acted meanwhile; look again from their state
             new, effects = canary.step(current, event(verdict), self.clock.now(), wall=self._wall())
             if effects:
-                new = await self._commit(new, effects, revision)
+                new = await self._effects.commit(new, effects, revision)
             return self._next_wake(new)
 
     def _guard_due(self, state: CanaryState) -> float | None:
@@ -233,7 +222,7 @@ class CanaryController(ControlLoop):
             if progress is not None:
                 progress(f"warning: {starved}")
         async with self._lock:
-            loaded = await self._load()
+            loaded = await self._effects.load()
             if loaded is not None and not loaded[0].status.is_final():
                 old, revision = loaded
                 if old.status.in_ramp():
@@ -242,7 +231,7 @@ class CanaryController(ControlLoop):
                     )
                 ended = replace(old, status=CanaryStatus.SUPERSEDED, ended_at=self.clock.now(),
                                 reason=f"deploy {dep.version} ({dep.id}) started")  # fmt: skip
-                await self._save(ended, revision)
+                await self._effects.save(ended, revision)
             table = self._routes.table
             state, effects = canary.start(
                 plan,
@@ -256,7 +245,7 @@ class CanaryController(ControlLoop):
             )
             dep.detail["canary"] = {"plan": plan.to_dict(), "baseline": table.active}
             await self._deployments.move(dep, DeploymentStatus.CANARY)
-            state = await self._commit(state, effects, 0)
+            state = await self._effects.commit(state, effects, 0)
         self.kick()
         return dep, state
 
@@ -289,7 +278,7 @@ class CanaryController(ControlLoop):
             window = format_duration(max(0.0, reference[1] - reference[0]))
             progress(f"warning: {reference_gap_warning(baseline, window, gaps)}")
         async with self._lock:
-            loaded = await self._load()
+            loaded = await self._effects.load()
             if loaded is not None and loaded[0].deployment_id == deployment_id:
                 return loaded[0]
             if loaded is not None and not loaded[0].status.is_final():
@@ -314,7 +303,7 @@ class CanaryController(ControlLoop):
                     "reference_gaps": gaps,
                 }
                 await self._deployments.save(dep)
-            await self._commit_without_routes(state, effects, 0)
+            await self._effects.commit_without_routes(state, effects, 0)
         self.kick()
         return state
 
@@ -338,7 +327,7 @@ class CanaryController(ControlLoop):
         """End a canary or bake the routes moved on from (best effort: the new one is what is watched)."""
         ended = replace(old, status=CanaryStatus.SUPERSEDED, ended_at=self.clock.now(), reason=reason)
         try:
-            await self._save(ended, revision)
+            await self._effects.save(ended, revision)
         except ConflictError:
             log.info(
                 "canary %s changed while it was being superseded; it keeps its own last state",
@@ -359,7 +348,7 @@ class CanaryController(ControlLoop):
 
     async def ensure_idle(self) -> None:
         """Refuse to start a deploy while a canary ramps (it would fight over the split)."""
-        loaded = await self._load()
+        loaded = await self._effects.load()
         if loaded is not None and loaded[0].status.in_ramp():
             state = loaded[0]
             raise TransitionError(
@@ -371,14 +360,14 @@ class CanaryController(ControlLoop):
     async def command(self, event: Event) -> CanaryState:
         """An operator's move on the current canary (pause, resume, promote, abort, rollback)."""
         async with self._lock:
-            loaded = await self._load()
+            loaded = await self._effects.load()
             if loaded is None:
                 raise NotFoundError(
                     "there is no canary", hint="start one with slipway deploy VERSION --strategy canary"
                 )
             state, revision = await self._reconcile(*loaded)
             new, effects = canary.step(state, event, self.clock.now(), wall=self._wall())
-            new = await self._commit(new, effects, revision)
+            new = await self._effects.commit(new, effects, revision)
         self.kick()
         return new
 
@@ -403,7 +392,7 @@ class CanaryController(ControlLoop):
         return replace(table, slots=slots, weights=dict(current.weights))
 
     async def current(self) -> CanaryState | None:
-        loaded = await self._load()
+        loaded = await self._effects.load()
         return loaded[0] if loaded else None
 
     async def status(self, events: int = 20) -> dict[str, Any] | None:
@@ -427,36 +416,19 @@ class CanaryController(ControlLoop):
             ],
         }
 
-    # -- carrying out effects ------------------------------------------------------
-
-    async def _load(self) -> tuple[CanaryState, int] | None:
-        record = await self._store.latest_canary()
-        if record is None:
-            return None
-        return CanaryState.from_dict(dict(record.state)), record.revision
-
-    async def _save(self, state: CanaryState, revision: int) -> int:
-        now = self.clock.now()
-        record = CanaryRecord(
-            deployment_id=state.deployment_id,
-            status=str(state.status),
-            revision=revision,
-            created_at=state.started_at,
-            updated_at=now,
-            state=state.to_dict(),
-        )
-        saved = await self._store.save_canary(record, expected_revision=revision)
-        return saved.revision
+    # -- keeping up with the routes -------------------------------------------------
 
     async def _reconcile(self, state: CanaryState, revision: int) -> tuple[CanaryState, int]:
         """Finish a pending route change, or notice one made behind the canary's back."""
         if state.status.is_final() and not state.route_pending:
             return state, revision
         if state.route_pending:
-            applied = await self._apply_route(state, ApplyRoute(RouteChangeKind.CANARY, "resume the canary"))
+            applied = await self._effects.apply_route(
+                state, ApplyRoute(RouteChangeKind.CANARY, "resume the canary")
+            )
             if applied is None:
                 return state, revision
-            return applied, await self._save(applied, revision)
+            return applied, await self._effects.save(applied, revision)
         table = self._routes.table
         if table.version < state.route_version:
             # The canary's own change, made through another replica, has not reached this one yet:
@@ -471,105 +443,4 @@ class CanaryController(ControlLoop):
         what = f"route v{last.version}: {last.kind} by {last.actor}: {last.reason}" if last else "unknown"
         event = RoutesChanged(table.version, table.active, table.weights.get(state.candidate, 0), what)
         new, effects = canary.step(state, event, self.clock.now(), wall=self._wall())
-        return new, await self._commit_without_routes(new, effects, revision)
-
-    async def _commit(self, state: CanaryState, effects: list[Effect], revision: int) -> CanaryState:
-        """Save the state (a route change pending) and its timeline, make the route change, then the rest.
-
-        Readers see a new state with its timeline, and `route_pending` until the routes match it.
-        """
-        revision = await self._save(state, revision)
-        await self._record(effects)
-        for effect in effects:
-            if isinstance(effect, ApplyRoute):
-                applied = await self._apply_route(state, effect)
-                if applied is not None:
-                    state, revision = await self._save_applied(applied, revision)
-        await self._finish_and_notify(state, effects)
-        return state
-
-    async def _save_applied(self, state: CanaryState, revision: int) -> tuple[CanaryState, int]:
-        """Save that the route step is done; if another replica saved first, take its state.
-
-        The route change wakes the leader on every replica that follows it, and
-        the leader finishes a pending route step it finds (`_reconcile`). So a
-        step made through a follower may be saved as done by the leader first:
-        that is the same step finished once, not a conflict to report.
-        """
-        try:
-            return state, await self._save(state, revision)
-        except NotLeaderError:
-            raise
-        except ConflictError:
-            loaded = await self._load()
-            if loaded is None or loaded[0].deployment_id != state.deployment_id or loaded[0].route_pending:
-                raise
-            log.info("canary %s: another replica saved this route step first", state.deployment_id)
-            return loaded
-
-    async def _commit_without_routes(self, state: CanaryState, effects: list[Effect], revision: int) -> int:
-        revision = await self._save(state, revision)
-        await self._record(effects)
-        await self._finish_and_notify(state, effects)
-        return revision
-
-    async def _record(self, effects: list[Effect]) -> None:
-        for effect in effects:
-            if isinstance(effect, Record):
-                await self._store.add_canary_event(effect.event)
-
-    async def _finish_and_notify(self, state: CanaryState, effects: list[Effect]) -> None:
-        for effect in effects:
-            if isinstance(effect, Finish):
-                await self._finish(state.deployment_id, effect)
-            elif isinstance(effect, Unload):
-                await self._unload(effect.slot)
-        told = False
-        for effect in effects:
-            if isinstance(effect, Notify):
-                self._notifier.notify(self._as_it_is(state, effect.notification))
-                told = True
-        if told and state.status.is_final():
-            # It just ended (its last notification went out with this step): the summary follows it.
-            self._notifier.notify(rollout_summary(state, self.clock.now()))
-            if state.status is CanaryStatus.STABLE and self._after_stable is not None:
-                await self._after_stable(state)
-
-    def _as_it_is(self, state: CanaryState, note: Notification) -> Notification:
-        """The notification, corrected when its route change is still waiting (a held switch back)."""
-        if not state.route_pending or state.status is not CanaryStatus.ROLLED_BACK:
-            return note
-        serving = self._routes.table.active
-        waits = (
-            f"the switch back waits: {state.baseline} is not answering, so traffic stays on {serving} "
-            "until it does (see the switch_blocked notification)"
-        )
-        rest = note.text.replace(f"All traffic is on {state.baseline}. ", "")
-        return replace(note, title=f"{note.title} ({waits})", text=f"{waits[0].upper()}{waits[1:]}.\n{rest}")
-
-    async def _apply_route(self, state: CanaryState, effect: ApplyRoute) -> CanaryState | None:
-        """Commit the route `state` wants; the state with the committed version, or None if it failed."""
-        if await self._gate.holds(state):
-            return None
-        try:
-            table = await self._routes.transition(lambda t: route_change(t, state, effect, self._wall()))
-        except (TransitionError, ConflictError, NotFoundError) as exc:
-            log.error("canary %s: could not set the route: %s", state.deployment_id, exc)
-            return None
-        return replace(state, route_pending=False, route_version=table.version)
-
-    async def _finish(self, deployment_id: str, effect: Finish) -> None:
-        dep = await self._deployments.get(deployment_id)
-        if dep is None or dep.status is effect.status or dep.status.is_terminal():
-            return
-        dep.detail = {**dep.detail, "canary_result": effect.reason}
-        try:
-            await self._deployments.move(dep, effect.status)
-        except TransitionError as exc:
-            log.error("canary %s: %s", deployment_id, exc)
-
-    async def _unload(self, slot: str) -> None:
-        try:
-            await self._routes.unload(slot)
-        except SlipwayError as exc:
-            log.error("could not unload slot %s: %s", slot, exc)
+        return new, await self._effects.commit_without_routes(new, effects, revision)
