@@ -19,6 +19,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 
 from slipway.core.deliveries import DeliverySink, SinkAnswer
 from slipway.core.notifications import Notification
@@ -161,7 +162,9 @@ def _deliver(message: EmailMessage, settings: EmailSettings) -> Attempt:
                 refused.append(f"{rcpt} ({code})")
         if len(refused) == len(settings.to):
             raise smtplib.SMTPResponseException(code, reply)
-        code, reply = smtp.data(message.as_bytes())
+        # RFC 5321 lines end in CRLF; smtplib converts bare LFs only in str, never in bytes, and a strict
+        # server reads a bare-LF mail as one line (refused over 1000 bytes).
+        code, reply = smtp.data(message.as_bytes(policy=SMTP_POLICY))
         if code != 250:
             raise smtplib.SMTPResponseException(code, reply)
     answer = f"{code} {reply.decode(errors='replace')}".strip()
