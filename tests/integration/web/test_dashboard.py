@@ -524,7 +524,12 @@ def test_a_bake_after_a_switch_says_so_with_its_standby_and_per_category_coverag
 
         with dashboard(pw, gw) as d:
             page = d.page
-            page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+
+            def dismiss(dialog: Dialog) -> None:
+                alerts.append(dialog.message)
+                dialog.dismiss()
+
+            page.on("dialog", dismiss)
             # Then the panel says it is a bake, against what, the standby, the window and the verdict
             expect(page.locator("#canary-status")).to_contain_text("bake of v2.2", timeout=SEEN_MS)
             expect(page.locator("#bake-what")).to_contain_text(
