@@ -19,6 +19,7 @@ from slipway.app.apply import ConfigApplier, ConfigState
 from slipway.app.clock import control_clock
 from slipway.app.config_file import CONFIG_TEXT_META_KEY, LoadedConfig, read_config_file
 from slipway.app.daily import DailySummary
+from slipway.app.drift_watch import DriftWatch
 from slipway.app.engines import (
     DEPLOYED_ENGINES_META_KEY,
     engine_specs,
@@ -48,6 +49,7 @@ from slipway.core.config import (
 )
 from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
+from slipway.core.drift_config import DriftConfig
 from slipway.core.errors import ConfigError, NotFoundError, StoreError
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
 from slipway.core.notifications import Notification
@@ -289,7 +291,15 @@ class Runtime:
                 before_read=lambda: self._flush_for_summary(recorder),
             )
             self._daily = daily
-            loops = (canary, shadow.controller, daily)
+            drift = DriftWatch(
+                store=store,
+                routes=controller,
+                notifier=self.notifier(),
+                config=lambda: self.config.drift if self.config is not None else DriftConfig(),
+                clock=canary.clock,
+                before_read=recorder.flush,
+            )
+            loops = (canary, shadow.controller, daily, drift)
 
             def wake_loops() -> None:
                 for loop in loops:

@@ -7,12 +7,15 @@ recorder's health matters most, so the rest is shown anyway.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from slipway.app.drift_watch import LAST_META_KEY as DRIFT_META_KEY
 from slipway.core.errors import StoreError
+from slipway.store.database import Store
 from slipway.web.status import (
     CanarySummary,
     ConfigStatus,
@@ -40,6 +43,7 @@ async def gather_status(runtime: Runtime) -> Status:
         shadow = await s.shadow.controller.current()
         live, leadership = await s.replica.live()
         unloaded = await s.operator.unloaded()
+        drift = await _drift(s.store)
         replicas: ReplicasStatus | None = ReplicasStatus(
             this=s.replica.id, leading_epoch=s.replica.epoch, leader=leadership, live=tuple(live)
         )
@@ -48,6 +52,7 @@ async def gather_status(runtime: Runtime) -> Status:
         store_error = str(exc)
         traffic, deployments, canary, shadow, replicas = {}, [], None, None, None
         unloaded = {}
+        drift = None
     weights = table.effective_weights()
     slots = tuple(
         SlotStatus(
@@ -126,6 +131,7 @@ async def gather_status(runtime: Runtime) -> Status:
         connections=copy.copy(runtime.connections),
         route_feed={**asdict(s.route_feed.stats), "follower_restarts": s.follower.restarts},
         replicas=replicas,
+        drift=drift,
         last_deployment=(
             DeploymentSummary(
                 id=deployments[0].id, version=deployments[0].version, status=str(deployments[0].status)
@@ -134,3 +140,11 @@ async def gather_status(runtime: Runtime) -> Status:
             else None
         ),
     )
+
+
+async def _drift(store: Store) -> dict[str, Any] | None:
+    raw = await store.get_meta(DRIFT_META_KEY)
+    try:
+        return dict(json.loads(raw)) if raw else None
+    except ValueError:
+        return None

@@ -62,6 +62,7 @@ def status(
                 f"slot {escape(slot['name'])} unloaded by {escape(gone['by'])}: {escape(gone['released'])}; "
                 f"`slipway load {escape(slot['name'])}` loads it again (a rollback to it does so by itself)"
             )
+    _drift_line(data.get("drift"))
     rec = data["recorder"]
     console.print(
         f"records: {rec['written']} written, {rec['pending']} pending, [bold]{rec['dropped']} dropped[/]"
@@ -139,6 +140,23 @@ def history(
 
 
 FORCE_HELP = "Move traffic even if the target slot fails its readiness check (recorded in history)."
+
+
+def _drift_line(drift: dict[str, Any] | None) -> None:
+    """One line on the input mix against the active version's reference (nothing before the first check)."""
+    if not drift:
+        return
+    version = escape(str(drift.get("version")))
+    if drift.get("state") == "building":
+        have, need = drift.get("reference_requests", 0), drift.get("reference_needed", 0)
+        console.print(f"input drift: making {version}'s reference ({have:,} of {need:,} requests)")
+        return
+    dims = drift.get("dimensions") or []
+    moved = [escape(str(d.get("words"))) for d in dims if d.get("drifted")]
+    if moved:
+        console.print(f"[yellow]input drift since {version}'s reference:[/] " + "; ".join(moved))
+    else:
+        console.print(f"input drift: none since {version}'s reference")
 
 
 def checked(value: str | None, check: Callable[[str, str], str], what: str) -> str | None:

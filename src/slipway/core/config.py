@@ -43,6 +43,7 @@ from slipway.core.canary_schedule import (
 )
 from slipway.core.config_errors import check_finite, invalid_field
 from slipway.core.config_yaml import _line_map, load_yaml
+from slipway.core.drift_config import DriftConfig
 from slipway.core.email_config import EmailConfig
 from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.gateway_config import GatewayConfig
@@ -292,6 +293,7 @@ class RoutingConfig(BaseModel):
     bake: BakeConfig = Field(default_factory=BakeConfig)
     shadow: ShadowConfig = Field(default_factory=ShadowConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> RoutingConfig:

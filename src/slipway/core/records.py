@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -55,3 +56,14 @@ class Feedback:
     satisfied: bool | None = None
     label: str | None = None
     score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputMix:
+    """Requests counted per value of each input dimension ({"category": {"billing": 200, ...}})."""
+
+    counts: Mapping[str, Mapping[str, int]]
+    requests: int
+    #: When the first and the last of them started (wall-clock seconds); None without requests.
+    first_at: float | None
+    last_at: float | None

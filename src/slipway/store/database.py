@@ -33,7 +33,7 @@ from slipway.core.ports import (
     RouteStore,
     ShadowStore,
 )
-from slipway.core.records import Feedback, RequestRecord
+from slipway.core.records import Feedback, InputMix, RequestRecord
 from slipway.core.replicas import Leadership, ReplicaBeat
 from slipway.core.shadow import ShadowPair, ShadowRun
 from slipway.core.types import RouteChange, RouteTable
@@ -43,6 +43,7 @@ from slipway.store.repositories import (
     arm_windows,
     canaries,
     deployments,
+    input_mix,
     meta,
     rollout_marks,
     routes,
@@ -180,6 +181,14 @@ class Store:
     async def traffic_since(self, since: float) -> tuple[int, float | None]:
         """Requests started since `since` (all slots), and when the first of them started."""
         return await self._read("measure recent traffic", request_rows.traffic_since, since)
+
+    async def input_mix_since(self, slot: str, since: float, limit: int) -> InputMix:
+        """The input mix of the first `limit` requests `slot` got at or after `since`."""
+        return await self._read(f"read {slot}'s input mix", input_mix.first_since, slot, since, limit)
+
+    async def input_mix_latest(self, slot: str, limit: int) -> InputMix:
+        """The input mix of the latest `limit` requests `slot` got."""
+        return await self._read(f"read {slot}'s latest input mix", input_mix.latest, slot, limit)
 
     async def request_counts(self, since: float) -> dict[str, dict[str, int]]:
         """Per slot, requests started since `since`: {"total": n, "errors": m}."""

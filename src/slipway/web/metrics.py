@@ -72,6 +72,21 @@ def _route(status: Status) -> Iterator[Metric]:
     yield weight
     yield active
     yield unloaded
+    drifted = GaugeMetricFamily(
+        "slipway_input_drift",
+        "1 when the active version's input mix moved from its reference in this dimension, else 0.",
+        labels=["dimension"],
+    )
+    psi = GaugeMetricFamily(
+        "slipway_input_drift_psi",
+        "Population stability index of the active version's live inputs against its reference.",
+        labels=["dimension"],
+    )
+    for d in (status.drift or {}).get("dimensions", []):
+        drifted.add_metric([str(d["dimension"])], 1.0 if d["drifted"] else 0.0)
+        psi.add_metric([str(d["dimension"])], float(d["psi"]))
+    yield drifted
+    yield psi
     mirror = route.mirror
     yield _gauge(
         "slipway_mirror_sample_ratio",

@@ -159,6 +159,8 @@ class Status:
     route_feed: Mapping[str, Any]
     #: This replica, every replica seen lately (this one included), and who leads.
     replicas: ReplicasStatus | None = None
+    #: The last comparison of the active version's input mix with its reference (None: none yet).
+    drift: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON `GET /admin/status` has always returned (the CLI and the dashboard read these keys)."""
@@ -178,4 +180,5 @@ class Status:
             "last_deployment": asdict(self.last_deployment) if self.last_deployment is not None else None,
             "route_feed": dict(self.route_feed),
             "replicas": self.replicas.to_json() if self.replicas is not None else None,
+            "drift": dict(self.drift) if self.drift is not None else None,
         }

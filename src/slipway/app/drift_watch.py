@@ -1,0 +1,178 @@
+"""Watches the active version's input mix against its own reference, from the leader, and tells people.
+
+The reference of a version is the first `drift.reference` requests it got
+once it took all traffic (kept in the store, so it is read once and every
+replica's restart keeps it); the live window is its latest `drift.window`
+requests. Each comparison (`analysis.drift`) is kept in the store for
+`slipway status` and `/metrics` on every replica; a dimension that starts
+or stops drifting is notified once (`drift.detected`, `drift.cleared`).
+The loop sleeps on the controllers' clock; the records are wall-clock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slipway.analysis.drift import DriftSettings, compare
+from slipway.core.drift_config import DriftConfig
+from slipway.core.notifications import Notification, Severity
+from slipway.core.ports import Clock, Notifier
+from slipway.core.records import InputMix
+from slipway.core.types import Slot
+from slipway.rollout.control_loop import ControlLoop
+from slipway.rollout.controller import RouteController
+from slipway.store.database import Store
+
+log = logging.getLogger("slipway.drift")
+
+#: Store meta keys: the last comparison (JSON), and each version's reference profile (+ the version).
+LAST_META_KEY = "drift.last"
+REFERENCE_META_PREFIX = "drift.reference:"
+#: Route changes read to find when the active slot took all traffic.
+HISTORY_READ = 500
+
+
+class DriftWatch(ControlLoop):
+    NAME = "slipway-drift"
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        routes: RouteController,
+        notifier: Notifier,
+        config: Callable[[], DriftConfig],
+        clock: Clock,
+        wall: Callable[[], float] = time.time,
+        before_read: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(clock, log)
+        self._store = store
+        self._routes = routes
+        self._notifier = notifier
+        self._config = config
+        self._wall = wall
+        #: Writes the queued request records first, so the live window is the latest.
+        self._before_read = before_read
+
+    async def _wake_once(self) -> float | None:
+        cfg = self._config()
+        if not cfg.enabled:
+            return None
+        await self.check(cfg)
+        return self.clock.now() + cfg.interval_s()
+
+    async def check(self, cfg: DriftConfig) -> dict[str, Any]:
+        """Compare now; the report (also kept for status), and a notification if the verdict changed."""
+        if self._before_read is not None:
+            await self._before_read()
+        slot = self._routes.table.active_slot
+        version = slot.version_label
+        reference = await self._reference(slot, cfg)
+        report: dict[str, Any] = {"version": version, "slot": slot.name, "at": self._wall()}
+        if isinstance(reference, int):
+            report |= {
+                "state": "building",
+                "reference_requests": reference,
+                "reference_needed": cfg.reference,
+            }
+        else:
+            live = await self._store.input_mix_latest(slot.name, cfg.window)
+            settings = DriftSettings(
+                alpha=cfg.alpha, min_points=cfg.min_points, min_requests=min(200, cfg.window)
+            )
+            found = compare(reference.counts, live.counts, settings)
+            drifted = [f for f in found if f.drifted]
+            report |= {
+                "state": "drifted" if drifted else "steady",
+                "reference_requests": reference.requests,
+                "live_requests": live.requests,
+                "dimensions": [
+                    {
+                        "dimension": f.dimension,
+                        "drifted": f.drifted,
+                        "psi": f.psi,
+                        "p_value": f.p_value,
+                        "words": f.words(),
+                    }
+                    for f in found
+                ],
+            }
+        previous = await self._last()
+        await self._store.set_meta(LAST_META_KEY, json.dumps(report))
+        self._tell(previous, report)
+        return report
+
+    async def _reference(self, slot: Slot, cfg: DriftConfig) -> InputMix | int:
+        """The version's reference profile, made once it exists; else how many requests it has so far."""
+        key = f"{REFERENCE_META_PREFIX}{slot.name}:{slot.version_label}"
+        raw = await self._store.get_meta(key)
+        if raw:
+            data = json.loads(raw)
+            return InputMix(data["counts"], int(data["requests"]), data.get("first_at"), data.get("last_at"))
+        mix = await self._store.input_mix_since(slot.name, await self._took_all_traffic(slot), cfg.reference)
+        if mix.requests < cfg.reference:
+            return mix.requests
+        kept = {
+            "counts": mix.counts,
+            "requests": mix.requests,
+            "first_at": mix.first_at,
+            "last_at": mix.last_at,
+        }
+        await self._store.set_meta(key, json.dumps(kept))
+        log.info("drift: reference of %s made from its first %d requests", slot.version_label, mix.requests)
+        return mix
+
+    async def _took_all_traffic(self, slot: Slot) -> float:
+        """When `slot` last became the active slot (0: it always was, as far as history reaches)."""
+        for change in await self._routes.history(HISTORY_READ):
+            if change.to_active == slot.name and change.from_active not in (None, slot.name):
+                return change.at
+        return 0.0
+
+    async def _last(self) -> dict[str, Any] | None:
+        raw = await self._store.get_meta(LAST_META_KEY)
+        try:
+            return dict(json.loads(raw)) if raw else None
+        except ValueError:
+            return None
+
+    def _tell(self, previous: dict[str, Any] | None, report: dict[str, Any]) -> None:
+        now = {d["dimension"] for d in report.get("dimensions", []) if d["drifted"]}
+        same_version = previous is not None and previous.get("version") == report["version"]
+        before = (
+            {d["dimension"] for d in previous.get("dimensions", []) if d["drifted"]}
+            if previous is not None and same_version
+            else set()
+        )
+        if now == before or report["state"] == "building":
+            return
+        version = report["version"]
+        if now - before:
+            words = "; ".join(d["words"] for d in report["dimensions"] if d["dimension"] in now - before)
+            self._notifier.notify(
+                Notification(
+                    event="drift.detected",
+                    title=f"input drift since {version}'s reference: {words}",
+                    severity=Severity.WARNING,
+                    text="The traffic no longer looks like what this version was first judged on. A model "
+                    "can regress on a mix it was not tested for: check the moved categories' accuracy "
+                    "(slipway canary status --explain) and add such requests to the evaluation data.",
+                    facts={"version": version, "slot": report["slot"]},
+                    at=report["at"],
+                )
+            )
+        elif before - now:
+            back = ", ".join(sorted(before - now))
+            self._notifier.notify(
+                Notification(
+                    event="drift.cleared",
+                    title=f"input mix back in line with {version}'s reference: {back}",
+                    facts={"version": version, "slot": report["slot"]},
+                    at=report["at"],
+                )
+            )

@@ -1,0 +1,46 @@
+"""The `drift:` section: how often the live input mix is compared with the active version's reference."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from slipway.core.canary_schedule import parse_duration
+from slipway.core.errors import ConfigError
+from slipway.core.numbers import Range
+
+
+class DriftConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Compare the live input mix with the active version's reference.")
+    interval: str = Field("15m", description="How often the leader compares (a duration).")
+    window: Annotated[int, Range(100, 100_000)] = Field(
+        1000, description="The live window: the active slot's latest this many requests."
+    )
+    reference: Annotated[int, Range(100, 1_000_000)] = Field(
+        5000,
+        description="The reference: the first this many requests a version served once it took all traffic "
+        "(kept in the store per version; nothing is judged until they exist).",
+    )
+    alpha: Annotated[float, Range(0, 0.5, low_open=True)] = Field(
+        0.01, description="The chance of an alarm on an unchanged mix, per comparison, over all dimensions."
+    )
+    min_points: Annotated[float, Range(0, 100, low_open=True, unit="points")] = Field(
+        5.0, description="The smallest move of one value's share, in percentage points, worth an alarm."
+    )
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        try:
+            seconds = parse_duration(value, what="drift.interval")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        if seconds < 60:
+            raise ValueError(f"drift.interval {value!r} is under a minute; compare at most once a minute")
+        return value
+
+    def interval_s(self) -> float:
+        return parse_duration(self.interval, what="drift.interval")

@@ -1,0 +1,85 @@
+"""Input drift on a live gateway: the active version's mix against its own first requests.
+
+Real parts: slipway on loopback with its SQLite store, two simulator
+servers, clients through the gateway, a webhook receiver. The loops' clock
+is moved by the test; the decision is the real comparison of the records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tests.clock import ManualClock
+from tests.e2e.canary_story import traffic
+from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
+from tests.processes import run_cli
+from tests.webhooks import Hook, webhook_receiver
+
+DRIFT = "drift: {interval: 1m, window: 300, reference: 600}\n"
+
+
+async def billing_only(url: str, n: int) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        for i in range(n):
+            r = await client.post(
+                "/v1/chat/completions",
+                headers={"x-slipway-category": "billing"},
+                json={"model": "m", "messages": [{"role": "user", "content": f"my invoice is wrong #{i}"}]},
+            )
+            assert r.status_code == 200, r.text
+
+
+def drift_after_a_check(gw: Gateway, clock: ManualClock, state: str, timeout: float = 20.0) -> dict[str, Any]:
+    """Move the clock past the interval until the kept comparison says `state`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        clock.advance(61)
+        drift: dict[str, Any] | None = httpx.get(f"{gw.url}/admin/status").json()["drift"]
+        if drift is not None and drift["state"] == state:
+            return drift
+        assert time.monotonic() < deadline, drift
+        time.sleep(0.1)
+
+
+async def test_a_category_that_takes_over_is_flagged_once_and_shown(tmp_path: Path) -> None:
+    clock = ManualClock()
+    hook: Hook
+    with (
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2"), seed=1) as green,
+        webhook_receiver() as hook,
+    ):
+        notify = textwrap.dedent(f'notify: {{webhooks: ["{hook.url}"], timeout_s: 2}}\n')
+        with live_gateway(tmp_path, routing_yaml(blue, green, extra=notify + DRIFT), clock=clock) as gw:
+            # Until v2.1 has its first 600 requests, there is no reference to compare with.
+            await traffic(gw.url, 200, labels=False)
+            building = drift_after_a_check(gw, clock, "building")
+            assert (building["reference_requests"], building["reference_needed"]) == (200, 600)
+            # Half billing, half shipping: the reference; the same mix after it is steady.
+            await traffic(gw.url, 700, labels=False)
+            steady = drift_after_a_check(gw, clock, "steady")
+            assert steady["version"] == "customer-support-v2.1" and steady["live_requests"] == 300
+            # Then billing takes over the latest window.
+            await billing_only(gw.url, 240)
+            drifted = drift_after_a_check(gw, clock, "drifted")
+            (category,) = [d for d in drifted["dimensions"] if d["dimension"] == "category"]
+            rose = re.search(r"billing rose from (\d+)% to (\d+)%", category["words"])
+            assert category["drifted"] and rose is not None, category
+            assert 45 <= int(rose.group(1)) <= 55 and int(rose.group(2)) >= 80, category
+            told = hook.wait_for("drift.detected")
+            assert "input drift since customer-support-v2.1's reference: category" in told["text"], told
+            metrics = httpx.get(f"{gw.url}/metrics").text
+            assert 'slipway_input_drift{dimension="category"} 1.0' in metrics
+            shown = run_cli(gw.url, ["status"], env={"COLUMNS": "250"})
+            assert "input drift since customer-support-v2.1's reference: category: drifted" in shown.stdout
+            # Another check of the same drift tells nobody again.
+            drift_after_a_check(gw, clock, "drifted")
+            await asyncio.sleep(0.5)
+            events = [b["slipway"]["event"] for b in hook.bodies()]
+            assert events.count("drift.detected") == 1, events
