@@ -35,13 +35,26 @@ async def billing_only(url: str, n: int) -> None:
             assert r.status_code == 200, r.text
 
 
-def drift_after_a_check(gw: Gateway, clock: ManualClock, state: str, timeout: float = 20.0) -> dict[str, Any]:
-    """Move the clock past the interval until the kept comparison says `state`."""
+def drift_after_a_check(
+    gw: Gateway,
+    clock: ManualClock,
+    state: str,
+    *,
+    confirmed: bool = False,
+    after: float = 0.0,
+    timeout: float = 20.0,
+) -> dict[str, Any]:
+    """Move the clock past the interval until a comparison made after `after` says `state`."""
     deadline = time.monotonic() + timeout
     while True:
         clock.advance(61)
         drift: dict[str, Any] | None = httpx.get(f"{gw.url}/admin/status").json()["drift"]
-        if drift is not None and drift["state"] == state:
+        if (
+            drift is not None
+            and drift["state"] == state
+            and drift["at"] > after
+            and (not confirmed or drift["confirmed"])
+        ):
             return drift
         assert time.monotonic() < deadline, drift
         time.sleep(0.1)
@@ -72,6 +85,8 @@ async def test_a_category_that_takes_over_is_flagged_once_and_shown(tmp_path: Pa
             rose = re.search(r"billing rose from (\d+)% to (\d+)%", category["words"])
             assert category["drifted"] and rose is not None, category
             assert 45 <= int(rose.group(1)) <= 55 and int(rose.group(2)) >= 80, category
+            # Two comparisons in a row agree (tests/integration/drift checks one alone tells nobody).
+            assert drift_after_a_check(gw, clock, "drifted", confirmed=True)["confirmed"] == ["category"]
             told = hook.wait_for("drift.detected")
             assert "input drift since customer-support-v2.1's reference: category" in told["text"], told
             metrics = httpx.get(f"{gw.url}/metrics").text
@@ -79,7 +94,13 @@ async def test_a_category_that_takes_over_is_flagged_once_and_shown(tmp_path: Pa
             shown = run_cli(gw.url, ["status"], env={"COLUMNS": "250"})
             assert "input drift since customer-support-v2.1's reference: category: drifted" in shown.stdout
             # Another check of the same drift tells nobody again.
-            drift_after_a_check(gw, clock, "drifted")
+            looked = httpx.get(f"{gw.url}/admin/status").json()["drift"]["at"]
+            again = drift_after_a_check(gw, clock, "drifted", after=looked)
+            assert again["confirmed"] == ["category"]
             await asyncio.sleep(0.5)
             events = [b["slipway"]["event"] for b in hook.bodies()]
             assert events.count("drift.detected") == 1, events
+            # The mix comes back: told once more, as cleared.
+            await traffic(gw.url, 300, labels=False)
+            drift_after_a_check(gw, clock, "steady")
+            assert "category" in str(hook.wait_for("drift.cleared"))

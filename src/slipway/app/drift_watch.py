@@ -4,8 +4,10 @@ The reference of a version is the first `drift.reference` requests it got
 once it took all traffic (kept in the store, so it is read once and every
 replica's restart keeps it); the live window is its latest `drift.window`
 requests. Each comparison (`analysis.drift`) is kept in the store for
-`slipway status` and `/metrics` on every replica; a dimension that starts
-or stops drifting is notified once (`drift.detected`, `drift.cleared`).
+`slipway status` and `/metrics` on every replica. A dimension found drifting by two comparisons
+in a row is notified once (`drift.detected`): at one comparison every 15
+minutes, one unlucky window a month would otherwise page someone. When it
+no longer drifts, `drift.cleared`.
 The loop sleeps on the controllers' clock; the records are wall-clock.
 """
 
@@ -15,16 +17,15 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from slipway.analysis.drift import DriftSettings, compare
 from slipway.core.drift_config import DriftConfig
 from slipway.core.notifications import Notification, Severity
 from slipway.core.ports import Clock, Notifier
 from slipway.core.records import InputMix
-from slipway.core.types import Slot
+from slipway.core.types import RouteChange, RouteTable, Slot
 from slipway.rollout.control_loop import ControlLoop
-from slipway.rollout.controller import RouteController
 from slipway.store.database import Store
 
 log = logging.getLogger("slipway.drift")
@@ -36,6 +37,15 @@ REFERENCE_META_PREFIX = "drift.reference:"
 HISTORY_READ = 500
 
 
+class ActiveRoutes(Protocol):
+    """What the watch reads of the routes: which slot serves, and since when (the route controller)."""
+
+    @property
+    def table(self) -> RouteTable: ...
+
+    async def history(self, limit: int) -> list[RouteChange]: ...
+
+
 class DriftWatch(ControlLoop):
     NAME = "slipway-drift"
 
@@ -43,7 +53,7 @@ class DriftWatch(ControlLoop):
         self,
         *,
         store: Store,
-        routes: RouteController,
+        routes: ActiveRoutes,
         notifier: Notifier,
         config: Callable[[], DriftConfig],
         clock: Clock,
@@ -103,6 +113,10 @@ class DriftWatch(ControlLoop):
                 ],
             }
         previous = await self._last()
+        if previous is not None and previous.get("version") != version:
+            previous = None
+        # Told only when two comparisons in a row agree: one unlucky window is not an alarm.
+        report["confirmed"] = sorted(_drifted(report) & _drifted(previous))
         await self._store.set_meta(LAST_META_KEY, json.dumps(report))
         self._tell(previous, report)
         return report
@@ -142,14 +156,11 @@ class DriftWatch(ControlLoop):
             return None
 
     def _tell(self, previous: dict[str, Any] | None, report: dict[str, Any]) -> None:
-        now = {d["dimension"] for d in report.get("dimensions", []) if d["drifted"]}
-        same_version = previous is not None and previous.get("version") == report["version"]
-        before = (
-            {d["dimension"] for d in previous.get("dimensions", []) if d["drifted"]}
-            if previous is not None and same_version
-            else set()
-        )
-        if now == before or report["state"] == "building":
+        """Notify a dimension once it is confirmed drifting, and once it no longer drifts."""
+        now = set(report.get("confirmed", []))
+        before = set(previous.get("confirmed", [])) if previous is not None else set()
+        cleared = before - _drifted(report)
+        if report["state"] == "building" or (not now - before and not cleared):
             return
         version = report["version"]
         if now - before:
@@ -166,8 +177,8 @@ class DriftWatch(ControlLoop):
                     at=report["at"],
                 )
             )
-        elif before - now:
-            back = ", ".join(sorted(before - now))
+        if cleared:
+            back = ", ".join(sorted(cleared))
             self._notifier.notify(
                 Notification(
                     event="drift.cleared",
@@ -176,3 +187,10 @@ class DriftWatch(ControlLoop):
                     at=report["at"],
                 )
             )
+
+
+def _drifted(report: dict[str, Any] | None) -> set[str]:
+    """The dimensions a kept comparison found drifted."""
+    if report is None:
+        return set()
+    return {str(d["dimension"]) for d in report.get("dimensions", []) if d.get("drifted")}
