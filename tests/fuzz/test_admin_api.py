@@ -42,7 +42,9 @@ OPERATIONS = [
     ("POST", "/admin/canary/promote"), ("POST", "/admin/canary/abort"), ("GET", "/admin/shadow"),
     ("GET", "/admin/shadow/report"), ("GET", "/admin/shadow/export"), ("POST", "/admin/shadow/stop"),
     ("POST", "/admin/shadow/promote"), ("GET", "/admin/requests/{request_id}"), ("GET", "/admin/deployments"),
-    ("GET", "/admin/notifications"), ("POST", "/admin/notify/test"),
+    ("GET", "/admin/notifications"), ("POST", "/admin/notify/test"), ("GET", "/admin/notify/summary"),
+    ("POST", "/admin/notify/summary"), ("POST", "/admin/slots/{slot}/unload"),
+    ("POST", "/admin/slots/{slot}/load"),
 ]  # fmt: skip
 #: Served beside the API but not in its document.
 PAGES = ["/dashboard", "/openapi.json", "/docs", "/redoc", "/admin", "/admin/", "/admin/nope", "/favicon.ico"]
