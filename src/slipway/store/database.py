@@ -24,6 +24,7 @@ from slipway.core.deliveries import Delivery
 from slipway.core.deployments import Deployment
 from slipway.core.errors import StoreUnavailable
 from slipway.core.fencing import leader_epoch
+from slipway.core.lifecycle import ChecklistRecord, DrillRecord, EvalRunRecord, RequestInput, SuiteVersion
 from slipway.core.ports import (
     CanaryStore,
     DeploymentStore,
@@ -44,7 +45,9 @@ from slipway.store.repositories import (
     canaries,
     deployments,
     input_mix,
+    lifecycle,
     meta,
+    request_inputs,
     rollout_marks,
     routes,
     shadows,
@@ -332,6 +335,74 @@ class Store:
 
     async def pair_counts(self, deployment_id: str) -> dict[str | None, int]:
         return await self._read("count shadow pairs", shadows.counts, deployment_id)
+
+    # -- request inputs, suites, runs, checklists, drills --------------------------
+
+    async def write_request_inputs(self, inputs: Sequence[RequestInput]) -> None:
+        if inputs:
+            await self._write(f"write {len(inputs)} request inputs", request_inputs.write, inputs)
+
+    async def request_inputs(self, request_ids: Sequence[str]) -> dict[str, RequestInput]:
+        """The stored inputs of these requests, by id; requests without one are absent."""
+        return await self._read("read request inputs", request_inputs.read, request_ids)
+
+    async def add_suite_version(
+        self,
+        name: str,
+        *,
+        at: float,
+        actor: str,
+        note: str,
+        rule: dict[str, Any],
+        cases: list[dict[str, Any]],
+    ) -> SuiteVersion:
+        """Append the next version of suite `name` (version 1 creates it)."""
+        job = functools.partial(
+            lifecycle.add_suite_version, name=name, at=at, actor=actor, note=note, rule=rule, cases=cases
+        )
+        return await self._write(f"save suite {name!r}", job)
+
+    async def get_suite(self, name: str, version: int | None = None) -> SuiteVersion | None:
+        return await self._read(f"read suite {name!r}", lifecycle.get_suite, name, version)
+
+    async def latest_suites(self) -> list[SuiteVersion]:
+        return await self._read("list suites", lifecycle.latest_suites)
+
+    async def add_eval_run(self, run: EvalRunRecord) -> None:
+        await self._write(f"save evaluation run {run.id!r}", lifecycle.add_eval_run, run)
+
+    async def get_eval_run(self, run_id: str) -> EvalRunRecord | None:
+        return await self._read(f"read evaluation run {run_id!r}", lifecycle.get_eval_run, run_id)
+
+    async def list_eval_runs(
+        self,
+        *,
+        suite: str | None = None,
+        slot_version: str | None = None,
+        deployment_id: str | None = None,
+        limit: int = 50,
+    ) -> list[EvalRunRecord]:
+        query = functools.partial(
+            lifecycle.list_eval_runs,
+            suite=suite,
+            slot_version=slot_version,
+            deployment_id=deployment_id,
+            limit=limit,
+        )
+        return await self._read("list evaluation runs", query)
+
+    async def add_checklist(self, record: ChecklistRecord) -> None:
+        await self._write(f"save checklist {record.id!r}", lifecycle.add_checklist, record)
+
+    async def list_checklists(self, *, version: str | None = None, limit: int = 50) -> list[ChecklistRecord]:
+        query = functools.partial(lifecycle.list_checklists, version=version, limit=limit)
+        return await self._read("list checklists", query)
+
+    async def add_drill(self, record: DrillRecord) -> None:
+        await self._write(f"save drill {record.id!r}", lifecycle.add_drill, record)
+
+    async def list_drills(self, limit: int = 50) -> list[DrillRecord]:
+        return await self._read("list drills", functools.partial(lifecycle.list_drills, limit=limit))
 
     # -- lifecycle -------------------------------------------------------------
 

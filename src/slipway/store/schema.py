@@ -71,6 +71,9 @@ route_table = Table(
     Column("mirror", String(200), nullable=True),
     Column("mirror_bp", Integer, nullable=False, server_default=text("0")),
     Column("mirror_run", String(200), nullable=True),
+    #: A rollback drill's pinned route (migration 0007): requests carrying the drill's id go to
+    #: its slot; null when no drill runs.
+    Column("drill", JSON, nullable=True),
 )
 
 ROUTE_TABLE_ROW_ID = 1
@@ -283,4 +286,78 @@ notification_deliveries = Table(
     Column("attempts", Integer, nullable=False),
     Column("error", String(ERROR_MAX), nullable=True),
     Index("ix_notification_deliveries_at", "at"),
+)
+
+#: What a request asked (migration 0007), kept apart from `requests` so the rows every canary check
+#: scans stay narrow: the flattened input text (bounded), the user turns, and the request body
+#: itself when it is small enough to replay (null otherwise).
+request_inputs = Table(
+    "request_inputs",
+    metadata,
+    Column("request_id", String(REQUEST_ID_MAX_CHARS), primary_key=True),
+    Column("input_text", Text, nullable=False),
+    Column("turns", Integer, nullable=False),
+    Column("request", JSON, nullable=True),
+)
+
+#: Evaluation suites, versioned: every change (an import, regression cases added) is a new row,
+#: so a run names exactly the cases it judged.
+eval_suites = Table(
+    "eval_suites",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("created_at", Double, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("rule", JSON, nullable=False),
+    Column("cases", JSON, nullable=False),
+)
+
+#: One run of a suite against a slot, optionally paired against another.
+eval_runs = Table(
+    "eval_runs",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("at", Double, nullable=False),
+    Column("suite", String(200), nullable=False),
+    Column("suite_version", Integer, nullable=False),
+    Column("slot", String(SLOT_NAME_MAX_CHARS), nullable=False),
+    Column("slot_version", String(VERSION_MAX_CHARS), nullable=False),
+    Column("against", String(SLOT_NAME_MAX_CHARS), nullable=True),
+    Column("against_version", String(VERSION_MAX_CHARS), nullable=True),
+    Column("deployment_id", String(200), nullable=True),
+    Column("passed", Boolean, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("result", JSON, nullable=False),
+    Index("ix_eval_runs_suite", "suite", "at"),
+    Index("ix_eval_runs_slot_version", "slot_version", "at"),
+)
+
+#: A pre-deployment checklist: every item with its outcome, evidence and waiver.
+checklists = Table(
+    "checklists",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("at", Double, nullable=False),
+    Column("version", String(VERSION_MAX_CHARS), nullable=False),
+    Column("slot", String(SLOT_NAME_MAX_CHARS), nullable=False),
+    Column("deployment_id", String(200), nullable=True),
+    Column("actor", String(200), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("items", JSON, nullable=False),
+    Index("ix_checklists_at", "at"),
+)
+
+#: Rollback drills: when, who, on which slot, and what was measured.
+drills = Table(
+    "drills",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("at", Double, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("slot", String(SLOT_NAME_MAX_CHARS), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("result", JSON, nullable=False),
+    Index("ix_drills_at", "at"),
 )
