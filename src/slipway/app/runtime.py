@@ -237,6 +237,9 @@ class Runtime:
             await recorder.open()
             recorder.start()
             self.proxy.bind_recorder(recorder)
+            if gateway_cfg is not None:
+                self.proxy.record_inputs = gateway_cfg.record_inputs
+                self.proxy.input_max_chars = gateway_cfg.input_max_chars
             await self.proxy.start()
             provisioners = ProvisionerChain([self.provisioner, VllmAdapterProvisioner(self.backends.vllm)])
             book = DeploymentBook(store)

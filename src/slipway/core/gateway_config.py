@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from slipway.core.hosts import host_name_problem, normal_name
 from slipway.core.names import Label
 from slipway.core.numbers import Range
+from slipway.core.shadow import MAX_INPUT_TEXT
 
 
 class GatewayConfig(BaseModel):
@@ -25,6 +26,14 @@ class GatewayConfig(BaseModel):
     )
     record_flush_interval_s: Annotated[float, Range(0, 60, low_open=True, unit="seconds")] = Field(
         0.25, description="Longest a record waits before it is written."
+    )
+    record_inputs: bool = Field(
+        True,
+        description="Keep what each request asked with its record: its input text (up to input_max_chars), "
+        "its user turns and, when at most 16 KiB, its body (drift, postmortems, regression cases).",
+    )
+    input_max_chars: Annotated[int, Range(1, MAX_INPUT_TEXT, unit="characters")] = Field(
+        4000, description="Longest input text kept per request (the rest is cut)."
     )
     public_model: Label | None = Field(None, description="Model id listed by /v1/models; defaults to `name`.")
     max_connections: Annotated[int, Range(1, 1_000_000)] = Field(

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from slipway.core.canary import CanaryEvent, CanaryRecord, CanaryVerdict, JudgeRequest
 from slipway.core.deployments import Deployment
+from slipway.core.lifecycle import RequestInput
 from slipway.core.notifications import Notification
 from slipway.core.records import Feedback, RequestRecord
 from slipway.core.shadow import Preference, ShadowPair, ShadowRun
@@ -77,10 +78,14 @@ class RoutePublisher(Protocol):
 
 class RecordStore(Protocol):
     async def write_records(
-        self, records: Sequence[RequestRecord], *, checkpoint: tuple[str, str] | None = None
+        self,
+        records: Sequence[RequestRecord],
+        *,
+        checkpoint: tuple[str, str] | None = None,
+        inputs: Sequence[RequestInput] = (),
     ) -> None:
-        """Insert the records (ids already stored are skipped); with `checkpoint`, also set that
-        meta (key, value) in the same transaction.
+        """Insert the records and what they asked (ids already stored are skipped); with
+        `checkpoint`, also set that meta (key, value); all in one transaction.
 
         Raises StoreUnavailable when the database cannot be reached (the same
         write may succeed later) and StoreRefusedData when it refused a value.

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
+from slipway.core.lifecycle import RequestInput
 from slipway.core.records import RequestRecord
 
 #: PostgreSQL's INTEGER (int4), the narrowest integer column on any backend slipway supports.
@@ -86,6 +87,24 @@ def fit_record(record: RequestRecord) -> tuple[RequestRecord, tuple[str, ...]]:
         if new is not value:
             fixed[field.name] = new
     return (replace(record, **fixed) if fixed else record), tuple(changes)
+
+
+def fit_input(item: RequestInput) -> tuple[RequestInput, tuple[str, ...]]:
+    """What a request asked, brought within the `request_inputs` columns, and what had to change.
+
+    Called only once the database refused the row. The text loses what
+    PostgreSQL text cannot hold (NUL) and the turns are clamped to its INTEGER;
+    the body, if any, is dropped, since whatever in it was refused is not worth
+    the row (analysis reads the text; the body only replays the request).
+    """
+    changes: list[str] = []
+    text = _fit_text("input_text", item.input_text, None, changes)
+    turns = _fit_int("turns", item.turns, False, changes)
+    if item.request is not None:
+        changes.append("request body dropped")
+    if not changes:
+        return item, ()
+    return replace(item, input_text=text, turns=1 if turns is None else turns, request=None), tuple(changes)
 
 
 def _fit(name: str, value: Any, bound: Bound, changes: list[str]) -> Any:

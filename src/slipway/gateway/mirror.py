@@ -22,7 +22,6 @@ until it listens again, so a dead candidate costs no more than a live one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -34,12 +33,13 @@ import orjson
 
 from slipway.core.errors import BackendError, NotFoundError, ValidationError
 from slipway.core.records import NOT_THE_SLOTS_FAULT, Api, RequestRecord
-from slipway.core.shadow import MAX_INPUT_TEXT, MAX_PAIR_TEXT, ShadowAnswer, ShadowPair
+from slipway.core.shadow import MAX_PAIR_TEXT, ShadowAnswer, ShadowPair
 from slipway.core.types import Slot
 from slipway.gateway.batch_writer import BatchWriter
 from slipway.gateway.connections import own_exhaustion
 from slipway.gateway.errors import upstream_error_message
 from slipway.gateway.exchanges import exchange_for
+from slipway.gateway.inputs import input_of, stored_request
 from slipway.gateway.output import OutputTracker, extract_output
 from slipway.gateway.upstream import ResolveEngine, engine_target, upstream_request
 
@@ -267,7 +267,8 @@ class Mirror:
                 production=production,
                 candidate=candidate,
                 stream=job.stream,
-                request=_stored_request(job.body),
+                request=stored_request(job.body, MAX_STORED_REQUEST)
+                or {"model": job.body.get("model"), "truncated": True},
             )
         )
         self.stats.pairs += 1
@@ -372,32 +373,3 @@ class Mirror:
             if own_exhaustion(exc) is not None:
                 return failed(0, "gateway_overloaded")
             return failed(0, f"unreachable: {exc.__class__.__name__}: {exc}".rstrip(": "))
-
-
-def input_of(api: Api, body: dict[str, Any]) -> tuple[str, int]:
-    """What the user sent, flattened for analysis (contents one per line), and the number of user turns."""
-    if api in (Api.OPENAI_CHAT, Api.OLLAMA_CHAT):
-        lines: list[str] = []
-        turns = 0
-        for message in body.get("messages") or ():
-            if not isinstance(message, dict):
-                continue
-            if message.get("role") == "user":
-                turns += 1
-            content = message.get("content")
-            if isinstance(content, str):
-                lines.append(content)
-            elif isinstance(content, list):  # OpenAI content parts
-                lines.extend(str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p)
-        return "\n".join(lines)[:MAX_INPUT_TEXT], max(turns, 1)
-    prompt = body.get("prompt")
-    if isinstance(prompt, list):
-        prompt = "\n".join(str(p) for p in prompt)
-    return (str(prompt) if prompt is not None else "")[:MAX_INPUT_TEXT], 1
-
-
-def _stored_request(body: dict[str, Any]) -> dict[str, Any]:
-    with contextlib.suppress(TypeError, orjson.JSONEncodeError):
-        if len(orjson.dumps(body)) <= MAX_STORED_REQUEST:
-            return body
-    return {"model": body.get("model"), "truncated": True}

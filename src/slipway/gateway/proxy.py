@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from slipway.core.errors import BackendError, NotFoundError, ValidationError
+from slipway.core.lifecycle import RequestInput
 from slipway.core.lora import EngineInfo
 from slipway.core.records import Api
 from slipway.core.types import WEIGHT_SCALE, RouteTable, Slot
@@ -40,6 +41,7 @@ from slipway.gateway.asgi import (
 from slipway.gateway.backend_failures import answer_unreached
 from slipway.gateway.calls import Call, new_call
 from slipway.gateway.errors import send_error
+from slipway.gateway.inputs import request_input
 from slipway.gateway.mirror import Mirror
 from slipway.gateway.recorder import Recorder
 from slipway.gateway.relay import relay_error, relay_stream, relay_unary
@@ -59,6 +61,8 @@ class Proxy:
         *,
         max_body_bytes: int,
         resolve_engine: ResolveEngine | None = None,
+        record_inputs: bool = True,
+        input_max_chars: int = 4000,
     ) -> None:
         self._routes = routes
         #: Shadow mode's copies to the candidate, when the app wires one.
@@ -67,6 +71,9 @@ class Proxy:
         self._resolve_engine = resolve_engine
         self._recorder = recorder
         self._max_body = max_body_bytes
+        #: Keep what each request asked with its record (`gateway.record_inputs`), its text cut here.
+        self.record_inputs = record_inputs
+        self.input_max_chars = input_max_chars
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
         self._random = random.random
@@ -140,6 +147,7 @@ class Proxy:
             return
         table, slot = routed
         call = self._begin(api, body, labels, table, slot, t0, started_at, receive, send)
+        call.body_bytes = len(raw)
         try:
             self._offer(call, table, pinned=labels.slot is not None)
             upstream = await self._prepare(call)
@@ -296,11 +304,26 @@ class Proxy:
         rec = call.rec
         rec.latency_ms = (time.perf_counter() - call.t0) * 1000.0
         if self._recorder is not None and not call.clients_fault:
-            self._recorder.record(rec)
+            self._recorder.record(rec, self._input(call) if self.record_inputs else None)
         # However the request ended, feedback waiting for its record must not wait for ever.
         self._recorded(rec.request_id)
         if call.job is not None:
             call.job.finish(rec, call.answer)
+
+    def _input(self, call: Call) -> RequestInput | None:
+        """What the request asked, kept with its record; None (logged) if a bug spoils it: the
+        record, and whoever waits for it, must not pay for the input."""
+        try:
+            return request_input(
+                call.rec.request_id,
+                call.api,
+                call.body,
+                max_chars=self.input_max_chars,
+                body_bytes=call.body_bytes,
+            )
+        except Exception:
+            log.exception("request %s: could not read its input; recorded without it", call.rec.request_id)
+            return None
 
     async def _call(self, call: Call, upstream: UpstreamRequest) -> None:
         """Send the request to the slot's backend and relay its answer, whatever it is."""

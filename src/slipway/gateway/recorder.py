@@ -1,5 +1,10 @@
 """Request records: one per request, written by a `BatchWriter`, with a heartbeat for crash reports.
 
+With each record goes what the request asked (`RequestInput`) when the
+gateway keeps inputs: both are written in the record's own transaction, so a
+record and its input are stored together or not at all, and a batch that is
+retried, split or repaired carries its inputs with it.
+
 Each batch also rewrites a heartbeat in the store (a meta key, in the batch's
 own transaction) with this process's counters, marked clean on a clean stop:
 a process killed without one leaves a heartbeat that says how many records it
@@ -17,10 +22,12 @@ import socket
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from slipway.core.lifecycle import RequestInput
 from slipway.core.ports import MetaStore, RecordStore
-from slipway.core.record_bounds import fit_record
+from slipway.core.record_bounds import fit_input, fit_record
 from slipway.core.records import RequestRecord
 from slipway.gateway.batch_writer import CLOSE_TIMEOUT_S, PROBE_TIMEOUT_S, BatchWriter
 from slipway.gateway.metrics import TrafficMetrics
@@ -37,7 +44,27 @@ class RecordSink(RecordStore, MetaStore, Protocol):
     """What the recorder needs of the store: batches with a checkpoint, a probe, its meta keys."""
 
 
-class Recorder(BatchWriter[RequestRecord]):
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One request as the recorder queues it: its record, and what it asked when that is kept."""
+
+    record: RequestRecord
+    inputs: RequestInput | None = None
+
+
+def fit_recorded(item: Recorded) -> tuple[Recorded, tuple[str, ...]]:
+    """A refused request brought within the columns' bounds: its record and its input alike."""
+    record, changes = fit_record(item.record)
+    inputs = item.inputs
+    if inputs is not None:
+        inputs, more = fit_input(inputs)
+        changes += more
+    if not changes:
+        return item, ()
+    return Recorded(record, inputs), changes
+
+
+class Recorder(BatchWriter[Recorded]):
     """One record per request, written in batches through the RecordStore port, and counted for /metrics.
 
     A refused record is stored with its values brought within `core.record_bounds`.
@@ -63,7 +90,7 @@ class Recorder(BatchWriter[RequestRecord]):
             max_queue=max_queue,
             batch_size=batch_size,
             flush_interval_s=flush_interval_s,
-            repair=fit_record,
+            repair=fit_recorded,
             probe=sink.ping,
         )
         self._sink = sink
@@ -81,10 +108,12 @@ class Recorder(BatchWriter[RequestRecord]):
         #: none did; `clean` False when it stopped without a clean stop (killed, crashed).
         self.previous_run: dict[str, Any] | None = None
 
-    def record(self, item: RequestRecord) -> None:
+    def record(self, item: RequestRecord | Recorded, inputs: RequestInput | None = None) -> None:
+        """Queue one request's record, with what it asked when `inputs` is given (the hot path)."""
+        entry = item if isinstance(item, Recorded) else Recorded(item, inputs)
         if self.metrics is not None:
-            self.metrics.observe(item)
-        super().record(item)
+            self.metrics.observe(entry.record)
+        super().record(entry)
 
     def health(self) -> dict[str, Any]:
         return {**super().health(), "previous_run": self.previous_run}
@@ -117,9 +146,11 @@ class Recorder(BatchWriter[RequestRecord]):
         except Exception as exc:
             log.error("could not mark this run's stop as clean in the store: %s", exc)
 
-    async def _write_part(self, part: Sequence[RequestRecord]) -> None:
+    async def _write_part(self, part: Sequence[Recorded]) -> None:
         heartbeat = self._heartbeat(written=self.stats.written + len(part))
-        await self._sink.write_records(part, checkpoint=(self._key, heartbeat))
+        records = [item.record for item in part]
+        inputs = [item.inputs for item in part if item.inputs is not None]
+        await self._sink.write_records(records, checkpoint=(self._key, heartbeat), inputs=inputs)
         self._stored_heartbeat()
 
     async def _on_idle(self) -> None:

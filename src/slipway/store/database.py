@@ -144,10 +144,15 @@ class Store:
     # -- requests and feedback ---------------------------------------------
 
     async def write_records(
-        self, records: Sequence[RequestRecord], *, checkpoint: tuple[str, str] | None = None
+        self,
+        records: Sequence[RequestRecord],
+        *,
+        checkpoint: tuple[str, str] | None = None,
+        inputs: Sequence[RequestInput] = (),
     ) -> None:
-        if records or checkpoint is not None:
-            job = functools.partial(request_rows.write, checkpoint=checkpoint)
+        """The records, what they asked and the checkpoint, in one transaction (see records.write)."""
+        if records or checkpoint is not None or inputs:
+            job = functools.partial(request_rows.write, checkpoint=checkpoint, inputs=inputs)
             await self._write(f"write {len(records)} request records", job, records)
 
     async def add_feedback(self, feedback: Feedback) -> bool:

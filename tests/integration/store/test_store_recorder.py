@@ -20,6 +20,7 @@ import pytest
 from tests.integration.store.builders import record
 
 from slipway.core.errors import StoreRefusedData
+from slipway.core.lifecycle import RequestInput
 from slipway.core.records import RequestRecord
 from slipway.gateway.recorder import HEARTBEAT_KEY, Recorder
 from slipway.store import Store, default_store_url, open_store
@@ -108,13 +109,17 @@ class StallsOnSecondWrite:
         self.batches = 0
 
     async def write_records(
-        self, records: Sequence[RequestRecord], *, checkpoint: tuple[str, str] | None = None
+        self,
+        records: Sequence[RequestRecord],
+        *,
+        checkpoint: tuple[str, str] | None = None,
+        inputs: Sequence[RequestInput] = (),
     ) -> None:
         if records:
             self.batches += 1
             if self.batches == 2:
                 await asyncio.Event().wait()
-        await self._store.write_records(records, checkpoint=checkpoint)
+        await self._store.write_records(records, checkpoint=checkpoint, inputs=inputs)
 
     async def ping(self, timeout: float = 2.0) -> None:
         await self._store.ping(timeout)

@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, Row, case, func, insert, select
 from sqlalchemy.exc import DataError, DBAPIError
 
+from slipway.core.lifecycle import RequestInput
 from slipway.core.records import Feedback, RequestRecord
-from slipway.store.repositories import meta
+from slipway.store.repositories import meta, request_inputs
 from slipway.store.repositories.outcomes import slots_failure
 from slipway.store.schema import feedback, requests
 
@@ -34,13 +35,18 @@ def write(
     connection: Connection,
     records: Sequence[RequestRecord],
     checkpoint: tuple[str, str] | None = None,
+    inputs: Sequence[RequestInput] = (),
 ) -> int:
-    """Insert the records and set the `checkpoint` meta key, in one transaction; returns how many were new.
+    """Insert the records, what they asked, and set the `checkpoint` meta key, in one transaction;
+    returns how many records were new.
 
     The checkpoint is how a writer leaves proof of what it had written: it
-    commits with the rows or not at all, so after a crash it is never ahead of them.
+    commits with the rows or not at all, so after a crash it is never ahead of
+    them. Inputs go in the same transaction, so a record is never stored
+    without the input the gateway kept for it (nor an input without its record).
     """
     written = write_rows(connection, [_ROW(record) for record in records])
+    request_inputs.write(connection, inputs)
     if checkpoint is not None:
         meta.set_(connection, *checkpoint)
     return written
