@@ -439,7 +439,8 @@ class Runtime:
         return await self.started.store.list_deployments(limit)
 
     async def request(self, request_id: str) -> dict[str, Any]:
-        """One request's record and latest feedback; flushes first, so a request just answered shows."""
+        """One request's record, latest feedback and what it asked (when kept); flushes first, so a
+        request just answered shows."""
         s = self.started
         await s.recorder.flush()
         rec = await s.store.get_request(request_id)
@@ -449,7 +450,12 @@ class Runtime:
                 hint="ids come from the X-Slipway-Request-Id response header; old records may be pruned",
             )
         feedback = await s.store.latest_feedback(request_id)
-        return {"request": asdict(rec), "feedback": asdict(feedback) if feedback else None}
+        asked = (await s.store.request_inputs([request_id])).get(request_id)
+        return {
+            "request": asdict(rec),
+            "feedback": asdict(feedback) if feedback else None,
+            "input": asdict(asked) if asked else None,
+        }
 
     def export_config(self) -> str:
         table = self.controller.table

@@ -281,7 +281,8 @@ def create_admin_app(
 
     @app.get("/admin/requests/{request_id}", dependencies=auth, tags=["requests"])
     async def request_record(request_id: str) -> dict[str, Any]:
-        """What the gateway recorded for one request (slot, version, latency, output) and its feedback."""
+        """What the gateway recorded for one request (slot, version, latency, output), its feedback,
+        and what it asked when the gateway keeps inputs (`gateway.record_inputs`)."""
         return await runtime.request(request_id)
 
     @app.get("/admin/deployments", dependencies=auth, tags=["deployments"])
