@@ -16,6 +16,11 @@ A dimension has drifted when both hold:
   points that no model would notice.
 The population stability index (PSI) is reported beside it, the number
 many teams already watch. Pure: counts in, findings out.
+
+The alpha is split over the dimensions actually judged: a dimension without
+enough requests on both sides (an input dimension when the gateway kept few
+inputs) is reported as not judged, with the reason in words, and costs the
+others no power.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from slipway.analysis.input_profile import CATEGORY, value_words
 
 #: Counts per value, per dimension: {"category": {"billing": 200, "shipping": 800}, ...}.
 Profile = Mapping[str, Mapping[str, int]]
@@ -46,6 +53,8 @@ class Move:
     value: str
     reference_share: float
     live_share: float
+    #: The value as the subject of a sentence ("long inputs (>1000 chars)"); the value itself if empty.
+    label: str = ""
 
     @property
     def points(self) -> float:
@@ -53,7 +62,7 @@ class Move:
 
     def words(self) -> str:
         verb = "rose" if self.points > 0 else "fell"
-        return f"{self.value} {verb} from {self.reference_share:.0%} to {self.live_share:.0%}"
+        return f"{self.label or self.value} {verb} from {self.reference_share:.0%} to {self.live_share:.0%}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,31 +87,67 @@ class DimensionDrift:
 
 
 def compare(
-    reference: Profile, live: Profile, settings: DriftSettings = DriftSettings()
+    reference: Profile,
+    live: Profile,
+    settings: DriftSettings = DriftSettings(),
+    *,
+    totals: tuple[int, int] | None = None,
 ) -> list[DimensionDrift]:
-    """Each dimension both profiles have, drifted ones first."""
+    """Each dimension both profiles have, drifted ones first.
+
+    `totals`: the requests behind each profile (reference, live), when a
+    dimension may count fewer of them (only those with a stored input): the
+    reason a dimension is not judged then says so.
+    """
     dims = sorted(reference.keys() & live.keys())
-    level = settings.alpha / max(len(dims), 1)
-    out = [_one(d, reference[d], live[d], level, settings) for d in dims]
+    judged = [d for d in dims if _why_not_judged(d, reference[d], live[d], settings, totals) is None]
+    level = settings.alpha / max(len(judged), 1)
+    out = [_one(d, reference[d], live[d], level, settings, totals) for d in dims]
     out.sort(key=lambda r: (not r.drifted, r.unjudged is not None, -r.psi, r.dimension))
     return out
 
 
+def _why_not_judged(
+    name: str,
+    ref: Mapping[str, int],
+    now: Mapping[str, int],
+    settings: DriftSettings,
+    totals: tuple[int, int] | None,
+) -> str | None:
+    ref_n, live_n = sum(ref.values()), sum(now.values())
+    need = settings.min_requests
+    if live_n >= need and ref_n >= need:
+        return None
+    if totals is not None and name != CATEGORY:
+        side, have, of = ("latest", live_n, totals[1]) if live_n < need else ("reference", ref_n, totals[0])
+        if have < of:
+            return f"only {have:,} of the {of:,} {side} requests have a stored input, {need:,} needed"
+    return f"{min(live_n, ref_n)} requests, {need} needed"
+
+
 def _one(
-    name: str, ref: Mapping[str, int], now: Mapping[str, int], level: float, settings: DriftSettings
+    name: str,
+    ref: Mapping[str, int],
+    now: Mapping[str, int],
+    level: float,
+    settings: DriftSettings,
+    totals: tuple[int, int] | None = None,
 ) -> DimensionDrift:
     values = sorted(v for v in ref.keys() | now.keys() if ref.get(v, 0) + now.get(v, 0) > 0)
     ref_n, live_n = sum(ref.get(v, 0) for v in values), sum(now.get(v, 0) for v in values)
-    if live_n < settings.min_requests or ref_n < settings.min_requests:
-        why = f"{min(live_n, ref_n)} requests, {settings.min_requests} needed"
+    why = _why_not_judged(name, ref, now, settings, totals)
+    if why is not None:
         return DimensionDrift(name, False, why, 1.0, 0.0, ref_n, live_n, ())
     moves = sorted(
-        (Move(v, ref.get(v, 0) / ref_n, now.get(v, 0) / live_n) for v in values),
+        (Move(v, ref.get(v, 0) / ref_n, now.get(v, 0) / live_n, value_words(name, v)) for v in values),
         key=lambda m: (-abs(m.points), m.value),
     )
     p_value = _homogeneity_p(values, ref, now)
     psi = _psi(moves)
     drifted = p_value < level and abs(moves[0].points) >= settings.min_points
+    if set(values) == {"yes", "no"}:
+        # Two values move by the same points: "inputs with code rose" says it all.
+        moves = [m for m in moves if m.value == "yes"]
     shown = tuple(m for m in moves[:3] if abs(m.points) >= 0.5)
     return DimensionDrift(name, drifted, None, p_value, psi, ref_n, live_n, shown)
 

@@ -3,9 +3,13 @@
 The reference of a version is the first `drift.reference` requests it got
 once it took all traffic (kept in the store, so it is read once and every
 replica's restart keeps it); the live window is its latest `drift.window`
+requests. Both are profiled on every input dimension (`analysis.input_profile`:
+category from every record, length, script, code, JSON, numbers and turns
+from the inputs the gateway kept), off the event loop: a window's texts are
+a few megabytes at most, but their regular expressions must not hold up
 requests. Each comparison (`analysis.drift`) is kept in the store for
-`slipway status` and `/metrics` on every replica. A dimension found drifting by two comparisons
-in a row is notified once (`drift.detected`): at one comparison every 15
+`slipway status` and `/metrics` on every replica. A dimension found
+drifting by two comparisons in a row is notified once (`drift.detected`): at one comparison every 15
 minutes, one unlucky window a month would otherwise page someone. When it
 no longer drifts, `drift.cleared`.
 The loop sleeps on the controllers' clock; the records are wall-clock.
@@ -13,13 +17,15 @@ The loop sleeps on the controllers' clock; the records are wall-clock.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from slipway.analysis.drift import DriftSettings, compare
+from slipway.analysis.drift import DimensionDrift, DriftSettings, compare
+from slipway.analysis.input_profile import DIMENSIONS, profile
 from slipway.core.drift_config import DriftConfig
 from slipway.core.notifications import Notification, Severity
 from slipway.core.ports import Clock, Notifier
@@ -91,26 +97,22 @@ class DriftWatch(ControlLoop):
                 "reference_needed": cfg.reference,
             }
         else:
-            live = await self._store.input_mix_latest(slot.name, cfg.window)
+            window = await self._store.input_window_latest(slot.name, cfg.window)
+            live = await asyncio.to_thread(profile, window)
             settings = DriftSettings(
                 alpha=cfg.alpha, min_points=cfg.min_points, min_requests=min(200, cfg.window)
             )
-            found = compare(reference.counts, live.counts, settings)
+            # A reference made before inputs were kept has no input dimensions: compared as empty,
+            # they are reported as not judged, with the reason, rather than left out unsaid.
+            ref_counts = {d: reference.counts.get(d, {}) for d in DIMENSIONS}
+            found = compare(ref_counts, live, settings, totals=(reference.requests, window.requests))
             drifted = [f for f in found if f.drifted]
             report |= {
                 "state": "drifted" if drifted else "steady",
                 "reference_requests": reference.requests,
-                "live_requests": live.requests,
-                "dimensions": [
-                    {
-                        "dimension": f.dimension,
-                        "drifted": f.drifted,
-                        "psi": f.psi,
-                        "p_value": f.p_value,
-                        "words": f.words(),
-                    }
-                    for f in found
-                ],
+                "live_requests": window.requests,
+                "live_inputs": len(window.inputs),
+                "dimensions": [_dimension(f) for f in found],
             }
         previous = await self._last()
         if previous is not None and previous.get("version") != version:
@@ -128,18 +130,26 @@ class DriftWatch(ControlLoop):
         if raw:
             data = json.loads(raw)
             return InputMix(data["counts"], int(data["requests"]), data.get("first_at"), data.get("last_at"))
-        mix = await self._store.input_mix_since(slot.name, await self._took_all_traffic(slot), cfg.reference)
-        if mix.requests < cfg.reference:
-            return mix.requests
+        since = await self._took_all_traffic(slot)
+        window = await self._store.input_window_since(slot.name, since, cfg.reference)
+        if window.requests < cfg.reference:
+            return window.requests
+        counts = await asyncio.to_thread(profile, window)
         kept = {
-            "counts": mix.counts,
-            "requests": mix.requests,
-            "first_at": mix.first_at,
-            "last_at": mix.last_at,
+            "counts": counts,
+            "requests": window.requests,
+            "inputs": len(window.inputs),
+            "first_at": window.first_at,
+            "last_at": window.last_at,
         }
         await self._store.set_meta(key, json.dumps(kept))
-        log.info("drift: reference of %s made from its first %d requests", slot.version_label, mix.requests)
-        return mix
+        log.info(
+            "drift: reference of %s made from its first %d requests (%d with a stored input)",
+            slot.version_label,
+            window.requests,
+            len(window.inputs),
+        )
+        return InputMix(counts, window.requests, window.first_at, window.last_at)
 
     async def _took_all_traffic(self, slot: Slot) -> float:
         """When `slot` last became the active slot (0: it always was, as far as history reaches)."""
@@ -171,8 +181,9 @@ class DriftWatch(ControlLoop):
                     title=f"input drift since {version}'s reference: {words}",
                     severity=Severity.WARNING,
                     text="The traffic no longer looks like what this version was first judged on. A model "
-                    "can regress on a mix it was not tested for: check the moved categories' accuracy "
-                    "(slipway canary status --explain) and add such requests to the evaluation data.",
+                    "can regress on a mix it was not tested for: check the accuracy of the requests that "
+                    "moved (a category, or inputs of a length, script or kind: slipway canary status "
+                    "--explain) and add such requests to the evaluation data.",
                     facts={"version": version, "slot": report["slot"]},
                     at=report["at"],
                 )
@@ -187,6 +198,25 @@ class DriftWatch(ControlLoop):
                     at=report["at"],
                 )
             )
+
+
+def _dimension(found: DimensionDrift) -> dict[str, Any]:
+    """One dimension of a kept comparison: its verdict, numbers, moves and words."""
+    return {
+        "dimension": found.dimension,
+        "drifted": found.drifted,
+        "judged": found.unjudged is None,
+        "unjudged": found.unjudged,
+        "psi": found.psi,
+        "p_value": found.p_value,
+        "reference_n": found.reference_n,
+        "live_n": found.live_n,
+        "moves": [
+            {"value": m.value, "reference_share": m.reference_share, "live_share": m.live_share}
+            for m in found.moves
+        ],
+        "words": found.words(),
+    }
 
 
 def _drifted(report: dict[str, Any] | None) -> set[str]:

@@ -153,10 +153,19 @@ def _drift_line(drift: dict[str, Any] | None) -> None:
         return
     dims = drift.get("dimensions") or []
     moved = [escape(str(d.get("words"))) for d in dims if d.get("drifted")]
+    judged = [escape(str(d.get("dimension"))) for d in dims if d.get("judged", True)]
     if moved:
         console.print(f"[yellow]input drift since {version}'s reference:[/] " + "; ".join(moved))
     else:
-        console.print(f"input drift: none since {version}'s reference")
+        looked = ", ".join(judged) or "nothing"
+        console.print(f"input drift: none since {version}'s reference ({looked} judged)")
+    # Dimensions without enough requests (inputs not kept, or too few yet), grouped by the reason.
+    unjudged: dict[str, list[str]] = {}
+    for d in dims:
+        if d.get("unjudged"):
+            unjudged.setdefault(str(d["unjudged"]), []).append(str(d.get("dimension")))
+    for why, names in unjudged.items():
+        console.print(f"  not judged: {escape(', '.join(names))}: {escape(why)}")
 
 
 def checked(value: str | None, check: Callable[[str, str], str], what: str) -> str | None:

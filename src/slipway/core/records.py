@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from slipway.core.lifecycle import RequestInput
 
 #: Errors that say nothing about the slot a request was meant for: the client went away, or the
 #: gateway failed on its own (out of sockets or connections, or a fault in slipway). They are
@@ -65,5 +67,19 @@ class InputMix:
     counts: Mapping[str, Mapping[str, int]]
     requests: int
     #: When the first and the last of them started (wall-clock seconds); None without requests.
+    first_at: float | None
+    last_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class InputWindow:
+    """A slot's requests in a window, as input drift reads them: every request's category, and the
+    inputs the gateway kept of them (none for requests recorded with `gateway.record_inputs` off)."""
+
+    #: Requests per category (UNCATEGORIZED for none), over every request of the window.
+    categories: Mapping[str, int]
+    #: What the requests asked, for those with a stored input (`request` is not read: None).
+    inputs: Sequence[RequestInput]
+    requests: int
     first_at: float | None
     last_at: float | None

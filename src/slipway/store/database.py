@@ -34,7 +34,7 @@ from slipway.core.ports import (
     RouteStore,
     ShadowStore,
 )
-from slipway.core.records import Feedback, InputMix, RequestRecord
+from slipway.core.records import Feedback, InputMix, InputWindow, RequestRecord
 from slipway.core.replicas import Leadership, ReplicaBeat
 from slipway.core.shadow import ShadowPair, ShadowRun
 from slipway.core.types import RouteChange, RouteTable
@@ -197,6 +197,16 @@ class Store:
     async def input_mix_latest(self, slot: str, limit: int) -> InputMix:
         """The input mix of the latest `limit` requests `slot` got."""
         return await self._read(f"read {slot}'s latest input mix", input_mix.latest, slot, limit)
+
+    async def input_window_since(self, slot: str, since: float, limit: int) -> InputWindow:
+        """The first `limit` requests `slot` got at or after `since`: categories and stored inputs."""
+        query = functools.partial(input_mix.window_first_since, slot=slot, since=since, limit=limit)
+        return await self._read(f"read {slot}'s inputs", query)
+
+    async def input_window_latest(self, slot: str, limit: int) -> InputWindow:
+        """The latest `limit` requests `slot` got: categories and stored inputs."""
+        query = functools.partial(input_mix.window_latest, slot=slot, limit=limit)
+        return await self._read(f"read {slot}'s latest inputs", query)
 
     async def request_counts(self, since: float) -> dict[str, dict[str, int]]:
         """Per slot, requests started since `since`: {"total": n, "errors": m}."""

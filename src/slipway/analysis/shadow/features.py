@@ -7,9 +7,12 @@ which script is it written in, does it contain code, JSON or numbers, how
 many turns has the conversation), so a group named by one is already a
 description of what to fix or to add to the training data.
 
-Each feature is a `Dimension`: a name, a title and one value per pair, with
+Each feature is a `Dimension`: a name, a title and one value per input, with
 the order its values are shown in. Values are self-describing labels
-("long (>1000 chars)"), because they are printed as they are.
+("long (>1000 chars)"), because they are printed as they are. An input is
+anything with its text and user turns (`Asked`): a shadow pair, or the
+`RequestInput` the gateway keeps per request, which input drift profiles the
+same way.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 from slipway.core.shadow import ShadowPair
 
@@ -50,13 +54,23 @@ _SCRIPT_OF_NAME = {
 }
 
 
+class Asked(Protocol):
+    """What a request asked, as the input dimensions read it: a `ShadowPair` or a `RequestInput`."""
+
+    @property
+    def input_text(self) -> str: ...
+
+    @property
+    def turns(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Dimension:
-    """One way to group pairs: `of(pair)` is the pair's value, `order` the values' display order."""
+    """One way to group inputs: `of(input)` is its value, `order` the values' display order."""
 
     name: str
     title: str
-    of: Callable[[ShadowPair], str]
+    of: Callable[[Asked], str]
     order: tuple[str, ...]
 
 
@@ -167,6 +181,6 @@ INPUT_DIMENSIONS: tuple[Dimension, ...] = (
 )
 
 
-def input_features(pair: ShadowPair) -> dict[str, str]:
-    """The pair's value along every input dimension, keyed by dimension name."""
+def input_features(pair: ShadowPair | Asked) -> dict[str, str]:
+    """The input's value along every input dimension, keyed by dimension name."""
     return {d.name: d.of(pair) for d in INPUT_DIMENSIONS}
