@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 from tests.clock import ManualClock
 from tests.e2e.canary_story import traffic
 from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
-from tests.processes import run_cli
+from tests.processes import run_cli, slipway_serve
 from tests.webhooks import Hook, webhook_receiver
 
 DRIFT = "drift: {interval: 1m, window: 300, reference: 600}\n"
@@ -104,3 +105,69 @@ async def test_a_category_that_takes_over_is_flagged_once_and_shown(tmp_path: Pa
             await traffic(gw.url, 300, labels=False)
             drift_after_a_check(gw, clock, "steady")
             assert "category" in str(hook.wait_for("drift.cleared"))
+
+
+SHORT = "Where is my parcel? It has not arrived yet."
+LONG = (
+    "Where is my parcel? "
+    + "It left the depot, then nothing, and the tracking page says nothing at all. " * 14
+)
+
+
+async def tickets(url: str, n: int, long_every: int) -> None:
+    """`n` chat requests through the openai client, billing and shipping in turn, every
+    `long_every`-th one a long message (>1000 characters)."""
+    client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="unused")
+    try:
+        for i in range(n):
+            await client.chat.completions.create(
+                model="customer-support",
+                messages=[{"role": "user", "content": LONG if i % long_every == 0 else SHORT}],
+                extra_headers={"X-Slipway-Category": "billing" if i % 2 else "shipping"},
+            )
+    finally:
+        await client.close()
+
+
+def drift_report(url: str, ok: Any, timeout: float = 60.0) -> dict[str, Any]:
+    """Poll `/admin/status` until the kept comparison satisfies `ok` (the drill clock runs the checks)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        drift: dict[str, Any] | None = httpx.get(f"{url}/admin/status").json()["drift"]
+        if drift is not None and ok(drift):
+            return drift
+        assert time.monotonic() < deadline, drift
+        time.sleep(0.1)
+
+
+async def test_long_inputs_rising_is_reported_on_length_by_a_real_slipway_serve(tmp_path: Path) -> None:
+    # The control loops on a drill clock: a 1-minute drift interval is a check every 0.1 s.
+    env = {"SLIPWAY_CLOCK_SCALE": "600", "SLIPWAY_CLOCK_ANCHOR": repr(time.time())}
+    with (
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2"), seed=1) as green,
+    ):
+        (tmp_path / "slipway.yaml").write_text(routing_yaml(blue, green, extra=DRIFT))
+        with slipway_serve(tmp_path, ["--config", "slipway.yaml"], env=env) as gw:
+            # v2.1's first 600 requests are its reference: 5 % long inputs; then 300 more alike.
+            await tickets(gw.url, 900, long_every=20)
+            sent = time.time()
+            steady = drift_report(gw.url, lambda d: d["state"] != "building" and d["at"] > sent)
+            assert (steady["state"], steady["live_requests"], steady["live_inputs"]) == ("steady", 300, 300)
+            assert {d["dimension"] for d in steady["dimensions"] if d["judged"]} == {
+                "category", "length", "script", "code", "json", "numbers", "turns",
+            }  # fmt: skip
+
+            # Then a quarter of the inputs are long ones, the categories as before.
+            await tickets(gw.url, 300, long_every=4)
+            drifted = drift_report(gw.url, lambda d: "length" in d.get("confirmed", []))
+            assert drifted["confirmed"] == ["length"], drifted["dimensions"]
+            (length,) = [d for d in drifted["dimensions"] if d["dimension"] == "length"]
+            assert "long inputs (>1000 chars) rose from 5% to 25%" in length["words"], length
+            metrics = httpx.get(f"{gw.url}/metrics").text
+            assert 'slipway_input_drift{dimension="length"} 1.0' in metrics
+            assert 'slipway_input_drift{dimension="category"} 0.0' in metrics
+            shown = run_cli(gw.url, ["status"], env={"COLUMNS": "250"})
+            assert "input drift since customer-support-v2.1's reference: length: drifted: long inputs" in (
+                shown.stdout
+            ), shown.stdout

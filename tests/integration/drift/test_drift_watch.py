@@ -16,6 +16,7 @@ from tests.clock import ManualClock
 
 from slipway.app.drift_watch import DriftWatch
 from slipway.core.drift_config import DriftConfig
+from slipway.core.lifecycle import RequestInput
 from slipway.core.notifications import Notification
 from slipway.core.records import RequestRecord
 from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot
@@ -23,6 +24,8 @@ from slipway.store import Store, default_store_url, open_store
 
 T0 = 1_800_000_000.0
 CONFIG = DriftConfig(window=300, reference=600)
+SHORT = "where is my parcel"
+LONG = "my parcel " + "and more details " * 70  # > 1000 characters
 
 
 @dataclass
@@ -58,9 +61,10 @@ class Traffic:
         self.store = store
         self.sent = 0
 
-    async def send(self, categories: list[str], slot: str = "blue") -> None:
-        records = []
-        for category in categories:
+    async def send(self, categories: list[str], slot: str = "blue", texts: list[str] | None = None) -> None:
+        """Records as the recorder writes them; with `texts`, each request's input in the same write."""
+        records, inputs = [], []
+        for i, category in enumerate(categories):
             self.sent += 1
             records.append(
                 RequestRecord(
@@ -68,7 +72,14 @@ class Traffic:
                     api="openai.chat", stream=False, route_version=1, category=category, status=200,
                 )
             )  # fmt: skip
-        await self.store.write_records(records)
+            if texts is not None:
+                inputs.append(RequestInput(records[-1].request_id, texts[i], 1))
+        await self.store.write_records(records, inputs=inputs)
+
+    async def send_mix(self, n: int, long_every: int) -> None:
+        """`n` requests, half billing and half shipping, every `long_every`-th input a long one."""
+        texts = [LONG if i % long_every == 0 else SHORT for i in range(n)]
+        await self.send(["billing", "shipping"] * (n // 2), texts=texts)
 
 
 @pytest.fixture
@@ -131,3 +142,36 @@ async def test_each_version_has_its_own_reference_from_when_it_took_all_traffic(
     await traffic.send(["shipping"] * 500, slot="green")
     assert (await drift.check(CONFIG))["state"] == "steady"
     assert told.events() == []
+
+
+async def test_long_inputs_rising_is_told_once_on_length_and_a_steady_mix_is_not(store: Store) -> None:
+    told, traffic = Told(), Traffic(store)
+    drift = watch(store, Routes(table()), told)
+    await traffic.send_mix(600, long_every=20)  # the reference: 5 % long
+    await traffic.send_mix(300, long_every=20)
+    steady = await drift.check(CONFIG)
+    assert steady["state"] == "steady" and steady["live_inputs"] == 300
+    assert all(d["judged"] for d in steady["dimensions"]), steady["dimensions"]
+    assert (await drift.check(CONFIG))["state"] == "steady" and told.events() == []
+
+    await traffic.send_mix(300, long_every=4)  # the latest window: 25 % long, same categories
+    first = await drift.check(CONFIG)
+    assert (first["state"], first["confirmed"]) == ("drifted", [])
+    second = await drift.check(CONFIG)
+    assert second["confirmed"] == ["length"], second["dimensions"]
+    assert told.events() == ["drift.detected"]
+    assert "length: drifted: long inputs (>1000 chars) rose from 5% to 25%" in told.notes[0].title
+    (length,) = [d for d in second["dimensions"] if d["dimension"] == "length"]
+    assert length["moves"][0]["value"] == "long (>1000 chars)" and length["live_n"] == 300
+
+
+async def test_requests_without_a_stored_input_count_for_category_only_and_it_is_said(store: Store) -> None:
+    told, traffic = Told(), Traffic(store)
+    drift = watch(store, Routes(table()), told)
+    await traffic.send_mix(600, long_every=20)
+    await traffic.send(["billing", "shipping"] * 150)  # inputs not kept (record_inputs: false)
+    report = await drift.check(CONFIG)
+    by = {d["dimension"]: d for d in report["dimensions"]}
+    assert by["category"]["judged"] and report["live_inputs"] == 0
+    assert by["length"]["unjudged"] == "only 0 of the 300 latest requests have a stored input, 200 needed"
+    assert not any(d["drifted"] for d in report["dimensions"])
