@@ -450,11 +450,20 @@ WRK_LUA = textwrap.dedent(
 )
 
 
-def wrk(url: str, *, connections: int, seconds: float, threads: int = 1, workdir: Path) -> dict[str, Any]:
-    """POST the chat request in a closed loop; latency percentiles in ms and requests/s."""
-    script = workdir / "post.lua"
+def wrk(
+    url: str,
+    *,
+    connections: int,
+    seconds: float,
+    threads: int = 1,
+    workdir: Path,
+    body: str = REQUEST_BODY,
+) -> dict[str, Any]:
+    """POST the chat request (or `body`) in a closed loop; latency percentiles in ms and requests/s."""
+    name = "post.lua" if body == REQUEST_BODY else f"post-{len(body)}.lua"
+    script = workdir / name
     if not script.exists():
-        script.write_text(WRK_LUA.replace("@BODY@", json.dumps(REQUEST_BODY)))
+        script.write_text(WRK_LUA.replace("@BODY@", json.dumps(body)))
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s"]
     argv += ["-s", str(script), url + "/v1/chat/completions"]
     quiet = wait_quiet()

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -701,6 +703,93 @@ def bench_workers(opts: Opts) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------- 8. keeping what each request asked
+
+#: A longer, realistic support conversation (~2 KB): a system prompt, two user turns.
+CONVERSATION_BODY = json.dumps(
+    {
+        "model": "bench",
+        "max_tokens": 8,
+        "messages": [
+            {"role": "system", "content": "You sort customer-support tickets into one category. " * 12},
+            {"role": "user", "content": "I was charged twice for invoice 4411. " * 20},
+            {"role": "assistant", "content": "billing"},
+            {"role": "user", "content": "And when will the second payment be refunded? " * 10},
+        ],
+    },
+    separators=(",", ":"),
+)
+
+
+def bench_inputs(opts: Opts) -> dict[str, Any]:
+    """`gateway.record_inputs` on (the default) against off: the same config otherwise, side by side."""
+    note(
+        "== inputs: record_inputs on vs off, wrk -c1 (latency) and -c64 (throughput), short and ~2 KB bodies"
+    )
+    bodies = {"short": REQUEST_BODY, "conversation": CONVERSATION_BODY}
+    with workdir(opts.keep) as tmp, Processes(tmp) as procs:
+        ng = start_nginx(procs)
+        base = slipway_config({"blue": ng.url(ng.zero)}, active="blue")
+        gws = {
+            "inputs": start_slipway(procs, "inputs", base),
+            "no-inputs": start_slipway(procs, "no-inputs", base + "gateway: {record_inputs: false}\n"),
+        }
+        for gw in gws.values():
+            check_chat(gw.url)
+            for body in bodies.values():
+                wrk(gw.url, connections=8, seconds=1, workdir=tmp, body=body)
+        rounds = []
+        for r in range(opts.rounds):
+            row: dict[str, Any] = {}
+            for name in rotated(list(gws), r):
+                gw = gws[name]
+                for kind, body in bodies.items():
+                    lat = wrk(gw.url, connections=1, seconds=opts.latency_s, workdir=tmp, body=body)
+                    cpu0 = tree_cpu(gw.proc.pid)
+                    conns = opts.throughput_connections
+                    thr = wrk(gw.url, connections=conns, seconds=opts.throughput_s, workdir=tmp, body=body)
+                    cpu_ms = (tree_cpu(gw.proc.pid) - cpu0) * 1000 / max(thr["requests"], 1)
+                    row[f"{name}/{kind}"] = {
+                        "p50_ms": lat["p50_ms"],
+                        "p99_ms": lat["p99_ms"],
+                        "rps_c64": thr["rps"],
+                        "p99_ms_c64": thr["p99_ms"],
+                        "cpu_ms_per_request": cpu_ms,
+                        "errors": lat["errors"] + thr["errors"],
+                    }
+                    note(
+                        f"  round {r + 1} {name:9} {kind:12} p50 {lat['p50_ms']:.3f} ms "
+                        f"p99 {lat['p99_ms']:.3f} ms | c64 {thr['rps']:6.0f} req/s, {cpu_ms:.3f} ms CPU/req"
+                    )
+            rounds.append(row)
+        time.sleep(1.0)  # the recorder writes every 0.25 s
+        stored = {}
+        for name, gw in gws.items():
+            status = get_json(gw.url + "/admin/status")["recorder"]
+            with contextlib.closing(sqlite3.connect(procs.workdir / name / "state.db")) as db:
+                (records,) = db.execute("SELECT count(*) FROM requests").fetchone()
+                (inputs,) = db.execute("SELECT count(*) FROM request_inputs").fetchone()
+            stored[name] = {"records": records, "inputs": inputs, "dropped": status["dropped"]}
+    keys = ["p50_ms", "p99_ms", "rps_c64", "p99_ms_c64", "cpu_ms_per_request"]
+    summary = summarize(rounds, keys)
+    ratios = {
+        kind: {k: median([r[f"inputs/{kind}"][k] / r[f"no-inputs/{kind}"][k] for r in rounds]) for k in keys}
+        for kind in bodies
+    }
+    errors = sum(v["errors"] for r in rounds for v in r.values())
+    return {
+        "rounds": rounds,
+        "summary": summary,
+        "ratio_inputs_over_none": ratios,
+        "stored": stored,
+        "met": {
+            "no_errors": errors == 0,
+            "inputs_stored": stored["inputs"]["inputs"] == stored["inputs"]["records"] > 0,
+            "none_stored_when_off": stored["no-inputs"]["inputs"] == 0,
+        },
+    }
+
+
 BENCHES: dict[str, Callable[[Opts], dict[str, Any]]] = {
     "latency": bench_latency,
     "throughput": bench_throughput,
@@ -709,6 +798,7 @@ BENCHES: dict[str, Callable[[Opts], dict[str, Any]]] = {
     "stack": bench_stack,
     "clients": bench_clients,
     "workers": bench_workers,
+    "inputs": bench_inputs,
 }
 
 
@@ -801,6 +891,18 @@ def markdown(results: dict[str, Any]) -> str:
                 out.append(
                     f"| {lib} | {conc} | {_f(row['rps'], 0)} | {_f(row['p50_ms'])} | {_f(row['p99_ms'])} |"
                 )
+    if "inputs" in results:
+        inp = results["inputs"]
+        out.append("")
+        out.append("| body | p50, c=1 | p99, c=1 | req/s, c=64 | p99, c=64 | CPU per request |")
+        out.append("|---|---|---|---|---|---|")
+        for kind, ratio in inp["ratio_inputs_over_none"].items():
+            on, off = inp["summary"][f"inputs/{kind}"], inp["summary"][f"no-inputs/{kind}"]
+            cells = [
+                f"{_f(on[k], 3)} / {_f(off[k], 3)} ({ratio[k]:.3f}×)"
+                for k in ("p50_ms", "p99_ms", "rps_c64", "p99_ms_c64", "cpu_ms_per_request")
+            ]
+            out.append(f"| {kind} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 

@@ -15,20 +15,15 @@ from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Connection, Row, case, func, insert, select
-from sqlalchemy.exc import DataError, DBAPIError
 
 from slipway.core.lifecycle import RequestInput
 from slipway.core.records import Feedback, RequestRecord
-from slipway.store.repositories import meta, request_inputs
+from slipway.store.repositories import bulk, meta, request_inputs
 from slipway.store.repositories.outcomes import slots_failure
 from slipway.store.schema import feedback, requests
 
 _RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
 _ROW = operator.attrgetter(*_RECORD_FIELDS)
-_INSERT_SKIPPING_KNOWN = (
-    f"INSERT INTO requests ({', '.join(_RECORD_FIELDS)}) VALUES ({{values}}) "
-    "ON CONFLICT (request_id) DO NOTHING"
-)
 
 
 def write(
@@ -55,31 +50,11 @@ def write(
 def write_rows(connection: Connection, rows: Sequence[Sequence[Any]]) -> int:
     """Insert rows of `RequestRecord` fields in declaration order; returns how many were new.
 
-    One `executemany` on the driver's own cursor with `ON CONFLICT DO NOTHING`:
-    SQLAlchemy's per-row parameter processing would double the CPU time of a
-    batch, and this is the hottest write slipway makes. A row whose id is
-    already stored (or earlier in the batch) is skipped, which keeps a batch
-    retried after an uncertain commit from failing forever.
+    One `executemany` on the driver's own cursor (`bulk.insert_skipping_known`):
+    this is the hottest write slipway makes. A row whose id is already stored
+    (or earlier in the batch) is skipped.
     """
-    if not rows:
-        return 0
-    placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    sql = _INSERT_SKIPPING_KNOWN.format(values=", ".join(placeholder for _ in _RECORD_FIELDS))
-    dbapi = connection.dialect.loaded_dbapi
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.executemany(sql, rows)
-        return max(int(cursor.rowcount), 0)
-    except dbapi.Error as exc:
-        # SQLAlchemy only wraps what goes through its own execute; the store's error
-        # translation (and a writer's choice between retrying and isolating a bad row)
-        # needs the same classes from this path.
-        raise DBAPIError.instance(sql, None, exc, dbapi.Error, dialect=connection.dialect) from exc
-    except (OverflowError, ValueError, TypeError, UnicodeError) as exc:
-        # The driver could not even bind a value (sqlite3: an int beyond 64 bits).
-        raise DataError(sql, None, exc) from exc
-    finally:
-        cursor.close()
+    return bulk.insert_skipping_known(connection, "requests", _RECORD_FIELDS, "request_id", rows)
 
 
 def exists(connection: Connection, request_id: str) -> bool:

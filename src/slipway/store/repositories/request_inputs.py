@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+import orjson
+from sqlalchemy import Connection, select
 
 from slipway.core.lifecycle import RequestInput
+from slipway.store.repositories import bulk
 from slipway.store.schema import request_inputs
+
+_COLUMNS = ("request_id", "input_text", "turns", "request")
 
 #: Ids per IN (...) query: well under SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 500
 
 
 def write(connection: Connection, inputs: Sequence[RequestInput]) -> None:
-    """Insert inputs whose request id is not stored yet (a retried batch must not fail on its own rows)."""
-    if not inputs:
-        return
-    fresh = {i.request_id: i for i in inputs}
-    for known in read(connection, fresh):
-        del fresh[known]
-    if fresh:
-        connection.execute(insert(request_inputs), [_to_row(i) for i in fresh.values()])
+    """Insert inputs whose request id is not stored yet (a retried batch must not fail on its own rows).
+
+    Written with the records of every batch the gateway writes, so on the
+    driver's own cursor (`bulk`), the body serialised by orjson: through
+    SQLAlchemy's per-row processing it cost the gateway a tenth of its throughput.
+    """
+    rows = [(i.request_id, i.input_text, i.turns, _body(i.request)) for i in inputs]
+    bulk.insert_skipping_known(connection, "request_inputs", _COLUMNS, "request_id", rows)
+
+
+def _body(request: Mapping[str, Any] | None) -> str | None:
+    """The body as JSON text; None when it cannot be (a key that is not text, an integer beyond 64 bits)."""
+    if request is None:
+        return None
+    try:
+        return orjson.dumps(request).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return None
 
 
 def read(connection: Connection, request_ids: Iterable[str]) -> dict[str, RequestInput]:
@@ -39,12 +53,3 @@ def read(connection: Connection, request_ids: Iterable[str]) -> dict[str, Reques
                 request=row.request,
             )
     return found
-
-
-def _to_row(item: RequestInput) -> dict[str, Any]:
-    return {
-        "request_id": item.request_id,
-        "input_text": item.input_text,
-        "turns": item.turns,
-        "request": dict(item.request) if item.request is not None else None,
-    }
