@@ -65,11 +65,13 @@ class EvalRunner:
         except ValueError as exc:
             raise ConfigError(str(exc), hint="e.g. billing or regressions") from None
         parsed = parse_suite_objects(numbered, source)
+        previous = await self._store.get_suite(name)
         if rule is None:
-            previous = await self._store.get_suite(name)
             rule = dict(previous.rule) if previous is not None else {}
         checked = SuiteRule.from_dict(rule, source).to_dict()
         cases = [dict(raw, id=case.id) for (_line, raw), case in zip(numbered, parsed, strict=True)]
+        if previous is not None and list(previous.cases) == cases and dict(previous.rule) == checked:
+            return previous  # the same file again: no new version, so versions mean changes
         return await self._store.add_suite_version(
             name, at=self._clock(), actor=actor, note=note, rule=checked, cases=cases
         )

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from slipway.cli.client import URL_OPTION, AdminClient
+from slipway.cli.client import URL_OPTION, AdminClient, err_console
 from slipway.cli.output import example, make_console
 from slipway.cli.routes import checked
 from slipway.core.names import check_name, check_text
@@ -100,11 +100,17 @@ def run(
     html: Path | None = typer.Option(None, "--html", help="Also write each run's report to this HTML file."),
     url: str | None = URL_OPTION,
 ) -> None:
-    """Run a suite on a slot, paired against production per category; exit 1 when a gate fails."""
+    """Run a suite on a slot, paired against production per category; exit 1 when a gate fails.
+
+    SUITE is a stored suite's name, or a JSONL file: stored first as the
+    suite named after the file (a new version only if its cases changed).
+    """
+    client = AdminClient()
+    if suite is not None and (suite.endswith((".jsonl", ".json")) or Path(suite).is_file()):
+        suite = _store_file(client, Path(suite))
     for value, what in ((suite, "suite name"), (slot, "slot name"), (against, "slot name")):
         if value is not None:
             checked(value, check_name, what)
-    client = AdminClient()
     body = {"suite": suite, "slot": slot, "against": against}
     out = client.post("/admin/evals/run", json={k: v for k, v in body.items() if v is not None})
     if as_json:
@@ -149,6 +155,22 @@ def runs(
             "passed" if r["passed"] else "[red]FAILED[/red]",
         )
     console.print(table)
+
+
+def _store_file(client: AdminClient, path: Path) -> str:
+    """Store a suite file under its stem (`cases/billing.jsonl` is suite `billing`); its name."""
+    if not path.is_file():
+        err_console.print(f"[red]error:[/] no suite file {escape(str(path))}")
+        raise typer.Exit(2)
+    name = path.stem
+    checked(name, check_name, "suite name (the file's name without .jsonl)")
+    body = {"cases_jsonl": path.read_text(encoding="utf-8"), "source": path.name[:200]}
+    stored = client.post(f"/admin/evals/suites/{name}", json=body)["suite"]
+    # On stderr: `--json` keeps stdout for the runs.
+    err_console.print(
+        f"suite {escape(name)} version {stored['version']} ({stored['cases']} cases) from {escape(path.name)}"
+    )
+    return name
 
 
 def _write_reports(client: AdminClient, done: list[dict[str, Any]], html: Path) -> None:

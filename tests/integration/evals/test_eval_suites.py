@@ -177,3 +177,20 @@ def test_the_html_report_is_one_page_with_user_text_escaped(served: ServeProcess
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<b>billing</b>" not in html and "&lt;b&gt;billing&lt;/b&gt;" in html
     assert "http" not in html.replace("http-equiv", ""), "the page points nowhere"
+
+
+def test_a_suite_file_runs_as_is_and_becomes_a_new_version_only_when_it_changed(
+    served: ServeProcess, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "billing.jsonl", cases(2))
+
+    first = run_cli(served.url, ["eval", "run", str(path), "--slot", "blue", "--json"])
+    again = run_cli(served.url, ["eval", "run", str(path), "--slot", "blue", "--json"])
+    write_jsonl(path, cases(3))
+    changed = run_cli(served.url, ["eval", "run", str(path), "--slot", "blue", "--json"])
+
+    assert first.returncode == 0, first.stderr
+    assert "suite billing version 1 (4 cases)" in first.stderr
+    assert "suite billing version 1 (4 cases)" in again.stderr, "the same file is the same version"
+    assert "suite billing version 2 (6 cases)" in changed.stderr
+    assert [json.loads(o.stdout)["runs"][0]["suite_version"] for o in (first, again, changed)] == [1, 1, 2]
