@@ -96,3 +96,15 @@ def test_the_alpha_is_split_over_the_judged_dimensions_only() -> None:
     live_unjudged = {**live, **{d: {} for d in DIMENSIONS[1:]}}
     by = {f.dimension: f for f in compare(with_unjudged, live_unjudged, settings, totals=(10_000, 1_000))}
     assert by["category"].drifted and all(by[d].unjudged for d in DIMENSIONS[1:])
+
+
+def test_the_category_gets_half_the_alpha_when_every_dimension_is_judged() -> None:
+    """A move with p between alpha/7 and alpha/2: flagged on category, where an even split would not."""
+    settings = DriftSettings(alpha=0.01, min_points=3)
+    steady = input_counts(lengths(0.05, 1_000, 5))
+    reference = {"category": {"a": 5_000, "b": 5_000}, **input_counts(lengths(0.05, 10_000, 6))}
+    live = {"category": {"a": 548, "b": 452}, **steady}  # +4.8 points, p ≈ 0.004
+    by = {f.dimension: f for f in compare(reference, live, settings, totals=(10_000, 1_000))}
+    assert all(f.unjudged is None for f in by.values())
+    assert 0.01 / 7 < by["category"].p_value < 0.01 / 2 and by["category"].drifted
+    assert not any(f.drifted for d, f in by.items() if d != "category")
