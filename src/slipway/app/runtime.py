@@ -52,6 +52,7 @@ from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
 from slipway.core.drift_config import DriftConfig
 from slipway.core.errors import ConfigError, NotFoundError, StoreError
+from slipway.core.gateway_config import GatewayConfig
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
 from slipway.core.notifications import Notification
 from slipway.core.ports import Notifier
@@ -244,9 +245,7 @@ class Runtime:
             await recorder.open()
             recorder.start()
             self.proxy.bind_recorder(recorder)
-            if gateway_cfg is not None:
-                self.proxy.record_inputs = gateway_cfg.record_inputs
-                self.proxy.input_max_chars = gateway_cfg.input_max_chars
+            self._configure_inputs()
             await self.proxy.start()
             provisioners = ProvisionerChain([self.provisioner, VllmAdapterProvisioner(self.backends.vllm)])
             book = DeploymentBook(store)
@@ -416,10 +415,23 @@ class Runtime:
             await s.store.close()
 
     async def reload(self, actor: str, force: bool = False) -> dict[str, Any]:
-        return await self._applier.reload(self.started, actor, force)
+        try:
+            return await self._applier.reload(self.started, actor, force)
+        finally:
+            self._configure_inputs()
 
     async def _apply_watched(self) -> None:
-        await self._applier.apply_watched(self.started)
+        try:
+            await self._applier.apply_watched(self.started)
+        finally:
+            self._configure_inputs()
+
+    def _configure_inputs(self) -> None:
+        """Whether and how much the gateway keeps of what requests ask, from the config in force: a
+        reload applies it to the next request (turning prompt storage off needs no restart)."""
+        cfg = self.config.gateway if self.config is not None else GatewayConfig()
+        self.proxy.record_inputs = cfg.record_inputs
+        self.proxy.input_max_chars = cfg.input_max_chars
 
     async def notifications(self, limit: int) -> list[Delivery]:
         """The latest delivery outcomes, newest first; what is still queued for the store is written first."""

@@ -113,3 +113,20 @@ def test_record_inputs_false_keeps_the_records_and_no_input(
         answers = [httpx.get(f"{gw.url}/admin/requests/{rid}").json() for rid in send_every_api(gw)]
     assert len(answers) == 5
     assert all(a["request"]["status"] == 200 and a["input"] is None for a in answers), answers
+
+
+def test_a_reload_turns_keeping_inputs_off_for_the_next_request(
+    tmp_path: Path, blue_url: str, green_url: str
+) -> None:
+    with live_gateway(tmp_path, routing_yaml(blue_url, green_url), watch=False) as gw:
+        body = {"model": "m", "messages": [{"role": "user", "content": "refund my invoice"}]}
+        before = httpx.post(f"{gw.url}/v1/chat/completions", json=body)
+        gw.config_path.write_text(
+            routing_yaml(blue_url, green_url, extra="gateway: {record_inputs: false}\n")
+        )
+        assert httpx.post(f"{gw.url}/admin/reload", json={}).status_code == 200
+        after = httpx.post(f"{gw.url}/v1/chat/completions", json=body)
+        kept = asked(gw, before.headers["x-slipway-request-id"])
+        not_kept = asked(gw, after.headers["x-slipway-request-id"])
+    assert kept is not None and kept["input_text"] == "refund my invoice"
+    assert not_kept is None
