@@ -458,15 +458,19 @@ def wrk(
     threads: int = 1,
     workdir: Path,
     body: str = REQUEST_BODY,
+    quiet_wait_s: float = 60.0,
 ) -> dict[str, Any]:
-    """POST the chat request (or `body`) in a closed loop; latency percentiles in ms and requests/s."""
+    """POST the chat request (or `body`) in a closed loop; latency percentiles in ms and requests/s.
+
+    Waits up to `quiet_wait_s` for other processes to quiet down first (`wait_quiet`).
+    """
     name = "post.lua" if body == REQUEST_BODY else f"post-{len(body)}.lua"
     script = workdir / name
     if not script.exists():
         script.write_text(WRK_LUA.replace("@BODY@", json.dumps(body)))
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s"]
     argv += ["-s", str(script), url + "/v1/chat/completions"]
-    quiet = wait_quiet()
+    quiet = wait_quiet(max_wait_s=quiet_wait_s)
     meter = Meter()
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     load = meter.stop()

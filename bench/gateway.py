@@ -737,17 +737,28 @@ def bench_inputs(opts: Opts) -> dict[str, Any]:
         for gw in gws.values():
             check_chat(gw.url)
             for body in bodies.values():
-                wrk(gw.url, connections=8, seconds=1, workdir=tmp, body=body)
+                wrk(gw.url, connections=8, seconds=1, workdir=tmp, body=body, quiet_wait_s=0)
         rounds = []
         for r in range(opts.rounds):
             row: dict[str, Any] = {}
             for name in rotated(list(gws), r):
                 gw = gws[name]
                 for kind, body in bodies.items():
-                    lat = wrk(gw.url, connections=1, seconds=opts.latency_s, workdir=tmp, body=body)
+                    # Side by side in a round is what makes the ratio fair; waiting a minute for a
+                    # shared machine to quiet down before each of 24 runs is not.
+                    lat = wrk(
+                        gw.url, connections=1, seconds=opts.latency_s, workdir=tmp, body=body, quiet_wait_s=10
+                    )
                     cpu0 = tree_cpu(gw.proc.pid)
                     conns = opts.throughput_connections
-                    thr = wrk(gw.url, connections=conns, seconds=opts.throughput_s, workdir=tmp, body=body)
+                    thr = wrk(
+                        gw.url,
+                        connections=conns,
+                        seconds=opts.throughput_s,
+                        workdir=tmp,
+                        body=body,
+                        quiet_wait_s=10,
+                    )
                     cpu_ms = (tree_cpu(gw.proc.pid) - cpu0) * 1000 / max(thr["requests"], 1)
                     row[f"{name}/{kind}"] = {
                         "p50_ms": lat["p50_ms"],
