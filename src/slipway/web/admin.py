@@ -34,6 +34,7 @@ from slipway.rollout.controller import Moved
 from slipway.rollout.operator import DeployOrder
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
+from slipway.web.admin_drill import add_drill_routes
 from slipway.web.admin_notify import add_notify_routes
 from slipway.web.admin_shadow import add_shadow_routes
 from slipway.web.admin_slots import add_slot_routes
@@ -277,6 +278,7 @@ def create_admin_app(
     add_shadow_routes(app, runtime, auth)
     add_notify_routes(app, runtime, auth)
     add_slot_routes(app, runtime, auth)
+    add_drill_routes(app, runtime, auth)
     add_dashboard(app)
 
     @app.get("/admin/requests/{request_id}", dependencies=auth, tags=["requests"])
