@@ -54,6 +54,8 @@ log = logging.getLogger("slipway.drill")
 PROPAGATE_TIMEOUT_S = 15.0
 #: How long a replica's drill requests have to reach the new side of a switch before the drill fails.
 SWITCH_TIMEOUT_S = 10.0
+#: ...plus this long per answer the drill waits for on the new side (a slow but working standby passes).
+PER_ANSWER_S = 0.1
 #: The pause between two drill requests to one replica: a steady, light stream (at most 100 a second).
 REQUEST_GAP_S = 0.01
 
@@ -310,7 +312,8 @@ class DrillRunner:
         legs: list[ReplicaLeg] | None,
     ) -> None:
         """Wait until each replica's drill requests are answered by `slot`, `wanted` times since `t0`."""
-        deadline = t0 + self._switch_timeout_s
+        # The switch itself must happen within the timeout; the answers after it get time in proportion.
+        deadline = t0 + self._switch_timeout_s + wanted * PER_ANSWER_S
         marks = [len(s.seen) for s in streams]
         while True:
             done = True
