@@ -170,7 +170,7 @@ def test_a_second_drill_while_one_runs_is_refused_and_a_refusal_names_the_fix(tm
         first: dict[str, Any] = {}
 
         def run_first() -> None:
-            first["response"] = httpx.post(f"{gw.url}/admin/drill", json={"requests": 300}, timeout=120)
+            first["response"] = httpx.post(f"{gw.url}/admin/drill", json={"requests": 200}, timeout=120)
 
         thread = threading.Thread(target=run_first)
         thread.start()

@@ -44,7 +44,7 @@ OPERATIONS = [
     ("POST", "/admin/shadow/promote"), ("GET", "/admin/requests/{request_id}"), ("GET", "/admin/deployments"),
     ("GET", "/admin/notifications"), ("POST", "/admin/notify/test"), ("GET", "/admin/notify/summary"),
     ("POST", "/admin/notify/summary"), ("POST", "/admin/slots/{slot}/unload"),
-    ("POST", "/admin/slots/{slot}/load"),
+    ("POST", "/admin/slots/{slot}/load"), ("POST", "/admin/drill"), ("GET", "/admin/drills"),
 ]  # fmt: skip
 #: Served beside the API but not in its document.
 PAGES = ["/dashboard", "/openapi.json", "/docs", "/redoc", "/admin", "/admin/", "/admin/nope", "/favicon.ico"]
@@ -188,7 +188,7 @@ CHANGES: list[tuple[bytes, Any]] = [
     (b"/admin/deploy", {"version": "v9", "endpoint": "{green}", "kind": "sim", "no_smoke": True,
                         "strategy": "canary", "steps": "50%:1h,100%"}),
     (b"/admin/canary/promote", {}), (b"/admin/canary/abort", {}),
-    (b"/admin/shadow/promote", {"via": "bluegreen"}),
+    (b"/admin/shadow/promote", {"via": "bluegreen"}), (b"/admin/drill", {"requests": 1}),
 ]  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from slipway.core.lifecycle import DrillRecord
 
 #: Drill requests each replica must get answered on the new side before the drill moves on.
 DEFAULT_DRILL_REQUESTS = 20
-MAX_DRILL_REQUESTS = 1_000
+MAX_DRILL_REQUESTS = 200
 
 
 @dataclass(frozen=True, slots=True)
