@@ -204,7 +204,10 @@ class DrillRunner:
                 outcome.requests = sum(len(s.seen) for s in streams)
                 outcome.unpinned = sum(1 for s in streams for seen in s.seen if not seen.answer.pinned)
             if order.smoke_cases:
-                report = await run_smoke(self._backend, self._routes.table.slots[slot], order.smoke_cases)
+                standby = self._routes.table.slots.get(slot)
+                if standby is None:
+                    raise _DrillFailed(f"slot {slot!r} left the routes during the drill")
+                report = await run_smoke(self._backend, standby, order.smoke_cases)
                 outcome.smoke_passed = report.passed
                 outcome.smoke = report.to_dict()
                 if not report.passed:
@@ -215,6 +218,9 @@ class DrillRunner:
             outcome.reason = str(failed)
         except SlipwayError as exc:
             outcome.reason = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+        except Exception as exc:  # a fault in slipway itself: the pin is cleared, the drill recorded
+            log.exception("drill %s failed inside slipway", drill_id)
+            outcome.reason = f"slipway failed during the drill ({type(exc).__name__}: {exc}); see its log"
         except asyncio.CancelledError:
             outcome.reason = "the drill was cancelled (slipway stopping)"
             await self._finish(outcome, token, drill_id, actor, started, versions)
