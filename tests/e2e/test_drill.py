@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,6 +197,42 @@ def test_a_second_drill_while_one_runs_is_refused_and_a_refusal_names_the_fix(tm
 def led_by_one_of_two(st: dict[str, Any]) -> bool:
     replicas = st["replicas"]
     return replicas is not None and len(replicas["live"]) == 2 and replicas["leader"]["id"] is not None
+
+
+def start_drill_and_hang_up(url: str) -> None:
+    """A drill long enough to be cut short; its caller may be cut off too."""
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.post(f"{url}/admin/drill", json={"requests": 200}, timeout=60)
+
+
+def test_a_drill_cut_short_by_a_stop_clears_its_pin_and_is_recorded_as_failed(tmp_path: Path) -> None:
+    with (
+        sim_backend(sim_profile("customer-support-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("customer-support-v2.2", "v2.2")) as green,
+    ):
+        grace = "gateway:\n  shutdown_grace_s: 1\n"
+        (tmp_path / "slipway.yaml").write_text(routing_yaml(blue, green, active="green", extra=grace))
+        with slipway_serve(tmp_path, ["--config", "slipway.yaml"]) as gw:
+            port = int(gw.url.rsplit(":", 1)[1])
+            threading.Thread(target=start_drill_and_hang_up, args=(gw.url,), daemon=True).start()
+            wait_for_status(
+                gw.url, lambda st: bool(st["drill"] and st["drill"]["running"]), "a drill running", 30
+            )
+            gw.proc.send_signal(signal.SIGTERM)  # slipway stops while the drill runs
+            assert gw.proc.wait(60) == 0, gw.log()
+        with slipway_serve(tmp_path, ["--config", "slipway.yaml"], port=port) as again:
+            st = admin_status(again.url)
+            assert st["drill"]["running"] is None, st["drill"]
+            (drill,) = drills(again.url)
+            assert drill["passed"] is False and drill["result"]["reason"], drill
+            # Cancelled by the stop, or failed first because the gateway stopped answering.
+            assert "cancelled" in drill["result"]["reason"] or "not answered" in drill["result"]["reason"]
+            history = httpx.get(f"{again.url}/admin/history", timeout=HTTP).json()["changes"]
+            assert history[0]["kind"] == "drill" and history[0]["reason"].endswith("clear the pin")
+            # Users are served by the active slot as before.
+            chat = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+            r = httpx.post(f"{again.url}/v1/chat/completions", json=chat, timeout=HTTP)
+            assert r.status_code == 200 and r.headers["x-slipway-slot"] == "green"
 
 
 @pytest.mark.postgres
