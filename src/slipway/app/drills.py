@@ -71,7 +71,7 @@ class StoreDrillReplicas:
         """Each live replica once per URL (`--workers` share one port: the kernel picks the worker)."""
         found = {self._url: DrillTarget(self._replica.id, self._url)}
         for beat in await self._store.live_replicas(time.time() - LIVE_WITHIN_S):
-            if beat.url and beat.url not in found:
+            if beat.url and beat.url not in found and beat.id != self._replica.id:
                 found[beat.url] = DrillTarget(beat.id, beat.url)
         return list(found.values())
 
