@@ -46,6 +46,11 @@ class DrillAnswer:
     def ok(self) -> bool:
         return self.status == 200 and self.pinned
 
+    @property
+    def routed_as_users(self) -> bool:
+        """A gateway routed it (it names a slot) but not by the pin: it was taken for a user's request."""
+        return self.slot is not None and not self.pinned
+
 
 class DrillTraffic(Protocol):
     """Sends one drill request to a replica's gateway (the data plane, as a client would)."""

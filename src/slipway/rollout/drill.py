@@ -202,7 +202,7 @@ class DrillRunner:
                 for stream in streams:
                     await stream.stop()
                 outcome.requests = sum(len(s.seen) for s in streams)
-                outcome.unpinned = sum(1 for s in streams for seen in s.seen if not seen.answer.pinned)
+                outcome.unpinned = sum(1 for s in streams for seen in s.seen if seen.answer.routed_as_users)
             if order.smoke_cases:
                 standby = self._routes.table.slots.get(slot)
                 if standby is None:
