@@ -125,6 +125,8 @@ def test_a_drill_moves_only_its_own_requests_and_records_its_switch_times(tmp_pa
         st = admin_status(gw.url)
         assert st["route"]["active"] == "green" and st["drill"]["running"] is None
         assert st["drill"]["last"]["passed"] is True and st["drill"]["last"]["slot"] == "blue"
+        metrics = httpx.get(f"{gw.url}/metrics", timeout=HTTP).text
+        assert "slipway_drill_last_passed 1.0" in metrics and "slipway_drill_last_switch_seconds" in metrics
         status = run_cli(gw.url, ["status"])
         assert "last drill" in status.stdout and "with blue: passed" in status.stdout
 
@@ -161,6 +163,7 @@ def test_a_drill_against_a_dead_standby_fails_is_recorded_with_the_reason_and_cl
 
         st = admin_status(gw.url)
         assert st["drill"]["running"] is None and st["drill"]["last"]["passed"] is False
+        assert "slipway_drill_last_passed 0.0" in httpx.get(f"{gw.url}/metrics", timeout=HTTP).text
         history = httpx.get(f"{gw.url}/admin/history", timeout=HTTP).json()["changes"]
         assert history[0]["kind"] == "drill" and history[0]["reason"].endswith("clear the pin")
         assert set(users.slots) == {"green"} and set(users.statuses) == {200}
