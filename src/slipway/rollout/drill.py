@@ -56,6 +56,8 @@ PROPAGATE_TIMEOUT_S = 15.0
 SWITCH_TIMEOUT_S = 10.0
 #: ...plus this long per answer the drill waits for on the new side (a slow but working standby passes).
 PER_ANSWER_S = 0.1
+#: A pin older than this is a killed drill's, left uncleared: the next drill replaces it.
+PIN_STALE_AFTER_S = 300.0
 #: The pause between two drill requests to one replica: a steady, light stream (at most 100 a second).
 REQUEST_GAP_S = 0.01
 
@@ -151,6 +153,14 @@ class DrillRunner:
         try:
             await self._routes.catch_up()
             table = self._routes.table
+            pin = table.drill
+            age = self._wall() - pin.started_at if pin is not None else 0.0
+            if pin is not None and age < PIN_STALE_AFTER_S:
+                # Another replica's drill (it led until moments ago): one drill at a time, store-wide.
+                raise ConflictError(
+                    f"a drill is already running (started by {pin.actor} {age:.0f} s ago)",
+                    hint="wait for it to finish, then see its result: slipway drill list",
+                )
             slot = choose_drill_slot(table, order.slot, await self._unloaded())
             return await self._drill(table, slot, order, actor)
         finally:
