@@ -238,6 +238,32 @@ def test_a_drill_cut_short_by_a_stop_clears_its_pin_and_is_recorded_as_failed(tm
             assert r.status_code == 200 and r.headers["x-slipway-slot"] == "green"
 
 
+def test_under_serve_workers_any_worker_takes_the_drill_and_users_stay_on_the_active_slot(
+    tmp_path: Path,
+) -> None:
+    """The leader shares the port with the other worker and cannot be asked alone: whichever worker
+    the kernel hands the call to runs it."""
+    with (
+        sim_backend(sim_profile("customer-support-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("customer-support-v2.2", "v2.2")) as green,
+    ):
+        (tmp_path / "slipway.yaml").write_text(routing_yaml(blue, green, active="green"))
+        args = ["--config", "slipway.yaml", "--workers", "2", "--route-poll", "0.2"]
+        with slipway_serve(tmp_path, args) as gw:
+            wait_for_status(
+                gw.url, lambda st: len((st["replicas"] or {}).get("live", [])) == 2, "2 workers", 60
+            )
+            with Users([gw.url]) as users:
+                answers = [
+                    httpx.post(f"{gw.url}/admin/drill", json={"requests": 3}, timeout=120) for _ in range(6)
+                ]
+            assert [r.status_code for r in answers] == [200] * 6, [r.text for r in answers]
+            assert all(r.json()["drill"]["passed"] for r in answers), [r.json() for r in answers]
+            assert len(drills(gw.url)) == 6
+            assert set(users.slots) == {"green"} and set(users.statuses) == {200}
+            assert recorded_per_slot(gw.url, len(users.slots)) == {"green": len(users.slots), "blue": 0}
+
+
 @pytest.mark.postgres
 def test_on_two_replicas_the_drill_times_each_while_users_on_both_stay_on_the_active_slot(
     tmp_path: Path, postgres_url: str

@@ -91,10 +91,12 @@ class Drills:
     """
 
     def __init__(
-        self, runner: DrillRunner, replica: Replica, store: Store, traffic: HttpDrillTraffic
+        self, runner: DrillRunner, replica: Replica, store: Store, traffic: HttpDrillTraffic, url: str
     ) -> None:
         self.runner = runner
         self._traffic = traffic
+        #: The address this replica's heartbeat gives (shared by every worker of `serve --workers`).
+        self._url = url
         self._replica = replica
         self._store = store
         self._tasks: set[asyncio.Task[DrillRecord]] = set()
@@ -102,12 +104,21 @@ class Drills:
     async def run(self, order: DrillOrder, actor: str) -> DrillRecord:
         epoch = self._replica.epoch
         if epoch is None:
-            raise TransitionError(
-                "this replica does not lead, and drills run on the leader", hint=await self._to_leader()
-            )
+            leader = await self._leader_url()
+            # Under `serve --workers` the leader shares this port and cannot be asked alone: this worker
+            # runs the drill, without an epoch, like any operator's command; its pin still allows only
+            # one drill at a time across the store.
+            if leader is None or leader != self._url:
+                hint = (
+                    f"send it to the leader: slipway drill --url {leader}"
+                    if leader
+                    else "no replica leads right now; try again in a few seconds (see slipway status)"
+                )
+                raise TransitionError("this replica does not lead, and drills run on the leader", hint=hint)
 
         async def fenced() -> DrillRecord:
-            leader_epoch.set(epoch)  # every write of the drill is refused once another replica leads
+            if epoch is not None:
+                leader_epoch.set(epoch)  # every write of the drill is refused once another replica leads
             return await self.runner.run(order, actor=actor)
 
         task = asyncio.create_task(fenced(), name="slipway-drill")
@@ -120,12 +131,9 @@ class Drills:
         if not task.cancelled() and task.exception() is not None:
             log.error("a drill ended with an error: %s", task.exception())
 
-    async def _to_leader(self) -> str:
+    async def _leader_url(self) -> str | None:
         beats = await self._store.live_replicas(time.time() - LIVE_WITHIN_S)
-        leaders = [beat.url for beat in beats if beat.leader_epoch is not None and beat.url]
-        if leaders:
-            return f"send it to the leader: slipway drill --url {leaders[0]}"
-        return "no replica leads right now; try again in a few seconds (see slipway status)"
+        return next((beat.url for beat in beats if beat.leader_epoch is not None and beat.url), None)
 
     async def list(self, limit: int) -> list[DrillRecord]:
         return await self._store.list_drills(limit)

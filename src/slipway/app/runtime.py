@@ -318,6 +318,7 @@ class Runtime:
                     loop.kick()
 
             follower = RouteFollower(feed, controller, on_change=wake_loops)
+            beat_url = f"http://{self.settings.host}:{self.settings.port}"
             replica = Replica(
                 store=store,
                 store_url=self.settings.resolved_store_url(),
@@ -325,7 +326,7 @@ class Runtime:
                 loops=loops,
                 recorder=recorder,
                 route_version=lambda: controller.table.version if self.routes.table is not None else 0,
-                url=f"http://{self.settings.host}:{self.settings.port}",
+                url=beat_url,
             )
             drill_traffic = HttpDrillTraffic()
             undo.push_async_callback(drill_traffic.close)
@@ -340,7 +341,7 @@ class Runtime:
                 unloaded=operator.unloaded,
                 notifier=self.notifier(),
             )
-            self._drills = Drills(drill_runner, replica, store, drill_traffic)
+            self._drills = Drills(drill_runner, replica, store, drill_traffic, beat_url)
             started = Started(
                 store, recorder, controller, canary, shadow, operator, feed, follower, replica, watch=None
             )

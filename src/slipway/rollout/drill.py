@@ -46,6 +46,7 @@ from slipway.rollout.strategies.drill import (
     choose_drill_slot,
     drill_result,
     pin_plan,
+    refuse_if_running,
 )
 
 log = logging.getLogger("slipway.drill")
@@ -56,8 +57,6 @@ PROPAGATE_TIMEOUT_S = 15.0
 SWITCH_TIMEOUT_S = 10.0
 #: ...plus this long per answer the drill waits for on the new side (a slow but working standby passes).
 PER_ANSWER_S = 0.1
-#: A pin older than this is a killed drill's, left uncleared: the next drill replaces it.
-PIN_STALE_AFTER_S = 300.0
 #: The pause between two drill requests to one replica: a steady, light stream (at most 100 a second).
 REQUEST_GAP_S = 0.01
 
@@ -153,14 +152,7 @@ class DrillRunner:
         try:
             await self._routes.catch_up()
             table = self._routes.table
-            pin = table.drill
-            age = self._wall() - pin.started_at if pin is not None else 0.0
-            if pin is not None and age < PIN_STALE_AFTER_S:
-                # Another replica's drill (it led until moments ago): one drill at a time, store-wide.
-                raise ConflictError(
-                    f"a drill is already running (started by {pin.actor} {age:.0f} s ago)",
-                    hint="wait for it to finish, then see its result: slipway drill list",
-                )
+            refuse_if_running(table.drill, self._wall())  # another replica's drill
             slot = choose_drill_slot(table, order.slot, await self._unloaded())
             return await self._drill(table, slot, order, actor)
         finally:
@@ -193,9 +185,10 @@ class DrillRunner:
             versions.append(committed.version)
             return t0
 
+        # Before anything is ours to undo: a refusal here (another drill pinned first) records nothing.
+        await pin(active, f"pin the drill's requests to {active} (users' routes unchanged)")
         try:
             try:
-                await pin(active, f"pin the drill's requests to {active} (users' routes unchanged)")
                 await self._until_all_serve(versions[-1])
                 targets = await self._replicas.targets()
                 streams = [_Stream(self._traffic, t, token, model) for t in targets]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from slipway.core.errors import NotFoundError, SlipwayError, TransitionError
+from slipway.core.errors import ConflictError, NotFoundError, SlipwayError, TransitionError
 from slipway.core.types import DrillPin, RouteChangeKind, RouteTable, Slot
 from slipway.rollout import machine
 from slipway.rollout.strategies.drill import (
@@ -121,3 +121,19 @@ def test_a_replica_that_never_switched_leaves_no_switch_time_and_the_drill_faile
     assert result["switch_ms"] is None and result["switch_back_ms"] is None
     assert result["replicas"][1]["last_error"] == "HTTP 502"
     assert not outcome.passed
+
+
+@pytest.mark.parametrize(("age_s", "refused"), [(0.0, True), (299.0, True), (300.0, False), (3_600.0, False)])
+def test_a_second_drill_cannot_pin_over_a_running_one_but_replaces_a_killed_ones(
+    age_s: float, refused: bool
+) -> None:
+    """Checked on the table the commit is planned on, so two replicas starting at once cannot both pin."""
+    now = 10_000.0
+    other = DrillPin("another drill's", "green", actor="ops-2", started_at=now - age_s)
+    plan = pin_plan("tok", "blue", actor="ops", reason="drill b: pin", now=now, started_at=now)
+    if refused:
+        with pytest.raises(ConflictError, match="a drill is already running \\(started by ops-2"):
+            plan(table(("blue", "green", "red"), pin=other))
+        return
+    planned = plan(table(("blue", "green", "red"), pin=other))
+    assert planned is not None and planned[0].drill == DrillPin("tok", "blue", "ops", now)

@@ -12,9 +12,24 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from slipway.core.errors import NotFoundError, TransitionError
+from slipway.core.errors import ConflictError, NotFoundError, TransitionError
 from slipway.core.types import DrillPin, RouteChange, RouteTable
 from slipway.rollout import machine
+
+#: A pin older than this is a killed drill's, left uncleared: the next drill replaces it.
+PIN_STALE_AFTER_S = 300.0
+
+
+def refuse_if_running(pin: DrillPin | None, now: float) -> None:
+    """Refuse a drill while another drill's pin is set (unless it is old enough to be a killed drill's)."""
+    if pin is None:
+        return
+    age = now - pin.started_at
+    if age < PIN_STALE_AFTER_S:
+        raise ConflictError(
+            f"a drill is already running (started by {pin.actor} {age:.0f} s ago)",
+            hint="wait for it to finish, then see its result: slipway drill list",
+        )
 
 
 def choose_drill_slot(table: RouteTable, requested: str | None, unloaded: Collection[str]) -> str:
@@ -82,6 +97,10 @@ def pin_plan(
             return machine.set_drill(table, None, actor=actor, reason=reason, now=now)
         if current is not None and current.id == token and current.slot == slot:
             return None
+        if current is not None and current.id != token:
+            # Checked on the table the commit is planned on (and planned again if another commit won):
+            # two drills started at once on two replicas cannot both pin.
+            refuse_if_running(current, now)
         pin = DrillPin(id=token, slot=slot, actor=actor, started_at=started_at)
         return machine.set_drill(table, pin, actor=actor, reason=reason, now=now)
 
