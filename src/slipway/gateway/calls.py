@@ -40,6 +40,8 @@ class Call:
     clients_fault: bool = False
     #: The body's size as the client sent it: whether it is small enough to keep with its input.
     body_bytes: int = 0
+    #: A rollback drill's own request (its pin routed it): answered, never recorded or mirrored.
+    drill: bool = False
 
 
 def new_call(
