@@ -53,7 +53,7 @@ async def write_cost(raw: str, records: int, with_inputs: bool) -> float:
         for start in range(0, records, BATCH):
             batch = [record(i) for i in range(start, start + BATCH)]
             inputs = [
-                request_input(r.request_id, Api.OPENAI_CHAT, body, max_chars=4000, body_bytes=len(raw))
+                request_input(r.request_id, Api.OPENAI_CHAT, body, max_chars=4000, raw=raw.encode())
                 for r in batch
                 if with_inputs
             ]
@@ -67,7 +67,7 @@ def path_cost(raw: str, calls: int = 10_000) -> float:
     body = json.loads(raw)
     began = time.process_time()
     for i in range(calls):
-        request_input(f"{i:024x}", Api.OPENAI_CHAT, body, max_chars=4000, body_bytes=len(raw))
+        request_input(f"{i:024x}", Api.OPENAI_CHAT, body, max_chars=4000, raw=raw.encode())
     return (time.process_time() - began) / calls * 1e6
 
 

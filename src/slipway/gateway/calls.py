@@ -38,8 +38,8 @@ class Call:
     answer: str = ""
     #: A request only the client got wrong is answered 400 and not recorded against any slot.
     clients_fault: bool = False
-    #: The body's size as the client sent it: whether it is small enough to keep with its input.
-    body_bytes: int = 0
+    #: The body as the client sent it: kept with the request's input when small enough.
+    raw: bytes = b""
     #: A rollback drill's own request (its pin routed it): answered, never recorded or mirrored.
     drill: bool = False
 

@@ -4,7 +4,7 @@ The recorder keeps a `RequestInput` beside each record and the mirror keeps the
 same text in a shadow pair; both read it here, so drift, the shadow report and
 a postmortem group one request the same way whichever of them stored it.
 Everything here runs on the request path: a walk over the messages, no
-serialisation (the body's size is the size the client sent).
+serialisation (the body kept is the JSON the client sent).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from slipway.core.lifecycle import RequestInput
+from slipway.core.lifecycle import RequestBody, RequestInput
 from slipway.core.records import Api
 from slipway.core.shadow import MAX_INPUT_TEXT
 
@@ -44,14 +44,8 @@ def input_of(api: Api, body: dict[str, Any], max_chars: int = MAX_INPUT_TEXT) ->
     return (str(prompt) if prompt is not None else "")[:max_chars], 1
 
 
-def stored_request(body: dict[str, Any], max_bytes: int, size: int | None = None) -> dict[str, Any] | None:
-    """The body itself when it is at most `max_bytes` as JSON, else None.
-
-    `size` is its size as the client sent it, when known: then nothing is
-    serialised again on the request path.
-    """
-    if size is not None:
-        return body if size <= max_bytes else None
+def stored_request(body: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
+    """The body itself when it is at most `max_bytes` as JSON, else None (a shadow pair's copy)."""
     with contextlib.suppress(TypeError, orjson.JSONEncodeError):
         if len(orjson.dumps(body)) <= max_bytes:
             return body
@@ -59,8 +53,13 @@ def stored_request(body: dict[str, Any], max_bytes: int, size: int | None = None
 
 
 def request_input(
-    request_id: str, api: Api, body: dict[str, Any], *, max_chars: int, body_bytes: int
+    request_id: str, api: Api, body: dict[str, Any], *, max_chars: int, raw: bytes
 ) -> RequestInput:
-    """The input the recorder keeps for one request: text cut to `max_chars`, its body if small."""
+    """The input the recorder keeps for one request: text cut to `max_chars`, its body if small.
+
+    The body is kept as the bytes the client sent (`RequestBody`), not as the
+    parsed dict: nothing to serialise again, and nothing for the garbage
+    collector to walk while the record waits for its batch.
+    """
     text, turns = input_of(api, body, max_chars)
-    return RequestInput(request_id, text, turns, stored_request(body, MAX_KEPT_BODY, body_bytes))
+    return RequestInput(request_id, text, turns, RequestBody(raw) if len(raw) <= MAX_KEPT_BODY else None)

@@ -149,7 +149,7 @@ class Proxy:
             return
         table, slot, drill = routed
         call = self._begin(api, body, labels, table, slot, t0, started_at, receive, send)
-        call.body_bytes = len(raw)
+        call.raw = raw
         if drill:
             call.drill = True
             call.reply_headers.append((b"x-slipway-drill", b"pinned"))
@@ -335,7 +335,7 @@ class Proxy:
                 call.api,
                 call.body,
                 max_chars=self.input_max_chars,
-                body_bytes=call.body_bytes,
+                raw=call.raw,
             )
         except Exception:
             log.exception("request %s: could not read its input; recorded without it", call.rec.request_id)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from slipway.core.lifecycle import RequestInput
+import json
+
+from slipway.core.lifecycle import RequestBody, RequestInput
 from slipway.core.records import Api
 from slipway.gateway.inputs import MAX_KEPT_BODY, input_of, request_input, stored_request
 
@@ -24,18 +26,18 @@ def test_chat_contents_are_one_per_line_and_only_user_messages_are_turns() -> No
     assert input_of(Api.OPENAI_COMPLETIONS, {}) == ("", 1)
 
 
-def test_the_body_is_kept_up_to_its_limit_without_serialising_it_again() -> None:
+def test_a_shadow_pair_keeps_the_body_up_to_its_limit() -> None:
     body = {"prompt": "p"}
-    assert stored_request(body, MAX_KEPT_BODY, size=MAX_KEPT_BODY) is body
-    assert stored_request(body, MAX_KEPT_BODY, size=MAX_KEPT_BODY + 1) is None
     assert stored_request({"prompt": "p" * 100}, 50) is None and stored_request(body, 50) is body
     assert stored_request({"x": object()}, 50) is None, "what cannot be JSON is not kept"
 
 
-def test_request_input_cuts_the_text_and_keeps_a_small_body() -> None:
+def test_request_input_cuts_the_text_and_keeps_a_small_body_as_the_client_sent_it() -> None:
     body = {"model": "m", "prompt": "q" * 5_000}
-    kept = request_input("r1", Api.OPENAI_COMPLETIONS, body, max_chars=4_000, body_bytes=5_030)
+    raw = json.dumps(body).encode()
+    kept = request_input("r1", Api.OPENAI_COMPLETIONS, body, max_chars=4_000, raw=raw)
     assert kept == RequestInput("r1", "q" * 4_000, 1, body)
-    assert (
-        request_input("r2", Api.OPENAI_COMPLETIONS, body, max_chars=4_000, body_bytes=20_000).request is None
-    )
+    assert isinstance(kept.request, RequestBody) and kept.request.raw is raw
+    assert dict(kept.request) == body and len(kept.request) == 2 and kept.request["model"] == "m"
+    large = json.dumps({"prompt": "q" * MAX_KEPT_BODY}).encode()
+    assert request_input("r2", Api.OPENAI_COMPLETIONS, body, max_chars=4_000, raw=large).request is None
