@@ -21,8 +21,17 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
-from slipway.core.shadow import ShadowPair
+
+class HasInput(Protocol):
+    """What the input dimensions read: a shadow pair, or a stored request input (for postmortems)."""
+
+    @property
+    def input_text(self) -> str: ...
+
+    @property
+    def turns(self) -> int: ...
 
 SHORT_BELOW = 200
 LONG_ABOVE = 1000
@@ -56,7 +65,7 @@ class Dimension:
 
     name: str
     title: str
-    of: Callable[[ShadowPair], str]
+    of: Callable[[HasInput], str]
     order: tuple[str, ...]
 
 
@@ -167,6 +176,6 @@ INPUT_DIMENSIONS: tuple[Dimension, ...] = (
 )
 
 
-def input_features(pair: ShadowPair) -> dict[str, str]:
+def input_features(pair: HasInput) -> dict[str, str]:
     """The pair's value along every input dimension, keyed by dimension name."""
     return {d.name: d.of(pair) for d in INPUT_DIMENSIONS}
