@@ -10,6 +10,7 @@ at the next wake: the pending route change is made again, never lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -28,6 +29,9 @@ from slipway.rollout.switch_gate import SwitchGate
 
 log = logging.getLogger("slipway.canary")
 
+#: How long a rollback's notification waits for the postmortem's headline before going without it.
+POSTMORTEM_WAIT_S = 5.0
+
 
 class CanaryEffects:
     def __init__(
@@ -39,6 +43,8 @@ class CanaryEffects:
         clock: Clock,
         wall: Callable[[], float],
         after_stable: Callable[[CanaryState], Awaitable[None]] | None = None,
+        *,
+        explain_rollback: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
         self._store = store
         self._routes = routes
@@ -48,6 +54,8 @@ class CanaryEffects:
         self._wall = wall
         #: Called once a canary or bake ends stable (e.g. to unload the previous version).
         self._after_stable = after_stable
+        #: The postmortem's headline for a deployment (and how to open it), added to a rollback's message.
+        self._explain_rollback = explain_rollback
         #: Holds a switch back to a slot that stopped answering while it served nothing.
         self._gate = SwitchGate(routes, notifier, wall)
 
@@ -124,13 +132,31 @@ class CanaryEffects:
         told = False
         for effect in effects:
             if isinstance(effect, Notify):
-                self._notifier.notify(self._as_it_is(state, effect.notification))
+                note = self._as_it_is(state, effect.notification)
+                if state.status is CanaryStatus.ROLLED_BACK and note.event.endswith(".rolled_back"):
+                    note = await self._with_postmortem(state.deployment_id, note)
+                self._notifier.notify(note)
                 told = True
         if told and state.status.is_final():
             # It just ended (its last notification went out with this step): the summary follows it.
             self._notifier.notify(rollout_summary(state, self.clock.now()))
             if state.status is CanaryStatus.STABLE and self._after_stable is not None:
                 await self._after_stable(state)
+
+    async def _with_postmortem(self, deployment_id: str, note: Notification) -> Notification:
+        """The rollback's message with the postmortem's headline; the command alone if it cannot be had
+        within `POSTMORTEM_WAIT_S` (the message is not held back for long, and never lost)."""
+        command = f"slipway postmortem {deployment_id}"
+        said = f"Postmortem: {command}"
+        if self._explain_rollback is not None:
+            try:
+                said = await asyncio.wait_for(self._explain_rollback(deployment_id), POSTMORTEM_WAIT_S)
+            except (SlipwayError, TimeoutError) as exc:
+                log.warning("canary %s: no postmortem for the notification: %s", deployment_id, exc)
+            except Exception:
+                # A fault in the analysis must not cost the on-call engineer the rollback's message.
+                log.exception("canary %s: the postmortem for the notification failed", deployment_id)
+        return replace(note, text=f"{note.text}\n{said}".strip(), facts={**note.facts, "postmortem": command})
 
     def _as_it_is(self, state: CanaryState, note: Notification) -> Notification:
         """The notification, corrected when its route change is still waiting (a held switch back)."""

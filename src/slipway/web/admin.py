@@ -35,6 +35,7 @@ from slipway.rollout.operator import DeployOrder
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.web.admin_notify import add_notify_routes
+from slipway.web.admin_postmortem import add_postmortem_routes
 from slipway.web.admin_shadow import add_shadow_routes
 from slipway.web.admin_slots import add_slot_routes
 from slipway.web.auth import TokenGuard
@@ -275,6 +276,7 @@ def create_admin_app(
         return await _act(canary.Abort(x_slipway_actor, reason, unload=body.unload))
 
     add_shadow_routes(app, runtime, auth)
+    add_postmortem_routes(app, runtime, auth)
     add_notify_routes(app, runtime, auth)
     add_slot_routes(app, runtime, auth)
     add_dashboard(app)

@@ -6,6 +6,7 @@ that builds it: `slipway.app` imports `slipway.web`, never the other way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from slipway.core.deliveries import Delivery, SinkAnswer
@@ -30,6 +31,20 @@ class ShadowOps(Protocol):
     ) -> tuple[str, str]: ...
 
 
+class PostmortemOps(Protocol):
+    """Post-rollback analysis and the regression cases it feeds, as wired by the composition root."""
+
+    async def report(self, deployment_id: str | None, fmt: str = "json") -> tuple[str, str]: ...
+
+    async def add_regressions(
+        self, deployment_id: str, *, suite: str = ..., redact: Sequence[str] = (), actor: str
+    ) -> dict[str, Any]: ...
+
+    async def export_regressions(
+        self, deployment_id: str, *, fmt: str, redact: Sequence[str] = ()
+    ) -> str: ...
+
+
 class AdminRuntime(Protocol):
     @property
     def operator(self) -> RolloutOperator:
@@ -41,6 +56,9 @@ class AdminRuntime(Protocol):
 
     @property
     def shadow(self) -> ShadowOps: ...
+
+    @property
+    def postmortem(self) -> PostmortemOps: ...
 
     async def status(self) -> Status: ...
 

@@ -33,6 +33,7 @@ class HasInput(Protocol):
     @property
     def turns(self) -> int: ...
 
+
 SHORT_BELOW = 200
 LONG_ABOVE = 1000
 
