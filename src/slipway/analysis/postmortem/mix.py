@@ -75,6 +75,7 @@ def mix_changes(reference: Profile, live: Profile, since: str) -> list[MixChange
         said: tuple[str, ...] = ()
         if d.drifted:
             prefix = "" if d.dimension == "category" else f"{TITLES.get(d.dimension, d.dimension)}: "
-            said = tuple(f"{prefix}{m.words()} of traffic {since}" for m in d.moves if abs(m.points) >= 5)
+            # A share that rose is the news; the others fell to make room for it.
+            said = tuple(f"{prefix}{m.words()} of traffic {since}" for m in d.moves if m.points >= 5)
         out.append(MixChange(d, said))
     return out

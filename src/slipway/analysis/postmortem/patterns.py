@@ -59,13 +59,35 @@ class Finding:
     def rest_rate(self) -> float:
         return self.rest_wrong / self.rest_answers if self.rest_answers else 0.0
 
+    @property
+    def pattern(self) -> str:
+        """The value as a kind of input: "long (>1000 chars) inputs", "inputs containing code"."""
+        return pattern_words(self.dimension, self.value)
+
     def words(self) -> str:
-        title = TITLES.get(self.dimension, self.dimension)
-        subject = self.value if self.dimension == "category" else f"{title}: {self.value}"
+        subject = self.value if self.dimension == "category" else self.pattern
         return (
             f"{subject}: {self.rate:.0%} of answers wrong ({self.wrong} of ~{self.answers:.0f}) "
             f"against {self.rest_rate:.0%} for the rest (p={self.p_value:.2g})"
         )
+
+
+_YES_NO = {"code": "code", "json": "JSON", "numbers": "numbers"}
+
+
+def pattern_words(dimension: str, value: str) -> str:
+    """A dimension's value said as a kind of input, for sentences."""
+    if dimension == "category":
+        return f"{value} requests"
+    if dimension in _YES_NO:
+        return f"inputs {'containing' if value == 'yes' else 'without'} {_YES_NO[dimension]}"
+    if dimension == "script":
+        return f"inputs in {value} script"
+    if dimension == "turns":
+        return f"conversations of {value}"
+    if dimension == "length":
+        return f"{value} inputs"
+    return f"inputs with {TITLES.get(dimension, dimension)} {value}"
 
 
 def distinguish(

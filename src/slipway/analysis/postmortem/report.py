@@ -17,7 +17,7 @@ from typing import Any
 
 from slipway.analysis.blast import BlastRadius, blast_radius
 from slipway.analysis.postmortem.mix import MixChange, mix_changes, profile
-from slipway.analysis.postmortem.patterns import TITLES, Finding, Observation, distinguish
+from slipway.analysis.postmortem.patterns import Finding, Observation, distinguish
 from slipway.analysis.postmortem.scoring import CategoryScore, Scored, by_category, score
 from slipway.analysis.samples import ArmSample
 from slipway.analysis.shadow.features import INPUT_DIMENSIONS, HasInput, input_features
@@ -262,6 +262,7 @@ def build_postmortem(facts: Facts) -> Postmortem:
     patterns = [f for f in significant if f.dimension != "category"]
     blast = _blast(r, facts.served, facts.everyone, set(failing_categories))
     mix: tuple[MixChange, ...] = ()
+    ref: dict[str, dict[str, int]] | None = None
     if facts.reference is not None:
         live = profile(_categories(facts.served), facts.live_inputs)
         ref = profile(facts.reference.categories, facts.reference.inputs)
@@ -272,8 +273,19 @@ def build_postmortem(facts: Facts) -> Postmortem:
         mix = tuple(mix_changes(ref, live, facts.reference.since))
     without_input = sum(1 for s in wrong if s.answer.request_id not in facts.inputs)
     open_command = f"slipway postmortem {r.deployment_id}"
+    evaluated = facts.evaluation is not None and facts.reference is not None and bool(facts.reference.inputs)
     cause = tuple(
-        _cause(r, categories, failing_categories, patterns, mix, facts.evaluation, len(wrong), scored)
+        _cause(
+            r,
+            categories,
+            failing_categories,
+            patterns,
+            mix,
+            facts.evaluation,
+            len(wrong),
+            scored,
+            ref if evaluated else None,
+        )
     )
     advice = tuple(_advice(r, failing_categories, patterns, mix, facts.evaluation, len(wrong), categories))
     return Postmortem(
@@ -363,8 +375,11 @@ def _groups(wrong: Sequence[Scored], inputs: Mapping[str, RequestInput]) -> list
             for name, value in input_features(found).items():
                 buckets.setdefault((name, value), []).append(s)
     order = ["category", *(d.name for d in INPUT_DIMENSIONS)]
+    with_input = sum(1 for s in wrong if s.answer.request_id in inputs)
     out = []
     for (dim, value), members in buckets.items():
+        if dim != "category" and len(members) == with_input:
+            continue  # every wrong answer has this value: it groups nothing apart
         examples = tuple(_example(s, inputs) for s in members[:EXAMPLES_PER_GROUP])
         out.append(Group(dim, value, len(members), examples))
     out.sort(key=lambda g: (order.index(g.dimension), -g.wrong, g.value))
@@ -380,10 +395,7 @@ def _example(s: Scored, inputs: Mapping[str, RequestInput]) -> Example:
 
 
 def _pattern_phrase(patterns: Sequence[Finding]) -> str:
-    if not patterns:
-        return ""
-    p = patterns[0]
-    return f", mostly where {TITLES.get(p.dimension, p.dimension)} is {p.value}"
+    return f", mostly on {patterns[0].pattern}" if patterns else ""
 
 
 def _headline(
@@ -419,6 +431,7 @@ def _cause(
     evaluation: Evaluation | None,
     wrong: int,
     scored: Sequence[Scored],
+    reference_counts: Mapping[str, Mapping[str, int]] | None,
 ) -> list[str]:
     if wrong == 0:
         return [
@@ -439,8 +452,16 @@ def _cause(
             f"({c.wrong_rate:.0%}){rest}"
         )
     for p in patterns[:3]:
-        said.append(f"failing inputs stand out by {p.words()}")
+        said.append(f"the failing inputs stand out: {p.words()}")
     if evaluation is not None:
+        for p in patterns[:3]:
+            had = reference_counts.get(p.dimension, {}).get(p.value) if reference_counts else None
+            if had is not None or reference_counts:
+                n = had or 0
+                said.append(
+                    f"evaluation missed it: suite {evaluation.suite} v{evaluation.suite_version} had "
+                    f"{'no' if n == 0 else n} {p.pattern if n != 1 else p.pattern.rstrip('s')}"
+                )
         for name in failing:
             had = evaluation.cases_per_category.get(name, 0)
             cases = "no case" if had == 0 else f"{had} case{'s' if had != 1 else ''}"
@@ -491,7 +512,7 @@ def _advice(
         out.append(
             Advice("evaluation", f"add these {wrong} failing answers as must-pass regression cases", add)
         )
-    pattern = f" ({patterns[0].words().split(':')[0]}: {patterns[0].value})" if patterns else ""
+    pattern = f", above all {patterns[0].pattern}" if patterns else ""
     moved = any(m.drift.drifted for m in mix)
     data = f"add training examples of {where}{pattern}"
     if moved:
