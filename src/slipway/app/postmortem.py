@@ -44,12 +44,12 @@ from slipway.evals.regressions import (
 from slipway.store.database import Store
 from slipway.web.reports.postmortem_html import render_postmortem_html
 
-#: Inputs read for wrong answers: beyond this many, the first ones stand for the rest.
-MAX_WRONG_INPUTS = 20_000
-#: Right answers whose inputs are read, to tell failing inputs from passing ones.
-RIGHT_SAMPLE = 2_000
+#: Wrong and right answers whose inputs are read (an even sample of each), to tell the failing
+#: inputs from the passing ones: enough for the tests, and the input dimensions scan each text.
+WRONG_SAMPLE = 1_500
+RIGHT_SAMPLE = 1_000
 #: Requests whose inputs are read for each side of the input-mix comparison.
-MIX_SAMPLE = 2_000
+MIX_SAMPLE = 500
 #: Production's traffic before the rollout is read over at least this long a stretch.
 MIN_REFERENCE_SPAN_S = 3_600.0
 #: Route changes this long after the run's last request still belong to its timeline.
@@ -132,11 +132,10 @@ class PostmortemService:
         everyone = await store.category_counts(None, since=first, until=last + 1e-6)
         answers = await store.labelled_answers(dep.slot, dep.version, since=run.since, until=run.until)
         scored = score(answers)
-        wrong = [s.answer.request_id for s in scored if not s.correct][:MAX_WRONG_INPUTS]
-        right = [s.answer.request_id for s in scored if s.correct]
-        step = max(1, len(right) // RIGHT_SAMPLE)
+        wrong = _even([s.answer.request_id for s in scored if not s.correct], WRONG_SAMPLE)
+        right = _even([s.answer.request_id for s in scored if s.correct], RIGHT_SAMPLE)
         live_ids = await store.latest_request_ids(dep.slot, since=first, until=last + 1e-6, limit=MIX_SAMPLE)
-        inputs = await store.request_inputs([*wrong, *right[::step][:RIGHT_SAMPLE]])
+        inputs = await store.request_inputs([*wrong, *right])
         live = await store.request_inputs(live_ids)
         evaluation, reference = await self._evaluated_on(dep)
         if reference is None:
@@ -259,6 +258,13 @@ class PostmortemService:
             raise ConfigError(f"unknown export format {fmt!r}", hint="use jsonl")
         batch = build(await self.failing(deployment_id), redactions=compile_redactions(redact))
         return to_jsonl(batch.training)
+
+
+def _even(ids: list[str], n: int) -> list[str]:
+    """At most `n` ids spread evenly over the list (over the run's whole time, not its start)."""
+    if len(ids) <= n:
+        return ids
+    return [ids[i * len(ids) // n] for i in range(n)]
 
 
 def _turns(case: Mapping[str, Any]) -> int:

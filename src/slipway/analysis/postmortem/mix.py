@@ -29,13 +29,23 @@ class Text:
     turns: int = 1
 
 
-def profile(categories: Mapping[str, int], inputs: Iterable[HasInput]) -> dict[str, dict[str, int]]:
-    """Counts per value of category (given) and of each input dimension (over `inputs`)."""
+def profile(
+    categories: Mapping[str, int],
+    inputs: Iterable[HasInput],
+    known: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, dict[str, int]]:
+    """Counts per value of category (given) and of each input dimension (over `inputs`).
+
+    `known`: features already computed, by request id (an input with a
+    `request_id` found there is not scanned again).
+    """
     out: dict[str, dict[str, int]] = {"category": {k: v for k, v in categories.items() if v > 0}}
     for item in inputs:
+        rid = getattr(item, "request_id", None)
+        values = known.get(rid) if known is not None and rid is not None else None
         for d in INPUT_DIMENSIONS:
             counts = out.setdefault(d.name, {})
-            value = d.of(item)
+            value = values[d.name] if values is not None else d.of(item)
             counts[value] = counts.get(value, 0) + 1
     return out
 

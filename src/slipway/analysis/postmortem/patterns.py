@@ -8,11 +8,11 @@ one-sided, with Holm's correction over every value tested; only values
 that stay significant at `alpha` are findings. A finding is said with the
 two failure rates, so an operator can judge the size, not only the p.
 
-Category counts are complete. Input patterns are read from stored inputs:
-all the wrong answers' and a sample of the right ones' (a postmortem over
-100,000 records must not read 100,000 inputs). Testing wrong against
-sampled right is a case-control table, which Fisher's test handles as is;
-the failure rates shown scale the sampled right answers back up by the
+Category counts are complete. Input patterns are read from stored inputs
+of a sample of the wrong answers and of the right ones (a postmortem over
+100,000 records must not read and scan 100,000 inputs). Testing sampled
+wrong against sampled right is a case-control table, which Fisher's test
+handles as is; the failure rates shown scale each side back up by its
 sampling fraction.
 """
 
@@ -42,10 +42,10 @@ class Observation:
 class Finding:
     dimension: str
     value: str
-    #: Wrong and all answers with this value, and in the rest (right answers scaled up when sampled).
-    wrong: int
+    #: Wrong and all answers with this value, and in the rest (estimates when inputs were sampled).
+    wrong: float
     answers: float
-    rest_wrong: int
+    rest_wrong: float
     rest_answers: float
     #: Holm-adjusted one-sided p-value.
     p_value: float
@@ -67,7 +67,7 @@ class Finding:
     def words(self) -> str:
         subject = self.value if self.dimension == "category" else self.pattern
         return (
-            f"{subject}: {self.rate:.0%} of answers wrong ({self.wrong} of ~{self.answers:.0f}) "
+            f"{subject}: {self.rate:.0%} of answers wrong ({self.wrong:.0f} of {self.answers:.0f}) "
             f"against {self.rest_rate:.0%} for the rest (p={self.p_value:.2g})"
         )
 
@@ -93,18 +93,18 @@ def pattern_words(dimension: str, value: str) -> str:
 def distinguish(
     observations: Sequence[Observation],
     *,
-    right_fraction: Mapping[str, float] | None = None,
+    sampled: Mapping[str, tuple[float, float]] | None = None,
     alpha: float = 0.01,
 ) -> list[Finding]:
     """Every tested value, significant ones first (then by p-value).
 
-    `right_fraction` per dimension: the share of all right answers that are
-    among the observations with that dimension (1 when every one was read;
-    category is always complete).
+    `sampled` per dimension: (wrong, right) — the share of all wrong and of
+    all right answers that are among the observations with that dimension
+    (1 when every one was read; category is always complete).
     """
     from scipy.stats import fisher_exact  # lazy: scipy is 70 MiB of RSS
 
-    fractions = dict(right_fraction or {})
+    fractions = dict(sampled or {})
     tables: list[tuple[str, str, int, int, int, int]] = []
     dimensions = sorted({d for o in observations for d in o.values}, key=_dimension_rank)
     for dim in dimensions:
@@ -126,15 +126,16 @@ def distinguish(
     adjusted = holm(p_raw) if p_raw else []
     out = []
     for (dim, value, w, r, rw, rr), p in zip(tables, adjusted, strict=True):
-        scale = 1.0 / max(fractions.get(dim, 1.0), 1e-9)
+        wf, rf = fractions.get(dim, (1.0, 1.0))
+        up_w, up_r = 1.0 / max(wf, 1e-9), 1.0 / max(rf, 1e-9)
         out.append(
             Finding(
                 dimension=dim,
                 value=value,
-                wrong=w,
-                answers=w + r * scale,
-                rest_wrong=rw,
-                rest_answers=rw + rr * scale,
+                wrong=w * up_w,
+                answers=w * up_w + r * up_r,
+                rest_wrong=rw * up_w,
+                rest_answers=rw * up_w + rr * up_r,
                 p_value=p,
                 significant=p <= alpha,
             )

@@ -252,9 +252,10 @@ def build_postmortem(facts: Facts) -> Postmortem:
     r = facts.rollout
     scored = score(facts.answers)
     wrong = [s for s in scored if not s.correct]
-    right = [s for s in scored if s.correct]
     categories = tuple(by_category(scored))
-    findings = tuple(_findings(scored, right, facts.inputs))
+    # The input dimensions scan each text with regular expressions: once per input, not per use.
+    features = {rid: input_features(item) for rid, item in facts.inputs.items()}
+    findings = tuple(_findings(scored, features))
     significant = [f for f in findings if f.significant]
     failing_categories = [f.value for f in significant if f.dimension == "category"]
     if not failing_categories:
@@ -264,7 +265,7 @@ def build_postmortem(facts: Facts) -> Postmortem:
     mix: tuple[MixChange, ...] = ()
     ref: dict[str, dict[str, int]] | None = None
     if facts.reference is not None:
-        live = profile(_categories(facts.served), facts.live_inputs)
+        live = profile(_categories(facts.served), facts.live_inputs, features)
         ref = profile(facts.reference.categories, facts.reference.inputs)
         if not facts.reference.inputs or not facts.live_inputs:
             for d in INPUT_DIMENSIONS:
@@ -298,7 +299,7 @@ def build_postmortem(facts: Facts) -> Postmortem:
         categories=categories,
         labelled=len(scored),
         wrong=len(wrong),
-        groups=tuple(_groups(wrong, facts.inputs)),
+        groups=tuple(_groups(wrong, facts.inputs, features)),
         inputs_read=len(facts.inputs),
         wrong_without_input=without_input,
         findings=findings,
@@ -348,34 +349,33 @@ def _blast(r: Rollout, served: ServedCounts, everyone: Mapping[str, int], failin
     )
 
 
-def _observation(s: Scored, inputs: Mapping[str, RequestInput]) -> Observation:
-    values = {"category": s.answer.category}
-    found = inputs.get(s.answer.request_id)
-    if found is not None:
-        values.update(input_features(found))
+def _observation(s: Scored, features: Mapping[str, Mapping[str, str]]) -> Observation:
+    values = {"category": s.answer.category, **features.get(s.answer.request_id, {})}
     return Observation(wrong=not s.correct, values=values)
 
 
-def _findings(
-    scored: Sequence[Scored], right: Sequence[Scored], inputs: Mapping[str, RequestInput]
-) -> list[Finding]:
-    right_read = sum(1 for s in right if s.answer.request_id in inputs)
-    fraction = right_read / len(right) if right else 1.0
-    fractions = {d.name: fraction for d in INPUT_DIMENSIONS}
-    return distinguish([_observation(s, inputs) for s in scored], right_fraction=fractions)
+def _findings(scored: Sequence[Scored], features: Mapping[str, Mapping[str, str]]) -> list[Finding]:
+    wrong = [s for s in scored if not s.correct]
+    right = [s for s in scored if s.correct]
+    wrong_read = sum(1 for s in wrong if s.answer.request_id in features)
+    right_read = sum(1 for s in right if s.answer.request_id in features)
+    fraction = (wrong_read / len(wrong) if wrong else 1.0, right_read / len(right) if right else 1.0)
+    sampled = {d.name: fraction for d in INPUT_DIMENSIONS}
+    return distinguish([_observation(s, features) for s in scored], sampled=sampled)
 
 
-def _groups(wrong: Sequence[Scored], inputs: Mapping[str, RequestInput]) -> list[Group]:
-    """Wrong answers grouped by category, then by each input dimension's value, largest first."""
+def _groups(
+    wrong: Sequence[Scored], inputs: Mapping[str, RequestInput], features: Mapping[str, Mapping[str, str]]
+) -> list[Group]:
+    """Wrong answers grouped by category, then by each input dimension's value, largest first
+    (input patterns over the wrong answers whose inputs were read)."""
     buckets: dict[tuple[str, str], list[Scored]] = {}
     for s in wrong:
         buckets.setdefault(("category", s.answer.category), []).append(s)
-        found = inputs.get(s.answer.request_id)
-        if found is not None:
-            for name, value in input_features(found).items():
-                buckets.setdefault((name, value), []).append(s)
+        for name, value in features.get(s.answer.request_id, {}).items():
+            buckets.setdefault((name, value), []).append(s)
     order = ["category", *(d.name for d in INPUT_DIMENSIONS)]
-    with_input = sum(1 for s in wrong if s.answer.request_id in inputs)
+    with_input = sum(1 for s in wrong if s.answer.request_id in features)
     out = []
     for (dim, value), members in buckets.items():
         if dim != "category" and len(members) == with_input:
