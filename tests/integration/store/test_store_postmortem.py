@@ -1,0 +1,71 @@
+"""The postmortem and regression cases over a real store, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import json
+
+from tests.postmortem_story import DEPLOYMENT, HOUR, T0, rolled_back_canary
+
+from slipway.app.postmortem import PostmortemService
+from slipway.core.errors import NotFoundError
+from slipway.store import Store
+
+
+async def test_the_postmortem_counts_in_sql_what_the_records_say_and_names_billing_and_long_inputs(
+    store: Store,
+) -> None:
+    story = await rolled_back_canary(store, records=3_000)
+    service = PostmortemService(store)
+
+    pm = await service.postmortem(None)  # the latest rolled-back deployment
+
+    assert pm.rollout.deployment_id == DEPLOYMENT and pm.served.requests == story.candidate_requests
+    assert pm.wrong == story.candidate_wrong
+    billing = next(c for c in pm.categories if c.category == "billing")
+    assert billing.wrong == story.candidate_wrong_billing
+    significant = {(f.dimension, f.value) for f in pm.findings if f.significant}
+    assert ("category", "billing") in significant and ("length", "long (>1000 chars)") in significant
+    assert "evaluation missed it: suite core v1 had 2 cases in billing and passed" in pm.cause
+    assert any(s.startswith("billing rose from 5% to ") for s in pm.cause)
+    assert [t.kind for t in pm.timeline] == ["deploy", "canary check", "canary rollback"]
+    body, media = await service.report(DEPLOYMENT, "html")
+    assert media.startswith("text/html") and "long (&gt;1000 chars) inputs" in body
+
+
+async def test_regression_cases_are_a_new_suite_version_once_and_the_export_is_jsonl(store: Store) -> None:
+    await rolled_back_canary(store, records=2_000, evaluated=False)
+    service = PostmortemService(store, wall=lambda: T0 + 3 * HOUR)
+
+    added = await service.add_regressions(
+        DEPLOYMENT, suite="billing-regressions", redact=[r"order \d+"], actor="ann"
+    )
+    again = await service.add_regressions(
+        DEPLOYMENT, suite="billing-regressions", redact=[r"order \d+"], actor="ann"
+    )
+    export = await service.export_regressions(DEPLOYMENT, fmt="jsonl", redact=[r"order \d+"])
+
+    suite = await store.get_suite("billing-regressions")
+    assert suite is not None and suite.version == added["version"] == again["version"] == 1
+    assert (
+        suite.actor == "ann"
+        and suite.created_at == T0 + 3 * HOUR
+        and "regressions from deployment" in suite.note
+    )
+    assert [c["id"] for c in suite.cases] == [c["id"] for c in added["cases"]] and added["added"] > 0
+    # Short billing tickets differ only by their order number: redacted, they are one case
+    short = [c for c in suite.cases if "refund my invoice please" in json.dumps(c)]
+    assert [c["messages"][0]["content"] for c in short] == ["refund my invoice please, [redacted]"]
+    assert again["added"] == 0 and set(again["skipped"]) == {"already in the suite"}
+    rows = [json.loads(line) for line in export.splitlines()]
+    assert len(rows) == added["added"] and all(r["messages"][-1]["role"] == "assistant" for r in rows)
+
+
+async def test_an_unknown_deployment_or_none_rolled_back_is_a_clear_not_found(store: Store) -> None:
+    service = PostmortemService(store)
+    for ask in (None, "nope"):
+        try:
+            await service.postmortem(ask)
+        except NotFoundError as exc:
+            assert "slipway deployments" in str(exc)
+        else:
+            raise AssertionError("a postmortem without a deployment")
