@@ -46,7 +46,9 @@ OPERATIONS = [
     ("POST", "/admin/notify/summary"), ("POST", "/admin/slots/{slot}/unload"),
     ("POST", "/admin/slots/{slot}/load"), ("GET", "/admin/postmortem"),
     ("GET", "/admin/postmortem/{deployment_id}"), ("POST", "/admin/regressions"),
-    ("GET", "/admin/regressions/export"),
+    ("GET", "/admin/regressions/export"), ("GET", "/admin/evals/suites"),
+    ("GET", "/admin/evals/suites/{name}"), ("POST", "/admin/evals/suites/{name}"),
+    ("POST", "/admin/evals/run"), ("GET", "/admin/evals/runs"), ("GET", "/admin/evals/runs/{run_id}"),
 ]  # fmt: skip
 #: Served beside the API but not in its document.
 PAGES = ["/dashboard", "/openapi.json", "/docs", "/redoc", "/admin", "/admin/", "/admin/nope", "/favicon.ico"]

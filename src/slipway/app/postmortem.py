@@ -41,6 +41,7 @@ from slipway.evals.regressions import (
     compile_redactions,
     to_jsonl,
 )
+from slipway.evals.suite import SuiteRule
 from slipway.store.database import Store
 from slipway.web.reports.postmortem_html import render_postmortem_html
 
@@ -247,7 +248,7 @@ class PostmortemService:
                 at=self._wall(),
                 actor=actor,
                 note=f"regressions from deployment {deployment_id}: {batch.summary()}",
-                rule=dict(current.rule) if current is not None else {},
+                rule=SuiteRule.from_dict(dict(current.rule) if current else {}, suite).to_dict(),
                 cases=[*existing, *(dict(c) for c in batch.cases)],
             )
         return _batch_to_dict(batch, suite, saved, current)

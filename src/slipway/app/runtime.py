@@ -27,6 +27,7 @@ from slipway.app.engines import (
     specs_to_json,
     validate_for_engine,
 )
+from slipway.app.evaluations import EvalRunner
 from slipway.app.notifiers import Notifiers
 from slipway.app.postmortem import PostmortemService
 from slipway.app.replica import Replica, replica_id
@@ -158,6 +159,12 @@ class Runtime:
     @property
     def operator(self) -> RolloutOperator:
         return self.started.operator
+
+    @property
+    def evaluations(self) -> EvalRunner:
+        """Evaluation suites and their runs, on the slots as routed now."""
+        started = self.started
+        return EvalRunner(started.store, self.backends, lambda: self.routes.table, started.canary.clock.now)
 
     @property
     def store(self) -> Store | None:

@@ -28,15 +28,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from slipway.core.errors import ValidationError
+from slipway.core.errors import ConfigError, ValidationError
 from slipway.core.lifecycle import RequestInput
-from slipway.evals.smoke import parse_smoke_cases
+from slipway.evals.suite import MAX_CASES, ORIGIN_MAX, parse_suite_case
 
 REDACTED = "[redacted]"
 #: Bounds on the operator's redaction patterns (they come from the API).
 MAX_PATTERNS = 20
 MAX_PATTERN_CHARS = 500
-#: Characters of the wrong answer quoted in a case's origin.
+#: Characters of the wrong answer (and of the label) quoted in a case's origin.
 ANSWER_QUOTE_CHARS = 80
 _SPACE = re.compile(r"\s+")
 _CHAT_ROLES = ("system", "developer", "user", "assistant")
@@ -151,30 +151,32 @@ def build(
         if case_id in known_ids:
             skipped["already in the suite"] += 1
             continue
+        if len(existing) + len(cases) >= MAX_CASES:
+            skipped[f"beyond a suite's {MAX_CASES:,} cases"] += 1
+            continue
         answered = redact(f.answered[:ANSWER_QUOTE_CHARS], redactions)
+        origin = (
+            f"deployment {f.deployment_id}, request {f.request_id}: {f.version} answered "
+            f"{answered!r}, the right label is {f.label[:ANSWER_QUOTE_CHARS]!r}"
+        )
         case = {
             "id": case_id,
             **request,
             "expect": {"label": f.label},
             "category": f.category,
-            "origin": (
-                f"deployment {f.deployment_id}, request {f.request_id}: {f.version} answered "
-                f"{answered!r}, the right label is {f.label!r}"
-            ),
+            "origin": origin[:ORIGIN_MAX],
             "must_pass": True,
         }
-        validate_case(case, source=f"regressions from {f.deployment_id}")
+        source = f"regressions from {f.deployment_id}"
+        try:
+            # Held to the suite's own parser: a case slipway writes is one `slipway eval` can run.
+            parse_suite_case(case, source, 1)
+        except ConfigError as exc:
+            skipped[f"not a valid suite case ({exc.message.removeprefix(f'{source}:1: ')})"] += 1
+            continue
         cases.append(case)
         training.append(_training_row(request, f.label))
     return Batch(tuple(cases), tuple(training), dict(skipped))
-
-
-def validate_case(case: Mapping[str, Any], *, source: str) -> None:
-    """Hold a built case to the suite's own parser: a case slipway writes is one it can read."""
-    plain = {k: v for k, v in case.items() if k not in ("origin", "must_pass")}
-    if not isinstance(case.get("origin", ""), str) or not isinstance(case.get("must_pass", False), bool):
-        raise ValidationError(f"case {case.get('id')!r}: origin must be a string and must_pass a boolean")
-    parse_smoke_cases(json.dumps(plain), source)
 
 
 def to_jsonl(rows: Iterable[Mapping[str, Any]]) -> str:

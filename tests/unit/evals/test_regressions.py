@@ -17,7 +17,7 @@ from slipway.evals.regressions import (
     normalised,
     to_jsonl,
 )
-from slipway.evals.smoke import parse_smoke_cases
+from slipway.evals.suite import MAX_CASE_BYTES, ORIGIN_MAX, parse_suite_case
 
 
 def failing(
@@ -100,7 +100,8 @@ def test_a_case_is_rebuilt_from_the_stored_request_and_holds_to_the_suite_format
         == "deployment dep-1, request r1: v2.2 answered 'shipping', the right label is 'billing'"
     )
     assert case["id"].startswith("regression-")
-    parse_smoke_cases(json.dumps({k: v for k, v in case.items() if k not in ("origin", "must_pass")}))
+    parsed = parse_suite_case(case, "test", 1)
+    assert parsed.must_pass and parsed.origin == case["origin"] and parsed.id == case["id"]
     assert batch.training == (training,)
 
 
@@ -185,3 +186,15 @@ def test_training_rows_are_one_json_object_per_line() -> None:
     batch = build([failing("r1", RequestInput("r1", "refund", 1, None))])
     lines = to_jsonl(batch.training).splitlines()
     assert [json.loads(line) for line in lines] == list(batch.training)
+
+
+def test_a_case_the_suite_format_refuses_is_skipped_with_the_reason_and_origins_stay_one_bounded_line() -> (
+    None
+):
+    huge = RequestInput("r1", "", 1, chat("x" * (MAX_CASE_BYTES + 1)))
+    odd = failing("r2", RequestInput("r2", "refund", 1, None), answered="a\nb" * 200, label="billing")
+    batch = build([failing("r1", huge), odd])
+    (case,) = batch.cases
+    assert len(case["origin"]) <= ORIGIN_MAX and case["origin"].isprintable()
+    (reason,) = batch.skipped
+    assert reason.startswith("not a valid suite case (case is ") and batch.skipped[reason] == 1
