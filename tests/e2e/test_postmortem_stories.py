@@ -52,6 +52,29 @@ def ticket(i: int) -> tuple[str, str]:
     return "billing", f'refund please ({note}), mail ann{i}@example.com: {{"invoice": {n}, "total": 9.99}}'
 
 
+def evaluation_cases() -> list[dict[str, Any]]:
+    """What v2.2 was evaluated on: short billing tickets (no pasted invoice) and shipping ones."""
+    billing = [
+        {
+            "id": f"billing-{i}",
+            "prompt": f"please refund order #{i}",
+            "category": "billing",
+            "expect": {"label": "billing"},
+        }
+        for i in range(6)
+    ]
+    shipping = [
+        {
+            "id": f"shipping-{i}",
+            "prompt": f"where is my parcel #{i}",
+            "category": "shipping",
+            "expect": {"label": "shipping"},
+        }
+        for i in range(54)
+    ]
+    return billing + shipping
+
+
 async def traffic(gw: Gateway, n: int) -> dict[str, int]:
     """`n` chats through the gateway with a label each; inputs stored where the gateway does not yet."""
     served: dict[str, int] = {}
@@ -121,9 +144,14 @@ async def test_after_an_automatic_rollback_the_postmortem_names_billing_and_json
 ) -> None:
     clock = ManualClock()
     for gw in story(tmp_path, hook, clock):
-        # Given v2.2 ran as a canary at 20 % and was rolled back by its first check
+        # Given v2.2 ran as a canary at 20 %, passed an evaluation suite with 6 (short) billing cases of 60,
+        # and was rolled back by its first check
         deployed = deploy_canary(gw, "20%:2h,100%")
         dep = deployed["deployment"]["id"]
+        suite_file = tmp_path / "core.jsonl"
+        suite_file.write_text("".join(json.dumps(case) + "\n" for case in evaluation_cases()))
+        evaluated = run_cli(gw.url, ["eval", "run", str(suite_file), "--slot", "green", "--against", "blue"])
+        assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
         served = await traffic(gw, 800)
         assert served.get("green", 0) > 80
         data = check_after(gw, clock, 15)
@@ -154,8 +182,15 @@ async def test_after_an_automatic_rollback_the_postmortem_names_billing_and_json
         assert "canary check" in kinds and "canary rollback" in kinds and "route rollback" in kinds
         commands = [a["command"] for a in pm["advice"] if a["command"]]
         assert f"slipway regressions add --from {dep}" in commands
-        # No evaluation run of v2.2 is recorded: the reference is production before the canary
-        assert any("no evaluation run is recorded for v2.2" in line for line in pm["cause"])
+        # Why evaluation missed it, and how the input mix moved since
+        assert "evaluation missed it: suite core v1 had no inputs containing JSON" in pm["cause"]
+        assert "evaluation missed it: suite core v1 had 6 cases in billing and passed" in pm["cause"]
+        assert pm["mix"]["reference"] == "since v2.2's evaluation"
+        assert any(
+            re.fullmatch(r"billing rose from 10% to \d+% of traffic since v2.2's evaluation", line)
+            for line in pm["cause"]
+        )
+        assert pm["advice"][0]["text"].startswith("the evaluation suite had 6 billing cases; add these ")
 
         # And the table form and one self-contained HTML file, with client text escaped
         page = tmp_path / "postmortem.html"
@@ -196,6 +231,14 @@ async def test_after_an_automatic_rollback_the_postmortem_names_billing_and_json
         assert again["added"] == 0 and again["version"] == 1
         duplicates = added["skipped"]["duplicates of another failing input"]
         assert again["skipped"] == {"already in the suite": len(cases) + duplicates}
+
+        # And the regression suite now stops v2.2: its must-pass cases fail on it (and pass on v2.1)
+        blocked = run_cli(
+            gw.url, ["eval", "run", "regressions", "--slot", "green", "--against", "blue", "--json"]
+        )
+        assert blocked.returncode == 1, blocked.stderr
+        (run,) = json.loads(blocked.stdout)["runs"]
+        assert run["passed"] is False and run["result"]["must_pass_failed"] > 0
 
         # And the export is training data: chat messages ending in the right label, one per line
         out = tmp_path / "retrain.jsonl"
