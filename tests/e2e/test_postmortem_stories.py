@@ -11,6 +11,7 @@ invoice: the postmortem must name billing and inputs containing JSON.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import re
 import textwrap
@@ -191,6 +192,11 @@ async def test_after_an_automatic_rollback_the_postmortem_names_billing_and_json
             for line in pm["cause"]
         )
         assert pm["advice"][0]["text"].startswith("the evaluation suite had 6 billing cases; add these ")
+
+        # And the operator sets when to retry; the postmortem says it from then on
+        day = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).strftime("%Y-%m-%d")
+        planned = cli_json(gw, ["postmortem", "--retry", day, "--json"])
+        assert planned["retry"] == f"retry planned for {day} 00:00 UTC"
 
         # And the table form and one self-contained HTML file, with client text escaped
         page = tmp_path / "postmortem.html"

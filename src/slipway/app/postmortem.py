@@ -33,6 +33,7 @@ from slipway.core.canary import CanaryEvent
 from slipway.core.deployments import Deployment, DeploymentStatus
 from slipway.core.errors import ConfigError, NotFoundError
 from slipway.core.lifecycle import SuiteVersion
+from slipway.core.postmortem import parse_retry_at
 from slipway.evals.regressions import (
     Batch,
     FailingAnswer,
@@ -210,6 +211,18 @@ class PostmortemService:
             if dep.created_at <= change.at <= end:
                 out.append(TimelineEntry(change.at, f"route {change.kind}", change.actor, change.reason))
         return out
+
+    async def set_retry(self, deployment_id: str, at: str, *, actor: str) -> dict[str, Any]:
+        """Record when the next attempt is planned; the postmortem says it from then on.
+
+        Written on the deployment's detail, without moving its status or its
+        `updated_at` (which is when it ended, as the postmortem reads it).
+        """
+        dep = (await self._run(deployment_id)).deployment
+        when = parse_retry_at(at, self._wall())
+        dep.detail = {**dep.detail, "retry_at": when, "retry_by": actor}
+        await self._store.save_deployment(dep)
+        return {"deployment_id": dep.id, "retry_at": when, "actor": actor}
 
     # -- regression cases ----------------------------------------------------------
 

@@ -40,11 +40,18 @@ def postmortem(
     deployment: str | None = typer.Argument(None, help="A deployment id; default: the latest rolled back."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     html: Path | None = typer.Option(None, "--html", help="Also write the report as one HTML file here."),
+    retry: str | None = typer.Option(
+        None, "--retry", help="Set when to retry (an ISO date, e.g. 2026-12-20), then show the postmortem."
+    ),
     url: str | None = URL_OPTION,
 ) -> None:
     """After a rollback: what failed and for whom, what set the failing inputs apart, how the input mix
     moved since evaluation, the suspected cause, and what to change before retrying."""
     client = AdminClient()
+    if retry is not None:
+        target = deployment or client.get(_path(None))["deployment_id"]
+        client.post(f"{_path(target)}/retry", json={"at": retry})
+        deployment = target
     data = client.get(_path(deployment))
     if html is not None:
         page = client.get(_path(data["deployment_id"]), params={"format": "html"}, expect="any")

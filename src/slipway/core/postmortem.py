@@ -6,8 +6,11 @@ Plain records, shared by the store (which reads them) and `analysis.postmortem`
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from slipway.core.errors import ValidationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +46,31 @@ class LabelledAnswer:
     #: Ended without an error or abort; an answer that never completed is not scored.
     completed: bool
     sticky_key: str | None = None
+
+
+#: How far ahead a retry may be planned.
+RETRY_HORIZON_S = 366 * 86_400.0
+
+
+def parse_retry_at(text: str, now: float) -> float:
+    """When the operator means to retry, as wall-clock seconds: an ISO date (midnight UTC) or date and time.
+
+    A time without a zone is UTC. It must lie ahead, within a year: a retry
+    date in the past is a typo, and one years away is not a plan.
+    """
+    value = text.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(
+            f"retry date {value[:40]!r} is not an ISO date", hint="e.g. 2026-12-20 or 2026-12-20T09:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    at = parsed.timestamp()
+    if not now < at <= now + RETRY_HORIZON_S:
+        raise ValidationError(
+            f"retry date {parsed:%Y-%m-%d %H:%M} UTC is not ahead within a year",
+            hint="plan the next attempt for a date after today, with the fixes applied",
+        )
+    return at

@@ -34,6 +34,12 @@ class RegressionsBody(BaseModel):
     )
 
 
+class RetryBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: str = Field(max_length=40, description="An ISO date or date and time (UTC unless given): 2026-12-20.")
+
+
 def _deployment(value: str) -> str:
     try:
         return check_label(value, "deployment id")
@@ -62,6 +68,15 @@ def add_postmortem_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[De
         what to change."""
         body, media = await runtime.postmortem.report(_deployment(deployment_id), format)
         return Response(body, media_type=media)
+
+    @app.post("/admin/postmortem/{deployment_id}/retry", dependencies=deps, tags=["postmortem"])
+    async def set_retry(
+        body: RetryBody,
+        deployment_id: str = Path(description=DEPLOYMENT_ID, max_length=128),
+        x_slipway_actor: str = fastapi.Depends(actor_header),
+    ) -> dict[str, Any]:
+        """When to retry: a date for the next attempt, with the fixes applied; the postmortem says it."""
+        return await runtime.postmortem.set_retry(_deployment(deployment_id), body.at, actor=x_slipway_actor)
 
     @app.post("/admin/regressions", dependencies=deps, tags=["postmortem"])
     async def add_regressions(

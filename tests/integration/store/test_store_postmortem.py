@@ -69,3 +69,15 @@ async def test_an_unknown_deployment_or_none_rolled_back_is_a_clear_not_found(st
             assert "slipway deployments" in str(exc)
         else:
             raise AssertionError("a postmortem without a deployment")
+
+
+async def test_a_retry_date_is_kept_on_the_deployment_and_said_by_the_postmortem(store: Store) -> None:
+    await rolled_back_canary(store, records=500, evaluated=False)
+    service = PostmortemService(store, wall=lambda: T0 + 3 * HOUR)
+
+    done = await service.set_retry(DEPLOYMENT, "2023-11-20T09:00Z", actor="ann")
+
+    assert done == {"deployment_id": DEPLOYMENT, "retry_at": 1_700_470_800.0, "actor": "ann"}
+    pm = await service.postmortem(DEPLOYMENT)
+    assert pm.retry == "retry planned for 2023-11-20 09:00 UTC"
+    assert pm.rollout.ended_at == T0 + 2 * HOUR  # when it ended is not moved by the note
