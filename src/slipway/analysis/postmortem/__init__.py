@@ -1,6 +1,6 @@
 """Post-rollback analysis: pure functions from a rollout's records to the article's answers."""
 
-from slipway.analysis.postmortem.report import (
+from slipway.analysis.postmortem.model import (
     Advice,
     Evaluation,
     Facts,
@@ -8,8 +8,8 @@ from slipway.analysis.postmortem.report import (
     Reference,
     Rollout,
     TimelineEntry,
-    build_postmortem,
 )
+from slipway.analysis.postmortem.report import build_postmortem
 
 __all__ = [
     "Advice",
