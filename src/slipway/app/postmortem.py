@@ -197,7 +197,7 @@ class PostmortemService:
             return None
         ids = await self._store.latest_request_ids(slot, since=since, until=until, limit=MIX_SAMPLE)
         inputs = await self._store.request_inputs(ids)
-        return Reference("than before the rollout", counts, list(inputs.values()))
+        return Reference("compared with production before the rollout", counts, list(inputs.values()))
 
     async def _timeline(self, dep: Deployment, last: float) -> list[TimelineEntry]:
         out = [

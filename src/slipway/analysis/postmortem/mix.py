@@ -2,7 +2,7 @@
 
 The reference is the latest evaluation run's suite cases for the version
 when there is one ("since v2.2's evaluation"), else production's traffic
-just before the rollout began ("than before the rollout"). Both sides are
+just before the rollout began ("compared with production before the rollout"). Both sides are
 counted along the same dimensions (category and the shadow report's input
 dimensions) and compared by `analysis.drift.compare`: a chi-square test and
 a minimum move in points, so only a real, sizeable shift is said.

@@ -58,7 +58,7 @@ class Evaluation:
 class Reference:
     """The input mix the version was judged on: suite cases or production's traffic before the rollout."""
 
-    #: Ends a sentence: "since v2.2's evaluation", "than before the rollout".
+    #: Ends a sentence: "since v2.2's evaluation", "compared with production before the rollout".
     since: str
     categories: Mapping[str, int]
     inputs: Sequence[HasInput] = ()
