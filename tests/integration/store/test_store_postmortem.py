@@ -81,3 +81,19 @@ async def test_a_retry_date_is_kept_on_the_deployment_and_said_by_the_postmortem
     pm = await service.postmortem(DEPLOYMENT)
     assert pm.retry == "retry planned for 2023-11-20 09:00 UTC"
     assert pm.rollout.ended_at == T0 + 2 * HOUR  # when it ended is not moved by the note
+
+
+async def test_without_an_evaluation_the_mix_is_compared_with_production_before_the_rollout(
+    store: Store,
+) -> None:
+    await rolled_back_canary(store, records=3_000, evaluated=False)
+
+    pm = await PostmortemService(store).postmortem(DEPLOYMENT)
+
+    assert pm.evaluation is None and pm.mix_reference == "compared with production before the rollout"
+    (category,) = [m for m in pm.mix if m.drift.dimension == "category"]
+    assert category.drift.drifted and category.drift.reference_n == 750
+    (said,) = category.sentences
+    assert said.startswith("billing rose from 2") and said.endswith(
+        "% of traffic compared with production before the rollout"
+    )
