@@ -10,7 +10,6 @@ at the next wake: the pending route change is made again, never lost.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -21,6 +20,7 @@ from slipway.core.notifications import Notification
 from slipway.core.ports import CanaryStore, Clock, Notifier
 from slipway.rollout.controller import RouteController
 from slipway.rollout.deployment_book import DeploymentBook
+from slipway.rollout.rollback_note import Explain, with_postmortem
 from slipway.rollout.strategies.canary import ApplyRoute, Effect, Finish, Notify, Record, Unload
 from slipway.rollout.strategies.canary_routes import route_change
 from slipway.rollout.strategies.canary_state import CanaryState, CanaryStatus
@@ -28,9 +28,6 @@ from slipway.rollout.strategies.summary import rollout_summary
 from slipway.rollout.switch_gate import SwitchGate
 
 log = logging.getLogger("slipway.canary")
-
-#: How long a rollback's notification waits for the postmortem's headline before going without it.
-POSTMORTEM_WAIT_S = 5.0
 
 
 class CanaryEffects:
@@ -44,7 +41,7 @@ class CanaryEffects:
         wall: Callable[[], float],
         after_stable: Callable[[CanaryState], Awaitable[None]] | None = None,
         *,
-        explain_rollback: Callable[[str], Awaitable[str]] | None = None,
+        explain_rollback: Explain | None = None,
     ) -> None:
         self._store = store
         self._routes = routes
@@ -134,7 +131,7 @@ class CanaryEffects:
             if isinstance(effect, Notify):
                 note = self._as_it_is(state, effect.notification)
                 if state.status is CanaryStatus.ROLLED_BACK and note.event.endswith(".rolled_back"):
-                    note = await self._with_postmortem(state.deployment_id, note)
+                    note = await with_postmortem(note, state.deployment_id, self._explain_rollback)
                 self._notifier.notify(note)
                 told = True
         if told and state.status.is_final():
@@ -142,21 +139,6 @@ class CanaryEffects:
             self._notifier.notify(rollout_summary(state, self.clock.now()))
             if state.status is CanaryStatus.STABLE and self._after_stable is not None:
                 await self._after_stable(state)
-
-    async def _with_postmortem(self, deployment_id: str, note: Notification) -> Notification:
-        """The rollback's message with the postmortem's headline; the command alone if it cannot be had
-        within `POSTMORTEM_WAIT_S` (the message is not held back for long, and never lost)."""
-        command = f"slipway postmortem {deployment_id}"
-        said = f"Postmortem: {command}"
-        if self._explain_rollback is not None:
-            try:
-                said = await asyncio.wait_for(self._explain_rollback(deployment_id), POSTMORTEM_WAIT_S)
-            except (SlipwayError, TimeoutError) as exc:
-                log.warning("canary %s: no postmortem for the notification: %s", deployment_id, exc)
-            except Exception:
-                # A fault in the analysis must not cost the on-call engineer the rollback's message.
-                log.exception("canary %s: the postmortem for the notification failed", deployment_id)
-        return replace(note, text=f"{note.text}\n{said}".strip(), facts={**note.facts, "postmortem": command})
 
     def _as_it_is(self, state: CanaryState, note: Notification) -> Notification:
         """The notification, corrected when its route change is still waiting (a held switch back)."""
