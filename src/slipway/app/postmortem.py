@@ -1,16 +1,19 @@
 """Post-rollback analysis and regression cases, wired: read a rollout's records, judge them, write suites.
 
-Part of the composition root. The reads are bounded so a postmortem over a
+Part of the composition root. The analysis runs in a worker thread, off the
+event loop the gateway serves on. The reads are bounded so a postmortem over a
 100,000-record canary stays within seconds on SQLite and PostgreSQL: counts
 come from SQL aggregation, the labelled answers are the only rows read in
-full, and inputs are read for the wrong answers (at most `MAX_WRONG_INPUTS`)
-plus a sample of right ones and of all the candidate served. Everything
+full, and inputs are read for even samples of the wrong answers
+(`WRONG_SAMPLE`), the right ones (`RIGHT_SAMPLE`) and all the candidate
+served (`MIX_SAMPLE`). Everything
 else is `analysis.postmortem` (the findings) and `evals.regressions` (the
 cases), both pure.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -97,7 +100,9 @@ class PostmortemService:
 
     async def postmortem(self, deployment_id: str | None) -> Postmortem:
         run = await self._run(deployment_id)
-        return build_postmortem(await self._facts(run))
+        facts = await self._facts(run)
+        # About a second of CPU on a large run: off the event loop the gateway serves requests on.
+        return await asyncio.to_thread(build_postmortem, facts)
 
     async def headline(self, deployment_id: str) -> str:
         """The postmortem's headline and the command that opens it, for a rollback's notification."""
@@ -253,7 +258,8 @@ class PostmortemService:
         patterns = compile_redactions(redact)
         current = await self._store.get_suite(suite)
         existing = [dict(c) for c in current.cases] if current is not None else []
-        batch = build(await self.failing(deployment_id), existing=existing, redactions=patterns)
+        failing = await self.failing(deployment_id)
+        batch = await asyncio.to_thread(build, failing, existing=existing, redactions=patterns)
         saved: SuiteVersion | None = None
         if batch.cases:
             saved = await self._store.add_suite_version(
@@ -270,7 +276,9 @@ class PostmortemService:
         """Training data: the failing inputs with their right labels, one JSON object per line."""
         if fmt != "jsonl":
             raise ConfigError(f"unknown export format {fmt!r}", hint="use jsonl")
-        batch = build(await self.failing(deployment_id), redactions=compile_redactions(redact))
+        patterns = compile_redactions(redact)
+        failing = await self.failing(deployment_id)
+        batch = await asyncio.to_thread(build, failing, redactions=patterns)
         return to_jsonl(batch.training)
 
 

@@ -27,10 +27,12 @@ class RegressionsBody(BaseModel):
     suite: SuiteName = Field(
         "regressions", description="The suite the cases are appended to (a new version)."
     )
-    redact: list[Annotated[str, Field(max_length=MAX_PATTERN_CHARS)]] = Field(
+    redact: list[str] = Field(
         default_factory=list,
-        max_length=MAX_PATTERNS,
-        description="Regular expressions: each match in an input or answer becomes [redacted].",
+        description=(
+            f"Regular expressions (at most {MAX_PATTERNS}, of 1 to {MAX_PATTERN_CHARS} characters each): "
+            "each match in an input or answer becomes [redacted]."
+        ),
     )
 
 
