@@ -167,6 +167,7 @@ class PostmortemService:
             served=served,
             everyone=everyone,
             answers=answers,
+            scored=scored,
             inputs=inputs,
             timeline=await self._timeline(dep, last),
             evaluation=evaluation,

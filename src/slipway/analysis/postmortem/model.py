@@ -9,7 +9,7 @@ from typing import Any
 from slipway.analysis.blast import BlastRadius
 from slipway.analysis.postmortem.mix import MixChange
 from slipway.analysis.postmortem.patterns import Finding
-from slipway.analysis.postmortem.scoring import CategoryScore
+from slipway.analysis.postmortem.scoring import CategoryScore, Scored
 from slipway.analysis.shadow.features import HasInput
 from slipway.core.lifecycle import RequestInput
 from slipway.core.postmortem import LabelledAnswer, ServedCounts
@@ -78,6 +78,8 @@ class Facts:
     reference: Reference | None = None
     #: Inputs of a sample of everything the candidate served (its live mix).
     live_inputs: Sequence[HasInput] = ()
+    #: `answers` already judged (`scoring.score`), when the caller had to judge them to pick inputs.
+    scored: Sequence[Scored] | None = None
 
 
 @dataclass(frozen=True, slots=True)

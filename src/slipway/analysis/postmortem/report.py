@@ -31,7 +31,7 @@ EXCERPT_CHARS = 160
 
 def build_postmortem(facts: Facts) -> Postmortem:
     r = facts.rollout
-    scored = score(facts.answers)
+    scored = list(facts.scored) if facts.scored is not None else score(facts.answers)
     wrong = [s for s in scored if not s.correct]
     categories = tuple(by_category(scored))
     # The input dimensions scan each text with regular expressions: once per input, not per use.
