@@ -163,6 +163,11 @@ async def test_after_an_automatic_rollback_the_postmortem_names_billing_and_json
         assert f"Open it with: slipway postmortem {dep}" in note
         assert "Postmortem: v2.2 failed billing" in note and "inputs containing JSON" in note
 
+        # And `slipway deployments` lists it with its id, rolled back
+        listed = run_cli(gw.url, ["deployments"], env={"COLUMNS": "200"})
+        assert listed.returncode == 0, listed.stderr
+        assert dep in listed.stdout and "rolled_back" in listed.stdout
+
         # When they open the postmortem (the latest rolled-back deployment by default)
         pm = cli_json(gw, ["postmortem", "--json"])
 

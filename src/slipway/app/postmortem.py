@@ -118,13 +118,13 @@ class PostmortemService:
             if found is None:
                 raise NotFoundError(
                     "no rolled-back deployment to examine",
-                    hint="name one: slipway postmortem DEPLOYMENT (ids in slipway deployments)",
+                    hint="name one: slipway postmortem DEPLOYMENT (`slipway deployments` lists them)",
                 )
         else:
             found = await self._store.get_deployment(deployment_id)
             if found is None:
                 raise NotFoundError(
-                    f"no deployment {deployment_id!r}", hint="ids are listed by slipway deployments"
+                    f"no deployment {deployment_id!r}", hint="`slipway deployments` lists them"
                 )
         later = [
             d.created_at for d in deployments if d.slot == found.slot and d.created_at > found.created_at

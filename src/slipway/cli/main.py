@@ -45,6 +45,7 @@ app.command(
 app.command(epilog=example("slipway demo --strategy bluegreen"))(demo)
 app.command()(plan)
 app.command(epilog=example("slipway postmortem --html postmortem.html"))(postmortem.postmortem)
+app.command(epilog=example("slipway deployments --limit 5"))(postmortem.deployments)
 config_app = typer.Typer(help="The routing configuration.", no_args_is_help=True)
 config_app.command("export", epilog=example("slipway config export > slipway.yaml"))(routes.export_config)
 app.add_typer(config_app, name="config")

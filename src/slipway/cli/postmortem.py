@@ -64,6 +64,25 @@ def postmortem(
         (err_console if as_json else console).print(f"wrote the HTML report to {html}")
 
 
+def deployments(
+    limit: int = typer.Option(20, "--limit", min=1, max=1000, help="How many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    url: str | None = URL_OPTION,
+) -> None:
+    """Deployments, newest first: their ids are what `slipway postmortem` and `regressions` take."""
+    data = AdminClient().get("/admin/deployments", params={"limit": limit})
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table("id", "version", "strategy", "slot", "status", "created (UTC)", "by")
+    for d in data["deployments"]:
+        table.add_row(
+            escape(d["id"]), escape(d["version"]), escape(d["strategy"]), escape(d["slot"]),
+            escape(d["status"]), _when(d["created_at"]), escape(d["actor"]),
+        )  # fmt: skip
+    console.print(table)
+
+
 def print_postmortem(out: Console, r: dict[str, Any]) -> None:
     ro = r["rollout"]
     out.print(

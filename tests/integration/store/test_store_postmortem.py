@@ -66,7 +66,7 @@ async def test_an_unknown_deployment_or_none_rolled_back_is_a_clear_not_found(st
         try:
             await service.postmortem(ask)
         except NotFoundError as exc:
-            assert "slipway deployments" in str(exc)
+            assert "`slipway deployments` lists them" in str(exc)
         else:
             raise AssertionError("a postmortem without a deployment")
 
