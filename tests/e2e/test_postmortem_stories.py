@@ -250,6 +250,8 @@ async def test_after_an_automatic_rollback_the_postmortem_names_billing_and_json
         assert blocked.returncode == 1, blocked.stderr
         (run,) = json.loads(blocked.stdout)["runs"]
         assert run["passed"] is False and run["result"]["must_pass_failed"] > 0
+        # (and the postmortem still quotes what v2.2 was evaluated on before, not this later run)
+        assert cli_json(gw, ["postmortem", dep, "--json"])["evaluation"]["suite"] == "core"
 
         # And the export is training data: chat messages ending in the right label, one per line
         out = tmp_path / "retrain.jsonl"

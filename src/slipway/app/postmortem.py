@@ -144,7 +144,11 @@ class PostmortemService:
         live_ids = await store.latest_request_ids(dep.slot, since=first, until=last + 1e-6, limit=MIX_SAMPLE)
         inputs = await store.request_inputs([*wrong, *right])
         live = await store.request_inputs(live_ids)
-        evaluation, reference = await self._evaluated_on(dep)
+        events = await store.canary_events(dep.id, limit=1000)
+        # When the run ended, in the clock evaluation runs and the canary's timeline are stamped with
+        # (the control clock); a deployment without a timeline has only its own wall-clock end.
+        ended = max((e.at for e in events), default=dep.updated_at)
+        evaluation, reference = await self._evaluated_on(dep, ended)
         if reference is None:
             reference = await self._production_before(dep, first, last)
         reason = str(dep.detail.get("canary_result") or dep.detail.get("rollback_reason") or "")
@@ -169,15 +173,18 @@ class PostmortemService:
             answers=answers,
             scored=scored,
             inputs=inputs,
-            timeline=await self._timeline(dep, last),
+            timeline=await self._timeline(dep, events, last),
             evaluation=evaluation,
             reference=reference,
             live_inputs=list(live.values()),
         )
 
-    async def _evaluated_on(self, dep: Deployment) -> tuple[Evaluation | None, Reference | None]:
-        """The latest evaluation run of the version, and its suite's cases as the reference mix."""
-        runs = await self._store.list_eval_runs(slot_version=dep.version)
+    async def _evaluated_on(
+        self, dep: Deployment, ended: float
+    ) -> tuple[Evaluation | None, Reference | None]:
+        """The version's latest evaluation run before its run ended, and its suite's cases as the reference
+        mix (a run of the regression cases added afterwards is not what it was evaluated on)."""
+        runs = [r for r in await self._store.list_eval_runs(slot_version=dep.version) if r.at < ended]
         if not runs:
             return None, None
         run = runs[0]
@@ -205,13 +212,13 @@ class PostmortemService:
         inputs = await self._store.request_inputs(ids)
         return Reference("compared with production before the rollout", counts, list(inputs.values()))
 
-    async def _timeline(self, dep: Deployment, last: float) -> list[TimelineEntry]:
+    async def _timeline(self, dep: Deployment, events: list[CanaryEvent], last: float) -> list[TimelineEntry]:
         out = [
             TimelineEntry(
                 dep.created_at, "deploy", dep.actor, f"{dep.version} deployed to {dep.slot} ({dep.strategy})"
             )
         ]
-        out.extend(_event_entry(e) for e in await self._store.canary_events(dep.id, limit=1000))
+        out.extend(_event_entry(e) for e in events)
         end = max(last, dep.updated_at) + TIMELINE_SLACK_S
         for change in await self._store.route_history(limit=1000):
             if dep.created_at <= change.at <= end:
