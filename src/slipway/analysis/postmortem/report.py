@@ -38,9 +38,8 @@ def build_postmortem(facts: Facts) -> Postmortem:
     features = {rid: input_features(item) for rid, item in facts.inputs.items()}
     findings = tuple(_findings(scored, features))
     significant = [f for f in findings if f.significant]
+    # Only what a test supports is named as failing; without it, the wrong answers are "spread".
     failing_categories = [f.value for f in significant if f.dimension == "category"]
-    if not failing_categories:
-        failing_categories = [c.category for c in categories if c.wrong][:3]
     patterns = [f for f in significant if f.dimension != "category"]
     blast = _blast(r, facts.served, facts.everyone, set(failing_categories))
     mix: tuple[MixChange, ...] = ()

@@ -39,9 +39,14 @@ def headline(
         )
     per = {c.category: c for c in categories}
     parts = [f"{c} ({per[c].wrong} of {per[c].labelled} wrong)" for c in failing if c in per]
+    what = (
+        f"failed {', '.join(parts)}"
+        if parts
+        else f"got {wrong} of {labelled} labelled answers wrong, no category worse than the rest"
+    )
     return (
-        f"{r.version} failed {', '.join(parts) or 'its labelled answers'}{pattern_phrase(patterns)}; "
-        f"{wrong} wrong answers to add as regression cases: slipway regressions add --from {r.deployment_id}"
+        f"{r.version} {what}{pattern_phrase(patterns)}; {wrong} wrong answers to add as regression cases: "
+        f"slipway regressions add --from {r.deployment_id}"
     )
 
 
@@ -63,6 +68,12 @@ def cause(
         ]
     per = {c.category: c for c in categories}
     said = []
+    if not failing:
+        rate = wrong / len(scored) if scored else 0.0
+        said.append(
+            f"{r.version} got {wrong} of {len(scored)} labelled answers wrong ({rate:.0%}), "
+            "and no category's share of them is significantly above the rest"
+        )
     for name in failing:
         c = per.get(name)
         if c is None:
@@ -98,12 +109,17 @@ def cause(
         )
     for m in mix:
         said.extend(m.sentences)
-    if not patterns and len(failing) >= max(2, len(categories)) and len(scored) >= 20:
+    if spread(failing, patterns, categories):
         said.append(
-            "the wrong answers are spread over every category: "
+            "the wrong answers are spread over the categories and inputs alike: "
             "this looks like the training run, not one kind of data"
         )
     return said
+
+
+def spread(failing: Sequence[str], patterns: Sequence[Finding], categories: Sequence[CategoryScore]) -> bool:
+    """Wrong answers in two or more categories, with no category or input pattern standing out."""
+    return not failing and not patterns and sum(1 for c in categories if c.wrong) >= 2
 
 
 def advice(
@@ -119,9 +135,9 @@ def advice(
         return []
     add = f"slipway regressions add --from {r.deployment_id}"
     export = f"slipway regressions export --from {r.deployment_id} --format jsonl"
-    where = ", ".join(failing) or "the failing categories"
+    where = ", ".join(failing) or "every category with wrong answers"
     out = []
-    if evaluation is not None:
+    if evaluation is not None and failing:
         had = sum(evaluation.cases_per_category.get(c, 0) for c in failing)
         out.append(
             Advice(
@@ -141,11 +157,11 @@ def advice(
     if moved:
         data += ", in the proportions production now sends"
     out.append(Advice("data", data + "; the failing answers with their right labels are a start", export))
-    if not patterns and len(failing) >= max(2, len(categories)):
+    if spread(failing, patterns, categories):
         out.append(
             Advice(
                 "training",
-                "failures in every category point at the training run: "
+                "failures spread over every category point at the training run: "
                 "compare its settings with the last good version's",
             )
         )

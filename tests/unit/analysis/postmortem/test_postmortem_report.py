@@ -36,10 +36,18 @@ def test_answers_are_judged_by_the_canary_rule(
     assert [s.correct for s in scored] == ([] if correct is None else [correct])
 
 
-def run(wrong_json_billing: int = 30, *, evaluation: bool = True) -> Facts:
-    """Billing with a JSON invoice mostly wrong; short billing and shipping mostly right."""
+def run(
+    wrong_json_billing: int = 30,
+    *,
+    evaluation: bool = True,
+    spec: list[tuple[str, str, int, int]] | None = None,
+) -> Facts:
+    """Billing with a JSON invoice mostly wrong; short billing and shipping mostly right.
+
+    `spec`: (category, input text, answers, wrong ones) instead.
+    """
     answers, inputs = [], {}
-    spec = [
+    spec = spec or [
         ("billing", INVOICE, 40, wrong_json_billing),
         ("billing", "refund please", 60, 3),
         ("shipping", "where is my parcel", 100, 2),
@@ -118,6 +126,22 @@ def test_without_an_evaluation_run_the_cause_says_production_was_the_first_test(
     assert "no evaluation run is recorded for v2.2: production was the first test of these inputs" in pm.cause
     assert pm.mix == () and pm.mix_reference is None
     assert pm.advice[0].text == "add these 35 failing answers as must-pass regression cases"
+
+
+def test_wrong_answers_spread_evenly_name_no_category_and_point_at_training() -> None:
+    even = [("billing", "refund please", 100, 15), ("shipping", "where is my parcel", 100, 15)]
+    pm = build_postmortem(run(spec=even))
+    assert not any(f.significant for f in pm.findings)
+    assert pm.headline.startswith(
+        "v2.2 got 30 of 200 labelled answers wrong, no category worse than the rest; 30 wrong answers"
+    )
+    assert "failed" not in pm.headline and not any(c.failing for c in pm.blast.per_category)
+    assert pm.cause[0] == (
+        "v2.2 got 30 of 200 labelled answers wrong (15%), and no category's share of them is "
+        "significantly above the rest"
+    )
+    assert any("training run" in line for line in pm.cause)
+    assert [a.kind for a in pm.advice] == ["evaluation", "data", "training"]
 
 
 def test_a_rollback_without_wrong_answers_says_so_and_advises_nothing() -> None:
