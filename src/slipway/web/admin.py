@@ -34,6 +34,7 @@ from slipway.rollout.controller import Moved
 from slipway.rollout.operator import DeployOrder
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
+from slipway.web.admin_drill import add_drill_routes
 from slipway.web.admin_evals import add_eval_routes
 from slipway.web.admin_notify import add_notify_routes
 from slipway.web.admin_postmortem import add_postmortem_routes
@@ -280,6 +281,7 @@ def create_admin_app(
     add_postmortem_routes(app, runtime, auth)
     add_notify_routes(app, runtime, auth)
     add_slot_routes(app, runtime, auth)
+    add_drill_routes(app, runtime, auth)
     add_eval_routes(app, runtime, auth)
     add_dashboard(app)
 

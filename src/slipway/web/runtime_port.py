@@ -11,11 +11,12 @@ from typing import Any, Protocol
 
 from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
-from slipway.core.lifecycle import EvalRunRecord, SuiteVersion
+from slipway.core.lifecycle import DrillRecord, EvalRunRecord, SuiteVersion
 from slipway.core.notifications import Notification
 from slipway.core.types import RouteChange
 from slipway.gateway.metrics import TrafficMetrics
 from slipway.rollout.canary_controller import CanaryController
+from slipway.rollout.drill import DrillOrder
 from slipway.rollout.operator import RolloutOperator
 from slipway.web.status import Status
 
@@ -112,3 +113,9 @@ class AdminRuntime(Protocol):
     def export_config(self) -> str: ...
 
     async def request(self, request_id: str) -> dict[str, Any]: ...
+
+    async def drill(self, order: DrillOrder, actor: str) -> DrillRecord:
+        """Rehearse a rollback now (the leader runs it); the drill's record, passed or failed."""
+        ...
+
+    async def list_drills(self, limit: int) -> list[DrillRecord]: ...
