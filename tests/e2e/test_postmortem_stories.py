@@ -163,6 +163,10 @@ async def test_after_an_automatic_rollback_the_postmortem_names_billing_and_json
         assert f"Open it with: slipway postmortem {dep}" in note
         assert "Postmortem: v2.2 failed billing" in note and "inputs containing JSON" in note
 
+        # And `slipway canary status` points at the postmortem
+        shown = run_cli(gw.url, ["canary", "status"], env={"COLUMNS": "250"})
+        assert shown.returncode == 0 and f"slipway postmortem {dep}" in shown.stdout, shown.stderr
+
         # And `slipway deployments` lists it with its id, rolled back
         listed = run_cli(gw.url, ["deployments"], env={"COLUMNS": "200"})
         assert listed.returncode == 0, listed.stderr
