@@ -30,6 +30,7 @@ from slipway.app.engines import (
 )
 from slipway.app.evaluations import EvalRunner
 from slipway.app.notifiers import Notifiers
+from slipway.app.postmortem import PostmortemService
 from slipway.app.replica import Replica, replica_id
 from slipway.app.settings import ServeSettings
 from slipway.app.shadow import ShadowService
@@ -157,6 +158,11 @@ class Runtime:
         return self.started.shadow
 
     @property
+    def postmortem(self) -> PostmortemService:
+        """Post-rollback analysis and regression cases over the store (records flushed first)."""
+        return PostmortemService(self.started.store, before_read=self.started.recorder.flush)
+
+    @property
     def operator(self) -> RolloutOperator:
         return self.started.operator
 
@@ -272,6 +278,7 @@ class Runtime:
                 traffic_per_day=self.recent_traffic_per_day,
                 after_stable=lambda state: self._unload_after_stable(unloader, state),
                 reference_gaps=judge.reference_gaps,
+                explain_rollback=PostmortemService(store).headline,
             )
             shadow = ShadowService(
                 store=store,

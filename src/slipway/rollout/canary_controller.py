@@ -85,6 +85,7 @@ class CanaryController(ControlLoop):
         traffic_per_day: Callable[[], Awaitable[float | None]] | None = None,
         after_stable: Callable[[CanaryState], Awaitable[None]] | None = None,
         reference_gaps: Callable[[str, float, float], Awaitable[list[str]]] | None = None,
+        explain_rollback: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
         #: The categories a bake's reference window has too few labels in (slot, since, until).
         self._reference_gaps = reference_gaps
@@ -101,7 +102,9 @@ class CanaryController(ControlLoop):
         #: (deployment id, clock time) of the last guard check; in memory only.
         self._last_guard: tuple[str, float] | None = None
         #: Saves each step and carries out what it asks for (routes, timeline, deployment, notifications).
-        self._effects = CanaryEffects(store, routes, deployments, notifier, clock, wall, after_stable)
+        self._effects = CanaryEffects(
+            store, routes, deployments, notifier, clock, wall, after_stable, explain_rollback=explain_rollback
+        )
         #: Number of guard checks run (tests and status read it).
         self.guard_checks = 0
 

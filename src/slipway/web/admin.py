@@ -37,6 +37,7 @@ from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.web.admin_drill import add_drill_routes
 from slipway.web.admin_evals import add_eval_routes
 from slipway.web.admin_notify import add_notify_routes
+from slipway.web.admin_postmortem import add_postmortem_routes
 from slipway.web.admin_shadow import add_shadow_routes
 from slipway.web.admin_slots import add_slot_routes
 from slipway.web.auth import TokenGuard
@@ -277,6 +278,7 @@ def create_admin_app(
         return await _act(canary.Abort(x_slipway_actor, reason, unload=body.unload))
 
     add_shadow_routes(app, runtime, auth)
+    add_postmortem_routes(app, runtime, auth)
     add_notify_routes(app, runtime, auth)
     add_slot_routes(app, runtime, auth)
     add_drill_routes(app, runtime, auth)

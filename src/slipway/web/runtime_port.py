@@ -6,6 +6,7 @@ that builds it: `slipway.app` imports `slipway.web`, never the other way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from slipway.core.deliveries import Delivery, SinkAnswer
@@ -30,6 +31,22 @@ class ShadowOps(Protocol):
     async def export(
         self, n: int, fmt: str = "jsonl", deployment_id: str | None = None, seed: int = 0
     ) -> tuple[str, str]: ...
+
+
+class PostmortemOps(Protocol):
+    """Post-rollback analysis and the regression cases it feeds, as wired by the composition root."""
+
+    async def report(self, deployment_id: str | None, fmt: str = "json") -> tuple[str, str]: ...
+
+    async def set_retry(self, deployment_id: str, at: str, *, actor: str) -> dict[str, Any]: ...
+
+    async def add_regressions(
+        self, deployment_id: str, *, suite: str = ..., redact: Sequence[str] = (), actor: str
+    ) -> dict[str, Any]: ...
+
+    async def export_regressions(
+        self, deployment_id: str, *, fmt: str, redact: Sequence[str] = ()
+    ) -> str: ...
 
 
 class EvaluationOps(Protocol):
@@ -70,6 +87,9 @@ class AdminRuntime(Protocol):
 
     @property
     def shadow(self) -> ShadowOps: ...
+
+    @property
+    def postmortem(self) -> PostmortemOps: ...
 
     async def status(self) -> Status: ...
 
