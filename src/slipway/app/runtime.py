@@ -16,6 +16,9 @@ from typing import Any
 from slipway.analysis.output_checks import DEFAULT_CHECKS, OutputCheck
 from slipway.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from slipway.app.apply import ConfigApplier, ConfigState
+from slipway.app.checklist import ChecklistDeps, ChecklistRunner
+from slipway.app.checklist_files import check_model_file
+from slipway.app.checklist_gate import ChecklistGate
 from slipway.app.clock import control_clock
 from slipway.app.config_file import CONFIG_TEXT_META_KEY, LoadedConfig, read_config_file
 from slipway.app.daily import DailySummary
@@ -39,6 +42,8 @@ from slipway.backends.engine.provision import EngineProvisioner
 from slipway.backends.factory import SlotBackends
 from slipway.backends.provisioners import ProvisionerChain, VllmAdapterProvisioner
 from slipway.core.canary_schedule import CanarySchedule
+from slipway.core.checklist import ChecklistAsk, checklist_slot
+from slipway.core.checklist_config import ChecklistConfig
 from slipway.core.config import (
     BakeConfig,
     CanaryConfig,
@@ -51,9 +56,10 @@ from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
 from slipway.core.drift_config import DriftConfig
 from slipway.core.errors import ConfigError, NotFoundError, StoreError
+from slipway.core.lifecycle import ChecklistRecord
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
 from slipway.core.notifications import Notification
-from slipway.core.ports import Notifier
+from slipway.core.ports import Evaluations, Notifier
 from slipway.core.shadow import parse_expiry, parse_sample, parse_until
 from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteChange
@@ -70,6 +76,7 @@ from slipway.rollout.operator import RolloutOperator, ShadowOptions
 from slipway.rollout.route_follower import RouteFollower
 from slipway.rollout.slot_unload import SlotUnloader
 from slipway.rollout.strategies.canary_state import CanaryState
+from slipway.rollout.strategies.canary_timing import starved_first_phase
 from slipway.rollout.strategies.canary_words import actor_of
 from slipway.store.database import Store, open_store
 from slipway.store.route_feed import RouteFeed
@@ -126,6 +133,10 @@ class Runtime:
         self._started: Started | None = None
         #: The daily summary's loop (run on the leader); None before start.
         self._daily: DailySummary | None = None
+        #: Runs the evaluation suites (the checklist's first two items); None: not available here.
+        self.evaluations: Evaluations | None = None
+        #: The pre-deployment checklist; built with the store in `start()`.
+        self.checklist_runner: ChecklistRunner
         self.notifiers = Notifiers(self._notify_config)
         self.started_at = time.time()
         max_body = self.config.gateway.max_body_bytes if self.config is not None else DEFAULT_MAX_BODY_BYTES
@@ -268,6 +279,7 @@ class Runtime:
                 proxy=self.proxy,
                 config=self.shadow_config,
             )
+            self.checklist_runner = self._checklist_runner(store, controller, judge, canary)
             operator = RolloutOperator(
                 routes=controller,
                 canary=canary,
@@ -276,6 +288,7 @@ class Runtime:
                 shadow_options=self.shadow_options,
                 bake=self._bake_config,
                 unloader=unloader,
+                checklist=ChecklistGate(self.checklist_runner, self.checklist_config),
             )
             feed = RouteFeed(
                 store, poll_s=self.settings.route_poll_s, notifications=self.settings.route_notifications
@@ -338,6 +351,44 @@ class Runtime:
         shadow.start()
         # Last: once elected, this replica's loops act on everything the lines above set up.
         started.replica.start()
+
+    def checklist_config(self) -> ChecklistConfig:
+        return self.config.checklist if self.config is not None else ChecklistConfig()
+
+    def _checklist_runner(
+        self, store: Store, controller: RouteController, judge: AnalysisJudge, canary: CanaryController
+    ) -> ChecklistRunner:
+        async def starved(plan: CanarySchedule) -> str | None:
+            rate = await self.recent_traffic_per_day()
+            if not rate:
+                return None
+            return starved_first_phase(plan, rate, judge.min_samples(), clock_scale=canary.clock.scale)
+
+        return ChecklistRunner(
+            ChecklistDeps(
+                store=store,
+                backend=self.backends,
+                routes=lambda: controller.table,
+                checklist=self.checklist_config,
+                notify=self._notify_config,
+                bake=self._bake_config,
+                schedule=self.canary_schedule,
+                starved=starved,
+                deliveries=self.notifications,
+                model_file=lambda slot: check_model_file(slot, self.fleet.specs),
+                notifier=self.notifier,
+                evaluations=lambda: self.evaluations,
+            )
+        )
+
+    async def checklist(self, ask: ChecklistAsk, *, slot: str | None) -> ChecklistRecord:
+        """`slipway checklist`: every item judged now against the routes in force, and recorded."""
+        await self.controller.catch_up()
+        name = checklist_slot(self.controller.table, ask.version, slot)
+        return await self.checklist_runner.run(replace(ask, slot=name))
+
+    async def checklists(self, version: str | None, limit: int) -> list[ChecklistRecord]:
+        return await self.started.store.list_checklists(version=version, limit=limit)
 
     def _bake_config(self) -> BakeConfig:
         return self.config.bake if self.config is not None else BakeConfig()

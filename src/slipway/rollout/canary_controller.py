@@ -36,7 +36,7 @@ from slipway.core.types import WEIGHT_SCALE, RouteChangeKind, RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout.canary_effects import CanaryEffects
 from slipway.rollout.control_loop import ControlLoop
-from slipway.rollout.controller import RouteController
+from slipway.rollout.controller import DeployGate, RouteController
 from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bake import reference_gap_warning, reference_window
@@ -208,11 +208,18 @@ class CanaryController(ControlLoop):
         *,
         actor: str,
         progress: Callable[[str], None] | None = None,
+        gate: DeployGate | None = None,
     ) -> tuple[Deployment, CanaryState]:
         """Stage the candidate like blue-green (health check, smoke test), then start at the first weight."""
         await self.ensure_idle()
         dep = await self._routes.deploy_bluegreen(
-            request, smoke_cases, actor=actor, switch=False, progress=progress, strategy=Strategy.CANARY
+            request,
+            smoke_cases,
+            actor=actor,
+            switch=False,
+            progress=progress,
+            strategy=Strategy.CANARY,
+            gate=gate,
         )
         starved = await self._starved_first_phase(plan)
         if starved is not None:

@@ -38,7 +38,7 @@ from slipway.core.types import WEIGHT_SCALE, RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
 from slipway.rollout.control_loop import ControlLoop
-from slipway.rollout.controller import RouteController
+from slipway.rollout.controller import DeployGate, RouteController
 from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.strategies import shadow
 from slipway.rollout.strategies.bluegreen import DeployRequest
@@ -102,11 +102,18 @@ class ShadowController(ControlLoop):
         until: ShadowUntil,
         actor: str,
         progress: Callable[[str], None] | None = None,
+        gate: DeployGate | None = None,
     ) -> tuple[Deployment, ShadowRun]:
         """Stage the candidate like blue-green, then mirror `sample_bp` of production traffic to it."""
         await self.ensure_idle()
         dep = await self._routes.deploy_bluegreen(
-            request, smoke_cases, actor=actor, switch=False, progress=progress, strategy=Strategy.SHADOW
+            request,
+            smoke_cases,
+            actor=actor,
+            switch=False,
+            progress=progress,
+            strategy=Strategy.SHADOW,
+            gate=gate,
         )
         async with self._lock:
             table = self._routes.table

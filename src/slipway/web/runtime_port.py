@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from slipway.core.checklist import ChecklistAsk
 from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
+from slipway.core.lifecycle import ChecklistRecord
 from slipway.core.notifications import Notification
 from slipway.core.types import RouteChange
 from slipway.gateway.metrics import TrafficMetrics
@@ -64,3 +66,9 @@ class AdminRuntime(Protocol):
     def export_config(self) -> str: ...
 
     async def request(self, request_id: str) -> dict[str, Any]: ...
+
+    async def checklist(self, ask: ChecklistAsk, *, slot: str | None) -> ChecklistRecord:
+        """Run the pre-deployment checklist for `ask.version` in `slot` (None: the slot that holds it)."""
+        ...
+
+    async def checklists(self, version: str | None, limit: int) -> list[ChecklistRecord]: ...

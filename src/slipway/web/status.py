@@ -161,6 +161,8 @@ class Status:
     replicas: ReplicasStatus | None = None
     #: The last comparison of the active version's input mix with its reference (None: none yet).
     drift: Mapping[str, Any] | None = None
+    #: The latest pre-deployment checklist: its verdict, summary, waivers and items (None: none run).
+    checklist: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON `GET /admin/status` has always returned (the CLI and the dashboard read these keys)."""
@@ -181,4 +183,5 @@ class Status:
             "route_feed": dict(self.route_feed),
             "replicas": self.replicas.to_json() if self.replicas is not None else None,
             "drift": dict(self.drift) if self.drift is not None else None,
+            "checklist": dict(self.checklist) if self.checklist is not None else None,
         }
