@@ -13,9 +13,13 @@ from collections.abc import Callable
 from slipway.app.checklist import ChecklistRunner
 from slipway.core.checklist import ChecklistAsk, ItemResult, checklist_summary, refusal_words
 from slipway.core.checklist_config import ChecklistConfig
-from slipway.core.deployments import Deployment
+from slipway.core.deployments import Deployment, Strategy
 from slipway.core.errors import ChecklistFailed
 from slipway.rollout.operator import DeployOrder
+
+
+#: Longest checklist note added to the switch's reason (the full record is kept apart).
+NOTE_MAX = 600
 
 
 class ChecklistGate:
@@ -44,6 +48,10 @@ class ChecklistGate:
         record = await self._runner.run(ask)
         summary = checklist_summary(record)
         dep.detail["checklist"] = summary
+        if not record.passed and not order.switch and dep.strategy is Strategy.BLUEGREEN:
+            # Staging alone (--no-switch) moves no traffic: the record says what `switch` would go past.
+            dep.detail["checklist_note"] = "not passed; staged only, so nothing was refused"
+            return None
         if not record.passed:
             items = [ItemResult.from_dict(i) for i in record.items]
             failed = refusal_words(items)
@@ -52,5 +60,8 @@ class ChecklistGate:
                 checklist=summary,
                 hint='fix each item above and deploy again, or waive it: --waive ITEM --reason "…"',
             )
+        words = f"checklist passed ({summary['summary']})"
         waivers = summary.get("waivers")
-        return waivers if isinstance(waivers, str) else None
+        if isinstance(waivers, str):
+            words = f"{words}; {waivers}"
+        return words if len(words) <= NOTE_MAX else words[: NOTE_MAX - 1] + "…"

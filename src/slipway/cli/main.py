@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from slipway.cli import adapters, canary, deploy, notify, routes, serve, shadow, slots
+from slipway.cli.checklist import checklist
 from slipway.cli.client import answered_by, err_console, say_not_slipway
 from slipway.cli.demo import demo
 from slipway.cli.engine import engine_app
@@ -42,6 +43,9 @@ app.command(
         "--model customer-support-v2.2 --smoke examples/smoke/support-smoke.jsonl"
     )
 )(deploy.deploy)
+app.command(epilog=example('slipway checklist v2.2 --slot green --owner "ana (on call)" --announce'))(
+    checklist
+)
 app.command(epilog=example("slipway demo --strategy bluegreen"))(demo)
 app.command()(plan)
 config_app = typer.Typer(help="The routing configuration.", no_args_is_help=True)

@@ -620,7 +620,7 @@ class RouteController:
         table = self.table
         reason = f"deploy {request.version}" + (" after a passing smoke test" if smoke_cases else "")
         if note:
-            reason = f"{reason}; checklist: {note}"
+            reason = f"{reason}; {note}"
         new, change = machine.switch(
             table, name, actor=actor, reason=reason, now=self._wall(), kind=RouteChangeKind.DEPLOY
         )

@@ -1,0 +1,212 @@
+"""The pre-deployment checklist, end to end: a real gateway, sim backends, the CLI as a user runs it.
+
+Each required item that fails refuses the deploy by itself (non-zero exit,
+the item named with its fix, traffic and the standby slot untouched); a
+waiver with a reason lets the deploy go on and is kept in the route history,
+the deployment and the checklist record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.harness import Gateway, live_gateway, sim_backend, sim_profile
+from tests.processes import run_cli
+from tests.webhooks import Hook, webhook_receiver
+
+SMOKE = "\n".join(
+    json.dumps({"id": f"{label}-{i}", "prompt": f"{word} question {i}", "expect": {"label": label}})
+    for i in range(3)
+    for label, word in (("billing", "refund"), ("shipping", "parcel"))
+)
+
+
+def slow(latency_ms: int) -> str:
+    """A profile line overriding the sim's default latency (every category answers this slowly)."""
+    return sim_profile("cs", "v", extra="").replace("latency_ms: 1", f"latency_ms: {latency_ms}")
+
+
+def config(blue: str, green: str, *, required: str, hook: str | None, bake: bool = False) -> str:
+    notify = f"notify: {{webhooks: ['{hook}'], retries: 0}}\n" if hook else ""
+    return (
+        textwrap.dedent(
+            f"""\
+            name: customer-support
+            active_slot: blue
+            slots:
+              blue: {{model: cs-v2.1, endpoint: "{blue}", kind: sim}}
+              green: {{model: cs-v2.0, endpoint: "{green}", kind: sim}}
+            bake: {{after_switch: {str(bake).lower()}}}
+            checklist: {{required: {required}, latency_p50_max: 3, latency_p95_max: 3, latency_requests: 8}}
+            """
+        )
+        + notify
+    )
+
+
+@contextlib.contextmanager
+def story(
+    tmp_path: Path, *, required: str, candidate_ms: int = 20, hook: Hook | None = None, bake: bool = False
+) -> Iterator[Any]:
+    """Production v2.1 in blue, an old v2.0 in green (standby), and a candidate v2.2 server."""
+    with (
+        sim_backend(slow(20)) as blue,
+        sim_backend(slow(20)) as green,
+        sim_backend(slow(candidate_ms)) as candidate,
+        live_gateway(
+            tmp_path, config(blue, green, required=required, hook=hook.url if hook else None, bake=bake)
+        ) as gw,
+    ):
+        yield gw, candidate
+
+
+def deploy(gw: Gateway, tmp_path: Path, candidate: str, *args: str) -> Any:
+    smoke = tmp_path / "smoke.jsonl"
+    smoke.write_text(SMOKE + "\n")
+    return run_cli(
+        gw.url,
+        ["deploy", "v2.2", "--slot", "green", "--endpoint", candidate, "--model", "cs-v2.2", "--smoke", str(smoke),
+         *args],
+    )  # fmt: skip
+
+
+def status(gw: Gateway) -> dict[str, Any]:
+    data: dict[str, Any] = httpx.get(f"{gw.url}/admin/status", timeout=30).json()
+    return data
+
+
+def assert_untouched(gw: Gateway) -> None:
+    st = status(gw)
+    assert st["route"]["active"] == "blue" and not st["route"]["weights_pct"]
+    green = next(s for s in st["slots"] if s["name"] == "green")
+    assert green["model"] == "cs-v2.0", "a refused candidate must not stay where the old standby was"
+
+
+# Each item, alone required, with what makes it fail in this story (the default story fails it).
+REFUSALS = [
+    ("evaluation", "no evaluation suite is stored"),
+    ("regression", "no evaluation suite is stored"),
+    ("drill", "no rollback drill has passed"),
+    ("monitoring", "no notification sink is configured"),
+    ("owner", "no owner named and no automated rollback"),
+    ("announced", "no announcement of v2.2 was delivered"),
+]
+
+
+@pytest.mark.parametrize(("item", "evidence"), REFUSALS)
+def test_each_failed_required_item_refuses_the_deploy(tmp_path: Path, item: str, evidence: str) -> None:
+    with story(tmp_path, required=f"[{item}]") as (gw, candidate):
+        out = deploy(gw, tmp_path, candidate)
+        assert out.returncode == 1, out.stdout + out.stderr
+        text = " ".join(out.stderr.split())
+        assert f"{item} (" in text and evidence in text and "Fix:" in text, text
+        assert "no traffic moved" in text and "--waive ITEM" in text
+        assert_untouched(gw)
+        deps = httpx.get(f"{gw.url}/admin/deployments", timeout=30).json()["deployments"]
+        assert deps[0]["status"] == "checklist_failed"
+        assert deps[0]["detail"]["checklist"]["passed"] is False
+        kept = httpx.get(f"{gw.url}/admin/checklists", params={"version": "v2.2"}, timeout=30).json()
+        [record] = kept["checklists"]
+        [mine] = [i for i in record["items"] if i["item"] == item]
+        assert (mine["status"], mine["required"]) == ("fail", True)
+
+
+def test_a_slow_candidate_is_refused_on_latency(tmp_path: Path) -> None:
+    with story(tmp_path, required="[latency]", candidate_ms=400) as (gw, candidate):
+        out = deploy(gw, tmp_path, candidate)
+        assert out.returncode == 1, out.stdout + out.stderr
+        text = " ".join(out.stderr.split())
+        assert "latency (" in text and "over the bound: p50" in text and "smoke cases" in text, text
+        assert_untouched(gw)
+
+
+def test_a_production_that_does_not_answer_refuses_the_deploy(tmp_path: Path) -> None:
+    with (
+        sim_backend(slow(20)) as green,
+        sim_backend(slow(20)) as candidate,
+    ):
+        with sim_backend(slow(20)) as blue:
+            yaml = config(blue, green, required="[previous_version]", hook=None)
+        # blue's server has stopped: the version a rollback would go back to is gone.
+        with live_gateway(tmp_path, yaml) as gw:
+            out = deploy(gw, tmp_path, candidate)
+            assert out.returncode == 1, out.stdout + out.stderr
+            text = " ".join(out.stderr.split())
+            assert "previous_version (" in text and "did not answer a probe" in text, text
+            assert "bring blue's backend back" in text
+
+
+def test_a_waiver_needs_a_reason_and_names_the_items(tmp_path: Path) -> None:
+    with story(tmp_path, required="all") as (gw, candidate):
+        out = deploy(gw, tmp_path, candidate, "--waive", "drill")
+        assert out.returncode == 2 and "needs a reason" in out.stdout + out.stderr
+        out = deploy(gw, tmp_path, candidate, "--waive", "dril", "--reason", "typo")
+        assert out.returncode == 2 and "the items are: evaluation" in out.stdout + out.stderr
+        resp = httpx.post(
+            f"{gw.url}/admin/deploy",
+            json={"version": "v2.2", "no_smoke": True, "waivers": {"drill": "  "}},
+            timeout=30,
+        )
+        assert resp.status_code == 422 and "reason for waiving drill is empty" in resp.text
+        assert_untouched(gw)
+
+
+def test_waivers_let_the_deploy_go_on_and_are_recorded(tmp_path: Path) -> None:
+    with webhook_receiver() as hook, story(tmp_path, required="all", hook=hook, bake=True) as (gw, candidate):
+        refused = deploy(gw, tmp_path, candidate)
+        assert refused.returncode == 1
+        # The operator does what the fixes say for monitoring, the owner and the announcement...
+        assert run_cli(gw.url, ["notify", "test"]).returncode == 0
+        staged = deploy(gw, tmp_path, candidate, "--no-switch")
+        assert staged.returncode == 0, staged.stderr
+        announced = run_cli(
+            gw.url,
+            [
+                "checklist",
+                "v2.2",
+                "--announce",
+                "--window",
+                "now",
+                "--smoke",
+                str(tmp_path / "smoke.jsonl"),
+                "--json",
+            ],
+        )
+        assert announced.returncode == 1, "evaluation, regression and the drill still fail"
+        items = {i["item"]: i for i in json.loads(announced.stdout)["items"]}
+        assert items["announced"]["status"] == "pass", items["announced"]
+        assert items["monitoring"]["status"] == "pass", items["monitoring"]
+        assert items["latency"]["status"] == "pass", items["latency"]
+        assert items["model_file"]["status"] == "n/a" and items["canary_plan"]["status"] == "n/a"
+        assert hook.wait_for("deploy.announced")["slipway"]["event"] == "deploy.announced"
+
+        # ...and accepts the rest knowingly.
+        why = "suites land next sprint; drill booked for Monday"
+        out = deploy(
+            gw, tmp_path, candidate, "--owner", "ana", "--waive", "evaluation", "--waive", "regression",
+            "--waive", "drill", "--reason", why,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "deployed v2.2" in out.stdout and "waived" in out.stdout
+        assert status(gw)["route"]["active"] == "green"
+
+        history = httpx.get(f"{gw.url}/admin/history", timeout=30).json()["changes"]
+        switch = next(c for c in history if c["kind"] == "deploy")
+        assert f"drill waived ({why})" in switch["reason"] and "checklist passed" in switch["reason"]
+        dep = httpx.get(f"{gw.url}/admin/deployments", timeout=30).json()["deployments"][0]
+        assert (
+            dep["status"] == "live" and f"evaluation waived ({why})" in dep["detail"]["checklist"]["waivers"]
+        )
+        latest = status(gw)["checklist"]
+        assert latest["passed"] is True and latest["id"] == dep["detail"]["checklist"]["id"]
+        waived = {i["item"]: i["waiver"] for i in latest["items"] if i["status"] == "waived"}
+        assert waived == {"evaluation": why, "regression": why, "drill": why}
+        owner = next(i for i in latest["items"] if i["item"] == "owner")
+        assert owner["status"] == "pass" and "ana" in owner["evidence"]
