@@ -70,11 +70,8 @@ def story(
 def deploy(gw: Gateway, tmp_path: Path, candidate: str, *args: str) -> Any:
     smoke = tmp_path / "smoke.jsonl"
     smoke.write_text(SMOKE + "\n")
-    return run_cli(
-        gw.url,
-        ["deploy", "v2.2", "--slot", "green", "--endpoint", candidate, "--model", "cs-v2.2", "--smoke", str(smoke),
-         *args],
-    )  # fmt: skip
+    target = ["--slot", "green", "--endpoint", candidate, "--model", "cs-v2.2"]
+    return run_cli(gw.url, ["deploy", "v2.2", *target, "--smoke", str(smoke), *args])
 
 
 def status(gw: Gateway) -> dict[str, Any]:

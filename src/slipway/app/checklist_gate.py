@@ -17,7 +17,6 @@ from slipway.core.deployments import Deployment, Strategy
 from slipway.core.errors import ChecklistFailed
 from slipway.rollout.operator import DeployOrder
 
-
 #: Longest checklist note added to the switch's reason (the full record is kept apart).
 NOTE_MAX = 600
 
