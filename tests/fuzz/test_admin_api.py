@@ -44,7 +44,10 @@ OPERATIONS = [
     ("POST", "/admin/shadow/promote"), ("GET", "/admin/requests/{request_id}"), ("GET", "/admin/deployments"),
     ("GET", "/admin/notifications"), ("POST", "/admin/notify/test"), ("GET", "/admin/notify/summary"),
     ("POST", "/admin/notify/summary"), ("POST", "/admin/slots/{slot}/unload"),
-    ("POST", "/admin/slots/{slot}/load"), ("POST", "/admin/checklist"), ("GET", "/admin/checklists"),
+    ("POST", "/admin/slots/{slot}/load"), ("GET", "/admin/evals/suites"),
+    ("GET", "/admin/evals/suites/{name}"), ("POST", "/admin/evals/suites/{name}"),
+    ("POST", "/admin/evals/run"), ("GET", "/admin/evals/runs"), ("GET", "/admin/evals/runs/{run_id}"),
+    ("POST", "/admin/checklist"), ("GET", "/admin/checklists"),
 ]  # fmt: skip
 #: Served beside the API but not in its document.
 PAGES = ["/dashboard", "/openapi.json", "/docs", "/redoc", "/admin", "/admin/", "/admin/nope", "/favicon.ico"]

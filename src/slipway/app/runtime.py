@@ -30,6 +30,7 @@ from slipway.app.engines import (
     specs_to_json,
     validate_for_engine,
 )
+from slipway.app.evaluations import EvalRunner
 from slipway.app.notifiers import Notifiers
 from slipway.app.replica import Replica, replica_id
 from slipway.app.settings import ServeSettings
@@ -59,7 +60,7 @@ from slipway.core.errors import ConfigError, NotFoundError, StoreError
 from slipway.core.lifecycle import ChecklistRecord
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
 from slipway.core.notifications import Notification
-from slipway.core.ports import Evaluations, Notifier
+from slipway.core.ports import Notifier
 from slipway.core.shadow import parse_expiry, parse_sample, parse_until
 from slipway.core.shadow_config import ShadowConfig
 from slipway.core.types import RouteChange
@@ -133,8 +134,6 @@ class Runtime:
         self._started: Started | None = None
         #: The daily summary's loop (run on the leader); None before start.
         self._daily: DailySummary | None = None
-        #: Runs the evaluation suites (the checklist's first two items); None: not available here.
-        self.evaluations: Evaluations | None = None
         #: The pre-deployment checklist; built with the store in `start()`.
         self.checklist_runner: ChecklistRunner
         self.notifiers = Notifiers(self._notify_config)
@@ -163,6 +162,12 @@ class Runtime:
     @property
     def operator(self) -> RolloutOperator:
         return self.started.operator
+
+    @property
+    def evaluations(self) -> EvalRunner:
+        """Evaluation suites and their runs, on the slots as routed now."""
+        started = self.started
+        return EvalRunner(started.store, self.backends, lambda: self.routes.table, started.canary.clock.now)
 
     @property
     def store(self) -> Store | None:

@@ -107,6 +107,7 @@ def _validator(check: Callable[[str, str], str], what: str) -> AfterValidator:
 #: Pydantic field types: the same checks inside config and API models.
 SlotName = Annotated[str, _validator(check_name, "slot name")]
 EngineName = Annotated[str, _validator(check_name, "engine name")]
+SuiteName = Annotated[str, _validator(check_name, "suite name")]
 VersionLabel = Annotated[str, _validator(check_label, "version")]
 ModelLabel = Annotated[str, _validator(check_label, "model")]
 AdapterLabel = Annotated[str, _validator(check_label, "adapter")]

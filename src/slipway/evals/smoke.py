@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -207,6 +207,17 @@ def parse_smoke_cases(text: str, source: str = "<smoke>") -> list[SmokeCase]:
     """Parse JSONL smoke cases; every error names the file, the line and the field."""
     cases: list[SmokeCase] = []
     seen: dict[str, int] = {}
+    for number, obj in json_lines(text, source, _HINT):
+        case = parse_case(obj, source, number)
+        check_unique_id(case.id, number, seen, source)
+        cases.append(case)
+    if not cases:
+        raise ConfigError("no smoke cases found", hint=_HINT, source=source)
+    return cases
+
+
+def json_lines(text: str, source: str, hint: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a JSONL text with their line numbers; blank and `#` lines are skipped."""
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -215,29 +226,28 @@ def parse_smoke_cases(text: str, source: str = "<smoke>") -> list[SmokeCase]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ConfigError(
-                f"not valid JSON: {exc.msg} (column {exc.colno})", hint=_HINT, source=source, line=number
+                f"not valid JSON: {exc.msg} (column {exc.colno})", hint=hint, source=source, line=number
             ) from exc
         if not isinstance(obj, dict):
             raise ConfigError(
                 f"each line must be a JSON object, found {type(obj).__name__}",
-                hint=_HINT,
+                hint=hint,
                 source=source,
                 line=number,
             )
-        case = _parse_case(obj, source, number)
-        if case.id in seen:
-            raise ConfigError(
-                f"case id {case.id!r} is already used on line {seen[case.id]}",
-                hint="give every case its own id",
-                source=source,
-                line=number,
-                field="id",
-            )
-        seen[case.id] = number
-        cases.append(case)
-    if not cases:
-        raise ConfigError("no smoke cases found", hint=_HINT, source=source)
-    return cases
+        yield number, obj
+
+
+def check_unique_id(case_id: str, line: int, seen: dict[str, int], source: str) -> None:
+    if case_id in seen:
+        raise ConfigError(
+            f"case id {case_id!r} is already used on line {seen[case_id]}",
+            hint="give every case its own id",
+            source=source,
+            line=line,
+            field="id",
+        )
+    seen[case_id] = line
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,11 +261,15 @@ class _At:
         return ConfigError(message, hint=hint, source=self.source, line=self.line, field=name)
 
 
-def _parse_case(obj: Mapping[str, Any], source: str, line: int) -> SmokeCase:
+def parse_case(
+    obj: Mapping[str, Any], source: str, line: int, *, more_keys: frozenset[str] = frozenset()
+) -> SmokeCase:
+    """One case; `more_keys` are fields a caller (an evaluation suite) reads itself and allows here."""
     fail = _At(source, line)
-    unknown = sorted(set(obj) - CASE_KEYS)
+    allowed = CASE_KEYS | more_keys
+    unknown = sorted(set(obj) - allowed)
     if unknown:
-        raise fail(f"unknown field {unknown[0]!r}", unknown[0], f"allowed: {', '.join(sorted(CASE_KEYS))}")
+        raise fail(f"unknown field {unknown[0]!r}", unknown[0], f"allowed: {', '.join(sorted(allowed))}")
     case_id = obj.get("id", f"line-{line}")
     if not isinstance(case_id, str) or not case_id.strip():
         raise fail("id must be a non-empty string", "id")

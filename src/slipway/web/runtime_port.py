@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from slipway.core.checklist import ChecklistAsk
 from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
-from slipway.core.lifecycle import ChecklistRecord
+from slipway.core.lifecycle import ChecklistRecord, EvalRunRecord, SuiteVersion
 from slipway.core.notifications import Notification
 from slipway.core.types import RouteChange
 from slipway.gateway.metrics import TrafficMetrics
@@ -32,6 +32,30 @@ class ShadowOps(Protocol):
     ) -> tuple[str, str]: ...
 
 
+class EvaluationOps(Protocol):
+    """Evaluation suites as wired by the composition root: stored versions and their runs."""
+
+    async def add_suite_text(
+        self, name: str, text: str, *, source: str, rule: dict[str, Any] | None, note: str, actor: str
+    ) -> SuiteVersion: ...
+
+    async def suites(self) -> list[SuiteVersion]: ...
+
+    async def suite(self, name: str, version: int | None = None) -> SuiteVersion: ...
+
+    async def run(
+        self, suite: str, *, slot: str, against: str | None, actor: str, deployment_id: str | None = None
+    ) -> EvalRunRecord: ...
+
+    async def run_all(
+        self, *, slot: str, against: str | None, actor: str, deployment_id: str | None = None
+    ) -> list[EvalRunRecord]: ...
+
+    async def runs(self, *, suite: str | None = None, limit: int = 20) -> list[EvalRunRecord]: ...
+
+    async def get_run(self, run_id: str) -> EvalRunRecord: ...
+
+
 class AdminRuntime(Protocol):
     @property
     def operator(self) -> RolloutOperator:
@@ -40,6 +64,9 @@ class AdminRuntime(Protocol):
 
     @property
     def canary(self) -> CanaryController: ...
+
+    @property
+    def evaluations(self) -> EvaluationOps: ...
 
     @property
     def shadow(self) -> ShadowOps: ...
