@@ -207,3 +207,60 @@ def test_waivers_let_the_deploy_go_on_and_are_recorded(tmp_path: Path) -> None:
         assert waived == {"evaluation": why, "regression": why, "drill": why}
         owner = next(i for i in latest["items"] if i["item"] == "owner")
         assert owner["status"] == "pass" and "ana" in owner["evidence"]
+
+
+#: The profile's categories again, with billing always wrong (this `categories:` replaces the profile's).
+BAD_BILLING = """\
+categories:
+  billing: {keywords: [refund, invoice], accuracy: 0.0}
+  shipping: {keywords: [parcel, delivery]}
+"""
+
+SUITE = "\n".join(
+    json.dumps(
+        {
+            "id": f"{label}-{i}",
+            "prompt": f"{word} case {i}",
+            "expect": {"label": label},
+            "category": label,
+            "origin": "the rollback of v2.1's billing flaw",
+            "must_pass": label == "billing",
+        }
+    )
+    for i in range(4)
+    for label, word in (("billing", "refund"), ("shipping", "parcel"))
+)
+
+
+def test_a_candidate_that_fails_the_regression_cases_is_refused_and_a_fixed_one_ships(tmp_path: Path) -> None:
+    suite = tmp_path / "regressions.jsonl"
+    suite.write_text(SUITE + "\n")
+    flawed = sim_profile("cs", "v2.2", extra=BAD_BILLING).replace("latency_ms: 1", "latency_ms: 20")
+    with (
+        sim_backend(flawed) as bad,
+        story(tmp_path, required="[evaluation, regression]") as (gw, good),
+    ):
+        added = run_cli(gw.url, ["eval", "add", "regressions", str(suite)])
+        assert added.returncode == 0, added.stdout + added.stderr
+        # The smoke test has no billing case that this flaw trips, so only the suite can stop it.
+        smoke = tmp_path / "smoke.jsonl"
+        smoke.write_text(
+            json.dumps({"id": "ship", "prompt": "parcel late", "expect": {"label": "shipping"}}) + "\n"
+        )
+        target = ["--slot", "green", "--model", "cs-v2.2", "--smoke", str(smoke)]
+        out = run_cli(gw.url, ["deploy", "v2.2", *target, "--endpoint", bad])
+        assert out.returncode == 1, out.stdout + out.stderr
+        text = " ".join(out.stderr.split())
+        assert "regression (" in text and "4 must-pass cases failed (regressions: 4)" in text, text
+        assert "evaluation (" in text and "1 of 1 suites failed their gate" in text, text
+        assert_untouched(gw)
+
+        fixed = run_cli(gw.url, ["deploy", "v2.3", *target, "--endpoint", good])
+        assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+        assert status(gw)["route"]["active"] == "green"
+        items = {i["item"]: i for i in status(gw)["checklist"]["items"]}
+        assert items["evaluation"]["status"] == "pass" and "regressions v1" in items["evaluation"]["evidence"]
+        assert items["regression"]["status"] == "pass", items["regression"]
+        assert "all 4 must-pass cases passed" in items["regression"]["evidence"]
+        runs = httpx.get(f"{gw.url}/admin/evals/runs", timeout=30).json()
+        assert len(runs["runs"]) == 2, "each deploy's checklist ran the suite once, and kept the run"

@@ -91,9 +91,16 @@ def judge_regression(runs: Sequence[EvalRunRecord] | None) -> ItemResult:
             fix="a must-pass case is a regression seen before: fix the candidate before it ships",
             age_s=0.0,
         )
-    return ItemResult(
-        "regression", ItemStatus.PASS, f"every must-pass case passed in {len(runs)} suites", age_s=0.0
-    )
+    hard = sum(_int(r.result.get("must_pass")) for r in runs)
+    if not hard and all("must_pass" in r.result for r in runs):
+        return ItemResult(
+            "regression",
+            ItemStatus.NA,
+            f"the {len(runs)} suites have no must-pass cases yet; a rollback's failing cases become them "
+            "(mark a case must_pass: true)",
+        )
+    counted = f"all {hard} must-pass cases" if hard else "every must-pass case"
+    return ItemResult("regression", ItemStatus.PASS, f"{counted} passed in {len(runs)} suites", age_s=0.0)
 
 
 def _int(value: object) -> int:

@@ -29,10 +29,13 @@ DAY = 86_400.0
 P, F, W, NA = ItemStatus.PASS, ItemStatus.FAIL, ItemStatus.WAIVED, ItemStatus.NA
 
 
-def run(suite: str, passed: bool, must_pass_failed: Any = 0, text: str = "") -> EvalRunRecord:
+def run(
+    suite: str, passed: bool, must_pass_failed: Any = 0, text: str = "", must_pass: Any = 4
+) -> EvalRunRecord:
+    result = {"must_pass_failed": must_pass_failed, "text": text, "must_pass": must_pass}
     return EvalRunRecord(
         id=suite, at=NOW, suite=suite, suite_version=2, slot="green", slot_version="v2.2", passed=passed,
-        actor="t", result={"must_pass_failed": must_pass_failed, "text": text}, against="blue",
+        actor="t", result=result, against="blue",
     )  # fmt: skip
 
 
@@ -60,10 +63,12 @@ def test_evaluation(runs: list[EvalRunRecord] | None, status: ItemStatus, words:
     [
         (None, F, "could not be run"),
         ([], F, "no evaluation suite is stored"),
-        ([run("a", True, 0), run("b", False, 0)], P, "every must-pass case passed in 2 suites"),
+        ([run("a", True, 0), run("b", False, 0)], P, "all 8 must-pass cases passed in 2 suites"),
+        # No hard case anywhere yet: nothing to hold to 100 %, said so rather than passed.
+        ([run("a", True, 0, must_pass=0)], NA, "no must-pass cases yet"),
         ([run("a", True, 0), run("b", False, 3)], F, "3 must-pass cases failed (b: 3)"),
         # A result without the count, or a nonsense one, counts no failure (the gate itself still speaks).
-        ([run("a", True, None), run("b", True, True), run("c", True, -2)], P, "every must-pass case"),
+        ([run("a", True, None, must_pass=None), run("b", True, True), run("c", True, -2)], P, "passed in 3"),
     ],
 )
 def test_regression(runs: list[EvalRunRecord] | None, status: ItemStatus, words: str) -> None:
