@@ -264,3 +264,25 @@ def test_a_candidate_that_fails_the_regression_cases_is_refused_and_a_fixed_one_
         assert "all 4 must-pass cases passed" in items["regression"]["evidence"]
         runs = httpx.get(f"{gw.url}/admin/evals/runs", timeout=30).json()
         assert len(runs["runs"]) == 2, "each deploy's checklist ran the suite once, and kept the run"
+
+
+def test_a_canary_deploy_carries_its_checklist_into_the_route_history_and_the_notification(
+    tmp_path: Path,
+) -> None:
+    with (
+        webhook_receiver() as hook,
+        story(tmp_path, required="[canary_plan, owner]", hook=hook) as (gw, candidate),
+    ):
+        out = deploy(gw, tmp_path, candidate, "--strategy", "canary", "--steps", "5%:2h,100%")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "canary started" in out.stdout
+        items = {i["item"]: i for i in status(gw)["checklist"]["items"]}
+        assert items["canary_plan"]["status"] == "pass" and "5%:2h,100%" in items["canary_plan"]["evidence"]
+        assert (
+            items["owner"]["evidence"] == "no owner named, but the canary's checks roll it back by themselves"
+        )
+        history = httpx.get(f"{gw.url}/admin/history", timeout=30).json()["changes"]
+        started = next(c for c in history if c["kind"] == "canary")
+        assert "checklist passed (" in started["reason"], started["reason"]
+        note = hook.wait_for("canary.started")
+        assert "checklist passed (" in json.dumps(note), note

@@ -256,3 +256,13 @@ def checklist_slot(table: RouteTable, version: str, slot: str | None) -> str:
         f"{'several slots hold' if holding else 'no slot holds'} {version!r} ({where})",
         hint="name the slot: --slot SLOT (stage a new version with slipway deploy VERSION --no-switch)",
     )
+
+
+def deployment_note(detail: Mapping[str, Any]) -> str | None:
+    """The checklist a deployment passed, in words for its route change and notification; None if none ran."""
+    checklist = detail.get("checklist")
+    if not isinstance(checklist, Mapping):
+        return None
+    words = f"checklist {'passed' if checklist.get('passed') else 'failed'} ({checklist.get('summary')})"
+    waivers = checklist.get("waivers")
+    return f"{words}; {waivers}" if isinstance(waivers, str) and waivers else words

@@ -29,6 +29,7 @@ from typing import Any
 
 from slipway.core.canary import JudgeRequest
 from slipway.core.canary_schedule import CanarySchedule, format_duration
+from slipway.core.checklist import deployment_note
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, NotFoundError, SlipwayError, TransitionError
 from slipway.core.ports import CanaryJudge, CanaryStore, Clock, Notifier
@@ -249,6 +250,7 @@ class CanaryController(ControlLoop):
                 actor=actor,
                 now=self.clock.now(),
                 wall=self._wall(),
+                checklist=deployment_note(dep.detail),
             )
             dep.detail["canary"] = {"plan": plan.to_dict(), "baseline": table.active}
             await self._deployments.move(dep, DeploymentStatus.CANARY)

@@ -12,6 +12,7 @@ from slipway.core.checklist import (
     ITEMS,
     ItemResult,
     ItemStatus,
+    deployment_note,
     parse_waivers,
     passed,
     refusal_words,
@@ -364,3 +365,28 @@ def test_the_default_required_set_blocks_only_what_is_truly_wrong() -> None:
 def test_bad_checklist_config_names_the_fix(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(PydanticValidationError, match=message):
         ChecklistConfig(**fields)
+
+
+@pytest.mark.parametrize(
+    ("detail", "words"),
+    [
+        ({}, None),
+        ({"checklist": "not run (checklist.on_deploy is false)"}, None),
+        (
+            {"checklist": {"passed": True, "summary": "8 pass, 2 n/a", "waivers": None}},
+            "checklist passed (8 pass, 2 n/a)",
+        ),
+        (
+            {
+                "checklist": {
+                    "passed": True,
+                    "summary": "7 pass, 1 waived",
+                    "waivers": "drill waived (Monday)",
+                }
+            },
+            "checklist passed (7 pass, 1 waived); drill waived (Monday)",
+        ),
+    ],
+)
+def test_deployment_note(detail: dict[str, Any], words: str | None) -> None:
+    assert deployment_note(detail) == words
