@@ -161,7 +161,9 @@ class ChecklistRunner:
         replay = await paired_replay(
             self._d.backend, candidate, production, requests, source=source, budget_s=cfg.latency_budget_s
         )
-        return judge.judge_latency(replay, p50_max=cfg.latency_p50_max, p95_max=cfg.latency_p95_max)
+        return judge.judge_latency(
+            replay, p50_max=cfg.latency_p50_max, p95_max=cfg.latency_p95_max, slack_ms=cfg.latency_slack_ms
+        )
 
     async def _replay_requests(
         self, ask: ChecklistAsk, production: Slot, want: int

@@ -11,6 +11,7 @@ non-streaming request, since the replay times the servers, not the answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -64,6 +65,10 @@ async def paired_replay(
 
     async def run() -> None:
         nonlocal failed, problem
+        # One untimed request to each first: a cold connection or an empty prompt cache is not latency.
+        for slot in (candidate, production):
+            with contextlib.suppress(BackendError):
+                await timed(slot, requests[0])
         for i, request in enumerate(requests):
             order = (candidate, production) if i % 2 == 0 else (production, candidate)
             try:

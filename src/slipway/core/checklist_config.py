@@ -45,6 +45,10 @@ class ChecklistConfig(BaseModel):
     latency_p95_max: Annotated[float, Range(1, 100, unit="times production")] = Field(
         1.5, description="Largest candidate/production ratio of the p95 latency in the paired replay."
     )
+    latency_slack_ms: Annotated[float, Range(0, 10_000, unit="milliseconds")] = Field(
+        25.0,
+        description="A quantile slower than production's by no more than this passes whatever its ratio.",
+    )
     latency_requests: Annotated[int, Range(4, 200)] = Field(
         20, description="Requests replayed to both slots (recent production requests, else the smoke cases)."
     )

@@ -94,6 +94,19 @@ def test_latency(candidate: list[float], production: list[float], status: ItemSt
     assert result.status is status and words in result.evidence, result.evidence
 
 
+@pytest.mark.parametrize(
+    ("candidate", "production", "status"),
+    [
+        ([9.0] * 10, [2.0] * 10, P),  # 4.5x, but 7 ms: noise on a server this fast
+        ([40.0] * 10, [2.0] * 10, F),  # 20x and 38 ms
+        ([2.0] * 18 + [30.0, 30.0], [2.0] * 20, P),  # a p95 of 15x that is 28 ms... under a 30 ms slack
+    ],
+)
+def test_latency_slack(candidate: list[float], production: list[float], status: ItemStatus) -> None:
+    replay = judge.LatencyReplay(candidate, production, "smoke")
+    assert judge.judge_latency(replay, p50_max=1.5, p95_max=1.5, slack_ms=30).status is status
+
+
 def test_latency_without_requests_says_where_to_get_them() -> None:
     result = judge.judge_latency(None, p50_max=1.5, p95_max=1.5)
     assert result.status is F and result.fix is not None and "--smoke" in result.fix
