@@ -33,7 +33,8 @@ def slow(latency_ms: int) -> str:
     return sim_profile("cs", "v", extra="").replace("latency_ms: 1", f"latency_ms: {latency_ms}")
 
 
-def config(blue: str, green: str, *, required: str, hook: str | None, bake: bool = False) -> str:
+def config(blue: str, green: str, *, required: str | None, hook: str | None, bake: bool = False) -> str:
+    """`required`: None leaves the `checklist:` section out, as in a config written before it existed."""
     notify = f"notify: {{webhooks: ['{hook}'], retries: 0}}\n" if hook else ""
     return (
         textwrap.dedent(
@@ -44,8 +45,13 @@ def config(blue: str, green: str, *, required: str, hook: str | None, bake: bool
               blue: {{model: cs-v2.1, endpoint: "{blue}", kind: sim}}
               green: {{model: cs-v2.0, endpoint: "{green}", kind: sim}}
             bake: {{after_switch: {str(bake).lower()}}}
-            checklist: {{required: {required}, latency_p50_max: 3, latency_p95_max: 3, latency_requests: 8}}
             """
+        )
+        + (
+            f"checklist: {{required: {required}, latency_p50_max: 3, latency_p95_max: 3, "
+            "latency_requests: 8}\n"
+            if required is not None
+            else ""
         )
         + notify
     )
@@ -53,7 +59,12 @@ def config(blue: str, green: str, *, required: str, hook: str | None, bake: bool
 
 @contextlib.contextmanager
 def story(
-    tmp_path: Path, *, required: str, candidate_ms: int = 20, hook: Hook | None = None, bake: bool = False
+    tmp_path: Path,
+    *,
+    required: str | None,
+    candidate_ms: int = 20,
+    hook: Hook | None = None,
+    bake: bool = False,
 ) -> Iterator[Any]:
     """Production v2.1 in blue, an old v2.0 in green (standby), and a candidate v2.2 server."""
     with (
@@ -286,3 +297,24 @@ def test_a_canary_deploy_carries_its_checklist_into_the_route_history_and_the_no
         assert "checklist passed (" in started["reason"], started["reason"]
         note = hook.wait_for("canary.started")
         assert "checklist passed (" in json.dumps(note), note
+
+
+def test_after_an_upgrade_a_deploy_goes_on_and_says_what_to_add(tmp_path: Path) -> None:
+    # A config from before the checklist: no `checklist:` section, no sink, no suite, no drill, bake off.
+    with story(tmp_path, required=None) as (gw, candidate):
+        out = deploy(gw, tmp_path, candidate)
+        assert out.returncode == 0, out.stdout + out.stderr
+        text = " ".join(out.stdout.split())
+        assert "deployed v2.2" in text and status(gw)["route"]["active"] == "green"
+        assert "checklist passed" in text
+        assert (
+            "warning: 6 checklist items failed that your config does not require "
+            "(evaluation, regression, drill, monitoring, owner, announced); their fixes are above" in text
+        ), text
+        assert "checklist.required: all" in text
+        dep = httpx.get(f"{gw.url}/admin/deployments", timeout=30).json()["deployments"][0]
+        fixes = " ".join(str(i["fix"]) for i in dep["detail"]["checklist"]["items"] if i["status"] == "fail")
+        for fix in ("slipway eval add", "slipway drill", "slipway notify test", "--owner NAME", "--announce"):
+            assert fix in fixes, fix
+        required = {i["item"] for i in dep["detail"]["checklist"]["items"] if i["required"]}
+        assert required == {"model_file", "previous_version"}

@@ -358,7 +358,7 @@ def test_bad_waivers_say_what_to_write(items: list[str], reasons: list[str], mes
 
 def test_the_default_required_set_blocks_only_what_is_truly_wrong() -> None:
     cfg = ChecklistConfig()
-    assert cfg.required_items() == DEFAULT_REQUIRED == ("model_file", "previous_version", "owner")
+    assert cfg.required_items() == DEFAULT_REQUIRED == ("model_file", "previous_version")
     assert ChecklistConfig(required="all").required_items() == ITEMS
     assert ChecklistConfig(required=["drill", "latency"]).required_items() == ("latency", "drill")
     assert cfg.drill_max_age_s() == 30 * DAY and cfg.alert_test_max_age_s() == 7 * DAY
