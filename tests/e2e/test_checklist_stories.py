@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.harness import Gateway, live_gateway, sim_backend, sim_profile
+from tests.pg import fresh_schema
 from tests.processes import run_cli
 from tests.webhooks import Hook, webhook_receiver
 
@@ -57,6 +58,16 @@ def config(blue: str, green: str, *, required: str | None, hook: str | None, bak
     )
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The gateway's store: its SQLite file (None), or a fresh schema on a real PostgreSQL."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with fresh_schema(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
 @contextlib.contextmanager
 def story(
     tmp_path: Path,
@@ -65,6 +76,7 @@ def story(
     candidate_ms: int = 20,
     hook: Hook | None = None,
     bake: bool = False,
+    store_url: str | None = None,
 ) -> Iterator[Any]:
     """Production v2.1 in blue, an old v2.0 in green (standby), and a candidate v2.2 server."""
     with (
@@ -72,7 +84,9 @@ def story(
         sim_backend(slow(20)) as green,
         sim_backend(slow(candidate_ms)) as candidate,
         live_gateway(
-            tmp_path, config(blue, green, required=required, hook=hook.url if hook else None, bake=bake)
+            tmp_path,
+            config(blue, green, required=required, hook=hook.url if hook else None, bake=bake),
+            store_url=store_url,
         ) as gw,
     ):
         yield gw, candidate
@@ -166,8 +180,11 @@ def test_a_waiver_needs_a_reason_and_names_the_items(tmp_path: Path) -> None:
         assert_untouched(gw)
 
 
-def test_waivers_let_the_deploy_go_on_and_are_recorded(tmp_path: Path) -> None:
-    with webhook_receiver() as hook, story(tmp_path, required="all", hook=hook, bake=True) as (gw, candidate):
+def test_waivers_let_the_deploy_go_on_and_are_recorded(tmp_path: Path, store_url: str | None) -> None:
+    with (
+        webhook_receiver() as hook,
+        story(tmp_path, required="all", hook=hook, bake=True, store_url=store_url) as (gw, candidate),
+    ):
         refused = deploy(gw, tmp_path, candidate)
         assert refused.returncode == 1
         # The operator does what the fixes say for monitoring, the owner and the announcement...
