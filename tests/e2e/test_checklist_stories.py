@@ -335,3 +335,30 @@ def test_after_an_upgrade_a_deploy_goes_on_and_says_what_to_add(tmp_path: Path) 
             assert fix in fixes, fix
         required = {i["item"] for i in dep["detail"]["checklist"]["items"] if i["required"]}
         assert required == {"model_file", "previous_version"}
+
+
+def test_a_version_staged_past_a_failed_checklist_is_not_switched_in_until_it_passes(tmp_path: Path) -> None:
+    with story(tmp_path, required="[drill]") as (gw, candidate):
+        staged = deploy(gw, tmp_path, candidate, "--no-switch")
+        assert staged.returncode == 0, staged.stdout + staged.stderr
+        said = " ".join(staged.stdout.split())
+        assert "checklist failed" in said and "staged only, so nothing was refused" in said, said
+
+        refused = run_cli(gw.url, ["switch", "green", "--reason", "looks fine"])
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        text = " ".join(refused.stderr.split())
+        assert "latest pre-deployment checklist of v2.2 in green failed" in text and "drill (" in text, text
+        assert "slipway checklist v2.2 --slot green" in text
+        assert status(gw)["route"]["active"] == "blue"
+
+        why = "drill booked for Monday"
+        checked = run_cli(
+            gw.url, ["checklist", "v2.2", "--slot", "green", "--waive", "drill", "--reason", why]
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        switched = run_cli(gw.url, ["switch", "green", "--reason", "checked"])
+        assert switched.returncode == 0, switched.stdout + switched.stderr
+        assert status(gw)["route"]["active"] == "green"
+        # Back to blue is a rollback target, never held by a checklist.
+        back = run_cli(gw.url, ["switch", "blue", "--reason", "back"])
+        assert back.returncode == 0, back.stdout + back.stderr

@@ -293,7 +293,11 @@ class Runtime:
                 shadow_options=self.shadow_options,
                 bake=self._bake_config,
                 unloader=unloader,
-                checklist=ChecklistGate(self.checklist_runner, self.checklist_config),
+                checklist=ChecklistGate(
+                    self.checklist_runner,
+                    self.checklist_config,
+                    lambda version: store.list_checklists(version=version, limit=5),
+                ),
             )
             feed = RouteFeed(
                 store, poll_s=self.settings.route_poll_s, notifications=self.settings.route_notifications

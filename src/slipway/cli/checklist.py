@@ -73,7 +73,7 @@ def print_checklist(summary: dict[str, Any], out: Console | None = None) -> None
             escape(str(note or "")),
         )
     out.print(table)
-    verdict = "[green]passed[/]" if summary["passed"] else "[red]refused[/]"
+    verdict = "[green]passed[/]" if summary["passed"] else "[red]failed[/]"
     out.print(f"checklist {verdict}: {escape(str(summary['summary']))}")
 
 

@@ -119,6 +119,8 @@ def deploy(
                 f"({escape(', '.join(str(i.get('item')) for i in loose))}); their fixes are above. Make them "
                 "required once fixed (checklist.required: all in the config)."
             )
+    if dep["detail"].get("checklist_note"):
+        console.print(f"[yellow]warning:[/] {escape(str(dep['detail']['checklist_note']))}")
     for warning in dep["detail"].get("warnings") or []:
         console.print(f"[yellow]warning:[/] {warning}")
     if out.get("shadow"):

@@ -71,6 +71,10 @@ class DeployChecklist(Protocol):
         """Raise ChecklistFailed to refuse; else the waivers in words (for the switch's reason), or None."""
         ...
 
+    async def before_switch(self, version: str, slot: str) -> None:
+        """Raise ChecklistFailed when the latest checklist of `version` in `slot` failed a required item."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Deployed:
@@ -278,6 +282,10 @@ class RolloutOperator:
         is not: it is what a bake would have done, and there is nothing new to watch.
         """
         await self._routes.catch_up()
+        table = self._routes.table
+        if self._checklist is not None and to in table.slots and to != table.active:
+            # A version staged with --no-switch goes past its failed checklist no more than a deploy would.
+            await self._checklist.before_switch(table.slots[to].version_label, to)
         reason = await self._loaded_first(to, actor, reason)
         moved = await self._routes.switch_to(to, actor=actor, reason=reason, force=force)
         dep, change = moved.went_live, moved.change
