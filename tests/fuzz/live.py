@@ -153,6 +153,9 @@ class Site:
         if status >= 500:
             time.sleep(0.3)  # the server logs a traceback just after it answers
             raise Finding(f"{what} -> {status}: {body}\nserver log:\n{self.new_log()[-4000:]}")
+        if headers.get("x-slipway-drill"):
+            # No client knows a drill's token: a guess must be routed, and recorded, like any request.
+            raise Finding(f"{what} -> {status} was routed by a drill pin it cannot know the token of")
         request_id = headers.get("x-slipway-request-id")
         if request_id:
             self.check_recorded([request_id], what)

@@ -374,6 +374,8 @@ def header_value(draw: st.DrawFn) -> bytes:
 
 
 SLOT_VALUES = [b"blue", b"green", b"BLUE", b"blue ", b"red", b"", b"../x", b"blue,green", b"\xff"]
+#: Guesses at a drill's token (43 URL-safe characters), and values that cannot be one.
+DRILL_VALUES = [b"A" * 43, b"blue", b"", b"x" * 64, b"x" * 65, b"\xff" * 43, b"pinned", b"caf\xc3\xa9"]
 
 
 @st.composite
@@ -389,6 +391,8 @@ def client_headers(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
     if draw(st.booleans()):
         slot = draw(st.one_of(st.sampled_from(SLOT_VALUES), header_value()))
         headers.append((b"x-slipway-slot", slot))
+    if draw(st.integers(0, 3)) == 0:
+        headers.append((b"x-slipway-drill", draw(st.one_of(st.sampled_from(DRILL_VALUES), header_value()))))
     if draw(st.integers(0, 4)) == 0:
         headers.append(
             draw(
@@ -502,6 +506,8 @@ def typed_headers(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
         headers.append((b"x-slipway-key", draw(labels(400)).encode()))
     if draw(st.integers(0, 3)) == 0:
         headers.append((b"x-slipway-slot", draw(st.sampled_from([b"blue", b"green", b"slow"]))))
+    if draw(st.integers(0, 3)) == 0:
+        headers.append((b"x-slipway-drill", draw(st.sampled_from(DRILL_VALUES))))
     return headers
 
 

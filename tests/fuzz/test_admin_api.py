@@ -48,6 +48,7 @@ OPERATIONS = [
     ("GET", "/admin/evals/suites/{name}"), ("POST", "/admin/evals/suites/{name}"),
     ("POST", "/admin/evals/run"), ("GET", "/admin/evals/runs"), ("GET", "/admin/evals/runs/{run_id}"),
     ("POST", "/admin/checklist"), ("GET", "/admin/checklists"),
+    ("POST", "/admin/drill"), ("GET", "/admin/drills"),
 ]  # fmt: skip
 #: Served beside the API but not in its document.
 PAGES = ["/dashboard", "/openapi.json", "/docs", "/redoc", "/admin", "/admin/", "/admin/nope", "/favicon.ico"]
@@ -191,7 +192,7 @@ CHANGES: list[tuple[bytes, Any]] = [
     (b"/admin/deploy", {"version": "v9", "endpoint": "{green}", "kind": "sim", "no_smoke": True,
                         "strategy": "canary", "steps": "50%:1h,100%"}),
     (b"/admin/canary/promote", {}), (b"/admin/canary/abort", {}),
-    (b"/admin/shadow/promote", {"via": "bluegreen"}),
+    (b"/admin/shadow/promote", {"via": "bluegreen"}), (b"/admin/drill", {"requests": 1}),
 ]  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from slipway.app.clock import control_clock
 from slipway.app.config_file import CONFIG_TEXT_META_KEY, LoadedConfig, read_config_file
 from slipway.app.daily import DailySummary
 from slipway.app.drift_watch import DriftWatch
+from slipway.app.drills import Drills, HttpDrillTraffic, StoreDrillReplicas
 from slipway.app.engines import (
     DEPLOYED_ENGINES_META_KEY,
     engine_specs,
@@ -57,7 +58,7 @@ from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
 from slipway.core.drift_config import DriftConfig
 from slipway.core.errors import ConfigError, NotFoundError, StoreError
-from slipway.core.lifecycle import ChecklistRecord
+from slipway.core.lifecycle import ChecklistRecord, DrillRecord
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
 from slipway.core.notifications import Notification
 from slipway.core.ports import Notifier
@@ -73,6 +74,7 @@ from slipway.rollout.analysis_judge import AnalysisJudge
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import RouteController
 from slipway.rollout.deployment_book import DeploymentBook
+from slipway.rollout.drill import DrillOrder, DrillRunner
 from slipway.rollout.operator import RolloutOperator, ShadowOptions
 from slipway.rollout.route_follower import RouteFollower
 from slipway.rollout.slot_unload import SlotUnloader
@@ -136,6 +138,8 @@ class Runtime:
         self._daily: DailySummary | None = None
         #: The pre-deployment checklist; built with the store in `start()`.
         self.checklist_runner: ChecklistRunner
+        #: Rollback drills (run on the leader); None before start.
+        self._drills: Drills | None = None
         self.notifiers = Notifiers(self._notify_config)
         self.started_at = time.time()
         max_body = self.config.gateway.max_body_bytes if self.config is not None else DEFAULT_MAX_BODY_BYTES
@@ -328,6 +332,7 @@ class Runtime:
                     loop.kick()
 
             follower = RouteFollower(feed, controller, on_change=wake_loops)
+            beat_url = f"http://{self.settings.host}:{self.settings.port}"
             replica = Replica(
                 store=store,
                 store_url=self.settings.resolved_store_url(),
@@ -335,8 +340,22 @@ class Runtime:
                 loops=loops,
                 recorder=recorder,
                 route_version=lambda: controller.table.version if self.routes.table is not None else 0,
-                url=f"http://{self.settings.host}:{self.settings.port}",
+                url=beat_url,
             )
+            drill_traffic = HttpDrillTraffic()
+            undo.push_async_callback(drill_traffic.close)
+            drill_runner = DrillRunner(
+                routes=controller,
+                traffic=drill_traffic,
+                replicas=StoreDrillReplicas(
+                    store, replica, lambda: controller.table.version, self._own_url()
+                ),
+                book=store,
+                backend=self.backends,
+                unloaded=operator.unloaded,
+                notifier=self.notifier(),
+            )
+            self._drills = Drills(drill_runner, replica, store, drill_traffic, beat_url)
             started = Started(
                 store, recorder, controller, canary, shadow, operator, feed, follower, replica, watch=None
             )
@@ -399,6 +418,28 @@ class Runtime:
     async def checklists(self, version: str | None, limit: int) -> list[ChecklistRecord]:
         return await self.started.store.list_checklists(version=version, limit=limit)
 
+    def _own_url(self) -> str:
+        """Where this replica's own drills reach its gateway (a wildcard address means loopback)."""
+        host = self.settings.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.settings.port}"
+
+    @property
+    def drills(self) -> Drills:
+        if self._drills is None:
+            raise NotStartedError("the gateway is not started")
+        return self._drills
+
+    async def drill(self, order: DrillOrder, actor: str) -> DrillRecord:
+        """Rehearse a rollback now (on the leader); the drill's record, passed or failed."""
+        return await self.drills.run(order, actor)
+
+    async def list_drills(self, limit: int) -> list[DrillRecord]:
+        return await self.drills.list(limit)
+
     def _bake_config(self) -> BakeConfig:
         return self.config.bake if self.config is not None else BakeConfig()
 
@@ -445,6 +486,9 @@ class Runtime:
     async def stop(self) -> None:
         """Stop the loops, then the gateway, then what it writes to; safe after a failed start."""
         s = self._started
+        if self._drills is not None:
+            # First: a running drill clears its pin and records itself while the store is open.
+            await self._drills.close()
         if s is not None:
             await s.replica.stop()
             await s.follower.stop()

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from slipway.app.drift_watch import LAST_META_KEY as DRIFT_META_KEY
 from slipway.core.checklist import checklist_summary
 from slipway.core.errors import StoreError
+from slipway.core.lifecycle import DrillRecord
+from slipway.core.types import RouteTable
 from slipway.store.database import Store
 from slipway.web.status import (
     CanarySummary,
@@ -46,6 +48,7 @@ async def gather_status(runtime: Runtime) -> Status:
         unloaded = await s.operator.unloaded()
         drift = await _drift(s.store)
         checklist = await _checklist(s.store)
+        drills = await s.store.list_drills(1)
         replicas: ReplicasStatus | None = ReplicasStatus(
             this=s.replica.id, leading_epoch=s.replica.epoch, leader=leadership, live=tuple(live)
         )
@@ -56,6 +59,7 @@ async def gather_status(runtime: Runtime) -> Status:
         unloaded = {}
         drift = None
         checklist = None
+        drills = []
     weights = table.effective_weights()
     slots = tuple(
         SlotStatus(
@@ -136,6 +140,7 @@ async def gather_status(runtime: Runtime) -> Status:
         replicas=replicas,
         drift=drift,
         checklist=checklist,
+        drill=_drill(drills[0] if drills else None, table),
         last_deployment=(
             DeploymentSummary(
                 id=deployments[0].id, version=deployments[0].version, status=str(deployments[0].status)
@@ -144,6 +149,35 @@ async def gather_status(runtime: Runtime) -> Status:
             else None
         ),
     )
+
+
+def _drill(last: DrillRecord | None, table: RouteTable) -> dict[str, Any] | None:
+    """The last drill's age and result, and the one running now (its slot only: the pin's id is secret)."""
+    pin = table.drill
+    if last is None and pin is None:
+        return None
+    result = last.result if last is not None else {}
+    return {
+        "last": (
+            {
+                "id": last.id,
+                "at": last.at,
+                "age_s": round(time.time() - last.at, 1),
+                "actor": last.actor,
+                "slot": last.slot,
+                "passed": last.passed,
+                "switch_ms": result.get("switch_ms"),
+                "switch_back_ms": result.get("switch_back_ms"),
+                "smoke_passed": result.get("smoke_passed"),
+                "reason": result.get("reason"),
+            }
+            if last is not None
+            else None
+        ),
+        "running": (
+            {"slot": pin.slot, "by": pin.actor, "since": pin.started_at} if pin is not None else None
+        ),
+    }
 
 
 async def _drift(store: Store) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from slipway.cli import adapters, canary, deploy, evals, notify, routes, serve, shadow, slots
+from slipway.cli import adapters, canary, deploy, drill, evals, notify, routes, serve, shadow, slots
 from slipway.cli.checklist import checklist
 from slipway.cli.client import answered_by, err_console, say_not_slipway
 from slipway.cli.demo import demo
@@ -55,6 +55,7 @@ app.add_typer(adapters.adapters_app, name="adapters")
 app.add_typer(canary.canary_app, name="canary")
 app.add_typer(canary.bake_app, name="bake")
 app.add_typer(shadow.shadow_app, name="shadow")
+app.add_typer(drill.drill_app, name="drill", epilog=example("slipway drill --smoke smoke.jsonl"))
 app.add_typer(notify.notify_app, name="notify")
 app.add_typer(evals.eval_app, name="eval")
 app.add_typer(engine_app, name="engine")

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from slipway.cli.client import URL_OPTION, AdminClient, err_console
+from slipway.cli.drill_view import drill_status_line
 from slipway.cli.output import make_console
 from slipway.core.names import check_name, check_text
 
@@ -76,6 +77,9 @@ def status(
             )
     _drift_line(data.get("drift"))
     _checklist_line(data.get("checklist"))
+    drill_line = drill_status_line(data.get("drill"))
+    if drill_line:
+        console.print(drill_line)
     rec = data["recorder"]
     console.print(
         f"records: {rec['written']} written, {rec['pending']} pending, [bold]{rec['dropped']} dropped[/]"

@@ -62,6 +62,22 @@ class Slot:
 
 
 @dataclass(frozen=True, slots=True)
+class DrillPin:
+    """A rollback drill's pinned route: requests carrying this id go to `slot`, all others as usual.
+
+    The id is a random token only the drill that made it knows, so a client
+    cannot use the pin to pick a slot: a request with any other value is
+    routed like any user's.
+    """
+
+    id: str
+    slot: str
+    #: Who runs the drill, and when it started (wall clock): a pin left by a drill that died says so.
+    actor: str = ""
+    started_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class RouteTable:
     """Where traffic goes right now.
 
@@ -84,6 +100,8 @@ class RouteTable:
     mirror_bp: int = 0
     #: ...on behalf of this shadow run (deployment id): every pair made is filed under it.
     mirror_run: str | None = None
+    #: A rollback drill in progress: its token and the slot its requests are pinned to.
+    drill: DrillPin | None = None
 
     def slot(self, name: str) -> Slot:
         return self.slots[name]
@@ -116,6 +134,8 @@ class RouteChangeKind(StrEnum):
     PROMOTE = "promote"
     #: Shadow mode started or stopped copying traffic to a slot.
     SHADOW = "shadow"
+    #: A rollback drill pinned its own requests to a slot, or cleared the pin (users' routes unchanged).
+    DRILL = "drill"
 
 
 @dataclass(frozen=True, slots=True)

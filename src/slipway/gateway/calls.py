@@ -38,6 +38,8 @@ class Call:
     answer: str = ""
     #: A request only the client got wrong is answered 400 and not recorded against any slot.
     clients_fault: bool = False
+    #: A rollback drill's own request (its pin routed it): answered, never recorded or mirrored.
+    drill: bool = False
 
 
 def new_call(

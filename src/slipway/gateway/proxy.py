@@ -44,7 +44,7 @@ from slipway.gateway.mirror import Mirror
 from slipway.gateway.recorder import Recorder
 from slipway.gateway.relay import relay_error, relay_stream, relay_unary
 from slipway.gateway.route_table import RouteHolder
-from slipway.gateway.routing import pick
+from slipway.gateway.routing import drill_slot, pick
 from slipway.gateway.upstream import ResolveEngine, UpstreamRequest, engine_target, post, upstream_request
 from slipway.gateway.validation import ClientLabels, Problem, client_labels, parse_request
 
@@ -74,6 +74,8 @@ class Proxy:
         #: Requests answered (or being answered) whose record is not queued yet, by id: feedback
         #: may arrive between the last byte to the client and the record (same loop, other task).
         self._unrecorded: dict[str, asyncio.Event] = {}
+        #: Requests routed by a running drill's pin (answered, never recorded).
+        self.drill_requests = 0
 
     def bind_recorder(self, recorder: Recorder) -> None:
         self._recorder = recorder
@@ -138,10 +140,14 @@ class Proxy:
         routed = await self._route(api, labels, send)
         if routed is None:
             return
-        table, slot = routed
+        table, slot, drill = routed
         call = self._begin(api, body, labels, table, slot, t0, started_at, receive, send)
+        if drill:
+            call.drill = True
+            call.reply_headers.append((b"x-slipway-drill", b"pinned"))
+            self.drill_requests += 1
         try:
-            self._offer(call, table, pinned=labels.slot is not None)
+            self._offer(call, table, pinned=labels.slot is not None or drill)
             upstream = await self._prepare(call)
             if upstream is not None:
                 await self._call(call, upstream)
@@ -182,14 +188,23 @@ class Proxy:
             return None
         return body, labels
 
-    async def _route(self, api: Api, labels: ClientLabels, send: Send) -> tuple[RouteTable, Slot] | None:
-        """The slot this request goes to: the one the client pinned, else the compiled routes' pick."""
+    async def _route(
+        self, api: Api, labels: ClientLabels, send: Send
+    ) -> tuple[RouteTable, Slot, bool] | None:
+        """The slot this request goes to, and whether it is a drill's.
+
+        A running drill's own requests (its token in X-Slipway-Drill) go to its
+        pinned slot; else the slot the client pinned, else the compiled routes' pick.
+        """
         routes = self._routes.compiled
         if routes is None:
             await send_error(send, api, 503, "slipway has no routes yet; it is still starting", "not_ready")
             return None
+        drilled = drill_slot(routes, labels.drill)
+        if drilled is not None:
+            return routes.table, drilled, True
         if labels.slot is None:
-            return routes.table, pick(routes, labels.sticky_key, self._random())
+            return routes.table, pick(routes, labels.sticky_key, self._random()), False
         slot = routes.table.slots.get(labels.slot)
         if slot is None:
             known = ", ".join(routes.table.slots)
@@ -201,7 +216,7 @@ class Proxy:
                 "unknown_slot",
             )
             return None
-        return routes.table, slot
+        return routes.table, slot, False
 
     def _begin(
         self,
@@ -295,7 +310,8 @@ class Proxy:
     def _record(self, call: Call) -> None:
         rec = call.rec
         rec.latency_ms = (time.perf_counter() - call.t0) * 1000.0
-        if self._recorder is not None and not call.clients_fault:
+        # A drill's request is not user traffic: no record, so no canary, bake, drift or report sees it.
+        if self._recorder is not None and not call.clients_fault and not call.drill:
             self._recorder.record(rec)
         # However the request ended, feedback waiting for its record must not wait for ever.
         self._recorded(rec.request_id)

@@ -8,6 +8,7 @@ take the lowest buckets and the active slot the rest; when a canary ramps from
 
 from __future__ import annotations
 
+import hmac
 import zlib
 from dataclasses import dataclass
 
@@ -21,14 +22,18 @@ class CompiledRoutes:
     table: RouteTable
     bounds: tuple[tuple[int, Slot], ...]
     single: Slot | None
+    #: A running drill: (its token as bytes, the slot its requests are pinned to).
+    drill: tuple[bytes, Slot] | None = None
 
 
 def compile_routes(table: RouteTable) -> CompiledRoutes:
     weights = table.effective_weights()
+    pin = table.drill
+    drill = (pin.id.encode("utf-8"), table.slots[pin.slot]) if pin and pin.slot in table.slots else None
     if len(weights) == 1:
         (only,) = weights
         return CompiledRoutes(
-            table=table, bounds=((WEIGHT_SCALE, table.slots[only]),), single=table.slots[only]
+            table=table, bounds=((WEIGHT_SCALE, table.slots[only]),), single=table.slots[only], drill=drill
         )
     order = sorted(name for name in weights if name != table.active) + [
         name for name in weights if name == table.active
@@ -38,7 +43,7 @@ def compile_routes(table: RouteTable) -> CompiledRoutes:
     for name in order:
         upper += weights[name]
         bounds.append((upper, table.slots[name]))
-    return CompiledRoutes(table=table, bounds=tuple(bounds), single=None)
+    return CompiledRoutes(table=table, bounds=tuple(bounds), single=None, drill=drill)
 
 
 def sticky_bucket(key: str) -> int:
@@ -55,3 +60,16 @@ def pick(routes: CompiledRoutes, key: str | None, draw: float) -> Slot:
         if bucket < upper:
             return slot
     return routes.bounds[-1][1]
+
+
+def drill_slot(routes: CompiledRoutes, token: str | None) -> Slot | None:
+    """The drill's slot when `token` is the running drill's id; None (route as usual) for any other value.
+
+    A wrong, stale or absent token is never an error and never picks a slot:
+    the request is a user's like any other. Compared in constant time, so the
+    token cannot be guessed a character at a time.
+    """
+    if token is None or routes.drill is None:
+        return None
+    secret, slot = routes.drill
+    return slot if hmac.compare_digest(token.encode("utf-8"), secret) else None

@@ -24,6 +24,8 @@ from slipway.core.records import Api
 MAX_CATEGORY_CHARS = CATEGORY_MAX_CHARS
 MAX_STICKY_KEY_CHARS = STICKY_KEY_MAX_CHARS
 MAX_SLOT_NAME_CHARS = SLOT_NAME_MAX_CHARS
+#: A drill token is 43 characters (32 random bytes, URL-safe base64); anything longer is not one.
+MAX_DRILL_TOKEN_CHARS = 64
 #: Deepest JSON nesting accepted in a request body. Real requests (messages, tools, JSON schemas)
 #: stay far below it; the encoder that forwards the body refuses more than 254 levels.
 MAX_JSON_DEPTH = 128
@@ -104,6 +106,8 @@ class ClientLabels:
     sticky_key: str | None
     #: The slot a client pinned with X-Slipway-Slot (smoke tests, debugging), if any.
     slot: str | None
+    #: X-Slipway-Drill as sent (bounded, else None): routing honours it only if it is the running drill's id.
+    drill: str | None = None
 
 
 def client_labels(headers: dict[bytes, bytes], body: dict[str, Any]) -> ClientLabels | Problem:
@@ -125,7 +129,21 @@ def client_labels(headers: dict[bytes, bytes], body: dict[str, Any]) -> ClientLa
     slot = _label(headers.get(b"x-slipway-slot"), "X-Slipway-Slot", MAX_SLOT_NAME_CHARS)
     if isinstance(slot, Problem):
         return slot
-    return ClientLabels(category, key, slot)
+    return ClientLabels(category, key, slot, drill_token(headers.get(b"x-slipway-drill")))
+
+
+def drill_token(raw: bytes | None) -> str | None:
+    """X-Slipway-Drill as text, or None when absent or not a token's shape.
+
+    Never a refusal: a value that cannot be a drill's id is simply not one,
+    and the request is routed like any other.
+    """
+    if not raw or len(raw) > MAX_DRILL_TOKEN_CHARS:
+        return None
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        return None
 
 
 def _label(raw: bytes | str | None, name: str, limit: int) -> str | Problem | None:

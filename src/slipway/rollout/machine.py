@@ -13,7 +13,7 @@ from dataclasses import replace
 from slipway.core.deployments import DeploymentStatus
 from slipway.core.errors import NotFoundError, TransitionError
 from slipway.core.lora import same_adapter
-from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot
+from slipway.core.types import DrillPin, RouteChange, RouteChangeKind, RouteTable, Slot
 
 
 def _change(
@@ -205,6 +205,24 @@ def set_mirror(
     return new, _change(table, new, RouteChangeKind.SHADOW, actor, reason, now)
 
 
+def set_drill(
+    table: RouteTable, pin: DrillPin | None, *, actor: str, reason: str, now: float
+) -> tuple[RouteTable, RouteChange]:
+    """Pin a drill's own requests to a slot (or clear the pin with None); users' routes stay as they are.
+
+    It is a route change like any other (versioned, in the history as a
+    drill), so every replica takes it in through the same path as a switch.
+    """
+    if pin is not None and pin.slot not in table.slots:
+        raise NotFoundError(
+            f"there is no slot {pin.slot!r} to drill with", hint=f"choose one of: {', '.join(table.slots)}"
+        )
+    if pin is None and table.drill is None:
+        raise TransitionError("no drill pin is set", hint="nothing to clear")
+    new = _next(table, replace(table, drill=pin))
+    return new, _change(table, new, RouteChangeKind.DRILL, actor, reason, now)
+
+
 def replace_table(
     old: RouteTable | None,
     new_table: RouteTable,
@@ -233,6 +251,8 @@ def replace_table(
         mirror=mirror,
         mirror_bp=old.mirror_bp if old and mirror else 0,
         mirror_run=old.mirror_run if old and mirror else None,
+        # Nor about a running drill: its pin survives while its slot does.
+        drill=old.drill if old and old.drill and old.drill.slot in new_table.slots else None,
     )
     return new, _change(old, new, kind if old else RouteChangeKind.INIT, actor, reason, now)
 

@@ -24,6 +24,7 @@ EVENTS: dict[RouteChangeKind, str] = {
     RouteChangeKind.CANARY: "route.canary",
     RouteChangeKind.PROMOTE: "route.promote",
     RouteChangeKind.SHADOW: "route.shadow",
+    RouteChangeKind.DRILL: "route.drill",
 }
 #: An adapter rollback is a rollback in the history; its note says which adapter came back.
 ADAPTER_ROLLBACK = "route.adapter_rollback"

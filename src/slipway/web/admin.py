@@ -36,6 +36,7 @@ from slipway.rollout.operator import DeployOrder
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.web.admin_checklist import add_checklist_routes
+from slipway.web.admin_drill import add_drill_routes
 from slipway.web.admin_evals import add_eval_routes
 from slipway.web.admin_notify import add_notify_routes
 from slipway.web.admin_shadow import add_shadow_routes
@@ -284,6 +285,7 @@ def create_admin_app(
     add_notify_routes(app, runtime, auth)
     add_checklist_routes(app, runtime, auth)
     add_slot_routes(app, runtime, auth)
+    add_drill_routes(app, runtime, auth)
     add_eval_routes(app, runtime, auth)
     add_dashboard(app)
 

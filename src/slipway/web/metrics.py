@@ -42,6 +42,7 @@ class _Snapshot(Collector):
         yield from _connections(self._status.connections)
         yield from _rollouts(self._status)
         yield from _replicas(self._status)
+        yield from _drill(self._status)
         if self._traffic is not None:
             yield from self._traffic.families()
 
@@ -93,6 +94,25 @@ def _route(status: Status) -> Iterator[Metric]:
         "Share of requests copied to a shadow candidate (0 when none is mirrored).",
         mirror.sample_pct / 100 if mirror is not None else 0.0,
     )
+
+
+def _drill(status: Status) -> Iterator[Metric]:
+    """The last rollback drill, for an alert on "no passing drill in N days" (nothing before the first)."""
+    last = (status.drill or {}).get("last")
+    if not last:
+        return
+    yield _gauge(
+        "slipway_drill_last_timestamp_seconds", "When the last rollback drill ran.", float(last["at"])
+    )
+    yield _gauge(
+        "slipway_drill_last_passed", "1 when the last rollback drill passed, else 0.", float(last["passed"])
+    )
+    if last.get("switch_ms") is not None:
+        yield _gauge(
+            "slipway_drill_last_switch_seconds",
+            "The last drill's switch time to the standby, on its slowest replica.",
+            float(last["switch_ms"]) / 1000,
+        )
 
 
 def _recorder(status: Status) -> Iterator[Metric]:

@@ -11,11 +11,12 @@ from typing import Any, Protocol
 from slipway.core.checklist import ChecklistAsk
 from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
-from slipway.core.lifecycle import ChecklistRecord, EvalRunRecord, SuiteVersion
+from slipway.core.lifecycle import ChecklistRecord, DrillRecord, EvalRunRecord, SuiteVersion
 from slipway.core.notifications import Notification
 from slipway.core.types import RouteChange
 from slipway.gateway.metrics import TrafficMetrics
 from slipway.rollout.canary_controller import CanaryController
+from slipway.rollout.drill import DrillOrder
 from slipway.rollout.operator import RolloutOperator
 from slipway.web.status import Status
 
@@ -99,3 +100,8 @@ class AdminRuntime(Protocol):
         ...
 
     async def checklists(self, version: str | None, limit: int) -> list[ChecklistRecord]: ...
+    async def drill(self, order: DrillOrder, actor: str) -> DrillRecord:
+        """Rehearse a rollback now (the leader runs it); the drill's record, passed or failed."""
+        ...
+
+    async def list_drills(self, limit: int) -> list[DrillRecord]: ...

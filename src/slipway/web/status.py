@@ -163,6 +163,8 @@ class Status:
     drift: Mapping[str, Any] | None = None
     #: The latest pre-deployment checklist: its verdict, summary, waivers and items (None: none run).
     checklist: Mapping[str, Any] | None = None
+    #: The last rollback drill (its age, result and times) and a drill running now, if any.
+    drill: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON `GET /admin/status` has always returned (the CLI and the dashboard read these keys)."""
@@ -184,4 +186,5 @@ class Status:
             "replicas": self.replicas.to_json() if self.replicas is not None else None,
             "drift": dict(self.drift) if self.drift is not None else None,
             "checklist": dict(self.checklist) if self.checklist is not None else None,
+            "drill": dict(self.drill) if self.drill is not None else None,
         }

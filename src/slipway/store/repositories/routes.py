@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Row, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from slipway.core.errors import ConflictError, StoreError
-from slipway.core.types import BackendKind, RouteChange, RouteChangeKind, RouteTable, Slot
+from slipway.core.types import BackendKind, DrillPin, RouteChange, RouteChangeKind, RouteTable, Slot
 from slipway.store.schema import ROUTE_TABLE_ROW_ID, route_changes, route_table
 
 _SLOT_FIELDS = tuple(f.name for f in fields(Slot))
@@ -55,6 +55,30 @@ def load(connection: Connection) -> RouteTable | None:
         mirror=row.mirror,
         mirror_bp=int(row.mirror_bp or 0),
         mirror_run=row.mirror_run,
+        drill=drill_from_json(row.drill),
+    )
+
+
+def drill_to_json(pin: DrillPin | None) -> dict[str, Any] | None:
+    if pin is None:
+        return None
+    return {"id": pin.id, "slot": pin.slot, "actor": pin.actor, "started_at": pin.started_at}
+
+
+def drill_from_json(data: Mapping[str, Any] | None) -> DrillPin | None:
+    """The stored pin; an unreadable one counts as none (it only ever routes a drill's own requests)."""
+    if (
+        not isinstance(data, Mapping)
+        or not isinstance(data.get("id"), str)
+        or not isinstance(data.get("slot"), str)
+    ):
+        return None
+    started = data.get("started_at")
+    return DrillPin(
+        id=data["id"],
+        slot=data["slot"],
+        actor=str(data.get("actor") or ""),
+        started_at=float(started) if isinstance(started, int | float) else 0.0,
     )
 
 
@@ -76,6 +100,7 @@ def commit(
         "mirror": table.mirror,
         "mirror_bp": table.mirror_bp,
         "mirror_run": table.mirror_run,
+        "drill": drill_to_json(table.drill),
         "weights": dict(table.weights),
         "slots": [slot_to_json(slot) for slot in table.slots.values()],
         "updated_at": change.at,
