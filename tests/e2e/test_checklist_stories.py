@@ -13,14 +13,21 @@ import json
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
 from tests.harness import Gateway, live_gateway, sim_backend, sim_profile
 from tests.pg import fresh_schema
-from tests.processes import run_cli
+from tests.processes import run_cli, slipway_serve
 from tests.webhooks import Hook, webhook_receiver
+
+
+class Served(Protocol):
+    """A gateway to talk to: in this process (`live_gateway`) or a `slipway serve` subprocess."""
+
+    url: str
+
 
 SMOKE = "\n".join(
     json.dumps({"id": f"{label}-{i}", "prompt": f"{word} question {i}", "expect": {"label": label}})
@@ -92,14 +99,14 @@ def story(
         yield gw, candidate
 
 
-def deploy(gw: Gateway, tmp_path: Path, candidate: str, *args: str) -> Any:
+def deploy(gw: Served, tmp_path: Path, candidate: str, *args: str) -> Any:
     smoke = tmp_path / "smoke.jsonl"
     smoke.write_text(SMOKE + "\n")
     target = ["--slot", "green", "--endpoint", candidate, "--model", "cs-v2.2"]
     return run_cli(gw.url, ["deploy", "v2.2", *target, "--smoke", str(smoke), *args])
 
 
-def status(gw: Gateway) -> dict[str, Any]:
+def status(gw: Served) -> dict[str, Any]:
     data: dict[str, Any] = httpx.get(f"{gw.url}/admin/status", timeout=30).json()
     return data
 
@@ -362,3 +369,26 @@ def test_a_version_staged_past_a_failed_checklist_is_not_switched_in_until_it_pa
         # Back to blue is a rollback target, never held by a checklist.
         back = run_cli(gw.url, ["switch", "blue", "--reason", "back"])
         assert back.returncode == 0, back.stdout + back.stderr
+
+
+def test_a_real_drill_is_the_evidence_the_drill_item_needs(tmp_path: Path) -> None:
+    with (
+        sim_backend(slow(20)) as blue,
+        sim_backend(slow(20)) as green,
+        sim_backend(slow(20)) as candidate,
+    ):
+        (tmp_path / "slipway.yaml").write_text(config(blue, green, required="[drill]", hook=None))
+        with slipway_serve(tmp_path, ["--config", "slipway.yaml"]) as served:
+            refused = deploy(served, tmp_path, candidate)
+            assert refused.returncode == 1 and "no rollback drill has passed" in " ".join(
+                refused.stderr.split()
+            )
+            drilled = run_cli(served.url, ["drill", "--slot", "green", "--requests", "5"])
+            assert drilled.returncode == 0, drilled.stdout + drilled.stderr
+            out = deploy(served, tmp_path, candidate)
+            assert out.returncode == 0, out.stdout + out.stderr
+            items = {i["item"]: i for i in status(served)["checklist"]["items"]}
+            assert (
+                items["drill"]["status"] == "pass"
+                and "drill on slot green passed just now" in items["drill"]["evidence"]
+            )
