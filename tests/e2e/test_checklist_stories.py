@@ -342,6 +342,10 @@ def test_after_an_upgrade_a_deploy_goes_on_and_says_what_to_add(tmp_path: Path) 
             assert fix in fixes, fix
         required = {i["item"] for i in dep["detail"]["checklist"]["items"] if i["required"]}
         assert required == {"model_file", "previous_version"}
+        shown = run_cli(gw.url, ["status"])
+        assert shown.returncode == 0 and "last checklist: v2.2 in green passed (2 pass" in shown.stdout, (
+            shown.stdout
+        )
 
 
 def test_a_version_staged_past_a_failed_checklist_is_not_switched_in_until_it_passes(tmp_path: Path) -> None:
