@@ -396,3 +396,14 @@ def test_a_real_drill_is_the_evidence_the_drill_item_needs(tmp_path: Path) -> No
                 items["drill"]["status"] == "pass"
                 and "drill on slot green passed just now" in items["drill"]["evidence"]
             )
+
+
+@pytest.mark.parametrize("strategy", ["canary", "shadow"])
+def test_a_canary_or_a_shadow_is_refused_before_it_gets_any_traffic(tmp_path: Path, strategy: str) -> None:
+    with story(tmp_path, required="[drill]") as (gw, candidate):
+        out = deploy(gw, tmp_path, candidate, "--strategy", strategy)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert "drill (" in " ".join(out.stderr.split())
+        assert_untouched(gw)
+        st = status(gw)
+        assert st["canary"] is None and st["shadow"] is None and st["route"]["mirror"] is None
