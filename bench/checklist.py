@@ -48,6 +48,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--profile", choices=("fast", "realistic"), default="realistic")
+    parser.add_argument(
+        "--suite",
+        action="store_true",
+        help="Store the 12 smoke cases as an evaluation suite the checklist runs.",
+    )
     args = parser.parse_args()
     install_signal_handlers()
     info = machine()
@@ -91,6 +96,17 @@ def main() -> None:
                       "smoke_jsonl": smoke, "switch": False},
             )  # fmt: skip
             staged.raise_for_status()
+            suite_seconds: list[float] = []
+            if args.suite:
+                added = client.post("/admin/evals/suites/support", json={"cases_jsonl": smoke})
+                added.raise_for_status()
+                # The suite alone, as the checklist runs it (green paired against blue), to tell it apart.
+                for _ in range(3):
+                    began = time.perf_counter()
+                    client.post(
+                        "/admin/evals/run", json={"slot": "green", "against": "blue"}
+                    ).raise_for_status()
+                    suite_seconds.append(time.perf_counter() - began)
             seconds = []
             summary = ""
             for _ in range(args.runs):
@@ -102,6 +118,8 @@ def main() -> None:
                 latency = next(i for i in resp.json()["checklist"]["items"] if i["item"] == "latency")
         row = {
             "profile": args.profile,
+            "suite": args.suite,
+            "suite_alone_median_s": round(statistics.median(suite_seconds), 2) if suite_seconds else None,
             "runs": args.runs,
             "median_s": round(statistics.median(seconds), 2),
             "max_s": round(max(seconds), 2),
