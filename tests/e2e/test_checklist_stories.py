@@ -407,3 +407,14 @@ def test_a_canary_or_a_shadow_is_refused_before_it_gets_any_traffic(tmp_path: Pa
         assert_untouched(gw)
         st = status(gw)
         assert st["canary"] is None and st["shadow"] is None and st["route"]["mirror"] is None
+
+
+def test_a_shadow_carries_its_checklist_into_the_route_history(tmp_path: Path) -> None:
+    with story(tmp_path, required="[owner]") as (gw, candidate):
+        out = deploy(gw, tmp_path, candidate, "--strategy", "shadow")
+        assert out.returncode == 0, out.stdout + out.stderr
+        history = httpx.get(f"{gw.url}/admin/history", timeout=30).json()["changes"]
+        mirrored = next(c for c in history if c["kind"] == "shadow")
+        assert "checklist passed (" in mirrored["reason"], mirrored["reason"]
+        owner = next(i for i in status(gw)["checklist"]["items"] if i["item"] == "owner")
+        assert owner["evidence"] == "no owner named, but a shadow run serves no user"

@@ -28,6 +28,7 @@ from typing import Any
 
 from slipway.analysis.shadow import build_report
 from slipway.analysis.shadow.report_model import Verdict
+from slipway.core.checklist import deployment_note
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import NotFoundError, TransitionError
 from slipway.core.notifications import Notification, Severity
@@ -129,6 +130,8 @@ class ShadowController(ControlLoop):
             )
             await self._store.save_shadow(run, self.clock.now())
             share = f"{sample_bp * 100 / WEIGHT_SCALE:g}%"
+            note = deployment_note(dep.detail)
+            checked = f"; {note}" if note else ""
             await self._routes.transition(
                 lambda t: machine.set_mirror(
                     t,
@@ -136,7 +139,7 @@ class ShadowController(ControlLoop):
                     sample_bp,
                     run=run.deployment_id,
                     actor=actor,
-                    reason=f"shadow {run.version}: mirror {share} of {t.active} to {run.candidate}",
+                    reason=f"shadow {run.version}: mirror {share} of {t.active} to {run.candidate}{checked}",
                     now=self.clock.now(),
                 )
             )
