@@ -50,6 +50,7 @@ OPERATIONS = [
     ("GET", "/admin/regressions/export"), ("GET", "/admin/evals/suites"),
     ("GET", "/admin/evals/suites/{name}"), ("POST", "/admin/evals/suites/{name}"),
     ("POST", "/admin/evals/run"), ("GET", "/admin/evals/runs"), ("GET", "/admin/evals/runs/{run_id}"),
+    ("POST", "/admin/checklist"), ("GET", "/admin/checklists"),
     ("POST", "/admin/drill"), ("GET", "/admin/drills"),
 ]  # fmt: skip
 #: Served beside the API but not in its document.

@@ -22,6 +22,7 @@ from slipway.cli import (
     shadow,
     slots,
 )
+from slipway.cli.checklist import checklist
 from slipway.cli.client import answered_by, err_console, say_not_slipway
 from slipway.cli.demo import demo
 from slipway.cli.engine import engine_app
@@ -54,6 +55,9 @@ app.command(
         "--model customer-support-v2.2 --smoke examples/smoke/support-smoke.jsonl"
     )
 )(deploy.deploy)
+app.command(epilog=example('slipway checklist v2.2 --slot green --owner "ana (on call)" --announce'))(
+    checklist
+)
 app.command(epilog=example("slipway demo --strategy bluegreen"))(demo)
 app.command()(plan)
 app.command(epilog=example("slipway postmortem --html postmortem.html"))(postmortem.postmortem)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from slipway.core.checklist import ChecklistAsk
 from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
-from slipway.core.lifecycle import DrillRecord, EvalRunRecord, SuiteVersion
+from slipway.core.lifecycle import ChecklistRecord, DrillRecord, EvalRunRecord, SuiteVersion
 from slipway.core.notifications import Notification
 from slipway.core.types import RouteChange
 from slipway.gateway.metrics import TrafficMetrics
@@ -114,6 +115,11 @@ class AdminRuntime(Protocol):
 
     async def request(self, request_id: str) -> dict[str, Any]: ...
 
+    async def checklist(self, ask: ChecklistAsk, *, slot: str | None) -> ChecklistRecord:
+        """Run the pre-deployment checklist for `ask.version` in `slot` (None: the slot that holds it)."""
+        ...
+
+    async def checklists(self, version: str | None, limit: int) -> list[ChecklistRecord]: ...
     async def drill(self, order: DrillOrder, actor: str) -> DrillRecord:
         """Rehearse a rollback now (the leader runs it); the drill's record, passed or failed."""
         ...
