@@ -37,8 +37,9 @@ from slipway.core.types import WEIGHT_SCALE, RouteChangeKind, RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout.canary_effects import CanaryEffects
 from slipway.rollout.control_loop import ControlLoop
-from slipway.rollout.controller import DeployGate, RouteController
+from slipway.rollout.controller import RouteController
 from slipway.rollout.deployment_book import DeploymentBook
+from slipway.rollout.staging import BlueGreenStager, DeployGate
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bake import reference_gap_warning, reference_window
 from slipway.rollout.strategies.bluegreen import DeployRequest
@@ -216,7 +217,7 @@ class CanaryController(ControlLoop):
     ) -> tuple[Deployment, CanaryState]:
         """Stage the candidate like blue-green (health check, smoke test), then start at the first weight."""
         await self.ensure_idle()
-        dep = await self._routes.deploy_bluegreen(
+        dep = await BlueGreenStager(self._routes).deploy(
             request,
             smoke_cases,
             actor=actor,

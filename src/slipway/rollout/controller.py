@@ -18,23 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
-from slipway.core.errors import ChecklistFailed, ConflictError, SlipwayError, TransitionError
+from slipway.core.deployments import Deployment
+from slipway.core.errors import ConflictError, SlipwayError, TransitionError
 from slipway.core.ports import Notifier, RoutePublisher, RouteStore, SlotBackend, SlotProvisioner
-from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot
-from slipway.evals.smoke import SmokeCase
+from slipway.core.types import RouteChange, RouteTable, Slot
 from slipway.rollout import machine
-from slipway.rollout.candidate_check import check_candidate
 from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.route_notes import route_note
-from slipway.rollout.strategies.bluegreen import DeployRequest, choose_standby, staged_slot
-
-#: Run once a candidate is staged and before any traffic moves to it (the pre-deployment checklist):
-#: raises to refuse the deploy, or returns words for the switch's reason (its waivers), or None.
-DeployGate = Callable[[Deployment], Awaitable[str | None]]
 
 log = logging.getLogger("slipway.controller")
 
@@ -89,7 +82,7 @@ class RouteController:
         notifier: Notifier | None = None,
     ) -> None:
         self._routes = routes
-        #: Told of each change committed here that no rollout announces itself (see `_commit`).
+        #: Told of each change committed here that no rollout announces itself (see `commit`).
         self._notifier = notifier
         self._provisioner = provisioner
         self._publisher = publisher
@@ -101,6 +94,28 @@ class RouteController:
         self._table: RouteTable | None = None
         #: Engines of replaced slots waiting out their drain before they are stopped.
         self._retiring: set[asyncio.Task[None]] = set()
+
+    # -- for the steps built on this controller (rollout/staging.py, rollout/adapter_rollback.py) --
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held for every plan-and-commit: a step holds it across its own plan and `commit`."""
+        return self._lock
+
+    def now(self) -> float:
+        return self._wall()
+
+    @property
+    def deployments(self) -> DeploymentBook:
+        return self._deployments
+
+    @property
+    def backend(self) -> SlotBackend:
+        return self._backend
+
+    @property
+    def provisioner(self) -> SlotProvisioner | None:
+        return self._provisioner
 
     async def load(self) -> RouteTable | None:
         self._table = await self._routes.load_routes()
@@ -141,7 +156,7 @@ class RouteController:
             raise TransitionError("no route table yet", hint="start slipway with --config FILE")
         return self._table
 
-    async def _commit(
+    async def commit(
         self,
         new: RouteTable,
         change: RouteChange,
@@ -198,7 +213,7 @@ class RouteController:
                 if planned is None:
                     return old
                 try:
-                    return await self._commit(planned[0], planned[1], old.version, announce=False)
+                    return await self.commit(planned[0], planned[1], old.version, announce=False)
                 except ConflictError:
                     if attempt == 2:
                         raise
@@ -254,7 +269,7 @@ class RouteController:
                         change = replace(
                             change, reason=f"{change.reason}; {unready_note}: {'; '.join(problems)}"
                         )
-                    committed = await self._commit(
+                    committed = await self.commit(
                         new, change, old.version, announce=announce, forced=bool(problems)
                     )
                     return Moved(committed, change)
@@ -282,7 +297,7 @@ class RouteController:
         others = {name: s for name, s in table.slots.items() if name != slot_name}
         await self._provisioner.discard(slot, replace(table, slots=others))
 
-    def _retire_later(self, replaced: Slot | None) -> None:
+    def retire_later(self, replaced: Slot | None) -> None:
         """Stop what slipway started for a slot that was just replaced, once its requests are done.
 
         Each deploy of an adapter no engine has loaded starts an engine (a
@@ -306,31 +321,6 @@ class RouteController:
             await self._provisioner.discard(replaced, self.table)
         except SlipwayError as exc:
             log.error("could not stop what served the replaced slot %s: %s", replaced.name, exc)
-
-    async def _unstage(
-        self, name: str, staged: Slot, replaced: Slot | None, version: str, actor: str
-    ) -> None:
-        """Put back what the standby held before a refused candidate was staged over it.
-
-        A refusal leaves the routes as they were: `slipway rollback` must not
-        find the refused candidate where the old version used to be. A slot
-        the deploy created is left staged (nothing routes to it), and so is
-        one someone changed meanwhile.
-        """
-        if replaced is None:
-            return
-        async with self._lock:
-            table = self.table
-            if table.slots.get(name) != staged or table.active == name:
-                return
-            restored, change = machine.put_slot(
-                table,
-                replaced,
-                actor=actor,
-                reason=f"deploy {version} refused: {name} holds {replaced.version_label} again",
-                now=self._wall(),
-            )
-            await self._commit(restored, change, table.version, announce=False)
 
     async def close(self) -> None:
         """Cancel pending retirements; engines stop with the process, and a restart starts only used ones."""
@@ -363,7 +353,7 @@ class RouteController:
                         change = replace(
                             change, reason=f"{reason}; not ready when applied: {'; '.join(problems)}"
                         )
-                    return await self._commit(new, change, 0, forced=bool(problems))
+                    return await self.commit(new, change, 0, forced=bool(problems))
 
         def plan(old: RouteTable) -> tuple[RouteTable, RouteChange]:
             return machine.replace_table(old, table, actor=actor, reason=reason, now=self._wall())
@@ -432,203 +422,3 @@ class RouteController:
         if moved.change is not None and moved.change.from_active is not None:
             await self._deployments.live_to_rolled_back(moved.change.from_active, reason)
         return moved
-
-    async def rollback_adapter(
-        self, *, to: str | None, actor: str, reason: str, force: bool = False
-    ) -> Moved:
-        """Back to an earlier adapter version: a route change, never an engine call.
-
-        If no slot serves `to`, the standby is restaged with it on the active
-        slot's engine; the engine must have it loaded (checked first, and no
-        force skips that). A slot that already serves it is checked for
-        readiness like any rollback target, and `force` overrides that check.
-        Restaging and switching are announced as one adapter rollback.
-        """
-        forced = False
-        async with self._lock:
-            table = self.table
-            target, staged = machine.adapter_rollback_plan(table, to)
-        if staged is not None:
-            health = await self._backend.check(staged)
-            if not health.ready:
-                raise TransitionError(
-                    f"adapter {to!r} cannot be served from {staged.endpoint}: {health.detail}",
-                    hint="deploy it instead: slipway deploy VERSION --adapter PATH (starts an engine for it)",
-                )
-        elif target not in table.effective_weights():
-            problem = await self.readiness(table.slots[target])
-            if problem is not None and not force:
-                again = (
-                    f"slipway adapters rollback --to {to} --force"
-                    if to
-                    else "slipway adapters rollback --force"
-                )
-                raise TransitionError(
-                    f"traffic was not moved: {problem}",
-                    hint=f"fix that backend, or roll back anyway if it is still the lesser harm: {again}",
-                )
-            if problem is not None:
-                log.warning("forced past the readiness check: %s", problem)
-                reason = f"{reason}; forced past the readiness check: {problem}"
-                forced = True
-        async with self._lock:
-            old = self.table
-            target, staged = machine.adapter_rollback_plan(old, to)
-            table = old
-            if staged is not None:
-                table, change = machine.put_slot(
-                    table,
-                    staged,
-                    actor=actor,
-                    reason=f"adapter rollback: stage {to} in {target}",
-                    now=self._wall(),
-                )
-                table = await self._commit(table, change, old.version, announce=False)
-                self._retire_later(old.slots.get(target))
-            new, change = machine.rollback(table, to=target, actor=actor, reason=reason, now=self._wall())
-            committed = await self._commit(new, change, table.version, adapter=True, forced=forced)
-        await self._deployments.live_to_rolled_back(old.active, reason)
-        return Moved(committed, change)
-
-    async def deploy_bluegreen(
-        self,
-        request: DeployRequest,
-        smoke_cases: list[SmokeCase] | None,
-        *,
-        actor: str,
-        switch: bool = True,
-        progress: Callable[[str], None] | None = None,
-        strategy: Strategy = Strategy.BLUEGREEN,
-        gate: DeployGate | None = None,
-    ) -> Deployment:
-        """Stage the version in a standby slot, smoke-test it there, pass its `gate`, then switch.
-
-        A canary stages the same way (`switch=False`, `strategy=CANARY`) and
-        then moves weights itself.
-        """
-        say = progress or (lambda _msg: None)
-        async with self._lock:
-            table = self.table
-            name = choose_standby(table, request.slot)
-            slot = staged_slot(table, name, request)
-            dep = await self._deployments.open(
-                version=request.version,
-                strategy=strategy,
-                slot=name,
-                actor=actor,
-                previous_slot=table.active,
-                detail={"endpoint": slot.endpoint, "model": slot.model, "kind": str(slot.kind)},
-            )
-        # The candidate is checked as a detached slot: until it passes, the route table (and
-        # so `slipway rollback`'s target) still holds what the standby held before.
-        say(f"checking {request.version} for standby slot {name} ({slot.endpoint})")
-        if self._provisioner is not None:
-            try:
-                provisioned = await self._provisioner.provision(slot)
-            except SlipwayError:
-                await self._deployments.settle(dep, DeploymentStatus.FAILED)
-                raise
-            if provisioned.endpoint != slot.endpoint:
-                say(f"started {provisioned.endpoint} for {request.version} (not loaded by {slot.endpoint})")
-                dep.detail["endpoint"] = provisioned.endpoint
-            slot = provisioned
-        try:
-            return await self._check_and_stage(
-                dep, table, name, slot, request, smoke_cases, actor, switch, say, gate
-            )
-        except BaseException:
-            if self._provisioner is not None:
-                await self._provisioner.discard(slot, self.table)
-            raise
-
-    async def _check_and_stage(
-        self,
-        dep: Deployment,
-        table: RouteTable,
-        name: str,
-        slot: Slot,
-        request: DeployRequest,
-        smoke_cases: list[SmokeCase] | None,
-        actor: str,
-        switch: bool,
-        say: Callable[[str], None],
-        gate: DeployGate | None = None,
-    ) -> Deployment:
-        await check_candidate(self._backend, self._deployments, dep, table, slot, smoke_cases, say)
-        async with self._lock:
-            table = self.table
-            if table.active == name:
-                await self._deployments.settle(dep, DeploymentStatus.FAILED)
-                raise ConflictError(
-                    f"slot {name!r} became the active slot while {request.version} was being checked",
-                    hint="someone switched traffic meanwhile; see `slipway history`, then deploy again",
-                )
-            replaced = table.slots.get(name)
-            staged, change = machine.put_slot(
-                table,
-                slot,
-                actor=actor,
-                reason=f"deploy {request.version}: staged in {name}",
-                now=self._wall(),
-            )
-            # Staging alone is announced only for a blue-green deploy that stops there (--no-switch);
-            # otherwise the switch below, or the canary's or shadow's start, announces it.
-            alone = not switch and dep.strategy is Strategy.BLUEGREEN
-            await self._commit(staged, change, table.version, announce=alone)
-            say(f"staged {request.version} in standby slot {name}")
-            if gate is None:
-                # Without a gate, staging and the switch are one step under the lock, as always.
-                self._retire_later(replaced)
-                return await self._go_live(dep, name, request, smoke_cases, actor, switch, say, None)
-        try:
-            note = await gate(dep)
-        except SlipwayError as exc:
-            await self._unstage(name, slot, replaced, request.version, actor)
-            refused = isinstance(exc, ChecklistFailed)
-            await self._deployments.settle(
-                dep, DeploymentStatus.CHECKLIST_FAILED if refused else DeploymentStatus.FAILED
-            )
-            raise
-        self._retire_later(replaced)
-        async with self._lock:
-            table = self.table
-            if table.active == name or table.slots.get(name) != slot:
-                await self._deployments.settle(dep, DeploymentStatus.FAILED)
-                raise ConflictError(
-                    f"slot {name!r} changed while {request.version}'s checklist ran",
-                    hint="someone moved traffic or staged over it meanwhile; see `slipway history`, "
-                    "then deploy again",
-                )
-            return await self._go_live(dep, name, request, smoke_cases, actor, switch, say, note)
-
-    async def _go_live(
-        self,
-        dep: Deployment,
-        name: str,
-        request: DeployRequest,
-        smoke_cases: list[SmokeCase] | None,
-        actor: str,
-        switch: bool,
-        say: Callable[[str], None],
-        note: str | None,
-    ) -> Deployment:
-        """Leave the staged candidate there (no switch), or switch all traffic to it; under the lock."""
-        if not switch:
-            dep.detail["switched"] = False
-            await self._deployments.move(dep, DeploymentStatus.STAGED)
-            return dep
-        table = self.table
-        reason = f"deploy {request.version}" + (" after a passing smoke test" if smoke_cases else "")
-        if note:
-            reason = f"{reason}; {note}"
-        new, change = machine.switch(
-            table, name, actor=actor, reason=reason, now=self._wall(), kind=RouteChangeKind.DEPLOY
-        )
-        await self._commit(new, change, table.version)
-        dep.previous_slot = table.active
-        await self._deployments.move(dep, DeploymentStatus.LIVE)
-        if dep.detail.get("warnings"):
-            say(f"switched: {table.active} -> {name}; see the warnings about rolling back to {table.active}")
-        else:
-            say(f"switched: {table.active} -> {name}; {table.active} stays loaded for rollback")
-        return dep

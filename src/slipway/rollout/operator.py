@@ -32,10 +32,12 @@ from slipway.core.shadow import ForcedPromotion, PromoteVia, ShadowRun, ShadowUn
 from slipway.core.types import RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
+from slipway.rollout.adapter_rollback import rollback_adapter
 from slipway.rollout.canary_controller import CanaryController
-from slipway.rollout.controller import DeployGate, Moved, RouteController
+from slipway.rollout.controller import Moved, RouteController
 from slipway.rollout.shadow_controller import ShadowController
 from slipway.rollout.slot_unload import SlotUnloader, UnloadedSlot
+from slipway.rollout.staging import BlueGreenStager, DeployGate
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
 from slipway.rollout.strategies.canary_state import CanaryState, CanaryStatus
@@ -179,7 +181,7 @@ class RolloutOperator:
             )
             return Deployed(dep, self.route_version, canary=state)
         previous = self._routes.table.active
-        dep = await self._routes.deploy_bluegreen(
+        dep = await BlueGreenStager(self._routes).deploy(
             order.request, cases, actor=actor, switch=order.switch, progress=progress, gate=gate
         )
         if dep.status is not DeploymentStatus.LIVE:
@@ -273,7 +275,7 @@ class RolloutOperator:
     ) -> Moved:
         """Back to an earlier adapter version: a route change on the engine that already has it loaded."""
         await self._routes.catch_up()
-        return await self._routes.rollback_adapter(to=to, actor=actor, reason=reason, force=force)
+        return await rollback_adapter(self._routes, to=to, actor=actor, reason=reason, force=force)
 
     async def switch(self, to: str, *, actor: str, reason: str, force: bool = False) -> Moved:
         """All traffic to `to`; a version staged earlier that goes live for the first time is baked.

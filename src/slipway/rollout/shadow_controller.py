@@ -39,8 +39,9 @@ from slipway.core.types import WEIGHT_SCALE, RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
 from slipway.rollout.control_loop import ControlLoop
-from slipway.rollout.controller import DeployGate, RouteController
+from slipway.rollout.controller import RouteController
 from slipway.rollout.deployment_book import DeploymentBook
+from slipway.rollout.staging import BlueGreenStager, DeployGate
 from slipway.rollout.strategies import shadow
 from slipway.rollout.strategies.bluegreen import DeployRequest
 
@@ -107,7 +108,7 @@ class ShadowController(ControlLoop):
     ) -> tuple[Deployment, ShadowRun]:
         """Stage the candidate like blue-green, then mirror `sample_bp` of production traffic to it."""
         await self.ensure_idle()
-        dep = await self._routes.deploy_bluegreen(
+        dep = await BlueGreenStager(self._routes).deploy(
             request,
             smoke_cases,
             actor=actor,
