@@ -2,7 +2,8 @@
 
 The default required set is what an existing deployment already satisfies
 unless something is truly wrong (a bad model file, a rollback target that does
-not answer): an upgrade does not start
+not answer, a failure a rollback already taught: regression cases are only
+there once someone added them, and hold nothing back before): an upgrade does not start
 refusing deploys that worked yesterday, and every other failed item is printed
 with its fix on every deploy, so the operator learns what to add and then
 makes it required (`required: all`).
@@ -20,7 +21,7 @@ from slipway.core.errors import ConfigError
 from slipway.core.names import Label
 from slipway.core.numbers import Range
 
-DEFAULT_REQUIRED: tuple[str, ...] = ("model_file", "previous_version")
+DEFAULT_REQUIRED: tuple[str, ...] = ("regression", "model_file", "previous_version")
 
 
 class ChecklistConfig(BaseModel):

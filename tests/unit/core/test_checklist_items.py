@@ -63,7 +63,7 @@ def test_evaluation(runs: list[EvalRunRecord] | None, status: ItemStatus, words:
     ("runs", "status", "words"),
     [
         (None, F, "could not be run"),
-        ([], F, "no evaluation suite is stored"),
+        ([], NA, "so no regression case yet"),
         ([run("a", True, 0), run("b", False, 0)], P, "all 8 must-pass cases passed in 2 suites"),
         # No hard case anywhere yet: nothing to hold to 100 %, said so rather than passed.
         ([run("a", True, 0, must_pass=0)], NA, "no must-pass cases yet"),
@@ -358,7 +358,7 @@ def test_bad_waivers_say_what_to_write(items: list[str], reasons: list[str], mes
 
 def test_the_default_required_set_blocks_only_what_is_truly_wrong() -> None:
     cfg = ChecklistConfig()
-    assert cfg.required_items() == DEFAULT_REQUIRED == ("model_file", "previous_version")
+    assert cfg.required_items() == DEFAULT_REQUIRED == ("regression", "model_file", "previous_version")
     assert ChecklistConfig(required="all").required_items() == ITEMS
     assert ChecklistConfig(required=["drill", "latency"]).required_items() == ("latency", "drill")
     assert cfg.drill_max_age_s() == 30 * DAY and cfg.alert_test_max_age_s() == 7 * DAY
