@@ -229,7 +229,9 @@ async def test_a_run_ends_after_its_pairs_or_its_time_and_says_so(tmp_path: Path
         await traffic(gw.url, 50)
         assert shadow_status(gw)["pairs"] == n, "no pairs after the run ended"
 
-        # A second run without a pair target expires after its 7 days
+        # A second run without a pair target expires after its 7 days. (Time moves first: the manual
+        # clock may not have moved since the first run started, and "the latest run" is by start time.)
+        clock.advance(1)
         deploy_shadow(gw)
         clock.advance(7 * DAY + 1)
         deadline = time.monotonic() + 20
