@@ -221,7 +221,8 @@ def test_waivers_let_the_deploy_go_on_and_are_recorded(tmp_path: Path, store_url
         # ...and accepts the rest knowingly.
         why = "suites land next sprint; drill booked for Monday"
         out = deploy(
-            gw, tmp_path, candidate, "--owner", "ana", "--waive", "evaluation", "--waive", "drill", "--reason", why,
+            gw, tmp_path, candidate, "--owner", "ana",
+            "--waive", "evaluation", "--waive", "drill", "--reason", why,
         )  # fmt: skip
         assert out.returncode == 0, out.stdout + out.stderr
         assert "deployed v2.2" in out.stdout and "waived" in out.stdout

@@ -5,7 +5,7 @@ with its SQLite store, traffic through the gateway with the official HTTP
 client and labels sent later as feedback, a webhook receiver, the `slipway`
 CLI as a subprocess. The candidate, v2.2, is fine on short billing tickets
 and on shipping, and wrong on most billing tickets with a pasted JSON
-invoice: the postmortem must name billing and inputs containing JSON.
+invoice: the postmortem must name billing and inputs with JSON.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from tests.e2e.canary_story import check_after, deploy_canary
 from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
 from tests.processes import run_cli
 from tests.webhooks import Hook, webhook_receiver
-
-from slipway.core.lifecycle import RequestInput
 
 #: v2.2 gets billing tickets with a JSON invoice in them wrong 90 % of the time.
 FAILS_ON_JSON = """\
@@ -77,7 +75,7 @@ def evaluation_cases() -> list[dict[str, Any]]:
 
 
 async def traffic(gw: Gateway, n: int) -> dict[str, int]:
-    """`n` chats through the gateway with a label each; inputs stored where the gateway does not yet."""
+    """`n` chats through the gateway with a label each; the gateway keeps their inputs."""
     served: dict[str, int] = {}
     bodies: dict[str, dict[str, Any]] = {}
     gate = asyncio.Semaphore(16)
@@ -101,13 +99,13 @@ async def traffic(gw: Gateway, n: int) -> dict[str, int]:
     store, recorder = gw.runtime.store, gw.runtime.recorder
     assert store is not None and recorder is not None
     await recorder.flush()
-    known = await store.request_inputs(list(bodies))
-    missing = [
-        RequestInput(rid, body["messages"][0]["content"], 1, body)
-        for rid, body in bodies.items()
-        if rid not in known
-    ]
-    await store.write_request_inputs(missing)
+    # The gateway kept what each request asked, with its body (what regression cases are rebuilt from)
+    kept = await store.request_inputs(list(bodies))
+    assert set(kept) == set(bodies)
+    for rid, body in bodies.items():
+        assert kept[rid].input_text == body["messages"][0]["content"] and kept[rid].turns == 1
+        request = kept[rid].request
+        assert request is not None and request["messages"] == body["messages"]
     return served
 
 
@@ -161,7 +159,7 @@ async def test_after_an_automatic_rollback_the_postmortem_names_billing_and_json
         # Then the on-call engineer's notification carries the postmortem's headline and how to open it
         note = json.dumps(hook.wait_for("canary.rolled_back"))
         assert f"Open it with: slipway postmortem {dep}" in note
-        assert "Postmortem: v2.2 failed billing" in note and "inputs containing JSON" in note
+        assert "Postmortem: v2.2 failed billing" in note and "inputs with JSON" in note
 
         # And `slipway canary status` points at the postmortem
         shown = run_cli(gw.url, ["canary", "status"], env={"COLUMNS": "250"})
@@ -180,7 +178,7 @@ async def test_after_an_automatic_rollback_the_postmortem_names_billing_and_json
         significant = {(f["dimension"], f["value"]) for f in pm["findings"] if f["significant"]}
         assert ("category", "billing") in significant and ("json", "yes") in significant
         assert ("category", "shipping") not in significant
-        assert "billing" in pm["headline"] and "inputs containing JSON" in pm["headline"]
+        assert "billing" in pm["headline"] and "inputs with JSON" in pm["headline"]
         wrong = {c["category"]: c["wrong"] for c in pm["answers"]["categories"]}
         assert wrong["billing"] > 20 and wrong.get("shipping", 0) == 0
         # The blast radius: what the candidate served, to how many users, per category
@@ -193,7 +191,7 @@ async def test_after_an_automatic_rollback_the_postmortem_names_billing_and_json
         commands = [a["command"] for a in pm["advice"] if a["command"]]
         assert f"slipway regressions add --from {dep}" in commands
         # Why evaluation missed it, and how the input mix moved since
-        assert "evaluation missed it: suite core v1 had no inputs containing JSON" in pm["cause"]
+        assert "evaluation missed it: suite core v1 had no cases of inputs with JSON" in pm["cause"]
         assert "evaluation missed it: suite core v1 had 6 cases in billing and passed" in pm["cause"]
         assert pm["mix"]["reference"] == "since v2.2's evaluation"
         assert any(
@@ -213,7 +211,7 @@ async def test_after_an_automatic_rollback_the_postmortem_names_billing_and_json
         assert shown.returncode == 0, shown.stderr
         assert "Suspected cause" in shown.stdout and "billing" in shown.stdout
         html = page.read_text()
-        assert html.startswith("<!DOCTYPE html>") and "inputs containing JSON" in html
+        assert html.startswith("<!DOCTYPE html>") and "inputs with JSON" in html
         assert "<script" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
         assert "http://" not in html and "https://" not in html
 

@@ -1,7 +1,7 @@
 """A rollback's notification, with the postmortem's headline and the command that opens it.
 
 The on-call engineer reads the rollback's message first; the postmortem's
-headline ("v2.2 failed billing, mostly on inputs containing JSON") tells
+headline ("v2.2 failed billing, mostly on inputs with JSON") tells
 them where to look before they open anything. The headline is asked of an
 injected callable (the composition root's postmortem), and the message
 waits for it at most `POSTMORTEM_WAIT_S`: a slow or failing analysis costs

@@ -29,7 +29,7 @@ async def test_the_postmortem_counts_in_sql_what_the_records_say_and_names_billi
     assert any(s.startswith("billing rose from 5% to ") for s in pm.cause)
     assert [t.kind for t in pm.timeline] == ["deploy", "canary check", "canary rollback"]
     body, media = await service.report(DEPLOYMENT, "html")
-    assert media.startswith("text/html") and "long (&gt;1000 chars) inputs" in body
+    assert media.startswith("text/html") and "long inputs (&gt;1000 chars)" in body
 
 
 async def test_regression_cases_are_a_new_suite_version_once_and_the_export_is_jsonl(store: Store) -> None:

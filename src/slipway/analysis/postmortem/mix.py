@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from slipway.analysis.drift import DimensionDrift, DriftSettings, Profile, compare
+from slipway.analysis.input_profile import input_counts
 from slipway.analysis.postmortem.patterns import TITLES
-from slipway.analysis.shadow.features import INPUT_DIMENSIONS, Asked
+from slipway.analysis.shadow.features import Asked
 
 #: A postmortem explains rather than alarms, and a suite has tens of cases, not thousands.
 POSTMORTEM_DRIFT = DriftSettings(alpha=0.01, min_points=5.0, min_requests=20)
@@ -34,18 +35,24 @@ def profile(
     inputs: Iterable[Asked],
     known: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Counts per value of category (given) and of each input dimension (over `inputs`).
+    """Counts per value of category (given) and of each input dimension (over `inputs`), as drift's.
 
     `known`: features already computed, by request id (an input with a
     `request_id` found there is not scanned again).
     """
-    out: dict[str, dict[str, int]] = {"category": {k: v for k, v in categories.items() if v > 0}}
+    fresh: list[Asked] = []
+    seen: list[Mapping[str, str]] = []
     for item in inputs:
         rid = getattr(item, "request_id", None)
-        values = known.get(rid) if known is not None and rid is not None else None
-        for d in INPUT_DIMENSIONS:
-            counts = out.setdefault(d.name, {})
-            value = values[d.name] if values is not None else d.of(item)
+        if known is not None and isinstance(rid, str) and rid in known:
+            seen.append(known[rid])
+        else:
+            fresh.append(item)
+    out: dict[str, dict[str, int]] = {"category": {k: v for k, v in categories.items() if v > 0}}
+    out.update(input_counts(fresh))
+    for values in seen:
+        for name, value in values.items():
+            counts = out.setdefault(name, {})
             counts[value] = counts.get(value, 0) + 1
     return out
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from slipway.analysis.input_profile import value_words
 from slipway.analysis.shadow.features import INPUT_DIMENSIONS
 from slipway.analysis.stats import holm
 
@@ -61,8 +62,8 @@ class Finding:
 
     @property
     def pattern(self) -> str:
-        """The value as a kind of input: "long (>1000 chars) inputs", "inputs containing code"."""
-        return pattern_words(self.dimension, self.value)
+        """The value as a kind of input, in drift's words: "long inputs (>1000 chars)", "inputs with code"."""
+        return value_words(self.dimension, self.value)
 
     def words(self) -> str:
         subject = self.value if self.dimension == "category" else self.pattern
@@ -70,24 +71,6 @@ class Finding:
             f"{subject}: {self.rate:.0%} of answers wrong ({self.wrong:.0f} of {self.answers:.0f}) "
             f"against {self.rest_rate:.0%} for the rest (p={self.p_value:.2g})"
         )
-
-
-_YES_NO = {"code": "code", "json": "JSON", "numbers": "numbers"}
-
-
-def pattern_words(dimension: str, value: str) -> str:
-    """A dimension's value said as a kind of input, for sentences."""
-    if dimension == "category":
-        return f"{value} requests"
-    if dimension in _YES_NO:
-        return f"inputs {'containing' if value == 'yes' else 'without'} {_YES_NO[dimension]}"
-    if dimension == "script":
-        return f"inputs in {value} script"
-    if dimension == "turns":
-        return f"conversations of {value}"
-    if dimension == "length":
-        return f"{value} inputs"
-    return f"inputs with {TITLES.get(dimension, dimension)} {value}"
 
 
 def distinguish(

@@ -94,7 +94,7 @@ def cause(
                 n = had or 0
                 said.append(
                     f"evaluation missed it: suite {evaluation.suite} v{evaluation.suite_version} had "
-                    f"{'no' if n == 0 else n} {p.pattern if n != 1 else p.pattern.rstrip('s')}"
+                    f"{'no' if n == 0 else n} case{'s' if n != 1 else ''} of {p.pattern}"
                 )
         for name in failing:
             had = evaluation.cases_per_category.get(name, 0)

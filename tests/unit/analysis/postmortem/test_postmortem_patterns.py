@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from slipway.analysis.postmortem.patterns import Observation, distinguish, pattern_words
+from slipway.analysis.postmortem.patterns import Observation, distinguish
 
 
 def observations(groups: dict[tuple[str, str], tuple[int, int]]) -> list[Observation]:
@@ -46,7 +46,7 @@ def test_findings_come_first_and_are_said_with_both_rates() -> None:
     assert (
         found[0]
         .words()
-        .startswith("long (>1000 chars) inputs: 75% of answers wrong (30 of 40) against 5% for the rest")
+        .startswith("long inputs (>1000 chars): 75% of answers wrong (30 of 40) against 5% for the rest")
     )
 
 
@@ -63,18 +63,3 @@ def test_a_dimension_without_wrong_answers_or_with_one_value_is_not_tested() -> 
         distinguish(observations({("category", "billing"): (0, 50), ("category", "shipping"): (0, 50)})) == []
     )
     assert distinguish(observations({("script", "latin"): (10, 50)})) == []
-
-
-@pytest.mark.parametrize(
-    ("dimension", "value", "words"),
-    [
-        ("json", "yes", "inputs containing JSON"),
-        ("code", "no", "inputs without code"),
-        ("script", "cyrillic", "inputs in cyrillic script"),
-        ("turns", "4+ turns", "conversations of 4+ turns"),
-        ("length", "long (>1000 chars)", "long (>1000 chars) inputs"),
-        ("category", "billing", "billing requests"),
-    ],
-)
-def test_a_pattern_is_said_as_a_kind_of_input(dimension: str, value: str, words: str) -> None:
-    assert pattern_words(dimension, value) == words

@@ -86,7 +86,7 @@ def run(
 def test_a_category_regression_on_one_input_pattern_is_named_with_its_evidence_and_fixes() -> None:
     pm = build_postmortem(run())
     assert pm.wrong == 35 and pm.labelled == 200
-    assert pm.headline.startswith("v2.2 failed billing (33 of 100 wrong), mostly on inputs containing JSON;")
+    assert pm.headline.startswith("v2.2 failed billing (33 of 100 wrong), mostly on inputs with JSON;")
     assert "slipway regressions add --from dep-1" in pm.headline
     significant = {(f.dimension, f.value) for f in pm.findings if f.significant}
     assert {("category", "billing"), ("json", "yes")} <= significant and (
@@ -96,14 +96,14 @@ def test_a_category_regression_on_one_input_pattern_is_named_with_its_evidence_a
     assert any(
         line.startswith("v2.2 answered billing wrong: 33 of 100 labelled answers (33%)") for line in pm.cause
     )
-    assert "evaluation missed it: suite core v3 had no inputs containing JSON" in pm.cause
+    assert "evaluation missed it: suite core v3 had no cases of inputs with JSON" in pm.cause
     assert "evaluation missed it: suite core v3 had 4 cases in billing and passed" in pm.cause
     assert "billing rose from 10% to 50% of traffic since v2.2's evaluation" in pm.cause
     kinds = {a.kind: a for a in pm.advice}
     assert kinds["evaluation"].text == "the evaluation suite had 4 billing cases; add these 35 failing ones"
     assert kinds["evaluation"].command == "slipway regressions add --from dep-1"
     assert kinds["data"].command == "slipway regressions export --from dep-1 --format jsonl"
-    assert "above all inputs containing JSON" in kinds["data"].text
+    assert "above all inputs with JSON" in kinds["data"].text
     assert [t.at for t in pm.timeline] == [1000.0, 8200.0]
     assert pm.retry == "no retry date set: set one with the fixes applied"
 
