@@ -44,9 +44,13 @@ OPERATIONS = [
     ("POST", "/admin/shadow/promote"), ("GET", "/admin/requests/{request_id}"), ("GET", "/admin/deployments"),
     ("GET", "/admin/notifications"), ("POST", "/admin/notify/test"), ("GET", "/admin/notify/summary"),
     ("POST", "/admin/notify/summary"), ("POST", "/admin/slots/{slot}/unload"),
-    ("POST", "/admin/slots/{slot}/load"), ("GET", "/admin/evals/suites"),
+    ("POST", "/admin/slots/{slot}/load"), ("GET", "/admin/postmortem"),
+    ("GET", "/admin/postmortem/{deployment_id}"), ("POST", "/admin/postmortem/{deployment_id}/retry"),
+    ("POST", "/admin/regressions"),
+    ("GET", "/admin/regressions/export"), ("GET", "/admin/evals/suites"),
     ("GET", "/admin/evals/suites/{name}"), ("POST", "/admin/evals/suites/{name}"),
     ("POST", "/admin/evals/run"), ("GET", "/admin/evals/runs"), ("GET", "/admin/evals/runs/{run_id}"),
+    ("POST", "/admin/checklist"), ("GET", "/admin/checklists"),
     ("POST", "/admin/drill"), ("GET", "/admin/drills"),
 ]  # fmt: skip
 #: Served beside the API but not in its document.

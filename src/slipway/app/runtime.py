@@ -16,6 +16,9 @@ from typing import Any
 from slipway.analysis.output_checks import DEFAULT_CHECKS, OutputCheck
 from slipway.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from slipway.app.apply import ConfigApplier, ConfigState
+from slipway.app.checklist import ChecklistDeps, ChecklistRunner
+from slipway.app.checklist_files import check_model_file
+from slipway.app.checklist_gate import ChecklistGate
 from slipway.app.clock import control_clock
 from slipway.app.config_file import CONFIG_TEXT_META_KEY, LoadedConfig, read_config_file
 from slipway.app.daily import DailySummary
@@ -30,6 +33,7 @@ from slipway.app.engines import (
 )
 from slipway.app.evaluations import EvalRunner
 from slipway.app.notifiers import Notifiers
+from slipway.app.postmortem import PostmortemService
 from slipway.app.replica import Replica, replica_id
 from slipway.app.settings import ServeSettings
 from slipway.app.shadow import ShadowService
@@ -41,6 +45,8 @@ from slipway.backends.engine.provision import EngineProvisioner
 from slipway.backends.factory import SlotBackends
 from slipway.backends.provisioners import ProvisionerChain, VllmAdapterProvisioner
 from slipway.core.canary_schedule import CanarySchedule
+from slipway.core.checklist import ChecklistAsk, checklist_slot
+from slipway.core.checklist_config import ChecklistConfig
 from slipway.core.config import (
     BakeConfig,
     CanaryConfig,
@@ -54,7 +60,7 @@ from slipway.core.deployments import Deployment
 from slipway.core.drift_config import DriftConfig
 from slipway.core.errors import ConfigError, NotFoundError, StoreError
 from slipway.core.gateway_config import GatewayConfig
-from slipway.core.lifecycle import DrillRecord
+from slipway.core.lifecycle import ChecklistRecord, DrillRecord
 from slipway.core.lora import ENGINE_SCHEME, EngineDirectory
 from slipway.core.notifications import Notification
 from slipway.core.ports import Notifier
@@ -75,6 +81,7 @@ from slipway.rollout.operator import RolloutOperator, ShadowOptions
 from slipway.rollout.route_follower import RouteFollower
 from slipway.rollout.slot_unload import SlotUnloader
 from slipway.rollout.strategies.canary_state import CanaryState
+from slipway.rollout.strategies.canary_timing import starved_first_phase
 from slipway.rollout.strategies.canary_words import actor_of
 from slipway.store.database import Store, open_store
 from slipway.store.route_feed import RouteFeed
@@ -131,6 +138,8 @@ class Runtime:
         self._started: Started | None = None
         #: The daily summary's loop (run on the leader); None before start.
         self._daily: DailySummary | None = None
+        #: The pre-deployment checklist; built with the store in `start()`.
+        self.checklist_runner: ChecklistRunner
         #: Rollback drills (run on the leader); None before start.
         self._drills: Drills | None = None
         self.notifiers = Notifiers(self._notify_config)
@@ -155,6 +164,11 @@ class Runtime:
     @property
     def shadow(self) -> ShadowService:
         return self.started.shadow
+
+    @property
+    def postmortem(self) -> PostmortemService:
+        """Post-rollback analysis and regression cases over the store (records flushed first)."""
+        return PostmortemService(self.started.store, before_read=self.started.recorder.flush)
 
     @property
     def operator(self) -> RolloutOperator:
@@ -272,6 +286,7 @@ class Runtime:
                 traffic_per_day=self.recent_traffic_per_day,
                 after_stable=lambda state: self._unload_after_stable(unloader, state),
                 reference_gaps=judge.reference_gaps,
+                explain_rollback=PostmortemService(store).headline,
             )
             shadow = ShadowService(
                 store=store,
@@ -282,6 +297,7 @@ class Runtime:
                 proxy=self.proxy,
                 config=self.shadow_config,
             )
+            self.checklist_runner = self._checklist_runner(store, controller, judge, canary)
             operator = RolloutOperator(
                 routes=controller,
                 canary=canary,
@@ -290,6 +306,11 @@ class Runtime:
                 shadow_options=self.shadow_options,
                 bake=self._bake_config,
                 unloader=unloader,
+                checklist=ChecklistGate(
+                    self.checklist_runner,
+                    self.checklist_config,
+                    lambda version: store.list_checklists(version=version, limit=5),
+                ),
             )
             feed = RouteFeed(
                 store, poll_s=self.settings.route_poll_s, notifications=self.settings.route_notifications
@@ -367,6 +388,44 @@ class Runtime:
         shadow.start()
         # Last: once elected, this replica's loops act on everything the lines above set up.
         started.replica.start()
+
+    def checklist_config(self) -> ChecklistConfig:
+        return self.config.checklist if self.config is not None else ChecklistConfig()
+
+    def _checklist_runner(
+        self, store: Store, controller: RouteController, judge: AnalysisJudge, canary: CanaryController
+    ) -> ChecklistRunner:
+        async def starved(plan: CanarySchedule) -> str | None:
+            rate = await self.recent_traffic_per_day()
+            if not rate:
+                return None
+            return starved_first_phase(plan, rate, judge.min_samples(), clock_scale=canary.clock.scale)
+
+        return ChecklistRunner(
+            ChecklistDeps(
+                store=store,
+                backend=self.backends,
+                routes=lambda: controller.table,
+                checklist=self.checklist_config,
+                notify=self._notify_config,
+                bake=self._bake_config,
+                schedule=self.canary_schedule,
+                starved=starved,
+                deliveries=self.notifications,
+                model_file=lambda slot: check_model_file(slot, self.fleet.specs),
+                notifier=self.notifier,
+                evaluations=lambda: self.evaluations,
+            )
+        )
+
+    async def checklist(self, ask: ChecklistAsk, *, slot: str | None) -> ChecklistRecord:
+        """`slipway checklist`: every item judged now against the routes in force, and recorded."""
+        await self.controller.catch_up()
+        name = checklist_slot(self.controller.table, ask.version, slot)
+        return await self.checklist_runner.run(replace(ask, slot=name))
+
+    async def checklists(self, version: str | None, limit: int) -> list[ChecklistRecord]:
+        return await self.started.store.list_checklists(version=version, limit=limit)
 
     def _own_url(self) -> str:
         """Where this replica's own drills reach its gateway (a wildcard address means loopback)."""

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from slipway.app.drift_watch import LAST_META_KEY as DRIFT_META_KEY
+from slipway.core.checklist import checklist_summary
 from slipway.core.errors import StoreError
 from slipway.core.lifecycle import DrillRecord
 from slipway.core.types import RouteTable
@@ -46,6 +47,7 @@ async def gather_status(runtime: Runtime) -> Status:
         live, leadership = await s.replica.live()
         unloaded = await s.operator.unloaded()
         drift = await _drift(s.store)
+        checklist = await _checklist(s.store)
         drills = await s.store.list_drills(1)
         replicas: ReplicasStatus | None = ReplicasStatus(
             this=s.replica.id, leading_epoch=s.replica.epoch, leader=leadership, live=tuple(live)
@@ -56,6 +58,7 @@ async def gather_status(runtime: Runtime) -> Status:
         traffic, deployments, canary, shadow, replicas = {}, [], None, None, None
         unloaded = {}
         drift = None
+        checklist = None
         drills = []
     weights = table.effective_weights()
     slots = tuple(
@@ -136,6 +139,7 @@ async def gather_status(runtime: Runtime) -> Status:
         route_feed={**asdict(s.route_feed.stats), "follower_restarts": s.follower.restarts},
         replicas=replicas,
         drift=drift,
+        checklist=checklist,
         drill=_drill(drills[0] if drills else None, table),
         last_deployment=(
             DeploymentSummary(
@@ -182,3 +186,9 @@ async def _drift(store: Store) -> dict[str, Any] | None:
         return dict(json.loads(raw)) if raw else None
     except ValueError:
         return None
+
+
+async def _checklist(store: Store) -> dict[str, Any] | None:
+    """The latest checklist, for `slipway status` and the dashboard."""
+    latest = await store.list_checklists(limit=1)
+    return checklist_summary(latest[0]) if latest else None

@@ -166,6 +166,14 @@ def render(data: dict[str, Any], *, events: bool = True, explain: bool = False) 
             parts.append(coverage_lines(covered))
     if events and data.get("events"):
         parts.append(timeline(data["events"], c["clock_now"]))
+    if c["status"] == "rolled_back":
+        parts.append(
+            Text(
+                f"what failed and why: slipway postmortem {c['deployment_id']}; "
+                f"its failing cases as regression tests: slipway regressions add --from {c['deployment_id']}",
+                style="bold",
+            )
+        )
     return Group(*parts)
 
 

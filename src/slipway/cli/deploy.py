@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from slipway.cli.checklist import OWNER_OPTION, REASON_OPTION, WAIVE_OPTION, print_checklist, waivers_or_exit
 from slipway.cli.client import URL_OPTION, AdminClient
 from slipway.cli.output import make_console
 from slipway.cli.routes import checked
@@ -50,11 +51,16 @@ def deploy(
     until: str | None = typer.Option(
         None, "--until", help="Shadow: stop after N pairs or a time, e.g. 2000-pairs, 7d, or both."
     ),
+    owner: str | None = OWNER_OPTION,
+    waive: list[str] = WAIVE_OPTION,
+    reason: list[str] = REASON_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     url: str | None = URL_OPTION,
 ) -> None:
-    """Load VERSION into the standby slot, smoke-test it, then switch, start a canary, or mirror to it."""
+    """Load VERSION into the standby slot, smoke-test it, run the checklist, then switch, ramp or mirror."""
     checked(version, check_label, "version")
+    checked(owner, check_label, "owner")
+    waivers = waivers_or_exit(waive, reason)
     checked(slot, check_name, "slot name")
     checked(endpoint, check_endpoint_text, "endpoint")
     checked(model, check_label, "model")
@@ -86,6 +92,8 @@ def deploy(
         "interval": interval,
         "sample": sample,
         "until": until,
+        "owner": owner,
+        "waivers": waivers,
     }
     with console.status(f"deploying {version} ({strategy})..."):
         out = AdminClient().post("/admin/deploy", json=body)
@@ -101,6 +109,18 @@ def deploy(
         for case in smoke_report.get("cases", []):
             table.add_row(str(case.get("id")), "[green]pass[/]" if case.get("passed") else "[red]fail[/]")
         console.print(table)
+    report = dep["detail"].get("checklist")
+    if isinstance(report, dict):
+        print_checklist(report)
+        loose = [i for i in report["items"] if i.get("status") == "fail" and not i.get("required")]
+        if loose:
+            console.print(
+                f"[yellow]warning:[/] {len(loose)} checklist items failed that your config does not require "
+                f"({escape(', '.join(str(i.get('item')) for i in loose))}); their fixes are above. Make them "
+                "required once fixed (checklist.required: all in the config)."
+            )
+    if dep["detail"].get("checklist_note"):
+        console.print(f"[yellow]warning:[/] {escape(str(dep['detail']['checklist_note']))}")
     for warning in dep["detail"].get("warnings") or []:
         console.print(f"[yellow]warning:[/] {warning}")
     if out.get("shadow"):

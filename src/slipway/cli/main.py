@@ -9,7 +9,20 @@ from typing import Any
 
 import typer
 
-from slipway.cli import adapters, canary, deploy, drill, evals, notify, routes, serve, shadow, slots
+from slipway.cli import (
+    adapters,
+    canary,
+    deploy,
+    drill,
+    evals,
+    notify,
+    postmortem,
+    routes,
+    serve,
+    shadow,
+    slots,
+)
+from slipway.cli.checklist import checklist
 from slipway.cli.client import answered_by, err_console, say_not_slipway
 from slipway.cli.demo import demo
 from slipway.cli.engine import engine_app
@@ -42,8 +55,13 @@ app.command(
         "--model customer-support-v2.2 --smoke examples/smoke/support-smoke.jsonl"
     )
 )(deploy.deploy)
+app.command(epilog=example('slipway checklist v2.2 --slot green --owner "ana (on call)" --announce'))(
+    checklist
+)
 app.command(epilog=example("slipway demo --strategy bluegreen"))(demo)
 app.command()(plan)
+app.command(epilog=example("slipway postmortem --html postmortem.html"))(postmortem.postmortem)
+app.command(epilog=example("slipway deployments --limit 5"))(postmortem.deployments)
 config_app = typer.Typer(help="The routing configuration.", no_args_is_help=True)
 config_app.command("export", epilog=example("slipway config export > slipway.yaml"))(routes.export_config)
 app.add_typer(config_app, name="config")
@@ -51,6 +69,7 @@ app.add_typer(adapters.adapters_app, name="adapters")
 app.add_typer(canary.canary_app, name="canary")
 app.add_typer(canary.bake_app, name="bake")
 app.add_typer(shadow.shadow_app, name="shadow")
+app.add_typer(postmortem.regressions_app, name="regressions")
 app.add_typer(drill.drill_app, name="drill", epilog=example("slipway drill --smoke smoke.jsonl"))
 app.add_typer(notify.notify_app, name="notify")
 app.add_typer(evals.eval_app, name="eval")

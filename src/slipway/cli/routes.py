@@ -21,6 +21,18 @@ from slipway.core.names import check_name, check_text
 console: Console = make_console()
 
 
+def _checklist_line(checklist: Any) -> None:
+    """The latest pre-deployment checklist in one line (`slipway checklist VERSION` shows the items)."""
+    if not isinstance(checklist, dict):
+        return
+    verdict = "[green]passed[/]" if checklist.get("passed") else "[red]failed[/]"
+    waivers = f"; {escape(str(checklist['waivers']))}" if checklist.get("waivers") else ""
+    console.print(
+        f"last checklist: {escape(str(checklist.get('version')))} in {escape(str(checklist.get('slot')))} "
+        f"{verdict} ({escape(str(checklist.get('summary')))}{waivers})"
+    )
+
+
 def status(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     url: str | None = URL_OPTION,
@@ -64,6 +76,7 @@ def status(
                 f"`slipway load {escape(slot['name'])}` loads it again (a rollback to it does so by itself)"
             )
     _drift_line(data.get("drift"))
+    _checklist_line(data.get("checklist"))
     drill_line = drill_status_line(data.get("drill"))
     if drill_line:
         console.print(drill_line)

@@ -41,6 +41,7 @@ from slipway.core.canary_schedule import (
     parse_steps,
     parse_windows,
 )
+from slipway.core.checklist_config import ChecklistConfig
 from slipway.core.config_errors import check_finite, invalid_field
 from slipway.core.config_yaml import _line_map, load_yaml
 from slipway.core.drift_config import DriftConfig
@@ -294,6 +295,7 @@ class RoutingConfig(BaseModel):
     shadow: ShadowConfig = Field(default_factory=ShadowConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    checklist: ChecklistConfig = Field(default_factory=ChecklistConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> RoutingConfig:

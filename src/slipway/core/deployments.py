@@ -16,6 +16,8 @@ class DeploymentStatus(StrEnum):
     PENDING = "pending"
     SMOKE_TESTING = "smoke_testing"
     SMOKE_FAILED = "smoke_failed"
+    #: Refused by a failed required item of its pre-deployment checklist; no traffic moved.
+    CHECKLIST_FAILED = "checklist_failed"
     #: Passed and staged in its slot with --no-switch; goes live on `slipway switch SLOT`.
     STAGED = "staged"
     #: Serving a share of traffic under a canary ramp; goes live when promoted.
@@ -29,6 +31,7 @@ class DeploymentStatus(StrEnum):
     def is_terminal(self) -> bool:
         return self in (
             DeploymentStatus.SMOKE_FAILED,
+            DeploymentStatus.CHECKLIST_FAILED,
             DeploymentStatus.ROLLED_BACK,
             DeploymentStatus.FAILED,
         )

@@ -178,6 +178,21 @@ class SmokeTestFailed(SlipwayError):
         return body
 
 
+class ChecklistFailed(SlipwayError):
+    """A deploy refused by its pre-deployment checklist: the record says which items failed and their fix."""
+
+    code = "checklist_failed"
+
+    def __init__(self, message: str, *, checklist: dict[str, object], hint: str | None = None) -> None:
+        self.checklist = checklist
+        super().__init__(message, hint=hint)
+
+    def to_dict(self) -> dict[str, object]:
+        body = super().to_dict()
+        body["checklist"] = self.checklist
+        return body
+
+
 class ValidationError(SlipwayError):
     code = "validation_error"
 

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from slipway.core.canary import CanaryEvent, CanaryRecord, CanaryVerdict, JudgeRequest
 from slipway.core.deployments import Deployment
-from slipway.core.lifecycle import RequestInput
+from slipway.core.lifecycle import EvalRunRecord, RequestInput
 from slipway.core.notifications import Notification
 from slipway.core.records import Feedback, RequestRecord
 from slipway.core.shadow import Preference, ShadowPair, ShadowRun
@@ -234,4 +234,14 @@ class SlotReleaser(Protocol):
 
     async def load(self, slot: Slot) -> str:
         """Load `slot`'s model again; what was loaded, in words."""
+        ...
+
+
+class Evaluations(Protocol):
+    """Runs every stored evaluation suite against a slot (slipway.app.evaluations.EvalRunner)."""
+
+    async def run_all(
+        self, *, slot: str, against: str | None, actor: str, deployment_id: str | None = None
+    ) -> list[EvalRunRecord]:
+        """Every suite's latest version against `slot`, paired against `against`; [] without suites."""
         ...

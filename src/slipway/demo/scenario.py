@@ -321,8 +321,13 @@ async def run_demo(opts: DemoOptions, say: Say, progress: Progress) -> DemoResul
     return result
 
 
-async def _deploy_v2_2(client: httpx.AsyncClient, smoke: Path, *, strategy: str, **plan: str) -> int:
-    """POST /admin/deploy for v2.2 into green (adapter v2.2), gated by the smoke set; smoke prompts passed."""
+async def _deploy_v2_2(
+    client: httpx.AsyncClient, smoke: Path, mark: Say, *, strategy: str, **plan: str
+) -> int:
+    """POST /admin/deploy for v2.2 into green (adapter v2.2), gated by the smoke set and the checklist.
+
+    Returns the smoke prompts passed; says what the pre-deployment checklist found.
+    """
     r = await client.post(
         "/admin/deploy",
         json={
@@ -339,7 +344,14 @@ async def _deploy_v2_2(client: httpx.AsyncClient, smoke: Path, *, strategy: str,
     )
     if r.status_code != 200:
         raise RuntimeError(f"the {strategy} deploy was refused: {r.text}")
-    passed: int = r.json()["deployment"]["detail"]["smoke"]["passed_count"]
+    detail = r.json()["deployment"]["detail"]
+    checklist = detail.get("checklist")
+    if isinstance(checklist, dict):
+        mark(
+            f"pre-deployment checklist of v2.2: {'passed' if checklist['passed'] else 'failed'} "
+            f"({checklist['summary']}); `slipway checklist v2.2 --slot green` shows each item and its fix"
+        )
+    passed: int = detail["smoke"]["passed_count"]
     return passed
 
 
@@ -355,7 +367,7 @@ async def _bluegreen_story(
     progress: Progress,
 ) -> bool:
     """Blue-green: switch all traffic after the smoke test; slipway's bake decides, not the demo."""
-    passed = await _deploy_v2_2(client, smoke, strategy="bluegreen")
+    passed = await _deploy_v2_2(client, smoke, mark, strategy="bluegreen")
     mark(
         f"deploy v2.2 -> green: smoke test passed ({passed} prompts); traffic switched to green. slipway "
         "bakes it: a check every 5 min for the first hour against v2.1's own traffic before the switch "
@@ -462,7 +474,7 @@ async def _canary_story(
 ) -> bool:
     """The usual canary, unattended: 5 % for 2 h, 25 % for 4 h, then 100 %, a check every 15 min."""
     passed = await _deploy_v2_2(
-        client, smoke, strategy="canary", steps=CANARY_STEPS, interval=CANARY_INTERVAL
+        client, smoke, mark, strategy="canary", steps=CANARY_STEPS, interval=CANARY_INTERVAL
     )
     mark(
         f"canary v2.2 -> green: smoke test passed ({passed} prompts); plan {CANARY_STEPS}, "

@@ -29,6 +29,7 @@ from typing import Any
 
 from slipway.core.canary import JudgeRequest
 from slipway.core.canary_schedule import CanarySchedule, format_duration
+from slipway.core.checklist import deployment_note
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import ConflictError, NotFoundError, SlipwayError, TransitionError
 from slipway.core.ports import CanaryJudge, CanaryStore, Clock, Notifier
@@ -36,7 +37,7 @@ from slipway.core.types import WEIGHT_SCALE, RouteChangeKind, RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout.canary_effects import CanaryEffects
 from slipway.rollout.control_loop import ControlLoop
-from slipway.rollout.controller import RouteController
+from slipway.rollout.controller import DeployGate, RouteController
 from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bake import reference_gap_warning, reference_window
@@ -85,6 +86,7 @@ class CanaryController(ControlLoop):
         traffic_per_day: Callable[[], Awaitable[float | None]] | None = None,
         after_stable: Callable[[CanaryState], Awaitable[None]] | None = None,
         reference_gaps: Callable[[str, float, float], Awaitable[list[str]]] | None = None,
+        explain_rollback: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
         #: The categories a bake's reference window has too few labels in (slot, since, until).
         self._reference_gaps = reference_gaps
@@ -101,7 +103,9 @@ class CanaryController(ControlLoop):
         #: (deployment id, clock time) of the last guard check; in memory only.
         self._last_guard: tuple[str, float] | None = None
         #: Saves each step and carries out what it asks for (routes, timeline, deployment, notifications).
-        self._effects = CanaryEffects(store, routes, deployments, notifier, clock, wall, after_stable)
+        self._effects = CanaryEffects(
+            store, routes, deployments, notifier, clock, wall, after_stable, explain_rollback=explain_rollback
+        )
         #: Number of guard checks run (tests and status read it).
         self.guard_checks = 0
 
@@ -208,11 +212,18 @@ class CanaryController(ControlLoop):
         *,
         actor: str,
         progress: Callable[[str], None] | None = None,
+        gate: DeployGate | None = None,
     ) -> tuple[Deployment, CanaryState]:
         """Stage the candidate like blue-green (health check, smoke test), then start at the first weight."""
         await self.ensure_idle()
         dep = await self._routes.deploy_bluegreen(
-            request, smoke_cases, actor=actor, switch=False, progress=progress, strategy=Strategy.CANARY
+            request,
+            smoke_cases,
+            actor=actor,
+            switch=False,
+            progress=progress,
+            strategy=Strategy.CANARY,
+            gate=gate,
         )
         starved = await self._starved_first_phase(plan)
         if starved is not None:
@@ -242,6 +253,7 @@ class CanaryController(ControlLoop):
                 actor=actor,
                 now=self.clock.now(),
                 wall=self._wall(),
+                checklist=deployment_note(dep.detail),
             )
             dep.detail["canary"] = {"plan": plan.to_dict(), "baseline": table.active}
             await self._deployments.move(dep, DeploymentStatus.CANARY)

@@ -20,6 +20,7 @@ from slipway.core.notifications import Notification
 from slipway.core.ports import CanaryStore, Clock, Notifier
 from slipway.rollout.controller import RouteController
 from slipway.rollout.deployment_book import DeploymentBook
+from slipway.rollout.rollback_note import Explain, with_postmortem
 from slipway.rollout.strategies.canary import ApplyRoute, Effect, Finish, Notify, Record, Unload
 from slipway.rollout.strategies.canary_routes import route_change
 from slipway.rollout.strategies.canary_state import CanaryState, CanaryStatus
@@ -39,6 +40,8 @@ class CanaryEffects:
         clock: Clock,
         wall: Callable[[], float],
         after_stable: Callable[[CanaryState], Awaitable[None]] | None = None,
+        *,
+        explain_rollback: Explain | None = None,
     ) -> None:
         self._store = store
         self._routes = routes
@@ -48,6 +51,8 @@ class CanaryEffects:
         self._wall = wall
         #: Called once a canary or bake ends stable (e.g. to unload the previous version).
         self._after_stable = after_stable
+        #: The postmortem's headline for a deployment (and how to open it), added to a rollback's message.
+        self._explain_rollback = explain_rollback
         #: Holds a switch back to a slot that stopped answering while it served nothing.
         self._gate = SwitchGate(routes, notifier, wall)
 
@@ -124,7 +129,10 @@ class CanaryEffects:
         told = False
         for effect in effects:
             if isinstance(effect, Notify):
-                self._notifier.notify(self._as_it_is(state, effect.notification))
+                note = self._as_it_is(state, effect.notification)
+                if state.status is CanaryStatus.ROLLED_BACK and note.event.endswith(".rolled_back"):
+                    note = await with_postmortem(note, state.deployment_id, self._explain_rollback)
+                self._notifier.notify(note)
                 told = True
         if told and state.status.is_final():
             # It just ended (its last notification went out with this step): the summary follows it.

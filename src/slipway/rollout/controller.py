@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
-from slipway.core.errors import ConflictError, SlipwayError, TransitionError
+from slipway.core.errors import ChecklistFailed, ConflictError, SlipwayError, TransitionError
 from slipway.core.ports import Notifier, RoutePublisher, RouteStore, SlotBackend, SlotProvisioner
 from slipway.core.types import RouteChange, RouteChangeKind, RouteTable, Slot
 from slipway.evals.smoke import SmokeCase
@@ -31,6 +31,10 @@ from slipway.rollout.candidate_check import check_candidate
 from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.route_notes import route_note
 from slipway.rollout.strategies.bluegreen import DeployRequest, choose_standby, staged_slot
+
+#: Run once a candidate is staged and before any traffic moves to it (the pre-deployment checklist):
+#: raises to refuse the deploy, or returns words for the switch's reason (its waivers), or None.
+DeployGate = Callable[[Deployment], Awaitable[str | None]]
 
 log = logging.getLogger("slipway.controller")
 
@@ -303,6 +307,31 @@ class RouteController:
         except SlipwayError as exc:
             log.error("could not stop what served the replaced slot %s: %s", replaced.name, exc)
 
+    async def _unstage(
+        self, name: str, staged: Slot, replaced: Slot | None, version: str, actor: str
+    ) -> None:
+        """Put back what the standby held before a refused candidate was staged over it.
+
+        A refusal leaves the routes as they were: `slipway rollback` must not
+        find the refused candidate where the old version used to be. A slot
+        the deploy created is left staged (nothing routes to it), and so is
+        one someone changed meanwhile.
+        """
+        if replaced is None:
+            return
+        async with self._lock:
+            table = self.table
+            if table.slots.get(name) != staged or table.active == name:
+                return
+            restored, change = machine.put_slot(
+                table,
+                replaced,
+                actor=actor,
+                reason=f"deploy {version} refused: {name} holds {replaced.version_label} again",
+                now=self._wall(),
+            )
+            await self._commit(restored, change, table.version, announce=False)
+
     async def close(self) -> None:
         """Cancel pending retirements; engines stop with the process, and a restart starts only used ones."""
         for task in list(self._retiring):
@@ -470,8 +499,9 @@ class RouteController:
         switch: bool = True,
         progress: Callable[[str], None] | None = None,
         strategy: Strategy = Strategy.BLUEGREEN,
+        gate: DeployGate | None = None,
     ) -> Deployment:
-        """Stage the version in a standby slot, smoke-test it there, then switch.
+        """Stage the version in a standby slot, smoke-test it there, pass its `gate`, then switch.
 
         A canary stages the same way (`switch=False`, `strategy=CANARY`) and
         then moves weights itself.
@@ -504,7 +534,7 @@ class RouteController:
             slot = provisioned
         try:
             return await self._check_and_stage(
-                dep, table, name, slot, request, smoke_cases, actor, switch, say
+                dep, table, name, slot, request, smoke_cases, actor, switch, say, gate
             )
         except BaseException:
             if self._provisioner is not None:
@@ -522,6 +552,7 @@ class RouteController:
         actor: str,
         switch: bool,
         say: Callable[[str], None],
+        gate: DeployGate | None = None,
     ) -> Deployment:
         await check_candidate(self._backend, self._deployments, dep, table, slot, smoke_cases, say)
         async with self._lock:
@@ -532,6 +563,7 @@ class RouteController:
                     f"slot {name!r} became the active slot while {request.version} was being checked",
                     hint="someone switched traffic meanwhile; see `slipway history`, then deploy again",
                 )
+            replaced = table.slots.get(name)
             staged, change = machine.put_slot(
                 table,
                 slot,
@@ -543,18 +575,56 @@ class RouteController:
             # otherwise the switch below, or the canary's or shadow's start, announces it.
             alone = not switch and dep.strategy is Strategy.BLUEGREEN
             await self._commit(staged, change, table.version, announce=alone)
-            self._retire_later(table.slots.get(name))
             say(f"staged {request.version} in standby slot {name}")
-            if not switch:
-                dep.detail["switched"] = False
-                await self._deployments.move(dep, DeploymentStatus.STAGED)
-                return dep
-            table = self.table
-            reason = f"deploy {request.version}" + (" after a passing smoke test" if smoke_cases else "")
-            new, change = machine.switch(
-                table, name, actor=actor, reason=reason, now=self._wall(), kind=RouteChangeKind.DEPLOY
+            if gate is None:
+                # Without a gate, staging and the switch are one step under the lock, as always.
+                self._retire_later(replaced)
+                return await self._go_live(dep, name, request, smoke_cases, actor, switch, say, None)
+        try:
+            note = await gate(dep)
+        except SlipwayError as exc:
+            await self._unstage(name, slot, replaced, request.version, actor)
+            refused = isinstance(exc, ChecklistFailed)
+            await self._deployments.settle(
+                dep, DeploymentStatus.CHECKLIST_FAILED if refused else DeploymentStatus.FAILED
             )
-            await self._commit(new, change, table.version)
+            raise
+        self._retire_later(replaced)
+        async with self._lock:
+            table = self.table
+            if table.active == name or table.slots.get(name) != slot:
+                await self._deployments.settle(dep, DeploymentStatus.FAILED)
+                raise ConflictError(
+                    f"slot {name!r} changed while {request.version}'s checklist ran",
+                    hint="someone moved traffic or staged over it meanwhile; see `slipway history`, "
+                    "then deploy again",
+                )
+            return await self._go_live(dep, name, request, smoke_cases, actor, switch, say, note)
+
+    async def _go_live(
+        self,
+        dep: Deployment,
+        name: str,
+        request: DeployRequest,
+        smoke_cases: list[SmokeCase] | None,
+        actor: str,
+        switch: bool,
+        say: Callable[[str], None],
+        note: str | None,
+    ) -> Deployment:
+        """Leave the staged candidate there (no switch), or switch all traffic to it; under the lock."""
+        if not switch:
+            dep.detail["switched"] = False
+            await self._deployments.move(dep, DeploymentStatus.STAGED)
+            return dep
+        table = self.table
+        reason = f"deploy {request.version}" + (" after a passing smoke test" if smoke_cases else "")
+        if note:
+            reason = f"{reason}; {note}"
+        new, change = machine.switch(
+            table, name, actor=actor, reason=reason, now=self._wall(), kind=RouteChangeKind.DEPLOY
+        )
+        await self._commit(new, change, table.version)
         dep.previous_slot = table.active
         await self._deployments.move(dep, DeploymentStatus.LIVE)
         if dep.detail.get("warnings"):

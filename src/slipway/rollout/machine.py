@@ -296,11 +296,13 @@ _DEPLOYMENT_MOVES: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
             DeploymentStatus.STAGED,
             DeploymentStatus.LIVE,
             DeploymentStatus.FAILED,
+            DeploymentStatus.CHECKLIST_FAILED,
         }
     ),
     DeploymentStatus.SMOKE_TESTING: frozenset(
         {
             DeploymentStatus.SMOKE_FAILED,
+            DeploymentStatus.CHECKLIST_FAILED,
             DeploymentStatus.STAGED,
             DeploymentStatus.LIVE,
             DeploymentStatus.FAILED,
@@ -319,6 +321,7 @@ _DEPLOYMENT_MOVES: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
     ),
     DeploymentStatus.LIVE: frozenset({DeploymentStatus.ROLLED_BACK}),
     DeploymentStatus.SMOKE_FAILED: frozenset(),
+    DeploymentStatus.CHECKLIST_FAILED: frozenset(),
     DeploymentStatus.ROLLED_BACK: frozenset(),
     DeploymentStatus.FAILED: frozenset(),
 }

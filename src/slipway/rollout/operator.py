@@ -20,8 +20,8 @@ moment ago must not make this one refuse, or misjudge, what is asked.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.config import BakeConfig
@@ -33,7 +33,7 @@ from slipway.core.types import RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
 from slipway.rollout.canary_controller import CanaryController
-from slipway.rollout.controller import Moved, RouteController
+from slipway.rollout.controller import DeployGate, Moved, RouteController
 from slipway.rollout.shadow_controller import ShadowController
 from slipway.rollout.slot_unload import SlotUnloader, UnloadedSlot
 from slipway.rollout.strategies import canary
@@ -58,6 +58,22 @@ class DeployOrder:
     #: Shadow: share mirrored and when it ends; None takes the config's.
     sample: str | None = None
     until: str | None = None
+    #: The on-call owner named for this deployment (the pre-deployment checklist's owner item).
+    owner: str | None = None
+    #: Checklist items the operator accepts failing, each with the reason (recorded with the deploy).
+    waivers: dict[str, str] = field(default_factory=dict)
+
+
+class DeployChecklist(Protocol):
+    """The pre-deployment checklist a deploy passes once its candidate is staged, before traffic moves."""
+
+    async def before_traffic(self, dep: Deployment, order: DeployOrder, *, actor: str) -> str | None:
+        """Raise ChecklistFailed to refuse; else the waivers in words (for the switch's reason), or None."""
+        ...
+
+    async def before_switch(self, version: str, slot: str) -> None:
+        """Raise ChecklistFailed when the latest checklist of `version` in `slot` failed a required item."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +118,11 @@ class RolloutOperator:
         shadow_options: Callable[[str | None, str | None], ShadowOptions],
         bake: Callable[[], BakeConfig] = BakeConfig,
         unloader: SlotUnloader | None = None,
+        checklist: DeployChecklist | None = None,
     ) -> None:
         self._routes = routes
+        #: Run on every deploy between staging and the first traffic (None: no checklist, e.g. unit tests).
+        self._checklist = checklist
         #: Unloads standby slots and loads them back (None: nothing here can, e.g. in unit tests).
         self._unloader = unloader
         self._canary = canary
@@ -147,20 +166,21 @@ class RolloutOperator:
         cases = order.smoke_cases
         await self._shadow.ensure_idle()
         await self._canary.ensure_idle()
+        gate = self._gate(order, actor)
         if shadow is not None:
             dep, run = await self._shadow.deploy(
                 order.request, cases, sample_bp=shadow.sample_bp, until=shadow.until, actor=actor,
-                progress=progress,
+                progress=progress, gate=gate,
             )  # fmt: skip
             return Deployed(dep, self.route_version, shadow=run)
         if schedule is not None:
             dep, state = await self._canary.deploy(
-                order.request, cases, schedule, actor=actor, progress=progress
+                order.request, cases, schedule, actor=actor, progress=progress, gate=gate
             )
             return Deployed(dep, self.route_version, canary=state)
         previous = self._routes.table.active
         dep = await self._routes.deploy_bluegreen(
-            order.request, cases, actor=actor, switch=order.switch, progress=progress
+            order.request, cases, actor=actor, switch=order.switch, progress=progress, gate=gate
         )
         if dep.status is not DeploymentStatus.LIVE:
             return Deployed(dep, self.route_version)
@@ -172,6 +192,17 @@ class RolloutOperator:
         if progress is not None and baked is not None:
             progress(f"baking {dep.version}: checked against {previous}'s traffic before the switch")
         return Deployed(dep, self.route_version, canary=baked)
+
+    def _gate(self, order: DeployOrder, actor: str) -> DeployGate | None:
+        """The checklist as the gate a staged candidate passes before traffic moves to it."""
+        checklist = self._checklist
+        if checklist is None:
+            return None
+
+        async def gate(dep: Deployment) -> str | None:
+            return await checklist.before_traffic(dep, order, actor=actor)
+
+        return gate
 
     async def _bake_switch(
         self,
@@ -251,6 +282,10 @@ class RolloutOperator:
         is not: it is what a bake would have done, and there is nothing new to watch.
         """
         await self._routes.catch_up()
+        table = self._routes.table
+        if self._checklist is not None and to in table.slots and to != table.active:
+            # A version staged with --no-switch goes past its failed checklist no more than a deploy would.
+            await self._checklist.before_switch(table.slots[to].version_label, to)
         reason = await self._loaded_first(to, actor, reason)
         moved = await self._routes.switch_to(to, actor=actor, reason=reason, force=force)
         dep, change = moved.went_live, moved.change

@@ -28,6 +28,7 @@ from typing import Any
 
 from slipway.analysis.shadow import build_report
 from slipway.analysis.shadow.report_model import Verdict
+from slipway.core.checklist import deployment_note
 from slipway.core.deployments import Deployment, DeploymentStatus, Strategy
 from slipway.core.errors import NotFoundError, TransitionError
 from slipway.core.notifications import Notification, Severity
@@ -38,7 +39,7 @@ from slipway.core.types import WEIGHT_SCALE, RouteTable
 from slipway.evals.smoke import SmokeCase
 from slipway.rollout import machine
 from slipway.rollout.control_loop import ControlLoop
-from slipway.rollout.controller import RouteController
+from slipway.rollout.controller import DeployGate, RouteController
 from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.strategies import shadow
 from slipway.rollout.strategies.bluegreen import DeployRequest
@@ -102,11 +103,18 @@ class ShadowController(ControlLoop):
         until: ShadowUntil,
         actor: str,
         progress: Callable[[str], None] | None = None,
+        gate: DeployGate | None = None,
     ) -> tuple[Deployment, ShadowRun]:
         """Stage the candidate like blue-green, then mirror `sample_bp` of production traffic to it."""
         await self.ensure_idle()
         dep = await self._routes.deploy_bluegreen(
-            request, smoke_cases, actor=actor, switch=False, progress=progress, strategy=Strategy.SHADOW
+            request,
+            smoke_cases,
+            actor=actor,
+            switch=False,
+            progress=progress,
+            strategy=Strategy.SHADOW,
+            gate=gate,
         )
         async with self._lock:
             table = self._routes.table
@@ -122,6 +130,8 @@ class ShadowController(ControlLoop):
             )
             await self._store.save_shadow(run, self.clock.now())
             share = f"{sample_bp * 100 / WEIGHT_SCALE:g}%"
+            note = deployment_note(dep.detail)
+            checked = f"; {note}" if note else ""
             await self._routes.transition(
                 lambda t: machine.set_mirror(
                     t,
@@ -129,7 +139,7 @@ class ShadowController(ControlLoop):
                     sample_bp,
                     run=run.deployment_id,
                     actor=actor,
-                    reason=f"shadow {run.version}: mirror {share} of {t.active} to {run.candidate}",
+                    reason=f"shadow {run.version}: mirror {share} of {t.active} to {run.candidate}{checked}",
                     now=self.clock.now(),
                 )
             )

@@ -34,6 +34,7 @@ from slipway.core.ports import (
     RouteStore,
     ShadowStore,
 )
+from slipway.core.postmortem import LabelledAnswer, ServedCounts
 from slipway.core.records import Feedback, InputMix, InputWindow, RequestRecord
 from slipway.core.replicas import Leadership, ReplicaBeat
 from slipway.core.shadow import ShadowPair, ShadowRun
@@ -54,6 +55,7 @@ from slipway.store.repositories import (
 )
 from slipway.store.repositories import deliveries as delivery_rows
 from slipway.store.repositories import leadership as leader_rows
+from slipway.store.repositories import postmortem as postmortem_rows
 from slipway.store.repositories import records as request_rows
 from slipway.store.repositories import replicas as replica_rows
 from slipway.store.sql_engines import SqlEngines, create_sql_engines, describe, parse_url
@@ -360,6 +362,36 @@ class Store:
     async def request_inputs(self, request_ids: Sequence[str]) -> dict[str, RequestInput]:
         """The stored inputs of these requests, by id; requests without one are absent."""
         return await self._read("read request inputs", request_inputs.read, request_ids)
+
+    async def served_by(
+        self, slot: str, version: str | None, *, since: float, until: float | None = None
+    ) -> ServedCounts:
+        """What `version` on `slot` served in [since, until): counts per category, sticky keys, span."""
+        query = functools.partial(
+            postmortem_rows.served, slot=slot, version=version, since=since, until=until
+        )
+        return await self._read(f"count what {slot} served", query)
+
+    async def labelled_answers(
+        self, slot: str, version: str | None, *, since: float, until: float | None = None
+    ) -> list[LabelledAnswer]:
+        """The labelled requests of `version` on `slot` in [since, until), each with its latest label."""
+        query = functools.partial(
+            postmortem_rows.labelled, slot=slot, version=version, since=since, until=until
+        )
+        return await self._read(f"read {slot}'s labelled answers", query)
+
+    async def category_counts(self, slot: str | None, *, since: float, until: float) -> dict[str, int]:
+        """Requests per category `slot` (None: every slot) got in [since, until)."""
+        query = functools.partial(postmortem_rows.category_counts, slot=slot, since=since, until=until)
+        return await self._read("count requests per category", query)
+
+    async def latest_request_ids(self, slot: str, *, since: float, until: float, limit: int) -> list[str]:
+        """The ids of the latest `limit` requests `slot` got in [since, until)."""
+        query = functools.partial(
+            postmortem_rows.latest_ids, slot=slot, since=since, until=until, limit=limit
+        )
+        return await self._read(f"list {slot}'s latest requests", query)
 
     async def add_suite_version(
         self,

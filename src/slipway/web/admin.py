@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from slipway.core.deployments import Deployment
 from slipway.core.errors import (
     BackendError,
+    ChecklistFailed,
     ConfigError,
     ConflictError,
     NotFoundError,
@@ -34,9 +35,11 @@ from slipway.rollout.controller import Moved
 from slipway.rollout.operator import DeployOrder
 from slipway.rollout.strategies import canary
 from slipway.rollout.strategies.bluegreen import DeployRequest
+from slipway.web.admin_checklist import add_checklist_routes
 from slipway.web.admin_drill import add_drill_routes
 from slipway.web.admin_evals import add_eval_routes
 from slipway.web.admin_notify import add_notify_routes
+from slipway.web.admin_postmortem import add_postmortem_routes
 from slipway.web.admin_shadow import add_shadow_routes
 from slipway.web.admin_slots import add_slot_routes
 from slipway.web.auth import TokenGuard
@@ -57,6 +60,7 @@ from slipway.web.schemas import (
 
 _STATUS: list[tuple[type[SlipwayError], int]] = [
     (SmokeTestFailed, 422),
+    (ChecklistFailed, 422),
     (ConflictError, 409),
     (StoreError, 503),
     (ConfigError, 400),
@@ -222,6 +226,8 @@ def create_admin_app(
             interval=body.interval,
             sample=body.sample,
             until=body.until,
+            owner=body.owner,
+            waivers=dict(body.waivers),
         )
         done = await runtime.operator.deploy(order, actor=x_slipway_actor)
         result: dict[str, Any] = {
@@ -277,7 +283,9 @@ def create_admin_app(
         return await _act(canary.Abort(x_slipway_actor, reason, unload=body.unload))
 
     add_shadow_routes(app, runtime, auth)
+    add_postmortem_routes(app, runtime, auth)
     add_notify_routes(app, runtime, auth)
+    add_checklist_routes(app, runtime, auth)
     add_slot_routes(app, runtime, auth)
     add_drill_routes(app, runtime, auth)
     add_eval_routes(app, runtime, auth)

@@ -6,11 +6,13 @@ that builds it: `slipway.app` imports `slipway.web`, never the other way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
+from slipway.core.checklist import ChecklistAsk
 from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
-from slipway.core.lifecycle import DrillRecord, EvalRunRecord, SuiteVersion
+from slipway.core.lifecycle import ChecklistRecord, DrillRecord, EvalRunRecord, SuiteVersion
 from slipway.core.notifications import Notification
 from slipway.core.types import RouteChange
 from slipway.gateway.metrics import TrafficMetrics
@@ -30,6 +32,22 @@ class ShadowOps(Protocol):
     async def export(
         self, n: int, fmt: str = "jsonl", deployment_id: str | None = None, seed: int = 0
     ) -> tuple[str, str]: ...
+
+
+class PostmortemOps(Protocol):
+    """Post-rollback analysis and the regression cases it feeds, as wired by the composition root."""
+
+    async def report(self, deployment_id: str | None, fmt: str = "json") -> tuple[str, str]: ...
+
+    async def set_retry(self, deployment_id: str, at: str, *, actor: str) -> dict[str, Any]: ...
+
+    async def add_regressions(
+        self, deployment_id: str, *, suite: str = ..., redact: Sequence[str] = (), actor: str
+    ) -> dict[str, Any]: ...
+
+    async def export_regressions(
+        self, deployment_id: str, *, fmt: str, redact: Sequence[str] = ()
+    ) -> str: ...
 
 
 class EvaluationOps(Protocol):
@@ -71,6 +89,9 @@ class AdminRuntime(Protocol):
     @property
     def shadow(self) -> ShadowOps: ...
 
+    @property
+    def postmortem(self) -> PostmortemOps: ...
+
     async def status(self) -> Status: ...
 
     async def readiness(self) -> list[str]: ...
@@ -94,6 +115,11 @@ class AdminRuntime(Protocol):
 
     async def request(self, request_id: str) -> dict[str, Any]: ...
 
+    async def checklist(self, ask: ChecklistAsk, *, slot: str | None) -> ChecklistRecord:
+        """Run the pre-deployment checklist for `ask.version` in `slot` (None: the slot that holds it)."""
+        ...
+
+    async def checklists(self, version: str | None, limit: int) -> list[ChecklistRecord]: ...
     async def drill(self, order: DrillOrder, actor: str) -> DrillRecord:
         """Rehearse a rollback now (the leader runs it); the drill's record, passed or failed."""
         ...

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import Header, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from slipway.core.checklist import parse_waivers
 from slipway.core.deployments import Strategy
+from slipway.core.errors import ValidationError
 from slipway.core.names import (
     AdapterLabel,
     EndpointText,
@@ -98,6 +100,57 @@ class DeployBody(BaseModel):
         None,
         description="Shadow only: when mirroring stops: 2000-pairs, 7d, or both; default from the config.",
     )
+    owner: Label | None = Field(None, description="The on-call owner of this deployment (checklist).")
+    waivers: dict[str, Text] = Field(
+        default_factory=dict,
+        description="Checklist items accepted failing, each with the reason: {item: reason}; recorded.",
+    )
+
+    @field_validator("waivers")
+    @classmethod
+    def _waivers(cls, value: dict[str, str]) -> dict[str, str]:
+        return checked_waivers(value)
+
+
+def checked_waivers(value: dict[str, str]) -> dict[str, str]:
+    """Known items, each with a non-empty reason (the words name the items and the fix)."""
+    if not value:
+        return {}
+    try:
+        return parse_waivers(list(value), list(value.values()))
+    except ValidationError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class ChecklistBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: VersionLabel = Field(description="Version to check (the version a slot holds).")
+    slot: SlotName | None = Field(None, description="Slot holding it; default: the one slot that does.")
+    strategy: Strategy = Field(
+        Strategy.BLUEGREEN, description="How it would roll out (the canary plan item)."
+    )
+    steps: str | None = Field(
+        None, max_length=500, description="Canary steps to judge; default: `canary:` in the config."
+    )
+    interval: str | None = Field(
+        None, max_length=50, description="Canary check interval; default from the config."
+    )
+    owner: Label | None = Field(None, description="The on-call owner of the deployment.")
+    waivers: dict[str, Text] = Field(
+        default_factory=dict, description="Items accepted failing, each with the reason: {item: reason}."
+    )
+    announce: bool = Field(False, description="Send the deploy.announced notification to every sink first.")
+    window: Text | None = Field(None, description="The deployment window, in words, for the announcement.")
+    smoke_jsonl: str | None = Field(
+        None, max_length=1_000_000, description="Smoke cases (JSONL) the latency replay may use."
+    )
+    smoke_source: Label = Field("smoke.jsonl", description="File name used in error messages.")
+
+    @field_validator("waivers")
+    @classmethod
+    def _waivers(cls, value: dict[str, str]) -> dict[str, str]:
+        return checked_waivers(value)
 
 
 class AdapterRollbackBody(BaseModel):

@@ -161,6 +161,8 @@ class Status:
     replicas: ReplicasStatus | None = None
     #: The last comparison of the active version's input mix with its reference (None: none yet).
     drift: Mapping[str, Any] | None = None
+    #: The latest pre-deployment checklist: its verdict, summary, waivers and items (None: none run).
+    checklist: Mapping[str, Any] | None = None
     #: The last rollback drill (its age, result and times) and a drill running now, if any.
     drill: Mapping[str, Any] | None = None
 
@@ -183,5 +185,6 @@ class Status:
             "route_feed": dict(self.route_feed),
             "replicas": self.replicas.to_json() if self.replicas is not None else None,
             "drift": dict(self.drift) if self.drift is not None else None,
+            "checklist": dict(self.checklist) if self.checklist is not None else None,
             "drill": dict(self.drill) if self.drill is not None else None,
         }

@@ -595,3 +595,32 @@ def test_a_canary_names_a_category_without_enough_labels_not_covered(tmp_path: P
                 "green's share goes to 0 % and all traffic stays on blue?"
             )
             assert asked == [question], asked
+
+
+def test_the_latest_checklist_is_shown_item_by_item_as_text(
+    tmp_path: Path, blue_url: str, green_url: str, pw: Any
+) -> None:
+    expect = pw.expect
+    # Given a checklist of green's version whose owner and waiver carry markup (an operator typed them)
+    owner = '<img src=x onerror="document.title=1">ana'
+    why = "<b>drill</b> booked for Monday"
+    with live_gateway(tmp_path, routing_yaml(blue_url, green_url)) as gw:
+        version = next(
+            s["version"] for s in httpx.get(f"{gw.url}/admin/status").json()["slots"] if s["name"] == "green"
+        )
+        body = {"version": version, "slot": "green", "owner": owner, "waivers": {"drill": why}}
+        resp = httpx.post(f"{gw.url}/admin/checklist", json=body, timeout=60)
+        assert resp.status_code == 200, resp.text
+        # When an operator opens the dashboard
+        with dashboard(pw, gw) as d:
+            page = d.page
+            # Then every item is a row, the verdict is said, and the operator's words are text, not markup
+            expect(page.locator("#checklist tr[data-item]")).to_have_count(10, timeout=SEEN_MS)
+            expect(page.locator("#checklist-verdict")).to_contain_text(f"{version} in green", timeout=SEEN_MS)
+            owner_row = page.locator('#checklist tr[data-item="owner"]')
+            expect(owner_row).to_contain_text(f"owner {owner}", timeout=SEEN_MS)
+            drill = page.locator('#checklist tr[data-item="drill"]')
+            expect(drill).to_contain_text("waived", timeout=SEEN_MS)
+            expect(drill).to_contain_text(why, timeout=SEEN_MS)
+            assert page.locator("#checklist img, #checklist b").count() == 0
+            assert page.title() != "1"

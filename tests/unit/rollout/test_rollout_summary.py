@@ -24,6 +24,8 @@ def test_a_rolled_back_canary_reads_as_four_answers_with_its_last_table() -> Non
     assert checked == "What was checked: 1 check(s) of error_rate; the last one's table is attached."
     assert found.startswith("What was found: rolled back: halted: accuracy[billing] 0.96 → 0.62")
     assert follow.startswith("What to do next: green stays loaded with v2.2 for the investigation")
+    assert f"`slipway postmortem {state.deployment_id}`" in follow
+    assert f"`slipway regressions add --from {state.deployment_id}`" in follow
     assert state.last_verdict is not None and note.metrics == state.last_verdict.metrics
 
 

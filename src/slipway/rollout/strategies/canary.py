@@ -129,8 +129,9 @@ def start(
     actor: str,
     now: float,
     wall: float,
+    checklist: str | None = None,
 ) -> tuple[CanaryState, list[Effect]]:
-    """A new canary at the plan's first weight."""
+    """A new canary at the plan's first weight; `checklist` is the pre-deployment checklist, in words."""
     state = CanaryState(
         deployment_id=deployment_id,
         version=version,
@@ -145,13 +146,14 @@ def start(
         reason=f"started by {actor}",
     )
     title = f"canary {version} started: {phase_words(state)}"
+    checked = f"; {checklist}" if checklist else ""
     return state, [
-        ApplyRoute(RouteChangeKind.CANARY, f"canary {version}: {phase_words(state)}", actor),
+        ApplyRoute(RouteChangeKind.CANARY, f"canary {version}: {phase_words(state)}{checked}", actor),
         Record(timeline_event(state, now, "start", actor, f"steps {plan.steps_text}, checks every "
                       f"{format_duration(plan.interval_s)}")),
         Notify(note(state, now, "canary.started", title, Severity.INFO,
                      f"{candidate} (candidate) against {baseline} (production); "
-                     f"steps {plan.steps_text}, checked every {format_duration(plan.interval_s)}")),
+                     f"steps {plan.steps_text}, checked every {format_duration(plan.interval_s)}{checked}")),
     ]  # fmt: skip
 
 

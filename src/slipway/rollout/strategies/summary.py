@@ -15,9 +15,9 @@ from slipway.rollout.strategies.canary_state import CanaryState, CanaryStatus
 
 _NEXT = {
     CanaryStatus.ROLLED_BACK: (
-        "{candidate} stays loaded with {version} for the investigation: `slipway canary status --explain` "
-        "has every metric's test; send the failing category's requests to the evaluation suite, fix, "
-        "and deploy again."
+        "{candidate} stays loaded with {version} for the investigation: `slipway postmortem {deployment}` "
+        "says what failed and why evaluation missed it; `slipway regressions add --from {deployment}` "
+        "puts its failing cases in the evaluation suite; fix, and deploy again."
     ),
     CanaryStatus.ABORTED: "{candidate} keeps {version} loaded; deploy again when it is ready.",
     CanaryStatus.STABLE: (
@@ -52,7 +52,10 @@ def rollout_summary(state: CanaryState, now: float) -> Notification:
     if short:
         found += " Not enough labels to judge " + "; ".join(short) + "."
     follow = _NEXT.get(state.status, "See `slipway canary status`.").format(
-        candidate=state.candidate, baseline=state.baseline, version=state.version
+        candidate=state.candidate,
+        baseline=state.baseline,
+        version=state.version,
+        deployment=state.deployment_id,
     )
     severity = Severity.WARNING if state.status is CanaryStatus.ROLLED_BACK else Severity.INFO
     return Notification(

@@ -1,0 +1,54 @@
+"""The checklist's model-file item: the registry's GGUF validation of what a slot's engine loaded.
+
+Only files slipway itself serves can be looked at: an engine it runs
+(`engine://NAME`) has its base and adapters on this host. A model another
+server loads (Ollama, vLLM, an OpenAI-compatible service) is that server's
+file; the item is then "n/a", and says so, since the health check and the
+smoke test are the evidence it loads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+from slipway.backends.engine.fleet import EngineSpec
+from slipway.core.checklist_items import ModelFileCheck
+from slipway.core.lora import ENGINE_SCHEME, is_engine_endpoint, match_adapter
+from slipway.core.types import Slot
+from slipway.registry.validate import open_base, validate_adapter
+
+
+async def check_model_file(slot: Slot, engines: Mapping[str, EngineSpec]) -> ModelFileCheck:
+    """Validate the slot's base (and adapter) files off the event loop; reading a GGUF takes a while."""
+    if not is_engine_endpoint(slot.endpoint):
+        return ModelFileCheck(
+            None,
+            f"{slot.model} is loaded by the {slot.kind} server at {slot.endpoint}, which holds the file; "
+            "its health check and smoke test showed it loads and answers",
+        )
+    name = slot.endpoint[len(ENGINE_SCHEME) :]
+    spec = engines.get(name)
+    if spec is None:
+        return ModelFileCheck(False, f"engine {name} is not running, so its files could not be found")
+    return await asyncio.to_thread(_validate, slot, spec)
+
+
+def _validate(slot: Slot, spec: EngineSpec) -> ModelFileCheck:
+    base = open_base(spec.base)
+    if slot.adapter is None:
+        return ModelFileCheck(True, f"base {spec.base.name} is a valid GGUF, loaded by engine {spec.name}")
+    index = match_adapter([str(a) for a in spec.adapters], slot.adapter, where=f"engine {spec.name}")
+    adapter = spec.adapters[index]
+    report = validate_adapter(adapter, base)
+    if not report.ok:
+        failed = "; ".join(f"{c.name}: {c.detail[:200]}" for c in report.failures)
+        return ModelFileCheck(
+            False, f"adapter {adapter.name} failed validation against {spec.base.name}: {failed}"
+        )
+    checks = sum(1 for c in report.checks if not c.status.is_failure)
+    return ModelFileCheck(
+        True,
+        f"adapter {adapter.name} passed {checks} checks against base {spec.base.name} "
+        f"and is loaded by engine {spec.name}",
+    )
