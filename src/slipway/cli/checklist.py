@@ -14,12 +14,12 @@ from rich.table import Table
 from slipway.cli.client import URL_OPTION, AdminClient
 from slipway.cli.output import make_console
 from slipway.cli.routes import checked
+from slipway.cli.smoke_file import read_smoke_file
 from slipway.core.canary_schedule import format_duration
 from slipway.core.checklist import parse_waivers
 from slipway.core.deployments import Strategy
-from slipway.core.errors import ConfigError, ValidationError
+from slipway.core.errors import ValidationError
 from slipway.core.names import check_label, check_name, check_text
-from slipway.evals.smoke import parse_smoke_cases
 
 console: Console = make_console()
 
@@ -101,17 +101,7 @@ def checklist(
     checked(owner, check_label, "owner")
     checked(window, check_text, "window")
     waivers = waivers_or_exit(waive, reason)
-    smoke_text = None
-    if smoke is not None:
-        try:
-            smoke_text = smoke.read_text(encoding="utf-8")
-            parse_smoke_cases(smoke_text, str(smoke))
-        except OSError as exc:
-            console.print(f"[red]error:[/] cannot read smoke file {smoke}: {exc.strerror}")
-            raise typer.Exit(2) from None
-        except ConfigError as exc:
-            console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from None
+    smoke_text = read_smoke_file(smoke)
     body = {
         "version": version,
         "slot": slot,

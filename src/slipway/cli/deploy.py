@@ -14,12 +14,11 @@ from slipway.cli.checklist import OWNER_OPTION, REASON_OPTION, WAIVE_OPTION, pri
 from slipway.cli.client import URL_OPTION, AdminClient
 from slipway.cli.output import make_console
 from slipway.cli.routes import checked
+from slipway.cli.smoke_file import read_smoke_file
 from slipway.core.canary_schedule import format_duration
 from slipway.core.deployments import Strategy
-from slipway.core.errors import ConfigError
 from slipway.core.names import check_endpoint_text, check_label, check_name
 from slipway.core.types import BackendKind
-from slipway.evals.smoke import parse_smoke_cases
 
 console: Console = make_console()
 
@@ -65,17 +64,7 @@ def deploy(
     checked(endpoint, check_endpoint_text, "endpoint")
     checked(model, check_label, "model")
     checked(adapter, check_label, "adapter")
-    smoke_text = None
-    if smoke is not None:
-        try:
-            smoke_text = smoke.read_text(encoding="utf-8")
-            parse_smoke_cases(smoke_text, str(smoke))
-        except OSError as exc:
-            console.print(f"[red]error:[/] cannot read smoke file {smoke}: {exc.strerror}")
-            raise typer.Exit(2) from None
-        except ConfigError as exc:
-            console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from None
+    smoke_text = read_smoke_file(smoke)
     body = {
         "version": version,
         "strategy": str(strategy),

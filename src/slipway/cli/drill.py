@@ -11,15 +11,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from slipway.cli.client import URL_OPTION, AdminClient, err_console
+from slipway.cli.client import URL_OPTION, AdminClient
 from slipway.cli.drill_view import age as _age
 from slipway.cli.drill_view import ms as _ms
 from slipway.cli.output import make_console
 from slipway.cli.routes import checked
+from slipway.cli.smoke_file import read_smoke_file
 from slipway.core.drill import DEFAULT_DRILL_REQUESTS, MAX_DRILL_REQUESTS
-from slipway.core.errors import ConfigError
 from slipway.core.names import check_name
-from slipway.evals.smoke import parse_smoke_cases
 
 console = make_console()
 
@@ -58,16 +57,8 @@ def drill(
         return
     checked(slot, check_name, "slot name")
     body: dict[str, Any] = {"slot": slot, "requests": requests}
-    if smoke is not None:
-        try:
-            text = smoke.read_text(encoding="utf-8")
-            parse_smoke_cases(text, str(smoke))
-        except OSError as exc:
-            err_console.print(f"[red]error:[/] cannot read smoke file {smoke}: {exc.strerror}")
-            raise typer.Exit(2) from None
-        except ConfigError as exc:
-            err_console.print(f"[red]error:[/] {escape(str(exc))}")
-            raise typer.Exit(2) from None
+    text = read_smoke_file(smoke)
+    if smoke is not None and text is not None:
         body.update(smoke_jsonl=text, smoke_source=str(smoke))
     if not as_json:
         console.print("drilling: the drill's requests go to the standby and back on every replica...")
