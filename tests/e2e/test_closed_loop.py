@@ -17,7 +17,6 @@ time is moved by hand):
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -25,33 +24,13 @@ from typing import Any
 import httpx
 from tests.clock import ManualClock
 from tests.e2e.canary_story import check_after, deploy_canary
-from tests.e2e.test_postmortem_stories import EMAIL, FAILS_ON_JSON, ticket
+from tests.e2e.ticket_story import EMAIL, FAILS_ON_JSON, send_tickets
 from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
 from tests.processes import run_cli
 
 
 async def traffic(gw: Gateway, n: int, *, labels: bool = True) -> dict[str, int]:
-    """`n` chats through the gateway (each labelled by feedback when `labels`): requests per slot."""
-    served: dict[str, int] = {}
-    gate = asyncio.Semaphore(16)
-    async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
-
-        async def one(i: int) -> None:
-            category, text = ticket(i)
-            body = {"model": "m", "user": f"cust-{i % 50}", "messages": [{"role": "user", "content": text}]}
-            async with gate:
-                r = await client.post(
-                    "/v1/chat/completions", headers={"x-slipway-category": category}, json=body
-                )
-                assert r.status_code == 200, r.text
-                slot = r.headers["x-slipway-slot"]
-                served[slot] = served.get(slot, 0) + 1
-                if labels:
-                    rid = r.headers["x-slipway-request-id"]
-                    fb = await client.post("/v1/feedback", json={"request_id": rid, "label": category})
-                    assert fb.status_code == 200, fb.text
-
-        await asyncio.gather(*(one(i) for i in range(n)))
+    served, _bodies = await send_tickets(gw, n, labels=labels)
     return served
 
 

@@ -10,7 +10,6 @@ invoice: the postmortem must name billing and inputs with JSON.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
@@ -19,36 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tests.clock import ManualClock
 from tests.e2e.canary_story import check_after, deploy_canary
+from tests.e2e.ticket_story import EMAIL, FAILS_ON_JSON, send_tickets
 from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
 from tests.processes import run_cli
 from tests.webhooks import Hook, webhook_receiver
-
-#: v2.2 gets billing tickets with a JSON invoice in them wrong 90 % of the time.
-FAILS_ON_JSON = """\
-patterns:
-  - match: '\\{"invoice"'
-    accuracy: 0.1
-"""
-EMAIL = r"[\w.+-]+@[\w-]+\.\w+"
-
-
-def ticket(i: int) -> tuple[str, str]:
-    """(category, text): half billing, most billing tickets with a JSON invoice (one of ten).
-
-    Each sender's e-mail address is their own, so once it is redacted the
-    billing tickets repeat: regression cases must be deduplicated.
-    """
-    n = i % 10
-    if i % 2:
-        return "shipping", f"where is my parcel, order #{i}"
-    if i % 8 == 0:
-        return "billing", f"please refund order #{n}, mail me at ann{i}@example.com"
-    note = "<script>alert(1)</script>" if n == 4 else "charged twice"
-    return "billing", f'refund please ({note}), mail ann{i}@example.com: {{"invoice": {n}, "total": 9.99}}'
 
 
 def evaluation_cases() -> list[dict[str, Any]]:
@@ -76,26 +52,7 @@ def evaluation_cases() -> list[dict[str, Any]]:
 
 async def traffic(gw: Gateway, n: int) -> dict[str, int]:
     """`n` chats through the gateway with a label each; the gateway keeps their inputs."""
-    served: dict[str, int] = {}
-    bodies: dict[str, dict[str, Any]] = {}
-    gate = asyncio.Semaphore(16)
-    async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
-
-        async def one(i: int) -> None:
-            category, text = ticket(i)
-            body = {"model": "m", "user": f"cust-{i % 50}", "messages": [{"role": "user", "content": text}]}
-            async with gate:
-                r = await client.post(
-                    "/v1/chat/completions", headers={"x-slipway-category": category}, json=body
-                )
-                assert r.status_code == 200, r.text
-                rid = r.headers["x-slipway-request-id"]
-                served[r.headers["x-slipway-slot"]] = served.get(r.headers["x-slipway-slot"], 0) + 1
-                bodies[rid] = body
-                fb = await client.post("/v1/feedback", json={"request_id": rid, "label": category})
-                assert fb.status_code == 200, fb.text
-
-        await asyncio.gather(*(one(i) for i in range(n)))
+    served, bodies = await send_tickets(gw, n)
     store, recorder = gw.runtime.store, gw.runtime.recorder
     assert store is not None and recorder is not None
     await recorder.flush()
