@@ -88,8 +88,13 @@ def live_gateway(
     config_name: str = "slipway.yaml",
     clock: Clock | None = None,
     store_url: str | None = None,
+    port: int | None = None,
 ) -> Iterator[Gateway]:
-    """`store_url`: another store than the SQLite file in `workdir` (a PostgreSQL test schema)."""
+    """`store_url`: another store than the SQLite file in `workdir` (a PostgreSQL test schema).
+
+    `port`: serve there and tell the runtime so (its replica heartbeat names its own address, which
+    a drill sends its requests to); by default any free port, which the runtime does not know.
+    """
     config_path = workdir / config_name
     if config_text is not None:
         config_path.write_text(config_text)
@@ -100,9 +105,10 @@ def live_gateway(
         watch_config=watch,
         workdir=workdir,
         clock=clock,
+        port=port if port is not None else ServeSettings.port,
     )
     app, runtime = create_app(settings)
-    with run_asgi(app, lifespan="on") as url:
+    with run_asgi(app, lifespan="on", port=port or 0) as url:
         gw = Gateway(url=url, runtime=runtime, config_path=config_path)
         try:
             yield gw

@@ -23,7 +23,9 @@ import httpx
 import pytest
 from tests.clock import ManualClock
 from tests.e2e.canary_story import check_after, deploy_canary, traffic
+from tests.e2e.test_drift_stories import drift_after_a_check
 from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
+from tests.processes import free_port
 from tests.servers import run_asgi
 
 if TYPE_CHECKING:
@@ -623,4 +625,41 @@ def test_the_latest_checklist_is_shown_item_by_item_as_text(
             expect(drill).to_contain_text("waived", timeout=SEEN_MS)
             expect(drill).to_contain_text(why, timeout=SEEN_MS)
             assert page.locator("#checklist img, #checklist b").count() == 0
+            assert page.title() != "1"
+
+
+def test_input_drift_and_the_last_drill_are_shown_with_client_words_as_text(
+    tmp_path: Path, blue_url: str, green_url: str, pw: Any
+) -> None:
+    expect = pw.expect
+    hostile = '<img src=x onerror="document.title=1">vip'
+    clock = ManualClock()
+    drift = "drift: {interval: 1m, window: 300, reference: 600}\n"
+    config = routing_yaml(blue_url, green_url, extra=drift)
+    with live_gateway(tmp_path, config, clock=clock, port=free_port()) as gw:
+        # Given the active version's reference, then a category a client named with markup taking over
+        asyncio.run(traffic(gw.url, 700, labels=False))
+        drift_after_a_check(gw, clock, "steady")
+        with httpx.Client(base_url=gw.url, timeout=30) as client:
+            for i in range(240):
+                r = client.post(
+                    "/v1/chat/completions",
+                    headers={"x-slipway-category": hostile},
+                    json={"model": "m", "messages": [{"role": "user", "content": f"upgrade me #{i}"}]},
+                )
+                assert r.status_code == 200, r.text
+        drift_after_a_check(gw, clock, "drifted")
+        # And a rollback drill with the standby
+        drilled = httpx.post(f"{gw.url}/admin/drill", json={"slot": "green"}, timeout=120)
+        assert drilled.status_code == 200 and drilled.json()["drill"]["passed"], drilled.text
+        # When an operator opens the dashboard
+        with dashboard(pw, gw) as d:
+            page = d.page
+            # Then the drift is said per kind of input, the client's category as text, and the drill's result
+            expect(page.locator("#drift-state")).to_contain_text("inputs drifted", timeout=SEEN_MS)
+            category = page.locator('#drift tr[data-dimension="category"]')
+            expect(category).to_contain_text(f"{hostile} rose from", timeout=SEEN_MS)
+            expect(page.locator('#drift tr[data-dimension="length"]')).to_be_visible(timeout=SEEN_MS)
+            expect(page.locator("#drill-last")).to_contain_text("with green: passed, switch", timeout=SEEN_MS)
+            assert page.locator("#drift img").count() == 0
             assert page.title() != "1"
