@@ -8,6 +8,7 @@ is moved by the test; the decision is the real comparison of the records.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import textwrap
 import time
@@ -160,7 +161,11 @@ async def test_long_inputs_rising_is_reported_on_length_by_a_real_slipway_serve(
 
             # Then a quarter of the inputs are long ones, the categories as before.
             await tickets(gw.url, 300, long_every=4)
-            drifted = drift_report(gw.url, lambda d: "length" in d.get("confirmed", []))
+            # (The checks run every 0.1 s: wait for one whose window holds only the new requests.)
+            drifted = drift_report(
+                gw.url,
+                lambda d: "length" in d.get("confirmed", []) and "to 25%" in json.dumps(d["dimensions"]),
+            )
             assert drifted["confirmed"] == ["length"], drifted["dimensions"]
             (length,) = [d for d in drifted["dimensions"] if d["dimension"] == "length"]
             assert "long inputs (>1000 chars) rose from 5% to 25%" in length["words"], length
