@@ -419,3 +419,18 @@ def test_a_shadow_carries_its_checklist_into_the_route_history(tmp_path: Path) -
         assert "checklist passed (" in mirrored["reason"], mirrored["reason"]
         owner = next(i for i in status(gw)["checklist"]["items"] if i["item"] == "owner")
         assert owner["evidence"] == "no owner named, but a shadow run serves no user"
+
+
+def test_the_canary_plan_judged_by_hand_takes_the_steps_and_interval_given(tmp_path: Path) -> None:
+    with story(tmp_path, required=None) as (gw, candidate):
+        assert deploy(gw, tmp_path, candidate, "--no-switch").returncode == 0
+        plan = ["checklist", "v2.2", "--strategy", "canary", "--steps", "5%:2h,100%", "--json"]
+
+        judged = run_cli(gw.url, [*plan, "--interval", "30m"])
+        nonsense = run_cli(gw.url, [*plan, "--interval", "soon"])
+
+        items = {i["item"]: i for i in json.loads(judged.stdout)["items"]}
+        assert "5%:2h,100%" in items["canary_plan"]["evidence"], items["canary_plan"]
+        # A plan that cannot be read is the item's failure, in words (it is not required here).
+        items = {i["item"]: i for i in json.loads(nonsense.stdout)["items"]}
+        assert items["canary_plan"]["status"] == "fail" and "soon" in items["canary_plan"]["evidence"], items

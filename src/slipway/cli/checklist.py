@@ -82,6 +82,9 @@ def checklist(
     slot: str | None = typer.Option(None, "--slot", help="The slot holding it; default: the one that does."),
     strategy: Strategy = typer.Option(Strategy.BLUEGREEN, "--strategy", help="How it would roll out."),
     steps: str | None = typer.Option(None, "--steps", help="Canary steps to judge (default: the config's)."),
+    interval: str | None = typer.Option(
+        None, "--interval", help="Canary check interval to judge, e.g. 15m (default: the config's)."
+    ),
     owner: str | None = OWNER_OPTION,
     waive: list[str] = WAIVE_OPTION,
     reason: list[str] = REASON_OPTION,
@@ -107,6 +110,7 @@ def checklist(
         "slot": slot,
         "strategy": str(strategy),
         "steps": steps,
+        "interval": interval,
         "owner": owner,
         "waivers": waivers,
         "announce": announce,
