@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 from sqlalchemy import URL, Connection
 
@@ -23,8 +23,7 @@ from slipway.core.canary import CanaryEvent, CanaryRecord
 from slipway.core.deliveries import Delivery
 from slipway.core.deployments import Deployment
 from slipway.core.errors import StoreUnavailable
-from slipway.core.fencing import leader_epoch
-from slipway.core.lifecycle import ChecklistRecord, DrillRecord, EvalRunRecord, RequestInput, SuiteVersion
+from slipway.core.lifecycle import RequestInput
 from slipway.core.ports import (
     CanaryStore,
     DeploymentStore,
@@ -34,34 +33,28 @@ from slipway.core.ports import (
     RouteStore,
     ShadowStore,
 )
-from slipway.core.postmortem import LabelledAnswer, ServedCounts
 from slipway.core.records import Feedback, InputMix, InputWindow, RequestRecord
 from slipway.core.replicas import Leadership, ReplicaBeat
 from slipway.core.shadow import ShadowPair, ShadowRun
 from slipway.core.types import RouteChange, RouteTable
 from slipway.store import migrate
 from slipway.store.errors import translate_errors
+from slipway.store.lifecycle_store import LifecycleStore
 from slipway.store.repositories import (
     arm_windows,
     canaries,
     deployments,
     input_mix,
-    lifecycle,
     meta,
-    request_inputs,
     rollout_marks,
     routes,
     shadows,
 )
 from slipway.store.repositories import deliveries as delivery_rows
 from slipway.store.repositories import leadership as leader_rows
-from slipway.store.repositories import postmortem as postmortem_rows
 from slipway.store.repositories import records as request_rows
 from slipway.store.repositories import replicas as replica_rows
 from slipway.store.sql_engines import SqlEngines, create_sql_engines, describe, parse_url
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 #: Reader threads (and reader connections): reads are short, a few suffice.
 DEFAULT_READERS = 4
@@ -99,22 +92,12 @@ async def open_store(url: str, *, readers: int = DEFAULT_READERS) -> Store:
     return Store(engines, writer=writer, reader=reader)
 
 
-class Store:
-    """Implements the store ports (routes, records, deployments, canaries, shadows…); see `open_store`."""
+class Store(LifecycleStore):
+    """Implements the store ports (routes, records, deployments, canaries, shadows…); see `open_store`.
 
-    def __init__(
-        self, engines: SqlEngines, *, writer: ThreadPoolExecutor, reader: ThreadPoolExecutor
-    ) -> None:
-        self._engines = engines
-        self._writer = writer
-        self._reader = reader
-        self._closed = False
-        self._ping: asyncio.Future[None] | None = None
-
-    @property
-    def where(self) -> str:
-        """Which database this is, fit for logs and error messages (no password)."""
-        return self._engines.where
+    Its plumbing (the writer and reader threads, `_write`, `_read`) is `StoreAccess`; what the work
+    around a rollout keeps (inputs, suites, runs, checklists, drills) is `LifecycleStore`.
+    """
 
     # -- routes ------------------------------------------------------------
 
@@ -353,104 +336,6 @@ class Store:
     async def pair_counts(self, deployment_id: str) -> dict[str | None, int]:
         return await self._read("count shadow pairs", shadows.counts, deployment_id)
 
-    # -- request inputs, suites, runs, checklists, drills --------------------------
-
-    async def write_request_inputs(self, inputs: Sequence[RequestInput]) -> None:
-        if inputs:
-            await self._write(f"write {len(inputs)} request inputs", request_inputs.write, inputs)
-
-    async def request_inputs(self, request_ids: Sequence[str]) -> dict[str, RequestInput]:
-        """The stored inputs of these requests, by id; requests without one are absent."""
-        return await self._read("read request inputs", request_inputs.read, request_ids)
-
-    async def served_by(
-        self, slot: str, version: str | None, *, since: float, until: float | None = None
-    ) -> ServedCounts:
-        """What `version` on `slot` served in [since, until): counts per category, sticky keys, span."""
-        query = functools.partial(
-            postmortem_rows.served, slot=slot, version=version, since=since, until=until
-        )
-        return await self._read(f"count what {slot} served", query)
-
-    async def labelled_answers(
-        self, slot: str, version: str | None, *, since: float, until: float | None = None
-    ) -> list[LabelledAnswer]:
-        """The labelled requests of `version` on `slot` in [since, until), each with its latest label."""
-        query = functools.partial(
-            postmortem_rows.labelled, slot=slot, version=version, since=since, until=until
-        )
-        return await self._read(f"read {slot}'s labelled answers", query)
-
-    async def category_counts(self, slot: str | None, *, since: float, until: float) -> dict[str, int]:
-        """Requests per category `slot` (None: every slot) got in [since, until)."""
-        query = functools.partial(postmortem_rows.category_counts, slot=slot, since=since, until=until)
-        return await self._read("count requests per category", query)
-
-    async def latest_request_ids(self, slot: str, *, since: float, until: float, limit: int) -> list[str]:
-        """The ids of the latest `limit` requests `slot` got in [since, until)."""
-        query = functools.partial(
-            postmortem_rows.latest_ids, slot=slot, since=since, until=until, limit=limit
-        )
-        return await self._read(f"list {slot}'s latest requests", query)
-
-    async def add_suite_version(
-        self,
-        name: str,
-        *,
-        at: float,
-        actor: str,
-        note: str,
-        rule: dict[str, Any],
-        cases: list[dict[str, Any]],
-    ) -> SuiteVersion:
-        """Append the next version of suite `name` (version 1 creates it)."""
-        job = functools.partial(
-            lifecycle.add_suite_version, name=name, at=at, actor=actor, note=note, rule=rule, cases=cases
-        )
-        return await self._write(f"save suite {name!r}", job)
-
-    async def get_suite(self, name: str, version: int | None = None) -> SuiteVersion | None:
-        return await self._read(f"read suite {name!r}", lifecycle.get_suite, name, version)
-
-    async def latest_suites(self) -> list[SuiteVersion]:
-        return await self._read("list suites", lifecycle.latest_suites)
-
-    async def add_eval_run(self, run: EvalRunRecord) -> None:
-        await self._write(f"save evaluation run {run.id!r}", lifecycle.add_eval_run, run)
-
-    async def get_eval_run(self, run_id: str) -> EvalRunRecord | None:
-        return await self._read(f"read evaluation run {run_id!r}", lifecycle.get_eval_run, run_id)
-
-    async def list_eval_runs(
-        self,
-        *,
-        suite: str | None = None,
-        slot_version: str | None = None,
-        deployment_id: str | None = None,
-        limit: int = 50,
-    ) -> list[EvalRunRecord]:
-        query = functools.partial(
-            lifecycle.list_eval_runs,
-            suite=suite,
-            slot_version=slot_version,
-            deployment_id=deployment_id,
-            limit=limit,
-        )
-        return await self._read("list evaluation runs", query)
-
-    async def add_checklist(self, record: ChecklistRecord) -> None:
-        await self._write(f"save checklist {record.id!r}", lifecycle.add_checklist, record)
-
-    async def list_checklists(self, *, version: str | None = None, limit: int = 50) -> list[ChecklistRecord]:
-        query = functools.partial(lifecycle.list_checklists, version=version, limit=limit)
-        return await self._read("list checklists", query)
-
-    async def add_drill(self, record: DrillRecord) -> None:
-        await self._write(f"save drill {record.id!r}", lifecycle.add_drill, record)
-
-    async def list_drills(self, limit: int = 50) -> list[DrillRecord]:
-        return await self._read("list drills", functools.partial(lifecycle.list_drills, limit=limit))
-
     # -- lifecycle -------------------------------------------------------------
 
     async def schema_revision(self) -> str | None:
@@ -476,40 +361,6 @@ class Store:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
-
-    # -- plumbing --------------------------------------------------------------
-
-    async def _write(
-        self, action: str, job: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        epoch = leader_epoch.get()
-
-        def run() -> T:
-            with self._engines.writer.begin() as connection:
-                if epoch is not None:
-                    # A leader's write: refused, with nothing of it applied, once another took office.
-                    leader_rows.check_epoch(connection, epoch)
-                return job(connection, *args, **kwargs)
-
-        return await self._submit(self._writer, action, run)
-
-    async def _read(
-        self, action: str, job: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        def run() -> T:
-            with self._engines.reader.connect() as connection:
-                return job(connection, *args, **kwargs)
-
-        return await self._submit(self._reader, action, run)
-
-    async def _submit(self, executor: ThreadPoolExecutor, action: str, run: Callable[[], T]) -> T:
-        if self._closed:
-            raise StoreUnavailable(
-                f"could not {action}: the store on {self.where} is closed",
-                hint="This is a shutdown-ordering bug: stop the component before closing the store.",
-            )
-        with translate_errors(action, self.where):
-            return await asyncio.get_running_loop().run_in_executor(executor, run)
 
     # -- replicas and leadership -------------------------------------------------
 
