@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import textwrap
 import time
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 from tests.clock import ManualClock
-from tests.harness import Gateway
+from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
+from tests.webhooks import Hook
 
 PROMPTS = {"billing": "i want a refund for this invoice", "shipping": "where is my parcel"}
 MINUTE = 60.0
@@ -87,3 +91,20 @@ def deploy_canary(gw: Gateway, steps: str, interval: str = "15m") -> dict[str, A
 def rows(data: dict[str, Any]) -> dict[tuple[str, str | None], dict[str, Any]]:
     verdict = data["canary"]["last_verdict"]
     return {(m["metric"], m["category"]): m for m in verdict["metrics"]}
+
+
+def story(tmp_path: Path, hook: Hook, clock: ManualClock, candidate_extra: str = "") -> Iterator[Gateway]:
+    """Blue serves v2.1, green a v2.2 whose sim profile `candidate_extra` changes; a webhook is told all."""
+    notify = textwrap.dedent(
+        f"""\
+        notify:
+          webhooks: ["{hook.url}"]
+          timeout_s: 2
+        """
+    )
+    with (
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2", extra=candidate_extra), seed=1) as green,
+        live_gateway(tmp_path, routing_yaml(blue, green, extra=notify), clock=clock) as gw,
+    ):
+        yield gw

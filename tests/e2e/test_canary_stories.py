@@ -9,7 +9,6 @@ phase passes in one call and every check is one the test asked for.
 from __future__ import annotations
 
 import re
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,17 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.clock import ManualClock
-from tests.e2e.canary_story import MINUTE, canary, check_after, deploy_canary, rows, traffic, wait_for_look
-from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
+from tests.e2e.canary_story import (
+    MINUTE,
+    canary,
+    check_after,
+    deploy_canary,
+    rows,
+    story,
+    traffic,
+    wait_for_look,
+)
+from tests.harness import Gateway
 from tests.processes import run_cli
 from tests.webhooks import Hook, webhook_receiver
 
@@ -39,22 +47,6 @@ categories:
 def hook() -> Iterator[Hook]:
     with webhook_receiver(fail_first=1) as h:
         yield h
-
-
-def story(tmp_path: Path, hook: Hook, clock: ManualClock, candidate_extra: str = "") -> Iterator[Gateway]:
-    notify = textwrap.dedent(
-        f"""\
-        notify:
-          webhooks: ["{hook.url}"]
-          timeout_s: 2
-        """
-    )
-    with (
-        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
-        sim_backend(sim_profile("cs-v2.2", "v2.2", extra=candidate_extra), seed=1) as green,
-        live_gateway(tmp_path, routing_yaml(blue, green, extra=notify), clock=clock) as gw,
-    ):
-        yield gw
 
 
 @pytest.fixture

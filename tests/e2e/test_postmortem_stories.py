@@ -13,16 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.clock import ManualClock
-from tests.e2e.canary_story import check_after, deploy_canary
+from tests.e2e.canary_story import check_after, deploy_canary, story
 from tests.e2e.ticket_story import EMAIL, FAILS_ON_JSON, send_tickets
-from tests.harness import Gateway, live_gateway, routing_yaml, sim_backend, sim_profile
+from tests.harness import Gateway
 from tests.processes import run_cli
 from tests.webhooks import Hook, webhook_receiver
 
@@ -72,22 +71,6 @@ def hook() -> Iterator[Hook]:
         yield h
 
 
-def story(tmp_path: Path, hook: Hook, clock: ManualClock) -> Iterator[Gateway]:
-    notify = textwrap.dedent(
-        f"""\
-        notify:
-          webhooks: ["{hook.url}"]
-          timeout_s: 2
-        """
-    )
-    with (
-        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
-        sim_backend(sim_profile("cs-v2.2", "v2.2", extra=FAILS_ON_JSON), seed=1) as green,
-        live_gateway(tmp_path, routing_yaml(blue, green, extra=notify), clock=clock) as gw,
-    ):
-        yield gw
-
-
 def cli_json(gw: Gateway, args: list[str]) -> dict[str, Any]:
     done = run_cli(gw.url, args, env={"COLUMNS": "200"})
     assert done.returncode == 0, done.stderr
@@ -99,7 +82,7 @@ async def test_after_an_automatic_rollback_the_postmortem_names_billing_and_json
     tmp_path: Path, hook: Hook
 ) -> None:
     clock = ManualClock()
-    for gw in story(tmp_path, hook, clock):
+    for gw in story(tmp_path, hook, clock, FAILS_ON_JSON):
         # Given v2.2 ran as a canary at 20 %, passed an evaluation suite with 6 (short) billing cases of 60,
         # and was rolled back by its first check
         deployed = deploy_canary(gw, "20%:2h,100%")
