@@ -113,6 +113,28 @@ class NotLeaderError(ConflictError):
         )
 
 
+class SuiteChanged(ConflictError):
+    """Another writer added a version of the suite after this one read it: nothing was saved.
+
+    A new version is built from the one before it (regression cases are
+    appended to it); saving on top of a version the builder never saw would
+    drop that writer's cases. Read the suite again and rebuild.
+    """
+
+    code = "suite_changed"
+
+    def __init__(self, name: str, based_on: int, latest: int | None) -> None:
+        self.name = name
+        self.based_on = based_on
+        self.latest = latest
+        now = f"version {latest}" if latest else "a version another writer just added"
+        super().__init__(
+            f"suite {name!r} changed while this change was prepared (it started from version "
+            f"{based_on}, the suite is now at {now}): nothing was saved",
+            hint="Run the command again: it starts from the latest version.",
+        )
+
+
 class StoreUnavailable(StoreError):
     """The same write may well succeed later: whoever holds the data should keep it and retry.
 
