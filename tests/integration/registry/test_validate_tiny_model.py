@@ -90,8 +90,3 @@ def test_new_base_old_adapter_is_caught_only_by_the_fingerprint(tiny: TinyModelP
     for name in ("architecture", "tensor-shapes"):
         check = report.get(name)
         assert check is not None and check.status is CheckStatus.PASSED
-
-
-def test_validation_is_fast(tiny: TinyModelPaths) -> None:
-    report = validate_adapter(tiny.v2_1, tiny.base)
-    assert report.seconds < 1.0
