@@ -22,6 +22,7 @@ in its own evidence and be judged the same way.
 
 from __future__ import annotations
 
+import getpass
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -179,6 +180,14 @@ def names_agree(recorded: str, candidates: Iterable[str]) -> bool:
 TRUST_KEY = "base_trusted"
 MAX_TRUSTED_BY_CHARS = 64
 _MAX_TRUST_FIELD_CHARS = 256
+
+
+def default_truster() -> str:
+    """The OS user from the environment (LOGNAME, USER, ...), as `--by` defaults to it."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown user"
 
 
 def check_trusted_by(name: str) -> str:

@@ -272,16 +272,16 @@ def _base_identity_check(
     try:
         identity = base_identity(adapter, base, sidecar, shapes)
     except ValidationError as exc:
-        error = AdapterInvalid(exc.message, path=str(adapter.path), check="base-identity", hint=exc.hint)
+        bad = AdapterInvalid(exc.message, path=str(adapter.path), check="base-identity", hint=exc.hint)
         return CheckResult(
-            "base-identity", CheckStatus.FAILED, error.reason, time.perf_counter() - started, error
+            "base-identity", CheckStatus.FAILED, bad.reason, time.perf_counter() - started, bad
         )
     elapsed = time.perf_counter() - started
     if identity.state is IdentityState.VERIFIED:
         return CheckResult("base-identity", CheckStatus.PASSED, identity.summary, elapsed, identity=identity)
     expected = f"{base.path.name}, recorded as its fingerprint or its base model identity"
     if identity.state is IdentityState.MISMATCH:
-        error: FileCheckError = AdapterMismatchError(
+        mismatch = AdapterMismatchError(
             identity.summary,
             path=str(adapter.path),
             check="base-identity",
@@ -289,7 +289,7 @@ def _base_identity_check(
             expected=expected,
             hint=identity.hint,
         )
-        return CheckResult("base-identity", CheckStatus.FAILED, identity.summary, elapsed, error, identity)
+        return CheckResult("base-identity", CheckStatus.FAILED, identity.summary, elapsed, mismatch, identity)
     unknown = BaseUnknownError(
         "the adapter does not record which base it was trained for, so a wrong base cannot be ruled out",
         path=str(adapter.path),
