@@ -98,6 +98,9 @@ class BaseIdentity:
     hint: str | None = None
     #: Set when the deciding fingerprint was recorded on an operator's word.
     trust: Trust | None = None
+    #: For a mismatch: the base the adapter records, and this base, in the same terms.
+    found: str | None = None
+    expected: str | None = None
 
     @property
     def verified(self) -> bool:

@@ -6,7 +6,9 @@ identity llama.cpp's converter records from the PEFT model card,
 `general.base_model.count` and `general.base_model.{id}.name /
 organization / version / repo_url`, against the base's own `general.name`,
 `general.basename`, `general.size_label`, `general.finetune`,
-`general.organization`, `general.version` and `general.repo_url`. The
+`general.organization`, `general.version` and `general.repo_url` (or
+`general.source.repo_url`, where the converter puts the repository it
+converted from). The
 architecture, the tensor shapes and, where LoRA tensors touch
 `token_embd`/`output`, the vocabulary size back a name up; they cannot name
 a base on their own. `identity.judge` turns it into verified, mismatch or
@@ -131,7 +133,8 @@ def base_facts(base: GGUFFile) -> BaseFacts:
         finetune=_text(base, _G.FINETUNE),
         organization=_text(base, _G.ORGANIZATION),
         version=_text(base, _G.VERSION),
-        repo_url=_text(base, _G.REPO_URL),
+        # The converter records the repository it converted from as general.source.repo_url.
+        repo_url=_text(base, _G.REPO_URL) or _text(base, _G.SOURCE_REPO_URL),
     )
 
 
@@ -194,6 +197,8 @@ def gguf_base_identity(
             hint="Deploy it on the base it names, or use an adapter trained on this base. If this base is "
             "the same model under another name (a mirror or a rename), record that in "
             f'{sidecar_name}: "base_fingerprint": "{base_fingerprint()}".',
+            found=entry.words(),
+            expected=facts.words(),
         )
     return _unknown(adapter, facts, entries, declared, support, base_fingerprint(), sidecar_name)
 
@@ -229,6 +234,8 @@ def _by_fingerprint(
             hint="Deploy it with the base it was trained for (`slipway adapters list` shows which "
             "base each adapter matches), or retrain it on this base.",
             trust=trust,
+            found=recorded,
+            expected=expected,
         )
     evidence = Evidence("fingerprint", Verdict.MATCH, Weight.STRONG, f"{recorded[:16]}… ({origin}) = base's")
     return BaseIdentity(

@@ -285,8 +285,8 @@ def _base_identity_check(
             identity.summary,
             path=str(adapter.path),
             check="base-identity",
-            found=_deciding(identity),
-            expected=expected,
+            found=identity.found or _deciding(identity),
+            expected=identity.expected or expected,
             hint=identity.hint,
         )
         return CheckResult("base-identity", CheckStatus.FAILED, identity.summary, elapsed, mismatch, identity)

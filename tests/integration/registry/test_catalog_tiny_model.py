@@ -83,7 +83,7 @@ def test_a_wrong_base_adapter_is_refused_and_nothing_is_written(tiny: TinyModelP
     catalog = Catalog(registry)
     plan = catalog.plan_add(tiny.wrong_base_adapter, MODEL)
     assert not plan.ok
-    assert [c.name for c in plan.report.failures] == ["base-fingerprint"]
+    assert [c.name for c in plan.report.failures] == ["base-identity"]
     with pytest.raises(AdapterMismatchError):
         catalog.commit_add(plan)
     assert not (registry / MODEL / "adapters").exists() or files_in(registry / MODEL / "adapters") == {}

@@ -39,7 +39,7 @@ def engine(tmp_path: Path, *, other_base: bool = False) -> EngineSpec:
     [
         (False, "v2.2", ItemStatus.PASS, "adapter v2.2-2026-02-12-1891examples.gguf passed 8 checks"),
         (False, None, ItemStatus.PASS, "base base.gguf is a valid GGUF, loaded by engine support"),
-        (True, "v2.2", ItemStatus.FAIL, "failed validation against base.gguf: base-fingerprint"),
+        (True, "v2.2", ItemStatus.FAIL, "failed validation against base.gguf: base-identity"),
     ],
 )
 async def test_an_engine_slots_files_are_validated(

@@ -30,7 +30,7 @@ def test_validate_exit_codes_and_check_list(runner: CliRunner, tiny: TinyModelPa
     assert code == 0, out
     for check in ("header", "intact", "general-type", "adapter-type", "architecture", "tensor-shapes"):
         assert check in out
-    assert "base-fingerprint" in out and "valid in" in out
+    assert "base-identity" in out and "valid in" in out
     assert "skipped: not asked (use --load)" in out
 
     code, out, _ = run(runner, "validate", str(tiny.wrong_base_adapter), "--base", str(tiny.base))
@@ -98,7 +98,7 @@ def test_add_refuses_a_wrong_base_and_an_existing_version(
 ) -> None:
     code, out, err = run(runner, "add", str(tiny.wrong_base_adapter), "--model", MODEL)
     assert code == 1
-    assert "base-fingerprint" in out and "refused" in err
+    assert "base-identity" in out and "refused" in err
     assert not (registry / MODEL / "adapters" / tiny.wrong_base_adapter.name).exists()
 
     assert run(runner, "add", str(tiny.v2_1), "--model", MODEL)[0] == 0
