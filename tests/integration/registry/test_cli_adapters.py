@@ -78,8 +78,8 @@ def test_add_list_show(runner: CliRunner, tiny: TinyModelPaths, registry: Path) 
     body = json.loads(out)
     support = next(m for m in body["models"] if m["name"] == MODEL)
     assert [(a["version"], a["examples"], a["base_status"]) for a in support["adapters"]] == [
-        ("v2.1", 1247, "match"),
-        ("v2.2", 1891, "match"),
+        ("v2.1", 1247, "verified"),
+        ("v2.2", 1891, "verified"),
     ]
     assert support["bases"][0]["fingerprint"] == tiny.base_fingerprint
     assert body["disk"] == sum(m["disk"] for m in body["models"]) > 0
@@ -152,6 +152,6 @@ def test_list_shows_a_damaged_version_without_failing(
     assert by_file["v2.0-2026-01-01-10examples.gguf"]["base_status"] == "unreadable"
     assert "truncated" in by_file["v2.0-2026-01-01-10examples.gguf"]["problem"]
     assert by_file["latest.gguf"]["name_error"] is not None
-    assert by_file["latest.gguf"]["base_status"] == "match"
+    assert by_file["latest.gguf"]["base_status"] == "verified"
     code, out, _ = run(runner, "list")
     assert code == 0 and "truncated" in out and "warning:" in out

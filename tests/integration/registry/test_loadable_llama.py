@@ -74,9 +74,7 @@ async def test_file_checks_agree_with_llama_cpp(
     path = variants[variant]
     report = validate_adapter(path, tiny.base)
     # the fingerprint is slipway's own check; llama.cpp knows nothing of it
-    file_checks_ok = all(
-        c.status is CheckStatus.PASSED for c in report.checks if c.name != "base-identity"
-    )
+    file_checks_ok = all(c.status is CheckStatus.PASSED for c in report.checks if c.name != "base-identity")
     assert file_checks_ok is loads, [(c.name, c.detail) for c in report.failures]
     # ask the engine directly, bypassing the "never load a failed adapter" rule
     probe = functools.partial(

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from slipway.core.errors import AdapterInvalid, AdapterMismatchError, FileCheckError, GGUFError
+from slipway.core.errors import (
+    AdapterInvalid,
+    AdapterMismatchError,
+    BaseUnknownError,
+    FileCheckError,
+    GGUFError,
+)
 from slipway.demo.tiny_model import TinyModelPaths
 from slipway.registry.report import CheckStatus
 from slipway.registry.validate import validate_adapter
@@ -42,7 +48,6 @@ def test_the_foreign_adapter_passes_on_its_own_base(tiny: TinyModelPaths) -> Non
         ("wrong-rank", "tensor-shapes", AdapterMismatchError, "lora_b (1121, 3)"),
         ("transposed", "tensor-shapes", AdapterMismatchError, "lora_a (256, 4)"),
         ("token-embd-unflipped", "tensor-shapes", AdapterMismatchError, "token_embd.weight"),
-        ("no-fingerprint", "base-identity", AdapterMismatchError, "does not record which base"),
     ],
 )
 def test_each_bad_copy_is_rejected_by_the_right_check(
@@ -68,6 +73,18 @@ def test_each_bad_copy_is_rejected_by_the_right_check(
     assert error.found and error.expected and error.hint
     assert f"found: {error.found}" in text and f"expected: {error.expected}" in text
     with pytest.raises(cls):
+        report.raise_for_failure()
+
+
+def test_an_adapter_that_records_no_base_is_a_warning_that_deploys_refuse(
+    tiny: TinyModelPaths, variants: dict[str, Path]
+) -> None:
+    report = validate_adapter(variants["no-fingerprint"], tiny.base)
+    assert report.ok and not report.settled
+    check = report.get("base-identity")
+    assert check is not None and check.status is CheckStatus.WARNED
+    assert check.error is not None and "does not record which base" in check.error.reason
+    with pytest.raises(BaseUnknownError):
         report.raise_for_failure()
 
 
