@@ -180,10 +180,12 @@ def gguf_base_identity(
         judged.append((state, deciding, entry))
     for state, deciding, entry in judged:
         if state is IdentityState.VERIFIED:
-            matched = "; ".join(f"{e.subject}: {e.detail}" for e in deciding)
+            matched = ", ".join(e.subject for e in deciding if e.weight is not Weight.SUPPORTING)
+            fits = ", ".join(e.subject for e in support if e.verdict is Verdict.MATCH)
             return BaseIdentity(
                 IdentityState.VERIFIED,
-                f"the adapter records its base as {entry.words()}, which is {facts.file} ({matched})",
+                f"the adapter records its base as {entry.words()}: this base {facts.file} "
+                f"({matched} match; {fits} fit)",
                 (*_compare(entry, facts), *support),
             )
     mismatched = [j for j in judged if j[0] is IdentityState.MISMATCH]
