@@ -263,7 +263,9 @@ class Catalog:
         sidecar with who vouched (`trusted_by`, default the OS user) and when.
         It never overrides a recorded base that differs: a mismatch stays one.
         """
-        truster = check_trusted_by(trusted_by if trusted_by is not None else default_truster())
+        truster = ""
+        if trust_base:
+            truster = check_trusted_by(trusted_by if trusted_by is not None else default_truster())
         source = Path(source)
         entry = self.model(model)
         base_entry = entry.base(base)

@@ -124,6 +124,21 @@ def recorded_bases(adapter: GGUFFile) -> tuple[list[RecordedBase], int]:
     return out, declared
 
 
+def recorded_base_key(adapter: GGUFFile) -> str | None:
+    """The base an adapter names, as one comparable string (repository, else organization/name).
+
+    None when it names none, or several (a list of a merge's parents is not one base).
+    """
+    entries = [e for e in recorded_bases(adapter)[0] if e.comparable]
+    if len(entries) != 1:
+        return None
+    entry = entries[0]
+    if entry.repo_url:
+        return normalize_repo(entry.repo_url)
+    org = f"{normalize_name(entry.organization)}/" if entry.organization else ""
+    return org + normalize_name(entry.name or "")
+
+
 def base_facts(base: GGUFFile) -> BaseFacts:
     return BaseFacts(
         file=base.path.name,
