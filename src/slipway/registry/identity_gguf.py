@@ -185,7 +185,7 @@ def gguf_base_identity(
     support = list(support)
     recorded_fp = meta.base_fingerprint
     if recorded_fp:
-        return _by_fingerprint(adapter, base, base_fingerprint(), meta, support, trust)
+        return _by_fingerprint(base, base_fingerprint(), meta, support, trust)
     facts = base_facts(base)
     entries, declared = recorded_bases(adapter)
     comparable = [e for e in entries if e.comparable]
@@ -224,7 +224,6 @@ def gguf_base_identity(
 
 
 def _by_fingerprint(
-    adapter: GGUFFile,
     base: GGUFFile,
     expected: str,
     meta: AdapterMetadata,
@@ -242,7 +241,7 @@ def _by_fingerprint(
             Weight.STRONG,
             f"adapter {recorded[:16]}… ({origin}), base {expected[:16]}…",
         )
-        trusted_for = f" (vouched for {trust.base})" if trust and trust.base else ""
+        trusted_for = f" (it was vouched for on {trust.base})" if trust and trust.base else ""
         return BaseIdentity(
             IdentityState.MISMATCH,
             f"the adapter was trained for another base than {base.path.name}{trusted_for} "
