@@ -225,3 +225,23 @@ def test_who_vouched_is_a_short_name(name: str) -> None:
     with pytest.raises(ValidationError, match="--by"):
         check_trusted_by(name)
     assert check_trusted_by("  alice ") == "alice"
+
+
+def test_word_given_for_one_base_does_not_carry_to_another(tmp_path: Path) -> None:
+    base = converted_base(tmp_path)
+    path = converted_adapter(tmp_path, None)
+    record = {"by": "alice", "at": "2026-03-10T12:00:00+00:00", "base": base.name}
+    path.with_suffix(".json").write_text(
+        json.dumps({"base_fingerprint": fingerprint_of(base), "base_trusted": record})
+    )
+    # same shapes, another tokenizer: only the recorded fingerprint tells them apart
+    other = write_base(
+        tmp_path / "o" / "other.gguf",
+        n_embd=N_EMBD,
+        n_vocab=N_VOCAB,
+        tokens=[f"q{i}" for i in range(N_VOCAB)],
+    )
+    check = identity_check_failed(validate_adapter(path, other))
+    assert isinstance(check.error, AdapterMismatchError)
+    assert f"it was vouched for on {base.name}" in check.detail and "on the word of alice" in check.detail
+    assert check.error.found == fingerprint_of(base) and check.error.expected == fingerprint_of(other)
