@@ -32,7 +32,7 @@ from slipway.cli.output import make_console
 from slipway.core.errors import FileCheckError, GGUFError, SlipwayError, ValidationError
 from slipway.registry.catalog import MODELS_DIR_ENV, AdapterEntry, Catalog, ModelEntry, file_sha256
 from slipway.registry.identity import BaseIdentity, IdentityState, default_truster
-from slipway.registry.loadable import DEFAULT_PROMPT, AdapterProbe, add_loadable_check
+from slipway.registry.loadable import DEFAULT_PROMPT, AdapterProbe, add_loadable_check, skipped_loadable
 from slipway.registry.metadata import AdapterMetadata
 from slipway.registry.report import CheckStatus, ValidationReport
 from slipway.registry.validate import validate_adapter
@@ -178,7 +178,11 @@ def add(
             trusted_by=by if by is not None else default_truster(),
             notes=notes,
         )
-    report = _with_loadable(plan.report, load, prompt)
+    if plan.report.ok and not plan.ok:
+        # Refused either way: starting an engine to load it would only cost time.
+        report = plan.report.with_check(skipped_loadable("its base is unknown, so it is not added"))
+    else:
+        report = _with_loadable(plan.report, load, prompt)
     if not report.settled:
         _print_report(report, as_json)
         why = "its base is unknown; " if report.ok else ""
