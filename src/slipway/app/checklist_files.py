@@ -16,6 +16,7 @@ from slipway.backends.engine.fleet import EngineSpec
 from slipway.core.checklist_items import ModelFileCheck
 from slipway.core.lora import ENGINE_SCHEME, is_engine_endpoint, match_adapter
 from slipway.core.types import Slot
+from slipway.registry.report import CheckStatus
 from slipway.registry.validate import open_base, validate_adapter
 
 
@@ -46,9 +47,19 @@ def _validate(slot: Slot, spec: EngineSpec) -> ModelFileCheck:
         return ModelFileCheck(
             False, f"adapter {adapter.name} failed validation against {spec.base.name}: {failed}"
         )
-    checks = sum(1 for c in report.checks if not c.status.is_failure)
+    identity = report.identity
+    if not report.settled or identity is None:
+        # An adapter whose base nobody checked is how an old adapter reaches a new base unnoticed.
+        hint = identity.hint if identity is not None and identity.hint else ""
+        return ModelFileCheck(
+            False,
+            f"adapter {adapter.name}: its base is unknown, so it may have been trained for another base "
+            f"than {spec.base.name}. {hint}".strip(),
+        )
+    checks = sum(1 for c in report.checks if c.status is CheckStatus.PASSED)
+    how = f"trusted: {identity.summary}" if identity.trust is not None else f"verified: {identity.summary}"
     return ModelFileCheck(
         True,
         f"adapter {adapter.name} passed {checks} checks against base {spec.base.name} "
-        f"and is loaded by engine {spec.name}",
+        f"and is loaded by engine {spec.name}; base {how}",
     )

@@ -22,7 +22,8 @@ so nothing above the adapters ever sees a raw library exception.
     │   └── FileCheckError           a file failed a named check (file, check, found, expected)
     │       ├── GGUFError            not a valid GGUF: bad magic or version, corrupt, truncated
     │       ├── AdapterInvalid       a valid GGUF but not a usable LoRA adapter (type, pairs, loading)
-    │       ├── AdapterMismatchError the adapter does not fit the base (architecture, shapes, fingerprint)
+    │       ├── AdapterMismatchError the adapter does not fit the base (architecture, shapes, base identity)
+    │       ├── BaseUnknownError     the adapter records nothing that shows which base it was trained for
     │       └── AdapterNameError     the file name is not vX.Y-YYYY-MM-DD-<N>examples.gguf
     └── RegistryError                the model/adapter registry on disk refused a change
         └── VersionExistsError       that adapter version is already registered (versions are kept)
@@ -265,6 +266,12 @@ class AdapterInvalid(FileCheckError):
 
 class AdapterMismatchError(FileCheckError):
     code = "adapter_mismatch"
+
+
+class BaseUnknownError(FileCheckError):
+    """Not known to be wrong, only unchecked: refused where a wrong base would reach users (add, deploy)."""
+
+    code = "base_unknown"
 
 
 class AdapterNameError(FileCheckError):

@@ -29,12 +29,19 @@ from slipway.core.errors import (
     ValidationError,
     VersionExistsError,
 )
+from slipway.registry.identity import (
+    TRUST_KEY,
+    BaseIdentity,
+    IdentityState,
+    check_trusted_by,
+    default_truster,
+)
 from slipway.registry.metadata import AdapterMetadata, adapter_metadata, read_sidecar, sidecar_path
 from slipway.registry.naming import AdapterName, format_adapter_name, parse_adapter_name, version_key
 from slipway.registry.reader import open_gguf
 from slipway.registry.report import ValidationReport
 from slipway.registry.storage import copy_new, disk_usage, file_sha256, locked, write_json_atomic
-from slipway.registry.validate import BaseModel, open_base, validate_adapter
+from slipway.registry.validate import BaseModel, base_identity, open_base, validate_adapter
 
 MODELS_DIR_ENV = "SLIPWAY_MODELS_DIR"
 DEFAULT_MODELS_DIR = Path("models")
@@ -158,6 +165,21 @@ class ModelEntry:
             return []
         return [p for p, fp in self.base_fingerprints().items() if fp == metadata.base_fingerprint]
 
+    def identities(self, adapter: AdapterEntry) -> dict[Path, BaseIdentity]:
+        """The adapter's base identity against each readable base of this model.
+
+        GGUFError for a damaged adapter, ValidationError for a malformed trust record in its sidecar.
+        """
+        opened = open_gguf(adapter.path)
+        out: dict[Path, BaseIdentity] = {}
+        for entry in self.bases:
+            try:
+                base = self.open_base(entry)
+            except (GGUFError, ValidationError):
+                continue
+            out[entry.path] = base_identity(opened, base)
+        return out
+
 
 @dataclass(frozen=True)
 class AddPlan:
@@ -174,7 +196,8 @@ class AddPlan:
 
     @property
     def ok(self) -> bool:
-        return self.report.ok
+        """Every check passed, the base identity included: an unknown base is not added."""
+        return self.report.settled
 
 
 class Catalog:
@@ -228,15 +251,21 @@ class Catalog:
         examples: int | None = None,
         base: str | Path | None = None,
         trust_base: bool = False,
+        trusted_by: str | None = None,
         notes: str | None = None,
+        now: dt.datetime | None = None,
     ) -> AddPlan:
         """Name the new version and validate it against the model's base; writes nothing.
 
-        `trust_base`: the adapter records no base fingerprint and the operator
-        vouches that it was trained on this base; the base's fingerprint is
-        recorded in the sidecar. It never overrides a fingerprint that *is*
-        recorded and differs.
+        `trust_base`: the adapter's base is unknown (it records neither a
+        fingerprint nor a base model identity) and the operator vouches that
+        it was trained on this base; the base's fingerprint is recorded in the
+        sidecar with who vouched (`trusted_by`, default the OS user) and when.
+        It never overrides a recorded base that differs: a mismatch stays one.
         """
+        truster = ""
+        if trust_base:
+            truster = check_trusted_by(trusted_by if trusted_by is not None else default_truster())
         source = Path(source)
         entry = self.model(model)
         base_entry = entry.base(base)
@@ -250,18 +279,25 @@ class Catalog:
         with contextlib.suppress(ValidationError):
             sidecar.update(read_sidecar(source))
         remarks: list[str] = []
-        recorded: str | None = None
         with contextlib.suppress(GGUFError, ValidationError):
             meta = adapter_metadata(open_gguf(source), sidecar)
-            recorded = meta.base_fingerprint
             if meta.version and meta.version != name.version:
                 remarks.append(f"the adapter's own metadata says version {meta.version}")
-        if trust_base and not recorded:
-            sidecar["base_fingerprint"] = base_model.fingerprint
-            remarks.append(f"base fingerprint recorded on your word (--trust-base): {base_entry.path.name}")
         if notes:
             sidecar["notes"] = notes
         report = validate_adapter(source, base_model, sidecar=sidecar)
+        identity = report.identity
+        if trust_base and identity is not None:
+            if identity.state is IdentityState.UNKNOWN:
+                stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+                sidecar["base_fingerprint"] = base_model.fingerprint
+                sidecar[TRUST_KEY] = {"by": truster, "at": stamp, "base": base_entry.path.name}
+                remarks.append(
+                    f"base {base_entry.path.name} recorded on the word of {truster} (--trust-base), {stamp}"
+                )
+                report = validate_adapter(source, base_model, sidecar=sidecar)
+            elif identity.state is IdentityState.VERIFIED:
+                remarks.append(f"--trust-base not needed, nothing recorded on your word: {identity.summary}")
         target = entry.root / ADAPTERS_DIR / name.file_name
         return AddPlan(source, model, target, name, base_entry.path, report, sidecar, tuple(remarks))
 

@@ -1,9 +1,13 @@
 """A validation report: every check, passed, failed or skipped, with its timing, for the checklist.
 
 Validation does not stop at the first problem it can work around: an
-adapter with the wrong architecture *and* the wrong base fingerprint shows
-both. Checks that depend on one that failed (nothing can be said about
-tensor shapes of a file that does not parse) are skipped, with the reason.
+adapter with the wrong architecture *and* the wrong base shows both. A
+warned check is one that could not decide (an adapter that records nothing
+about its base): `ok` still holds, so `slipway adapters validate` can pass
+it, but `raise_for_failure` refuses it unless asked not to, because add,
+deploy and the checklist want the base settled. Checks that depend on one
+that failed (nothing can be said about tensor shapes of a file that does not
+parse) are skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from slipway.core.errors import FileCheckError
+from slipway.registry.identity import BaseIdentity
 
 #: Every check, in the order it runs, with what it verifies.
 CHECKS: Mapping[str, str] = {
@@ -25,7 +30,7 @@ CHECKS: Mapping[str, str] = {
     "base-file": "the base is a readable GGUF model",
     "architecture": "general.architecture equals the base's",
     "tensor-shapes": "every LoRA pair fits the base tensor it targets",
-    "base-fingerprint": "the base fingerprint the adapter records equals the base's",
+    "base-identity": "the base the adapter records (fingerprint or base model name) is this base",
     "loadable": "llama-server loads base + adapter and answers one prompt",
 }
 
@@ -34,6 +39,8 @@ class CheckStatus(StrEnum):
     PASSED = "pass"
     FAILED = "fail"
     SKIPPED = "skip"
+    #: Could not decide; not a failure, but add, deploy and the checklist refuse it.
+    WARNED = "warn"
 
     @property
     def is_failure(self) -> bool:
@@ -48,6 +55,8 @@ class CheckResult:
     detail: str
     seconds: float = 0.0
     error: FileCheckError | None = None
+    #: For `base-identity`: the state and the evidence behind it.
+    identity: BaseIdentity | None = None
 
     @property
     def description(self) -> str:
@@ -63,6 +72,8 @@ class CheckResult:
         }
         if self.error is not None:
             body["error"] = self.error.to_dict()
+        if self.identity is not None:
+            body["identity"] = self.identity.to_dict()
         return body
 
 
@@ -82,15 +93,30 @@ class ValidationReport:
         return tuple(c for c in self.checks if c.status.is_failure)
 
     @property
+    def warnings(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if c.status is CheckStatus.WARNED)
+
+    @property
+    def settled(self) -> bool:
+        """No check failed and none was left undecided: what add, deploy and the checklist require."""
+        return self.ok and not self.warnings
+
+    @property
+    def identity(self) -> BaseIdentity | None:
+        check = self.get("base-identity")
+        return check.identity if check is not None else None
+
+    @property
     def seconds(self) -> float:
         return sum(c.seconds for c in self.checks)
 
     def get(self, name: str) -> CheckResult | None:
         return next((c for c in self.checks if c.name == name), None)
 
-    def raise_for_failure(self) -> None:
-        """Raise the first failed check's typed error (what `add` and deploy use)."""
-        for check in self.failures:
+    def raise_for_failure(self, *, allow_warnings: bool = False) -> None:
+        """Raise the first failed check's error, then the first warned one's (what `add` and deploy use)."""
+        refused = self.failures if allow_warnings else (*self.failures, *self.warnings)
+        for check in refused:
             if check.error is not None:
                 raise check.error
 
@@ -107,6 +133,8 @@ class ValidationReport:
             "adapter": str(self.adapter),
             "base": str(self.base) if self.base is not None else None,
             "ok": self.ok,
+            "warnings": len(self.warnings),
+            "settled": self.settled,
             "seconds": round(self.seconds, 6),
             "checks": [c.to_dict() for c in self.checks],
         }
