@@ -27,6 +27,7 @@ import httpx
 
 from slipway.backends.http_errors import backend_errors
 from slipway.backends.openai_compat import OpenAICompatBackend, auth_headers
+from slipway.backends.vllm_metrics import VllmLoad, parse_vllm_metrics
 from slipway.core.errors import BackendError, BackendTimeout, BackendUnavailable, UpstreamStatusError
 from slipway.core.types import Slot, SlotHealth
 
@@ -142,8 +143,24 @@ class VllmBackend(OpenAICompatBackend):
             detail = f"serves LoRA adapter {wanted!r} on base {entry.parent!r}{source}"
         else:
             detail = f"serves base model {wanted!r}"
+        load = await self.load(slot)
+        described = load.describe(wanted if entry.is_adapter else None) if load is not None else ""
+        if described:
+            detail = f"{detail} ({described})"
         # vLLM reports no per-model memory: its KV cache is preallocated for the whole server.
         return SlotHealth(True, True, detail, names, None)
+
+    async def load(self, slot: Slot) -> VllmLoad | None:
+        """How busy the server is, from its /metrics; None when it does not say (a hint, never an error)."""
+        try:
+            resp = await self._client.get(
+                slot.endpoint + "/metrics", headers=auth_headers(slot), timeout=slot.connect_timeout_s + 5
+            )
+        except httpx.HTTPError:
+            return None
+        if resp.status_code != 200:
+            return None
+        return parse_vllm_metrics(resp.text)
 
     async def load_adapter(self, slot: Slot, name: str, path: str) -> str:
         """Load adapter `path` under `name` (idempotent when `name` already serves that path)."""
