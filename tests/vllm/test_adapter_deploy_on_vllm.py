@@ -10,6 +10,8 @@ through slipway must be exactly what vLLM answers for the slot's adapter.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
 import httpx
@@ -88,3 +90,55 @@ async def test_a_deployed_adapter_is_loaded_at_run_time_served_by_name_and_unloa
         assert f"{PREFIX}-v2.2" not in served and f"{PREFIX}-v2.1" in served, served
         assert vllm.proc.poll() is None and vllm.proc.pid == pid
         assert await ask(gw.url, tickets) == [("blue", a) for a in truth["v2.1"]]
+
+
+LONG_TOKENS = 480
+
+
+async def test_an_unload_waits_until_vllm_has_finished_the_adapters_requests(
+    tmp_path: Path, vllm: VllmServer
+) -> None:
+    prefix = "drain"
+    load_adapter(vllm, f"{prefix}-v2.1", "v2.1")
+    load_adapter(vllm, f"{prefix}-v2.2", "v2.2")
+    v22 = vllm.adapter("v2.2")
+    config = routing(vllm, prefix).split("  green:")[0] + (
+        f'  green: {{model: {prefix}-v2.2, endpoint: "{vllm.url}", kind: vllm, adapter: "{v22}"}}\n'
+    )
+    chunks = 0
+    first = asyncio.Event()
+
+    async def long_request() -> str | None:
+        """A request sent to v2.2 before the route moved away (ignore_eos keeps it decoding)."""
+        nonlocal chunks
+        body = {"model": f"{prefix}-v2.2", "prompt": "ticket: refund intent:", "max_tokens": LONG_TOKENS,
+                "temperature": 0, "ignore_eos": True, "stream": True}  # fmt: skip
+        finish = None
+        async with (
+            httpx.AsyncClient(timeout=300) as client,
+            client.stream("POST", f"{vllm.url}/v1/completions", json=body) as resp,
+        ):
+            async for line in resp.aiter_lines():
+                if line.startswith("data: {"):
+                    chunks += 1
+                    finish = json.loads(line[6:])["choices"][0].get("finish_reason") or finish
+                    first.set()
+        return finish
+
+    with live_gateway(tmp_path, config) as gw:
+        # Given a request still decoding on green's adapter while blue serves everyone
+        task = asyncio.create_task(long_request())
+        await asyncio.wait_for(first.wait(), 300)
+
+        # When green is unloaded
+        async with httpx.AsyncClient(timeout=300) as admin:
+            r = await admin.post(f"{gw.url}/admin/slots/green/unload", json={"reason": "v2.2 failed"})
+        at_unload = chunks
+
+        # Then the unload returned only once vLLM had decoded the whole request (the client may
+        # still be reading the last chunks), the request completed, and the adapter is gone
+        assert r.status_code == 200, r.text
+        assert await task == "length"
+        assert chunks == LONG_TOKENS
+        assert at_unload >= LONG_TOKENS // 2, f"unloaded after {at_unload} of {LONG_TOKENS} chunks"
+        assert f"{prefix}-v2.2" not in listed(vllm)

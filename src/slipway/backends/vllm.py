@@ -20,6 +20,9 @@ drained the requests sent to it (see `core.colocation.unload_blockers`).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +34,11 @@ from slipway.backends.vllm_metrics import VllmLoad, parse_vllm_metrics
 from slipway.core.errors import BackendError, BackendTimeout, BackendUnavailable, UpstreamStatusError
 from slipway.core.types import Slot, SlotHealth
 
+log = logging.getLogger("slipway.backends.vllm")
+
 RUNTIME_FLAG = "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"
+#: How often an unload asks vLLM whether the adapter's requests are done.
+DRAIN_POLL_S = 0.1
 RUNTIME_HINT = (
     f"start vLLM with {RUNTIME_FLAG} in its environment (and --enable-lora) to load adapters at run "
     "time, or list the adapter at start with --lora-modules NAME=PATH"
@@ -196,7 +203,12 @@ class VllmBackend(OpenAICompatBackend):
         )
 
     async def unload_adapter(self, slot: Slot, name: str) -> bool:
-        """Unload adapter `name`; False when it was not loaded. Call only after draining its requests."""
+        """Unload adapter `name` once vLLM has no request for it; False when it was not loaded.
+
+        Call it once nothing routes to the adapter any more; the requests
+        already sent there are what it waits for (see `wait_drained`).
+        """
+        await self.wait_drained(slot, name, slot.read_timeout_s)
         resp = await self._post(slot, "/v1/unload_lora_adapter", {"lora_name": name})
         if resp.status_code == 200:
             return True
@@ -213,6 +225,31 @@ class VllmBackend(OpenAICompatBackend):
         raise self._status_error(
             slot, resp, f"vLLM could not unload adapter {name!r}: {message}", "read the vLLM server's log"
         )
+
+    async def wait_drained(self, slot: Slot, name: str, timeout: float) -> bool:
+        """Wait until vLLM's /metrics shows no running or waiting request for adapter `name`.
+
+        The route has already moved away, so no new request arrives; those
+        sent before the move are still decoding, and unloading under them
+        would free the adapter while it answers. True when drained (or the
+        server publishes no metrics, so there is nothing to wait for); False
+        when `timeout` passed first: the unload goes ahead, as a request that
+        outlives the slot's read timeout has failed at the gateway anyway.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            load = await self.load(slot)
+            if load is None or (name not in load.running_adapters and name not in load.waiting_adapters):
+                return True
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "adapter %s on %s still has requests after %.0f s; unloading it anyway",
+                    name,
+                    slot.endpoint,
+                    timeout,
+                )
+                return False
+            await asyncio.sleep(DRAIN_POLL_S)
 
     async def _listed(self, slot: Slot, name: str) -> VllmModel | None:
         return next((m for m in await self.models(slot) if m.id == name), None)
