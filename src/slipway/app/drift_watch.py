@@ -1,17 +1,22 @@
 """Watches the active version's input mix against its own reference, from the leader, and tells people.
 
-The reference of a version is the first `drift.reference` requests it got
-once it took all traffic (kept in the store, so it is read once and every
-replica's restart keeps it); the live window is its latest `drift.window`
+A version's reference is what it was judged on (`drift.reference_from`):
+the cases of the suite it was last evaluated on (`app.drift_reference`),
+or the first `drift.reference` requests it got once it took all traffic;
+`auto` takes the evaluation when its suite is big enough to judge by, else
+the traffic. Either is kept in the store, so it is read once and every
+replica's restart keeps it; an evaluation reference is made again when the
+version is evaluated again. The live window is its latest `drift.window`
 requests. Both are profiled on every input dimension (`analysis.input_profile`:
 category from every record, length, script, code, JSON, numbers and turns
 from the inputs the gateway kept), off the event loop: a window's texts are
 a few megabytes at most, but their regular expressions must not hold up
 requests. Each comparison (`analysis.drift`) is kept in the store for
-`slipway status` and `/metrics` on every replica. A dimension found
-drifting by two comparisons in a row is notified once (`drift.detected`): at one comparison every 15
-minutes, one unlucky window a month would otherwise page someone. When it
-no longer drifts, `drift.cleared`.
+`slipway status` and `/metrics` on every replica, with the reference named
+("since v2.2's evaluation", "since v2.2's first 1,000 requests"). A
+dimension found drifting by two comparisons in a row is notified once
+(`drift.detected`): at one comparison every 15 minutes, one unlucky window
+a month would otherwise page someone. When it no longer drifts, `drift.cleared`.
 The loop sleeps on the controllers' clock; the records are wall-clock.
 """
 
@@ -22,11 +27,14 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from slipway.analysis.drift import DimensionDrift, DriftSettings, compare
 from slipway.analysis.input_profile import DIMENSIONS, profile
-from slipway.core.drift_config import DriftConfig
+from slipway.app.drift_reference import evaluation_window, latest_evaluation
+from slipway.core.drift_config import EVALUATION_MIN_CASES, DriftConfig
+from slipway.core.errors import ConfigError
 from slipway.core.notifications import Notification, Severity
 from slipway.core.ports import Clock, Notifier
 from slipway.core.records import InputMix
@@ -41,6 +49,18 @@ LAST_META_KEY = "drift.last"
 REFERENCE_META_PREFIX = "drift.reference:"
 #: Route changes read to find when the active slot took all traffic.
 HISTORY_READ = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A version's reference profile, where it came from, and its name in sentences."""
+
+    mix: InputMix
+    source: Literal["evaluation", "traffic"]
+    #: "customer-support-v2.2's evaluation", "customer-support-v2.2's first 1,000 requests".
+    name: str
+    #: The suite it was made of ("suite support v3 (240 cases)"); empty for traffic.
+    suite: str = ""
 
 
 class ActiveRoutes(Protocol):
@@ -89,13 +109,20 @@ class DriftWatch(ControlLoop):
         slot = self._routes.table.active_slot
         version = slot.version_label
         reference = await self._reference(slot, cfg)
-        report: dict[str, Any] = {"version": version, "slot": slot.name, "at": self._wall()}
+        report: dict[str, Any] = {
+            "version": version,
+            "slot": slot.name,
+            "at": self._wall(),
+            "reference_from": cfg.reference_from,
+        }
         if isinstance(reference, int):
             report |= {
                 "state": "building",
                 "reference_requests": reference,
                 "reference_needed": cfg.reference,
             }
+        elif isinstance(reference, str):
+            report |= {"state": "no reference", "reference_missing": reference}
         else:
             window = await self._store.input_window_latest(slot.name, cfg.window)
             live = await asyncio.to_thread(profile, window)
@@ -104,18 +131,26 @@ class DriftWatch(ControlLoop):
             )
             # A reference made before inputs were kept has no input dimensions: compared as empty,
             # they are reported as not judged, with the reason, rather than left out unsaid.
-            ref_counts = {d: reference.counts.get(d, {}) for d in DIMENSIONS}
-            found = compare(ref_counts, live, settings, totals=(reference.requests, window.requests))
+            mix = reference.mix
+            ref_counts = {d: mix.counts.get(d, {}) for d in DIMENSIONS}
+            found = compare(ref_counts, live, settings, totals=(mix.requests, window.requests))
             drifted = [f for f in found if f.drifted]
             report |= {
                 "state": "drifted" if drifted else "steady",
-                "reference_requests": reference.requests,
+                "reference": reference.source,
+                "reference_name": reference.name,
+                "reference_suite": reference.suite,
+                "reference_requests": mix.requests,
                 "live_requests": window.requests,
                 "live_inputs": len(window.inputs),
                 "dimensions": [_dimension(f) for f in found],
             }
         previous = await self._last()
-        if previous is not None and previous.get("version") != version:
+        if previous is not None and (
+            previous.get("version") != version
+            or previous.get("reference_name", report.get("reference_name")) != report.get("reference_name")
+        ):
+            # Another version, or the same one against another reference: nothing carries over.
             previous = None
         # Told only when two comparisons in a row agree: one unlucky window is not an alarm.
         report["confirmed"] = sorted(_drifted(report) & _drifted(previous))
@@ -123,8 +158,57 @@ class DriftWatch(ControlLoop):
         self._tell(previous, report)
         return report
 
-    async def _reference(self, slot: Slot, cfg: DriftConfig) -> InputMix | int:
-        """The version's reference profile, made once it exists; else how many requests it has so far."""
+    async def _reference(self, slot: Slot, cfg: DriftConfig) -> Reference | int | str:
+        """The version's reference as configured; else how many requests it has so far (traffic), or
+        why there is none (an evaluation reference the version does not have)."""
+        if cfg.reference_from != "traffic":
+            evaluated = await self._evaluation_reference(slot, cfg)
+            if isinstance(evaluated, Reference) or cfg.reference_from == "evaluation":
+                return evaluated
+        made = await self._traffic_reference(slot, cfg)
+        if isinstance(made, int):
+            return made
+        return Reference(made, "traffic", f"{slot.version_label}'s first {made.requests:,} requests")
+
+    async def _evaluation_reference(self, slot: Slot, cfg: DriftConfig) -> Reference | str:
+        """The cases of the suite the version was last evaluated on; else why not, in words.
+
+        Kept per version with the run it came from: a later run (a grown
+        suite) makes it again, and `auto` takes only a suite big enough to judge by.
+        """
+        version = slot.version_label
+        evaluated = await latest_evaluation(self._store, version)
+        if evaluated is None:
+            return (
+                f"{version} has no evaluation run (slipway eval run SUITE), and drift.reference_from is "
+                "evaluation; set it to auto or traffic to compare with its first requests instead"
+            )
+        if cfg.reference_from == "auto" and evaluated.cases < EVALUATION_MIN_CASES:
+            return f"{evaluated.words()} has fewer than {EVALUATION_MIN_CASES} cases"
+        name, suite = f"{version}'s evaluation", evaluated.words()
+        key = f"{REFERENCE_META_PREFIX}{slot.name}:{version}:evaluation"
+        raw = await self._store.get_meta(key)
+        if raw:
+            data = json.loads(raw)
+            if data.get("run") == evaluated.run.id:
+                return Reference(
+                    InputMix(data["counts"], int(data["requests"]), None, None), "evaluation", name, suite
+                )
+        source = f"suite {evaluated.suite.name} v{evaluated.suite.version}"
+        try:
+            window = await asyncio.to_thread(evaluation_window, evaluated.suite.cases, source)
+        except ConfigError as exc:
+            log.warning("drift: %s cannot be %s's reference: %s", source, version, exc)
+            return f"{source} cannot be read as a reference: {exc}"
+        counts = await asyncio.to_thread(profile, window)
+        kept = {"run": evaluated.run.id, "counts": counts, "requests": window.requests}
+        await self._store.set_meta(key, json.dumps(kept))
+        log.info("drift: reference of %s made from its evaluation on %s", version, suite)
+        return Reference(InputMix(counts, window.requests, None, None), "evaluation", name, suite)
+
+    async def _traffic_reference(self, slot: Slot, cfg: DriftConfig) -> InputMix | int:
+        """The version's first requests once it took all traffic, made once they exist; else how many
+        requests it has so far."""
         key = f"{REFERENCE_META_PREFIX}{slot.name}:{slot.version_label}"
         raw = await self._store.get_meta(key)
         if raw:
@@ -170,21 +254,22 @@ class DriftWatch(ControlLoop):
         now = set(report.get("confirmed", []))
         before = set(previous.get("confirmed", [])) if previous is not None else set()
         cleared = before - _drifted(report)
-        if report["state"] == "building" or (not now - before and not cleared):
+        if report["state"] in ("building", "no reference") or (not now - before and not cleared):
             return
         version = report["version"]
+        name = str(report.get("reference_name") or f"{version}'s reference")
         if now - before:
             words = "; ".join(d["words"] for d in report["dimensions"] if d["dimension"] in now - before)
             self._notifier.notify(
                 Notification(
                     event="drift.detected",
-                    title=f"input drift since {version}'s reference: {words}",
+                    title=f"input drift since {name}: {words}",
                     severity=Severity.WARNING,
                     text="The traffic no longer looks like what this version was first judged on. A model "
                     "can regress on a mix it was not tested for: check the accuracy of the requests that "
                     "moved (a category, or inputs of a length, script or kind: slipway canary status "
                     "--explain) and add such requests to the evaluation data.",
-                    facts={"version": version, "slot": report["slot"]},
+                    facts={"version": version, "slot": report["slot"], "reference": name},
                     at=report["at"],
                 )
             )
@@ -193,8 +278,8 @@ class DriftWatch(ControlLoop):
             self._notifier.notify(
                 Notification(
                     event="drift.cleared",
-                    title=f"input mix back in line with {version}'s reference: {back}",
-                    facts={"version": version, "slot": report["slot"]},
+                    title=f"input mix back in line with {name}: {back}",
+                    facts={"version": version, "slot": report["slot"], "reference": name},
                     at=report["at"],
                 )
             )

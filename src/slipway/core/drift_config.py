@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from slipway.core.canary_schedule import parse_duration
 from slipway.core.errors import ConfigError
 from slipway.core.numbers import Range
+
+#: A suite with fewer cases is too small a reference: as many as a dimension needs to be judged.
+EVALUATION_MIN_CASES = 200
 
 
 class DriftConfig(BaseModel):
@@ -23,6 +26,12 @@ class DriftConfig(BaseModel):
         5000,
         description="The reference: the first this many requests a version served once it took all traffic "
         "(kept in the store per version; nothing is judged until they exist).",
+    )
+    reference_from: Literal["auto", "evaluation", "traffic"] = Field(
+        "auto",
+        description="Where a version's reference comes from: `evaluation` (the cases of the suite it was "
+        "last evaluated on), `traffic` (its first `reference` requests), or `auto` (the evaluation when that "
+        f"suite has at least {EVALUATION_MIN_CASES} cases, else the traffic).",
     )
     alpha: Annotated[float, Range(0, 0.5, low_open=True)] = Field(
         0.01, description="The chance of an alarm on an unchanged mix, per comparison, over all dimensions."
