@@ -90,11 +90,16 @@ async def test_a_category_that_takes_over_is_flagged_once_and_shown(tmp_path: Pa
             # Two comparisons in a row agree (tests/integration/drift checks one alone tells nobody).
             assert drift_after_a_check(gw, clock, "drifted", confirmed=True)["confirmed"] == ["category"]
             told = hook.wait_for("drift.detected")
-            assert "input drift since customer-support-v2.1's reference: category" in told["text"], told
+            assert "input drift since customer-support-v2.1's first 600 requests: category" in told["text"], (
+                told
+            )
             metrics = httpx.get(f"{gw.url}/metrics").text
             assert 'slipway_input_drift{dimension="category"} 1.0' in metrics
             shown = run_cli(gw.url, ["status"], env={"COLUMNS": "250"})
-            assert "input drift since customer-support-v2.1's reference: category: drifted" in shown.stdout
+            assert (
+                "input drift since customer-support-v2.1's first 600 requests: category: drifted"
+                in shown.stdout
+            )
             # Another check of the same drift tells nobody again.
             looked = httpx.get(f"{gw.url}/admin/status").json()["drift"]["at"]
             again = drift_after_a_check(gw, clock, "drifted", after=looked)
@@ -173,6 +178,7 @@ async def test_long_inputs_rising_is_reported_on_length_by_a_real_slipway_serve(
             assert 'slipway_input_drift{dimension="length"} 1.0' in metrics
             assert 'slipway_input_drift{dimension="category"} 0.0' in metrics
             shown = run_cli(gw.url, ["status"], env={"COLUMNS": "250"})
-            assert "input drift since customer-support-v2.1's reference: length: drifted: long inputs" in (
-                shown.stdout
+            assert (
+                "input drift since customer-support-v2.1's first 600 requests: length: drifted: long inputs"
+                in (shown.stdout)
             ), shown.stdout
