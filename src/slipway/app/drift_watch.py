@@ -26,17 +26,18 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from slipway.analysis.drift import DimensionDrift, DriftSettings, compare
-from slipway.analysis.input_profile import DIMENSIONS, profile
+from slipway.analysis.input_profile import DIMENSIONS, OOV, profile
+from slipway.app.drift_oov import OovMeter
 from slipway.app.drift_reference import evaluation_window, latest_evaluation
 from slipway.core.drift_config import EVALUATION_MIN_CASES, DriftConfig
 from slipway.core.errors import ConfigError
 from slipway.core.notifications import Notification, Severity
-from slipway.core.ports import Clock, Notifier
+from slipway.core.ports import Clock, Notifier, SlotTokenizer
 from slipway.core.records import InputMix
 from slipway.core.types import RouteChange, RouteTable, Slot
 from slipway.rollout.control_loop import ControlLoop
@@ -59,6 +60,10 @@ class Reference:
     source: Literal["evaluation", "traffic"]
     #: "customer-support-v2.2's evaluation", "customer-support-v2.2's first 1,000 requests".
     name: str
+    #: Identifies it among every version's references ("blue:v2.2:traffic", "blue:v2.2:eval-1a2b").
+    key: str
+    #: Its inputs' texts, read again when its out-of-vocabulary rates are measured (once).
+    texts: Callable[[], Awaitable[Sequence[str]]]
     #: The suite it was made of ("suite support v3 (240 cases)"); empty for traffic.
     suite: str = ""
 
@@ -85,8 +90,11 @@ class DriftWatch(ControlLoop):
         clock: Clock,
         wall: Callable[[], float] = time.time,
         before_read: Callable[[], Awaitable[None]] | None = None,
+        tokenizer: Callable[[Slot], SlotTokenizer | None] = lambda slot: None,
     ) -> None:
         super().__init__(clock, log)
+        #: The out-of-vocabulary dimension, through the active slot's engine when it can tokenize.
+        self._oov = OovMeter(store, tokenizer)
         self._store = store
         self._routes = routes
         self._notifier = notifier
@@ -133,7 +141,19 @@ class DriftWatch(ControlLoop):
             # they are reported as not judged, with the reason, rather than left out unsaid.
             mix = reference.mix
             ref_counts = {d: mix.counts.get(d, {}) for d in DIMENSIONS}
+            oov = await self._oov.both(
+                slot,
+                reference.key,
+                reference.texts,
+                [i.input_text for i in window.inputs],
+                cfg.oov_sample,
+            )
+            if not isinstance(oov, str):
+                ref_counts[OOV], live[OOV] = oov
             found = compare(ref_counts, live, settings, totals=(mix.requests, window.requests))
+            if isinstance(oov, str):
+                # Not judged, with the reason; it takes no share of alpha from the others.
+                found.append(DimensionDrift(OOV, False, oov, 1.0, 0.0, 0, 0, ()))
             drifted = [f for f in found if f.drifted]
             report |= {
                 "state": "drifted" if drifted else "steady",
@@ -168,7 +188,14 @@ class DriftWatch(ControlLoop):
         made = await self._traffic_reference(slot, cfg)
         if isinstance(made, int):
             return made
-        return Reference(made, "traffic", f"{slot.version_label}'s first {made.requests:,} requests")
+
+        async def texts() -> list[str]:
+            since = await self._took_all_traffic(slot)
+            window = await self._store.input_window_since(slot.name, since, made.requests)
+            return [i.input_text for i in window.inputs]
+
+        name = f"{slot.version_label}'s first {made.requests:,} requests"
+        return Reference(made, "traffic", name, f"{slot.name}:{slot.version_label}:traffic", texts)
 
     async def _evaluation_reference(self, slot: Slot, cfg: DriftConfig) -> Reference | str:
         """The cases of the suite the version was last evaluated on; else why not, in words.
@@ -186,15 +213,26 @@ class DriftWatch(ControlLoop):
         if cfg.reference_from == "auto" and evaluated.cases < EVALUATION_MIN_CASES:
             return f"{evaluated.words()} has fewer than {EVALUATION_MIN_CASES} cases"
         name, suite = f"{version}'s evaluation", evaluated.words()
+        ident = f"{slot.name}:{version}:{evaluated.run.id}"
+        source = f"suite {evaluated.suite.name} v{evaluated.suite.version}"
+
+        async def texts() -> list[str]:
+            window = await asyncio.to_thread(evaluation_window, evaluated.suite.cases, source)
+            return [i.input_text for i in window.inputs]
+
         key = f"{REFERENCE_META_PREFIX}{slot.name}:{version}:evaluation"
         raw = await self._store.get_meta(key)
         if raw:
             data = json.loads(raw)
             if data.get("run") == evaluated.run.id:
                 return Reference(
-                    InputMix(data["counts"], int(data["requests"]), None, None), "evaluation", name, suite
+                    InputMix(data["counts"], int(data["requests"]), None, None),
+                    "evaluation",
+                    name,
+                    ident,
+                    texts,
+                    suite,
                 )
-        source = f"suite {evaluated.suite.name} v{evaluated.suite.version}"
         try:
             window = await asyncio.to_thread(evaluation_window, evaluated.suite.cases, source)
         except ConfigError as exc:
@@ -204,7 +242,9 @@ class DriftWatch(ControlLoop):
         kept = {"run": evaluated.run.id, "counts": counts, "requests": window.requests}
         await self._store.set_meta(key, json.dumps(kept))
         log.info("drift: reference of %s made from its evaluation on %s", version, suite)
-        return Reference(InputMix(counts, window.requests, None, None), "evaluation", name, suite)
+        return Reference(
+            InputMix(counts, window.requests, None, None), "evaluation", name, ident, texts, suite
+        )
 
     async def _traffic_reference(self, slot: Slot, cfg: DriftConfig) -> InputMix | int:
         """The version's first requests once it took all traffic, made once they exist; else how many

@@ -339,6 +339,7 @@ class Runtime:
                 config=lambda: self.config.drift if self.config is not None else DriftConfig(),
                 clock=canary.clock,
                 before_read=recorder.flush,
+                tokenizer=self.backends.tokenizer,
             )
             loops = (canary, shadow.controller, daily, drift)
 
