@@ -2,7 +2,7 @@
 
 The rate cannot be read from the text: only the engine knows which words
 its tokenizer lacks. So the leader asks it, off the request path, for an
-even sample of at most `drift.oov_sample` inputs per side, a few at a time
+random sample of at most `drift.oov_sample` inputs per side, a few at a time
 so a comparison never crowds out the requests the engine is serving. An
 engine that cannot tokenize (its kind has no tokenizer, or it failed) makes
 the dimension "not judged", with the reason, and costs the other
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
@@ -27,18 +28,24 @@ log = logging.getLogger("slipway.drift")
 
 #: Store meta key prefix: a reference's inputs per out-of-vocabulary bin (+ the reference's own key).
 REFERENCE_OOV_PREFIX = "drift.reference_oov:"
+#: The sample's seed: a check repeated on the same inputs measures the same ones.
+SAMPLE_SEED = 0
 #: Inputs tokenized at once: the engine serves users meanwhile.
 CONCURRENCY = 4
 
 T = TypeVar("T")
 
 
-def even_sample(items: Sequence[T], limit: int) -> list[T]:
-    """At most `limit` of `items`, evenly spread (the same ones every time for the same items)."""
+def sample_of(items: Sequence[T], limit: int) -> list[T]:
+    """At most `limit` of `items`, drawn at random but the same ones every time for the same items.
+
+    Random rather than every n-th: traffic with a period (a batch job, a
+    client's round-robin) would otherwise be sampled in step with it.
+    """
     if len(items) <= limit:
         return list(items)
-    step = len(items) / limit
-    return [items[int(i * step)] for i in range(limit)]
+    picked = random.Random(SAMPLE_SEED).sample(range(len(items)), limit)
+    return [items[i] for i in sorted(picked)]
 
 
 def not_tokenizable(slot: Slot) -> str:
@@ -51,8 +58,8 @@ def not_tokenizable(slot: Slot) -> str:
 async def measure(
     tokenizer: SlotTokenizer, slot: Slot, texts: Sequence[str], limit: int
 ) -> dict[str, int] | str:
-    """Inputs per out-of-vocabulary bin over an even sample of `texts`; else why not, in words."""
-    sample = even_sample(texts, limit)
+    """Inputs per out-of-vocabulary bin over an random sample of `texts`; else why not, in words."""
+    sample = sample_of(texts, limit)
     sem = asyncio.Semaphore(CONCURRENCY)
 
     async def one(text: str) -> Tokenized:
