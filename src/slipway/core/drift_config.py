@@ -35,7 +35,7 @@ class DriftConfig(BaseModel):
         f"suite has at least {EVALUATION_MIN_CASES} cases, else the traffic).",
     )
     oov_sample: Annotated[int, Range(0, 5000)] = Field(
-        300,
+        1000,
         description="Inputs of each side (the reference and the live window) the leader has the active "
         "slot's engine tokenize per comparison, for the out-of-vocabulary rate; 0: not measured.",
     )
