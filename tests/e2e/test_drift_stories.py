@@ -226,7 +226,8 @@ async def test_a_mix_unlike_the_versions_evaluation_is_flagged_against_it(tmp_pa
     assert "billing rose from 20% to 50%" in category["words"], category
     line = next(x for x in drifted["shown"].splitlines() if x.startswith("input drift"))
     assert line.startswith(
-        "input drift since customer-support-v2.1's evaluation (suite support v1 (300 cases)): category: drifted:"
+        "input drift since customer-support-v2.1's evaluation (suite support v1 (300 cases)): "
+        "category: drifted:"
     ), line
     assert "billing rose from 20% to 50%" in line, line
 
