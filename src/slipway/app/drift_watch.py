@@ -33,9 +33,8 @@ from typing import Any, Literal, Protocol
 from slipway.analysis.drift import DimensionDrift, DriftSettings, compare
 from slipway.analysis.input_profile import DIMENSIONS, OOV, profile
 from slipway.app.drift_oov import OovMeter
-from slipway.app.drift_reference import evaluation_window, latest_evaluation
+from slipway.app.drift_reference import evaluation_reference
 from slipway.core.drift_config import EVALUATION_MIN_CASES, DriftConfig
-from slipway.core.errors import ConfigError
 from slipway.core.notifications import Notification, Severity
 from slipway.core.ports import Clock, Notifier, SlotTokenizer
 from slipway.core.records import InputMix
@@ -200,51 +199,20 @@ class DriftWatch(ControlLoop):
     async def _evaluation_reference(self, slot: Slot, cfg: DriftConfig) -> Reference | str:
         """The cases of the suite the version was last evaluated on; else why not, in words.
 
-        Kept per version with the run it came from: a later run (a grown
-        suite) makes it again, and `auto` takes only a suite big enough to judge by.
+        `auto` takes only a suite big enough to judge by.
         """
         version = slot.version_label
-        evaluated = await latest_evaluation(self._store, version)
-        if evaluated is None:
-            return (
-                f"{version} has no evaluation run (slipway eval run SUITE), and drift.reference_from is "
-                "evaluation; set it to auto or traffic to compare with its first requests instead"
-            )
-        if cfg.reference_from == "auto" and evaluated.cases < EVALUATION_MIN_CASES:
-            return f"{evaluated.words()} has fewer than {EVALUATION_MIN_CASES} cases"
-        name, suite = f"{version}'s evaluation", evaluated.words()
-        ident = f"{slot.name}:{version}:{evaluated.run.id}"
-        source = f"suite {evaluated.suite.name} v{evaluated.suite.version}"
-
-        async def texts() -> list[str]:
-            window = await asyncio.to_thread(evaluation_window, evaluated.suite.cases, source)
-            return [i.input_text for i in window.inputs]
-
-        key = f"{REFERENCE_META_PREFIX}{slot.name}:{version}:evaluation"
-        raw = await self._store.get_meta(key)
-        if raw:
-            data = json.loads(raw)
-            if data.get("run") == evaluated.run.id:
-                return Reference(
-                    InputMix(data["counts"], int(data["requests"]), None, None),
-                    "evaluation",
-                    name,
-                    ident,
-                    texts,
-                    suite,
-                )
-        try:
-            window = await asyncio.to_thread(evaluation_window, evaluated.suite.cases, source)
-        except ConfigError as exc:
-            log.warning("drift: %s cannot be %s's reference: %s", source, version, exc)
-            return f"{source} cannot be read as a reference: {exc}"
-        counts = await asyncio.to_thread(profile, window)
-        kept = {"run": evaluated.run.id, "counts": counts, "requests": window.requests}
-        await self._store.set_meta(key, json.dumps(kept))
-        log.info("drift: reference of %s made from its evaluation on %s", version, suite)
-        return Reference(
-            InputMix(counts, window.requests, None, None), "evaluation", name, ident, texts, suite
-        )
+        found = await evaluation_reference(self._store, slot.name, version)
+        if isinstance(found, str):
+            if cfg.reference_from == "evaluation":
+                found += "; drift.reference_from is evaluation: set it to auto or traffic to compare with "
+                found += "its first requests instead"
+            return found
+        if cfg.reference_from == "auto" and found.cases < EVALUATION_MIN_CASES:
+            return f"{found.suite} has fewer than {EVALUATION_MIN_CASES} cases"
+        mix = InputMix(found.counts, found.cases, None, None)
+        ident = f"{slot.name}:{version}:{found.run_id}"
+        return Reference(mix, "evaluation", f"{version}'s evaluation", ident, found.texts, found.suite)
 
     async def _traffic_reference(self, slot: Slot, cfg: DriftConfig) -> InputMix | int:
         """The version's first requests once it took all traffic, made once they exist; else how many

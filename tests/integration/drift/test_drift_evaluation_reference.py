@@ -121,3 +121,16 @@ async def test_a_later_evaluation_makes_the_reference_again(store: Store) -> Non
     await evaluated(store, "v2.1", cases(billing=150, shipping=150), at=2.0)
     again = await drift.check(EVALUATION)
     assert (again["state"], again["reference_suite"]) == ("steady", "suite support v2 (300 cases)"), again
+
+
+async def test_a_stored_suite_that_is_no_longer_valid_is_said_not_used(store: Store) -> None:
+    told, traffic = Told(), Traffic(store)
+    broken = cases(billing=150, shipping=150)
+    broken[7] = {"id": "c7", "prompt": SHORT, "bogus": 1}  # a field no case has: not a case any more
+    await evaluated(store, "v2.1", broken, at=1.0)
+    await traffic.send_mix(900, long_every=1000)
+    report = await watch(store, told, EVALUATION).check(EVALUATION)
+    assert report["state"] == "no reference", report
+    assert report["reference_missing"].startswith("suite support v1 cannot be read as a reference:"), report
+    # With auto, the version's first requests stand in.
+    assert (await watch(store, told, AUTO).check(AUTO))["reference"] == "traffic"
