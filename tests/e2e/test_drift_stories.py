@@ -236,3 +236,26 @@ async def test_the_same_mix_is_steady_against_the_versions_first_requests(tmp_pa
     steady = await evaluated_then_served(tmp_path, "traffic", lambda d: d["state"] != "building")
     assert (steady["state"], steady["reference"]) == ("steady", "traffic"), steady["dimensions"]
     assert "input drift: none since customer-support-v2.1's first 600 requests" in steady["shown"]
+
+
+async def test_asked_to_compare_with_an_evaluation_that_never_ran_status_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    drift = "drift: {interval: 1m, window: 300, reference: 600, reference_from: evaluation}\n"
+    with (
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2"), seed=1) as green,
+        live_gateway(tmp_path, routing_yaml(blue, green, extra=drift), clock=clock) as gw,
+    ):
+        await traffic(gw.url, 50, labels=False)
+        missing = drift_after_a_check(gw, clock, "no reference")
+        assert missing["reference_missing"].startswith(
+            "customer-support-v2.1 has no evaluation run (slipway eval run SUITE --slot blue); "
+            "drift.reference_from is evaluation: set it to auto or traffic"
+        ), missing
+        shown = run_cli(gw.url, ["status"], env={"COLUMNS": "250"})
+        assert (
+            "input drift: no reference for customer-support-v2.1: customer-support-v2.1 has no evaluation run"
+            in (shown.stdout)
+        ), shown.stdout
