@@ -11,9 +11,11 @@ requests. Both are profiled on every input dimension (`analysis.input_profile`:
 category from every record, length, script, code, JSON, numbers and turns
 from the inputs the gateway kept), off the event loop: a window's texts are
 a few megabytes at most, but their regular expressions must not hold up
-requests. Each comparison (`analysis.drift`) is kept in the store for
-`slipway status` and `/metrics` on every replica, with the reference named
-("since v2.2's evaluation", "since v2.2's first 1,000 requests"). A
+requests. The out-of-vocabulary rate is asked of the active slot's engine
+on samples of both sides (`app.drift_oov`), the reference's once. Each
+comparison (`analysis.drift`) is kept in the store for `slipway status` and
+`/metrics` on every replica, with the reference named ("since v2.2's
+evaluation", "since v2.2's first 1,000 requests"). A
 dimension found drifting by two comparisons in a row is notified once
 (`drift.detected`): at one comparison every 15 minutes, one unlucky window
 a month would otherwise page someone. When it no longer drifts, `drift.cleared`.
