@@ -30,8 +30,10 @@ import httpx
 
 from slipway.backends.http_errors import backend_errors
 from slipway.backends.openai_compat import OpenAICompatBackend, auth_headers
+from slipway.backends.tokenize import read_vllm, vllm_request
 from slipway.backends.vllm_metrics import VllmLoad, parse_vllm_metrics
 from slipway.core.errors import BackendError, BackendTimeout, BackendUnavailable, UpstreamStatusError
+from slipway.core.tokens import MAX_TOKENIZE_CHARS, Tokenized
 from slipway.core.types import Slot, SlotHealth
 
 log = logging.getLogger("slipway.backends.vllm")
@@ -89,6 +91,22 @@ def _same_path(a: str, b: str) -> bool:
 
 
 class VllmBackend(OpenAICompatBackend):
+    async def tokenize(self, slot: Slot, text: str) -> Tokenized:
+        """vLLM's split of `text` (`POST /tokenize` with token strings), by the slot's model's tokenizer."""
+        with backend_errors(slot, "tokenizing an input"):
+            resp = await self._client.post(
+                slot.endpoint + "/tokenize",
+                json=vllm_request(slot.backend_model, text[:MAX_TOKENIZE_CHARS]),
+                headers=auth_headers(slot),
+                timeout=slot.connect_timeout_s + 5,
+            )
+            resp.raise_for_status()
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        return read_vllm(slot, body)
+
     async def models(self, slot: Slot) -> list[VllmModel]:
         """What the server serves now (raises BackendError when it cannot be asked)."""
         with backend_errors(slot, "listing models"):
