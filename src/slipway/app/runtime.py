@@ -44,9 +44,9 @@ from slipway.backends.engine.fleet import EngineFleet, EngineSpec
 from slipway.backends.engine.provision import EngineProvisioner
 from slipway.backends.factory import SlotBackends
 from slipway.backends.provisioners import ProvisionerChain, VllmAdapterProvisioner
+from slipway.core.adapter_probe_config import AdapterProbeConfig
 from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.checklist import ChecklistAsk, checklist_slot
-from slipway.core.adapter_probe_config import AdapterProbeConfig
 from slipway.core.checklist_config import ChecklistConfig
 from slipway.core.config import (
     BakeConfig,
