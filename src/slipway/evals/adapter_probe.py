@@ -4,9 +4,11 @@ Two questions, both from greedy answers (temperature 0, a fixed seed), so a
 name's answer to a prompt is a fixed string:
 
 - Does the candidate adapter change anything? Its sequential answers are
-  compared with its base's (and other adapters'); identical on every prompt
-  means the adapter is not in effect (a wrong file, LoRA weights of zero, or
-  an engine that does not apply it), which no single-name smoke test can see.
+  compared with its base's; identical on every prompt means the adapter is
+  not in effect (a wrong file, LoRA weights of zero, or an engine that does
+  not apply it), which no single-name smoke test can see. Identical to
+  another adapter is only a note: two versions of one fine-tune often agree
+  on every representative prompt, and that is not a fault.
 - Cross-talk: each answer from the concurrent mixed batch is compared with
   the same name's sequential answer. One that differs and equals another
   name's sequential answer was computed with the other name's weights.
@@ -133,6 +135,8 @@ class ProbeReport:
     examples: tuple[CrossTalk, ...] = ()
     #: Sentences saying which names the candidate adapter answered exactly like.
     identical: tuple[str, ...] = ()
+    #: Notes that change no verdict: the candidate answered exactly like another adapter.
+    notes: tuple[str, ...] = ()
     left_out: tuple[str, ...] = ()
     reference_errors: int = 0
     fix: str = ""
@@ -162,6 +166,7 @@ class ProbeReport:
             "names": [n.to_dict() for n in self.names],
             "examples": [e.to_dict() for e in self.examples],
             "identical": list(self.identical),
+            "notes": list(self.notes),
             "left_out": list(self.left_out),
             "reference_errors": self.reference_errors,
             "problems": list(self.problems),
@@ -190,6 +195,7 @@ class ProbeReport:
                 )
         for e in self.examples:
             lines.append(f"  e.g. {e.name} on {e.prompt_id!r} answered like {e.like}: {e.answer_head!r}")
+        lines.extend(f"  note: {note}" for note in self.notes)
         if self.left_out:
             lines.append(f"  not probed (adapter_probe.max_names): {', '.join(self.left_out)}")
         if self.fix and self.outcome == "failed":
@@ -247,7 +253,7 @@ def judge_probe(
         if len(examples) < MAX_EXAMPLES:
             examples.append(CrossTalk(a.name, a.prompt_id, like, _head(a.text)))
 
-    identical = _identical(names, prompts, ref)
+    identical, notes = _identical(names, prompts, ref)
     compared = sum(t.matched + t.cross_talk + t.unstable for t in counts.values())
     problems: list[str] = []
     cross = sum(t.cross_talk for t in counts.values())
@@ -286,6 +292,7 @@ def judge_probe(
         max_tokens=config.max_tokens,
         examples=tuple(examples),
         identical=tuple(identical),
+        notes=tuple(notes),
         left_out=tuple(left_out),
         reference_errors=ref_errors,
     )
@@ -326,12 +333,13 @@ class _Tally:
 
 def _identical(
     names: Sequence[ProbeName], prompts: Sequence[ProbePrompt], ref: Mapping[tuple[str, str], str]
-) -> list[str]:
-    """Sentences for each name the candidate adapter answered exactly like on every prompt."""
+) -> tuple[list[str], list[str]]:
+    """The bases the candidate adapter answered exactly like on every prompt, and the other adapters."""
     candidate = next((n for n in names if n.candidate), None)
     if candidate is None or candidate.base:
-        return []
-    found: list[str] = []
+        return [], []
+    like_base: list[str] = []
+    like_adapter: list[str] = []
     for other in names:
         if other is candidate or (other.source is not None and other.source == candidate.source):
             continue
@@ -340,19 +348,21 @@ def _identical(
             for p in prompts
             if (candidate.name, p.id) in ref and (other.name, p.id) in ref
         ]
-        if pairs and all(a == b for a, b in pairs):
-            kind = "its base model" if other.base else "adapter"
-            cause = (
-                "the adapter changes nothing (a wrong file, LoRA weights of zero, or the engine not "
-                "applying it)"
-                if other.base
-                else "the same weights under two names, or neither adapter applied"
+        if not pairs or any(a != b for a, b in pairs):
+            continue
+        if other.base:
+            like_base.append(
+                f"adapter {candidate.name} answered exactly like its base model {other.name} on all "
+                f"{len(pairs)} probe prompts: the adapter changes nothing (a wrong file, LoRA weights of "
+                "zero, or the engine not applying it)"
             )
-            found.append(
-                f"adapter {candidate.name} answered exactly like {kind} {other.name} on all {len(pairs)} "
-                f"probe prompts: {cause}"
+        else:
+            like_adapter.append(
+                f"adapter {candidate.name} answered exactly like adapter {other.name} on all {len(pairs)} "
+                "probe prompts (fine for two versions of one fine-tune; if they should differ there, check "
+                "the files), so cross-talk between the two cannot be seen on these prompts"
             )
-    return found
+    return like_base, like_adapter
 
 
 def _head(text: str) -> str:

@@ -62,13 +62,15 @@ def test_nothing_compared_fails_rather_than_passing_silently() -> None:
     assert "no mixed answer could be compared" in report.reason
 
 
-def test_identical_to_another_adapter_fails_unless_loaded_from_the_same_files() -> None:
+def test_identical_to_another_adapter_is_a_note_and_not_a_failure() -> None:
     same = refs(base=("b1", "b2"), a1=("y1", "y2"), a2=("y1", "y2"))
-    report = judge_probe(TARGETS, NAMES, PROMPTS, same, [], CONFIG)
-    assert report.identical and "exactly like adapter a1" in report.identical[0]
+    report = judge_probe(TARGETS, NAMES, PROMPTS, same, [Answer("a2", "p1", "y1")], CONFIG)
+    assert report.outcome == "passed" and not report.identical
+    assert "exactly like adapter a1" in report.notes[0]
+    assert "note: adapter a2 answered exactly like adapter a1" in report.render_text()
     twin = ProbeName("a1", SLOT, source="/a2")
     report = judge_probe(TARGETS, [A2, BASE, twin], PROMPTS, same, [Answer("a2", "p1", "y1")], CONFIG)
-    assert report.outcome == "passed"
+    assert not report.notes
 
 
 def test_a_base_model_candidate_is_not_asked_to_differ() -> None:
