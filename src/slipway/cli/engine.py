@@ -36,6 +36,8 @@ def _engine_name(value: str) -> str:
     if value not in ENGINES:
         raise typer.BadParameter(f"unknown engine {value!r}; choose one of: {', '.join(ENGINES)}")
     return value
+
+
 console: Console = make_console(stderr=True)
 
 

@@ -93,7 +93,11 @@ def _loaded(root: Path) -> TinyHfModel | None:
     except (OSError, ValueError):
         return None
     model = TinyHfModel(root, root / "base", root / V2_1.version, root / V2_2.version, report)
-    needed = (model.base / "config.json", model.v2_1 / "adapter_config.json", model.v2_2 / "adapter_config.json")
+    needed = (
+        model.base / "config.json",
+        model.v2_1 / "adapter_config.json",
+        model.v2_2 / "adapter_config.json",
+    )
     return model if all(p.is_file() for p in needed) else None
 
 

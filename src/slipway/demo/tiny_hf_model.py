@@ -64,8 +64,8 @@ LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 #: The chat template renders the messages' text as the prompt, so a chat and a
 #: completion with the same text reach the model as the same tokens.
 CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}"
-BASE_STEPS = 700
-ADAPTER_STEPS = 300
+BASE_STEPS = 350
+ADAPTER_STEPS = 120
 BATCH = 64
 _SPLIT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 
@@ -165,7 +165,7 @@ def train(model: Any, data: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]
         loss.backward()
         opt.step()
         sched.step()
-        loss_value = float(loss)
+        loss_value = float(loss.detach())
     model.eval()
     return loss_value
 
@@ -269,6 +269,8 @@ def _name_base(config_path: Path, base_dir: Path) -> None:
     """Record the base directory itself, so a loader finds the base this adapter was trained on."""
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config["base_model_name_or_path"] = str(base_dir)
+    # PEFT writes the target modules in set order, which changes from run to run.
+    config["target_modules"] = sorted(config["target_modules"])
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 

@@ -250,7 +250,9 @@ class _PipProgress:
 
 
 def _check_imports(venv_python: Path, log_path: Path) -> None:
-    code = "import transformers, peft, vllm; print(vllm.__version__, transformers.__version__, peft.__version__)"
+    code = (
+        "import transformers, peft, vllm; print(vllm.__version__, transformers.__version__, peft.__version__)"
+    )
     try:
         done = subprocess.run(
             [str(venv_python), "-c", code], capture_output=True, text=True, timeout=300, check=False
