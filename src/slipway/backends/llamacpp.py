@@ -90,7 +90,12 @@ class LlamaCppBackend(OpenAICompatBackend):
             )
             for i, path in enumerate(info.adapters)
         )
-        return ProbeTargets(names=(base, *adapters), one_at_a_time="with --parallel 1 (one slot)")
+        one = (
+            "with `parallel: 1` under its engines: entry"
+            if is_engine_endpoint(slot.endpoint)
+            else "with --parallel 1"
+        )
+        return ProbeTargets(names=(base, *adapters), one_at_a_time=one)
 
     async def check(self, slot: Slot) -> SlotHealth:
         try:
