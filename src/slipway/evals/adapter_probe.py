@@ -30,6 +30,10 @@ if TYPE_CHECKING:  # smoke.py imports this module for its report
 
 MAX_EXAMPLES: Final = 3
 HEAD_CHARS: Final = 60
+#: A backend lists the names: one longer than this is not probed (nor repeated in the record).
+MAX_NAME_CHARS: Final = 256
+#: Names left out are listed up to this many, then counted, so a server listing thousands stays small.
+MAX_LEFT_OUT: Final = 10
 
 Outcome = Literal["passed", "failed", "skipped"]
 
@@ -71,8 +75,15 @@ def probe_prompts(cases: Sequence[SmokeCase], config: AdapterProbeConfig) -> lis
 
 def choose_names(names: Sequence[ProbeName], limit: int) -> tuple[list[ProbeName], list[str]]:
     """The candidate, then the bases, then other adapters, up to `limit`; and the names left out."""
-    ordered = sorted(names, key=lambda n: (not n.candidate, not n.base))
-    return list(ordered[:limit]), [n.name for n in ordered[limit:]]
+    fit = [n for n in names if n.candidate or len(n.name) <= MAX_NAME_CHARS]
+    ordered = sorted(fit, key=lambda n: (not n.candidate, not n.base))
+    rest = [n.name for n in ordered[limit:]]
+    left_out = rest[:MAX_LEFT_OUT]
+    if len(rest) > MAX_LEFT_OUT:
+        left_out.append(f"{len(rest) - MAX_LEFT_OUT} more")
+    if len(fit) < len(names):
+        left_out.append(f"{len(names) - len(fit)} with a name over {MAX_NAME_CHARS} characters")
+    return list(ordered[:limit]), left_out
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,3 +101,10 @@ def test_prompts_come_from_the_config_first_and_are_bounded() -> None:
         "max_tokens": 5,
         "stream": False,
     }
+
+
+def test_names_left_out_stay_few_and_short_whatever_the_server_lists() -> None:
+    listed = [A2, BASE, *(ProbeName(f"x{i}", SLOT) for i in range(40)), ProbeName("y" * 300, SLOT)]
+    chosen, left = choose_names(listed, 3)
+    assert [n.name for n in chosen] == ["a2", "base", "x0"]
+    assert left == [*(f"x{i}" for i in range(1, 11)), "29 more", "1 with a name over 256 characters"]
