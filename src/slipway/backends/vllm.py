@@ -20,6 +20,9 @@ drained the requests sent to it (see `core.colocation.unload_blockers`).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +30,16 @@ import httpx
 
 from slipway.backends.http_errors import backend_errors
 from slipway.backends.openai_compat import OpenAICompatBackend, auth_headers
+from slipway.backends.vllm_metrics import VllmLoad, parse_vllm_metrics
 from slipway.core.adapter_probe import ProbeName, ProbeTargets
 from slipway.core.errors import BackendError, BackendTimeout, BackendUnavailable, UpstreamStatusError
 from slipway.core.types import Slot, SlotHealth
 
+log = logging.getLogger("slipway.backends.vllm")
+
 RUNTIME_FLAG = "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"
+#: How often an unload asks vLLM whether the adapter's requests are done.
+DRAIN_POLL_S = 0.1
 RUNTIME_HINT = (
     f"start vLLM with {RUNTIME_FLAG} in its environment (and --enable-lora) to load adapters at run "
     "time, or list the adapter at start with --lora-modules NAME=PATH"
@@ -143,6 +151,10 @@ class VllmBackend(OpenAICompatBackend):
             detail = f"serves LoRA adapter {wanted!r} on base {entry.parent!r}{source}"
         else:
             detail = f"serves base model {wanted!r}"
+        load = await self.load(slot)
+        described = load.describe(wanted if entry.is_adapter else None) if load is not None else ""
+        if described:
+            detail = f"{detail} ({described})"
         # vLLM reports no per-model memory: its KV cache is preallocated for the whole server.
         return SlotHealth(True, True, detail, names, None)
 
@@ -168,6 +180,18 @@ class VllmBackend(OpenAICompatBackend):
             for m in listed
         )
         return ProbeTargets(names=names, one_at_a_time="with --max-num-seqs 1")
+
+    async def load(self, slot: Slot) -> VllmLoad | None:
+        """How busy the server is, from its /metrics; None when it does not say (a hint, never an error)."""
+        try:
+            resp = await self._client.get(
+                slot.endpoint + "/metrics", headers=auth_headers(slot), timeout=slot.connect_timeout_s + 5
+            )
+        except httpx.HTTPError:
+            return None
+        if resp.status_code != 200:
+            return None
+        return parse_vllm_metrics(resp.text)
 
     async def load_adapter(self, slot: Slot, name: str, path: str) -> str:
         """Load adapter `path` under `name` (idempotent when `name` already serves that path)."""
@@ -203,7 +227,12 @@ class VllmBackend(OpenAICompatBackend):
         )
 
     async def unload_adapter(self, slot: Slot, name: str) -> bool:
-        """Unload adapter `name`; False when it was not loaded. Call only after draining its requests."""
+        """Unload adapter `name` once vLLM has no request for it; False when it was not loaded.
+
+        Call it once nothing routes to the adapter any more; the requests
+        already sent there are what it waits for (see `wait_drained`).
+        """
+        await self.wait_drained(slot, name, slot.read_timeout_s)
         resp = await self._post(slot, "/v1/unload_lora_adapter", {"lora_name": name})
         if resp.status_code == 200:
             return True
@@ -220,6 +249,31 @@ class VllmBackend(OpenAICompatBackend):
         raise self._status_error(
             slot, resp, f"vLLM could not unload adapter {name!r}: {message}", "read the vLLM server's log"
         )
+
+    async def wait_drained(self, slot: Slot, name: str, timeout: float) -> bool:
+        """Wait until vLLM's /metrics shows no running or waiting request for adapter `name`.
+
+        The route has already moved away, so no new request arrives; those
+        sent before the move are still decoding, and unloading under them
+        would free the adapter while it answers. True when drained (or the
+        server publishes no metrics, so there is nothing to wait for); False
+        when `timeout` passed first: the unload goes ahead, as a request that
+        outlives the slot's read timeout has failed at the gateway anyway.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            load = await self.load(slot)
+            if load is None or (name not in load.running_adapters and name not in load.waiting_adapters):
+                return True
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "adapter %s on %s still has requests after %.0f s; unloading it anyway",
+                    name,
+                    slot.endpoint,
+                    timeout,
+                )
+                return False
+            await asyncio.sleep(DRAIN_POLL_S)
 
     async def _listed(self, slot: Slot, name: str) -> VllmModel | None:
         return next((m for m in await self.models(slot) if m.id == name), None)
