@@ -44,6 +44,7 @@ from slipway.backends.engine.fleet import EngineFleet, EngineSpec
 from slipway.backends.engine.provision import EngineProvisioner
 from slipway.backends.factory import SlotBackends
 from slipway.backends.provisioners import ProvisionerChain, VllmAdapterProvisioner
+from slipway.core.adapter_probe_config import AdapterProbeConfig
 from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.checklist import ChecklistAsk, checklist_slot
 from slipway.core.checklist_config import ChecklistConfig
@@ -275,7 +276,13 @@ class Runtime:
             provisioners = ProvisionerChain([self.provisioner, VllmAdapterProvisioner(self.backends.vllm)])
             book = DeploymentBook(store)
             controller = RouteController(
-                store, self.routes, book, self.backends, provisioner=provisioners, notifier=self.notifier()
+                store,
+                self.routes,
+                book,
+                self.backends,
+                provisioner=provisioners,
+                notifier=self.notifier(),
+                adapter_probe=self.adapter_probe_config,
             )
             undo.push_async_callback(controller.close)
             await controller.load()
@@ -395,6 +402,9 @@ class Runtime:
         shadow.start()
         # Last: once elected, this replica's loops act on everything the lines above set up.
         started.replica.start()
+
+    def adapter_probe_config(self) -> AdapterProbeConfig:
+        return self.config.adapter_probe if self.config is not None else AdapterProbeConfig()
 
     def checklist_config(self) -> ChecklistConfig:
         return self.config.checklist if self.config is not None else ChecklistConfig()

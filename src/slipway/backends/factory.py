@@ -12,6 +12,7 @@ from slipway.backends.ollama import OllamaBackend
 from slipway.backends.openai_compat import OpenAICompatBackend
 from slipway.backends.release import BackendReleaser
 from slipway.backends.vllm import VllmBackend
+from slipway.core.adapter_probe import ProbeTargets
 from slipway.core.lora import EngineDirectory, EngineInfo
 from slipway.core.ports import SlotTokenizer
 from slipway.core.types import BackendKind, RouteTable, Slot, SlotHealth
@@ -57,6 +58,16 @@ class SlotBackends:
 
     async def complete(self, slot: Slot, request: dict[str, Any]) -> str:
         return await self._for(slot).complete(slot, request)
+
+    async def probe_targets(self, slot: Slot) -> ProbeTargets:
+        """The model names sharing `slot`'s engine, for the adapter probe (core.adapter_probe)."""
+        if slot.kind is BackendKind.VLLM:
+            return await self.vllm.probe_targets(slot)
+        if slot.kind is BackendKind.LLAMACPP:
+            return await self._llamacpp.probe_targets(slot)
+        return ProbeTargets(
+            skipped=f"a {slot.kind} slot: slipway cannot tell which other model names share its engine"
+        )
 
     async def colocation_warnings(self, table: RouteTable, slot: Slot) -> list[str]:
         """What staging `slot` beside `table`'s slots will cost (core.colocation.ColocationAdvisor)."""

@@ -9,6 +9,7 @@ else runs, it is read once from `GET /lora-adapters` and cached in the same
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
 import httpx
@@ -16,8 +17,9 @@ import httpx
 from slipway.backends.http_errors import backend_errors
 from slipway.backends.openai_compat import OpenAICompatBackend, auth_headers
 from slipway.backends.tokenize import llamacpp_request, read_llamacpp
+from slipway.core.adapter_probe import ProbeName, ProbeTargets
 from slipway.core.errors import BackendError, BackendUnavailable, NotFoundError
-from slipway.core.lora import EngineDirectory, EngineInfo, is_engine_endpoint
+from slipway.core.lora import EngineDirectory, EngineInfo, is_engine_endpoint, match_adapter
 from slipway.core.tokens import MAX_TOKENIZE_CHARS, Tokenized
 from slipway.core.types import Slot, SlotHealth
 
@@ -70,6 +72,32 @@ class LlamaCppBackend(OpenAICompatBackend):
             return {"lora": info.lora_for(slot.adapter, where=f"slot {slot.name!r} ({slot.endpoint})")}
         except NotFoundError as exc:
             raise BackendError(exc.message, hint=exc.hint, slot=slot.name) from exc
+
+    async def probe_targets(self, slot: Slot) -> ProbeTargets:
+        """The base model and every loaded adapter: one llama-server, adapters chosen per request."""
+        info = await engine_for(self._engines, self._client, slot)
+        if not info.adapters:
+            return ProbeTargets(
+                skipped=f"llama-server at {slot.endpoint} loaded no adapters: it serves the base model alone"
+            )
+        where = f"slot {slot.name!r} ({slot.endpoint})"
+        try:
+            chosen = None if slot.adapter is None else match_adapter(info.adapters, slot.adapter, where=where)
+        except NotFoundError as exc:
+            raise BackendError(exc.message, hint=exc.hint, slot=slot.name) from exc
+        base = ProbeName("base model", slot.with_changes(adapter=None), candidate=chosen is None, base=True)
+        adapters = tuple(
+            ProbeName(
+                PurePath(path).name, slot.with_changes(adapter=path), candidate=i == chosen, source=path
+            )
+            for i, path in enumerate(info.adapters)
+        )
+        one = (
+            "with `parallel: 1` under its engines: entry"
+            if is_engine_endpoint(slot.endpoint)
+            else "with --parallel 1"
+        )
+        return ProbeTargets(names=(base, *adapters), one_at_a_time=one)
 
     async def check(self, slot: Slot) -> SlotHealth:
         try:

@@ -32,6 +32,7 @@ from slipway.backends.http_errors import backend_errors
 from slipway.backends.openai_compat import OpenAICompatBackend, auth_headers
 from slipway.backends.tokenize import read_vllm, vllm_request
 from slipway.backends.vllm_metrics import VllmLoad, parse_vllm_metrics
+from slipway.core.adapter_probe import ProbeName, ProbeTargets
 from slipway.core.errors import BackendError, BackendTimeout, BackendUnavailable, UpstreamStatusError
 from slipway.core.tokens import MAX_TOKENIZE_CHARS, Tokenized
 from slipway.core.types import Slot, SlotHealth
@@ -174,6 +175,29 @@ class VllmBackend(OpenAICompatBackend):
             detail = f"{detail} ({described})"
         # vLLM reports no per-model memory: its KV cache is preallocated for the whole server.
         return SlotHealth(True, True, detail, names, None)
+
+    async def probe_targets(self, slot: Slot) -> ProbeTargets:
+        """Every name this vLLM serves: one engine runs them all, batching their requests together."""
+        listed = await self.models(slot)
+        wanted = slot.backend_model
+        if not any(m.id == wanted for m in listed):
+            return ProbeTargets(skipped=f"vLLM at {slot.endpoint} does not list {wanted!r}")
+        if len(listed) < 2:
+            return ProbeTargets(
+                skipped=f"vLLM at {slot.endpoint} serves only {wanted!r}: no other model name shares "
+                "its engine"
+            )
+        names = tuple(
+            ProbeName(
+                name=m.id,
+                slot=slot.with_changes(upstream_model=m.id, adapter=m.id if m.is_adapter else None),
+                candidate=m.id == wanted,
+                base=not m.is_adapter,
+                source=m.root if m.is_adapter else None,
+            )
+            for m in listed
+        )
+        return ProbeTargets(names=names, one_at_a_time="with --max-num-seqs 1")
 
     async def load(self, slot: Slot) -> VllmLoad | None:
         """How busy the server is, from its /metrics; None when it does not say (a hint, never an error)."""

@@ -98,6 +98,7 @@ def deploy(
         for case in smoke_report.get("cases", []):
             table.add_row(str(case.get("id")), "[green]pass[/]" if case.get("passed") else "[red]fail[/]")
         console.print(table)
+        print_probe(smoke_report.get("adapter_probe"))
     report = dep["detail"].get("checklist")
     if isinstance(report, dict):
         print_checklist(report)
@@ -155,3 +156,14 @@ def deploy(
             f"{version} staged in slot {dep['slot']} ({dep['status']}); "
             f"switch with `slipway switch {dep['slot']}`"
         )
+
+
+def print_probe(probe: object) -> None:
+    """The adapter probe's lines under the smoke table; a failure in warn mode stands out as a warning."""
+    if not isinstance(probe, dict) or not isinstance(probe.get("text"), str):
+        return
+    text = escape(probe["text"])
+    if probe.get("outcome") == "failed":
+        console.print(f"[yellow]warning:[/] {text}")
+    else:
+        console.print(text, highlight=False)

@@ -28,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from slipway.core.adapter_probe_config import AdapterProbeConfig
 from slipway.core.canary_schedule import (
     DEFAULT_GUARD_INTERVAL,
     DEFAULT_HOLD_LIMIT,
@@ -56,7 +57,8 @@ from slipway.core.slot_config import EngineConfig, SlotConfig
 from slipway.core.types import WEIGHT_SCALE, RouteTable
 
 TOP_LEVEL_KEYS = {
-    "name", "active_slot", "slots", "weights", "gateway", "engines", "canary", "shadow", "notify"
+    "name", "active_slot", "slots", "weights", "gateway", "engines", "canary", "shadow", "notify",
+    "adapter_probe",
 }  # fmt: skip
 
 
@@ -296,6 +298,7 @@ class RoutingConfig(BaseModel):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
     checklist: ChecklistConfig = Field(default_factory=ChecklistConfig)
+    adapter_probe: AdapterProbeConfig = Field(default_factory=AdapterProbeConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> RoutingConfig:

@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from slipway.core.errors import ConfigError
 from slipway.core.labels import answer_label, normalize_label
+from slipway.evals.adapter_probe import ProbeReport
 
 RECOMMENDED_MIN: Final = 10
 RECOMMENDED_MAX: Final = 20
@@ -135,6 +136,8 @@ class CaseResult:
 class SmokeReport:
     results: tuple[CaseResult, ...]
     warnings: tuple[str, ...] = ()
+    #: The adapter probe, when the slot's engine serves several model names (or why it was skipped).
+    probe: ProbeReport | None = None
 
     @property
     def total(self) -> int:
@@ -158,8 +161,11 @@ class SmokeReport:
 
     @property
     def passed(self) -> bool:
-        """Every case passed; an empty run proves nothing and does not pass."""
-        return self.total > 0 and not self.failed
+        """Every case passed, and the adapter probe did not fail in required mode.
+
+        An empty run proves nothing and does not pass.
+        """
+        return self.total > 0 and not self.failed and not (self.probe is not None and self.probe.blocks)
 
     def by_category(self) -> dict[str, tuple[int, int]]:
         """(passed, total) per category, so a report shows where a model broke."""
@@ -182,11 +188,14 @@ class SmokeReport:
             "categories": {k: {"passed": ok, "total": n} for k, (ok, n) in self.by_category().items()},
             "failed": [r.to_dict() for r in self.failed],
             "cases": [r.to_dict() for r in self.results],
+            "adapter_probe": self.probe.to_dict() if self.probe is not None else None,
         }
 
     def render_text(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
         lines = [f"smoke test {verdict}: {self.passed_count}/{self.total} cases passed"]
+        if self.probe is not None and self.probe.blocks:
+            lines[0] += ", adapter probe failed"
         if self.errored_count:
             lines[0] += f" ({self.errored_count} could not be run)"
         categories = self.by_category()
@@ -197,6 +206,8 @@ class SmokeReport:
             if r.output_head and not r.errored:
                 lines.append(f"       answer: {_preview(r.output_head)}")
         lines.extend(f"  warning: {w}" for w in self.warnings)
+        if self.probe is not None:
+            lines.extend("  " + line for line in self.probe.render_text().splitlines())
         return "\n".join(lines)
 
 

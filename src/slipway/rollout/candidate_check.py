@@ -10,13 +10,16 @@ warnings, the smoke report) and ends FAILED or SMOKE_FAILED on a refusal.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
+from slipway.core.adapter_probe_config import AdapterProbeConfig
 from slipway.core.colocation import ColocationAdvisor
 from slipway.core.deployments import Deployment, DeploymentStatus
 from slipway.core.errors import SmokeTestFailed, TransitionError
 from slipway.core.ports import SlotBackend
 from slipway.core.types import RouteTable, Slot
 from slipway.evals.smoke import SmokeCase
+from slipway.rollout.adapter_probe import probe_slot
 from slipway.rollout.deployment_book import DeploymentBook
 from slipway.rollout.smoke import run_smoke
 
@@ -29,8 +32,15 @@ async def check_candidate(
     slot: Slot,
     smoke_cases: list[SmokeCase] | None,
     say: Callable[[str], None],
+    *,
+    probe: AdapterProbeConfig | None = None,
 ) -> None:
-    """Raise, with the deployment settled, unless `slot` is ready and passes `smoke_cases`."""
+    """Raise, with the deployment settled, unless `slot` is ready and passes `smoke_cases`.
+
+    After passing cases, the adapter `probe` runs as part of the smoke test:
+    a slot whose engine serves other names too can pass every case alone and
+    still answer with another name's weights once users' requests share a batch.
+    """
     health = await backend.check(slot)
     dep.detail["health"] = health.detail
     if isinstance(backend, ColocationAdvisor):
@@ -54,13 +64,20 @@ async def check_candidate(
         await deployments.move(dep, DeploymentStatus.SMOKE_TESTING)
         say(f"running {len(smoke_cases)} smoke prompts against {slot.name}")
         report = await run_smoke(backend, slot, smoke_cases)
+        if report.passed:
+            checked = await probe_slot(backend, slot, smoke_cases, probe or AdapterProbeConfig(), say)
+            report = replace(report, probe=checked)
+            say(checked.render_text().splitlines()[0])
         dep.detail["smoke"] = report.to_dict()
         if not report.passed:
             await deployments.settle(dep, DeploymentStatus.SMOKE_FAILED)
+            hint = "fix the model or the expectations (failed prompts in the report) and deploy again"
+            if report.probe is not None and report.probe.blocks:
+                hint = report.probe.fix
             raise SmokeTestFailed(
                 f"smoke test failed on slot {slot.name!r}; traffic stays on {table.active!r}",
                 report=report.to_dict(),
-                hint="fix the model or the expectations (failed prompts in the report) and deploy again",
+                hint=hint,
             )
         say(f"smoke test passed ({report.to_dict().get('passed_count', len(smoke_cases))} prompts)")
     else:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from slipway.core.adapter_probe_config import AdapterProbeConfig
 from slipway.core.deployments import Deployment
 from slipway.core.errors import ConflictError, SlipwayError, TransitionError
 from slipway.core.ports import Notifier, RoutePublisher, RouteStore, SlotBackend, SlotProvisioner
@@ -80,8 +81,11 @@ class RouteController:
         wall: Callable[[], float] = time.time,
         provisioner: SlotProvisioner | None = None,
         notifier: Notifier | None = None,
+        adapter_probe: Callable[[], AdapterProbeConfig] = AdapterProbeConfig,
     ) -> None:
         self._routes = routes
+        #: Read at each deploy, so a reloaded config's probe settings apply to the next one.
+        self._adapter_probe = adapter_probe
         #: Told of each change committed here that no rollout announces itself (see `commit`).
         self._notifier = notifier
         self._provisioner = provisioner
@@ -116,6 +120,10 @@ class RouteController:
     @property
     def provisioner(self) -> SlotProvisioner | None:
         return self._provisioner
+
+    def adapter_probe(self) -> AdapterProbeConfig:
+        """The config's `adapter_probe:` section now: how a deploy's smoke test probes a shared engine."""
+        return self._adapter_probe()
 
     async def load(self) -> RouteTable | None:
         self._table = await self._routes.load_routes()

@@ -94,7 +94,14 @@ class BlueGreenStager:
         gate: DeployGate | None = None,
     ) -> Deployment:
         await check_candidate(
-            self._routes.backend, self._routes.deployments, dep, table, slot, smoke_cases, say
+            self._routes.backend,
+            self._routes.deployments,
+            dep,
+            table,
+            slot,
+            smoke_cases,
+            say,
+            probe=self._routes.adapter_probe(),
         )
         async with self._routes.lock:
             table = self._routes.table

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from slipway.core.adapter_probe_config import AdapterProbeConfig
 from slipway.core.config import CanaryConfig, NotifyConfig, RoutingConfig
 from slipway.core.drift_config import DriftConfig
 from slipway.core.email_config import EmailConfig
@@ -42,6 +43,7 @@ def test_every_field_is_documented() -> None:
         + fields(JudgeConfig, "judge.")
         + fields(ShadowDecisionConfig, "decision.")
         + fields(DriftConfig)
+        + fields(AdapterProbeConfig)
     )
     missing = [n for n in names if f"`{n}`" not in DOC]
     assert not missing, f"document these fields in docs/config.md: {missing}"
