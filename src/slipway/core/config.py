@@ -56,11 +56,6 @@ from slipway.core.shadow_config import ShadowConfig
 from slipway.core.slot_config import EngineConfig, SlotConfig
 from slipway.core.types import WEIGHT_SCALE, RouteTable
 
-TOP_LEVEL_KEYS = {
-    "name", "active_slot", "slots", "weights", "gateway", "engines", "canary", "shadow", "notify",
-    "adapter_probe",
-}  # fmt: skip
-
 
 class CanaryConfig(BaseModel):
     """Defaults for `slipway deploy --strategy canary` (flags given to the deploy win)."""
@@ -356,6 +351,10 @@ class RoutingConfig(BaseModel):
 
     def public_model(self) -> str:
         return self.gateway.public_model or self.name or self.slots[self.active_slot].model
+
+
+#: Every section of the routing file, from the model itself, so a new one can never be read as a slot.
+TOP_LEVEL_KEYS = frozenset(RoutingConfig.model_fields)
 
 
 def _normalize(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[tuple[str, ...], tuple[str, ...]]]:

@@ -172,3 +172,11 @@ def test_engine_errors_name_line_and_field(text: str, line: int, field: str, wor
         parse_config(text, "x.yaml")
     assert (info.value.line, info.value.field) == (line, field), str(info.value)
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize("section", ["bake", "drift", "checklist", "adapter_probe", "shadow"])
+def test_every_section_is_read_as_itself_never_as_a_slot(section: str) -> None:
+    """A section holding a `model` key is a mistake in that section, not a slot named after it."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(SEED + f"{section}:\n  model: x\n", "routing.yaml")
+    assert info.value.field == f"{section}.model", str(info.value)
