@@ -26,7 +26,18 @@ CHECKS: Mapping[str, str] = {
     "architecture": "general.architecture equals the base's",
     "tensor-shapes": "every LoRA pair fits the base tensor it targets",
     "base-fingerprint": "the base fingerprint the adapter records equals the base's",
-    "loadable": "llama-server loads base + adapter and answers one prompt",
+    "peft-config": "adapter_config.json is a readable JSON object of bounded size",
+    "peft-type": "peft_type is LORA (the only kind vLLM loads as a LoRA adapter)",
+    "lora-config": "r, lora_alpha, target_modules and rank_pattern are valid; no DoRA, no trained bias",
+    "safetensors-intact": "adapter_model.safetensors: bounded header, every tensor inside the file, "
+    "sized dtype x shape, no overlaps (not truncated)",
+    "dtype": "every tensor is F32, F16 or BF16",
+    "base-config": "the base is a Hugging Face model directory whose config.json gives the sizes needed",
+    "target-modules": "every target module exists in the base's architecture",
+    "lora-shapes": "every lora_A/lora_B fits the base module and the rank; layer indices within the base",
+    "max-rank": "the rank is within the engine's max LoRA rank (vLLM's --max-lora-rank)",
+    "base-identity": "the base the adapter names or records is this base: verified, mismatch or unknown",
+    "loadable": "the engine (llama-server, or vLLM for PEFT) loads base + adapter and answers one prompt",
 }
 
 
@@ -34,6 +45,8 @@ class CheckStatus(StrEnum):
     PASSED = "pass"
     FAILED = "fail"
     SKIPPED = "skip"
+    #: the check ran but could not establish what it checks; not a failure, said with how to fix it.
+    WARNED = "warn"
 
     @property
     def is_failure(self) -> bool:
@@ -84,6 +97,10 @@ class ValidationReport:
     @property
     def seconds(self) -> float:
         return sum(c.seconds for c in self.checks)
+
+    @property
+    def warnings(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if c.status is CheckStatus.WARNED)
 
     def get(self, name: str) -> CheckResult | None:
         return next((c for c in self.checks if c.name == name), None)
