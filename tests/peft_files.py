@@ -100,7 +100,7 @@ def safetensors_bytes(
     dtypes: Mapping[str, str] | None = None,
     metadata: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The file's bytes; `dtypes` overrides a tensor's dtype label (its array's bytes are written as they are)."""
+    """The file's bytes; `dtypes` relabels a tensor's dtype (its array's bytes are written unchanged)."""
     labels = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.float64): "F64"}
     labels |= {np.dtype(np.int8): "I8", np.dtype(np.uint16): "BF16", np.dtype(np.int32): "I32"}
     header: dict[str, Any] = {"__metadata__": dict(metadata or {"format": "pt"})}
@@ -109,7 +109,11 @@ def safetensors_bytes(
     for name, array in tensors.items():
         data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
         label = (dtypes or {}).get(name) or labels[array.dtype]
-        header[name] = {"dtype": label, "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        header[name] = {
+            "dtype": label,
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + len(data)],
+        }
         chunks.append(data)
         offset += len(data)
     raw = json.dumps(header, separators=(",", ":")).encode()
@@ -196,7 +200,5 @@ def build_peft_corpus(root: Path) -> PeftCorpus:
     broken["unparsable-config"] = unparsable
     ints = {n: np.zeros(a.shape, dtype=np.int8) for n, a in lora_tensors().items()}
     broken["unsupported-dtype"] = write_peft_adapter(at("unsupported-dtype"), tensors=ints)
-    broken["layer-beyond"] = write_peft_adapter(
-        at("layer-beyond"), tensors=lora_tensors(layers=(0, 1, 2))
-    )
+    broken["layer-beyond"] = write_peft_adapter(at("layer-beyond"), tensors=lora_tensors(layers=(0, 1, 2)))
     return PeftCorpus(base, other, good, broken)
