@@ -40,6 +40,30 @@ CHECKS: Mapping[str, str] = {
     "loadable": "the engine (llama-server, or vLLM for PEFT) loads base + adapter and answers one prompt",
 }
 
+#: The file checks of a GGUF adapter and of a PEFT directory, each in the order it runs.
+GGUF_CHECKS: tuple[str, ...] = (
+    "header",
+    "intact",
+    "general-type",
+    "adapter-type",
+    "base-file",
+    "architecture",
+    "tensor-shapes",
+    "base-fingerprint",
+)
+PEFT_CHECKS: tuple[str, ...] = (
+    "peft-config",
+    "peft-type",
+    "lora-config",
+    "safetensors-intact",
+    "dtype",
+    "base-config",
+    "max-rank",
+    "target-modules",
+    "lora-shapes",
+    "base-identity",
+)
+
 
 class CheckStatus(StrEnum):
     PASSED = "pass"
