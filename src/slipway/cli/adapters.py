@@ -2,10 +2,13 @@
 
 Works on files, no server needed: `--models-dir` (or SLIPWAY_MODELS_DIR,
 default ./models) is the registry root, `models/<name>/{base,adapters}/`.
-`validate` exits 0 when every check passed and 1 when one failed; `add`
-refuses an adapter that fails validation against the model's base. With
-`--load`, the adapter is also loaded in a throwaway llama-server and asked
-one prompt; without it that check is shown as skipped.
+An adapter is a GGUF file (checked against a GGUF base, for llama-server)
+or a PEFT directory (checked against a Hugging Face base directory and
+`--max-rank`, for vLLM). `validate` exits 0 when every check passed and 1
+when one failed; `add` refuses an adapter that fails validation against the
+model's base. With `--load`, a GGUF adapter is also loaded in a throwaway
+llama-server and a PEFT one in the vLLM at `--endpoint`, and asked one
+prompt; without it that check is shown as skipped.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from rich.table import Table
 
 from slipway.backends.engine import find_llama_server
 from slipway.backends.engine.probe import probe_adapter
+from slipway.backends.vllm_probe import probe_vllm_adapter
 from slipway.cli.client import URL_OPTION
 from slipway.cli.output import make_console
 from slipway.core.errors import FileCheckError, GGUFError, SlipwayError, ValidationError
-from slipway.registry.catalog import MODELS_DIR_ENV, AdapterEntry, Catalog, ModelEntry, file_sha256
+from slipway.registry.catalog import MODELS_DIR_ENV, AdapterEntry, Catalog, ModelEntry
 from slipway.registry.loadable import DEFAULT_PROMPT, AdapterProbe, add_loadable_check
 from slipway.registry.metadata import AdapterMetadata
+from slipway.registry.peft_validate import DEFAULT_MAX_LORA_RANK, is_peft_dir, validate_peft_adapter
 from slipway.registry.report import CheckStatus, ValidationReport
 from slipway.registry.validate import validate_adapter
 
@@ -59,11 +64,29 @@ Load = Annotated[
     ),
 ]
 Prompt = Annotated[str, typer.Option("--prompt", help="The prompt for the --load check.")]
+MaxRank = Annotated[
+    int,
+    typer.Option(
+        "--max-rank",
+        min=1,
+        max=4096,
+        help="PEFT: the engine's max LoRA rank (vLLM's --max-lora-rank; vLLM's default is 16).",
+    ),
+]
+Endpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        help="PEFT with --load: the running vLLM's URL (started with --enable-lora and "
+        "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True); the adapter is loaded there under a throwaway name.",
+    ),
+]
 
 _STATUS_MARK = {
     CheckStatus.PASSED: "[green]pass[/]",
     CheckStatus.FAILED: "[red]FAIL[/]",
     CheckStatus.SKIPPED: "[dim]skip[/]",
+    CheckStatus.WARNED: "[yellow]warn[/]",
 }
 
 
@@ -100,7 +123,7 @@ def list_adapters(
             fp = base["fingerprint"]
             table.add_row(
                 m["name"],
-                f"[bold]base[/] {base['file']}",
+                f"[bold]base[/] {base['file']}{'/' if base['kind'] == 'peft' else ''}",
                 "",
                 "",
                 _size(base["size"]),
@@ -109,7 +132,9 @@ def list_adapters(
         for a in m["adapters"]:
             table.add_row(
                 m["name"],
-                a["version"] if not a["name_error"] else f"[yellow]{a['file']}[/]",
+                (a["version"] + (" (peft)" if a["kind"] == "peft" else ""))
+                if not a["name_error"]
+                else f"[yellow]{a['file']}[/]",
                 a["date"] or "",
                 str(a["examples"]) if a["examples"] is not None else "",
                 _size(a["size"]),
@@ -126,7 +151,7 @@ def list_adapters(
 
 @adapters_app.command("add")
 def add(
-    file: Annotated[Path, typer.Argument(help="The adapter .gguf to register.")],
+    file: Annotated[Path, typer.Argument(help="The adapter .gguf, or PEFT directory, to register.")],
     model: Annotated[str, typer.Option("--model", help="Model it belongs to (models/<model>/).")],
     version: Annotated[
         str | None, typer.Option("--version", help="Version label, e.g. v2.3 (default: from the name).")
@@ -151,6 +176,8 @@ def add(
     notes: Annotated[str | None, typer.Option("--notes", help="Free text kept with the version.")] = None,
     load: Load = False,
     prompt: Prompt = DEFAULT_PROMPT,
+    max_rank: MaxRank = DEFAULT_MAX_LORA_RANK,
+    endpoint: Endpoint = None,
     models_dir: ModelsDir = Path("models"),
     as_json: AsJson = False,
 ) -> None:
@@ -167,8 +194,9 @@ def add(
             base=base,
             trust_base=trust_base,
             notes=notes,
+            max_lora_rank=max_rank,
         )
-    report = _with_loadable(plan.report, load, prompt)
+    report = _with_loadable(plan.report, load, prompt, endpoint if plan.kind == "peft" else _GGUF)
     if not report.ok:
         _print_report(report, as_json)
         err_console.print(f"[red]refused:[/] {plan.target.name} was not added to {model}.")
@@ -200,7 +228,7 @@ def show(
         entry = entry_model.adapter(version)
         meta = entry.metadata()
     body = _adapter_dict(entry_model, entry, meta)
-    digest = file_sha256(entry.path)
+    digest = entry.content_sha256()
     body["sha256"] = digest
     body["sha256_recorded"] = meta.sha256
     body["metadata"] = meta.to_dict()
@@ -218,7 +246,7 @@ def show(
     rows: list[tuple[str, str]] = [
         ("model", model),
         ("version", entry.version),
-        ("file", str(entry.path)),
+        ("directory (PEFT)" if entry.kind == "peft" else "file", str(entry.path)),
         ("trained", body["date"] or "?"),
         ("examples", str(body["examples"]) if body["examples"] is not None else "?"),
         ("size", f"{_size(entry.size)} ({_size(entry.disk)} on disk)"),
@@ -246,15 +274,26 @@ def show(
 
 @adapters_app.command("validate")
 def validate(
-    adapter: Annotated[Path, typer.Argument(help="The adapter .gguf to check.")],
-    base: Annotated[Path, typer.Option("--base", help="The base model .gguf it will run on.")],
+    adapter: Annotated[Path, typer.Argument(help="The adapter .gguf, or PEFT directory, to check.")],
+    base: Annotated[
+        Path,
+        typer.Option(
+            "--base", help="The base it will run on: a .gguf, or for PEFT the Hugging Face model directory."
+        ),
+    ],
     load: Load = False,
     prompt: Prompt = DEFAULT_PROMPT,
+    max_rank: MaxRank = DEFAULT_MAX_LORA_RANK,
+    endpoint: Endpoint = None,
     as_json: AsJson = False,
 ) -> None:
     """Check ADAPTER against BASE: every check with pass/fail and timing. Exit 0 valid, 1 not."""
-    report = validate_adapter(adapter, base)
-    report = _with_loadable(report, load, prompt)
+    if is_peft_dir(adapter):
+        report = validate_peft_adapter(adapter, base, max_lora_rank=max_rank)
+        report = _with_loadable(report, load, prompt, endpoint)
+    else:
+        report = validate_adapter(adapter, base)
+        report = _with_loadable(report, load, prompt, _GGUF)
     _print_report(report, as_json)
     if not report.ok:
         raise typer.Exit(1)
@@ -293,9 +332,22 @@ def rollback(
     )
 
 
-def _with_loadable(report: ValidationReport, load: bool, prompt: str) -> ValidationReport:
+#: `_with_loadable`'s engine for a GGUF adapter: a throwaway llama-server, not a vLLM endpoint.
+_GGUF = "gguf"
+
+
+def _with_loadable(
+    report: ValidationReport, load: bool, prompt: str, endpoint: str | None
+) -> ValidationReport:
+    """`endpoint`: `_GGUF` for llama-server, else the vLLM URL for a PEFT directory (None: not given)."""
     if not load:
         return asyncio.run(add_loadable_check(report, None, unavailable="not asked (use --load)"))
+    if endpoint != _GGUF:
+        if endpoint is None:
+            unavailable = "no vLLM to load it in: pass --endpoint URL of a vLLM started with --enable-lora"
+            return asyncio.run(add_loadable_check(report, None, unavailable=unavailable))
+        vllm_probe: AdapterProbe = functools.partial(probe_vllm_adapter, endpoint)
+        return asyncio.run(add_loadable_check(report, vllm_probe, prompt=prompt))
     engine = find_llama_server()
     probe: AdapterProbe | None = None
     unavailable = (
@@ -322,6 +374,10 @@ def _print_report(report: ValidationReport, as_json: bool) -> None:
         ms = f"{check.seconds * 1000:.1f}" if check.status is not CheckStatus.SKIPPED else ""
         table.add_row(check.name, _STATUS_MARK[check.status], ms, escape(check.detail))
     console.print(table)
+    for check in report.warnings:
+        console.print(f"[yellow]! {check.name}[/]: {escape(check.detail)}")
+        if check.error is not None and check.error.hint:
+            console.print(f"    what to do: {escape(check.error.hint)}")
     for check in report.failures:
         error = check.error
         console.print(f"[red]✗ {check.name}[/]: {escape(check.detail)}")
@@ -351,7 +407,13 @@ def _model_dict(model: ModelEntry) -> dict[str, Any]:
         "disk": model.disk,
         "size": model.size,
         "bases": [
-            {"file": b.path.name, "size": b.size, "disk": b.disk, "fingerprint": fingerprints.get(b.path)}
+            {
+                "file": b.path.name,
+                "kind": b.kind,
+                "size": b.size,
+                "disk": b.disk,
+                "fingerprint": fingerprints.get(b.path),
+            }
             for b in model.bases
         ],
         "adapters": adapters,
@@ -371,6 +433,7 @@ def _adapter_dict(
         status = "match" if matches else "mismatch"
     return {
         "version": entry.version,
+        "kind": entry.kind,
         "file": entry.path.name,
         "date": entry.name.date.isoformat() if entry.name else None,
         "examples": entry.name.examples if entry.name else None,

@@ -25,7 +25,6 @@ from slipway.registry.report import CHECKS, PEFT_CHECKS, CheckStatus, Validation
 from slipway.registry.safetensors_header import read_safetensors_header
 
 
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> PeftCorpus:
     return build_peft_corpus(tmp_path_factory.mktemp("peft"))
