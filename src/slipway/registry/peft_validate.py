@@ -53,11 +53,13 @@ def validate_peft_adapter(
     adapter: str | Path,
     base: str | Path | HFBase,
     *,
-    max_lora_rank: int = DEFAULT_MAX_LORA_RANK,
+    max_lora_rank: int | None = DEFAULT_MAX_LORA_RANK,
     sidecar: Mapping[str, Any] | None = None,
 ) -> ValidationReport:
     """Every file check of the PEFT directory `adapter` against the HF base; never raises for a bad file.
 
+    `max_lora_rank` None: the engine's limit is not known here (a deploy to
+    a running vLLM), so `max-rank` is skipped and vLLM checks it on load.
     `sidecar` defaults to `<adapter>.json` beside the directory (the
     registry's metadata), which may record the base fingerprint.
     """
@@ -96,9 +98,11 @@ def validate_peft_adapter(
         if not run.passed("peft-type")
         else "its LoRA fields are not valid"
     )
-    if config is not None:
-        chosen = config
-        run("max-rank", lambda: check_max_rank(chosen, max_lora_rank))
+    if max_lora_rank is None:
+        run.skip("max-rank", because="the engine's max LoRA rank is not known here; vLLM checks it on load")
+    elif config is not None:
+        chosen, limit = config, max_lora_rank
+        run("max-rank", lambda: check_max_rank(chosen, limit))
     else:
         run.skip("max-rank", because=no_config)
 
