@@ -42,7 +42,8 @@ console: Console = make_console()
 err_console: Console = make_console(stderr=True)
 
 adapters_app = typer.Typer(
-    help="LoRA adapter versions on disk: list, add, show, validate. Versions are never deleted.",
+    help="LoRA adapter versions on disk (GGUF files, PEFT directories): list, add, show, validate. "
+    "Versions are never deleted.",
     no_args_is_help=True,
 )
 
@@ -51,7 +52,8 @@ ModelsDir = Annotated[
     typer.Option(
         "--models-dir",
         envvar=MODELS_DIR_ENV,
-        help="Registry root holding <name>/base/*.gguf and <name>/adapters/*.gguf.",
+        help="Registry root holding <name>/base/ (*.gguf, Hugging Face directories) and <name>/adapters/ "
+        "(*.gguf, PEFT directories).",
         show_envvar=True,
     ),
 ]
