@@ -19,6 +19,7 @@ import pytest
 from tests.fakes.vllm_protocol import create_vllm_protocol_fake
 from tests.harness import Gateway, live_gateway
 from tests.peft_files import write_hf_base, write_peft_adapter
+from tests.processes import run_cli
 from tests.servers import run_asgi
 
 from slipway.registry.catalog import Catalog
@@ -109,3 +110,38 @@ def test_a_path_outside_a_registry_is_left_to_vllm(
     r = deploy(gateway, "v9.0", elsewhere)
     assert r.status_code == 200, r.text
     assert loaded(client) == {"cs-v9.0"}
+
+
+def test_adapters_rollback_between_peft_versions(
+    gateway: Gateway, vllm: tuple[str, httpx.Client], models: Path, tmp_path: Path
+) -> None:
+    _, client = vllm
+    source = write_peft_adapter(tmp_path / "src" / "v2.2")
+    v22 = Catalog(models).add_adapter(source, "cs", version="v2.2", date=dt.date(2026, 2, 1), examples=120)
+    v21 = models / "cs" / "adapters" / "v2.1-2026-01-15-100examples"
+    for version, slot, path in (("v2.1", "green", v21), ("v2.2", "blue", v22.path)):
+        r = httpx.post(
+            f"{gateway.url}/admin/deploy",
+            json={
+                "version": version,
+                "slot": slot,
+                "model": f"cs-{version}",
+                "adapter": str(path),
+                "no_smoke": True,
+            },
+            timeout=60,
+        )
+        assert r.status_code == 200, r.text
+    assert loaded(client) == {"cs-v2.1", "cs-v2.2"}
+
+    def answer() -> str:
+        r = httpx.post(f"{gateway.url}/v1/completions", json={"model": BASE, "prompt": "hi"}, timeout=30)
+        assert r.status_code == 200, r.text
+        return str(r.json()["choices"][0]["text"])
+
+    assert answer() == "answer from cs-v2.2"
+    back = run_cli(gateway.url, ["adapters", "rollback", "--reason", "peft drill"])
+    assert back.returncode == 0, back.stderr
+    assert "green" in back.stdout and "v2.1" in back.stdout
+    assert answer() == "answer from cs-v2.1"
+    assert loaded(client) == {"cs-v2.1", "cs-v2.2"}  # a route change: nothing was reloaded
