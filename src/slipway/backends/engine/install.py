@@ -220,7 +220,7 @@ def check_llama_server(binary: Path, *, timeout: float = 30.0) -> str:
     output = (done.stdout + done.stderr).strip()
     if done.returncode != 0:
         raise EngineInstallError(
-            f"{binary} --version exited with status {done.returncode}: {_tail(output, 800)}",
+            f"{binary} --version exited with status {done.returncode}: {tail_text(output, 800)}",
             hint="Reinstall the engine with `slipway engine install --force`; "
             "if a shared library is missing, install the package that provides it.",
         )
@@ -277,7 +277,7 @@ def install_llama_server(
     _require_build_tools()
     root = engine_cache_root()
     root.mkdir(parents=True, exist_ok=True)
-    with _install_lock(root):
+    with install_lock(root):
         if not force:
             hit = cached_llama_server(version)
             if hit is not None:
@@ -291,7 +291,7 @@ def install_llama_server(
                 build_dir = work / "build"
                 flags = (*CMAKE_FLAGS, *extra_cmake_flags)
                 report("configuring llama.cpp with CMake", None)
-                _run_logged(
+                run_logged(
                     ["cmake", "-S", str(source), "-B", str(build_dir), *flags],
                     log,
                     log_path,
@@ -299,7 +299,7 @@ def install_llama_server(
                 )
                 n_jobs = jobs or _usable_cpus()
                 report(f"compiling llama-server with {n_jobs} jobs (several minutes)", 0.0)
-                _run_logged(
+                run_logged(
                     [
                         "cmake",
                         "--build",
@@ -346,7 +346,7 @@ def adopt_build(
     check_llama_server(built)
     root = engine_cache_root()
     root.mkdir(parents=True, exist_ok=True)
-    with _install_lock(root):
+    with install_lock(root):
         return _populate_cache(
             built,
             build_dir,
@@ -456,7 +456,7 @@ def _download_and_extract(version: str, work: Path, log: TextIO, report: Install
     report(f"downloading llama-cpp-python=={version} sources from PyPI", None)
     download_dir = work / "sdist"
     download_dir.mkdir()
-    _run_logged(
+    run_logged(
         [
             sys.executable,
             "-m",
@@ -506,7 +506,7 @@ def _download_and_extract(version: str, work: Path, log: TextIO, report: Install
     return sources[0].parent
 
 
-def _run_logged(
+def run_logged(
     cmd: list[str],
     log: TextIO,
     log_path: Path,
@@ -544,7 +544,7 @@ def _run_logged(
         code = proc.wait()
     log.flush()
     if code != 0:
-        tail = _tail("".join(lines), 1500)
+        tail = tail_text("".join(lines), 1500)
         hint = f"Full log: {log_path}."
         if step == "pip download" and "No module named pip" in tail:
             hint = missing_hint or hint
@@ -560,7 +560,7 @@ def _report_percent(line: str, report: InstallProgress) -> None:
 
 
 @contextlib.contextmanager
-def _install_lock(root: Path) -> Iterator[None]:
+def install_lock(root: Path) -> Iterator[None]:
     # Never through a symbolic link: opening one planted here would create or truncate its target.
     path = root / ".install.lock"
     try:
@@ -587,5 +587,5 @@ def _usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def _tail(text: str, limit: int) -> str:
+def tail_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
