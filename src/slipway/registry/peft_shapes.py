@@ -36,9 +36,6 @@ _NAME_RE = re.compile(r"^(?P<module>.+)\.(?:lora_(?P<ab>[AB])\.weight|lora_embed
 
 #: model_type values whose module names and sizes `module_sizes` knows.
 LLAMA_FAMILY = ("llama", "mistral", "qwen2")
-EMBEDDING_MODULES = frozenset({"embed_tokens"})
-#: Modules that live inside `layers.<i>`; the others (embed_tokens, lm_head) do not.
-LAYER_MODULES = frozenset({"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
 
 
 class UnknownArchitecture(Exception):

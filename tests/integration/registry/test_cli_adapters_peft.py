@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 from tests.fakes.vllm_protocol import create_vllm_protocol_fake
 from tests.peft_files import PeftCorpus, build_peft_corpus, write_hf_base, write_peft_adapter
+from tests.processes import slipway_bin
 from tests.servers import run_asgi
 from typer.testing import CliRunner
 
@@ -215,3 +217,38 @@ def test_load_asks_the_vllm_endpoint(runner: CliRunner, corpus: PeftCorpus) -> N
         runner, "validate", str(corpus.broken["truncated"]), "--base", str(corpus.base), "--load"
     )
     assert code == 1 and "skipped: a file check failed" in out
+
+
+def test_two_processes_adding_the_same_version_leave_one_whole_copy(corpus: PeftCorpus, models: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+    env |= {"SLIPWAY_MODELS_DIR": str(models), "NO_COLOR": "1"}
+    cmd = [slipway_bin(), "adapters", "add", str(corpus.good), "--model", MODEL, *DATE]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [(p.wait(120), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 2], results
+    loser = next(err for code, _, err in results if code == 2)
+    assert "v3.0" in loser and (
+        "already has version" in loser or "appeared while" in loser or "already exists" in loser
+    )
+    adapters = models / MODEL / "adapters"
+    assert sorted(p.name for p in adapters.iterdir() if not p.name.startswith(".slipway")) == [
+        "v3.0-2026-02-01-500examples",
+        "v3.0-2026-02-01-500examples.json",
+    ]
+    stored = adapters / "v3.0-2026-02-01-500examples"
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        assert (stored / name).read_bytes() == (corpus.good / name).read_bytes()
+
+
+def test_a_partial_copy_left_by_a_crash_is_not_a_version(runner: CliRunner, models: Path) -> None:
+    partial = models / MODEL / "adapters" / ".v3.0-2026-02-01-500examples.x1y2.partial"
+    partial.mkdir(parents=True)
+    (partial / "adapter_config.json").write_text("{")
+    code, out, _ = run(runner, "list", "--json")
+    assert code == 0
+    support = next(m for m in json.loads(out)["models"] if m["name"] == MODEL)
+    assert support["adapters"] == []
