@@ -7,6 +7,7 @@ bytes, a cut-short copy) is done to the bytes afterwards.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,32 @@ import numpy as np
 from slipway.registry.fingerprint import FINGERPRINT_KEY, base_fingerprint
 
 
+def hf_model_dir(
+    path: Path, *, name_or_path: str | None = None, card: Mapping[str, str] | None = None
+) -> Path:
+    """A Hugging Face model directory as the converters read it: config.json and a README.md model card.
+
+    `name_or_path` is config.json's `_name_or_path` (what a base's identity is
+    read from); `card` the README's YAML front matter, where PEFT writes
+    `base_model: org/name` for an adapter.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    config: dict[str, Any] = {"architectures": ["LlamaForCausalLM"]}
+    if name_or_path is not None:
+        config["_name_or_path"] = name_or_path
+    (path / "config.json").write_text(json.dumps(config))
+    if card:
+        front = "\n".join(f"{key}: {value}" for key, value in card.items())
+        (path / "README.md").write_text(f"---\n{front}\n---\n\n# Model card\n")
+    return path
+
+
+def _card_metadata(writer: Any, model_dir: Path | None) -> None:
+    """The general.* keys llama.cpp's converters write, from the same `gguf.Metadata` reading."""
+    if model_dir is not None:
+        gguf.Metadata.load(model_path=model_dir).set_gguf_meta_model(writer)
+
+
 def write_base(
     path: Path,
     *,
@@ -26,10 +53,16 @@ def write_base(
     n_vocab: int = 12,
     n_ff: int = 16,
     tokens: list[str] | None = None,
+    model_dir: Path | None = None,
 ) -> Path:
-    """A minimal "model" GGUF: tokenizer keys plus a few named tensors (values irrelevant)."""
+    """A minimal "model" GGUF: tokenizer keys plus a few named tensors (values irrelevant).
+
+    With `model_dir` (see `hf_model_dir`), it carries the identity keys
+    (general.name, organization, ...) convert_hf_to_gguf.py would write.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(str(path), arch)
+    _card_metadata(writer, model_dir)
     writer.add_type("model")
     writer.add_string("tokenizer.ggml.model", "llama")
     writer.add_array("tokenizer.ggml.tokens", tokens or [f"t{i}" for i in range(n_vocab)])
@@ -55,10 +88,16 @@ def write_adapter(
     general_type: str | None = "adapter",
     adapter_type: str | None = "lora",
     fields: Mapping[str, Any] | None = None,
+    model_dir: Path | None = None,
 ) -> Path:
-    """A LoRA adapter with exactly these tensors (numpy shapes as given)."""
+    """A LoRA adapter with exactly these tensors (numpy shapes as given).
+
+    With `model_dir` (a PEFT output directory, see `hf_model_dir`), it carries
+    the general.base_model.* keys convert_lora_to_gguf.py reads from its card.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(str(path), arch)
+    _card_metadata(writer, model_dir)
     if general_type is not None:
         writer.add_type(general_type)
     if adapter_type is not None:

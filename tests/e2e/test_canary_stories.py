@@ -306,3 +306,35 @@ async def test_no_traffic_warning_when_the_first_phase_sees_enough_or_traffic_ju
         await traffic(gw.url, 20, labels=False)
         out = deploy_canary(gw, "5%:2h,25%:4h,100%")
         assert "warnings" not in out["deployment"]["detail"], out["deployment"]["detail"]
+
+
+async def test_requests_a_client_pins_to_the_candidate_cannot_roll_it_back(
+    tmp_path: Path, hook: Hook, clock: ManualClock
+) -> None:
+    for gw in story(tmp_path, hook, clock):
+        # Given an identical v2.2 canary at 20 % with honest traffic and labels
+        deploy_canary(gw, "20%:30m,50%:30m,100%")
+        await traffic(gw.url, 600)
+
+        # When a client pins 300 billing requests to the candidate and labels every answer wrong
+        async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+            pinned_ids = []
+            for i in range(300):
+                r = await client.post(
+                    "/v1/chat/completions",
+                    headers={"x-slipway-slot": "green", "x-slipway-category": "billing"},
+                    json={"model": "m", "messages": [{"role": "user", "content": f"refund invoice {i}"}]},
+                )
+                assert r.status_code == 200 and r.headers["x-slipway-slot"] == "green"
+                pinned_ids.append(r.headers["x-slipway-request-id"])
+                fb = await client.post("/v1/feedback", json={"request_id": pinned_ids[-1], "label": "spam"})
+                assert fb.status_code == 200, fb.text
+            kept = (await client.get(f"/admin/requests/{pinned_ids[0]}")).json()["request"]
+            assert kept["pinned"] is True and kept["slot"] == "green"
+
+        # Then the check judges only what the route table sent: the canary passes
+        data = check_after(gw, clock, 15)
+        assert data["canary"]["status"] == "running"
+        assert data["canary"]["last_verdict"]["action"] == "pass"
+        billing = rows(data)[("accuracy", "billing")]
+        assert billing["action"] == "pass" and billing["candidate"] > 0.9

@@ -10,6 +10,7 @@ invoice: the postmortem must name billing and inputs with JSON.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from tests.clock import ManualClock
 from tests.e2e.canary_story import check_after, deploy_canary, story
@@ -184,6 +186,17 @@ async def test_after_an_automatic_rollback_the_postmortem_names_billing_and_json
         assert again["added"] == 0 and again["version"] == 1
         duplicates = added["skipped"]["duplicates of another failing input"]
         assert again["skipped"] == {"already in the suite": len(cases) + duplicates}
+
+        # And three adds at once into another suite save every case exactly once: each add builds on
+        # the version it read, and one that lost the race is built again on the winner's
+        async with httpx.AsyncClient(base_url=gw.url, timeout=60) as client:
+            body = {"from": dep, "suite": "racing", "redact": [EMAIL]}
+            raced = await asyncio.gather(*(client.post("/admin/regressions", json=body) for _ in range(3)))
+        assert all(r.status_code == 200 for r in raced), [r.text for r in raced]
+        assert sorted(r.json()["added"] for r in raced) == [0, 0, len(cases)]
+        racing = await store.get_suite("racing")
+        assert racing is not None and racing.version == 1
+        assert sorted(c["id"] for c in racing.cases) == sorted(c["id"] for c in cases)
 
         # And the regression suite now stops v2.2: its must-pass cases fail on it (and pass on v2.1)
         blocked = run_cli(

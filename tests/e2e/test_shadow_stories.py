@@ -43,10 +43,11 @@ QUICK_GO = """\
 shadow:
   decision: {min_pairs: 100, min_effect: 0.2}
 """
+#: A candidate that answers after ten minutes: any user who waited for it would hit the client's timeout.
 SLOW = """\
 categories:
-  billing: {keywords: [refund, invoice], latency_ms: 2000}
-  shipping: {keywords: [parcel, delivery], latency_ms: 2000}
+  billing: {keywords: [refund, invoice], latency_ms: 600000}
+  shipping: {keywords: [parcel, delivery], latency_ms: 600000}
 """
 
 
@@ -187,7 +188,6 @@ async def test_a_slow_or_dead_candidate_leaves_the_users_path_unchanged(
             if candidate == "dead":
                 green_ctx.__exit__(None, None, None)
         async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
-            started = time.perf_counter()
             answers = await asyncio.gather(
                 *(
                     client.post(
@@ -197,16 +197,16 @@ async def test_a_slow_or_dead_candidate_leaves_the_users_path_unchanged(
                     for _ in range(100)
                 )
             )
-            elapsed = time.perf_counter() - started
         assert [r.status_code for r in answers] == [200] * 100
         assert {r.headers["x-slipway-slot"] for r in answers} == {"blue"}
         assert all(r.json()["choices"][0]["message"]["content"].startswith("billing") for r in answers)
-        assert elapsed < 1.5, "no user waited for the 2-second candidate"
         if candidate == "dead":
             data = wait_for_pairs(gw, 100)
             assert data["mirror"]["candidate_errors"] >= 100
         else:
-            assert shadow_status(gw)["mirror"]["sent"] >= 1
+            # Every user has an answer while the copies sent to the candidate are still unanswered
+            status = shadow_status(gw)
+            assert status["mirror"]["sent"] >= 1 and status["pairs"] == 0, status["mirror"]
             green_ctx.__exit__(None, None, None)
 
 

@@ -1,7 +1,8 @@
 """A deploy of a PEFT version from the registry to a `kind: vllm` slot on a real vLLM.
 
-The good version (the tiny classifier's real adapter, added with
-`--trust-base`) is loaded by vLLM under the slot's model name and answers;
+The good version (the tiny classifier's real adapter, its base verified by
+the name PEFT recorded and its shapes) is loaded by vLLM under the slot's
+model name and answers;
 a damaged copy placed in the registry by hand is refused by the registry's
 checks before vLLM is asked, so the server never lists it.
 """
@@ -27,11 +28,11 @@ def listed(url: str) -> set[str]:
 def test_a_registry_version_is_checked_before_vllm_loads_it(vllm: VllmServer, tmp_path: Path) -> None:
     models = tmp_path / "models"
     shutil.copytree(
-        vllm.base, models / "cs" / "base" / "tiny-cs", ignore=shutil.ignore_patterns("*.safetensors")
+        vllm.base, models / "cs" / "base" / "base", ignore=shutil.ignore_patterns("*.safetensors")
     )
     catalog = Catalog(models)
     good = catalog.add_adapter(
-        vllm.adapter("v2.1"), "cs", version="v2.1", date=dt.date(2026, 1, 15), examples=400, trust_base=True
+        vllm.adapter("v2.1"), "cs", version="v2.1", date=dt.date(2026, 1, 15), examples=400
     )
     damaged = models / "cs" / "adapters" / "v2.9-2026-03-01-400examples"
     shutil.copytree(good.path, damaged)

@@ -23,6 +23,9 @@ class VersionFacts:
 
     version: str
     base_fingerprint: str | None = None
+    #: The base the file names when it has no fingerprint (a converter's general.base_model.*), as one
+    #: canonical string (repository, else organization/name), so two versions' can be compared.
+    base_recorded: str | None = None
     training_examples: int | None = None
     training_data_sha256: str | None = None
     #: A training method recorded with the version (e.g. the sidecar's training.method).
@@ -58,6 +61,7 @@ def detect_change(previous: VersionFacts | None, current: VersionFacts) -> Detec
         )
     prev, cur = previous, current
     caveats: list[str] = []
+    same_base = ""
     if prev.base_fingerprint and cur.base_fingerprint:
         if prev.base_fingerprint != cur.base_fingerprint:
             return Detection(
@@ -67,12 +71,29 @@ def detect_change(previous: VersionFacts | None, current: VersionFacts) -> Detec
                     f"{_fp(cur.base_fingerprint)} ({cur.version}): trained for another base model",
                 ),
             )
+        same_base = f"same base ({_fp(cur.base_fingerprint)})"
+    elif prev.base_recorded and cur.base_recorded:
+        # Adapters converted by other tools: the base each names is the next best evidence.
+        if prev.base_recorded != cur.base_recorded:
+            return Detection(
+                Change.BASE_UPGRADE,
+                (
+                    f"recorded base {prev.base_recorded} ({prev.version}) → {cur.base_recorded} "
+                    f"({cur.version}): trained for another base model",
+                ),
+            )
+        same_base = f"same recorded base ({cur.base_recorded})"
     else:
-        unknown = [v.version for v in (prev, cur) if not v.base_fingerprint]
-        caveats.append(
-            f"no base fingerprint recorded for {', '.join(unknown)}: a base upgrade is not ruled out"
-        )
-    same_base = f"same base ({_fp(cur.base_fingerprint)})" if not caveats else ""
+        unknown = [v.version for v in (prev, cur) if not v.base_fingerprint and not v.base_recorded]
+        if unknown:
+            caveats.append(
+                f"no base fingerprint recorded for {', '.join(unknown)}: a base upgrade is not ruled out"
+            )
+        else:
+            caveats.append(
+                f"{prev.version} and {cur.version} record their base in different ways (a fingerprint, "
+                "a base model name): a base upgrade is not ruled out"
+            )
     if prev.sha256 and prev.sha256 == cur.sha256:
         return Detection(
             Change.CONFIG_ONLY,

@@ -52,13 +52,18 @@ def _registry_peft(adapter: str) -> ModelFileCheck | None:
     if not report.ok:
         failed = "; ".join(f"{c.name}: {c.detail[:200]}" for c in report.failures)
         return ModelFileCheck(False, f"PEFT adapter {name} failed validation against {base}: {failed}")
+    identity = report.identity
+    if not report.settled or identity is None:
+        # An adapter whose base nobody checked is how an old adapter reaches a new base unnoticed.
+        hint = identity.hint if identity is not None and identity.hint else ""
+        return ModelFileCheck(
+            False,
+            f"PEFT adapter {name}: its base is unknown, so it may have been trained for another base "
+            f"than {base}. {hint}".strip(),
+        )
     passed = sum(1 for c in report.checks if c.status is CheckStatus.PASSED)
-    warned = "; ".join(f"{c.name}: {c.detail[:200]}" for c in report.warnings)
-    return ModelFileCheck(
-        True,
-        f"PEFT adapter {name} passed {passed} checks against base {base}"
-        + (f" (warning: {warned})" if warned else ""),
-    )
+    how = f"trusted: {identity.summary}" if identity.trust is not None else identity.summary
+    return ModelFileCheck(True, f"PEFT adapter {name} passed {passed} checks against base {base}; base {how}")
 
 
 def _validate(slot: Slot, spec: EngineSpec) -> ModelFileCheck:
@@ -73,9 +78,19 @@ def _validate(slot: Slot, spec: EngineSpec) -> ModelFileCheck:
         return ModelFileCheck(
             False, f"adapter {adapter.name} failed validation against {spec.base.name}: {failed}"
         )
-    checks = sum(1 for c in report.checks if not c.status.is_failure)
+    identity = report.identity
+    if not report.settled or identity is None:
+        # An adapter whose base nobody checked is how an old adapter reaches a new base unnoticed.
+        hint = identity.hint if identity is not None and identity.hint else ""
+        return ModelFileCheck(
+            False,
+            f"adapter {adapter.name}: its base is unknown, so it may have been trained for another base "
+            f"than {spec.base.name}. {hint}".strip(),
+        )
+    checks = sum(1 for c in report.checks if c.status is CheckStatus.PASSED)
+    how = f"trusted: {identity.summary}" if identity.trust is not None else f"verified: {identity.summary}"
     return ModelFileCheck(
         True,
         f"adapter {adapter.name} passed {checks} checks against base {spec.base.name} "
-        f"and is loaded by engine {spec.name}",
+        f"and is loaded by engine {spec.name}; base {how}",
     )

@@ -73,7 +73,13 @@ class EvalRunner:
         if previous is not None and list(previous.cases) == cases and dict(previous.rule) == checked:
             return previous  # the same file again: no new version, so versions mean changes
         return await self._store.add_suite_version(
-            name, at=self._clock(), actor=actor, note=note, rule=checked, cases=cases
+            name,
+            at=self._clock(),
+            actor=actor,
+            note=note,
+            rule=checked,
+            cases=cases,
+            based_on=previous.version if previous is not None else 0,
         )
 
     async def suites(self) -> list[SuiteVersion]:

@@ -34,7 +34,7 @@ from slipway.analysis.postmortem.scoring import score
 from slipway.core.arms import UNCATEGORIZED
 from slipway.core.canary import CanaryEvent
 from slipway.core.deployments import Deployment, DeploymentStatus
-from slipway.core.errors import ConfigError, NotFoundError
+from slipway.core.errors import ConfigError, NotFoundError, SuiteChanged
 from slipway.core.lifecycle import SuiteVersion
 from slipway.core.postmortem import parse_retry_at
 from slipway.evals.regressions import (
@@ -61,6 +61,8 @@ MIN_REFERENCE_SPAN_S = 3_600.0
 TIMELINE_SLACK_S = 600.0
 REPORT_FORMATS = ("json", "html")
 DEFAULT_SUITE = "regressions"
+#: Saves of a regression suite refused because another writer added a version first, before giving up.
+SUITE_WRITE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,23 +264,38 @@ class PostmortemService:
     async def add_regressions(
         self, deployment_id: str, *, suite: str = DEFAULT_SUITE, redact: Sequence[str] = (), actor: str
     ) -> dict[str, Any]:
-        """Append the deployment's failing answers to `suite` as a new version (nothing new: no version)."""
+        """Append the deployment's failing answers to `suite` as a new version (nothing new: no version).
+
+        The new version is the latest one plus these cases. If another writer
+        (a second `regressions add`, an `eval add`) saves a version in between,
+        the store refuses this one (`SuiteChanged`) and it is built again on
+        top of theirs, so neither loses cases and none is added twice.
+        """
         patterns = compile_redactions(redact)
-        current = await self._store.get_suite(suite)
-        existing = [dict(c) for c in current.cases] if current is not None else []
         failing = await self.failing(deployment_id)
-        batch = await asyncio.to_thread(build, failing, existing=existing, redactions=patterns)
-        saved: SuiteVersion | None = None
-        if batch.cases:
-            saved = await self._store.add_suite_version(
-                suite,
-                at=self._wall(),
-                actor=actor,
-                note=f"regressions from deployment {deployment_id}: {batch.summary()}",
-                rule=SuiteRule.from_dict(dict(current.rule) if current else {}, suite).to_dict(),
-                cases=[*existing, *(dict(c) for c in batch.cases)],
-            )
-        return _batch_to_dict(batch, suite, saved, current)
+        attempt = 0
+        while True:
+            attempt += 1
+            current = await self._store.get_suite(suite)
+            existing = [dict(c) for c in current.cases] if current is not None else []
+            batch = await asyncio.to_thread(build, failing, existing=existing, redactions=patterns)
+            if not batch.cases:
+                return _batch_to_dict(batch, suite, None, current)
+            try:
+                saved = await self._store.add_suite_version(
+                    suite,
+                    at=self._wall(),
+                    actor=actor,
+                    note=f"regressions from deployment {deployment_id}: {batch.summary()}",
+                    rule=SuiteRule.from_dict(dict(current.rule) if current else {}, suite).to_dict(),
+                    cases=[*existing, *(dict(c) for c in batch.cases)],
+                    based_on=current.version if current is not None else 0,
+                )
+            except SuiteChanged:
+                if attempt == SUITE_WRITE_ATTEMPTS:
+                    raise
+                continue
+            return _batch_to_dict(batch, suite, saved, current)
 
     async def export_regressions(self, deployment_id: str, *, fmt: str, redact: Sequence[str] = ()) -> str:
         """Training data: the failing inputs with their right labels, one JSON object per line."""

@@ -9,6 +9,7 @@ pure `analysis.shadow` package.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -180,7 +181,20 @@ class ShadowService:
         run = await self._run(deployment_id)
         cfg = self._config()
         pairs, preferences = await self._pairs_and_preferences(run, cfg)
-        report = build_report(pairs, cfg, run=run, preferences=preferences, now=time.time())
+        # Thousands of pairs through text checks and bootstrap intervals take seconds of CPU: off the
+        # event loop, so the gateway on the same loop keeps answering while a report is built.
+        return await asyncio.to_thread(self._render, fmt, pairs, cfg, run, preferences, time.time())
+
+    @staticmethod
+    def _render(
+        fmt: str,
+        pairs: list[ShadowPair],
+        cfg: ShadowConfig,
+        run: ShadowRun,
+        preferences: dict[str, Preference],
+        now: float,
+    ) -> tuple[str, str]:
+        report = build_report(pairs, cfg, run=run, preferences=preferences, now=now)
         if fmt == "html":
             return render_html(report), "text/html; charset=utf-8"
         if fmt == "csv":

@@ -4,11 +4,15 @@ Works on files, no server needed: `--models-dir` (or SLIPWAY_MODELS_DIR,
 default ./models) is the registry root, `models/<name>/{base,adapters}/`.
 An adapter is a GGUF file (checked against a GGUF base, for llama-server)
 or a PEFT directory (checked against a Hugging Face base directory and
-`--max-rank`, for vLLM). `validate` exits 0 when every check passed and 1
-when one failed; `add` refuses an adapter that fails validation against the
-model's base. With `--load`, a GGUF adapter is also loaded in a throwaway
-llama-server and a PEFT one in the vLLM at `--endpoint`, and asked one
-prompt; without it that check is shown as skipped.
+`--max-rank`, for vLLM). `validate` exits 0 when no check failed and 1 when
+one did; an adapter whose base cannot be checked (it records neither
+slipway's fingerprint nor a base model identity) is a warning there, and a
+failure with `--strict`. `add` refuses an adapter that fails validation
+against the model's base, or whose base is unknown unless the operator
+vouches for it with `--trust-base`. With `--load`, a GGUF adapter is also
+loaded in a throwaway llama-server and a PEFT one in the vLLM at
+`--endpoint`, and asked one prompt; without it that check is shown as
+skipped.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from slipway.cli.client import URL_OPTION
 from slipway.cli.output import make_console
 from slipway.core.errors import FileCheckError, GGUFError, SlipwayError, ValidationError
 from slipway.registry.catalog import MODELS_DIR_ENV, AdapterEntry, Catalog, ModelEntry
-from slipway.registry.loadable import DEFAULT_PROMPT, AdapterProbe, add_loadable_check
+from slipway.registry.identity import BaseIdentity, IdentityState, default_truster
+from slipway.registry.loadable import DEFAULT_PROMPT, AdapterProbe, add_loadable_check, skipped_loadable
 from slipway.registry.metadata import AdapterMetadata
 from slipway.registry.peft_validate import DEFAULT_MAX_LORA_RANK, is_peft_dir, validate_peft_adapter
 from slipway.registry.report import CheckStatus, ValidationReport
@@ -117,7 +122,7 @@ def list_adapters(
         )
         return
     table = Table()
-    for col in ("model", "version", "date", "examples", "size", "base fingerprint"):
+    for col in ("model", "version", "date", "examples", "size", "base"):
         table.add_column(col, justify="right" if col in ("examples", "size") else "left")
     warnings: list[str] = []
     for m in rows:
@@ -171,10 +176,14 @@ def add(
         bool,
         typer.Option(
             "--trust-base",
-            help="The adapter records no base fingerprint and you vouch it was trained on this base: "
-            "record the base's fingerprint in its sidecar.",
+            help="The adapter records nothing that shows its base and you vouch it was trained on this "
+            "base: record the base's fingerprint in its sidecar, with who vouched (--by) and when.",
         ),
     ] = False,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Who vouches for the base with --trust-base (default: your OS user)."),
+    ] = None,
     notes: Annotated[str | None, typer.Option("--notes", help="Free text kept with the version.")] = None,
     load: Load = False,
     prompt: Prompt = DEFAULT_PROMPT,
@@ -195,13 +204,19 @@ def add(
             examples=examples,
             base=base,
             trust_base=trust_base,
+            trusted_by=by if by is not None else default_truster(),
             notes=notes,
             max_lora_rank=max_rank,
         )
-    report = _with_loadable(plan.report, load, prompt, endpoint if plan.kind == "peft" else _GGUF)
-    if not report.ok:
+    if plan.report.ok and not plan.ok:
+        # Refused either way: starting an engine to load it would only cost time.
+        report = plan.report.with_check(skipped_loadable("its base is unknown, so it is not added"))
+    else:
+        report = _with_loadable(plan.report, load, prompt, endpoint if plan.kind == "peft" else _GGUF)
+    if not report.settled:
         _print_report(report, as_json)
-        err_console.print(f"[red]refused:[/] {plan.target.name} was not added to {model}.")
+        why = "its base is unknown; " if report.ok else ""
+        err_console.print(f"[red]refused:[/] {why}{plan.target.name} was not added to {model}.")
         raise typer.Exit(1)
     with _errors():
         entry = catalog.commit_add(plan)
@@ -254,6 +269,7 @@ def show(
         ("size", f"{_size(entry.size)} ({_size(entry.disk)} on disk)"),
         ("sha256", digest + integrity),
         ("base", _match_text(body)),
+        ("base identity", body["base_identity_summary"] or ""),
         ("base fingerprint", meta.base_fingerprint or "not recorded"),
         ("training data", _training_text(meta)),
         ("created", meta.created or "?"),
@@ -287,9 +303,17 @@ def validate(
     prompt: Prompt = DEFAULT_PROMPT,
     max_rank: MaxRank = DEFAULT_MAX_LORA_RANK,
     endpoint: Endpoint = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Also exit 1 when the base cannot be checked (a warning otherwise)."),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Check ADAPTER against BASE: every check with pass/fail and timing. Exit 0 valid, 1 not."""
+    """Check ADAPTER against BASE: every check with its result and timing.
+
+    Exit 0 when no check failed (an unknown base is a warning), 1 when one did or, with --strict,
+    when the base could not be checked.
+    """
     if is_peft_dir(adapter):
         report = validate_peft_adapter(adapter, base, max_lora_rank=max_rank)
         report = _with_loadable(report, load, prompt, endpoint)
@@ -297,7 +321,7 @@ def validate(
         report = validate_adapter(adapter, base)
         report = _with_loadable(report, load, prompt, _GGUF)
     _print_report(report, as_json)
-    if not report.ok:
+    if not report.ok or (strict and not report.settled):
         raise typer.Exit(1)
 
 
@@ -376,10 +400,6 @@ def _print_report(report: ValidationReport, as_json: bool) -> None:
         ms = f"{check.seconds * 1000:.1f}" if check.status is not CheckStatus.SKIPPED else ""
         table.add_row(check.name, _STATUS_MARK[check.status], ms, escape(check.detail))
     console.print(table)
-    for check in report.warnings:
-        console.print(f"[yellow]! {check.name}[/]: {escape(check.detail)}")
-        if check.error is not None and check.error.hint:
-            console.print(f"    what to do: {escape(check.error.hint)}")
     for check in report.failures:
         error = check.error
         console.print(f"[red]✗ {check.name}[/]: {escape(check.detail)}")
@@ -390,7 +410,16 @@ def _print_report(report: ValidationReport, as_json: bool) -> None:
                 console.print(f"    expected: {escape(error.expected)}")
             if error.hint:
                 console.print(f"    what to do: {escape(error.hint)}")
-    verdict = "[green]valid[/]" if report.ok else f"[red]invalid[/] ({len(report.failures)} check(s) failed)"
+    for check in report.warnings:
+        console.print(f"[yellow]warning: {check.name}[/]: {escape(check.detail)}")
+        if check.error is not None and check.error.hint:
+            console.print(f"    what to do: {escape(check.error.hint)}")
+    if not report.ok:
+        verdict = f"[red]invalid[/] ({len(report.failures)} check(s) failed)"
+    elif report.warnings:
+        verdict = f"[yellow]valid, with {len(report.warnings)} warning(s)[/]"
+    else:
+        verdict = "[green]valid[/]"
     console.print(f"{verdict} in {report.seconds * 1000:.1f} ms")
 
 
@@ -425,14 +454,24 @@ def _model_dict(model: ModelEntry) -> dict[str, Any]:
 def _adapter_dict(
     model: ModelEntry, entry: AdapterEntry, meta: AdapterMetadata | None, problem: str | None = None
 ) -> dict[str, Any]:
-    recorded = meta.base_fingerprint if meta is not None else None
-    matches = [p.name for p in model.matching_bases(meta)] if meta is not None else []
+    identities: dict[Path, BaseIdentity] = {}
+    if problem is None:
+        try:
+            identities = model.identities(entry)
+        except (GGUFError, ValidationError) as exc:
+            problem = str(exc)
+    verified = {p: i for p, i in identities.items() if i.verified}
+    mismatched = {p: i for p, i in identities.items() if i.state is IdentityState.MISMATCH}
+    deciding = next(iter({**verified, **mismatched, **identities}.values()), None)
     if problem is not None:
         status = "unreadable"
-    elif not recorded:
-        status = "unrecorded"
+    elif verified:
+        status = "trusted" if all(i.trust is not None for i in verified.values()) else "verified"
+    elif mismatched and len(mismatched) == len(identities):
+        status = "mismatch"
     else:
-        status = "match" if matches else "mismatch"
+        status = "unknown"
+    trust = deciding.trust if deciding is not None and status == "trusted" else None
     return {
         "version": entry.version,
         "kind": entry.kind,
@@ -441,9 +480,11 @@ def _adapter_dict(
         "examples": entry.name.examples if entry.name else None,
         "size": entry.size,
         "disk": entry.disk,
-        "base_fingerprint": recorded,
-        "base_match": matches,
+        "base_fingerprint": meta.base_fingerprint if meta is not None else None,
+        "base_match": [p.name for p in verified],
         "base_status": status,
+        "base_trusted": trust.to_dict() if trust is not None else None,
+        "base_identity_summary": deciding.summary if deciding is not None else None,
         "problem": problem,
         "name_error": entry.name_error.reason if entry.name_error else None,
     }
@@ -451,12 +492,18 @@ def _adapter_dict(
 
 def _match_text(adapter: dict[str, Any]) -> str:
     status = adapter["base_status"]
-    if status == "match":
-        return f"[green]✓ {', '.join(adapter['base_match'])}[/]"
+    bases = escape(", ".join(adapter["base_match"]))
+    if status == "verified":
+        return f"[green]✓ {bases}[/]"
+    if status == "trusted":
+        trust = adapter["base_trusted"] or {}
+        return (
+            f"[green]✓ {bases}[/] [yellow](trusted by {escape(str(trust.get('by')))}, {trust.get('at')})[/]"
+        )
     if status == "mismatch":
-        return f"[red]✗ another base ({adapter['base_fingerprint'][:12]}…)[/]"
-    if status == "unrecorded":
-        return "[yellow]? not recorded[/]"
+        return "[red]✗ trained for another base[/]"
+    if status == "unknown":
+        return "[yellow]? unknown: not recorded[/]"
     return f"[red]! {escape(adapter['problem'])}[/]"
 
 

@@ -37,7 +37,9 @@ from slipway.advice import (
 from slipway.analysis.thresholds import DEFAULT_THRESHOLDS
 from slipway.core.errors import ConfigError, SlipwayError
 from slipway.registry.catalog import ADAPTERS_DIR, BASE_DIR, AdapterEntry, Catalog, ModelEntry, file_sha256
+from slipway.registry.identity_gguf import recorded_base_key
 from slipway.registry.metadata import read_sidecar
+from slipway.registry.reader import open_gguf
 
 console = Console()
 err_console = Console(stderr=True)
@@ -175,6 +177,7 @@ def _facts(entry: AdapterEntry, *, hash_file: bool) -> VersionFacts:
     return VersionFacts(
         version=entry.version,
         base_fingerprint=meta.base_fingerprint,
+        base_recorded=None if meta.base_fingerprint else recorded_base_key(open_gguf(entry.path)),
         training_examples=examples,
         training_data_sha256=meta.training_data_sha256,
         method=str(method) if method else None,

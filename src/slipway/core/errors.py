@@ -22,7 +22,8 @@ so nothing above the adapters ever sees a raw library exception.
     │   └── FileCheckError           a file failed a named check (file, check, found, expected)
     │       ├── GGUFError            not a valid GGUF: bad magic or version, corrupt, truncated
     │       ├── AdapterInvalid       a valid GGUF but not a usable LoRA adapter (type, pairs, loading)
-    │       ├── AdapterMismatchError the adapter does not fit the base (architecture, shapes, fingerprint)
+    │       ├── AdapterMismatchError the adapter does not fit the base (architecture, shapes, base identity)
+    │       ├── BaseUnknownError     the adapter records nothing that shows which base it was trained for
     │       └── AdapterNameError     the file name is not vX.Y-YYYY-MM-DD-<N>examples.gguf
     └── RegistryError                the model/adapter registry on disk refused a change
         └── VersionExistsError       that adapter version is already registered (versions are kept)
@@ -110,6 +111,28 @@ class NotLeaderError(ConflictError):
         super().__init__(
             f"this replica is no longer the leader (epoch {epoch}, now {current}): its change was refused",
             hint="Another replica leads now and carries on from the stored state; nothing needs doing.",
+        )
+
+
+class SuiteChanged(ConflictError):
+    """Another writer added a version of the suite after this one read it: nothing was saved.
+
+    A new version is built from the one before it (regression cases are
+    appended to it); saving on top of a version the builder never saw would
+    drop that writer's cases. Read the suite again and rebuild.
+    """
+
+    code = "suite_changed"
+
+    def __init__(self, name: str, based_on: int, latest: int | None) -> None:
+        self.name = name
+        self.based_on = based_on
+        self.latest = latest
+        now = f"version {latest}" if latest else "a version another writer just added"
+        super().__init__(
+            f"suite {name!r} changed while this change was prepared (it started from version "
+            f"{based_on}, the suite is now at {now}): nothing was saved",
+            hint="Run the command again: it starts from the latest version.",
         )
 
 
@@ -243,6 +266,12 @@ class AdapterInvalid(FileCheckError):
 
 class AdapterMismatchError(FileCheckError):
     code = "adapter_mismatch"
+
+
+class BaseUnknownError(FileCheckError):
+    """Not known to be wrong, only unchecked: refused where a wrong base would reach users (add, deploy)."""
+
+    code = "base_unknown"
 
 
 class AdapterNameError(FileCheckError):

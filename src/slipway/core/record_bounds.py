@@ -58,6 +58,7 @@ RECORD_BOUNDS: dict[str, Bound] = {
     "output_tokens": Bound("int", nullable=True),
     "output_head": Bound("text"),
     "aborted": Bound("bool"),
+    "pinned": Bound("bool"),
 }
 
 _EMPTY: dict[Kind, Any] = {"text": "", "int": 0, "float": 0.0, "bool": False}

@@ -47,6 +47,8 @@ class RequestRecord:
     output_head: str = ""
     #: Why the stream ended early, if it did (client gone, backend died).
     aborted: bool = False
+    #: The client chose the slot (X-Slipway-Slot) instead of the route table: kept, never judged.
+    pinned: bool = False
 
 
 @dataclass(frozen=True, slots=True)

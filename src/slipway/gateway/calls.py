@@ -68,6 +68,7 @@ def new_call(
         route_version=table.version,
         category=labels.category,
         sticky_key=labels.sticky_key,
+        pinned=labels.slot is not None,
     )
     model = body.get("model")
     return Call(

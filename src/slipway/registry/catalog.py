@@ -39,6 +39,13 @@ from slipway.core.errors import (
 )
 from slipway.registry.hf_base import CONFIG_NAME as HF_CONFIG_NAME
 from slipway.registry.hf_base import HFBase, open_hf_base
+from slipway.registry.identity import (
+    TRUST_KEY,
+    BaseIdentity,
+    IdentityState,
+    check_trusted_by,
+    default_truster,
+)
 from slipway.registry.metadata import AdapterMetadata, adapter_metadata, read_sidecar, sidecar_path
 from slipway.registry.naming import (
     AdapterName,
@@ -60,7 +67,7 @@ from slipway.registry.storage import (
     locked,
     write_json_atomic,
 )
-from slipway.registry.validate import BaseModel, open_base, validate_adapter
+from slipway.registry.validate import BaseModel, base_identity, open_base, validate_adapter
 
 #: A GGUF file (llama-server) or a PEFT directory with a Hugging Face base (vLLM).
 Kind = Literal["gguf", "peft"]
@@ -233,6 +240,39 @@ class ModelEntry:
             return []
         return [p for p, fp in self.base_fingerprints().items() if fp == metadata.base_fingerprint]
 
+    def identities(self, adapter: AdapterEntry) -> dict[Path, BaseIdentity]:
+        """The adapter's base identity against each readable base of this model.
+
+        GGUFError for a damaged adapter, ValidationError for a malformed trust record in its sidecar.
+        """
+        if adapter.kind == PEFT:
+            return self._peft_identities(adapter)
+        opened = open_gguf(adapter.path)
+        out: dict[Path, BaseIdentity] = {}
+        for entry in self.bases:
+            try:
+                base = self.open_base(entry)
+            except (GGUFError, ValidationError):
+                continue
+            out[entry.path] = base_identity(opened, base)
+        return out
+
+    def _peft_identities(self, adapter: AdapterEntry) -> dict[Path, BaseIdentity]:
+        """A PEFT version against each readable Hugging Face base; AdapterInvalid if its config is damaged."""
+        read_peft_config(adapter.path)
+        out: dict[Path, BaseIdentity] = {}
+        for entry in self.bases:
+            if entry.kind != PEFT:
+                continue
+            try:
+                base = self.open_hf_base(entry)
+            except ValidationError:
+                continue
+            identity = validate_peft_adapter(adapter.path, base, max_lora_rank=None).identity
+            if identity is not None:
+                out[entry.path] = identity
+        return out
+
 
 @dataclass(frozen=True)
 class AddPlan:
@@ -250,7 +290,8 @@ class AddPlan:
 
     @property
     def ok(self) -> bool:
-        return self.report.ok
+        """Every check passed, the base identity included: an unknown base is not added."""
+        return self.report.settled
 
 
 class Catalog:
@@ -308,17 +349,24 @@ class Catalog:
         examples: int | None = None,
         base: str | Path | None = None,
         trust_base: bool = False,
+        trusted_by: str | None = None,
         notes: str | None = None,
+        now: dt.datetime | None = None,
         max_lora_rank: int = DEFAULT_MAX_LORA_RANK,
     ) -> AddPlan:
         """Name the new version and validate it against the model's base; writes nothing.
 
-        `trust_base`: the adapter records no base fingerprint and the operator
-        vouches that it was trained on this base; the base's fingerprint is
-        recorded in the sidecar. It never overrides a fingerprint that *is*
-        recorded and differs. A directory is a PEFT adapter, validated
-        against the model's Hugging Face base and `max_lora_rank`.
+        `trust_base`: the adapter's base is unknown (it records neither a
+        fingerprint nor a base model identity) and the operator vouches that
+        it was trained on this base; the base's fingerprint is recorded in the
+        sidecar with who vouched (`trusted_by`, default the OS user) and when.
+        It never overrides a recorded base that differs: a mismatch stays one.
+        A directory is a PEFT adapter, validated against the model's Hugging
+        Face base and `max_lora_rank`.
         """
+        truster = ""
+        if trust_base:
+            truster = check_trusted_by(trusted_by if trusted_by is not None else default_truster())
         source = Path(source)
         if source.is_dir():
             return self._plan_add_peft(
@@ -328,9 +376,10 @@ class Catalog:
                 date=date,
                 examples=examples,
                 base=base,
-                trust_base=trust_base,
+                truster=truster,
                 notes=notes,
                 max_lora_rank=max_lora_rank,
+                now=now,
             )
         entry = self.model(model)
         base_entry = entry.base(base)
@@ -344,18 +393,25 @@ class Catalog:
         with contextlib.suppress(ValidationError):
             sidecar.update(read_sidecar(source))
         remarks: list[str] = []
-        recorded: str | None = None
         with contextlib.suppress(GGUFError, ValidationError):
             meta = adapter_metadata(open_gguf(source), sidecar)
-            recorded = meta.base_fingerprint
             if meta.version and meta.version != name.version:
                 remarks.append(f"the adapter's own metadata says version {meta.version}")
-        if trust_base and not recorded:
-            sidecar["base_fingerprint"] = base_model.fingerprint
-            remarks.append(f"base fingerprint recorded on your word (--trust-base): {base_entry.path.name}")
         if notes:
             sidecar["notes"] = notes
         report = validate_adapter(source, base_model, sidecar=sidecar)
+        identity = report.identity
+        if trust_base and identity is not None:
+            if identity.state is IdentityState.UNKNOWN:
+                stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+                sidecar["base_fingerprint"] = base_model.fingerprint
+                sidecar[TRUST_KEY] = {"by": truster, "at": stamp, "base": base_entry.path.name}
+                remarks.append(
+                    f"base {base_entry.path.name} recorded on the word of {truster} (--trust-base), {stamp}"
+                )
+                report = validate_adapter(source, base_model, sidecar=sidecar)
+            elif identity.state is IdentityState.VERIFIED:
+                remarks.append(f"--trust-base not needed, nothing recorded on your word: {identity.summary}")
         target = entry.root / ADAPTERS_DIR / name.file_name
         return AddPlan(source, model, target, name, base_entry.path, report, sidecar, tuple(remarks))
 
@@ -368,10 +424,12 @@ class Catalog:
         date: dt.date | None,
         examples: int | None,
         base: str | Path | None,
-        trust_base: bool,
+        truster: str,
         notes: str | None,
         max_lora_rank: int,
+        now: dt.datetime | None,
     ) -> AddPlan:
+        """`plan_add` for a PEFT directory: the same naming, trust and refusal rules as a GGUF file."""
         entry = self.model(model)
         base_entry = entry.base(base, kind=PEFT)
         name = _resolve_dir_name(source, version=version, date=date, examples=examples)
@@ -381,15 +439,21 @@ class Catalog:
         with contextlib.suppress(ValidationError):
             sidecar.update(read_sidecar(source))
         remarks: list[str] = []
-        recorded = sidecar.get("base_fingerprint")
-        with contextlib.suppress(ValidationError):
-            recorded = recorded or read_peft_config(source).base_fingerprint
-        if trust_base and not recorded:
-            sidecar["base_fingerprint"] = hf_base.fingerprint
-            remarks.append(f"base fingerprint recorded on your word (--trust-base): {base_entry.path.name}")
         if notes:
             sidecar["notes"] = notes
         report = validate_peft_adapter(source, hf_base, max_lora_rank=max_lora_rank, sidecar=sidecar)
+        identity = report.identity
+        if truster and identity is not None:
+            if identity.state is IdentityState.UNKNOWN:
+                stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+                sidecar["base_fingerprint"] = hf_base.fingerprint
+                sidecar[TRUST_KEY] = {"by": truster, "at": stamp, "base": base_entry.path.name}
+                remarks.append(
+                    f"base {base_entry.path.name} recorded on the word of {truster} (--trust-base), {stamp}"
+                )
+                report = validate_peft_adapter(source, hf_base, max_lora_rank=max_lora_rank, sidecar=sidecar)
+            elif identity.state is IdentityState.VERIFIED:
+                remarks.append(f"--trust-base not needed, nothing recorded on your word: {identity.summary}")
         target = entry.root / ADAPTERS_DIR / name.dir_name
         return AddPlan(source, model, target, name, base_entry.path, report, sidecar, tuple(remarks), PEFT)
 

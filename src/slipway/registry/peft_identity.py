@@ -1,107 +1,113 @@
-"""Was this PEFT adapter trained on this base? Verified, mismatch, or unknown — never a silent guess.
+"""The evidence a PEFT adapter carries about its base, compared with a Hugging Face base directory.
 
-Shapes prove little: every fine-tune of a model has the same shapes, and a
-base with a rebuilt tokenizer loads the adapter and answers nonsense. Two
-facts can settle it:
+Shapes prove little on their own: every fine-tune of a model has the same
+shapes, and a base with a rebuilt tokenizer loads the adapter and answers
+nonsense. What a PEFT directory can say, in order of strength:
 
 * a recorded fingerprint (`hf_base.hf_fingerprint`), in the registry's
-  sidecar or written by the training tool into adapter_config.json as
-  `slipway_base_fingerprint`: equal is *verified*, different is *mismatch*;
-* the name PEFT records, `base_model_name_or_path`: it can only rule a
-  base out (a different model name), never in (a name says nothing about
-  which revision or tokenizer). With no fingerprint, a name that fits is
-  *unknown*, said with how to record the fingerprint.
+  sidecar (perhaps on an operator's word) or written by the training tool
+  into adapter_config.json as `slipway_base_fingerprint`: settles it;
+* the name PEFT records, `base_model_name_or_path` (a hub id or a path on
+  the training machine), against the base directory's name and its
+  config's `_name_or_path`, compared by their last part;
+* whether the target modules exist in the base's architecture and every
+  weight fits its sizes, which back a name up but cannot name a base.
 
-Kept apart from the check runner so the deploy rule ("verified, or trusted
-by the operator") can ask the same question of PEFT and GGUF adapters.
+`identity.judge` turns the evidence into verified, mismatch or unknown,
+exactly as for GGUF adapters, so one deploy rule serves both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import PurePosixPath
 
-from slipway.core.errors import AdapterMismatchError
 from slipway.registry.hf_base import HFBase
+from slipway.registry.identity import (
+    BaseIdentity,
+    Evidence,
+    IdentityState,
+    Trust,
+    Verdict,
+    Weight,
+    judge,
+    names_agree,
+)
 
 CHECK = "base-identity"
 
 
-class Identity(StrEnum):
-    VERIFIED = "verified"
-    MISMATCH = "mismatch"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class BaseIdentity:
-    state: Identity
-    detail: str
-    #: for MISMATCH, the failure; for UNKNOWN, what could not be checked and how to record it.
-    error: AdapterMismatchError | None = None
-
-
 def peft_base_identity(
-    adapter: str,
+    *,
     declared_name: str | None,
     recorded_fingerprint: str | None,
     recorded_where: str,
     base: HFBase,
+    modules: Verdict,
+    shapes: Verdict,
+    trust: Trust | None = None,
 ) -> BaseIdentity:
-    """Compare what the adapter says of its base with `base`; the fingerprint, when recorded, decides."""
+    """The three-state identity of a PEFT adapter on `base`, with the evidence that decided it."""
     expected = base.fingerprint
+    evidence: list[Evidence] = []
     if recorded_fingerprint:
-        if recorded_fingerprint == expected:
-            return BaseIdentity(
-                Identity.VERIFIED, f"fingerprint {expected[:16]}… ({recorded_where}) = base's"
+        verdict = Verdict.MATCH if recorded_fingerprint == expected else Verdict.DIFFER
+        evidence.append(
+            Evidence(
+                "fingerprint",
+                verdict,
+                Weight.STRONG,
+                f"adapter ({recorded_where}): {recorded_fingerprint[:16]}…; base: {expected[:16]}…",
             )
-        return BaseIdentity(
-            Identity.MISMATCH,
-            "recorded fingerprint differs",
-            AdapterMismatchError(
-                f"the adapter was trained on another base than {base.path.name} (fingerprint from the "
-                f"{recorded_where}); vLLM would load it and answer nonsense",
-                path=adapter,
-                check=CHECK,
-                found=recorded_fingerprint,
-                expected=expected,
-                hint="Serve it on the base it was trained on, or retrain it on this one.",
-            ),
         )
     names = _base_names(base)
-    if declared_name and _last(declared_name) not in names:
-        return BaseIdentity(
-            Identity.MISMATCH,
-            "declared base name differs",
-            AdapterMismatchError(
-                f"the adapter says it was trained on {declared_name!r}, not on {base.path.name}",
-                path=adapter,
-                check=CHECK,
-                found=f"base_model_name_or_path = {declared_name!r}",
-                expected=f"a name ending in one of: {', '.join(sorted(names))}",
-                hint="Validate it against the base it names. If this base is that model under another "
-                "name, vouch for it with `slipway adapters add DIR --model NAME --trust-base`, which "
-                "records this base's fingerprint.",
-            ),
+    if declared_name:
+        verdict = Verdict.MATCH if names_agree(_last(declared_name), names) else Verdict.DIFFER
+        evidence.append(
+            Evidence(
+                "base model name",
+                verdict,
+                Weight.NAME,
+                f"adapter: {declared_name!r}; base: {', '.join(sorted(names))}",
+            )
         )
-    said = f"names {declared_name!r}" if declared_name else "names no base (base_model_name_or_path)"
+    evidence.append(
+        Evidence("architecture", modules, Weight.SUPPORTING, "target modules of " + base.model_type)
+    )
+    evidence.append(
+        Evidence("tensor shapes", shapes, Weight.SUPPORTING, f"LoRA weights against {base.path.name}")
+    )
+    state, deciding = judge(evidence)
     record = (
         f'`slipway adapters add DIR --model NAME --trust-base`, or "base_fingerprint": "{expected}" in '
         "its sidecar, or slipway_base_fingerprint in adapter_config.json"
     )
+    if state is IdentityState.VERIFIED:
+        said = "; ".join(
+            f"{e.subject} matches" + (f" ({recorded_where})" if e.subject == "fingerprint" else "")
+            for e in deciding
+        )
+        by = f", {trust.words()}" if trust is not None and recorded_where == "sidecar" else ""
+        return BaseIdentity(state, f"verified: {said}{by}", tuple(evidence), trust=trust)
+    if state is IdentityState.MISMATCH:
+        differ = [e for e in deciding if e.verdict is Verdict.DIFFER]
+        by_fingerprint = any(e.subject == "fingerprint" for e in differ) and recorded_fingerprint
+        return BaseIdentity(
+            state,
+            f"the adapter was trained for another base than {base.path.name} "
+            f"({', '.join(e.subject for e in differ)} differs); vLLM would load it and answer nonsense",
+            tuple(evidence),
+            hint="Serve it on the base it was trained for, or retrain it on this one. If this base is that "
+            f"model under another name, record it: {record}.",
+            found=recorded_fingerprint if by_fingerprint else "; ".join(e.detail for e in differ),
+            expected=expected if by_fingerprint else f"{base.path.name} (fingerprint {expected[:16]}…)",
+        )
+    said = f"names {declared_name!r}" if declared_name else "names no base (base_model_name_or_path)"
     return BaseIdentity(
-        Identity.UNKNOWN,
-        f"not verified: the adapter {said} and records no base fingerprint",
-        AdapterMismatchError(
-            f"the adapter {said} and records no base fingerprint, so a base with another tokenizer "
-            "or revision cannot be ruled out",
-            path=adapter,
-            check=CHECK,
-            found="no recorded base fingerprint",
-            expected=expected,
-            hint=f"If you know it was trained on {base.path.name}, record that: {record}.",
-        ),
+        state,
+        f"unknown: the adapter {said} and records no base fingerprint, so a base with another tokenizer "
+        "or revision cannot be ruled out",
+        tuple(evidence),
+        hint=f"If you know it was trained on {base.path.name}, record that: {record}.",
     )
 
 

@@ -18,9 +18,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from slipway.core.errors import AdapterInvalid, FileCheckError, ValidationError
+from slipway.core.errors import (
+    AdapterInvalid,
+    AdapterMismatchError,
+    BaseUnknownError,
+    FileCheckError,
+    ValidationError,
+)
 from slipway.registry.hf_base import HFBase, open_hf_base
-from slipway.registry.metadata import read_sidecar
+from slipway.registry.identity import TRUST_KEY, IdentityState, Verdict, parse_trust
+from slipway.registry.metadata import read_sidecar, sidecar_path
 from slipway.registry.peft_config import (
     CONFIG_NAME,
     WEIGHTS_NAME,
@@ -29,7 +36,7 @@ from slipway.registry.peft_config import (
     load_config_json,
     parse_lora_config,
 )
-from slipway.registry.peft_identity import Identity, peft_base_identity
+from slipway.registry.peft_identity import peft_base_identity
 from slipway.registry.peft_shapes import (
     UnknownArchitecture,
     check_lora_shapes,
@@ -128,7 +135,9 @@ def validate_peft_adapter(
     if config is None or hf_base is None:
         run.skip("base-identity", because=no_config if config is None else "the base could not be read")
     else:
-        run.add(_identity(adapter, config, hf_base, sidecar))
+        run.add(
+            _identity(adapter, config, hf_base, sidecar, run.get("target-modules"), run.get("lora-shapes"))
+        )
     return ValidationReport(adapter, base_path, run.results)
 
 
@@ -200,7 +209,12 @@ def _base(path: Path) -> tuple[HFBase, str]:
 
 
 def _identity(
-    adapter: Path, config: PeftConfig, base: HFBase, sidecar: Mapping[str, Any] | None
+    adapter: Path,
+    config: PeftConfig,
+    base: HFBase,
+    sidecar: Mapping[str, Any] | None,
+    modules: CheckResult | None,
+    shapes: CheckResult | None,
 ) -> CheckResult:
     started = time.perf_counter()
     if sidecar is None:
@@ -208,20 +222,56 @@ def _identity(
             sidecar = read_sidecar(adapter)
         except ValidationError:
             sidecar = {}
+    side_name = sidecar_path(adapter).name
+    try:
+        trust = parse_trust(sidecar.get(TRUST_KEY), side_name)
+    except ValidationError as exc:
+        bad = AdapterInvalid(exc.message, path=str(adapter), check="base-identity", hint=exc.hint)
+        return CheckResult(
+            "base-identity", CheckStatus.FAILED, bad.reason, time.perf_counter() - started, bad
+        )
     recorded = sidecar.get("base_fingerprint")
     where = "sidecar"
     if not isinstance(recorded, str) or not recorded:
         recorded, where = config.base_fingerprint, CONFIG_NAME
-    identity = peft_base_identity(str(adapter), config.base_model_name_or_path, recorded, where, base)
+    identity = peft_base_identity(
+        declared_name=config.base_model_name_or_path,
+        recorded_fingerprint=recorded,
+        recorded_where=where,
+        base=base,
+        modules=_verdict(modules),
+        shapes=_verdict(shapes),
+        trust=trust,
+    )
     elapsed = time.perf_counter() - started
-    if identity.state is Identity.VERIFIED:
-        return CheckResult("base-identity", CheckStatus.PASSED, f"verified: {identity.detail}", elapsed)
-    status = CheckStatus.FAILED if identity.state is Identity.MISMATCH else CheckStatus.WARNED
-    error = identity.error
-    detail = error.reason if error is not None else identity.detail
-    if identity.state is Identity.UNKNOWN:
-        detail = f"unknown: {detail}"
-    return CheckResult("base-identity", status, detail, elapsed, error)
+    if identity.state is IdentityState.VERIFIED:
+        return CheckResult("base-identity", CheckStatus.PASSED, identity.summary, elapsed, identity=identity)
+    expected = f"{base.path.name}, recorded as its fingerprint or its name (base_model_name_or_path)"
+    if identity.state is IdentityState.MISMATCH:
+        mismatch = AdapterMismatchError(
+            identity.summary,
+            path=str(adapter),
+            check="base-identity",
+            found=identity.found,
+            expected=identity.expected or expected,
+            hint=identity.hint,
+        )
+        return CheckResult("base-identity", CheckStatus.FAILED, identity.summary, elapsed, mismatch, identity)
+    unknown = BaseUnknownError(
+        "the adapter does not record which base it was trained for, so a wrong base cannot be ruled out",
+        path=str(adapter),
+        check="base-identity",
+        found="no recorded base fingerprint and no base_model_name_or_path",
+        expected=expected,
+        hint=identity.hint,
+    )
+    return CheckResult("base-identity", CheckStatus.WARNED, identity.summary, elapsed, unknown, identity)
+
+
+def _verdict(check: CheckResult | None) -> Verdict:
+    if check is None or check.status in (CheckStatus.SKIPPED, CheckStatus.WARNED):
+        return Verdict.UNCHECKED
+    return Verdict.MATCH if check.status is CheckStatus.PASSED else Verdict.DIFFER
 
 
 # --------------------------------------------------------------------------- running them
@@ -273,6 +323,9 @@ class _Runner:
 
     def warned(self, name: str) -> bool:
         return self._status(name) is CheckStatus.WARNED
+
+    def get(self, name: str) -> CheckResult | None:
+        return next((r for r in self.results if r.name == name), None)
 
     def detail(self, name: str) -> str:
         return next((r.detail for r in self.results if r.name == name), "")

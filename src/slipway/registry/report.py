@@ -1,9 +1,13 @@
 """A validation report: every check, passed, failed or skipped, with its timing, for the checklist.
 
 Validation does not stop at the first problem it can work around: an
-adapter with the wrong architecture *and* the wrong base fingerprint shows
-both. Checks that depend on one that failed (nothing can be said about
-tensor shapes of a file that does not parse) are skipped, with the reason.
+adapter with the wrong architecture *and* the wrong base shows both. A
+warned check is one that could not decide (an adapter that records nothing
+about its base): `ok` still holds, so `slipway adapters validate` can pass
+it, but `raise_for_failure` refuses it unless asked not to, because add,
+deploy and the checklist want the base settled. Checks that depend on one
+that failed (nothing can be said about tensor shapes of a file that does not
+parse) are skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from slipway.core.errors import FileCheckError
+from slipway.registry.identity import BaseIdentity
 
 #: Every check, in the order it runs, with what it verifies.
 CHECKS: Mapping[str, str] = {
@@ -25,7 +30,7 @@ CHECKS: Mapping[str, str] = {
     "base-file": "the base is a readable GGUF model",
     "architecture": "general.architecture equals the base's",
     "tensor-shapes": "every LoRA pair fits the base tensor it targets",
-    "base-fingerprint": "the base fingerprint the adapter records equals the base's",
+    "base-identity": "the base the adapter records (fingerprint or base model name) is this base",
     "peft-config": "adapter_config.json is a readable JSON object of bounded size",
     "peft-type": "peft_type is LORA (the only kind vLLM loads as a LoRA adapter)",
     "lora-config": "r, lora_alpha, target_modules and rank_pattern are valid; no DoRA, no trained bias",
@@ -36,7 +41,6 @@ CHECKS: Mapping[str, str] = {
     "target-modules": "every target module exists in the base's architecture",
     "lora-shapes": "every lora_A/lora_B fits the base module and the rank; layer indices within the base",
     "max-rank": "the rank is within the engine's max LoRA rank (vLLM's --max-lora-rank)",
-    "base-identity": "the base the adapter names or records is this base: verified, mismatch or unknown",
     "loadable": "the engine (llama-server, or vLLM for PEFT) loads base + adapter and answers one prompt",
 }
 
@@ -49,7 +53,7 @@ GGUF_CHECKS: tuple[str, ...] = (
     "base-file",
     "architecture",
     "tensor-shapes",
-    "base-fingerprint",
+    "base-identity",
 )
 PEFT_CHECKS: tuple[str, ...] = (
     "peft-config",
@@ -69,7 +73,7 @@ class CheckStatus(StrEnum):
     PASSED = "pass"
     FAILED = "fail"
     SKIPPED = "skip"
-    #: the check ran but could not establish what it checks; not a failure, said with how to fix it.
+    #: Could not decide; not a failure, but add, deploy and the checklist refuse it.
     WARNED = "warn"
 
     @property
@@ -85,6 +89,8 @@ class CheckResult:
     detail: str
     seconds: float = 0.0
     error: FileCheckError | None = None
+    #: For `base-identity`: the state and the evidence behind it.
+    identity: BaseIdentity | None = None
 
     @property
     def description(self) -> str:
@@ -100,6 +106,8 @@ class CheckResult:
         }
         if self.error is not None:
             body["error"] = self.error.to_dict()
+        if self.identity is not None:
+            body["identity"] = self.identity.to_dict()
         return body
 
 
@@ -119,19 +127,30 @@ class ValidationReport:
         return tuple(c for c in self.checks if c.status.is_failure)
 
     @property
-    def seconds(self) -> float:
-        return sum(c.seconds for c in self.checks)
-
-    @property
     def warnings(self) -> tuple[CheckResult, ...]:
         return tuple(c for c in self.checks if c.status is CheckStatus.WARNED)
+
+    @property
+    def settled(self) -> bool:
+        """No check failed and none was left undecided: what add, deploy and the checklist require."""
+        return self.ok and not self.warnings
+
+    @property
+    def identity(self) -> BaseIdentity | None:
+        check = self.get("base-identity")
+        return check.identity if check is not None else None
+
+    @property
+    def seconds(self) -> float:
+        return sum(c.seconds for c in self.checks)
 
     def get(self, name: str) -> CheckResult | None:
         return next((c for c in self.checks if c.name == name), None)
 
-    def raise_for_failure(self) -> None:
-        """Raise the first failed check's typed error (what `add` and deploy use)."""
-        for check in self.failures:
+    def raise_for_failure(self, *, allow_warnings: bool = False) -> None:
+        """Raise the first failed check's error, then the first warned one's (what `add` and deploy use)."""
+        refused = self.failures if allow_warnings else (*self.failures, *self.warnings)
+        for check in refused:
             if check.error is not None:
                 raise check.error
 
@@ -148,6 +167,8 @@ class ValidationReport:
             "adapter": str(self.adapter),
             "base": str(self.base) if self.base is not None else None,
             "ok": self.ok,
+            "warnings": len(self.warnings),
+            "settled": self.settled,
             "seconds": round(self.seconds, 6),
             "checks": [c.to_dict() for c in self.checks],
         }

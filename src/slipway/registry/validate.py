@@ -5,13 +5,15 @@ except `loadable` (that needs an engine; see `registry.loadable`) and
 returns a `ValidationReport`; it raises only for programming errors. The
 checks mirror what llama.cpp's `llama_adapter_lora_init` refuses (so a bad
 file is caught before it takes a running server down with it) and add the
-one llama.cpp cannot make, the base fingerprint:
+one llama.cpp cannot make, the base identity:
 
 * general.type must be "adapter" and adapter.type "lora";
 * general.architecture must equal the base's;
 * every LoRA pair fits the base tensor it targets (`shapes.py`);
-* the base fingerprint recorded in the adapter (GGUF key or sidecar) must
-  equal the base's (`fingerprint.py`).
+* the base the adapter records must be this base (`identity_gguf.py`):
+  slipway's fingerprint (GGUF key or sidecar), else the base model identity
+  llama.cpp's converter records. An adapter that records neither is not
+  failed but warned: its base is unknown (`identity.py`).
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ from typing import Any
 from slipway.core.errors import (
     AdapterInvalid,
     AdapterMismatchError,
+    BaseUnknownError,
     FileCheckError,
     GGUFError,
     ValidationError,
 )
-from slipway.registry.fingerprint import FINGERPRINT_KEY, reader_fingerprint
-from slipway.registry.metadata import AdapterMetadata, adapter_metadata, read_sidecar, sidecar_path
+from slipway.registry.fingerprint import reader_fingerprint
+from slipway.registry.identity import TRUST_KEY, BaseIdentity, IdentityState, Verdict, parse_trust
+from slipway.registry.identity_gguf import gguf_base_identity, supporting_evidence
+from slipway.registry.metadata import adapter_metadata, read_sidecar, sidecar_path
 from slipway.registry.reader import GGUFFile, open_gguf, read_header
 from slipway.registry.report import CHECKS, CheckResult, CheckStatus, ValidationReport
 from slipway.registry.shapes import check_lora_shapes
@@ -135,12 +140,12 @@ def validate_adapter(
             because = "the file is not a LoRA adapter"
         else:
             because = "the base could not be read"
-        run.skip("architecture", "tensor-shapes", "base-fingerprint", because=because)
+        run.skip("architecture", "tensor-shapes", "base-identity", because=because)
         return ValidationReport(adapter, base_path, run.results)
     opened, model = gguf_file, base_model
     run("architecture", lambda: _architecture(opened, model))
     run("tensor-shapes", lambda: check_lora_shapes(opened, model.gguf.tensors, model.path.name))
-    run("base-fingerprint", lambda: _base_fingerprint(opened, model, sidecar))
+    run.add(_base_identity_check(opened, model, sidecar, run.result("tensor-shapes")))
     return ValidationReport(adapter, base_path, run.results)
 
 
@@ -218,40 +223,87 @@ def _architecture(adapter: GGUFFile, base: BaseModel) -> str:
     return f"{found!r} = base's"
 
 
-def _base_fingerprint(adapter: GGUFFile, base: BaseModel, sidecar: Mapping[str, Any] | None) -> str:
+def base_identity(
+    adapter: GGUFFile,
+    base: BaseModel,
+    sidecar: Mapping[str, Any] | None = None,
+    shapes: CheckResult | None = None,
+) -> BaseIdentity:
+    """verified, mismatch or unknown; ValidationError if the sidecar's trust record is malformed.
+
+    `shapes` is the `tensor-shapes` result when validation already ran it;
+    otherwise the shapes are checked here (listing adapters needs the state
+    without a whole validation).
+    """
     if sidecar is None:
         try:
             sidecar = read_sidecar(adapter.path)
         except ValidationError:
             sidecar = {}
-    meta: AdapterMetadata = adapter_metadata(adapter, sidecar)
-    recorded = meta.base_fingerprint
-    expected = base.fingerprint
-    if not recorded:
-        raise AdapterMismatchError(
-            "the adapter does not record which base it was trained for, so a wrong base cannot be ruled out",
-            path=str(adapter.path),
-            check="base-fingerprint",
-            found=f"no {FINGERPRINT_KEY} key and no base_fingerprint in {sidecar_path(adapter.path).name}",
-            expected=expected,
-            hint=f"If you know it was trained on {base.path.name}, record that: `slipway adapters add "
-            f'FILE --model NAME --trust-base`, or put "base_fingerprint": "{expected}" in '
-            f"{sidecar_path(adapter.path).name}.",
+    side_name = sidecar_path(adapter.path).name
+    trust = parse_trust(sidecar.get(TRUST_KEY), side_name)
+    if shapes is None:
+        try:
+            shapes_verdict, shapes_detail = (
+                Verdict.MATCH,
+                check_lora_shapes(adapter, base.gguf.tensors, base.path.name),
+            )
+        except FileCheckError as exc:
+            shapes_verdict, shapes_detail = Verdict.DIFFER, exc.reason
+    elif shapes.status is CheckStatus.PASSED:
+        shapes_verdict, shapes_detail = Verdict.MATCH, shapes.detail
+    else:
+        shapes_verdict, shapes_detail = Verdict.DIFFER, shapes.detail
+    return gguf_base_identity(
+        adapter,
+        base.gguf,
+        lambda: base.fingerprint,
+        adapter_metadata(adapter, sidecar),
+        supporting_evidence(adapter, base.gguf, shapes_verdict, shapes_detail),
+        sidecar_name=side_name,
+        trust=trust,
+    )
+
+
+def _base_identity_check(
+    adapter: GGUFFile, base: BaseModel, sidecar: Mapping[str, Any] | None, shapes: CheckResult | None
+) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        identity = base_identity(adapter, base, sidecar, shapes)
+    except ValidationError as exc:
+        bad = AdapterInvalid(exc.message, path=str(adapter.path), check="base-identity", hint=exc.hint)
+        return CheckResult(
+            "base-identity", CheckStatus.FAILED, bad.reason, time.perf_counter() - started, bad
         )
-    if recorded != expected:
-        where = meta.sources.get("base_fingerprint", "gguf")
-        raise AdapterMismatchError(
-            f"the adapter was trained for another base than {base.path.name} "
-            f"(fingerprint from the {where}); llama.cpp would load it and answer nonsense",
+    elapsed = time.perf_counter() - started
+    if identity.state is IdentityState.VERIFIED:
+        return CheckResult("base-identity", CheckStatus.PASSED, identity.summary, elapsed, identity=identity)
+    expected = f"{base.path.name}, recorded as its fingerprint or its base model identity"
+    if identity.state is IdentityState.MISMATCH:
+        mismatch = AdapterMismatchError(
+            identity.summary,
             path=str(adapter.path),
-            check="base-fingerprint",
-            found=recorded,
-            expected=expected,
-            hint="Deploy it with the base it was trained for (`slipway adapters list` shows which "
-            "base each adapter matches), or retrain it on this base.",
+            check="base-identity",
+            found=identity.found or _deciding(identity),
+            expected=identity.expected or expected,
+            hint=identity.hint,
         )
-    source = meta.sources.get("base_fingerprint", "gguf")
-    return f"{recorded[:16]}… (from the {source}) = base's"
+        return CheckResult("base-identity", CheckStatus.FAILED, identity.summary, elapsed, mismatch, identity)
+    unknown = BaseUnknownError(
+        "the adapter does not record which base it was trained for, so a wrong base cannot be ruled out",
+        path=str(adapter.path),
+        check="base-identity",
+        found="no base fingerprint and no base model identity (general.base_model.*)",
+        expected=expected,
+        hint=identity.hint,
+    )
+    return CheckResult("base-identity", CheckStatus.WARNED, identity.summary, elapsed, unknown, identity)
+
+
+def _deciding(identity: BaseIdentity) -> str:
+    differ = [e for e in identity.evidence if e.verdict is Verdict.DIFFER]
+    return "; ".join(f"{e.subject}: {e.detail}" for e in differ) or identity.summary
 
 
 # --------------------------------------------------------------------------- running them
@@ -275,6 +327,13 @@ class _Runner:
         value, detail = outcome if isinstance(outcome, tuple) else (None, outcome)
         self._add(CheckResult(name, CheckStatus.PASSED, str(detail), elapsed))
         return value
+
+    def add(self, result: CheckResult) -> None:
+        assert result.name in CHECKS, result.name
+        self._add(result)
+
+    def result(self, name: str) -> CheckResult | None:
+        return next((r for r in self.results if r.name == name), None)
 
     def passed_now(self, name: str, detail: str) -> None:
         self._add(CheckResult(name, CheckStatus.PASSED, detail, 0.0))

@@ -234,7 +234,8 @@ class ShadowController(ControlLoop):
         if self._before_count is not None:
             await self._before_count()
         pairs = await self._store.read_pairs(run.deployment_id)
-        return build_report(pairs, self._config(), run=run, now=self.clock.now()).verdict
+        report = await asyncio.to_thread(build_report, pairs, self._config(), run=run, now=self.clock.now())
+        return report.verdict
 
     async def keep_shadow(self, table: RouteTable) -> RouteTable:
         """A routing file applied while a shadow mirrors keeps the candidate's staged slot.

@@ -65,10 +65,19 @@ class LifecycleStore(StoreAccess):
         note: str,
         rule: dict[str, Any],
         cases: list[dict[str, Any]],
+        based_on: int | None = None,
     ) -> SuiteVersion:
-        """Append the next version of suite `name` (version 1 creates it)."""
+        """Append the next version of suite `name` (version 1 creates it); `SuiteChanged` if
+        `based_on` (the version `cases` were built from, 0 for none) is no longer the latest."""
         job = functools.partial(
-            lifecycle.add_suite_version, name=name, at=at, actor=actor, note=note, rule=rule, cases=cases
+            lifecycle.add_suite_version,
+            name=name,
+            at=at,
+            actor=actor,
+            note=note,
+            rule=rule,
+            cases=cases,
+            based_on=based_on,
         )
         return await self._write(f"save suite {name!r}", job)
 

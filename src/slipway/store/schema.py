@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     text,
 )
 
@@ -118,12 +119,15 @@ requests = Table(
     Column("output_tokens", Integer, nullable=True),
     Column("output_head", Text, nullable=False),
     Column("aborted", Boolean, nullable=False),
+    # Migration 0008: requests a client pinned to a slot; no judgment counts them.
+    Column("pinned", Boolean, nullable=False, server_default=false()),
     Index("ix_requests_started_at", "started_at"),
-    Index("ix_requests_slot_started_at", "slot", "started_at"),
+    # Both windowed indexes end with `pinned`, so leaving pinned requests out keeps counts index-only.
+    Index("ix_requests_slot_started_at", "slot", "started_at", "pinned"),
     Index("ix_requests_category", "category"),
     # Canary checks (migration 0003): per-category counts from the index alone, and the few
     # unfinished requests (errors, aborts) without reading the rest.
-    Index("ix_requests_slot_category_started_at", "slot", "category", "started_at", "stream"),
+    Index("ix_requests_slot_category_started_at", "slot", "category", "started_at", "stream", "pinned"),
     Index(
         "ix_requests_unfinished_slot_started_at",
         "slot",

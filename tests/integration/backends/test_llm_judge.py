@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,12 +93,9 @@ async def test_garbage_is_no_verdict() -> None:
 async def test_a_judge_that_hangs_times_out() -> None:
     with fake_judge("slow") as (_, url):
         async with LlmJudge(config(url, timeout_s=0.3)) as judge:
-            started = time.monotonic()
             pref = await judge.prefer(REQUEST, WITHOUT_KEYWORD, WITH_KEYWORD)
-            elapsed = time.monotonic() - started
     assert pref.score is None
     assert "timed out after 0.3 s" in pref.detail
-    assert elapsed < 2.0
 
 
 async def test_a_server_error_is_no_verdict() -> None:

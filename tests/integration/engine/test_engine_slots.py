@@ -173,7 +173,7 @@ def test_an_adapter_for_another_base_stops_the_start_with_a_clear_error(
     (tmp_path / "slipway.yaml").write_text(wrong)
     out = run_cli(None, ["serve", "--config", "slipway.yaml", "--port", "0"], cwd=tmp_path)
     assert out.returncode == 2, out.stderr
-    assert "base-fingerprint" in out.stderr and models.wrong_base_adapter.name in out.stderr
+    assert "base-identity" in out.stderr and models.wrong_base_adapter.name in out.stderr
     assert "Traceback" not in out.stderr
 
 

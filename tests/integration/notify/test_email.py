@@ -8,7 +8,6 @@ not retried.
 from __future__ import annotations
 
 import textwrap
-import time
 from pathlib import Path
 
 import httpx
@@ -56,9 +55,9 @@ async def test_a_notification_is_mailed_to_everyone_after_a_retry_without_blocki
         notifier = EmailNotifier(lambda: settings(box.port), deliveries=kept)
         notifier.start()
         try:
-            t0 = time.perf_counter()
             notifier.notify(NOTE)
-            assert time.perf_counter() - t0 < 0.01  # only queued
+            # Only queued: the caller never waits for the mail server (the sender has not run yet)
+            assert notifier.stats.sent == 0
             await notifier.flush()
         finally:
             await notifier.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,9 +26,9 @@ async def test_a_notification_reaches_every_hook_after_retries() -> None:
         notifier = WebhookNotifier(lambda: settings(flaky.url, steady.url))
         notifier.start()
         try:
-            t0 = time.perf_counter()
             notifier.notify(NOTE)
-            assert time.perf_counter() - t0 < 0.01  # only queued
+            # Only queued: the caller never waits for a hook (the loop has not run the sender yet)
+            assert flaky.bodies() == [] and steady.bodies() == [] and notifier.stats.sent == 0
             await notifier.flush()
         finally:
             await notifier.close()
@@ -57,14 +56,13 @@ async def test_a_refusing_hook_is_not_retried_and_a_hanging_one_times_out() -> N
         notifier = WebhookNotifier(lambda: settings(f"{url}/refuse", f"{url}/hang", timeout_s=0.2, retries=1))
         notifier.start()
         try:
-            t0 = time.perf_counter()
             notifier.notify(NOTE)
             await notifier.flush()
-            elapsed = time.perf_counter() - t0
         finally:
             await notifier.close()
+    # The hanging hook would answer 200 after 5 s: failed twice means both attempts timed out
     assert calls == {"refuse": 1, "hang": 2}
-    assert notifier.stats.failed == 2 and elapsed < 2
+    assert notifier.stats.failed == 2 and notifier.stats.sent == 0
 
 
 async def test_without_hooks_nothing_is_queued() -> None:

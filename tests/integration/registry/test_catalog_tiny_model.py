@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway.core.errors import AdapterMismatchError, GGUFError, VersionExistsError
+from slipway.core.errors import AdapterMismatchError, BaseUnknownError, GGUFError, VersionExistsError
 from slipway.demo.tiny_model import TinyModelPaths
 from slipway.registry.catalog import Catalog, file_sha256
 
@@ -83,7 +83,7 @@ def test_a_wrong_base_adapter_is_refused_and_nothing_is_written(tiny: TinyModelP
     catalog = Catalog(registry)
     plan = catalog.plan_add(tiny.wrong_base_adapter, MODEL)
     assert not plan.ok
-    assert [c.name for c in plan.report.failures] == ["base-fingerprint"]
+    assert [c.name for c in plan.report.failures] == ["base-identity"]
     with pytest.raises(AdapterMismatchError):
         catalog.commit_add(plan)
     assert not (registry / MODEL / "adapters").exists() or files_in(registry / MODEL / "adapters") == {}
@@ -116,11 +116,22 @@ def test_trust_base_records_the_fingerprint_only_when_none_is_recorded(
 ) -> None:
     catalog = Catalog(registry)
     unmarked = variants["no-fingerprint"]
-    assert not catalog.plan_add(unmarked, MODEL).ok
-    plan = catalog.plan_add(unmarked, MODEL, trust_base=True)
-    assert plan.ok and any("--trust-base" in n for n in plan.notes)
+    unknown = catalog.plan_add(unmarked, MODEL)
+    assert not unknown.ok and unknown.report.ok  # a warning, and add refuses it
+    with pytest.raises(BaseUnknownError):
+        catalog.commit_add(unknown)
+    now = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+    plan = catalog.plan_add(unmarked, MODEL, trust_base=True, trusted_by="alice", now=now)
+    assert plan.ok and any("--trust-base" in n and "alice" in n for n in plan.notes)
     entry = catalog.commit_add(plan)
     sidecar = json.loads(entry.path.with_suffix(".json").read_text())
     assert sidecar["base_fingerprint"] == tiny.base_fingerprint
+    assert sidecar["base_trusted"] == {
+        "by": "alice",
+        "at": "2026-03-10T12:00:00+00:00",
+        "base": tiny.base.name,
+    }
+    [identity] = catalog.model(MODEL).identities(entry).values()
+    assert identity.verified and identity.trust is not None and identity.trust.by == "alice"
     # it never overrides a fingerprint that says "another base"
     assert not catalog.plan_add(tiny.wrong_base_adapter, MODEL, trust_base=True).ok

@@ -30,7 +30,7 @@ def test_validate_exit_codes_and_check_list(runner: CliRunner, tiny: TinyModelPa
     assert code == 0, out
     for check in ("header", "intact", "general-type", "adapter-type", "architecture", "tensor-shapes"):
         assert check in out
-    assert "base-fingerprint" in out and "valid in" in out
+    assert "base-identity" in out and "valid in" in out
     assert "skipped: not asked (use --load)" in out
 
     code, out, _ = run(runner, "validate", str(tiny.wrong_base_adapter), "--base", str(tiny.base))
@@ -78,8 +78,8 @@ def test_add_list_show(runner: CliRunner, tiny: TinyModelPaths, registry: Path) 
     body = json.loads(out)
     support = next(m for m in body["models"] if m["name"] == MODEL)
     assert [(a["version"], a["examples"], a["base_status"]) for a in support["adapters"]] == [
-        ("v2.1", 1247, "match"),
-        ("v2.2", 1891, "match"),
+        ("v2.1", 1247, "verified"),
+        ("v2.2", 1891, "verified"),
     ]
     assert support["bases"][0]["fingerprint"] == tiny.base_fingerprint
     assert body["disk"] == sum(m["disk"] for m in body["models"]) > 0
@@ -98,7 +98,7 @@ def test_add_refuses_a_wrong_base_and_an_existing_version(
 ) -> None:
     code, out, err = run(runner, "add", str(tiny.wrong_base_adapter), "--model", MODEL)
     assert code == 1
-    assert "base-fingerprint" in out and "refused" in err
+    assert "base-identity" in out and "refused" in err
     assert not (registry / MODEL / "adapters" / tiny.wrong_base_adapter.name).exists()
 
     assert run(runner, "add", str(tiny.v2_1), "--model", MODEL)[0] == 0
@@ -152,6 +152,6 @@ def test_list_shows_a_damaged_version_without_failing(
     assert by_file["v2.0-2026-01-01-10examples.gguf"]["base_status"] == "unreadable"
     assert "truncated" in by_file["v2.0-2026-01-01-10examples.gguf"]["problem"]
     assert by_file["latest.gguf"]["name_error"] is not None
-    assert by_file["latest.gguf"]["base_status"] == "match"
+    assert by_file["latest.gguf"]["base_status"] == "verified"
     code, out, _ = run(runner, "list")
     assert code == 0 and "truncated" in out and "warning:" in out

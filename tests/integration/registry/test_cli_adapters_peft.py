@@ -54,13 +54,21 @@ def run(runner: CliRunner, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_validate_a_peft_directory(runner: CliRunner, corpus: PeftCorpus) -> None:
+def test_validate_a_peft_directory(runner: CliRunner, corpus: PeftCorpus, tmp_path: Path) -> None:
     code, out, _ = run(runner, "validate", str(corpus.good), "--base", str(corpus.base))
     assert code == 0, out
     for check in ("peft-config", "safetensors-intact", "target-modules", "lora-shapes", "max-rank"):
         assert check in out
-    assert "warn" in out and "! base-identity: unknown:" in out and "--trust-base" in out
+    assert "verified: base model name matches; architecture matches; tensor shapes matches" in out
     assert "valid in" in out and "skipped: not asked (use --load)" in out
+
+    anonymous = write_peft_adapter(tmp_path / "anonymous", base_name=None)
+    code, out, _ = run(runner, "validate", str(anonymous), "--base", str(corpus.base))
+    assert code == 0, out
+    assert "warning: base-identity" in out and "unknown:" in out and "--trust-base" in out
+    assert "valid, with 1 warning(s)" in out
+    code, out, _ = run(runner, "validate", str(anonymous), "--base", str(corpus.base), "--strict")
+    assert code == 1, out
 
     code, out, _ = run(runner, "validate", str(corpus.broken["wrong-shape"]), "--base", str(corpus.base))
     assert code == 1
@@ -95,14 +103,14 @@ def test_add_list_show_a_peft_version_beside_gguf_ones(
     sidecar = json.loads((stored.parent / "v3.0-2026-02-01-500examples.json").read_text())
     assert sidecar["validated_against"] == "tiny-llama" and sidecar["notes"] == "peft first"
     assert set(sidecar["files"]) == {"adapter_config.json", "adapter_model.safetensors"}
-    assert "base_fingerprint" not in sidecar
+    assert "base_fingerprint" not in sidecar  # verified by its name, its modules and its shapes
 
     code, out, _ = run(runner, "list", "--json")
     assert code == 0
     support = next(m for m in json.loads(out)["models"] if m["name"] == MODEL)
     assert [(a["version"], a["kind"], a["base_status"]) for a in support["adapters"]] == [
-        ("v2.1", "gguf", "match"),
-        ("v3.0", "peft", "unrecorded"),
+        ("v2.1", "gguf", "verified"),
+        ("v3.0", "peft", "verified"),
     ]
     assert sorted((b["file"], b["kind"]) for b in support["bases"]) == [
         ("tiny-llama", "peft"),
@@ -120,20 +128,36 @@ def test_add_list_show_a_peft_version_beside_gguf_ones(
     assert shown["kind"] == "peft" and shown["sha256"] == shown["sha256_recorded"]
 
 
-def test_trust_base_records_the_fingerprint_and_list_then_matches(
-    runner: CliRunner, corpus: PeftCorpus, models: Path
+def test_an_unknown_base_is_refused_until_vouched_for(
+    runner: CliRunner, corpus: PeftCorpus, models: Path, tmp_path: Path
 ) -> None:
-    code, out, err = run(runner, "add", str(corpus.good), "--model", MODEL, *DATE, "--trust-base")
+    anonymous = write_peft_adapter(tmp_path / "anonymous", base_name=None)
+    code, out, err = run(runner, "add", str(anonymous), "--model", MODEL, *DATE)
+    assert code == 1, out + err
+    assert "refused:" in err and "its base is unknown" in out
+    assert not (models / MODEL / "adapters" / "v3.0-2026-02-01-500examples").exists()
+
+    code, out, err = run(
+        runner, "add", str(anonymous), "--model", MODEL, *DATE, "--trust-base", "--by", "alice"
+    )
     assert code == 0, out + err
-    assert "base fingerprint recorded on your word" in out
-    assert "verified: fingerprint" in out
+    assert "recorded on the word of alice (--trust-base)" in out
+    assert "verified: fingerprint matches (sidecar)" in out
     fingerprint = open_hf_base(models / MODEL / "base" / "tiny-llama").fingerprint
     sidecar = json.loads((models / MODEL / "adapters" / "v3.0-2026-02-01-500examples.json").read_text())
-    assert sidecar["base_fingerprint"] == fingerprint
+    assert sidecar["base_fingerprint"] == fingerprint and sidecar["base_trusted"]["by"] == "alice"
     code, out, _ = run(runner, "list", "--json")
     support = next(m for m in json.loads(out)["models"] if m["name"] == MODEL)
-    assert support["adapters"][0]["base_status"] == "match"
+    assert support["adapters"][0]["base_status"] == "trusted"
     assert support["adapters"][0]["base_match"] == ["tiny-llama"]
+    assert support["adapters"][0]["base_trusted"]["by"] == "alice"
+
+    # A verified adapter needs no vouching, and nothing is recorded on anyone's word.
+    code, out, err = run(
+        runner, "add", str(corpus.good), "--model", MODEL, "--version", "v3.1", *DATE[2:], "--trust-base"
+    )
+    assert code == 0, out + err
+    assert "--trust-base not needed" in out
 
 
 @pytest.mark.parametrize("tag", ["truncated", "wrong-base", "rank-too-high", "unknown-target"])

@@ -18,7 +18,7 @@ from tests.peft_files import (
     write_peft_adapter,
 )
 
-from slipway.core.errors import AdapterInvalid, AdapterMismatchError
+from slipway.core.errors import AdapterInvalid, AdapterMismatchError, BaseUnknownError
 from slipway.registry.hf_base import open_hf_base
 from slipway.registry.peft_validate import validate_peft_adapter
 from slipway.registry.report import CHECKS, PEFT_CHECKS, CheckStatus, ValidationReport
@@ -39,14 +39,27 @@ def test_the_good_adapter_passes_every_file_check(corpus: PeftCorpus) -> None:
     assert report.ok, report.to_dict()
     assert [c.name for c in report.checks] == list(PEFT_CHECKS)
     assert all(name in CHECKS for name in PEFT_CHECKS)
-    got = statuses(report)
-    assert {got[n] for n in PEFT_CHECKS if n != "base-identity"} == {CheckStatus.PASSED}
-    # No fingerprint recorded: the identity is unknown, a warning saying how to record it, not a failure.
+    assert {c.status for c in report.checks} == {CheckStatus.PASSED} and report.settled
+    # The name PEFT recorded is this base's, and the modules and shapes back it up.
+    identity = report.get("base-identity")
+    assert identity is not None and identity.identity is not None
+    assert identity.detail == "verified: base model name matches; architecture matches; tensor shapes matches"
+
+
+def test_an_adapter_that_names_no_base_is_unknown_a_warning_that_add_refuses(
+    tmp_path: Path, corpus: PeftCorpus
+) -> None:
+    adapter = write_peft_adapter(tmp_path / "anonymous", base_name=None)
+    report = validate_peft_adapter(adapter, corpus.base)
+    assert report.ok and not report.settled
     identity = report.get("base-identity")
     assert identity is not None and identity.status is CheckStatus.WARNED
     assert identity.detail.startswith("unknown:") and identity.error is not None
-    assert "--trust-base" in (identity.error.hint or "")
+    assert identity.error.code == "base_unknown" and "--trust-base" in (identity.error.hint or "")
     assert report.warnings == (identity,)
+    with pytest.raises(BaseUnknownError):
+        report.raise_for_failure()
+    report.raise_for_failure(allow_warnings=True)
     shapes = report.get("lora-shapes")
     assert shapes is not None and "4 LoRA module(s) fit the base, rank 4" in shapes.detail
 
@@ -65,7 +78,7 @@ CASES = {
     "wrong-base": (
         "base-identity",
         AdapterMismatchError,
-        ["acme/other-model-7b", "tiny-llama"],
+        ["another base than tiny-llama", "name"],
         ["--trust-base"],
     ),
     "bad-peft-type": ("peft-type", AdapterInvalid, ["not a LoRA adapter"], ["LoraConfig"]),
@@ -80,7 +93,9 @@ def test_each_broken_adapter_is_refused_by_its_check(corpus: PeftCorpus, tag: st
     check, cls, words, fix = CASES[tag]
     report = validate_peft_adapter(corpus.broken[tag], corpus.base, max_lora_rank=16)
     assert not report.ok
-    assert [c.name for c in report.failures] == [check], report.to_dict()
+    # A weight that does not fit also contradicts the base the adapter names: base-identity fails too.
+    assert report.failures[0].name == check, report.to_dict()
+    assert {c.name for c in report.failures} <= {check, "base-identity"}
     error = report.failures[0].error
     assert isinstance(error, cls) and error.check == check
     for word in words:
@@ -128,7 +143,7 @@ def test_rank_pattern_gives_one_module_its_own_rank(tmp_path: Path, corpus: Peft
     assert report.failures[0].error is not None and "rank_pattern" in report.failures[0].error.reason
     # Without the pattern the v_proj weights no longer fit rank 4.
     unpatterned = write_peft_adapter(tmp_path / "unpatterned", tensors=tensors)
-    assert [c.name for c in validate_peft_adapter(unpatterned, corpus.base).failures] == ["lora-shapes"]
+    assert validate_peft_adapter(unpatterned, corpus.base).failures[0].name == "lora-shapes"
 
 
 def test_embeddings_and_lm_head(tmp_path: Path, corpus: PeftCorpus) -> None:
@@ -143,7 +158,7 @@ def test_embeddings_and_lm_head(tmp_path: Path, corpus: PeftCorpus) -> None:
     flipped = dict(tensors)
     flipped["base_model.model.model.embed_tokens.lora_embedding_A"] = np.zeros((4, 16), np.float32)
     bad = write_peft_adapter(tmp_path / "emb-bad", tensors=flipped, targets=("embed_tokens", "lm_head"))
-    assert [c.name for c in validate_peft_adapter(bad, corpus.base).failures] == ["lora-shapes"]
+    assert validate_peft_adapter(bad, corpus.base).failures[0].name == "lora-shapes"
 
 
 def test_bf16_and_f16_are_accepted(tmp_path: Path, corpus: PeftCorpus) -> None:
@@ -164,7 +179,7 @@ def test_a_recorded_fingerprint_verifies_or_refuses_the_base(corpus: PeftCorpus,
     verified = validate_peft_adapter(corpus.good, base, sidecar={"base_fingerprint": base.fingerprint})
     identity = verified.get("base-identity")
     assert identity is not None and identity.status is CheckStatus.PASSED
-    assert identity.detail.startswith("verified: fingerprint") and "(sidecar)" in identity.detail
+    assert identity.detail.startswith("verified: fingerprint matches")
 
     refused = validate_peft_adapter(corpus.good, base, sidecar={"base_fingerprint": other.fingerprint})
     assert [c.name for c in refused.failures] == ["base-identity"]

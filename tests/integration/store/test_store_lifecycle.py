@@ -32,7 +32,7 @@ def _schema_differences(url: str) -> list[object]:
 async def test_a_fresh_database_is_migrated_to_exactly_the_declared_schema(
     store: Store, store_url: str
 ) -> None:
-    assert head_revision() == "0007"
+    assert head_revision() == "0008"
     assert await store.schema_revision() == head_revision()
     assert _schema_differences(store_url) == []
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from slipway.core.errors import StoreError
+from slipway.core.errors import StoreError, SuiteChanged
 from slipway.core.lifecycle import ChecklistRecord, DrillRecord, EvalRunRecord, RequestInput
 from slipway.store import Store
 
@@ -104,3 +104,42 @@ async def test_nothing_stored_reads_as_empty(store: Store, limit: int) -> None:
     assert await store.latest_suites() == []
     assert await store.list_drills(limit=limit) == []
     assert await store.list_checklists(limit=limit) == []
+
+
+async def test_a_version_built_on_one_another_writer_replaced_is_refused_and_nothing_is_saved(
+    store: Store,
+) -> None:
+    case = {"id": "a", "prompt": "p", "expect": {"label": "billing"}}
+    await store.add_suite_version("r", at=1.0, actor="x", note="", rule={}, cases=[case])
+    # Two writers read version 1 and each append their own case to it
+    ours = await store.add_suite_version(
+        "r", at=2.0, actor="x", note="", rule={}, cases=[case, {**case, "id": "b"}], based_on=1
+    )
+    assert ours.version == 2
+    with pytest.raises(SuiteChanged) as refused:
+        await store.add_suite_version(
+            "r", at=3.0, actor="y", note="", rule={}, cases=[case, {**case, "id": "c"}], based_on=1
+        )
+    assert "run the command again" in (refused.value.hint or "").lower()
+    latest = await store.get_suite("r")
+    assert latest is not None and latest.version == 2 and [c["id"] for c in latest.cases] == ["a", "b"]
+    # A new suite is based on version 0
+    with pytest.raises(SuiteChanged):
+        await store.add_suite_version("r", at=4.0, actor="y", note="", rule={}, cases=[], based_on=0)
+    assert (
+        await store.add_suite_version("new", at=5.0, actor="y", note="", rule={}, cases=[], based_on=0)
+    ).version == 1
+
+
+async def test_of_writers_starting_from_the_same_version_exactly_one_saves(store: Store) -> None:
+    async def add(i: int) -> int | None:
+        try:
+            saved = await store.add_suite_version(
+                "s", at=float(i), actor="x", note="", rule={}, cases=[], based_on=0
+            )
+        except SuiteChanged:
+            return None
+        return saved.version
+
+    versions = [v for v in await asyncio.gather(*(add(i) for i in range(8))) if v is not None]
+    assert versions == [1]

@@ -354,6 +354,23 @@ def test_an_unrecorded_base_is_a_caveat_not_a_guess() -> None:
     assert any("no base fingerprint recorded for v2.2" in c for c in found.caveats)
 
 
+LLAMA_REPO = "huggingface.co/meta-llama/llama-3.2-1b-instruct"
+
+
+def test_without_fingerprints_the_recorded_bases_are_compared() -> None:
+    v21_named = replace(V21, base_fingerprint=None, base_recorded=LLAMA_REPO)
+    same = detect_change(v21_named, v22(base_fingerprint=None, base_recorded=LLAMA_REPO))
+    assert same.change is Change.ADAPTER_RETRAIN and not same.caveats
+    assert f"same recorded base ({LLAMA_REPO})" in same.why
+    other = v22(base_fingerprint=None, base_recorded="huggingface.co/qwen/qwen2.5-0.5b-instruct")
+    upgrade = detect_change(v21_named, other)
+    assert upgrade.change is Change.BASE_UPGRADE
+    assert "qwen2.5-0.5b-instruct (v2.2): trained for another base model" in upgrade.why[0]
+    # one fingerprint, one name: they cannot be compared, and the caveat says so
+    mixed = detect_change(V21, v22(base_fingerprint=None, base_recorded=LLAMA_REPO))
+    assert any("record their base in different ways" in c for c in mixed.caveats)
+
+
 # ------------------------------------------------------------------ what users read
 
 #: A requirement code (DF4, MW1, SH5), a line number (l.81, :81) or the project's word for the article.

@@ -13,6 +13,7 @@ from tests.gguf_files import fingerprint_of, lora_pair, write_adapter, write_bas
 from slipway.core.errors import (
     AdapterInvalid,
     AdapterMismatchError,
+    BaseUnknownError,
     FileCheckError,
     GGUFError,
 )
@@ -71,7 +72,7 @@ def test_not_an_adapter_skips_what_cannot_apply(tmp_path: Path, base: Path) -> N
     assert error.found == "'model'" and error.expected == "'adapter'"
     assert error.hint and "base model" in error.hint
     assert statuses(report)["adapter-type"] == "skip"
-    for name in ("architecture", "tensor-shapes", "base-fingerprint"):
+    for name in ("architecture", "tensor-shapes", "base-identity"):
         assert statuses(report)[name] == "skip"
     with pytest.raises(AdapterInvalid):
         report.raise_for_failure()
@@ -94,7 +95,7 @@ def test_architecture_must_match(tmp_path: Path, base: Path) -> None:
     assert "base.gguf" in error.reason
     # independent checks still run and report
     assert statuses(report)["tensor-shapes"] == "pass"
-    assert statuses(report)["base-fingerprint"] == "pass"
+    assert statuses(report)["base-identity"] == "pass"
 
 
 @pytest.mark.parametrize(
@@ -218,31 +219,39 @@ def test_wrong_base_fingerprint(tmp_path: Path, base: Path) -> None:
         tmp_path / "other.gguf", n_embd=N_EMBD, n_vocab=N_VOCAB, tokens=[f"u{i}" for i in range(12)]
     )
     report = validate_adapter(adapter(tmp_path, base, fingerprint=fingerprint_of(other)), base)
-    error = failed(report, "base-fingerprint")
+    error = failed(report, "base-identity")
     assert isinstance(error, AdapterMismatchError)
     assert (error.found, error.expected) == (fingerprint_of(other), fingerprint_of(base))
     assert "another base" in error.reason
     assert statuses(report)["tensor-shapes"] == "pass"  # same shapes: only the fingerprint tells
 
 
-def test_missing_fingerprint_fails_and_says_how_to_record_it(tmp_path: Path, base: Path) -> None:
+def test_nothing_recorded_warns_and_says_how_to_record_it(tmp_path: Path, base: Path) -> None:
     path = adapter(tmp_path, base, fingerprint=None)
-    error = failed(validate_adapter(path, base), "base-fingerprint")
-    assert error.found is not None and "no slipway.base_fingerprint key" in error.found
-    assert error.expected == fingerprint_of(base)
+    unknown = validate_adapter(path, base)
+    check = unknown.get("base-identity")
+    assert check is not None and check.status is CheckStatus.WARNED
+    assert unknown.ok and not unknown.settled  # a warning, not a failure; add and deploy refuse it
+    error = check.error
+    assert isinstance(error, BaseUnknownError)
+    assert error.found is not None and "no base fingerprint" in error.found
     assert error.hint and "--trust-base" in error.hint and "a.json" in error.hint
+    assert fingerprint_of(base) in error.hint
+    with pytest.raises(BaseUnknownError):
+        unknown.raise_for_failure()
+    unknown.raise_for_failure(allow_warnings=True)
     # a sidecar can carry it for adapters converted by other tools
     path.with_suffix(".json").write_text(json.dumps({"base_fingerprint": fingerprint_of(base)}))
     report = validate_adapter(path, base)
     assert report.ok
-    check = report.get("base-fingerprint")
+    check = report.get("base-identity")
     assert check is not None and "from the sidecar" in check.detail
 
 
 def test_the_gguf_fingerprint_wins_over_a_sidecar(tmp_path: Path, base: Path) -> None:
     path = adapter(tmp_path, base, fingerprint="0" * 64)
     path.with_suffix(".json").write_text(json.dumps({"base_fingerprint": fingerprint_of(base)}))
-    error = failed(validate_adapter(path, base), "base-fingerprint")
+    error = failed(validate_adapter(path, base), "base-identity")
     assert error.found == "0" * 64
 
 
@@ -259,7 +268,7 @@ def test_unreadable_adapter_skips_the_rest(tmp_path: Path, base: Path) -> None:
         "base-file": "pass",
         "architecture": "skip",
         "tensor-shapes": "skip",
-        "base-fingerprint": "skip",
+        "base-identity": "skip",
     }
 
 

@@ -45,7 +45,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from slipway.core.arms import UNCATEGORIZED, WindowTotals
 from slipway.core.labels import matches_label
-from slipway.store.repositories.outcomes import not_the_clients_or_gateways, slots_failure
+from slipway.store.repositories.outcomes import not_the_clients_or_gateways, routed, slots_failure
 from slipway.store.schema import UNFINISHED_SQL, feedback, requests
 
 #: Beyond this many distinct categories in a slot, one GROUP BY beats a probe per category.
@@ -56,7 +56,9 @@ _BACKEND_ABORT = and_(requests.c.stream, requests.c.aborted, not_the_clients_or_
 
 
 def _in_window(slot: str, since: float, until: float) -> ColumnElement[bool]:
-    return and_(requests.c.slot == slot, requests.c.started_at >= since, requests.c.started_at < until)
+    return and_(
+        requests.c.slot == slot, requests.c.started_at >= since, requests.c.started_at < until, routed()
+    )
 
 
 def _sum_of(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -198,6 +200,7 @@ def subsample(
             literal_column("+requests.slot") == slot,
             literal_column("+requests.started_at") >= since,
             literal_column("+requests.started_at") < until,
+            routed(),
         )
     query = (
         select(requests.c.latency_ms, requests.c.ttft_ms, requests.c.output_chars, requests.c.output_head)
@@ -272,7 +275,7 @@ def feedback_in(
     params: dict[str, Any] = {f"slot{i}": slot for i, slot in enumerate(slots)}
     params.update(since=since, until=until)
     listed = ", ".join(f":slot{i}" for i in range(len(slots)))
-    window = f"r.slot IN ({listed}) AND r.started_at >= :since AND r.started_at < :until"
+    window = f"r.slot IN ({listed}) AND r.started_at >= :since AND r.started_at < :until AND NOT r.pinned"
     if connection.dialect.name == "sqlite" and _feedback_rows(connection) < requests_in_window:
         sql = f"SELECT {_FEEDBACK_COLUMNS} FROM feedback f CROSS JOIN requests r "
         sql += f"WHERE r.request_id = f.request_id AND {window}"

@@ -2,7 +2,8 @@
 
 Read as the first requests since a time (a version's reference, once it
 took all traffic) or as the latest ones (the live window). The index on
-(slot, started_at) bounds each read to the rows asked for. The windows
+(slot, started_at) bounds each read to the rows asked for. Requests a client pinned to a slot
+are not the slot's traffic and are left out (`outcomes.routed`). The windows
 (`window_first_since`, `window_latest`) also bring each request's stored
 input, joined by id in the same read, for drift on the other dimensions.
 """
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, Row, select
 from slipway.core.arms import UNCATEGORIZED
 from slipway.core.lifecycle import RequestInput
 from slipway.core.records import InputMix, InputWindow
+from slipway.store.repositories.outcomes import routed
 from slipway.store.schema import request_inputs, requests
 
 
@@ -25,7 +27,7 @@ def first_since(connection: Connection, slot: str, since: float, limit: int) -> 
     """The first `limit` requests `slot` got at or after `since`."""
     query = (
         select(requests.c.category, requests.c.started_at)
-        .where(requests.c.slot == slot, requests.c.started_at >= since)
+        .where(requests.c.slot == slot, requests.c.started_at >= since, routed())
         .order_by(requests.c.started_at)
         .limit(limit)
     )
@@ -36,7 +38,7 @@ def latest(connection: Connection, slot: str, limit: int) -> InputMix:
     """The latest `limit` requests `slot` got."""
     query = (
         select(requests.c.category, requests.c.started_at)
-        .where(requests.c.slot == slot)
+        .where(requests.c.slot == slot, routed())
         .order_by(requests.c.started_at.desc())
         .limit(limit)
     )
@@ -67,7 +69,7 @@ _WINDOW = (
 def window_first_since(connection: Connection, slot: str, since: float, limit: int) -> InputWindow:
     """The first `limit` requests `slot` got at or after `since`, with their stored inputs."""
     query = (
-        _WINDOW.where(requests.c.slot == slot, requests.c.started_at >= since)
+        _WINDOW.where(requests.c.slot == slot, requests.c.started_at >= since, routed())
         .order_by(requests.c.started_at)
         .limit(limit)
     )
@@ -76,7 +78,9 @@ def window_first_since(connection: Connection, slot: str, since: float, limit: i
 
 def window_latest(connection: Connection, slot: str, limit: int) -> InputWindow:
     """The latest `limit` requests `slot` got, with their stored inputs."""
-    query = _WINDOW.where(requests.c.slot == slot).order_by(requests.c.started_at.desc()).limit(limit)
+    query = (
+        _WINDOW.where(requests.c.slot == slot, routed()).order_by(requests.c.started_at.desc()).limit(limit)
+    )
     return _window(connection.execute(query).all())
 
 

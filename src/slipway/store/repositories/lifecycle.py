@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
+from slipway.core.errors import SuiteChanged
 from slipway.core.lifecycle import ChecklistRecord, DrillRecord, EvalRunRecord, SuiteVersion
 from slipway.store.schema import checklists, drills, eval_runs, eval_suites
 
@@ -26,11 +28,21 @@ def add_suite_version(
     note: str,
     rule: dict[str, Any],
     cases: list[dict[str, Any]],
+    based_on: int | None = None,
 ) -> SuiteVersion:
-    """Append the next version of suite `name` (1 for a new suite) and return it."""
+    """Append the next version of suite `name` (1 for a new suite) and return it.
+
+    `based_on` is the version the caller built `cases` from (0: the suite did
+    not exist); if another writer added one since, `SuiteChanged` and nothing
+    is written. Two writers that read the same latest version at once both
+    pass that check on PostgreSQL; the primary key then refuses the second,
+    which is the same conflict.
+    """
     latest = connection.execute(
         select(func.max(eval_suites.c.version)).where(eval_suites.c.name == name)
     ).scalar_one_or_none()
+    if based_on is not None and int(latest or 0) != based_on:
+        raise SuiteChanged(name, based_on, latest)
     row = {
         "name": name,
         "version": int(latest or 0) + 1,
@@ -40,7 +52,12 @@ def add_suite_version(
         "rule": rule,
         "cases": cases,
     }
-    connection.execute(insert(eval_suites).values(**row))
+    try:
+        connection.execute(insert(eval_suites).values(**row))
+    except IntegrityError:
+        if based_on is None:
+            raise
+        raise SuiteChanged(name, based_on, None) from None
     return _suite(row)
 
 

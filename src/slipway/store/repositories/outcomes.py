@@ -4,15 +4,22 @@ A request failed *for its slot* when it ended with an error status or an
 error, unless that error says nothing about the slot (`NOT_THE_SLOTS_FAULT`:
 the client left, or the gateway itself was overloaded or failed). Counting
 those would let any client, or an attacker holding sockets open, roll back a
-healthy candidate.
+healthy candidate. For the same reason every judgment reads only `routed()`
+requests: those the route table sent, not those a client pinned to a slot.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, not_, or_
 
 from slipway.core.records import NOT_THE_SLOTS_FAULT
 from slipway.store.schema import requests
+
+
+def routed() -> ColumnElement[bool]:
+    """The route table chose the request's slot: a request a client pinned (X-Slipway-Slot) is
+    kept, but judging a slot by it would let any client make a candidate look worse or better."""
+    return not_(requests.c.pinned)
 
 
 def not_the_clients_or_gateways() -> ColumnElement[bool]:

@@ -16,12 +16,12 @@ from sqlalchemy import Connection, case, func, select, text
 
 from slipway.core.arms import UNCATEGORIZED
 from slipway.core.postmortem import LabelledAnswer, ServedCounts
-from slipway.store.repositories.outcomes import slots_failure
+from slipway.store.repositories.outcomes import routed, slots_failure
 from slipway.store.schema import requests
 
 
 def _window(slot: str | None, version: str | None, since: float, until: float | None) -> list[Any]:
-    where = [requests.c.started_at >= since]
+    where = [requests.c.started_at >= since, routed()]
     if slot is not None:
         where.append(requests.c.slot == slot)
     if version is not None:
@@ -70,7 +70,7 @@ def labelled(
         "SELECT r.request_id, r.started_at, r.category, r.output_head, f.label, "
         "CASE WHEN r.status < 400 AND r.error IS NULL AND NOT r.aborted THEN 1 ELSE 0 END, r.sticky_key "
         "FROM requests r JOIN feedback f ON f.request_id = r.request_id "
-        "WHERE r.slot = :slot AND r.started_at >= :since AND f.label IS NOT NULL"
+        "WHERE r.slot = :slot AND r.started_at >= :since AND f.label IS NOT NULL AND NOT r.pinned"
     )
     if version is not None:
         sql += " AND r.version = :version"
