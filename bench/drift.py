@@ -4,7 +4,8 @@ unchanged one raises any alarm.
     python bench/drift.py [--runs 200] [--reference 20000] [--live 250,500,1000] [--shift 10]
 
 Each run draws a reference profile (a version's first requests) and a live
-window on all seven dimensions drift compares, and runs the real
+window on all eight dimensions drift compares (the out-of-vocabulary rate
+on `drift.oov_sample` inputs of each side, as the leader tokenizes them), and runs the real
 `slipway.analysis.drift.compare` at its defaults (alpha 1 % split over the
 dimensions judged, 5-point minimum move):
 
@@ -13,7 +14,8 @@ dimensions judged, 5-point minimum move):
 * the input dimensions, with their own values (`analysis.shadow.features`)
   and a plausible support-ticket mix: length short 70 % / medium 25 % /
   long 5 %, script latin 90 % / cyrillic 5 % / cjk 3 % / other 2 %, code
-  5 %, JSON 3 %, numbers 40 %, turns 1: 80 % / 2-3: 15 % / 4+: 5 %.
+  5 %, JSON 3 %, numbers 40 %, turns 1: 80 % / 2-3: 15 % / 4+: 5 %,
+  unknown tokens none 90 % / under 5 % 6 % / 5-20 % 3 % / over 20 % 1 %.
 
 Scenarios, each over `--runs` runs:
 
@@ -21,6 +23,9 @@ Scenarios, each over `--runs` runs:
   others lose in proportion; flagged = the category dimension drifted;
 * length shift: long inputs gain `--shift` points, short ones lose them;
   flagged = the length dimension drifted;
+* out-of-vocabulary shift: inputs with 5-20 % unknown tokens gain
+  `--shift` points, those with none lose them; flagged = the oov dimension
+  drifted;
 * steady: the live window has the reference's mix on every dimension; an
   alarm on any dimension is a false one.
 
@@ -45,8 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from canary_stats import CATEGORIES, MIX
 
 from slipway.analysis.drift import compare
-from slipway.analysis.input_profile import profile
+from slipway.analysis.input_profile import OOV_BINS, profile
 from slipway.analysis.shadow.features import LENGTHS, TURNS
+from slipway.core.drift_config import DriftConfig
 from slipway.core.lifecycle import RequestInput
 from slipway.core.records import InputWindow
 
@@ -59,13 +65,18 @@ BASE: dict[str, tuple[list[str], np.ndarray]] = {
     "json": (["yes", "no"], np.array([0.03, 0.97])),
     "numbers": (["yes", "no"], np.array([0.40, 0.60])),
     "turns": (list(TURNS), np.array([0.80, 0.15, 0.05])),
+    # Measured through the engine's tokenizer on a sample of each side, not on the whole window.
+    "oov": (list(OOV_BINS), np.array([0.90, 0.06, 0.03, 0.01])),
 }
+#: Inputs of each side tokenized for the out-of-vocabulary rate (`drift.oov_sample`'s default).
+OOV_SAMPLE = DriftConfig().oov_sample
 
 
 def draw(rng: np.random.Generator, shares: dict[str, np.ndarray], n: int) -> dict[str, dict[str, int]]:
     out = {}
     for dim, (values, _) in BASE.items():
-        out[dim] = dict(zip(values, (int(x) for x in rng.multinomial(n, shares[dim])), strict=True))
+        size = min(n, OOV_SAMPLE) if dim == "oov" else n
+        out[dim] = dict(zip(values, (int(x) for x in rng.multinomial(size, shares[dim])), strict=True))
     return out
 
 
@@ -82,6 +93,11 @@ def category_shift(points: float) -> dict[str, np.ndarray]:
 def length_shift(points: float) -> dict[str, np.ndarray]:
     short, medium, long = BASE["length"][1]
     return steady() | {"length": np.array([short - points / 100, medium, long + points / 100])}
+
+
+def oov_shift(points: float) -> dict[str, np.ndarray]:
+    none, low, mid, high = BASE["oov"][1]
+    return steady() | {"oov": np.array([none - points / 100, low, mid + points / 100, high])}
 
 
 def flagged(
@@ -145,6 +161,7 @@ def main() -> None:
             "length_flagged": flagged(
                 args.runs, args.reference, live, length_shift(args.shift), seed=9, on="length"
             ),
+            "oov_flagged": flagged(args.runs, args.reference, live, oov_shift(args.shift), seed=13, on="oov"),
             "false_alarms_any_dimension": flagged(
                 args.runs, args.reference, live, steady(), seed=11, on=None
             ),

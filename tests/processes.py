@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 60.0
 
 
 def slipway_bin() -> str:

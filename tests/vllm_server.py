@@ -17,7 +17,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +81,13 @@ def tiny_hf_model(python: Path) -> TinyHfModel:
 
 @contextlib.contextmanager
 def start_vllm(
-    python: Path, model: TinyHfModel, log_dir: Path, extra_args: Sequence[str] = ()
+    python: Path,
+    model: TinyHfModel,
+    log_dir: Path,
+    extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[VllmServer]:
+    """`env` overrides VLLM_ENV (e.g. runtime LoRA updating off)."""
     port = free_port()
     log_path = log_dir / f"vllm-{port}.log"
     cmd = [
@@ -96,7 +101,7 @@ def start_vllm(
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             cmd,
-            env={**os.environ, **VLLM_ENV},
+            env={**os.environ, **VLLM_ENV, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,

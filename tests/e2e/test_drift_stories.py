@@ -90,11 +90,16 @@ async def test_a_category_that_takes_over_is_flagged_once_and_shown(tmp_path: Pa
             # Two comparisons in a row agree (tests/integration/drift checks one alone tells nobody).
             assert drift_after_a_check(gw, clock, "drifted", confirmed=True)["confirmed"] == ["category"]
             told = hook.wait_for("drift.detected")
-            assert "input drift since customer-support-v2.1's reference: category" in told["text"], told
+            assert "input drift since customer-support-v2.1's first 600 requests: category" in told["text"], (
+                told
+            )
             metrics = httpx.get(f"{gw.url}/metrics").text
             assert 'slipway_input_drift{dimension="category"} 1.0' in metrics
             shown = run_cli(gw.url, ["status"], env={"COLUMNS": "250"})
-            assert "input drift since customer-support-v2.1's reference: category: drifted" in shown.stdout
+            assert (
+                "input drift since customer-support-v2.1's first 600 requests: category: drifted"
+                in shown.stdout
+            )
             # Another check of the same drift tells nobody again.
             looked = httpx.get(f"{gw.url}/admin/status").json()["drift"]["at"]
             again = drift_after_a_check(gw, clock, "drifted", after=looked)
@@ -173,6 +178,84 @@ async def test_long_inputs_rising_is_reported_on_length_by_a_real_slipway_serve(
             assert 'slipway_input_drift{dimension="length"} 1.0' in metrics
             assert 'slipway_input_drift{dimension="category"} 0.0' in metrics
             shown = run_cli(gw.url, ["status"], env={"COLUMNS": "250"})
-            assert "input drift since customer-support-v2.1's reference: length: drifted: long inputs" in (
-                shown.stdout
+            assert (
+                "input drift since customer-support-v2.1's first 600 requests: length: drifted: long inputs"
+                in (shown.stdout)
             ), shown.stdout
+
+
+def evaluation_suite(path: Path, billing: int, shipping: int) -> Path:
+    """A suite worded as the tickets are (only the category differs), as `slipway eval add` reads it."""
+    rows = [
+        {"id": f"case-{i}", "prompt": SHORT, "expect": {"label": c}, "category": c}
+        for i, c in enumerate(["billing"] * billing + ["shipping"] * shipping)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+async def evaluated_then_served(tmp_path: Path, reference_from: str, after_sent: Any) -> dict[str, Any]:
+    """v2.1 evaluated on a suite of 20 % billing, then serving half billing and half shipping;
+    the first comparison after all of it that satisfies `after_sent`."""
+    env = {"SLIPWAY_CLOCK_SCALE": "600", "SLIPWAY_CLOCK_ANCHOR": repr(time.time())}
+    drift = f"drift: {{interval: 1m, window: 300, reference: 600, reference_from: {reference_from}}}\n"
+    with (
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2"), seed=1) as green,
+    ):
+        (tmp_path / "slipway.yaml").write_text(routing_yaml(blue, green, extra=drift))
+        with slipway_serve(tmp_path, ["--config", "slipway.yaml"], env=env) as gw:
+            suite = evaluation_suite(tmp_path / "support.jsonl", billing=60, shipping=240)
+            added = run_cli(gw.url, ["eval", "add", "support", str(suite)])
+            assert added.returncode == 0, added.stderr
+            ran = run_cli(gw.url, ["eval", "run", "support", "--slot", "blue"], timeout=120)
+            assert "support" in ran.stdout, (ran.stdout, ran.stderr)
+            await tickets(gw.url, 900, long_every=1000)
+            sent = time.time()
+            found = drift_report(gw.url, lambda d: d["at"] > sent and after_sent(d))
+            shown = run_cli(gw.url, ["status"], env={"COLUMNS": "250"})
+            return found | {"shown": shown.stdout}
+
+
+async def test_a_mix_unlike_the_versions_evaluation_is_flagged_against_it(tmp_path: Path) -> None:
+    drifted = await evaluated_then_served(tmp_path, "auto", lambda d: d.get("confirmed"))
+    assert drifted["confirmed"] == ["category"], drifted["dimensions"]
+    assert drifted["reference_name"] == "customer-support-v2.1's evaluation", drifted
+    assert drifted["reference_suite"] == "suite support v1 (300 cases)"
+    (category,) = [d for d in drifted["dimensions"] if d["dimension"] == "category"]
+    assert "billing rose from 20% to 50%" in category["words"], category
+    line = next(x for x in drifted["shown"].splitlines() if x.startswith("input drift"))
+    assert line.startswith(
+        "input drift since customer-support-v2.1's evaluation (suite support v1 (300 cases)): "
+        "category: drifted:"
+    ), line
+    assert "billing rose from 20% to 50%" in line, line
+
+
+async def test_the_same_mix_is_steady_against_the_versions_first_requests(tmp_path: Path) -> None:
+    steady = await evaluated_then_served(tmp_path, "traffic", lambda d: d["state"] != "building")
+    assert (steady["state"], steady["reference"]) == ("steady", "traffic"), steady["dimensions"]
+    assert "input drift: none since customer-support-v2.1's first 600 requests" in steady["shown"]
+
+
+async def test_asked_to_compare_with_an_evaluation_that_never_ran_status_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    drift = "drift: {interval: 1m, window: 300, reference: 600, reference_from: evaluation}\n"
+    with (
+        sim_backend(sim_profile("cs-v2.1", "v2.1")) as blue,
+        sim_backend(sim_profile("cs-v2.2", "v2.2"), seed=1) as green,
+        live_gateway(tmp_path, routing_yaml(blue, green, extra=drift), clock=clock) as gw,
+    ):
+        await traffic(gw.url, 50, labels=False)
+        missing = drift_after_a_check(gw, clock, "no reference")
+        assert missing["reference_missing"].startswith(
+            "customer-support-v2.1 has no evaluation run (slipway eval run SUITE --slot blue); "
+            "drift.reference_from is evaluation: set it to auto or traffic"
+        ), missing
+        shown = run_cli(gw.url, ["status"], env={"COLUMNS": "250"})
+        assert (
+            "input drift: no reference for customer-support-v2.1: customer-support-v2.1 has no evaluation run"
+            in (shown.stdout)
+        ), shown.stdout

@@ -7,16 +7,21 @@ stopped when that test ends, for flags the shared one must not have.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from tests.vllm_server import VllmServer, start_vllm, tiny_hf_model, vllm_python
 
 from slipway.demo.tiny_hf import TinyHfModel
 
-StartVllm = Callable[[Sequence[str]], VllmServer]
+
+class StartVllm(Protocol):
+    def __call__(
+        self, extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None
+    ) -> VllmServer: ...
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,8 +53,8 @@ def vllm(
 def start_vllm_server(vllm_py: Path, tiny_hf: TinyHfModel, tmp_path: Path) -> Iterator[StartVllm]:
     with ExitStack() as stack:
 
-        def start(extra_args: Sequence[str] = ()) -> VllmServer:
-            cm: AbstractContextManager[VllmServer] = start_vllm(vllm_py, tiny_hf, tmp_path, extra_args)
+        def start(extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> VllmServer:
+            cm: AbstractContextManager[VllmServer] = start_vllm(vllm_py, tiny_hf, tmp_path, extra_args, env)
             return stack.enter_context(cm)
 
         yield start

@@ -8,7 +8,6 @@ endpoints, and greedy answers are one label word that tells the models apart.
 from __future__ import annotations
 
 import httpx
-from tests.vllm.conftest import StartVllm
 from tests.vllm_server import BASE_NAME, VllmServer
 
 from slipway.demo.tickets import held_out_tickets, parse_intent
@@ -34,21 +33,19 @@ def test_the_builder_measured_what_the_story_needs(tiny_hf: TinyHfModel) -> None
     assert all(report["v2.2"]["per_label"][k] >= 0.95 for k in ("account", "shipping", "technical"))
 
 
-def test_adapters_loaded_at_run_time_answer_one_label_and_the_base_answers_none(
-    start_vllm_server: StartVllm,
-) -> None:
-    server: VllmServer = start_vllm_server(["--max-num-seqs", "4"])
+def test_adapters_loaded_at_run_time_answer_one_label_and_the_base_answers_none(vllm: VllmServer) -> None:
+    server = vllm
     for version in ("v2.1", "v2.2"):
         r = httpx.post(
             f"{server.url}/v1/load_lora_adapter",
-            json={"lora_name": f"cs-{version}", "lora_path": str(server.adapter(version))},
+            json={"lora_name": f"tiny-{version}", "lora_path": str(server.adapter(version))},
             timeout=60,
         )
         assert r.status_code == 200, r.text
     tickets = [t for t in held_out_tickets(40) if t.intent == "billing"]
     base = {complete(server.url, BASE_NAME, t.prompt) for t in tickets}
-    v21 = [parse_intent(complete(server.url, "cs-v2.1", t.prompt)) for t in tickets]
-    v22 = [parse_intent(complete(server.url, "cs-v2.2", t.prompt)) for t in tickets]
+    v21 = [parse_intent(complete(server.url, "tiny-v2.1", t.prompt)) for t in tickets]
+    v22 = [parse_intent(complete(server.url, "tiny-v2.2", t.prompt)) for t in tickets]
     assert base == {f" {BASE_ANSWER}"}
     assert v21.count("billing") >= len(tickets) - 1, v21
     assert v22.count("shipping") >= 2, v22

@@ -3,9 +3,9 @@
 A model that was right on last month's traffic can be wrong on this month's:
 billing questions doubling after a price change is a regression nobody
 deployed. The reference is a version's profile (counts per value of each
-input dimension: category, length, script, code/JSON/numbers, turns) from
-its evaluation data or its first stable week; the live window is the same
-counts now.
+input dimension: category, length, script, code/JSON/numbers, turns, and
+the engine's out-of-vocabulary rate) from its evaluation data or its first
+requests; the live window is the same counts now.
 
 A dimension has drifted when both hold:
 * the shift is real: a chi-square test of homogeneity between the two
@@ -21,7 +21,9 @@ The alpha is split over the dimensions actually judged (a weighted
 Bonferroni: the levels add up to `alpha`, so an unchanged mix still raises
 an alarm in at most `alpha` of the checks). The category, the dimension the
 canary judges accuracy by, gets as much as the input dimensions together
-(half of it when all are judged, a twelfth each for the six others): split
+(half of it when all are judged; the others share the other half evenly: a
+fourteenth each for the seven when the engine's out-of-vocabulary rate is
+measured, a twelfth each for the six read from text when it is not): split
 evenly over seven, a 10-point category shift in 1,000 requests went
 unflagged in 2.5 % of checks instead of none (docs/benchmarks.md). A
 dimension without enough requests on both sides (an input dimension when the

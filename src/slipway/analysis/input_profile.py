@@ -22,6 +22,11 @@ CATEGORY = "category"
 #: Every dimension drift compares, in the order status shows them.
 DIMENSIONS: tuple[str, ...] = (CATEGORY, *(d.name for d in INPUT_DIMENSIONS))
 
+#: The engine tokenizer's dimension: requests per out-of-vocabulary rate (measured, not read from text).
+OOV = "oov"
+#: Its values, by the share of an input's tokens that are unknown or raw bytes.
+OOV_BINS: tuple[str, ...] = ("none", "under 5%", "5–20%", "over 20%")
+
 #: How a yes/no dimension's "yes" reads in a sentence ("inputs with code rose from 5% to 21%").
 _WITH = {"code": "code", "json": "JSON", "numbers": "numbers"}
 
@@ -42,6 +47,23 @@ def input_counts(inputs: Iterable[Asked]) -> dict[str, dict[str, int]]:
     return {name: dict(counter) for name, counter in counters.items()}
 
 
+def oov_bin(rate: float) -> str:
+    """An input's out-of-vocabulary rate as one of OOV_BINS."""
+    if rate <= 0:
+        return OOV_BINS[0]
+    if rate < 0.05:
+        return OOV_BINS[1]
+    return OOV_BINS[2] if rate <= 0.2 else OOV_BINS[3]
+
+
+def oov_counts(rates: Iterable[float]) -> dict[str, int]:
+    """Inputs per OOV_BINS value (every bin present, maybe 0)."""
+    counts = dict.fromkeys(OOV_BINS, 0)
+    for rate in rates:
+        counts[oov_bin(rate)] += 1
+    return counts
+
+
 def value_words(dimension: str, value: str) -> str:
     """A dimension's value as the subject of a sentence: "long inputs (>1000 chars)", "inputs with code"."""
     if dimension == "length":
@@ -55,6 +77,10 @@ def value_words(dimension: str, value: str) -> str:
             if value == "other"
             else f"inputs in {value} script"
         )
+    if dimension == OOV:
+        if value == OOV_BINS[0]:
+            return "inputs with no unknown tokens"
+        return f"inputs with {value} unknown tokens"
     if dimension == "turns":
         return f"conversations of {value}"
     return value

@@ -81,9 +81,12 @@ class PostmortemService:
         *,
         wall: Callable[[], float] = time.time,
         before_read: Callable[[], Awaitable[None]] | None = None,
+        reference_from: Callable[[], str] = lambda: "auto",
     ) -> None:
         self._store = store
         self._wall = wall
+        #: `drift.reference_from`: the mix is quoted against what drift compares with ("traffic": production).
+        self._reference_from = reference_from
         #: Writes out the records the gateway still holds, so a postmortem sees every request.
         self._before_read = before_read
 
@@ -151,7 +154,7 @@ class PostmortemService:
         # (the control clock); a deployment without a timeline has only its own wall-clock end.
         ended = max((e.at for e in events), default=dep.updated_at)
         evaluation, reference = await self._evaluated_on(dep, ended)
-        if reference is None:
+        if reference is None or self._reference_from() == "traffic":
             reference = await self._production_before(dep, first, last)
         reason = str(dep.detail.get("canary_result") or dep.detail.get("rollback_reason") or "")
         retry = dep.detail.get("retry_at")

@@ -169,7 +169,9 @@ class Runtime:
     @property
     def postmortem(self) -> PostmortemService:
         """Post-rollback analysis and regression cases over the store (records flushed first)."""
-        return PostmortemService(self.started.store, before_read=self.started.recorder.flush)
+        return PostmortemService(
+            self.started.store, before_read=self.started.recorder.flush, reference_from=self._reference_from
+        )
 
     @property
     def operator(self) -> RolloutOperator:
@@ -231,6 +233,10 @@ class Runtime:
     def notifier(self) -> Notifier:
         return self.notifiers.notifier()
 
+    def _reference_from(self) -> str:
+        """What drift compares a version with, which a postmortem's mix section quotes against too."""
+        return self.config.drift.reference_from if self.config is not None else DriftConfig().reference_from
+
     def allowed_hosts(self) -> list[str]:
         return self.config.gateway.allowed_hosts if self.config is not None else []
 
@@ -288,7 +294,7 @@ class Runtime:
                 traffic_per_day=self.recent_traffic_per_day,
                 after_stable=lambda state: self._unload_after_stable(unloader, state),
                 reference_gaps=judge.reference_gaps,
-                explain_rollback=PostmortemService(store).headline,
+                explain_rollback=PostmortemService(store, reference_from=self._reference_from).headline,
             )
             shadow = ShadowService(
                 store=store,
@@ -335,6 +341,7 @@ class Runtime:
                 config=lambda: self.config.drift if self.config is not None else DriftConfig(),
                 clock=canary.clock,
                 before_read=recorder.flush,
+                tokenizer=self.backends.tokenizer,
             )
             loops = (canary, shadow.controller, daily, drift)
 

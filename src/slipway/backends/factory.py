@@ -13,6 +13,7 @@ from slipway.backends.openai_compat import OpenAICompatBackend
 from slipway.backends.release import BackendReleaser
 from slipway.backends.vllm import VllmBackend
 from slipway.core.lora import EngineDirectory, EngineInfo
+from slipway.core.ports import SlotTokenizer
 from slipway.core.types import BackendKind, RouteTable, Slot, SlotHealth
 
 
@@ -48,6 +49,11 @@ class SlotBackends:
 
     async def check(self, slot: Slot) -> SlotHealth:
         return await self._for(slot).check(slot)
+
+    def tokenizer(self, slot: Slot) -> SlotTokenizer | None:
+        """The slot's engine's tokenizer, when its kind exposes one (llamacpp, vllm); else None."""
+        backend = self._for(slot)
+        return backend if isinstance(backend, SlotTokenizer) else None
 
     async def complete(self, slot: Slot, request: dict[str, Any]) -> str:
         return await self._for(slot).complete(slot, request)

@@ -15,8 +15,10 @@ import httpx
 
 from slipway.backends.http_errors import backend_errors
 from slipway.backends.openai_compat import OpenAICompatBackend, auth_headers
+from slipway.backends.tokenize import llamacpp_request, read_llamacpp
 from slipway.core.errors import BackendError, BackendUnavailable, NotFoundError
 from slipway.core.lora import EngineDirectory, EngineInfo, is_engine_endpoint
+from slipway.core.tokens import MAX_TOKENIZE_CHARS, Tokenized
 from slipway.core.types import Slot, SlotHealth
 
 
@@ -89,3 +91,20 @@ class LlamaCppBackend(OpenAICompatBackend):
             return SlotHealth(True, False, f"llama-server /health answered HTTP {resp.status_code}")
         adapter = f" with adapter {slot.adapter}" if slot.adapter else " (base model, adapters at 0)"
         return SlotHealth(True, True, f"llama-server ready{adapter}", ())
+
+    async def tokenize(self, slot: Slot, text: str) -> Tokenized:
+        """The engine's own split of `text` (`POST /tokenize` with pieces); the adapter does not change it."""
+        url = await self.base_url(slot)
+        with backend_errors(slot, "tokenizing an input"):
+            resp = await self._client.post(
+                url + "/tokenize",
+                json=llamacpp_request(text[:MAX_TOKENIZE_CHARS]),
+                headers=auth_headers(slot),
+                timeout=slot.connect_timeout_s + 5,
+            )
+            resp.raise_for_status()
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        return read_llamacpp(slot, body)

@@ -20,6 +20,9 @@ drained the requests sent to it (see `core.colocation.unload_blockers`).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +30,17 @@ import httpx
 
 from slipway.backends.http_errors import backend_errors
 from slipway.backends.openai_compat import OpenAICompatBackend, auth_headers
+from slipway.backends.tokenize import read_vllm, vllm_request
+from slipway.backends.vllm_metrics import VllmLoad, parse_vllm_metrics
 from slipway.core.errors import BackendError, BackendTimeout, BackendUnavailable, UpstreamStatusError
+from slipway.core.tokens import MAX_TOKENIZE_CHARS, Tokenized
 from slipway.core.types import Slot, SlotHealth
 
+log = logging.getLogger("slipway.backends.vllm")
+
 RUNTIME_FLAG = "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"
+#: How often an unload asks vLLM whether the adapter's requests are done.
+DRAIN_POLL_S = 0.1
 RUNTIME_HINT = (
     f"start vLLM with {RUNTIME_FLAG} in its environment (and --enable-lora) to load adapters at run "
     "time, or list the adapter at start with --lora-modules NAME=PATH"
@@ -81,6 +91,22 @@ def _same_path(a: str, b: str) -> bool:
 
 
 class VllmBackend(OpenAICompatBackend):
+    async def tokenize(self, slot: Slot, text: str) -> Tokenized:
+        """vLLM's split of `text` (`POST /tokenize` with token strings), by the slot's model's tokenizer."""
+        with backend_errors(slot, "tokenizing an input"):
+            resp = await self._client.post(
+                slot.endpoint + "/tokenize",
+                json=vllm_request(slot.backend_model, text[:MAX_TOKENIZE_CHARS]),
+                headers=auth_headers(slot),
+                timeout=slot.connect_timeout_s + 5,
+            )
+            resp.raise_for_status()
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        return read_vllm(slot, body)
+
     async def models(self, slot: Slot) -> list[VllmModel]:
         """What the server serves now (raises BackendError when it cannot be asked)."""
         with backend_errors(slot, "listing models"):
@@ -142,8 +168,24 @@ class VllmBackend(OpenAICompatBackend):
             detail = f"serves LoRA adapter {wanted!r} on base {entry.parent!r}{source}"
         else:
             detail = f"serves base model {wanted!r}"
+        load = await self.load(slot)
+        described = load.describe(wanted if entry.is_adapter else None) if load is not None else ""
+        if described:
+            detail = f"{detail} ({described})"
         # vLLM reports no per-model memory: its KV cache is preallocated for the whole server.
         return SlotHealth(True, True, detail, names, None)
+
+    async def load(self, slot: Slot) -> VllmLoad | None:
+        """How busy the server is, from its /metrics; None when it does not say (a hint, never an error)."""
+        try:
+            resp = await self._client.get(
+                slot.endpoint + "/metrics", headers=auth_headers(slot), timeout=slot.connect_timeout_s + 5
+            )
+        except httpx.HTTPError:
+            return None
+        if resp.status_code != 200:
+            return None
+        return parse_vllm_metrics(resp.text)
 
     async def load_adapter(self, slot: Slot, name: str, path: str) -> str:
         """Load adapter `path` under `name` (idempotent when `name` already serves that path)."""
@@ -179,7 +221,12 @@ class VllmBackend(OpenAICompatBackend):
         )
 
     async def unload_adapter(self, slot: Slot, name: str) -> bool:
-        """Unload adapter `name`; False when it was not loaded. Call only after draining its requests."""
+        """Unload adapter `name` once vLLM has no request for it; False when it was not loaded.
+
+        Call it once nothing routes to the adapter any more; the requests
+        already sent there are what it waits for (see `wait_drained`).
+        """
+        await self.wait_drained(slot, name, slot.read_timeout_s)
         resp = await self._post(slot, "/v1/unload_lora_adapter", {"lora_name": name})
         if resp.status_code == 200:
             return True
@@ -196,6 +243,31 @@ class VllmBackend(OpenAICompatBackend):
         raise self._status_error(
             slot, resp, f"vLLM could not unload adapter {name!r}: {message}", "read the vLLM server's log"
         )
+
+    async def wait_drained(self, slot: Slot, name: str, timeout: float) -> bool:
+        """Wait until vLLM's /metrics shows no running or waiting request for adapter `name`.
+
+        The route has already moved away, so no new request arrives; those
+        sent before the move are still decoding, and unloading under them
+        would free the adapter while it answers. True when drained (or the
+        server publishes no metrics, so there is nothing to wait for); False
+        when `timeout` passed first: the unload goes ahead, as a request that
+        outlives the slot's read timeout has failed at the gateway anyway.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            load = await self.load(slot)
+            if load is None or (name not in load.running_adapters and name not in load.waiting_adapters):
+                return True
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "adapter %s on %s still has requests after %.0f s; unloading it anyway",
+                    name,
+                    slot.endpoint,
+                    timeout,
+                )
+                return False
+            await asyncio.sleep(DRAIN_POLL_S)
 
     async def _listed(self, slot: Slot, name: str) -> VllmModel | None:
         return next((m for m in await self.models(slot) if m.id == name), None)

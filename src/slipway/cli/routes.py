@@ -168,14 +168,21 @@ def _drift_line(drift: dict[str, Any] | None) -> None:
         have, need = drift.get("reference_requests", 0), drift.get("reference_needed", 0)
         console.print(f"input drift: making {version}'s reference ({have:,} of {need:,} requests)")
         return
+    if drift.get("state") == "no reference":
+        console.print(
+            f"input drift: no reference for {version}: {escape(str(drift.get('reference_missing')))}"
+        )
+        return
+    name = escape(str(drift.get("reference_name") or f"{drift.get('version')}'s reference"))
     dims = drift.get("dimensions") or []
     moved = [escape(str(d.get("words"))) for d in dims if d.get("drifted")]
     judged = [escape(str(d.get("dimension"))) for d in dims if d.get("judged", True)]
+    suite = f" ({escape(str(drift['reference_suite']))})" if drift.get("reference_suite") else ""
     if moved:
-        console.print(f"[yellow]input drift since {version}'s reference:[/] " + "; ".join(moved))
+        console.print(f"[yellow]input drift since {name}{suite}:[/] " + "; ".join(moved))
     else:
         looked = ", ".join(judged) or "nothing"
-        console.print(f"input drift: none since {version}'s reference ({looked} judged)")
+        console.print(f"input drift: none since {name}{suite} ({looked} judged)")
     # Dimensions without enough requests (inputs not kept, or too few yet), grouped by the reason.
     unjudged: dict[str, list[str]] = {}
     for d in dims:

@@ -7,7 +7,7 @@ gateway and the control loop only ever see these Protocols.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from slipway.core.canary import CanaryEvent, CanaryRecord, CanaryVerdict, JudgeRequest
 from slipway.core.deployments import Deployment
@@ -15,6 +15,7 @@ from slipway.core.lifecycle import EvalRunRecord, RequestInput
 from slipway.core.notifications import Notification
 from slipway.core.records import Feedback, RequestRecord
 from slipway.core.shadow import Preference, ShadowPair, ShadowRun
+from slipway.core.tokens import Tokenized
 from slipway.core.types import RouteChange, RouteTable, Slot, SlotHealth
 
 
@@ -137,6 +138,21 @@ class SlotBackend(Protocol):
 
         Raises BackendError (or a subclass) when the server fails.
         """
+        ...
+
+
+@runtime_checkable
+class SlotTokenizer(Protocol):
+    """Optional beside SlotBackend: the engine's own tokenizer, for the out-of-vocabulary rate of inputs.
+
+    Only engines that expose their tokenizer have it (llama.cpp's
+    `/tokenize`, vLLM's `/tokenize`); drift reports the dimension as not
+    judged for the others.
+    """
+
+    async def tokenize(self, slot: Slot, text: str) -> Tokenized:
+        """`text` (at most core.tokens.MAX_TOKENIZE_CHARS) as the slot's engine splits it, without
+        special tokens. Raises BackendError when the engine fails or answers in another shape."""
         ...
 
 

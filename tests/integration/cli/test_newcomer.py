@@ -158,7 +158,7 @@ def test_the_readme_drill_deploys_with_the_shipped_examples(tmp_path: Path) -> N
     ]
     try:
         for proc, port in zip(sims, ports, strict=True):
-            wait_healthy(f"http://127.0.0.1:{port}/v1/models", proc, 20.0, "slipway sim serve", lambda: "")
+            wait_healthy(f"http://127.0.0.1:{port}/v1/models", proc, 60.0, "slipway sim serve", lambda: "")
         (tmp_path / "slipway.yaml").write_text(
             textwrap.dedent(
                 f"""\

@@ -97,3 +97,17 @@ async def test_without_an_evaluation_the_mix_is_compared_with_production_before_
     assert said.startswith("billing rose from 2") and said.endswith(
         "% of traffic compared with production before the rollout"
     )
+
+
+async def test_when_drift_compares_with_traffic_the_mix_is_quoted_against_production_even_if_evaluated(
+    store: Store,
+) -> None:
+    await rolled_back_canary(store, records=3_000)
+
+    pm = await PostmortemService(store, reference_from=lambda: "traffic").postmortem(DEPLOYMENT)
+
+    # The evaluation is still said (what it missed); the mix is against what drift compares with.
+    assert pm.evaluation is not None
+    assert pm.mix_reference == "compared with production before the rollout"
+    default = await PostmortemService(store).postmortem(DEPLOYMENT)
+    assert default.mix_reference is not None and default.mix_reference.endswith("'s evaluation")

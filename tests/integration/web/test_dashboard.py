@@ -656,7 +656,9 @@ def test_input_drift_and_the_last_drill_are_shown_with_client_words_as_text(
         with dashboard(pw, gw) as d:
             page = d.page
             # Then the drift is said per kind of input, the client's category as text, and the drill's result
-            expect(page.locator("#drift-state")).to_contain_text("inputs drifted", timeout=SEEN_MS)
+            expect(page.locator("#drift-state")).to_contain_text(
+                "inputs drifted since customer-support-v2.1's first 600 requests", timeout=SEEN_MS
+            )
             category = page.locator('#drift tr[data-dimension="category"]')
             expect(category).to_contain_text(f"{hostile} rose from", timeout=SEEN_MS)
             expect(page.locator('#drift tr[data-dimension="length"]')).to_be_visible(timeout=SEEN_MS)

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from slipway.core.config import CanaryConfig, NotifyConfig, RoutingConfig
+from slipway.core.drift_config import DriftConfig
 from slipway.core.email_config import EmailConfig
 from slipway.core.gateway_config import GatewayConfig
 from slipway.core.shadow_config import (
@@ -40,6 +41,7 @@ def test_every_field_is_documented() -> None:
         + fields(ShadowChecksConfig, "checks.")
         + fields(JudgeConfig, "judge.")
         + fields(ShadowDecisionConfig, "decision.")
+        + fields(DriftConfig)
     )
     missing = [n for n in names if f"`{n}`" not in DOC]
     assert not missing, f"document these fields in docs/config.md: {missing}"
