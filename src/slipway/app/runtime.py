@@ -73,6 +73,7 @@ from slipway.gateway.metrics import TrafficMetrics
 from slipway.gateway.proxy import Proxy
 from slipway.gateway.recorder import Recorder
 from slipway.gateway.route_table import RouteHolder
+from slipway.registry.peft_deploy import check_registry_peft
 from slipway.rollout.analysis_judge import AnalysisJudge
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import RouteController
@@ -273,7 +274,8 @@ class Runtime:
             self.proxy.bind_recorder(recorder)
             self._configure_inputs()
             await self.proxy.start()
-            provisioners = ProvisionerChain([self.provisioner, VllmAdapterProvisioner(self.backends.vllm)])
+            vllm_provisioner = VllmAdapterProvisioner(self.backends.vllm, check_adapter=check_registry_peft)
+            provisioners = ProvisionerChain([self.provisioner, vllm_provisioner])
             book = DeploymentBook(store)
             controller = RouteController(
                 store,

@@ -6,11 +6,13 @@
   vLLM picks the adapter by the request's `model`; every version gets its own
   name, so loading v2.3 never disturbs the v2.2 that serves production.
   Only an adapter this deploy loaded is unloaded again if the deploy fails.
+  The composition root may hand it a check of the adapter's files (the
+  registry's PEFT validation), run before vLLM is asked to load it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from slipway.backends.vllm import VllmBackend
 from slipway.core.ports import SlotProvisioner
@@ -18,13 +20,17 @@ from slipway.core.types import BackendKind, RouteTable, Slot
 
 
 class VllmAdapterProvisioner:
-    def __init__(self, vllm: VllmBackend) -> None:
+    def __init__(self, vllm: VllmBackend, check_adapter: Callable[[str], None] | None = None) -> None:
         self._vllm = vllm
+        #: raises a SlipwayError when the adapter's files must not be loaded.
+        self._check_adapter = check_adapter
         self._loaded_here: set[tuple[str, str]] = set()
 
     async def provision(self, slot: Slot) -> Slot:
         if slot.kind is not BackendKind.VLLM or slot.adapter is None:
             return slot
+        if self._check_adapter is not None:
+            self._check_adapter(slot.adapter)
         key = (slot.endpoint, slot.backend_model)
         before = await self._vllm.check(slot)
         await self._vllm.load_adapter(slot, slot.backend_model, slot.adapter)

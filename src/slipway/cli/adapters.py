@@ -2,13 +2,17 @@
 
 Works on files, no server needed: `--models-dir` (or SLIPWAY_MODELS_DIR,
 default ./models) is the registry root, `models/<name>/{base,adapters}/`.
-`validate` exits 0 when no check failed and 1 when one did; an adapter whose
-base cannot be checked (it records neither slipway's fingerprint nor a base
-model identity) is a warning there, and a failure with `--strict`. `add`
-refuses an adapter that fails validation against the model's base, or whose
-base is unknown unless the operator vouches for it with `--trust-base`. With
-`--load`, the adapter is also loaded in a throwaway llama-server and asked
-one prompt; without it that check is shown as skipped.
+An adapter is a GGUF file (checked against a GGUF base, for llama-server)
+or a PEFT directory (checked against a Hugging Face base directory and
+`--max-rank`, for vLLM). `validate` exits 0 when no check failed and 1 when
+one did; an adapter whose base cannot be checked (it records neither
+slipway's fingerprint nor a base model identity) is a warning there, and a
+failure with `--strict`. `add` refuses an adapter that fails validation
+against the model's base, or whose base is unknown unless the operator
+vouches for it with `--trust-base`. With `--load`, a GGUF adapter is also
+loaded in a throwaway llama-server and a PEFT one in the vLLM at
+`--endpoint`, and asked one prompt; without it that check is shown as
+skipped.
 """
 
 from __future__ import annotations
@@ -27,13 +31,15 @@ from rich.table import Table
 
 from slipway.backends.engine import find_llama_server
 from slipway.backends.engine.probe import probe_adapter
+from slipway.backends.vllm_probe import probe_vllm_adapter
 from slipway.cli.client import URL_OPTION
 from slipway.cli.output import make_console
 from slipway.core.errors import FileCheckError, GGUFError, SlipwayError, ValidationError
-from slipway.registry.catalog import MODELS_DIR_ENV, AdapterEntry, Catalog, ModelEntry, file_sha256
+from slipway.registry.catalog import MODELS_DIR_ENV, AdapterEntry, Catalog, ModelEntry
 from slipway.registry.identity import BaseIdentity, IdentityState, default_truster
 from slipway.registry.loadable import DEFAULT_PROMPT, AdapterProbe, add_loadable_check, skipped_loadable
 from slipway.registry.metadata import AdapterMetadata
+from slipway.registry.peft_validate import DEFAULT_MAX_LORA_RANK, is_peft_dir, validate_peft_adapter
 from slipway.registry.report import CheckStatus, ValidationReport
 from slipway.registry.validate import validate_adapter
 
@@ -41,7 +47,8 @@ console: Console = make_console()
 err_console: Console = make_console(stderr=True)
 
 adapters_app = typer.Typer(
-    help="LoRA adapter versions on disk: list, add, show, validate. Versions are never deleted.",
+    help="LoRA adapter versions on disk (GGUF files, PEFT directories): list, add, show, validate. "
+    "Versions are never deleted.",
     no_args_is_help=True,
 )
 
@@ -50,7 +57,8 @@ ModelsDir = Annotated[
     typer.Option(
         "--models-dir",
         envvar=MODELS_DIR_ENV,
-        help="Registry root holding <name>/base/*.gguf and <name>/adapters/*.gguf.",
+        help="Registry root holding <name>/base/ (*.gguf, Hugging Face directories) and <name>/adapters/ "
+        "(*.gguf, PEFT directories).",
         show_envvar=True,
     ),
 ]
@@ -63,6 +71,23 @@ Load = Annotated[
     ),
 ]
 Prompt = Annotated[str, typer.Option("--prompt", help="The prompt for the --load check.")]
+MaxRank = Annotated[
+    int,
+    typer.Option(
+        "--max-rank",
+        min=1,
+        max=4096,
+        help="PEFT: the engine's max LoRA rank (vLLM's --max-lora-rank; vLLM's default is 16).",
+    ),
+]
+Endpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        help="PEFT with --load: the running vLLM's URL (started with --enable-lora and "
+        "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True); the adapter is loaded there under a throwaway name.",
+    ),
+]
 
 _STATUS_MARK = {
     CheckStatus.PASSED: "[green]pass[/]",
@@ -105,7 +130,7 @@ def list_adapters(
             fp = base["fingerprint"]
             table.add_row(
                 m["name"],
-                f"[bold]base[/] {base['file']}",
+                f"[bold]base[/] {base['file']}{'/' if base['kind'] == 'peft' else ''}",
                 "",
                 "",
                 _size(base["size"]),
@@ -114,7 +139,9 @@ def list_adapters(
         for a in m["adapters"]:
             table.add_row(
                 m["name"],
-                a["version"] if not a["name_error"] else f"[yellow]{a['file']}[/]",
+                (a["version"] + (" (peft)" if a["kind"] == "peft" else ""))
+                if not a["name_error"]
+                else f"[yellow]{a['file']}[/]",
                 a["date"] or "",
                 str(a["examples"]) if a["examples"] is not None else "",
                 _size(a["size"]),
@@ -131,7 +158,7 @@ def list_adapters(
 
 @adapters_app.command("add")
 def add(
-    file: Annotated[Path, typer.Argument(help="The adapter .gguf to register.")],
+    file: Annotated[Path, typer.Argument(help="The adapter .gguf, or PEFT directory, to register.")],
     model: Annotated[str, typer.Option("--model", help="Model it belongs to (models/<model>/).")],
     version: Annotated[
         str | None, typer.Option("--version", help="Version label, e.g. v2.3 (default: from the name).")
@@ -160,6 +187,8 @@ def add(
     notes: Annotated[str | None, typer.Option("--notes", help="Free text kept with the version.")] = None,
     load: Load = False,
     prompt: Prompt = DEFAULT_PROMPT,
+    max_rank: MaxRank = DEFAULT_MAX_LORA_RANK,
+    endpoint: Endpoint = None,
     models_dir: ModelsDir = Path("models"),
     as_json: AsJson = False,
 ) -> None:
@@ -177,12 +206,13 @@ def add(
             trust_base=trust_base,
             trusted_by=by if by is not None else default_truster(),
             notes=notes,
+            max_lora_rank=max_rank,
         )
     if plan.report.ok and not plan.ok:
         # Refused either way: starting an engine to load it would only cost time.
         report = plan.report.with_check(skipped_loadable("its base is unknown, so it is not added"))
     else:
-        report = _with_loadable(plan.report, load, prompt)
+        report = _with_loadable(plan.report, load, prompt, endpoint if plan.kind == "peft" else _GGUF)
     if not report.settled:
         _print_report(report, as_json)
         why = "its base is unknown; " if report.ok else ""
@@ -215,7 +245,7 @@ def show(
         entry = entry_model.adapter(version)
         meta = entry.metadata()
     body = _adapter_dict(entry_model, entry, meta)
-    digest = file_sha256(entry.path)
+    digest = entry.content_sha256()
     body["sha256"] = digest
     body["sha256_recorded"] = meta.sha256
     body["metadata"] = meta.to_dict()
@@ -233,7 +263,7 @@ def show(
     rows: list[tuple[str, str]] = [
         ("model", model),
         ("version", entry.version),
-        ("file", str(entry.path)),
+        ("directory (PEFT)" if entry.kind == "peft" else "file", str(entry.path)),
         ("trained", body["date"] or "?"),
         ("examples", str(body["examples"]) if body["examples"] is not None else "?"),
         ("size", f"{_size(entry.size)} ({_size(entry.disk)} on disk)"),
@@ -262,10 +292,17 @@ def show(
 
 @adapters_app.command("validate")
 def validate(
-    adapter: Annotated[Path, typer.Argument(help="The adapter .gguf to check.")],
-    base: Annotated[Path, typer.Option("--base", help="The base model .gguf it will run on.")],
+    adapter: Annotated[Path, typer.Argument(help="The adapter .gguf, or PEFT directory, to check.")],
+    base: Annotated[
+        Path,
+        typer.Option(
+            "--base", help="The base it will run on: a .gguf, or for PEFT the Hugging Face model directory."
+        ),
+    ],
     load: Load = False,
     prompt: Prompt = DEFAULT_PROMPT,
+    max_rank: MaxRank = DEFAULT_MAX_LORA_RANK,
+    endpoint: Endpoint = None,
     strict: Annotated[
         bool,
         typer.Option("--strict", help="Also exit 1 when the base cannot be checked (a warning otherwise)."),
@@ -277,8 +314,12 @@ def validate(
     Exit 0 when no check failed (an unknown base is a warning), 1 when one did or, with --strict,
     when the base could not be checked.
     """
-    report = validate_adapter(adapter, base)
-    report = _with_loadable(report, load, prompt)
+    if is_peft_dir(adapter):
+        report = validate_peft_adapter(adapter, base, max_lora_rank=max_rank)
+        report = _with_loadable(report, load, prompt, endpoint)
+    else:
+        report = validate_adapter(adapter, base)
+        report = _with_loadable(report, load, prompt, _GGUF)
     _print_report(report, as_json)
     if not report.ok or (strict and not report.settled):
         raise typer.Exit(1)
@@ -317,9 +358,22 @@ def rollback(
     )
 
 
-def _with_loadable(report: ValidationReport, load: bool, prompt: str) -> ValidationReport:
+#: `_with_loadable`'s engine for a GGUF adapter: a throwaway llama-server, not a vLLM endpoint.
+_GGUF = "gguf"
+
+
+def _with_loadable(
+    report: ValidationReport, load: bool, prompt: str, endpoint: str | None
+) -> ValidationReport:
+    """`endpoint`: `_GGUF` for llama-server, else the vLLM URL for a PEFT directory (None: not given)."""
     if not load:
         return asyncio.run(add_loadable_check(report, None, unavailable="not asked (use --load)"))
+    if endpoint != _GGUF:
+        if endpoint is None:
+            unavailable = "no vLLM to load it in: pass --endpoint URL of a vLLM started with --enable-lora"
+            return asyncio.run(add_loadable_check(report, None, unavailable=unavailable))
+        vllm_probe: AdapterProbe = functools.partial(probe_vllm_adapter, endpoint)
+        return asyncio.run(add_loadable_check(report, vllm_probe, prompt=prompt))
     engine = find_llama_server()
     probe: AdapterProbe | None = None
     unavailable = (
@@ -384,7 +438,13 @@ def _model_dict(model: ModelEntry) -> dict[str, Any]:
         "disk": model.disk,
         "size": model.size,
         "bases": [
-            {"file": b.path.name, "size": b.size, "disk": b.disk, "fingerprint": fingerprints.get(b.path)}
+            {
+                "file": b.path.name,
+                "kind": b.kind,
+                "size": b.size,
+                "disk": b.disk,
+                "fingerprint": fingerprints.get(b.path),
+            }
             for b in model.bases
         ],
         "adapters": adapters,
@@ -414,6 +474,7 @@ def _adapter_dict(
     trust = deciding.trust if deciding is not None and status == "trusted" else None
     return {
         "version": entry.version,
+        "kind": entry.kind,
         "file": entry.path.name,
         "date": entry.name.date.isoformat() if entry.name else None,
         "examples": entry.name.examples if entry.name else None,

@@ -2,9 +2,17 @@
 
     models/
       <name>/
-        base/*.gguf                      the base model(s)
+        base/*.gguf                      the base model(s) llama-server runs
+        base/<dir>/config.json ...       a Hugging Face base directory (for PEFT adapters on vLLM)
         adapters/<version>-<date>-<N>examples.gguf
+        adapters/<version>-<date>-<N>examples/       a PEFT adapter directory (adapter_config.json,
+                                                     adapter_model.safetensors)
         adapters/<version>-<date>-<N>examples.json   optional sidecar (metadata.py)
+
+A GGUF adapter is validated against a GGUF base, a PEFT directory against
+a Hugging Face base directory (peft_validate.py). A directory is added
+through `storage.copy_new_dir`: copied beside its final name, then renamed
+into place, so it too appears whole or not at all.
 
 Versions are never deleted or replaced: there is no delete, and `add`
 refuses a version that exists and writes through `storage.copy_new`, which
@@ -18,9 +26,9 @@ import contextlib
 import datetime as dt
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from slipway.core.errors import (
     AdapterNameError,
@@ -29,6 +37,8 @@ from slipway.core.errors import (
     ValidationError,
     VersionExistsError,
 )
+from slipway.registry.hf_base import CONFIG_NAME as HF_CONFIG_NAME
+from slipway.registry.hf_base import HFBase, open_hf_base
 from slipway.registry.identity import (
     TRUST_KEY,
     BaseIdentity,
@@ -37,17 +47,38 @@ from slipway.registry.identity import (
     default_truster,
 )
 from slipway.registry.metadata import AdapterMetadata, adapter_metadata, read_sidecar, sidecar_path
-from slipway.registry.naming import AdapterName, format_adapter_name, parse_adapter_name, version_key
+from slipway.registry.naming import (
+    AdapterName,
+    format_adapter_name,
+    parse_adapter_dir_name,
+    parse_adapter_name,
+    version_key,
+)
+from slipway.registry.peft_config import read_peft_config
+from slipway.registry.peft_validate import DEFAULT_MAX_LORA_RANK, validate_peft_adapter
 from slipway.registry.reader import open_gguf
 from slipway.registry.report import ValidationReport
-from slipway.registry.storage import copy_new, disk_usage, file_sha256, locked, write_json_atomic
+from slipway.registry.storage import (
+    copy_new,
+    copy_new_dir,
+    dir_sha256,
+    disk_usage,
+    file_sha256,
+    locked,
+    write_json_atomic,
+)
 from slipway.registry.validate import BaseModel, base_identity, open_base, validate_adapter
+
+#: A GGUF file (llama-server) or a PEFT directory with a Hugging Face base (vLLM).
+Kind = Literal["gguf", "peft"]
 
 MODELS_DIR_ENV = "SLIPWAY_MODELS_DIR"
 DEFAULT_MODELS_DIR = Path("models")
 BASE_DIR = "base"
 ADAPTERS_DIR = "adapters"
 GGUF_SUFFIX = ".gguf"
+GGUF: Kind = "gguf"
+PEFT: Kind = "peft"
 
 
 def default_models_dir() -> Path:
@@ -60,6 +91,7 @@ class BaseEntry:
     path: Path
     size: int
     disk: int
+    kind: Kind = "gguf"
 
 
 @dataclass(frozen=True)
@@ -70,10 +102,13 @@ class AdapterEntry:
     disk: int
     name: AdapterName | None
     name_error: AdapterNameError | None = None
+    kind: Kind = "gguf"
 
     @property
     def version(self) -> str:
-        return self.name.version if self.name is not None else self.path.stem
+        if self.name is not None:
+            return self.name.version
+        return self.path.name if self.kind == PEFT else self.path.stem
 
     @property
     def sidecar(self) -> Path | None:
@@ -81,8 +116,30 @@ class AdapterEntry:
         return path if path.is_file() else None
 
     def metadata(self) -> AdapterMetadata:
-        """GGUF keys and sidecar merged; GGUFError for a damaged file, ValidationError for a bad sidecar."""
+        """GGUF keys (or a PEFT config's LoRA fields) and sidecar merged; ValidationError if damaged."""
+        if self.kind == PEFT:
+            return peft_metadata(self.path, read_sidecar(self.path))
         return adapter_metadata(open_gguf(self.path), read_sidecar(self.path))
+
+    def content_sha256(self) -> str:
+        """The file's sha256; for a directory, one digest of its files' names and contents."""
+        return dir_sha256(self.path) if self.kind == PEFT else file_sha256(self.path)
+
+
+def peft_metadata(directory: Path, sidecar: Mapping[str, Any]) -> AdapterMetadata:
+    """The sidecar's facts plus rank, alpha and targets from adapter_config.json."""
+    config = read_peft_config(directory)
+    meta = adapter_metadata(None, sidecar)
+    if not meta.base_fingerprint and config.base_fingerprint:
+        sources = {**meta.sources, "base_fingerprint": "adapter_config.json"}
+        meta = replace(meta, base_fingerprint=config.base_fingerprint, sources=sources)
+    return replace(
+        meta,
+        lora_alpha=config.lora_alpha,
+        lora_rank=config.max_rank,
+        targets=config.target_modules or ((config.target_regex,) if config.target_regex else ()),
+        description=meta.description or _trained_on(config.base_model_name_or_path),
+    )
 
 
 @dataclass
@@ -91,7 +148,9 @@ class ModelEntry:
     root: Path
     bases: tuple[BaseEntry, ...]
     adapters: tuple[AdapterEntry, ...]
-    _opened: dict[Path, BaseModel | GGUFError | ValidationError] = field(default_factory=dict, repr=False)
+    _opened: dict[Path, BaseModel | HFBase | GGUFError | ValidationError] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def size(self) -> int:
@@ -111,41 +170,57 @@ class ModelEntry:
             hint=f"`slipway adapters list` shows every version; files live in {self.root / ADAPTERS_DIR}.",
         )
 
-    def base(self, choice: str | Path | None = None) -> BaseEntry:
-        """The base named `choice` (file name or path), or the only one."""
+    def base(self, choice: str | Path | None = None, kind: Kind = GGUF) -> BaseEntry:
+        """The base of `kind` named `choice` (file/directory name or path), or the only one of that kind."""
+        bases = [b for b in self.bases if b.kind == kind]
+        what = "GGUF file" if kind == GGUF else "Hugging Face directory (config.json, tokenizer files)"
         if choice is not None:
             wanted = Path(choice)
-            for entry in self.bases:
+            for entry in bases:
                 if entry.path.name == wanted.name or entry.path == wanted:
                     return entry
             raise NotFoundError(
-                f"model {self.name!r} has no base {str(choice)!r} "
+                f"model {self.name!r} has no base {str(choice)!r} that is a {what} "
                 f"(bases: {', '.join(b.path.name for b in self.bases) or 'none'})",
                 hint=f"Bases live in {self.root / BASE_DIR}.",
             )
-        if len(self.bases) == 1:
-            return self.bases[0]
-        if not self.bases:
+        if len(bases) == 1:
+            return bases[0]
+        if not bases:
             raise NotFoundError(
-                f"model {self.name!r} has no base model in {self.root / BASE_DIR}",
-                hint=f"Put the base GGUF in {self.root / BASE_DIR}/ first; adapters are checked against it.",
+                f"model {self.name!r} has no base model ({what}) in {self.root / BASE_DIR}",
+                hint=f"Put the base {what} in {self.root / BASE_DIR}/ first; adapters are checked "
+                "against it.",
             )
         raise NotFoundError(
-            f"model {self.name!r} has {len(self.bases)} bases "
-            f"({', '.join(b.path.name for b in self.bases)}); say which one",
-            hint="Pass --base FILE (the base the adapter will be deployed on).",
+            f"model {self.name!r} has {len(bases)} bases "
+            f"({', '.join(b.path.name for b in bases)}); say which one",
+            hint="Pass --base NAME (the base the adapter will be deployed on).",
         )
 
     def open_base(self, entry: BaseEntry) -> BaseModel:
         """Opened once per listing; GGUFError/ValidationError if the base is unusable."""
+        opened = self._open(entry)
+        if isinstance(opened, BaseModel):
+            return opened
+        raise ValidationError(f"{entry.path} is a Hugging Face directory, not a GGUF base")
+
+    def open_hf_base(self, entry: BaseEntry) -> HFBase:
+        """Opened once per listing; ValidationError (check `base-config`) if the base is unusable."""
+        opened = self._open(entry)
+        if isinstance(opened, HFBase):
+            return opened
+        raise ValidationError(f"{entry.path} is a GGUF file, not a Hugging Face base directory")
+
+    def _open(self, entry: BaseEntry) -> BaseModel | HFBase:
         opened = self._opened.get(entry.path)
         if opened is None:
             try:
-                opened = open_base(entry.path)
+                opened = open_hf_base(entry.path) if entry.kind == PEFT else open_base(entry.path)
             except (GGUFError, ValidationError) as exc:
                 opened = exc
             self._opened[entry.path] = opened
-        if isinstance(opened, BaseModel):
+        if isinstance(opened, BaseModel | HFBase):
             return opened
         raise opened
 
@@ -154,7 +229,7 @@ class ModelEntry:
         out: dict[Path, str | None] = {}
         for entry in self.bases:
             try:
-                out[entry.path] = self.open_base(entry).fingerprint
+                out[entry.path] = self._open(entry).fingerprint
             except (GGUFError, ValidationError):
                 out[entry.path] = None
         return out
@@ -170,6 +245,8 @@ class ModelEntry:
 
         GGUFError for a damaged adapter, ValidationError for a malformed trust record in its sidecar.
         """
+        if adapter.kind == PEFT:
+            return self._peft_identities(adapter)
         opened = open_gguf(adapter.path)
         out: dict[Path, BaseIdentity] = {}
         for entry in self.bases:
@@ -178,6 +255,22 @@ class ModelEntry:
             except (GGUFError, ValidationError):
                 continue
             out[entry.path] = base_identity(opened, base)
+        return out
+
+    def _peft_identities(self, adapter: AdapterEntry) -> dict[Path, BaseIdentity]:
+        """A PEFT version against each readable Hugging Face base; AdapterInvalid if its config is damaged."""
+        read_peft_config(adapter.path)
+        out: dict[Path, BaseIdentity] = {}
+        for entry in self.bases:
+            if entry.kind != PEFT:
+                continue
+            try:
+                base = self.open_hf_base(entry)
+            except ValidationError:
+                continue
+            identity = validate_peft_adapter(adapter.path, base, max_lora_rank=None).identity
+            if identity is not None:
+                out[entry.path] = identity
         return out
 
 
@@ -193,6 +286,7 @@ class AddPlan:
     report: ValidationReport
     sidecar: Mapping[str, Any]
     notes: tuple[str, ...] = ()
+    kind: Kind = "gguf"
 
     @property
     def ok(self) -> bool:
@@ -231,8 +325,12 @@ class Catalog:
                 hint=f"Create {root / BASE_DIR}/ with the base GGUF in it, or point --models-dir / "
                 f"{MODELS_DIR_ENV} at the registry.",
             )
-        bases = tuple(BaseEntry(p, p.stat().st_size, disk_usage(p)) for p in _gguf_files(root / BASE_DIR))
+        bases = tuple(
+            [BaseEntry(p, p.stat().st_size, disk_usage(p)) for p in _gguf_files(root / BASE_DIR)]
+            + [BaseEntry(p, *_dir_sizes(p), kind=PEFT) for p in _hf_dirs(root / BASE_DIR)]
+        )
         adapters = [_adapter_entry(p) for p in _gguf_files(root / ADAPTERS_DIR)]
+        adapters += [_adapter_entry(p) for p in _peft_dirs(root / ADAPTERS_DIR)]
         adapters.sort(key=_adapter_order)
         return ModelEntry(name, root, bases, tuple(adapters))
 
@@ -254,6 +352,7 @@ class Catalog:
         trusted_by: str | None = None,
         notes: str | None = None,
         now: dt.datetime | None = None,
+        max_lora_rank: int = DEFAULT_MAX_LORA_RANK,
     ) -> AddPlan:
         """Name the new version and validate it against the model's base; writes nothing.
 
@@ -262,11 +361,26 @@ class Catalog:
         it was trained on this base; the base's fingerprint is recorded in the
         sidecar with who vouched (`trusted_by`, default the OS user) and when.
         It never overrides a recorded base that differs: a mismatch stays one.
+        A directory is a PEFT adapter, validated against the model's Hugging
+        Face base and `max_lora_rank`.
         """
         truster = ""
         if trust_base:
             truster = check_trusted_by(trusted_by if trusted_by is not None else default_truster())
         source = Path(source)
+        if source.is_dir():
+            return self._plan_add_peft(
+                source,
+                model,
+                version=version,
+                date=date,
+                examples=examples,
+                base=base,
+                truster=truster,
+                notes=notes,
+                max_lora_rank=max_lora_rank,
+                now=now,
+            )
         entry = self.model(model)
         base_entry = entry.base(base)
         if not source.is_file():
@@ -301,6 +415,48 @@ class Catalog:
         target = entry.root / ADAPTERS_DIR / name.file_name
         return AddPlan(source, model, target, name, base_entry.path, report, sidecar, tuple(remarks))
 
+    def _plan_add_peft(
+        self,
+        source: Path,
+        model: str,
+        *,
+        version: str | None,
+        date: dt.date | None,
+        examples: int | None,
+        base: str | Path | None,
+        truster: str,
+        notes: str | None,
+        max_lora_rank: int,
+        now: dt.datetime | None,
+    ) -> AddPlan:
+        """`plan_add` for a PEFT directory: the same naming, trust and refusal rules as a GGUF file."""
+        entry = self.model(model)
+        base_entry = entry.base(base, kind=PEFT)
+        name = _resolve_dir_name(source, version=version, date=date, examples=examples)
+        _refuse_existing(entry, name)
+        hf_base = entry.open_hf_base(base_entry)
+        sidecar: dict[str, Any] = {}
+        with contextlib.suppress(ValidationError):
+            sidecar.update(read_sidecar(source))
+        remarks: list[str] = []
+        if notes:
+            sidecar["notes"] = notes
+        report = validate_peft_adapter(source, hf_base, max_lora_rank=max_lora_rank, sidecar=sidecar)
+        identity = report.identity
+        if truster and identity is not None:
+            if identity.state is IdentityState.UNKNOWN:
+                stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+                sidecar["base_fingerprint"] = hf_base.fingerprint
+                sidecar[TRUST_KEY] = {"by": truster, "at": stamp, "base": base_entry.path.name}
+                remarks.append(
+                    f"base {base_entry.path.name} recorded on the word of {truster} (--trust-base), {stamp}"
+                )
+                report = validate_peft_adapter(source, hf_base, max_lora_rank=max_lora_rank, sidecar=sidecar)
+            elif identity.state is IdentityState.VERIFIED:
+                remarks.append(f"--trust-base not needed, nothing recorded on your word: {identity.summary}")
+        target = entry.root / ADAPTERS_DIR / name.dir_name
+        return AddPlan(source, model, target, name, base_entry.path, report, sidecar, tuple(remarks), PEFT)
+
     def commit_add(self, plan: AddPlan, *, now: dt.datetime | None = None) -> AdapterEntry:
         """Write the planned version; raises the first failed check if the plan did not validate."""
         plan.report.raise_for_failure()
@@ -308,7 +464,12 @@ class Catalog:
         adapters_dir.mkdir(parents=True, exist_ok=True)
         with locked(adapters_dir):
             _refuse_existing(self.model(plan.model), plan.name)
-            digest = copy_new(plan.source, plan.target)
+            files: dict[str, str] = {}
+            if plan.kind == PEFT:
+                files = copy_new_dir(plan.source, plan.target)
+                digest = dir_sha256(plan.target)
+            else:
+                digest = copy_new(plan.source, plan.target)
             stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
             sidecar = dict(plan.sidecar)
             target_sidecar = sidecar_path(plan.target)
@@ -323,6 +484,8 @@ class Catalog:
                     "validated_against": plan.base.name,
                 }
             )
+            if files:
+                sidecar["files"] = files
             write_json_atomic(target_sidecar, sidecar)
         return _adapter_entry(plan.target)
 
@@ -344,16 +507,42 @@ def _gguf_files(directory: Path) -> list[Path]:
     )
 
 
+def _trained_on(name: str | None) -> str | None:
+    return f"trained on {name}" if name else None
+
+
+def _hf_dirs(directory: Path) -> list[Path]:
+    """Base directories: the ones holding a Hugging Face config.json."""
+    if not directory.is_dir():
+        return []
+    return sorted(
+        p for p in directory.iterdir() if not p.name.startswith(".") and (p / HF_CONFIG_NAME).is_file()
+    )
+
+
+def _peft_dirs(directory: Path) -> list[Path]:
+    """Adapter directories; hidden ones (a `.partial` copy under way or left by a crash) are not versions."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if not p.name.startswith(".") and p.is_dir())
+
+
+def _dir_sizes(directory: Path) -> tuple[int, int]:
+    files = [p for p in directory.iterdir() if p.is_file()]
+    return sum(p.stat().st_size for p in files), sum(disk_usage(p) for p in files)
+
+
 def _adapter_entry(path: Path) -> AdapterEntry:
-    size = path.stat().st_size
-    disk = disk_usage(path)
+    kind: Kind = PEFT if path.is_dir() else GGUF
+    size, disk = _dir_sizes(path) if kind == PEFT else (path.stat().st_size, disk_usage(path))
     side = sidecar_path(path)
     if side.is_file():
         disk += disk_usage(side)
     try:
-        return AdapterEntry(path, size, disk, parse_adapter_name(path.name))
+        name = parse_adapter_dir_name(path.name) if kind == PEFT else parse_adapter_name(path.name)
+        return AdapterEntry(path, size, disk, name, kind=kind)
     except AdapterNameError as exc:
-        return AdapterEntry(path, size, disk, None, exc)
+        return AdapterEntry(path, size, disk, None, exc, kind=kind)
 
 
 def _adapter_order(entry: AdapterEntry) -> tuple[int, Any, str]:
@@ -404,9 +593,46 @@ def _resolve_name(
     return parse_adapter_name(format_adapter_name(final_version, final_date, final_examples))
 
 
+def _resolve_dir_name(
+    source: Path, *, version: str | None, date: dt.date | None, examples: int | None
+) -> AdapterName:
+    """From the options, else the directory's name; a PEFT config records none of the three."""
+    parsed: AdapterName | None = None
+    name_error: AdapterNameError | None = None
+    try:
+        parsed = parse_adapter_dir_name(source.name)
+    except AdapterNameError as exc:
+        name_error = exc
+    final_version = version or (parsed.version if parsed else None)
+    final_date = date or (parsed.date if parsed else None)
+    final_examples = examples if examples is not None else (parsed.examples if parsed else None)
+    missing = [
+        flag
+        for flag, value in (
+            ("--version", final_version),
+            ("--date", final_date),
+            ("--examples", final_examples),
+        )
+        if value is None
+    ]
+    if missing:
+        reason = name_error.reason if name_error else "the directory name lacks them"
+        raise AdapterNameError(
+            f"cannot name the new version: {reason}, and a PEFT adapter_config.json does not record "
+            f"{' / '.join(m.removeprefix('--') for m in missing)}",
+            path=str(source),
+            check="file-name",
+            found=repr(source.name),
+            expected="a directory named v2.1-2026-01-15-1247examples, or the missing parts as options",
+            hint=f"Pass {' '.join(m + ' ...' for m in missing)} to `slipway adapters add`.",
+        )
+    assert final_version is not None and final_date is not None and final_examples is not None
+    return parse_adapter_name(format_adapter_name(final_version, final_date, final_examples))
+
+
 def _refuse_existing(model: ModelEntry, name: AdapterName) -> None:
     for existing in model.adapters:
-        if existing.path.name == name.file_name or (
+        if existing.path.name in (name.file_name, name.dir_name) or (
             existing.name is not None and version_key(existing.name.version) == version_key(name.version)
         ):
             raise VersionExistsError(

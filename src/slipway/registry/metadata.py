@@ -109,6 +109,10 @@ class AdapterMetadata:
 
 
 def sidecar_path(adapter: Path) -> Path:
+    """`v2.1-...examples.gguf` -> `v2.1-...examples.json`; a PEFT directory `v2.1-...examples/` too."""
+    if adapter.is_dir():
+        # A directory's name has no suffix to replace ("v2.1-..." would lose everything after "v2").
+        return adapter.with_name(adapter.name + SIDECAR_SUFFIX)
     return adapter.with_suffix(SIDECAR_SUFFIX)
 
 

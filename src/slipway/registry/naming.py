@@ -1,4 +1,4 @@
-"""Adapter file names: `v2.1-2026-01-15-1247examples.gguf`.
+"""Adapter names: files `v2.1-2026-01-15-1247examples.gguf`, PEFT directories `v2.1-2026-01-15-1247examples/`.
 
 The name says which version, when it was trained and on how many examples,
 so a directory listing is already a version history. `parse_adapter_name`
@@ -38,6 +38,11 @@ class AdapterName:
     @property
     def file_name(self) -> str:
         return format_adapter_name(self.version, self.date, self.examples)
+
+    @property
+    def dir_name(self) -> str:
+        """The name of a PEFT adapter directory: the file name without `.gguf`."""
+        return self.file_name.removesuffix(SUFFIX)
 
     @property
     def sort_key(self) -> tuple[tuple[int, ...], str, dt.date, int]:
@@ -93,6 +98,30 @@ def parse_adapter_name(file_name: str) -> AdapterName:
         ) from None
     examples = int(match.group("examples"))
     return AdapterName(version=match.group("version"), date=trained, examples=examples)
+
+
+def parse_adapter_dir_name(dir_name: str) -> AdapterName:
+    """Parse a PEFT adapter directory's name: the GGUF form without the suffix."""
+    if dir_name.endswith(SUFFIX):
+        raise AdapterNameError(
+            "a PEFT adapter directory's name does not end in .gguf",
+            path=dir_name,
+            check="file-name",
+            found=repr(dir_name),
+            expected=f"{EXPECTED_FORM.removesuffix(SUFFIX)}, e.g. {EXAMPLE_NAME.removesuffix(SUFFIX)}",
+            hint="Rename the directory, or give --version, --date and --examples to `slipway adapters add`.",
+        )
+    try:
+        return parse_adapter_name(dir_name + SUFFIX)
+    except AdapterNameError as exc:
+        raise AdapterNameError(
+            exc.reason,
+            path=dir_name,
+            check="file-name",
+            found=repr(dir_name),
+            expected=f"{EXPECTED_FORM.removesuffix(SUFFIX)}, e.g. {EXAMPLE_NAME.removesuffix(SUFFIX)}",
+            hint="Rename the directory, or give --version, --date and --examples to `slipway adapters add`.",
+        ) from None
 
 
 def format_adapter_name(version: str, trained: dt.date, examples: int) -> str:

@@ -31,8 +31,42 @@ CHECKS: Mapping[str, str] = {
     "architecture": "general.architecture equals the base's",
     "tensor-shapes": "every LoRA pair fits the base tensor it targets",
     "base-identity": "the base the adapter records (fingerprint or base model name) is this base",
-    "loadable": "llama-server loads base + adapter and answers one prompt",
+    "peft-config": "adapter_config.json is a readable JSON object of bounded size",
+    "peft-type": "peft_type is LORA (the only kind vLLM loads as a LoRA adapter)",
+    "lora-config": "r, lora_alpha, target_modules and rank_pattern are valid; no DoRA, no trained bias",
+    "safetensors-intact": "adapter_model.safetensors: bounded header, every tensor inside the file, "
+    "sized dtype x shape, no overlaps (not truncated)",
+    "dtype": "every tensor is F32, F16 or BF16",
+    "base-config": "the base is a Hugging Face model directory whose config.json gives the sizes needed",
+    "target-modules": "every target module exists in the base's architecture",
+    "lora-shapes": "every lora_A/lora_B fits the base module and the rank; layer indices within the base",
+    "max-rank": "the rank is within the engine's max LoRA rank (vLLM's --max-lora-rank)",
+    "loadable": "the engine (llama-server, or vLLM for PEFT) loads base + adapter and answers one prompt",
 }
+
+#: The file checks of a GGUF adapter and of a PEFT directory, each in the order it runs.
+GGUF_CHECKS: tuple[str, ...] = (
+    "header",
+    "intact",
+    "general-type",
+    "adapter-type",
+    "base-file",
+    "architecture",
+    "tensor-shapes",
+    "base-identity",
+)
+PEFT_CHECKS: tuple[str, ...] = (
+    "peft-config",
+    "peft-type",
+    "lora-config",
+    "safetensors-intact",
+    "dtype",
+    "base-config",
+    "max-rank",
+    "target-modules",
+    "lora-shapes",
+    "base-identity",
+)
 
 
 class CheckStatus(StrEnum):

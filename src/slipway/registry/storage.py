@@ -83,6 +83,68 @@ def copy_new(source: Path, target: Path) -> str:
     return digest.hexdigest()
 
 
+def copy_new_dir(source: Path, target: Path) -> dict[str, str]:
+    """Copy a directory's files into a temp directory beside `target`, fsync, rename into place.
+
+    Only the top level's regular files are copied (symbolic links are
+    followed: a Hugging Face cache links files to blobs); subdirectories
+    such as training checkpoints are not part of an adapter. The rename is
+    refused when `target` exists (checked under `locked`, as rename would
+    replace an empty directory), so a version is never replaced, and a crash
+    leaves a hidden `.partial` directory, never a half-copied version.
+    Returns each file's sha256.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    digests: dict[str, str] = {}
+    try:
+        for item in sorted(source.iterdir()):
+            if item.name.startswith(".") or not item.is_file():
+                continue
+            digests[item.name] = _copy_file(item, tmp / item.name)
+        os.chmod(tmp, 0o755)
+        fsync_dir(tmp)
+        if target.exists() or target.is_symlink():
+            raise VersionExistsError(
+                f"{target} already exists; versions are never replaced",
+                hint="Someone added the same version at the same time: list the versions and pick a new one.",
+            )
+        os.rename(tmp, target)
+        fsync_dir(target.parent)
+    except OSError as exc:
+        raise RegistryError(
+            f"cannot add {target.name} to {target.parent}: {exc.strerror or exc}",
+            hint="Check free space and permissions of the models directory.",
+        ) from exc
+    finally:
+        if tmp.exists():
+            for leftover in tmp.iterdir():
+                leftover.unlink()
+            tmp.rmdir()
+    return digests
+
+
+def dir_sha256(directory: Path) -> str:
+    """One digest for a directory's top-level files: names and contents, in name order."""
+    digest = hashlib.sha256()
+    for item in sorted(directory.iterdir()):
+        if item.name.startswith(".") or not item.is_file():
+            continue
+        digest.update(f"{item.name}\0{file_sha256(item)}\n".encode())
+    return digest.hexdigest()
+
+
+def _copy_file(source: Path, target: Path) -> str:
+    digest = hashlib.sha256()
+    with source.open("rb") as src, target.open("xb") as out:
+        while chunk := src.read(_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    os.chmod(target, 0o644)
+    return digest.hexdigest()
+
+
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:

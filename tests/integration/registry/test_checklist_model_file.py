@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from tests.gguf_files import fingerprint_of, hf_model_dir, lora_pair, write_adapter, write_base
+from tests.peft_files import lora_tensors, write_hf_base, write_peft_adapter
 
 from slipway.app.checklist_files import check_model_file
 from slipway.backends.engine.fleet import EngineSpec
@@ -119,3 +120,37 @@ async def test_an_engine_that_is_not_running_fails(tmp_path: Path) -> None:
     slot = Slot(name="green", endpoint="engine://gone", model="cs-v2.2", kind=BackendKind.LLAMACPP)
     result = judge.judge_model_file(await check_model_file(slot, {}))
     assert result.status is ItemStatus.FAIL and "engine gone is not running" in result.evidence
+
+
+async def test_a_vllm_slots_registry_peft_version_is_validated(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    write_hf_base(root / "cs" / "base" / "tiny-llama", name_or_path="acme/tiny-llama")
+    good = write_peft_adapter(root / "cs" / "adapters" / "v2.2-2026-02-12-1891examples")
+    bad = write_peft_adapter(
+        root / "cs" / "adapters" / "v2.3-2026-03-01-10examples", r=8, tensors=lora_tensors()
+    )
+    elsewhere = write_peft_adapter(tmp_path / "elsewhere")
+
+    def slot(adapter: Path) -> Slot:
+        return Slot(
+            name="green",
+            endpoint="http://127.0.0.1:8000",
+            model="cs",
+            kind=BackendKind.VLLM,
+            adapter=str(adapter),
+        )
+
+    result = judge.judge_model_file(await check_model_file(slot(good), {}))
+    assert result.status is ItemStatus.PASS, result.evidence
+    assert (
+        "PEFT adapter v2.2-2026-02-12-1891examples passed 9 checks against base tiny-llama" in result.evidence
+    )
+    assert "base verified: base model name matches" in result.evidence
+    anonymous = write_peft_adapter(root / "cs" / "adapters" / "v2.4-2026-03-02-10examples", base_name=None)
+    result = judge.judge_model_file(await check_model_file(slot(anonymous), {}))
+    assert result.status is ItemStatus.FAIL and "its base is unknown" in result.evidence, result.evidence
+    assert "--trust-base" in result.evidence
+    result = judge.judge_model_file(await check_model_file(slot(bad), {}))
+    assert result.status is ItemStatus.FAIL and "lora-shapes" in result.evidence, result.evidence
+    result = judge.judge_model_file(await check_model_file(slot(elsewhere), {}))
+    assert result.status is ItemStatus.NA and "which holds the file" in result.evidence

@@ -17,7 +17,7 @@ from slipway.core.errors import (
     FileCheckError,
     GGUFError,
 )
-from slipway.registry.report import CHECKS, CheckStatus, ValidationReport
+from slipway.registry.report import CHECKS, GGUF_CHECKS, CheckStatus, ValidationReport
 from slipway.registry.validate import open_base, validate_adapter
 
 N_EMBD, N_VOCAB, N_FF = 8, 12, 16
@@ -56,7 +56,8 @@ def test_a_fitting_adapter_passes_every_file_check_in_order(tmp_path: Path, base
     }
     report = validate_adapter(adapter(tmp_path, base, tensors), base)
     assert report.ok, [c.detail for c in report.failures]
-    assert [c.name for c in report.checks] == [n for n in CHECKS if n != "loadable"]
+    assert [c.name for c in report.checks] == list(GGUF_CHECKS)
+    assert all(n in CHECKS for n in GGUF_CHECKS)
     assert all(c.status is CheckStatus.PASSED for c in report.checks)
     assert all(c.seconds >= 0 for c in report.checks)
     assert "3 LoRA pair(s)" in report.checks[6].detail
