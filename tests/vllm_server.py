@@ -101,7 +101,8 @@ def start_vllm(
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             cmd,
-            env={**os.environ, **VLLM_ENV, **(env or {})},
+            # TMPDIR: vLLM leaves a file per start there (its distributed-init rendezvous).
+            env={**os.environ, **VLLM_ENV, "TMPDIR": str(log_dir), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
