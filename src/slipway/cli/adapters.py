@@ -321,7 +321,7 @@ def validate(
         report = validate_adapter(adapter, base)
         report = _with_loadable(report, load, prompt, _GGUF)
     _print_report(report, as_json)
-    if not report.ok or (strict and not report.settled):
+    if not report.ok or (strict and report.warnings):
         raise typer.Exit(1)
 
 

@@ -132,8 +132,11 @@ class ValidationReport:
 
     @property
     def settled(self) -> bool:
-        """No check failed and none was left undecided: what add, deploy and the checklist require."""
-        return self.ok and not self.warnings
+        """No check failed and none that refuses was left undecided (an unknown base): what add, deploy
+        and the checklist require. A warning without an error is a check slipway could not make here
+        (a base architecture it does not know): the engine makes it when it loads the adapter, and
+        `validate --strict` refuses it."""
+        return self.ok and not any(c.error is not None for c in self.warnings)
 
     @property
     def identity(self) -> BaseIdentity | None:

@@ -160,6 +160,28 @@ def test_an_unknown_base_is_refused_until_vouched_for(
     assert "--trust-base not needed" in out
 
 
+def test_a_base_architecture_slipway_does_not_know_can_be_vouched_for(
+    runner: CliRunner, registry: Path, tmp_path: Path
+) -> None:
+    """What slipway cannot check (module names of an unknown architecture) is left to the engine's
+    load, said in a warning; it does not make the adapter impossible to add."""
+    write_hf_base(
+        registry / "gpt" / "base" / "tiny-gpt",
+        config={"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]},
+    )
+    anonymous = write_peft_adapter(tmp_path / "anonymous", base_name=None)
+    code, out, err = run(runner, "add", str(anonymous), "--model", "gpt", *DATE)
+    assert code == 1 and "its base is unknown" in err, out + err
+    code, out, err = run(runner, "add", str(anonymous), "--model", "gpt", *DATE, "--trust-base", "--by", "bo")
+    assert code == 0, out + err
+    assert "does not know the module names of model_type 'gpt2'" in out
+    assert (registry / "gpt" / "adapters" / "v3.0-2026-02-01-500examples").is_dir()
+    # validate says so too: exit 0, and 1 with --strict, which refuses every unchecked part
+    base = registry / "gpt" / "base" / "tiny-gpt"
+    assert run(runner, "validate", str(anonymous), "--base", str(base))[0] == 0
+    assert run(runner, "validate", str(anonymous), "--base", str(base), "--strict")[0] == 1
+
+
 @pytest.mark.parametrize("tag", ["truncated", "wrong-base", "rank-too-high", "unknown-target"])
 def test_add_refuses_a_broken_directory_and_writes_nothing(
     runner: CliRunner, corpus: PeftCorpus, models: Path, tag: str
