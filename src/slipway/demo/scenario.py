@@ -119,10 +119,6 @@ def routing_yaml(models: TinyModelPaths, root: Path) -> str:
     def rel(p: Path) -> str:
         return str(p.relative_to(root))
 
-    flawed = models.v2_3_flawed
-    if flawed is None:
-        raise ValueError("the demo ships v2.3 too: build the models with build_tiny_models")
-
     return textwrap.dedent(
         f"""\
         # Written by `slipway demo`. Serve it yourself from this directory (its state is ./.slipway):
@@ -134,7 +130,6 @@ def routing_yaml(models: TinyModelPaths, root: Path) -> str:
             adapters:
               - {rel(models.v2_1)}
               - {rel(models.v2_2)}
-              - {rel(flawed)}
             ctx_size: 512
         canary:
           # A phase that ends without enough data rolls back (when in doubt). On a slow or busy
