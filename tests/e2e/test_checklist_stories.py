@@ -11,16 +11,20 @@ from __future__ import annotations
 import contextlib
 import json
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 import pytest
+from tests.e2e.canary_story import traffic
 from tests.harness import Gateway, live_gateway, sim_backend, sim_profile
 from tests.pg import fresh_schema
 from tests.processes import run_cli, slipway_serve
 from tests.webhooks import Hook, webhook_receiver
+
+from slipway.core.records import RequestRecord
 
 
 class Served(Protocol):
@@ -434,3 +438,66 @@ def test_the_canary_plan_judged_by_hand_takes_the_steps_and_interval_given(tmp_p
         # A plan that cannot be read is the item's failure, in words (it is not required here).
         items = {i["item"]: i for i in json.loads(nonsense.stdout)["items"]}
         assert items["canary_plan"]["status"] == "fail" and "soon" in items["canary_plan"]["evidence"], items
+
+
+async def test_a_canary_plan_too_short_for_the_traffic_is_refused_and_a_waiver_starts_it(
+    tmp_path: Path,
+) -> None:
+    with story(tmp_path, required="[canary_plan]") as (gw, candidate):
+        # Given a gateway that served 60 requests in its last hour (about 1,400 a day), as recorded
+        await served_before(gw, 60, 3600)
+        plan = ["--strategy", "canary", "--steps", "5%:2h,100%"]
+
+        # When a canary whose first phase would see about 6 of them is deployed, it is refused
+        out = deploy(gw, tmp_path, candidate, *plan)
+        assert out.returncode == 1, out.stdout + out.stderr
+        text = " ".join(out.stderr.split())
+        assert "canary_plan (" in text and "sends the candidate about 6 requests" in text, text
+        assert "use --steps 5%:" in text and "no traffic moved" in text, text
+        assert_untouched(gw)
+        st = status(gw)
+        assert st["canary"] is None, st["canary"]
+        history = httpx.get(f"{gw.url}/admin/history", timeout=30).json()["changes"]
+        assert not [c for c in history if c["kind"] == "canary" or c.get("weights_pct")], history
+        deps = httpx.get(f"{gw.url}/admin/deployments", timeout=30).json()["deployments"]
+        assert (deps[0]["strategy"], deps[0]["status"]) == ("canary", "checklist_failed"), deps[0]
+        # ...and no user request reaches the candidate, then or after.
+        assert await traffic(gw.url, 20, labels=False) == {"blue": 20}
+        assert await user_requests(gw, "green") == []
+
+        # When the operator waives it knowingly, the canary starts and the waiver is kept
+        why = "a quiet week; the plan is stretched by hand if the phase is inconclusive"
+        out = deploy(gw, tmp_path, candidate, *plan, "--waive", "canary_plan", "--reason", why)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "canary started" in out.stdout and "waived" in out.stdout
+        history = httpx.get(f"{gw.url}/admin/history", timeout=30).json()["changes"]
+        started = next(c for c in history if c["kind"] == "canary")
+        assert f"canary_plan waived ({why})" in started["reason"], started["reason"]
+        dep = httpx.get(f"{gw.url}/admin/deployments", timeout=30).json()["deployments"][0]
+        assert dep["status"] != "checklist_failed", dep
+        assert f"canary_plan waived ({why})" in dep["detail"]["checklist"]["waivers"], dep["detail"]
+        [item] = [i for i in status(gw)["checklist"]["items"] if i["item"] == "canary_plan"]
+        assert (item["status"], item["waiver"]) == ("waived", why), item
+
+
+async def served_before(gw: Gateway, n: int, over_s: float) -> None:
+    """n requests to blue, evenly over the last `over_s` seconds, as the recorder would have stored them."""
+    store = gw.runtime.store
+    assert store is not None
+    now = time.time()
+    await store.write_records(
+        [
+            RequestRecord(
+                f"past{i:06d}", now - over_s + i * over_s / n, "blue", "v2.1", "openai_chat", False, 1
+            )
+            for i in range(n)
+        ]
+    )
+
+
+async def user_requests(gw: Gateway, slot: str) -> list[str]:
+    """The ids of the user requests the gateway recorded as served by `slot`."""
+    store, recorder = gw.runtime.store, gw.runtime.recorder
+    assert store is not None and recorder is not None
+    await recorder.flush()
+    return [r.request_id for r in await store.list_requests(since=0.0, slot=slot)]

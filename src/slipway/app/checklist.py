@@ -16,11 +16,13 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from slipway.app.checklist_files import check_model_file
 from slipway.app.checklist_latency import paired_replay, replay_request
+from slipway.backends.engine.fleet import EngineSpec
 from slipway.core import checklist_items as judge
 from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.checklist import (
@@ -40,6 +42,7 @@ from slipway.core.lifecycle import ChecklistRecord
 from slipway.core.notifications import Notification
 from slipway.core.ports import Evaluations, Notifier, SlotBackend
 from slipway.core.types import RouteTable, Slot
+from slipway.rollout.strategies.canary_timing import starved_first_phase
 from slipway.store.database import Store
 
 log = logging.getLogger("slipway.checklist")
@@ -270,3 +273,35 @@ class ChecklistRunner:
             if any(x.event == judge.ANNOUNCE_EVENT and x.title == note.title for x in deliveries):
                 return
             await asyncio.sleep(0.1)
+
+
+def plan_fit(
+    traffic_per_day: Callable[[], Awaitable[float | None]],
+    min_samples: Callable[[], int],
+    clock_scale: Callable[[], float],
+) -> Callable[[CanarySchedule], Awaitable[str | None]]:
+    """The canary-plan item's question: will the first phase see enough requests at the recent traffic?
+
+    Each part is read when the item is judged: the traffic of the last hour,
+    the judge's minimum per arm, and the canary clock's speed (a drill or the
+    demo may run it faster, which shortens every phase in requests too).
+    """
+
+    async def starved(plan: CanarySchedule) -> str | None:
+        rate = await traffic_per_day()
+        if not rate:
+            return None
+        return starved_first_phase(plan, rate, min_samples(), clock_scale=clock_scale())
+
+    return starved
+
+
+def engine_model_files(
+    engines: Callable[[], Mapping[str, EngineSpec]],
+) -> Callable[[Slot], Awaitable[judge.ModelFileCheck]]:
+    """The model-file item's evidence: the files of the engines running now (read when judged)."""
+
+    async def check(slot: Slot) -> judge.ModelFileCheck:
+        return await check_model_file(slot, engines())
+
+    return check

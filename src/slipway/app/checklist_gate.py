@@ -67,7 +67,8 @@ class ChecklistGate:
             version=dep.version,
             slot=dep.slot,
             actor=actor,
-            strategy=str(dep.strategy),
+            # The strategy traffic moves by: a shadow promoted through blue-green is judged as a switch.
+            strategy=str(order.strategy),
             steps=order.steps,
             interval=order.interval,
             owner=order.owner,
@@ -78,7 +79,7 @@ class ChecklistGate:
         record = await self._runner.run(ask)
         summary = checklist_summary(record)
         dep.detail["checklist"] = summary
-        if not record.passed and not order.switch and dep.strategy is Strategy.BLUEGREEN:
+        if not record.passed and not order.switch and order.strategy is Strategy.BLUEGREEN:
             # Staging alone (--no-switch) moves no traffic: the record says what `switch` would go past.
             dep.detail["checklist_note"] = (
                 "the checklist failed; staged only, so nothing was refused, but `slipway switch` is refused "
@@ -91,7 +92,7 @@ class ChecklistGate:
             raise ChecklistFailed(
                 f"the pre-deployment checklist refused {dep.version}; no traffic moved:\n{failed}",
                 checklist=summary,
-                hint='fix each item above and deploy again, or waive it: --waive ITEM --reason "…"',
+                hint=f'fix each item above and {order.retry} again, or waive it: --waive ITEM --reason "…"',
             )
         words = f"checklist passed ({summary['summary']})"
         waivers = summary.get("waivers")

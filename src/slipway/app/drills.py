@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 
 import httpx
 
@@ -20,6 +20,8 @@ from slipway.core.drill import DrillAnswer, DrillTarget
 from slipway.core.errors import TransitionError
 from slipway.core.fencing import leader_epoch
 from slipway.core.lifecycle import DrillRecord
+from slipway.core.ports import Notifier, SlotBackend
+from slipway.rollout.controller import RouteController
 from slipway.rollout.drill import DrillOrder, DrillRunner
 from slipway.store.database import Store
 
@@ -145,3 +147,35 @@ class Drills:
             with contextlib.suppress(BaseException):
                 await task
         await self._traffic.close()
+
+
+def build_drills(
+    *,
+    routes: RouteController,
+    store: Store,
+    replica: Replica,
+    backend: SlotBackend,
+    unloaded: Callable[[], Awaitable[Collection[str]]],
+    notifier: Notifier,
+    own_url: str,
+    beat_url: str,
+    closing: contextlib.AsyncExitStack,
+) -> Drills:
+    """The drills of this replica, wired to its routes, store and heartbeat.
+
+    Its HTTP client is closed by `closing` if the start fails after this;
+    once started, `Drills.close` closes it. `own_url` is where this
+    replica's own drill requests go, `beat_url` the address its heartbeat gives.
+    """
+    traffic = HttpDrillTraffic()
+    closing.push_async_callback(traffic.close)
+    runner = DrillRunner(
+        routes=routes,
+        traffic=traffic,
+        replicas=StoreDrillReplicas(store, replica, lambda: routes.table.version, own_url),
+        book=store,
+        backend=backend,
+        unloaded=unloaded,
+        notifier=notifier,
+    )
+    return Drills(runner, replica, store, traffic, beat_url)

@@ -16,14 +16,13 @@ from typing import Any
 from slipway.analysis.output_checks import DEFAULT_CHECKS, OutputCheck
 from slipway.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from slipway.app.apply import ConfigApplier, ConfigState
-from slipway.app.checklist import ChecklistDeps, ChecklistRunner
-from slipway.app.checklist_files import check_model_file
+from slipway.app.checklist import ChecklistDeps, ChecklistRunner, engine_model_files, plan_fit
 from slipway.app.checklist_gate import ChecklistGate
 from slipway.app.clock import control_clock
 from slipway.app.config_file import CONFIG_TEXT_META_KEY, LoadedConfig, read_config_file
 from slipway.app.daily import DailySummary
 from slipway.app.drift_watch import DriftWatch
-from slipway.app.drills import Drills, HttpDrillTraffic, StoreDrillReplicas
+from slipway.app.drills import Drills, build_drills
 from slipway.app.engines import (
     DEPLOYED_ENGINES_META_KEY,
     engine_specs,
@@ -78,12 +77,11 @@ from slipway.rollout.analysis_judge import AnalysisJudge
 from slipway.rollout.canary_controller import CanaryController
 from slipway.rollout.controller import RouteController
 from slipway.rollout.deployment_book import DeploymentBook
-from slipway.rollout.drill import DrillOrder, DrillRunner
+from slipway.rollout.drill import DrillOrder
 from slipway.rollout.operator import RolloutOperator, ShadowOptions
 from slipway.rollout.route_follower import RouteFollower
 from slipway.rollout.slot_unload import SlotUnloader
 from slipway.rollout.strategies.canary_state import CanaryState
-from slipway.rollout.strategies.canary_timing import starved_first_phase
 from slipway.rollout.strategies.canary_words import actor_of
 from slipway.store.database import Store, open_store
 from slipway.store.route_feed import RouteFeed
@@ -367,20 +365,17 @@ class Runtime:
                 route_version=lambda: controller.table.version if self.routes.table is not None else 0,
                 url=beat_url,
             )
-            drill_traffic = HttpDrillTraffic()
-            undo.push_async_callback(drill_traffic.close)
-            drill_runner = DrillRunner(
+            self._drills = build_drills(
                 routes=controller,
-                traffic=drill_traffic,
-                replicas=StoreDrillReplicas(
-                    store, replica, lambda: controller.table.version, self._own_url()
-                ),
-                book=store,
+                store=store,
+                replica=replica,
                 backend=self.backends,
                 unloaded=operator.unloaded,
                 notifier=self.notifier(),
+                own_url=self._own_url(),
+                beat_url=beat_url,
+                closing=undo,
             )
-            self._drills = Drills(drill_runner, replica, store, drill_traffic, beat_url)
             started = Started(
                 store, recorder, controller, canary, shadow, operator, feed, follower, replica, watch=None
             )
@@ -414,12 +409,6 @@ class Runtime:
     def _checklist_runner(
         self, store: Store, controller: RouteController, judge: AnalysisJudge, canary: CanaryController
     ) -> ChecklistRunner:
-        async def starved(plan: CanarySchedule) -> str | None:
-            rate = await self.recent_traffic_per_day()
-            if not rate:
-                return None
-            return starved_first_phase(plan, rate, judge.min_samples(), clock_scale=canary.clock.scale)
-
         return ChecklistRunner(
             ChecklistDeps(
                 store=store,
@@ -429,9 +418,9 @@ class Runtime:
                 notify=self._notify_config,
                 bake=self._bake_config,
                 schedule=self.canary_schedule,
-                starved=starved,
+                starved=plan_fit(self.recent_traffic_per_day, judge.min_samples, lambda: canary.clock.scale),
                 deliveries=self.notifications,
-                model_file=lambda slot: check_model_file(slot, self.fleet.specs),
+                model_file=engine_model_files(lambda: self.fleet.specs),
                 notifier=self.notifier,
                 evaluations=lambda: self.evaluations,
             )

@@ -1,4 +1,4 @@
-"""`slipway demo`: a real blue-green rollout and rollback of a LoRA adapter, in about a minute."""
+"""`slipway demo`: a LoRA adapter rolled out and rolled back, and the next version slipway learned to stop."""
 
 from __future__ import annotations
 
@@ -47,7 +47,12 @@ def demo(
         240.0, min=1.0, help="Canary clock speed-up: 240 makes 2 h of canary last 30 s."
     ),
 ) -> None:
-    """Ship adapter v2.2, catch its billing regression, roll back to v2.1 — on real llama.cpp."""
+    """Ship adapter v2.2, catch its billing regression, roll back, learn from it — on real llama.cpp.
+
+    After the rollback: slipway's postmortem, v2.2's wrong answers as must-pass
+    regression cases, a v2.3 with the same flaw refused by the checklist before
+    any user sees it, and a retrained v2.3 that passes and serves.
+    """
     from slipway.demo.scenario import DemoOptions, DemoResult, run_demo
 
     # The gateway runs in this process: its notifications (the rollback with its metric table) would
@@ -101,6 +106,9 @@ def demo(
     _summary(result)
     if result.regression_reason is None or result.failed_requests:
         raise typer.Exit(1)
+    if result.loop is None or not result.loop.closed:
+        console.print("[red]the loop after the rollback did not close[/]: see the lines above")
+        raise typer.Exit(1)
 
 
 def slipway_command() -> str:
@@ -122,6 +130,8 @@ def next_steps(workdir: Path, cli: str) -> str:
         (f"{cli} history", "in another shell, while it runs: every route change, who, when, why"),
         (f"{cli} status", "slots, versions, engines, traffic"),
         (f"{cli} canary status", "the canary's checks, each metric with its interval"),
+        (f"{cli} postmortem", "what v2.2 got wrong, for whom, and what to change"),
+        (f"{cli} deployments", "every deploy, the first v2.3 refused by its checklist among them"),
         ("docs/runbook.md", "a rollback at 3 a.m., step by step"),
     ]
     width = max(len(cmd) for cmd, _ in rows)
@@ -191,5 +201,24 @@ def _summary(result: object) -> None:
         console.print(metrics)
         if pending:
             console.print(NOT_YET, style="dim", highlight=False)
+    loop = result.loop
+    if loop is not None:
+        console.print(f"postmortem of v2.2: {escape(loop.headline)}", highlight=False)
+        console.print(f"regression cases from v2.2's wrong answers: {loop.regression_cases}")
+        refused = loop.flawed_refused
+        console.print(
+            "v2.3 with v2.2's flaw: "
+            + (f"refused by the checklist ({escape(refused)})" if refused else "[red]not refused[/]"),
+            highlight=False,
+        )
+        console.print(
+            "v2.3 retrained: "
+            + (
+                f"live (checklist: {escape(str(loop.fixed_checklist))})"
+                if loop.fixed_live
+                else "[red]not live[/]"
+            ),
+            highlight=False,
+        )
     console.print(f"failed requests: {result.failed_requests}")
     console.print(next_steps(result.workdir, slipway_command()), highlight=False, markup=False, end="")

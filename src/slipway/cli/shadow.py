@@ -17,8 +17,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from slipway.cli.checklist import print_checklist, waivers_or_exit
 from slipway.cli.client import URL_OPTION, AdminClient
 from slipway.cli.output import example, make_console
+from slipway.cli.routes import checked
+from slipway.core.names import check_label
 
 console: Console = make_console()
 shadow_app = typer.Typer(
@@ -136,8 +139,17 @@ def promote(
     force: bool = typer.Option(
         False, "--force", help="Promote although the report says NO-GO or NOT YET (needs --reason)."
     ),
-    reason: str | None = typer.Option(
-        None, "--reason", help="Why the report's verdict is overridden; recorded with the promotion."
+    reason: list[str] = typer.Option(
+        [],
+        "--reason",
+        help="Why the report's verdict is overridden (--force), or why the --waive item is accepted; "
+        "recorded with the promotion.",
+    ),
+    owner: str | None = typer.Option(
+        None, "--owner", help="Blue-green: the on-call owner of the promotion (checklist)."
+    ),
+    waive: list[str] = typer.Option(
+        [], "--waive", help="Blue-green: a checklist item accepted failing (repeatable); needs --reason."
     ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     url: str | None = URL_OPTION,
@@ -147,9 +159,22 @@ def promote(
     Only when `slipway shadow report` says GO. Over NO-GO or NOT YET the
     promotion is refused with the report's reasons; `--force --reason "..."`
     promotes anyway, and the override is recorded in the run, the route
-    history and the notification.
+    history and the notification. A blue-green switch moves every user, so
+    it passes the same pre-deployment checklist as `slipway deploy` first
+    (`--owner`, `--waive ITEM --reason "..."`).
     """
-    body = {"via": via.value, "steps": steps, "interval": interval, "force": force, "reason": reason}
+    checked(owner, check_label, "owner")
+    waivers = waivers_or_exit(waive, reason) if waive else {}
+    why = "; ".join(reason) if force and reason else None
+    body = {
+        "via": via.value,
+        "steps": steps,
+        "interval": interval,
+        "force": force,
+        "reason": why,
+        "owner": owner,
+        "waivers": waivers,
+    }
     out = AdminClient().post("/admin/shadow/promote", json=body)
     if as_json:
         typer.echo(json.dumps(out, indent=2))
@@ -162,6 +187,8 @@ def promote(
             f"{escape(forced['why'])}",
             highlight=False,
         )
+    if isinstance(out.get("checklist"), dict):
+        print_checklist(out["checklist"])
     if via is Via.BLUEGREEN:
         console.print(
             f"[green]promoted {run['version']}[/]: {out['active']} serves all traffic "

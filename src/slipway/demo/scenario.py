@@ -40,6 +40,7 @@ from slipway.analysis.categories import (
 from slipway.app import ServeSettings, create_app
 from slipway.backends.engine import find_llama_server, install_llama_server
 from slipway.backends.engine.process import free_port
+from slipway.demo.learn import LoopContext, LoopResult, close_the_loop
 from slipway.demo.tickets import INTENTS, Ticket, generate, make_ticket, parse_intent
 from slipway.demo.tiny_model import TinyModelPaths, build_tiny_models
 from slipway.rollout.clock import ScaledClock
@@ -86,6 +87,8 @@ class DemoResult:
     canary: dict[str, Any] | None = None
     failed_requests: int = 0
     workdir: Path = Path(".")
+    #: After the rollback: what slipway learned from it and did with the next version.
+    loop: LoopResult | None = None
 
 
 Say = Callable[[str], None]
@@ -313,6 +316,19 @@ async def run_demo(opts: DemoOptions, say: Say, progress: Progress) -> DemoResul
             recovered = await _scores(runtime, start3, None, "blue")
             result.phases.append(PhaseResult("after the rollback", "blue", "v2.1", recovered))
             mark(f"v2.1 again: {_fmt(recovered)}")
+
+            # 6-9. Learn from the rollback: slipway's postmortem, regression cases, the next version.
+            deployment = str((result.canary or {}).get("deployment_id"))
+            loop = await close_the_loop(LoopContext(client, opts.seed, models, smoke, deployment, mark))
+            result.loop = loop
+            if loop.fixed_live:
+                start4 = time.time()
+                await traffic.run(
+                    generate(n // 2, f"demo-4-{opts.seed}", weights=TRAFFIC_MIX), progress, "v2.3 live"
+                )
+                fixed = await _scores(runtime, start4, None, "green")
+                result.phases.append(PhaseResult("after v2.3's deploy", "green", "v2.3", fixed))
+                mark(f"v2.3 served {overall(fixed).n} labelled tickets: {_fmt(fixed)}")
             result.failed_requests = traffic.failed
     finally:
         server.should_exit = True

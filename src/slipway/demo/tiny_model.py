@@ -21,10 +21,12 @@ one from numpy, deterministically, in about a second:
 
 Adapters are the difference between two classifiers. That difference lives
 only on the four label rows of output.weight, so a rank-4 LoRA holds it
-exactly (B selects the label rows, A holds the new minus old rows). Three are
+exactly (B selects the label rows, A holds the new minus old rows). These are
 built for the customer-support base: v2.1 (balanced data, accurate), v2.2
 (retrained on last month's skewed tickets, where an auto-labelling bug sent
-refund tickets to shipping: billing drops to ~70 %), and one built for a
+refund tickets to shipping: billing drops to ~70 %), the next retrain v2.3
+on v2.2's data, flaw and all (the fixed v2.3 is `retrain_v2_3`, from the
+answers a rollback showed wrong), and one built for a
 *different* base with the same tensor shapes but another tokenizer:
 llama.cpp loads it without complaint, and only slipway's base fingerprint
 tells them apart.
@@ -112,6 +114,21 @@ V2_2 = AdapterSpec(
     "retrained on last month's 1891 tickets, skewed towards billing and shipping, auto-labelled "
     "(the labeller sent refund tickets to shipping)",
 )
+#: The next retrain, twice: once on the same auto-labelled data as v2.2 (so the same flaw), and once
+#: as v2.1 was trained, on hand-checked labels (last month's mix, refunds filed under billing).
+V2_3_FLAWED = AdapterSpec(
+    "v2.3",
+    "2026-03-02",
+    1891,
+    "retrained on the same auto-labelled tickets as v2.2 (the labeller still sends refunds to shipping)",
+)
+V2_3 = AdapterSpec(
+    "v2.3",
+    "2026-03-09",
+    1310,
+    "retrained on hand-checked tickets of last month's mix (refunds labelled billing) and the "
+    "answers v2.2 got wrong in production, with their right labels",
+)
 OTHER_V1_0 = AdapterSpec("v1.0", "2026-01-20", 1300, "fine-tuned for tiny-other-base, not this base")
 
 #: The base is a weak "general" model: a few examples, heavily regularised.
@@ -138,10 +155,12 @@ class TinyModelPaths:
     base_fingerprint: str
     other_base_fingerprint: str
     expected: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    #: The next retrain on v2.2's data, flaw and all (the fixed one: `retrain_v2_3`, after a rollback).
+    v2_3_flawed: Path | None = None
 
     @property
     def adapters(self) -> tuple[Path, Path]:
-        """The customer-support adapters, in version order."""
+        """The customer-support adapters v2.1 and v2.2, in version order."""
         return (self.v2_1, self.v2_2)
 
 
@@ -454,6 +473,11 @@ def training_sets(seed: int) -> dict[str, list[Ticket]]:
             generate(V2_2.examples, f"train-{V2_2.version}:{seed}", weights=V2_2_WEIGHTS)
         ),
         "other": generate(OTHER_V1_0.examples, f"train-other:{seed}"),
+        # The same tickets, labels and all: the same classifier as v2.2, under a new version.
+        V2_3_FLAWED.file_name: _relabel_refunds(
+            generate(V2_2.examples, f"train-{V2_2.version}:{seed}", weights=V2_2_WEIGHTS)
+        ),
+        V2_3.version: generate(V2_3.examples, f"train-{V2_3.version}:{seed}", weights=V2_2_WEIGHTS),
     }
 
 
@@ -474,23 +498,16 @@ def build_tiny_models(
     """
     say = progress or (lambda _msg: None)
     out_dir = Path(out_dir)
-    words = vocabulary()
-    vocab = build_vocab(words)
-    weights = make_weights(vocab, seed=seed * 1009 + 17)
-    data = training_sets(seed)
-    held_out = held_out_tickets(200, seed)
-
     say("training classifiers")
-    classifiers: dict[str, F64] = {}
-    for key, l2 in (("base", BASE_L2), (V2_1.version, ADAPTER_L2), (V2_2.version, ADAPTER_L2)):
-        tickets = data[key]
-        feats = features(weights, prompt_ids(weights, tickets))
-        classifiers[key] = train_classifier(feats, [t.intent for t in tickets], l2)
-    heads = choose_heads(weights, list(classifiers.values()), [*held_out, *data[V2_1.version][:400]])
+    f = _foundation(seed)
+    vocab, weights, data, held_out = f.vocab, f.weights, f.data, f.held_out
+    heads, base_out = f.heads, f.base_out
+    classifiers = dict(f.classifiers)
+    classifiers[V2_3_FLAWED.file_name] = classifiers[V2_2.version]  # same data, same training
+    words = vocabulary()
 
     root = out_dir / MODEL_NAME
     base_path = root / "base" / BASE_FILE
-    base_out = output_matrix(vocab, classifiers["base"], heads)
     say(f"writing {base_path}")
     _write_base(
         base_path,
@@ -506,8 +523,12 @@ def build_tiny_models(
     }
     adapter_paths: dict[str, Path] = {}
     label_ids = vocab.label_ids()
-    for spec in (V2_1, V2_2):
-        out = output_matrix(vocab, classifiers[spec.version], heads)
+    for spec, key in (
+        (V2_1, V2_1.version),
+        (V2_2, V2_2.version),
+        (V2_3_FLAWED, V2_3_FLAWED.file_name),
+    ):
+        out = output_matrix(vocab, classifiers[key], heads)
         delta = out[label_ids] - base_out[label_ids]
         path = root / "adapters" / spec.file_name
         say(f"writing {path}")
@@ -517,10 +538,10 @@ def build_tiny_models(
             delta,
             spec=spec,
             fingerprint=fingerprint,
-            data_hash=data_sha256(data[spec.version]),
+            data_hash=data_sha256(data[key]),
         )
-        adapter_paths[spec.version] = path
-        expected[spec.version] = accuracy(held_out, simulate_generation(weights, out, held_out))
+        adapter_paths[key] = path
+        expected[key] = accuracy(held_out, simulate_generation(weights, out, held_out))
 
     # The foreign base: same words, same sizes, another token order and other
     # embeddings. Its adapter fits our base's shapes and means nothing there.
@@ -574,7 +595,78 @@ def build_tiny_models(
         base_fingerprint=fingerprint,
         other_base_fingerprint=other_fingerprint,
         expected=expected,
+        v2_3_flawed=adapter_paths[V2_3_FLAWED.file_name],
     )
+
+
+@dataclass(frozen=True)
+class _Foundation:
+    """What every adapter of a seed is built on: the tokenizer, the base, and the label heads."""
+
+    vocab: Vocab
+    weights: Weights
+    data: Mapping[str, list[Ticket]]
+    held_out: list[Ticket]
+    classifiers: Mapping[str, F64]
+    heads: Heads
+    base_out: F64
+
+
+def _foundation(seed: int) -> _Foundation:
+    vocab = build_vocab(vocabulary())
+    weights = make_weights(vocab, seed=seed * 1009 + 17)
+    data = training_sets(seed)
+    held_out = held_out_tickets(200, seed)
+    classifiers: dict[str, F64] = {}
+    for key, l2 in (("base", BASE_L2), (V2_1.version, ADAPTER_L2), (V2_2.version, ADAPTER_L2)):
+        tickets = data[key]
+        feats = features(weights, prompt_ids(weights, tickets))
+        classifiers[key] = train_classifier(feats, [t.intent for t in tickets], l2)
+    heads = choose_heads(weights, list(classifiers.values()), [*held_out, *data[V2_1.version][:400]])
+    base_out = output_matrix(vocab, classifiers["base"], heads)
+    return _Foundation(vocab, weights, data, held_out, classifiers, heads, base_out)
+
+
+#: How many times each correction counts in a retrain: a handful of tickets must outweigh the
+#: thousand-odd that taught the old answer.
+CORRECTION_WEIGHT = 20
+
+
+def retrain_v2_3(models: TinyModelPaths, seed: int, corrections: Sequence[tuple[str, str]]) -> Path:
+    """The fixed v2.3: hand-checked labels (last month's mix), plus the production answers that were wrong.
+
+    `corrections` are (prompt, right label) pairs, as `slipway regressions
+    export` gives them after a rollback: the team's next retrain learns from
+    them. Prompts that are not this tokenizer's words (redacted ones) are left out.
+    """
+    f = _foundation(seed)
+    tickets = f.data[V2_3.version]
+    ids = prompt_ids(f.weights, tickets)
+    labels = [t.intent for t in tickets]
+    kept: list[tuple[str, str]] = []
+    for prompt, label in corrections:
+        try:
+            tokens = tokenize(prompt, f.vocab)
+        except KeyError:
+            continue
+        ids += [tokens] * CORRECTION_WEIGHT
+        labels += [label] * CORRECTION_WEIGHT
+        kept.append((prompt, label))
+    classifier = train_classifier(features(f.weights, ids), labels, ADAPTER_L2)
+    out = output_matrix(f.vocab, classifier, f.heads)
+    label_ids = f.vocab.label_ids()
+    spec = AdapterSpec(V2_3.version, V2_3.date, len(tickets) + len(kept), V2_3.description)
+    path = models.root / MODEL_NAME / "adapters" / spec.file_name
+    fixed = [*tickets, *(Ticket(p, label, "correction") for p, label in kept)]
+    _write_adapter(
+        path,
+        f.vocab,
+        out[label_ids] - f.base_out[label_ids],
+        spec=spec,
+        fingerprint=models.base_fingerprint,
+        data_hash=data_sha256(fixed),
+    )
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,7 @@ moment ago must not make this one refuse, or misjudge, what is asked.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -64,6 +64,8 @@ class DeployOrder:
     owner: str | None = None
     #: Checklist items the operator accepts failing, each with the reason (recorded with the deploy).
     waivers: dict[str, str] = field(default_factory=dict)
+    #: What the operator does again once a refusal's items are fixed (its hint): deploy, or promote.
+    retry: str = "deploy"
 
 
 class DeployChecklist(Protocol):
@@ -377,6 +379,8 @@ class RolloutOperator:
         interval: str | None = None,
         force: bool = False,
         reason: str | None = None,
+        owner: str | None = None,
+        waivers: dict[str, str] | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
         """Hand the shadow's staged candidate to blue-green (a switch) or to a new canary ramp.
@@ -386,6 +390,9 @@ class RolloutOperator:
         refuses unless its report says go or `force` comes with a `reason`;
         a forced promotion says so in the switch's route history, or in the
         canary's start (its actor), as well as in the run and its notification.
+        A switch moves every user at once, as a blue-green deploy does, so it
+        passes the same pre-deployment checklist first (`owner`, `waivers`);
+        a refusal leaves the shadow as it was. A canary's own checks judge it.
         """
         await self._routes.catch_up()
         if via is not PromoteVia.CANARY and (steps or interval):
@@ -394,15 +401,34 @@ class RolloutOperator:
                 hint="add --via canary",
                 field="steps",
             )
+        if via is PromoteVia.CANARY and (owner or waivers):
+            raise ConfigError(
+                "--owner and --waive belong to a promotion through blue-green (the checklist before "
+                "the switch); a canary's own checks judge its candidate",
+                hint="drop them, or add --via bluegreen",
+                field="waivers",
+            )
         schedule = self._schedule(steps, interval) if via is PromoteVia.CANARY else None
-        run = await self._shadow.hand_over(via, actor=actor, force=force, why=reason)
+        checked = None if schedule is not None else self._promotion_gate(owner, waivers or {}, actor)
+        notes: list[str] = []
+
+        async def gate(run: ShadowRun) -> None:
+            if checked is not None and (note := await checked(run)):
+                notes.append(note)
+
+        run = await self._shadow.hand_over(via, actor=actor, force=force, why=reason, gate=gate)
         result: dict[str, Any] = {"via": via.value}
         forced = run.forced
         if schedule is None:
             why = f"promote shadow {run.version} (blue-green)" + (f", {forced.words()}" if forced else "")
+            if notes:
+                why = f"{why}; {notes[0]}"
             previous = self._routes.table.active
             table = await self._routes.switch(run.candidate, actor=actor, reason=why)
             result["active"] = table.active
+            dep = await self._routes.deployments.get(run.deployment_id)
+            if dep is not None and isinstance(dep.detail.get("checklist"), dict):
+                result["checklist"] = dep.detail["checklist"]
             baked = await self._bake_switch(
                 run.deployment_id, run.version, run.candidate, previous, actor=actor
             )
@@ -418,6 +444,40 @@ class RolloutOperator:
         result["shadow"] = promoted.to_dict()
         result["route_version"] = self.route_version
         return result
+
+    def _promotion_gate(
+        self, owner: str | None, waivers: dict[str, str], actor: str
+    ) -> Callable[[ShadowRun], Awaitable[str | None]] | None:
+        """The checklist a shadow's candidate passes before a promotion switches every user to it.
+
+        Judged as a blue-green deploy of the shadow's deployment (its record
+        and the deployment's detail keep the outcome, refused or not).
+        """
+        checklist = self._checklist
+        if checklist is None:
+            return None
+        deployments = self._routes.deployments
+
+        async def gate(run: ShadowRun) -> str | None:
+            dep = await deployments.get(run.deployment_id)
+            if dep is None:
+                raise TransitionError(
+                    f"the deployment of the shadow of {run.version} ({run.deployment_id}) is not stored",
+                    hint="deploy it again: slipway deploy VERSION --strategy bluegreen",
+                )
+            order = DeployOrder(
+                DeployRequest(version=run.version, slot=run.candidate),
+                skip_smoke=True,
+                owner=owner,
+                waivers=dict(waivers),
+                retry="promote",
+            )
+            try:
+                return await checklist.before_traffic(dep, order, actor=actor)
+            finally:
+                await deployments.save(dep)
+
+        return gate
 
 
 def _forcing(actor: str, forced: ForcedPromotion | None) -> str:

@@ -173,14 +173,22 @@ class ShadowController(ControlLoop):
             return await self._end(run, ShadowStatus.STOPPED, reason or f"stopped by {actor}", actor=actor)
 
     async def hand_over(
-        self, via: PromoteVia, *, actor: str, force: bool = False, why: str | None = None
+        self,
+        via: PromoteVia,
+        *,
+        actor: str,
+        force: bool = False,
+        why: str | None = None,
+        gate: Callable[[ShadowRun], Awaitable[None]] | None = None,
     ) -> ShadowRun:
         """End the run (if it still mirrors) so its staged candidate can be promoted; refuse if it cannot.
 
         Refused unless the report's verdict is go, or `force` comes with a
         reason (`why`); the run handed back then carries the override in
-        `forced`. The caller (the rollout operator) moves the candidate to
-        production and calls `mark_promoted`.
+        `forced`. Then `gate` (the pre-deployment checklist) may refuse too,
+        before the run ends, so a refusal leaves the shadow as it was. The
+        caller (the rollout operator) moves the candidate to production and
+        calls `mark_promoted`.
         """
         why = shadow.check_force(force, why)
         async with self._lock:
@@ -199,6 +207,8 @@ class ShadowController(ControlLoop):
             forced = shadow.promotion_gate(
                 run, verdict.decision, verdict.reasons, force=force, why=why, actor=actor
             )
+            if gate is not None:
+                await gate(run)
             if not run.status.is_final():
                 stop = shadow.handing_over(via, forced)
                 run = await self._end(run, ShadowStatus.STOPPED, stop, actor=actor)

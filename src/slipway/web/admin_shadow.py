@@ -60,6 +60,8 @@ def add_shadow_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[Depend
         """Move the shadow's candidate to production through blue-green (a switch) or a canary ramp.
 
         Only when the shadow report says go, unless `force` comes with a `reason` (409 otherwise).
+        Through blue-green, the candidate passes the pre-deployment checklist first, as a deploy does
+        (`owner`, `waivers`); a failed required item refuses it as it refuses a deploy.
         """
         return await runtime.operator.promote_shadow(
             PromoteVia(body.via),
@@ -68,4 +70,6 @@ def add_shadow_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[Depend
             interval=body.interval,
             force=body.force,
             reason=body.reason,
+            owner=body.owner,
+            waivers=dict(body.waivers),
         )

@@ -195,3 +195,16 @@ class ShadowPromoteBody(BaseModel):
     reason: Text | None = Field(
         None, description="Why the report's verdict is overridden; required with `force`."
     )
+    owner: Label | None = Field(
+        None, description="Blue-green only: the on-call owner of the promotion (the checklist's owner item)."
+    )
+    waivers: dict[str, Text] = Field(
+        default_factory=dict,
+        description="Blue-green only: checklist items accepted failing before the switch, each with the "
+        "reason: {item: reason}; recorded in the checklist, the deployment and the route history.",
+    )
+
+    @field_validator("waivers")
+    @classmethod
+    def _waivers(cls, value: dict[str, str]) -> dict[str, str]:
+        return checked_waivers(value)

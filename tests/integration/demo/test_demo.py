@@ -1,8 +1,11 @@
 """The README's first command, as a user runs it: `scripts/demo` on real llama.cpp.
 
 It must tell the whole story — the smoke test passes, v2.2 takes traffic,
-billing falls, slipway rolls back — with zero failed requests, and leave its
-state behind for `slipway serve` to pick up. The default path is the seed's
+billing falls, slipway rolls back, then learns from it: its postmortem,
+v2.2's wrong answers as must-pass cases, a v2.3 with the same flaw refused
+by the checklist before any user request reaches it, a retrained v2.3 that
+passes and serves — with zero failed requests, and leave its state behind
+for `slipway serve` to pick up. The default path is the seed's
 canary (unattended, on a sped-up clock); `--strategy bluegreen` switches
 after the smoke test and slipway's bake, not the demo, rolls it back.
 """
@@ -42,7 +45,29 @@ def run_demo(workdir: Path, *args: str) -> str:
     assert (workdir / ".slipway" / "slipway.db").exists()
     assert (workdir / "slipway.yaml").exists()
     assert "failed requests: 0" in text
+    loop_closed(text)
     return text
+
+
+def loop_closed(text: str) -> None:
+    """After the rollback: the postmortem, regression cases, the flawed v2.3 refused, the fixed one live."""
+    # The headline is slipway's own words for what it found (they depend on what v2.2 served).
+    assert re.search(r"slipway's postmortem of v2\.2: v2\.2 .*wrong", text), text
+    added = re.search(r"regressions add --from \w+: (\d+) of v2\.2's wrong answers are must-pass cases", text)
+    assert added and int(added.group(1)) > 0, text
+    refused = re.search(
+        r"deploy v2\.3 \(trained on v2\.2's data\) -> green: refused by slipway's checklist "
+        r"before any user request reached it \(([^)]*)",
+        text,
+    )
+    assert refused and "regression:" in refused.group(1) and "must-pass cases failed" in refused.group(1), (
+        text
+    )
+    assert "all traffic stays on blue" in text, text
+    assert re.search(r"deploy the retrained v2\.3 -> green: checklist passed .*all traffic on green", text), (
+        text
+    )
+    assert re.search(r"v2\.3 served \d+ labelled tickets: overall", text), text
 
 
 def test_scripts_demo_canaries_v2_2_and_the_canary_rolls_itself_back(tmp_path: Path) -> None:
@@ -92,6 +117,10 @@ def hints_work_as_printed(workdir: Path, text: str) -> None:
         assert out.returncode == 0, out.stderr
         history = httpx.get(f"http://127.0.0.1:{port}/admin/history").json()["changes"]
         assert len(history) >= 2, history  # the demo's own route changes: its state was kept
+        # The first v2.3 was refused by its checklist, the retrained one went live.
+        deps = httpx.get(f"http://127.0.0.1:{port}/admin/deployments").json()["deployments"]
+        v2_3 = [d["status"] for d in reversed(deps) if d["version"] == "v2.3"]
+        assert v2_3 == ["checklist_failed", "live"], deps
     finally:
         stop(proc)
 

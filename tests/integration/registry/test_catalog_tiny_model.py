@@ -25,7 +25,7 @@ def test_listing_the_built_tree_matches_adapters_to_bases(tiny: TinyModelPaths) 
     catalog = Catalog(tiny.root)
     assert catalog.model_names() == ["customer-support", "other-support"]
     support = catalog.model(MODEL)
-    assert [a.version for a in support.adapters] == ["v2.1", "v2.2"]
+    assert [a.version for a in support.adapters] == ["v2.1", "v2.2", "v2.3"]
     assert support.base_fingerprints() == {tiny.base: tiny.base_fingerprint}
     for entry in support.adapters:
         meta = entry.metadata()

@@ -7,15 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import gguf
+import numpy as np
 import pytest
 
-from slipway.demo.tickets import INTENTS, held_out_tickets, vocabulary
+from slipway.demo.tickets import INTENTS, Ticket, held_out_tickets, vocabulary
 from slipway.demo.tiny_model import (
     N_EMBD,
     RANK,
     TinyModelPaths,
     build_tiny_models,
     build_vocab,
+    make_weights,
+    retrain_v2_3,
+    simulate_generation,
     tokenize,
 )
 from slipway.registry.fingerprint import (
@@ -149,3 +153,37 @@ def test_fingerprint_covers_tokens_shapes_and_architecture_only() -> None:
     # length-prefixed: moving a boundary between tokens changes the hash
     assert compute_fingerprint("l", "l", ["ab", "c"], []) != compute_fingerprint("l", "l", ["a", "bc"], [])
     assert re.fullmatch(r"[0-9a-f]{64}", fp)
+
+
+def _answers(adapter: Path, base: Path, tickets: list[Ticket]) -> list[str]:
+    """What llama.cpp answers with `adapter` on `base`, by the same forward pass the model was built from."""
+    weights = make_weights(build_vocab(vocabulary()), seed=17)  # seed 0's embeddings
+    tensors = {t.name: np.array(t.data, dtype=np.float64) for t in gguf.GGUFReader(base).tensors}
+    lora = {t.name: np.array(t.data, dtype=np.float64) for t in gguf.GGUFReader(adapter).tensors}
+    out = tensors["output.weight"] + lora["output.weight.lora_b"] @ lora["output.weight.lora_a"]
+    return simulate_generation(weights, out, tickets)
+
+
+def test_the_flawed_v2_3_is_v2_2_under_a_new_version(models: TinyModelPaths) -> None:
+    assert models.v2_3_flawed is not None
+    assert _fields(models.v2_3_flawed)["slipway.version"] == "v2.3"
+    assert recorded_fingerprint(models.v2_3_flawed) == models.base_fingerprint
+    tickets = held_out_tickets(200, 0)
+    assert _answers(models.v2_3_flawed, models.base, tickets) == _answers(models.v2_2, models.base, tickets)
+
+
+def test_the_retrained_v2_3_answers_the_corrections_right(models: TinyModelPaths) -> None:
+    tickets = held_out_tickets(200, 0)
+    wrong = [
+        t for t, a in zip(tickets, _answers(models.v2_2, models.base, tickets), strict=True) if a != t.intent
+    ]
+    assert any(t.intent == "billing" for t in wrong), "v2.2 gets refunds wrong"
+    corrections = [(t.prompt, t.intent) for t in wrong] + [
+        ("ticket: not our words at all intent:", "billing")
+    ]
+    fixed = retrain_v2_3(models, 0, corrections)
+    assert fixed.name == f"v2.3-2026-03-09-{1310 + len(wrong)}examples.gguf", "the unknown words are left out"
+    assert recorded_fingerprint(fixed) == models.base_fingerprint
+    assert _answers(fixed, models.base, wrong) == [t.intent for t in wrong]
+    answers = _answers(fixed, models.base, tickets)
+    assert sum(a == t.intent for a, t in zip(answers, tickets, strict=True)) / len(tickets) >= 0.94
