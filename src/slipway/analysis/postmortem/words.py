@@ -39,10 +39,14 @@ def headline(
         )
     per = {c.category: c for c in categories}
     parts = [f"{c} ({per[c].wrong} of {per[c].labelled} wrong)" for c in failing if c in per]
+    # Categories here are compared with the candidate's own other answers; a canary compares each
+    # with production's, so it can roll back a category that is not worse than the candidate's rest.
+    # Then the rollback's own reason is what the reader needs first.
+    why = f" (rolled back for: {_clip(r.reason)})" if r.reason and not parts else ""
     what = (
         f"failed {', '.join(parts)}"
         if parts
-        else f"got {wrong} of {labelled} labelled answers wrong, no category worse than the rest"
+        else f"got {wrong} of {labelled} labelled answers wrong, no category worse than the rest{why}"
     )
     return (
         f"{r.version} {what}{pattern_phrase(patterns)}; {wrong} wrong answers to add as regression cases: "
@@ -173,3 +177,12 @@ def retry_words(r: Rollout) -> str:
         return "no retry date set: set one with the fixes applied"
     when = datetime.datetime.fromtimestamp(r.retry_at, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"retry planned for {when}"
+
+
+#: A rollback's reason quoted in the headline is cut to this many characters (the cause has it whole).
+REASON_CHARS = 160
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1].rstrip() + "…"

@@ -133,7 +133,8 @@ def test_wrong_answers_spread_evenly_name_no_category_and_point_at_training() ->
     pm = build_postmortem(run(spec=even))
     assert not any(f.significant for f in pm.findings)
     assert pm.headline.startswith(
-        "v2.2 got 30 of 200 labelled answers wrong, no category worse than the rest; 30 wrong answers"
+        "v2.2 got 30 of 200 labelled answers wrong, no category worse than the rest "
+        "(rolled back for: billing fell); 30 wrong answers"
     )
     assert "failed" not in pm.headline and not any(c.failing for c in pm.blast.per_category)
     assert pm.cause[0] == (
@@ -182,3 +183,19 @@ def test_the_input_mix_is_quoted_in_drift_words_only_when_it_moved(
 ) -> None:
     (category,) = mix_changes({"category": reference}, {"category": live}, "since v2.2's evaluation")
     assert list(category.sentences) == said
+
+
+def test_when_no_category_stands_out_among_its_own_answers_the_headline_quotes_the_rollback() -> None:
+    """A canary compares each category with production's; a category can regress against v2.1 yet
+    be no worse than v2.2's other categories. The reader then needs the rollback's own reason."""
+    even = [("billing", "refund please", 100, 15), ("shipping", "where is my parcel", 100, 15)]
+    facts = run(spec=even)
+    reason = "rolled back at 5%: billing accuracy 85% (v2.1: 98%), " + "detail " * 40
+    facts = replace(facts, rollout=replace(facts.rollout, reason=reason))
+    pm = build_postmortem(facts)
+    assert "no category worse than the rest (rolled back for: rolled back at 5%: billing accuracy 85%" in (
+        pm.headline
+    )
+    assert len(pm.headline) < 400 and "…)" in pm.headline
+    # A category the candidate's own answers single out needs no quote
+    assert "rolled back for" not in build_postmortem(replace(run(), rollout=facts.rollout)).headline
