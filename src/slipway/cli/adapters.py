@@ -290,6 +290,37 @@ def show(
         )
 
 
+@adapters_app.command("trust")
+def trust(
+    version: Annotated[
+        str, typer.Argument(help="Version label (v2.1) or file name, already in the registry.")
+    ],
+    model: Annotated[str, typer.Option("--model", help="Model the version belongs to.")],
+    base: Annotated[
+        str | None, typer.Option("--base", help="Which base you vouch for, if the model has several.")
+    ] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who vouches (default: your OS user).")] = None,
+    models_dir: ModelsDir = Path("models"),
+    as_json: AsJson = False,
+) -> None:
+    """Vouch that a version already in the registry was trained on this base (it records nothing that
+    shows it): the base's fingerprint goes into its sidecar with who vouched and when. A version whose
+    base is verified needs nobody's word; one trained for another base is refused."""
+    catalog = Catalog(models_dir)
+    with _errors():
+        entry, identity = catalog.trust(model, version, base=base, trusted_by=by)
+    if as_json:
+        body = {"version": entry.version, "path": str(entry.path), "identity": identity.to_dict()}
+        typer.echo(json.dumps(body, indent=2))
+        return
+    if identity.trust is not None:
+        console.print(
+            f"{entry.version}: base recorded on the word of {identity.trust.by} ({identity.trust.at})"
+        )
+    else:
+        console.print(f"{entry.version}: nothing recorded on your word, {identity.summary}")
+
+
 @adapters_app.command("validate")
 def validate(
     adapter: Annotated[Path, typer.Argument(help="The adapter .gguf, or PEFT directory, to check.")],

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from slipway.core.errors import (
+    AdapterMismatchError,
     AdapterNameError,
     GGUFError,
     NotFoundError,
@@ -488,6 +489,64 @@ class Catalog:
                 sidecar["files"] = files
             write_json_atomic(target_sidecar, sidecar)
         return _adapter_entry(plan.target)
+
+    def trust(
+        self,
+        model: str,
+        version: str,
+        *,
+        base: str | Path | None = None,
+        trusted_by: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> tuple[AdapterEntry, BaseIdentity]:
+        """Vouch for the base of a version already in the registry (copied there by hand, or added
+        before base identity was checked): the `--trust-base` of `add`, for a file that is in place.
+
+        Only an unknown base is vouched for: a verified one needs nobody's word
+        (nothing is written), and a mismatch is refused, as `add` refuses it.
+        The sidecar gains the base's fingerprint and who vouched and when; the
+        rest of it is kept. Returns the version and its identity afterwards.
+        """
+        truster = check_trusted_by(trusted_by if trusted_by is not None else default_truster())
+        entry = self.model(model)
+        adapter = entry.adapter(version)
+        kind = adapter.kind
+        base_entry = entry.base(base, kind=kind)
+        with locked(adapter.path.parent):
+            sidecar = read_sidecar(adapter.path)
+            if kind == PEFT:
+                hf_base = entry.open_hf_base(base_entry)
+                fingerprint = hf_base.fingerprint
+                identity = validate_peft_adapter(
+                    adapter.path, hf_base, max_lora_rank=None, sidecar=sidecar
+                ).identity
+            else:
+                base_model = entry.open_base(base_entry)
+                fingerprint = base_model.fingerprint
+                identity = validate_adapter(adapter.path, base_model, sidecar=sidecar).identity
+            if identity is None:
+                raise ValidationError(
+                    f"{adapter.path.name}: its base could not be checked against {base_entry.path.name}",
+                    hint=f"Run `slipway adapters validate {adapter.path} --base {base_entry.path}` "
+                    "and fix what it reports first.",
+                )
+            if identity.state is IdentityState.MISMATCH:
+                raise AdapterMismatchError(
+                    f"it was trained for another base than {base_entry.path.name}; nobody's word "
+                    "changes that",
+                    path=str(adapter.path),
+                    check="base-identity",
+                    found=identity.summary,
+                    expected=f"an adapter of {base_entry.path.name}",
+                    hint="Deploy it on the base it was trained for, or retrain it on this one.",
+                )
+            if identity.state is IdentityState.UNKNOWN:
+                stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+                sidecar["base_fingerprint"] = fingerprint
+                sidecar[TRUST_KEY] = {"by": truster, "at": stamp, "base": base_entry.path.name}
+                write_json_atomic(sidecar_path(adapter.path), sidecar)
+                identity = self.model(model).identities(adapter)[base_entry.path]
+        return _adapter_entry(adapter.path), identity
 
     def add_adapter(self, source: str | os.PathLike[str], model: str, **options: Any) -> AdapterEntry:
         """plan_add + commit_add: validate, refuse on failure, then write."""

@@ -298,3 +298,18 @@ def test_a_partial_copy_left_by_a_crash_is_not_a_version(runner: CliRunner, mode
     assert code == 0
     support = next(m for m in json.loads(out)["models"] if m["name"] == MODEL)
     assert support["adapters"] == []
+
+
+def test_a_peft_version_copied_in_by_hand_is_vouched_for_in_place(
+    runner: CliRunner, models: Path, tmp_path: Path
+) -> None:
+    anonymous = write_peft_adapter(tmp_path / "anonymous", base_name=None)
+    placed = models / MODEL / "adapters" / "v3.0-2026-02-01-500examples"
+    placed.parent.mkdir(parents=True, exist_ok=True)
+    copy_new_dir(anonymous, placed)
+    code, out, err = run(runner, "trust", "v3.0", "--model", MODEL, "--by", "erin", "--json")
+    assert code == 0, out + err
+    identity = json.loads(out)["identity"]
+    assert identity["state"] == "verified" and identity["trusted"]["by"] == "erin"
+    sidecar = json.loads((placed.parent / (placed.name + ".json")).read_text())
+    assert sidecar["base_fingerprint"] == open_hf_base(models / MODEL / "base" / "tiny-llama").fingerprint

@@ -150,3 +150,46 @@ def test_an_adapter_naming_this_base_is_added_without_any_word(
     code, out, _ = run(runner, "list", "--json")
     [entry] = json.loads(out)["models"][0]["adapters"]
     assert entry["base_status"] == "verified" and entry["base_trusted"] is None
+
+
+def test_a_version_copied_into_the_registry_by_hand_is_vouched_for_in_place(
+    runner: CliRunner, registry: Path, tmp_path: Path
+) -> None:
+    adapters = registry / MODEL / "adapters"
+    adapters.mkdir(parents=True)
+    # Copied in by hand, with a note in a sidecar of its own: its base is unknown
+    anonymous = converted(tmp_path, "anonymous", None)
+    placed = adapters / anonymous.name
+    placed.write_bytes(anonymous.read_bytes())
+    placed.with_suffix(".json").write_text(json.dumps({"notes": "from the training team"}))
+    code, out, _ = run(runner, "list", "--json")
+    assert json.loads(out)["models"][0]["adapters"][0]["base_status"] == "unknown"
+
+    code, out, err = run(runner, "trust", "v1.0", "--model", MODEL, "--by", "carol")
+    assert code == 0, out + err
+    assert "base recorded on the word of carol" in out
+    sidecar = json.loads(placed.with_suffix(".json").read_text())
+    assert sidecar["notes"] == "from the training team"
+    assert sidecar["base_fingerprint"] == fingerprint_of(base_of(registry))
+    assert sidecar["base_trusted"]["by"] == "carol" and sidecar["base_trusted"]["base"] == "llama-3.2-1b.gguf"
+    code, out, _ = run(runner, "list", "--json")
+    assert json.loads(out)["models"][0]["adapters"][0]["base_status"] == "trusted"
+
+    # Again: already settled, nothing recorded on anyone's word
+    code, out, err = run(runner, "trust", "v1.0", "--model", MODEL, "--by", "dave", "--json")
+    assert code == 0, out + err
+    assert json.loads(out)["identity"]["trusted"]["by"] == "carol"
+
+
+def test_a_version_trained_for_another_base_cannot_be_vouched_for(
+    runner: CliRunner, registry: Path, tmp_path: Path
+) -> None:
+    adapters = registry / MODEL / "adapters"
+    adapters.mkdir(parents=True)
+    other = converted(tmp_path, "other", "Qwen/Qwen2.5-0.5B-Instruct")
+    placed = adapters / other.name
+    placed.write_bytes(other.read_bytes())
+    code, out, err = run(runner, "trust", "v1.0", "--model", MODEL)
+    assert code == 1
+    assert "trained for another base" in out + err and "nobody's word changes that" in out + err
+    assert not placed.with_suffix(".json").exists()
