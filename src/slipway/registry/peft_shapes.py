@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from slipway.core.errors import AdapterInvalid, AdapterMismatchError, FileCheckError
+from slipway.registry.check_runner import CheckUnavailable
 from slipway.registry.hf_base import HFBase
 from slipway.registry.peft_config import PeftConfig
 from slipway.registry.safetensors_header import SafetensorsHeader
@@ -38,7 +39,7 @@ _NAME_RE = re.compile(r"^(?P<module>.+)\.(?:lora_(?P<ab>[AB])\.weight|lora_embed
 LLAMA_FAMILY = ("llama", "mistral", "qwen2")
 
 
-class UnknownArchitecture(Exception):
+class UnknownArchitecture(CheckUnavailable):
     """The base's model_type is not one whose module sizes slipway knows; the check cannot run."""
 
     def __init__(self, model_type: str) -> None:

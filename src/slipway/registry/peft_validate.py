@@ -14,7 +14,7 @@ as for GGUF adapters.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,9 @@ from slipway.core.errors import (
     AdapterInvalid,
     AdapterMismatchError,
     BaseUnknownError,
-    FileCheckError,
     ValidationError,
 )
+from slipway.registry.check_runner import CheckRunner
 from slipway.registry.hf_base import HFBase, open_hf_base
 from slipway.registry.identity import TRUST_KEY, IdentityState, Verdict, parse_trust
 from slipway.registry.metadata import read_sidecar, sidecar_path
@@ -38,12 +38,11 @@ from slipway.registry.peft_config import (
 )
 from slipway.registry.peft_identity import peft_base_identity
 from slipway.registry.peft_shapes import (
-    UnknownArchitecture,
     check_lora_shapes,
     check_max_rank,
     check_target_modules,
 )
-from slipway.registry.report import CHECKS, CheckResult, CheckStatus, ValidationReport
+from slipway.registry.report import CheckResult, CheckStatus, ValidationReport
 from slipway.registry.safetensors_header import SafetensorsHeader, read_safetensors_header
 
 #: vLLM's own default for --max-lora-rank.
@@ -71,7 +70,7 @@ def validate_peft_adapter(
     registry's metadata), which may record the base fingerprint.
     """
     adapter = Path(adapter)
-    run = _Runner()
+    run = CheckRunner()
     data: dict[str, Any] | None = run("peft-config", lambda: _config_json(adapter))
     config: PeftConfig | None = None
     if data is not None:
@@ -272,60 +271,3 @@ def _verdict(check: CheckResult | None) -> Verdict:
     if check is None or check.status in (CheckStatus.SKIPPED, CheckStatus.WARNED):
         return Verdict.UNCHECKED
     return Verdict.MATCH if check.status is CheckStatus.PASSED else Verdict.DIFFER
-
-
-# --------------------------------------------------------------------------- running them
-
-
-class _Runner:
-    """Runs checks in order, timing each: a FileCheckError fails the check, UnknownArchitecture warns."""
-
-    def __init__(self) -> None:
-        self.results: tuple[CheckResult, ...] = ()
-
-    def __call__(self, name: str, check: Callable[[], Any]) -> Any:
-        assert name in CHECKS, name
-        started = time.perf_counter()
-        try:
-            outcome = check()
-        except FileCheckError as exc:
-            self.add(CheckResult(name, CheckStatus.FAILED, exc.reason, time.perf_counter() - started, exc))
-            return None
-        except UnknownArchitecture as exc:
-            self.add(
-                CheckResult(name, CheckStatus.WARNED, f"not checked: {exc}", time.perf_counter() - started)
-            )
-            return None
-        elapsed = time.perf_counter() - started
-        value, detail = outcome if isinstance(outcome, tuple) else (None, outcome)
-        self.add(CheckResult(name, CheckStatus.PASSED, str(detail), elapsed))
-        return value
-
-    def add(self, result: CheckResult) -> None:
-        assert result.name in CHECKS, result.name
-        self.results = (*self.results, result)
-
-    def passed_now(self, name: str, detail: str) -> None:
-        self.add(CheckResult(name, CheckStatus.PASSED, detail))
-
-    def warn(self, name: str, detail: str) -> None:
-        self.add(CheckResult(name, CheckStatus.WARNED, detail))
-
-    def skip(self, *names: str, because: str) -> None:
-        for name in names:
-            self.add(CheckResult(name, CheckStatus.SKIPPED, f"skipped: {because}"))
-
-    def _status(self, name: str) -> CheckStatus | None:
-        return next((r.status for r in self.results if r.name == name), None)
-
-    def passed(self, name: str) -> bool:
-        return self._status(name) is CheckStatus.PASSED
-
-    def warned(self, name: str) -> bool:
-        return self._status(name) is CheckStatus.WARNED
-
-    def get(self, name: str) -> CheckResult | None:
-        return next((r for r in self.results if r.name == name), None)
-
-    def detail(self, name: str) -> str:
-        return next((r.detail for r in self.results if r.name == name), "")

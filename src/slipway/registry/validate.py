@@ -19,7 +19,7 @@ one llama.cpp cannot make, the base identity:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -33,12 +33,13 @@ from slipway.core.errors import (
     GGUFError,
     ValidationError,
 )
+from slipway.registry.check_runner import CheckRunner
 from slipway.registry.fingerprint import reader_fingerprint
 from slipway.registry.identity import TRUST_KEY, BaseIdentity, IdentityState, Verdict, parse_trust
 from slipway.registry.identity_gguf import gguf_base_identity, supporting_evidence
 from slipway.registry.metadata import adapter_metadata, read_sidecar, sidecar_path
 from slipway.registry.reader import GGUFFile, open_gguf, read_header
-from slipway.registry.report import CHECKS, CheckResult, CheckStatus, ValidationReport
+from slipway.registry.report import CheckResult, CheckStatus, ValidationReport
 from slipway.registry.shapes import check_lora_shapes
 
 
@@ -109,7 +110,7 @@ def validate_adapter(
     record the base fingerprint for adapters converted by other tools).
     """
     adapter = Path(adapter)
-    run = _Runner()
+    run = CheckRunner()
     gguf_file: GGUFFile | None = None
 
     run("header", lambda: _header(adapter))
@@ -145,7 +146,7 @@ def validate_adapter(
     opened, model = gguf_file, base_model
     run("architecture", lambda: _architecture(opened, model))
     run("tensor-shapes", lambda: check_lora_shapes(opened, model.gguf.tensors, model.path.name))
-    run.add(_base_identity_check(opened, model, sidecar, run.result("tensor-shapes")))
+    run.add(_base_identity_check(opened, model, sidecar, run.get("tensor-shapes")))
     return ValidationReport(adapter, base_path, run.results)
 
 
@@ -307,43 +308,3 @@ def _deciding(identity: BaseIdentity) -> str:
 
 
 # --------------------------------------------------------------------------- running them
-
-
-class _Runner:
-    """Runs checks in order, timing each; a FileCheckError is a failed check, not an exception."""
-
-    def __init__(self) -> None:
-        self.results: tuple[CheckResult, ...] = ()
-
-    def __call__(self, name: str, check: Callable[[], Any]) -> Any:
-        assert name in CHECKS, name
-        started = time.perf_counter()
-        try:
-            outcome = check()
-        except FileCheckError as exc:
-            self._add(CheckResult(name, CheckStatus.FAILED, exc.reason, time.perf_counter() - started, exc))
-            return None
-        elapsed = time.perf_counter() - started
-        value, detail = outcome if isinstance(outcome, tuple) else (None, outcome)
-        self._add(CheckResult(name, CheckStatus.PASSED, str(detail), elapsed))
-        return value
-
-    def add(self, result: CheckResult) -> None:
-        assert result.name in CHECKS, result.name
-        self._add(result)
-
-    def result(self, name: str) -> CheckResult | None:
-        return next((r for r in self.results if r.name == name), None)
-
-    def passed_now(self, name: str, detail: str) -> None:
-        self._add(CheckResult(name, CheckStatus.PASSED, detail, 0.0))
-
-    def passed(self, name: str) -> bool:
-        return any(r.name == name and r.status is CheckStatus.PASSED for r in self.results)
-
-    def skip(self, *names: str, because: str) -> None:
-        for name in names:
-            self._add(CheckResult(name, CheckStatus.SKIPPED, f"skipped: {because}"))
-
-    def _add(self, result: CheckResult) -> None:
-        self.results = (*self.results, result)
