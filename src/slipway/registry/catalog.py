@@ -613,6 +613,7 @@ def _adapter_order(entry: AdapterEntry) -> tuple[int, Any, str]:
 def _resolve_name(
     source: Path, *, version: str | None, date: dt.date | None, examples: int | None
 ) -> AdapterName:
+    """From the options, else the file's name, else the adapter's own slipway metadata."""
     parsed: AdapterName | None = None
     name_error: AdapterNameError | None = None
     try:
@@ -623,33 +624,18 @@ def _resolve_name(
     if version is None or date is None or examples is None:
         with contextlib.suppress(GGUFError):
             fields = dict(open_gguf(source).fields)
-    final_version = version or (parsed.version if parsed else None) or _str(fields.get("slipway.version"))
-    final_date = date or (parsed.date if parsed else None) or _date(fields.get("slipway.created"))
     final_examples = examples
     if final_examples is None:
         final_examples = parsed.examples if parsed else _int(fields.get("slipway.training.examples"))
-    missing = [
-        flag
-        for flag, value in (
-            ("--version", final_version),
-            ("--date", final_date),
-            ("--examples", final_examples),
-        )
-        if value is None
-    ]
-    if missing:
-        reason = name_error.reason if name_error else "the file name lacks them"
-        raise AdapterNameError(
-            f"cannot name the new version: {reason}, and the adapter's metadata does not say "
-            f"{' / '.join(m.removeprefix('--') for m in missing)}",
-            path=str(source),
-            check="file-name",
-            found=repr(source.name),
-            expected="v2.1-2026-01-15-1247examples.gguf, or the missing parts as options",
-            hint=f"Pass {' '.join(m + ' ...' for m in missing)} to `slipway adapters add`.",
-        )
-    assert final_version is not None and final_date is not None and final_examples is not None
-    return parse_adapter_name(format_adapter_name(final_version, final_date, final_examples))
+    return _named(
+        source,
+        version or (parsed.version if parsed else None) or _str(fields.get("slipway.version")),
+        date or (parsed.date if parsed else None) or _date(fields.get("slipway.created")),
+        final_examples,
+        because=name_error.reason if name_error else "the file name lacks them",
+        unrecorded="the adapter's metadata does not say",
+        expected="v2.1-2026-01-15-1247examples.gguf, or the missing parts as options",
+    )
 
 
 def _resolve_dir_name(
@@ -662,31 +648,45 @@ def _resolve_dir_name(
         parsed = parse_adapter_dir_name(source.name)
     except AdapterNameError as exc:
         name_error = exc
-    final_version = version or (parsed.version if parsed else None)
-    final_date = date or (parsed.date if parsed else None)
-    final_examples = examples if examples is not None else (parsed.examples if parsed else None)
+    return _named(
+        source,
+        version or (parsed.version if parsed else None),
+        date or (parsed.date if parsed else None),
+        examples if examples is not None else (parsed.examples if parsed else None),
+        because=name_error.reason if name_error else "the directory name lacks them",
+        unrecorded="a PEFT adapter_config.json does not record",
+        expected="a directory named v2.1-2026-01-15-1247examples, or the missing parts as options",
+    )
+
+
+def _named(
+    source: Path,
+    version: str | None,
+    date: dt.date | None,
+    examples: int | None,
+    *,
+    because: str,
+    unrecorded: str,
+    expected: str,
+) -> AdapterName:
+    """The version's name from its three parts, or an error naming the options that would supply them."""
     missing = [
         flag
-        for flag, value in (
-            ("--version", final_version),
-            ("--date", final_date),
-            ("--examples", final_examples),
-        )
+        for flag, value in (("--version", version), ("--date", date), ("--examples", examples))
         if value is None
     ]
     if missing:
-        reason = name_error.reason if name_error else "the directory name lacks them"
         raise AdapterNameError(
-            f"cannot name the new version: {reason}, and a PEFT adapter_config.json does not record "
+            f"cannot name the new version: {because}, and {unrecorded} "
             f"{' / '.join(m.removeprefix('--') for m in missing)}",
             path=str(source),
             check="file-name",
             found=repr(source.name),
-            expected="a directory named v2.1-2026-01-15-1247examples, or the missing parts as options",
+            expected=expected,
             hint=f"Pass {' '.join(m + ' ...' for m in missing)} to `slipway adapters add`.",
         )
-    assert final_version is not None and final_date is not None and final_examples is not None
-    return parse_adapter_name(format_adapter_name(final_version, final_date, final_examples))
+    assert version is not None and date is not None and examples is not None
+    return parse_adapter_name(format_adapter_name(version, date, examples))
 
 
 def _refuse_existing(model: ModelEntry, name: AdapterName) -> None:
