@@ -87,7 +87,7 @@ async def test_an_adapter_file_that_fails_validation_refuses_the_deploy_and_a_wa
     assert out.returncode == 1, out.stdout + out.stderr
     text = " ".join(out.stderr.split())
     assert "model_file (" in text and f"adapter {v2_2.name} failed validation" in text, text
-    assert "base-fingerprint" in text and "slipway adapters validate" in text, text
+    assert "base-identity" in text and "slipway adapters validate" in text, text
     assert "no traffic moved" in text, text
 
     # Then the standby slot holds v2.1 again, and no user request reaches v2.2
