@@ -1,7 +1,7 @@
 """The out-of-vocabulary dimension of drift: samples of inputs, tokenized by the active slot's own engine.
 
 The rate cannot be read from the text: only the engine knows which words
-its tokenizer lacks. So the leader asks it, off the request path, for an
+its tokenizer lacks. So the leader asks it, off the request path, for a
 random sample of at most `drift.oov_sample` inputs per side, a few at a time
 so a comparison never crowds out the requests the engine is serving. An
 engine that cannot tokenize (its kind has no tokenizer, or it failed) makes
@@ -58,7 +58,7 @@ def not_tokenizable(slot: Slot) -> str:
 async def measure(
     tokenizer: SlotTokenizer, slot: Slot, texts: Sequence[str], limit: int
 ) -> dict[str, int] | str:
-    """Inputs per out-of-vocabulary bin over an random sample of `texts`; else why not, in words."""
+    """Inputs per out-of-vocabulary bin over a random sample of `texts`; else why not, in words."""
     sample = sample_of(texts, limit)
     sem = asyncio.Semaphore(CONCURRENCY)
 
