@@ -210,12 +210,7 @@ class Catalog:
         identity = report.identity
         if trust_base and identity is not None:
             if identity.state is IdentityState.UNKNOWN:
-                stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
-                sidecar["base_fingerprint"] = base_model.fingerprint
-                sidecar[TRUST_KEY] = {"by": truster, "at": stamp, "base": base_entry.path.name}
-                remarks.append(
-                    f"base {base_entry.path.name} recorded on the word of {truster} (--trust-base), {stamp}"
-                )
+                remarks.append(_vouch(sidecar, base_model.fingerprint, truster, base_entry.path.name, now))
                 report = validate_adapter(source, base_model, sidecar=sidecar)
             elif identity.state is IdentityState.VERIFIED:
                 remarks.append(f"--trust-base not needed, nothing recorded on your word: {identity.summary}")
@@ -252,12 +247,7 @@ class Catalog:
         identity = report.identity
         if truster and identity is not None:
             if identity.state is IdentityState.UNKNOWN:
-                stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
-                sidecar["base_fingerprint"] = hf_base.fingerprint
-                sidecar[TRUST_KEY] = {"by": truster, "at": stamp, "base": base_entry.path.name}
-                remarks.append(
-                    f"base {base_entry.path.name} recorded on the word of {truster} (--trust-base), {stamp}"
-                )
+                remarks.append(_vouch(sidecar, hf_base.fingerprint, truster, base_entry.path.name, now))
                 report = validate_peft_adapter(source, hf_base, max_lora_rank=max_lora_rank, sidecar=sidecar)
             elif identity.state is IdentityState.VERIFIED:
                 remarks.append(f"--trust-base not needed, nothing recorded on your word: {identity.summary}")
@@ -347,9 +337,7 @@ class Catalog:
                     hint="Deploy it on the base it was trained for, or retrain it on this one.",
                 )
             if identity.state is IdentityState.UNKNOWN:
-                stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
-                sidecar["base_fingerprint"] = fingerprint
-                sidecar[TRUST_KEY] = {"by": truster, "at": stamp, "base": base_entry.path.name}
+                _vouch(sidecar, fingerprint, truster, base_entry.path.name, now)
                 write_json_atomic(sidecar_path(adapter.path), sidecar)
                 identity = self.model(model).identities(adapter)[base_entry.path]
         return adapter_entry(adapter.path), identity
@@ -357,6 +345,16 @@ class Catalog:
     def add_adapter(self, source: str | os.PathLike[str], model: str, **options: Any) -> AdapterEntry:
         """plan_add + commit_add: validate, refuse on failure, then write."""
         return self.commit_add(self.plan_add(source, model, **options))
+
+
+def _vouch(
+    sidecar: dict[str, Any], fingerprint: str, truster: str, base: str, now: dt.datetime | None
+) -> str:
+    """Record in `sidecar` that `truster` vouched, now, that the adapter was trained on `base`; the remark."""
+    stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+    sidecar["base_fingerprint"] = fingerprint
+    sidecar[TRUST_KEY] = {"by": truster, "at": stamp, "base": base}
+    return f"base {base} recorded on the word of {truster} (--trust-base), {stamp}"
 
 
 __all__ = [
