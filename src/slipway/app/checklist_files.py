@@ -48,22 +48,8 @@ def _registry_peft(adapter: str) -> ModelFileCheck | None:
     report: ValidationReport | None = validate_registry_peft(Path(adapter))
     if report is None:
         return None
-    name, base = report.adapter.name, report.base.name if report.base is not None else "?"
-    if not report.ok:
-        failed = "; ".join(f"{c.name}: {c.detail[:200]}" for c in report.failures)
-        return ModelFileCheck(False, f"PEFT adapter {name} failed validation against {base}: {failed}")
-    identity = report.identity
-    if not report.settled or identity is None:
-        # An adapter whose base nobody checked is how an old adapter reaches a new base unnoticed.
-        hint = identity.hint if identity is not None and identity.hint else ""
-        return ModelFileCheck(
-            False,
-            f"PEFT adapter {name}: its base is unknown, so it may have been trained for another base "
-            f"than {base}. {hint}".strip(),
-        )
-    passed = sum(1 for c in report.checks if c.status is CheckStatus.PASSED)
-    how = f"trusted: {identity.summary}" if identity.trust is not None else identity.summary
-    return ModelFileCheck(True, f"PEFT adapter {name} passed {passed} checks against base {base}; base {how}")
+    base = report.base.name if report.base is not None else "?"
+    return _judged(report, f"PEFT adapter {report.adapter.name}", base)
 
 
 def _validate(slot: Slot, spec: EngineSpec) -> ModelFileCheck:
@@ -73,24 +59,27 @@ def _validate(slot: Slot, spec: EngineSpec) -> ModelFileCheck:
     index = match_adapter([str(a) for a in spec.adapters], slot.adapter, where=f"engine {spec.name}")
     adapter = spec.adapters[index]
     report = validate_adapter(adapter, base)
+    return _judged(
+        report, f"adapter {adapter.name}", spec.base.name, loaded=f" and is loaded by engine {spec.name}"
+    )
+
+
+def _judged(report: ValidationReport, what: str, base: str, *, loaded: str = "") -> ModelFileCheck:
+    """The item's verdict on a validation: any failed check, or a base nobody verified, fails it."""
     if not report.ok:
         failed = "; ".join(f"{c.name}: {c.detail[:200]}" for c in report.failures)
-        return ModelFileCheck(
-            False, f"adapter {adapter.name} failed validation against {spec.base.name}: {failed}"
-        )
+        return ModelFileCheck(False, f"{what} failed validation against {base}: {failed}")
     identity = report.identity
     if not report.settled or identity is None:
         # An adapter whose base nobody checked is how an old adapter reaches a new base unnoticed.
         hint = identity.hint if identity is not None and identity.hint else ""
         return ModelFileCheck(
             False,
-            f"adapter {adapter.name}: its base is unknown, so it may have been trained for another base "
-            f"than {spec.base.name}. {hint}".strip(),
+            f"{what}: its base is unknown, so it may have been trained for another base than {base}. "
+            f"{hint}".strip(),
         )
     checks = sum(1 for c in report.checks if c.status is CheckStatus.PASSED)
-    how = f"trusted: {identity.summary}" if identity.trust is not None else f"verified: {identity.summary}"
-    return ModelFileCheck(
-        True,
-        f"adapter {adapter.name} passed {checks} checks against base {spec.base.name} "
-        f"and is loaded by engine {spec.name}; base {how}",
-    )
+    # PEFT identities say "verified: ..." themselves, GGUF ones do not: said once either way.
+    summary = identity.summary.removeprefix("verified: ")
+    how = f"trusted: {summary}" if identity.trust is not None else f"verified: {summary}"
+    return ModelFileCheck(True, f"{what} passed {checks} checks against base {base}{loaded}; base {how}")
