@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import time
 from typing import Any
 
@@ -41,6 +40,7 @@ from slipway.gateway.asgi import (
 from slipway.gateway.backend_failures import answer_unreached
 from slipway.gateway.calls import Call, new_call
 from slipway.gateway.errors import send_error
+from slipway.gateway.even_draws import GOLDEN_STEP, SILVER_STEP, EvenDraws
 from slipway.gateway.inputs import request_input
 from slipway.gateway.mirror import Mirror
 from slipway.gateway.recorder import Recorder
@@ -76,7 +76,9 @@ class Proxy:
         self.input_max_chars = input_max_chars
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
-        self._random = random.random
+        #: Evenly spread draws for the weighted split, and another for shadow sampling.
+        self._split = EvenDraws(GOLDEN_STEP)
+        self._sample = EvenDraws(SILVER_STEP)
         self.in_flight = 0
         #: Requests answered (or being answered) whose record is not queued yet, by id: feedback
         #: may arrive between the last byte to the client and the record (same loop, other task).
@@ -212,7 +214,10 @@ class Proxy:
         if drilled is not None:
             return routes.table, drilled, True
         if labels.slot is None:
-            return routes.table, pick(routes, labels.sticky_key, self._random()), False
+            # A draw only when the weights decide: sticky keys and single routes skip the sequence,
+            # so the draws the split uses stay consecutive and evenly spread.
+            decides = routes.single is None and not labels.sticky_key
+            return routes.table, pick(routes, labels.sticky_key, self._split() if decides else 0.0), False
         slot = routes.table.slots.get(labels.slot)
         if slot is None:
             known = ", ".join(routes.table.slots)
@@ -255,7 +260,7 @@ class Proxy:
             or pinned
             or self.mirror is None
             or call.slot.name == table.mirror
-            or not (table.mirror_bp >= WEIGHT_SCALE or self._random() * WEIGHT_SCALE < table.mirror_bp)
+            or not (table.mirror_bp >= WEIGHT_SCALE or self._sample() * WEIGHT_SCALE < table.mirror_bp)
         ):
             return
         shadow = table.slots.get(table.mirror)
