@@ -27,6 +27,10 @@ canary:
 """
 
 
+#: A canary in its phase: running, or holding at the phase's end for labels still to come.
+LIVE = ("running", "holding")
+
+
 def status(url: str) -> dict[str, Any]:
     out = run_cli(url, ["canary", "status", "--json"])
     assert out.returncode == 0, out.stderr
@@ -65,7 +69,9 @@ async def test_kill_9_mid_phase_then_restart_resumes_the_same_phase_and_timer(tm
             assert "canary started" in out.stdout and "10%" in out.stdout
             await traffic(first.url, 100)
             before = status(first.url)["canary"]
-            assert (before["status"], before["phase"], before["weight_pct"]) == ("running", 1, 10)
+            # On a busy machine the 12-second phase may have ended already, short of labels: it then
+            # holds (the config says so) in the same phase, which is what the restart must keep.
+            assert before["status"] in LIVE and (before["phase"], before["weight_pct"]) == (1, 10), before
 
             # When the server is killed without warning in the middle of the phase
             first.proc.send_signal(signal.SIGKILL)
@@ -75,13 +81,14 @@ async def test_kill_9_mid_phase_then_restart_resumes_the_same_phase_and_timer(tm
         # Then a new server on the same store is in the same phase, with the same timer running on
         with slipway_serve(tmp_path, args, env=env) as second:
             after = status(second.url)["canary"]
-            assert (after["status"], after["phase"], after["weight_pct"]) == ("running", 1, 10)
+            assert after["status"] in LIVE and (after["phase"], after["weight_pct"]) == (1, 10), after
             assert after["started_at"] == before["started_at"]
             assert (
                 after["phase_elapsed_s"]
                 >= before["phase_elapsed_s"] + (time.time() - killed_at) * SCALE * 0.5
             )
-            assert after["phase_left_s"] < before["phase_left_s"]
+            if after["status"] == before["status"] == "running":  # no extension for labels between
+                assert after["phase_left_s"] < before["phase_left_s"]
             route = httpx.get(f"{second.url}/admin/status").json()["route"]
             assert route["weights_pct"] == {"blue": 90, "green": 10}
 
