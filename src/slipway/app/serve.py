@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from slipway.app.runtime import Runtime
 from slipway.app.settings import ServeSettings, check_admin_exposure
+from slipway.core.bearer import ADMIN_TOKEN, FEEDBACK_TOKEN, BearerSecret
 from slipway.core.errors import ConfigError
 from slipway.core.gateway_config import GatewayConfig
 from slipway.gateway.app import GatewayApp
@@ -58,8 +59,20 @@ def create_app(settings: ServeSettings) -> tuple[GatewayApp, Runtime]:
         AdminGuard(admin, token, hosts),
         public_model=runtime.public_model,
         other_replicas=runtime.other_replicas,
+        feedback_secrets=feedback_secrets(settings),
     )
     return gateway, runtime
+
+
+def feedback_secrets(settings: ServeSettings) -> tuple[BearerSecret, ...]:
+    """Who may label answers: nobody in particular without a feedback token; with one, its holders
+    and the admin's (an operator labelling by hand needs no second secret)."""
+    if not settings.feedback_token:
+        return ()
+    return (
+        BearerSecret(settings.feedback_token, FEEDBACK_TOKEN),
+        BearerSecret(settings.admin_token, ADMIN_TOKEN),
+    )
 
 
 def serve(settings: ServeSettings, worker: WorkerSpec | None = None) -> None:

@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from slipway.core.bearer import FEEDBACK_TOKEN, secret_problem
 from slipway.core.errors import ConfigError
 from slipway.core.ports import Clock
 from slipway.store.database import default_store_url
@@ -20,6 +21,8 @@ class ServeSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     admin_token: str | None = None
+    #: When set, `/v1/feedback` takes labels only from clients that send it (or the admin token).
+    feedback_token: str | None = None
     watch_config: bool = True
     workdir: Path = Path(".")
     #: The control loop's clock; default: real time, or SLIPWAY_CLOCK_SCALE times faster.
@@ -54,9 +57,13 @@ def is_loopback(host: str) -> bool:
 
 
 def check_admin_exposure(settings: ServeSettings) -> None:
-    problem = token_problem(settings.admin_token)
-    if problem is not None:
-        raise problem
+    """Refuse secrets no client could send, and an admin API open beyond this machine."""
+    for problem in (
+        token_problem(settings.admin_token),
+        secret_problem(settings.feedback_token, FEEDBACK_TOKEN),
+    ):
+        if problem is not None:
+            raise problem
     if not settings.admin_token and not is_loopback(settings.host):
         raise ConfigError(
             f"refusing to serve the admin API on {settings.host} without a token",

@@ -117,6 +117,12 @@ def not_slipway(url: str, detail: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def feedback_headers() -> dict[str, str]:
+    """What labels sent by the CLI carry: the feedback token if set here, else the admin token."""
+    token = os.environ.get("SLIPWAY_FEEDBACK_TOKEN") or os.environ.get("SLIPWAY_ADMIN_TOKEN")
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
 class AdminClient:
     def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 600.0) -> None:
         self.url = (url or server_url()).rstrip("/")

@@ -107,6 +107,7 @@ def serve(
         host=host,
         port=port,
         admin_token=os.environ.get("SLIPWAY_ADMIN_TOKEN") or None,
+        feedback_token=os.environ.get("SLIPWAY_FEEDBACK_TOKEN") or None,
         watch_config=not no_watch,
         workdir=Path.cwd(),
         allowed_hosts=tuple(normal_name(n) for n in allowed_host),

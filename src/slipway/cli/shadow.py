@@ -221,7 +221,7 @@ def replay(
 
     import httpx
 
-    from slipway.cli.client import server_url
+    from slipway.cli.client import feedback_headers, server_url
     from slipway.core.errors import ConfigError
     from slipway.evals.smoke import parse_smoke_cases
 
@@ -253,6 +253,7 @@ def replay(
                     if case.expect.label:
                         fb = await client.post(
                             "/v1/feedback",
+                            headers=feedback_headers(),
                             json={
                                 "request_id": r.headers["x-slipway-request-id"],
                                 "label": case.expect.label,

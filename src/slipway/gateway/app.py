@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 
+from slipway.core.bearer import BearerSecret, bearer_credentials
 from slipway.core.errors import StoreError
 from slipway.core.ports import RecordStore
 from slipway.core.record_bounds import REQUEST_ID_MAX_CHARS
@@ -48,6 +49,7 @@ class GatewayApp:
         public_model: Callable[[], str],
         other_replicas: Callable[[], Awaitable[int]] | None = None,
         started_at: float | None = None,
+        feedback_secrets: Sequence[BearerSecret] = (),
     ) -> None:
         self._routes = routes
         self._proxy = proxy
@@ -57,6 +59,9 @@ class GatewayApp:
         self._public_model = public_model
         self._other_replicas = other_replicas
         self._created = int(started_at or time.time())
+        #: Labels are the ground truth canary and bake checks judge by: with a feedback token set,
+        #: only a client holding one of these may send them. The first names the refusal.
+        self._feedback_secrets = tuple(s for s in feedback_secrets if s.enabled)
         self._handlers: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): self._bind(Api.OPENAI_CHAT),
             ("POST", "/v1/completions"): self._bind(Api.OPENAI_COMPLETIONS),
@@ -182,6 +187,15 @@ class GatewayApp:
         await send_json(send, 200, {"version": __version__})
 
     async def _feedback(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self._feedback_refusal(scope)
+        if refusal is not None:  # before the body is read: a refused upload costs nothing
+            await send_json(
+                send,
+                401,
+                _openai_error(refusal, "invalid_feedback_token"),
+                [(b"www-authenticate", b"Bearer")],
+            )
+            return
         try:
             raw = await read_body(receive, 64 * 1024)
         except BodyTooLarge:
@@ -242,6 +256,16 @@ class GatewayApp:
             )
             return
         await send_json(send, 200, {"request_id": feedback.request_id, "accepted": True})
+
+    def _feedback_refusal(self, scope: Scope) -> str | None:
+        if not self._feedback_secrets:
+            return None
+        authorization = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None
+        )
+        if any(s.matches(bearer_credentials(authorization)) for s in self._feedback_secrets):
+            return None
+        return self._feedback_secrets[0].refusal(authorization)
 
     async def _feedback_from_peers(self, records: RecordStore, feedback: Feedback) -> bool:
         """Wait for another replica's record of the request: it answered, and writes records in batches.
