@@ -2,17 +2,19 @@
 
 Settings are read from the config at each notification, so a reloaded
 `notify:` section applies to the next message without rebuilding anything;
-each sink's outcome goes to the store through one delivery log.
+each sink's outcome goes to the store through one delivery log. What the
+sinks have not received is kept in the store while the replica runs, and
+taken over by another replica once this one stops beating (a crash too).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
 
+from slipway.app.replica import LIVE_WITHIN_S
 from slipway.core.config import NotifyConfig
 from slipway.core.deliveries import Delivery, DeliveryStore, Outcome, SinkAnswer
 from slipway.core.errors import SlipwayError
@@ -20,16 +22,18 @@ from slipway.core.notifications import Notification
 from slipway.core.ports import KeptStore, Notifier
 from slipway.notify.deliveries import DeliveryLog
 from slipway.notify.fanout import Fanout, When
+from slipway.notify.keeper import Keeper
+from slipway.notify.kept import Kept, encode
 from slipway.notify.log import LogNotifier
 from slipway.notify.smtp import EmailNotifier, EmailSettings
+from slipway.notify.takeover import Takeover
 from slipway.notify.webhook import WebhookNotifier, WebhookSettings
 
 log = logging.getLogger("slipway.notify")
 
-#: Store meta key (+ the replica's id): what this replica's sinks had not received when it stopped.
+#: Store meta key (+ the replica's id): what this replica's sinks have not received yet, kept up to
+#: date while it runs; taken over by another replica once its heartbeat goes silent.
 PENDING_META_PREFIX = "notify_pending:"
-#: At most this many kept per sink (the newest): a sink down for days does not fill the store.
-MAX_KEPT = 1000
 
 
 class Notifiers:
@@ -37,10 +41,16 @@ class Notifiers:
         self._config = config
         #: Each sink's final outcome per notification, written to the store once it is open.
         self.deliveries = DeliveryLog()
-        self.webhooks = WebhookNotifier(self._webhook_settings, deliveries=self.deliveries)
-        self.email = EmailNotifier(self._email_settings, deliveries=self.deliveries)
+        self.webhooks = WebhookNotifier(
+            self._webhook_settings, deliveries=self.deliveries, on_change=self._changed
+        )
+        self.email = EmailNotifier(self._email_settings, deliveries=self.deliveries, on_change=self._changed)
         self._meta: KeptStore | None = None
         self._key = ""
+        #: Keeps the undelivered set in the store while this replica runs (a `kill -9` loses nothing).
+        self._keeper: Keeper | None = None
+        #: Takes over the sets replicas that stopped beating kept.
+        self._takeover: Takeover | None = None
 
     def _webhook_settings(self) -> WebhookSettings:
         cfg = self._config()
@@ -76,82 +86,102 @@ class Notifiers:
         """The log (unless `notify.log: false`), webhooks and e-mail."""
         return Fanout([When(LogNotifier(), lambda: self._config().log), self.webhooks, self.email])
 
-    async def start(self, store: DeliveryStore, kept: KeptStore, replica: str) -> None:
-        """Start the sinks, first queueing what stopped replicas (this one's last run too) kept."""
+    async def start(
+        self, store: DeliveryStore, kept: KeptStore, replica: str, *, live_within_s: float = LIVE_WITHIN_S
+    ) -> None:
+        """Start the sinks, first queueing what replicas that stopped beating kept.
+
+        `replica` is this replica's id as its heartbeat names it: the key it
+        keeps its own undelivered set under, which others take once it is
+        silent for `live_within_s`.
+        """
         self._meta, self._key = kept, f"{PENDING_META_PREFIX}{replica}"
+        self._keeper = Keeper(kept, self._key, self._pending)
+        self._takeover = Takeover(
+            kept,
+            prefix=PENDING_META_PREFIX,
+            mine=self._key,
+            live_within_s=live_within_s,
+            requeue=self._requeue,
+            every_s=live_within_s / 2,
+        )
         self.deliveries.start(store)
         self.webhooks.start()
         self.email.start()
-        await self._requeue()
+        queued = await self._takeover.once()
+        if queued:
+            log.info("%d notification(s) kept by stopped replicas queued again", queued)
+        self._keeper.start()
+        self._takeover.start()
 
     async def close(self) -> None:
+        """Stop the sinks after a drain, then keep exactly what they have not received.
+
+        The keeper stops first: until the final write the key holds a superset
+        of what is left (a kill during the drain repeats, never loses).
+        """
+        if self._takeover is not None:
+            await self._takeover.close()
+        if self._keeper is not None:
+            await self._keeper.close()
         # Side by side: the stop waits out one drain (5 s at most), not one per kind of sink.
         hooks, mails = await asyncio.gather(self.webhooks.close(), self.email.close())
-        await self._keep(hooks, mails)
+        await self._keep(Kept(hooks, mails))
         await self.deliveries.close()
 
-    async def _keep(self, hooks: dict[str, list[Notification]], mails: list[Notification]) -> None:
-        """Write what the sinks have not received to the store, for the next replica that starts.
+    def _pending(self) -> str | None:
+        """What the sinks have not received, as kept in the store; None when nothing is pending."""
+        kept = Kept(self.webhooks.pending(), self.email.pending())
+        return encode(kept) if kept.count else None
+
+    def _changed(self) -> None:
+        if self._keeper is not None:
+            self._keeper.changed()
+
+    async def _keep(self, kept: Kept) -> None:
+        """Write what the sinks have not received to the store, for a replica still running or the next.
 
         A sink that was down when slipway stopped (a rolling restart during a
         Slack outage) gets its notifications after the restart, in order,
         rather than never. A store that is down too loses them, loudly.
         """
-        if not hooks and not mails:
-            return
-        kept = {
-            "webhooks": {url: [n.to_dict() for n in notes[-MAX_KEPT:]] for url, notes in hooks.items()},
-            "email": [n.to_dict() for n in mails[-MAX_KEPT:]],
-        }
-        count = sum(len(v) for v in hooks.values()) + len(mails)
         if self._meta is None:
-            log.error("%d notification(s) not delivered and no store to keep them in: lost", count)
+            if kept.count:
+                log.error("%d notification(s) not delivered and no store to keep them in: lost", kept.count)
             return
         try:
-            await self._meta.set_meta(self._key, json.dumps(kept))
+            if not kept.count:
+                await self._meta.delete_meta(self._key)
+                return
+            await self._meta.set_meta(self._key, encode(kept))
         except SlipwayError as exc:
-            log.error("%d notification(s) not delivered and could not be kept (%s): lost", count, exc)
+            if kept.count:
+                log.error("%d notification(s) not delivered, could not be kept (%s): lost", kept.count, exc)
+            else:
+                log.warning("could not clear the notifications kept while running (%s): may repeat", exc)
             return
-        log.warning("%d notification(s) not delivered yet; kept in the store for the next start", count)
+        log.warning("%d notification(s) not delivered yet; kept in the store for another replica", kept.count)
 
-    async def _requeue(self) -> None:
-        """Queue again what replicas kept as they stopped; each kept set is taken by one replica only.
+    def _requeue(self, kept: Kept) -> int:
+        """Queue a set another replica kept on this one's sinks; how many were queued.
 
-        Any replica's, not only this one's: a replica's id changes with each
-        start (a new pod, a new pid), and a replica that never comes back must
-        not take its undelivered notifications with it.
+        Any replica's, not only this one's last run: a replica's id changes
+        with each start (a new pod, a new pid), and a replica that never comes
+        back must not take its undelivered notifications with it.
         """
-        assert self._meta is not None
-        try:
-            kept = await self._meta.take_meta(PENDING_META_PREFIX)
-        except SlipwayError as exc:
-            log.error("could not read the notifications stopped replicas kept: %s", exc)
-            return
         total = 0
-        for key, raw in sorted(kept.items()):
-            try:
-                data = json.loads(raw)
-                hooks = {
-                    str(url): [Notification.from_dict(n) for n in notes]
-                    for url, notes in dict(data.get("webhooks", {})).items()
-                }
-                mails = [Notification.from_dict(n) for n in data.get("email", [])]
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                log.error("notifications kept under %s are unreadable (%s); dropped", key, exc)
-                continue
-            for url, notes in hooks.items():
-                if self.webhooks.requeue(url, notes):
-                    total += len(notes)
-                else:
-                    log.warning("%d kept notification(s) for a hook no longer configured dropped", len(notes))
-            if mails and self.email.requeue(mails):
-                total += len(mails)
-            elif mails:
-                log.warning(
-                    "%d kept e-mail notification(s) dropped: e-mail is no longer configured", len(mails)
-                )
-        if total:
-            log.info("%d notification(s) kept by stopped replicas queued again", total)
+        for url, notes in kept.webhooks.items():
+            if self.webhooks.requeue(url, notes):
+                total += len(notes)
+            else:
+                log.warning("%d kept notification(s) for a hook no longer configured dropped", len(notes))
+        if kept.email and self.email.requeue(kept.email):
+            total += len(kept.email)
+        elif kept.email:
+            log.warning(
+                "%d kept e-mail notification(s) dropped: e-mail is no longer configured", len(kept.email)
+            )
+        return total
 
     async def send_test(self, actor: str) -> list[SinkAnswer]:
         """One test message to each configured sink, now: what each answered (also recorded)."""

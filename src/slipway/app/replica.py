@@ -85,8 +85,19 @@ class Replica:
             asyncio.create_task(self._beat_forever(), name="slipway-heartbeat"),
         ]
 
+    async def announce(self) -> None:
+        """Write one heartbeat now, before anything this replica keeps under its id is in the store.
+
+        Others take over what a replica that does not beat kept (its undelivered
+        notifications): this one must be seen alive before it keeps anything.
+        """
+        try:
+            await self._store.heartbeat(self.beat())
+        except StoreError as exc:
+            log.warning("cannot write this replica's first heartbeat (serving goes on): %s", exc)
+
     async def stop(self) -> None:
-        """Leave office (the loops stop), stop beating, and leave the list of live replicas."""
+        """Leave office (the loops stop) and stop beating; `leave` then drops it from the live list."""
         await self.lease.close()
         for task in self._tasks:
             task.cancel()
@@ -94,6 +105,13 @@ class Replica:
         self._tasks = []
         for loop in self._loops:
             await loop.stop()
+
+    async def leave(self) -> None:
+        """Leave the list of live replicas: what it kept in the store is for the others to take now.
+
+        Separate from `stop`, and last: while the notifiers drain, the last beat
+        is recent, so no other replica takes the set this one still delivers.
+        """
         with contextlib.suppress(StoreError):
             await self._store.forget_replica(self.id)
 

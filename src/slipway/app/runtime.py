@@ -33,7 +33,7 @@ from slipway.app.engines import (
 from slipway.app.evaluations import EvalRunner
 from slipway.app.notifiers import Notifiers
 from slipway.app.postmortem import PostmortemService
-from slipway.app.replica import Replica, replica_id
+from slipway.app.replica import Replica
 from slipway.app.settings import ServeSettings
 from slipway.app.shadow import ShadowService
 from slipway.app.started import NotStartedError, Started
@@ -394,7 +394,9 @@ class Runtime:
                 watch_file(self.settings.config_path, self._apply_watched), name="slipway-config-watch"
             )
             self._started = replace(started, watch=watch)
-        await self.notifiers.start(store, store, replica_id(self.settings.port))
+        # Beating before the notifiers keep anything under this id: others take only silent ones' sets.
+        await started.replica.announce()
+        await self.notifiers.start(store, store, started.replica.id)
         started.follower.start()
         shadow.start()
         # Last: once elected, this replica's loops act on everything the lines above set up.
@@ -511,6 +513,8 @@ class Runtime:
             await s.follower.stop()
             await s.shadow.stop()
         await self.notifiers.close()
+        if s is not None:
+            await s.replica.leave()
         if s is not None and s.watch is not None:
             s.watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):

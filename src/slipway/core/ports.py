@@ -109,11 +109,15 @@ class MetaStore(Protocol):
 
 
 class KeptStore(Protocol):
-    """Meta keys one process writes as it stops and another takes as it starts (each key taken once)."""
+    """Meta keys a replica keeps up to date while it runs, taken by another once it is gone (each once)."""
 
     async def set_meta(self, key: str, value: str) -> None: ...
 
-    async def take_meta(self, prefix: str) -> dict[str, str]: ...
+    async def delete_meta(self, key: str) -> None: ...
+
+    async def take_meta_of_silent(self, prefix: str, *, alive_since: float, mine: str) -> dict[str, str]:
+        """Remove and return the `<prefix><replica id>` keys of replicas with no heartbeat since then."""
+        ...
 
 
 class DeploymentStore(Protocol):

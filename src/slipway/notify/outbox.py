@@ -4,6 +4,8 @@
 the task delivers in order, in the background. A delivery that raises is
 logged and the next one goes on: a bug in one sink's formatting must not
 silence every later notification. A full queue drops the newest and says so.
+Whoever keeps the undelivered set in the store (so a killed process does not
+lose it) is told through `on_change` each time that set changes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from slipway.core.notifications import Notification
@@ -20,14 +23,21 @@ log = logging.getLogger("slipway.notify")
 
 class Outbox:
     def __init__(
-        self, what: str, deliver: Callable[[Notification], Awaitable[None]], *, max_queue: int = 1000
+        self,
+        what: str,
+        deliver: Callable[[Notification], Awaitable[None]],
+        *,
+        max_queue: int = 1000,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self._what = what
         self._deliver = deliver
         self._queue: asyncio.Queue[Notification] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
-        #: The notification being delivered (retried, perhaps for an hour) right now.
-        self._current: Notification | None = None
+        #: Not delivered yet, oldest first: the one being delivered (retried, perhaps for an hour)
+        #: then the queue. It stays first if the task is cancelled mid-delivery: `close` keeps it.
+        self._pending: deque[Notification] = deque()
+        self._on_change = on_change
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"slipway-{self._what}")
@@ -39,7 +49,20 @@ class Outbox:
         except asyncio.QueueFull:
             log.error("%s queue full; dropped notification: %s", self._what, note.title)
             return False
+        self._pending.append(note)
+        self._changed()
         return True
+
+    def pending(self) -> list[Notification]:
+        """What was not delivered yet, oldest (the one being delivered) first."""
+        return list(self._pending)
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            try:
+                self._on_change()
+            except Exception:  # keeping a copy must never cost the delivery itself
+                log.exception("%s: noting a change of the undelivered set failed", self._what)
 
     async def flush(self, timeout: float = 30.0) -> None:
         """Wait until everything queued so far was delivered or given up on (tests, shutdown)."""
@@ -59,20 +82,20 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        left = [] if self._current is None else [self._current]
+        left = list(self._pending)
         while not self._queue.empty():
-            left.append(self._queue.get_nowait())
+            self._queue.get_nowait()
             self._queue.task_done()
-        self._current = None
+        self._pending.clear()
         return left
 
     async def _run(self) -> None:
         while True:
-            note = await self._queue.get()
-            self._current = note  # stays set if the task is cancelled mid-delivery: `close` keeps it
+            note = await self._queue.get()  # the first of `_pending`
             try:
                 await self._deliver(note)
             except Exception:  # a bug here must not stop later notifications
                 log.exception("%s delivery failed unexpectedly", self._what)
-            self._current = None
+            self._pending.popleft()
             self._queue.task_done()
+            self._changed()

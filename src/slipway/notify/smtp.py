@@ -65,10 +65,12 @@ class EmailNotifier:
         *,
         max_queue: int = 1000,
         deliveries: DeliverySink | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._deliveries = deliveries
-        self._outbox = Outbox("e-mail", self._deliver, max_queue=max_queue)
+        #: `on_change`: called whenever what was not mailed yet changes (to keep a copy in the store).
+        self._outbox = Outbox("e-mail", self._deliver, max_queue=max_queue, on_change=on_change)
         self.stats = EmailStats()
 
     def start(self) -> None:
@@ -77,6 +79,10 @@ class EmailNotifier:
     def notify(self, notification: Notification) -> None:
         if self._settings() is not None and not self._outbox.put(notification):
             self.stats.dropped += 1
+
+    def pending(self) -> list[Notification]:
+        """What was not mailed yet, oldest first."""
+        return self._outbox.pending()
 
     async def flush(self, timeout: float = 30.0) -> None:
         """Wait until everything queued so far was sent or given up on (tests, shutdown)."""

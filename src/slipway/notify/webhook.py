@@ -73,11 +73,14 @@ class WebhookNotifier:
         transport: httpx.AsyncBaseTransport | None = None,
         max_queue: int = 1000,
         deliveries: DeliverySink | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._deliveries = deliveries
         self._transport = transport
         self._max_queue = max_queue
+        #: Called whenever what some hook has not received changes (to keep a copy in the store).
+        self._on_change = on_change
         #: One outbox per hook: a hook that is down delays its own notifications, never another's.
         self._outboxes: dict[str, Outbox] = {}
         self._client: httpx.AsyncClient | None = None
@@ -97,11 +100,18 @@ class WebhookNotifier:
         outbox = self._outboxes.get(url)
         if outbox is None:
             outbox = self._outboxes[url] = Outbox(
-                _where(url), lambda note: self._send(url, note), max_queue=self._max_queue
+                _where(url),
+                lambda note: self._send(url, note),
+                max_queue=self._max_queue,
+                on_change=self._on_change,
             )
             if self._client is not None:
                 outbox.start()
         return outbox
+
+    def pending(self) -> dict[str, list[Notification]]:
+        """Per hook URL, what it has not received yet (oldest first); hooks with nothing left out."""
+        return {url: notes for url, o in self._outboxes.items() if (notes := o.pending())}
 
     async def flush(self, timeout: float = 30.0) -> None:
         """Wait until everything queued so far was sent or given up on (tests, shutdown)."""

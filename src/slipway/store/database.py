@@ -276,6 +276,19 @@ class Store(LifecycleStore):
         """Remove and return the meta keys starting with `prefix` (one replica gets each)."""
         return await self._write(f"take meta keys {prefix!r}*", meta.take, prefix)
 
+    async def delete_meta(self, key: str) -> None:
+        await self._write(f"delete meta key {key!r}", meta.delete_, key)
+
+    async def take_meta_of_silent(self, prefix: str, *, alive_since: float, mine: str) -> dict[str, str]:
+        """Remove and return the `<prefix><replica id>` keys of replicas silent since `alive_since`.
+
+        A replica that beats keeps its own set (it delivers it itself); each
+        silent one's set goes to one caller only; `mine` is never taken.
+        """
+        return await self._write(
+            f"take meta keys {prefix!r}* of silent replicas", meta.take_of_silent, prefix, alive_since, mine
+        )
+
     # -- notification deliveries ---------------------------------------------------
 
     async def add_deliveries(self, deliveries: list[Delivery]) -> None:
