@@ -13,7 +13,7 @@ import pytest
 
 from slipway.core.errors import StoreUnavailable
 from slipway.core.notifications import Notification
-from slipway.notify.background import Forever
+from slipway.notify.background import RESTART_S, Forever
 from slipway.notify.kept import Kept, encode
 from slipway.notify.takeover import Takeover
 
@@ -125,3 +125,20 @@ async def test_a_background_loop_that_ends_by_surprise_is_logged_and_started_aga
             await loop.close()
     assert len(runs) == 2
     assert "slipway-test-loop stopped unexpectedly; restarting it" in caplog.text
+
+
+async def test_a_loop_closed_while_it_waits_to_restart_stays_closed() -> None:
+    runs: list[int] = []
+
+    async def run() -> None:
+        runs.append(1)
+        raise RuntimeError("a bug")
+
+    loop = Forever("slipway-test-loop", run)
+    loop.start()
+    while not runs:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the task's end is seen: the restart is scheduled, not run
+    await loop.close()
+    await asyncio.sleep(RESTART_S * 1.5)
+    assert runs == [1]
