@@ -19,7 +19,7 @@ from typing import Any
 from slipway.analysis.evaluation import CaseOutcome, GateRule, judge_suite
 from slipway.core.arms import UNCATEGORIZED
 from slipway.core.errors import ConfigError, NotFoundError
-from slipway.core.lifecycle import EvalRunRecord, SuiteVersion
+from slipway.core.lifecycle import EvalPlan, EvalProgress, EvalRunRecord, SuiteVersion
 from slipway.core.names import check_name
 from slipway.core.ports import SlotBackend
 from slipway.core.types import RouteTable, Slot
@@ -101,6 +101,40 @@ class EvalRunner:
             raise NotFoundError(f"no evaluation run {run_id!r}", hint="slipway eval runs lists them")
         return found
 
+    async def plan(
+        self,
+        suite: str | None,
+        *,
+        slot: str,
+        against: str | None,
+        actor: str,
+        deployment_id: str | None = None,
+    ) -> EvalPlan:
+        """What `execute` will run: `suite`'s latest version, or every suite's (None); refused here
+        with the reason (no such suite or slot) before any case is sent."""
+        self._slots(slot, against)
+        if suite is None:
+            versions = tuple(await self._store.latest_suites())
+        else:
+            version = await self._store.get_suite(suite)
+            if version is None:
+                raise NotFoundError(
+                    f"no evaluation suite named {suite!r}",
+                    hint="add one with: slipway eval add NAME cases.jsonl (slipway eval list shows them)",
+                )
+            versions = (version,)
+        return EvalPlan(versions, slot, against, actor, deployment_id)
+
+    async def execute(
+        self, plan: EvalPlan, progress: Callable[[EvalProgress], None] | None = None
+    ) -> list[EvalRunRecord]:
+        """Run the plan's suites one after the other, each stored as it ends; `progress` hears of
+        every answer."""
+        return [
+            await self._run(version, plan, index=i, progress=progress)
+            for i, version in enumerate(plan.versions, start=1)
+        ]
+
     async def run(
         self,
         suite: str,
@@ -111,37 +145,47 @@ class EvalRunner:
         deployment_id: str | None = None,
     ) -> EvalRunRecord:
         """Run `suite`'s latest version on `slot` (paired against `against`); stored and returned."""
-        version = await self._store.get_suite(suite)
-        if version is None:
-            raise NotFoundError(
-                f"no evaluation suite named {suite!r}",
-                hint="add one with: slipway eval add NAME cases.jsonl (slipway eval list shows them)",
-            )
-        return await self._run(version, slot=slot, against=against, actor=actor, deployment_id=deployment_id)
+        plan = await self.plan(suite, slot=slot, against=against, actor=actor, deployment_id=deployment_id)
+        (record,) = await self.execute(plan)
+        return record
 
     async def run_all(
         self, *, slot: str, against: str | None, actor: str, deployment_id: str | None = None
     ) -> list[EvalRunRecord]:
         """Every stored suite's latest version, one after the other (empty when there is none)."""
-        return [
-            await self._run(version, slot=slot, against=against, actor=actor, deployment_id=deployment_id)
-            for version in await self._store.latest_suites()
-        ]
+        plan = await self.plan(None, slot=slot, against=against, actor=actor, deployment_id=deployment_id)
+        return await self.execute(plan)
 
     async def _run(
-        self, version: SuiteVersion, *, slot: str, against: str | None, actor: str, deployment_id: str | None
+        self,
+        version: SuiteVersion,
+        plan: EvalPlan,
+        *,
+        index: int,
+        progress: Callable[[EvalProgress], None] | None,
     ) -> EvalRunRecord:
-        candidate, baseline = self._slots(slot, against)
+        candidate, baseline = self._slots(plan.slot, plan.against)
+        actor, deployment_id = plan.actor, plan.deployment_id
         source = f"suite {version.name} version {version.version}"
         cases = stored_cases(version.cases, source)
         rule = SuiteRule.from_dict(version.rule, source)
         smoke = [c.case for c in cases]
+        total = len(smoke) * (1 if baseline is None else 2)
+        answered = 0
+
+        def one_more() -> None:
+            nonlocal answered
+            answered += 1
+            if progress is not None:
+                progress(EvalProgress(version.name, index, len(plan.versions), answered, total))
+
         if baseline is None:
-            report = await run_smoke(self._backend, candidate, smoke)
+            report = await run_smoke(self._backend, candidate, smoke, answered=one_more)
             outcomes = [_outcome(case, mine, None) for case, mine in zip(cases, report.results, strict=True)]
         else:
             mine_report, theirs_report = await asyncio.gather(
-                run_smoke(self._backend, candidate, smoke), run_smoke(self._backend, baseline, smoke)
+                run_smoke(self._backend, candidate, smoke, answered=one_more),
+                run_smoke(self._backend, baseline, smoke, answered=one_more),
             )
             outcomes = [
                 _outcome(case, mine, theirs)

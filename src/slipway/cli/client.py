@@ -12,11 +12,13 @@ like a slipway gateway: ...", instead of a TypeError from deep in a command.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
 import re
 import socket
+from collections.abc import Iterator
 from typing import Any, Literal, NoReturn
 
 import httpx
@@ -29,6 +31,10 @@ from slipway.core.names import LABEL_MAX
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 err_console: Console = make_console(stderr=True)
+#: The media type of a streamed answer (one JSON object per line).
+NDJSON = "application/x-ndjson"
+#: How long a streamed answer may stay silent before the CLI gives up (the server speaks every 10 s).
+STREAM_SILENCE_S = 60.0
 #: Statuses slipway's admin API answers with FastAPI's own `{"detail": ...}` body (auth, validation).
 _DETAIL_STATUSES = {400, 401, 403, 409, 413, 415, 422, 429, 503}
 _NOT_LABEL = re.compile(r"[^ -~]")
@@ -137,17 +143,8 @@ class AdminClient:
         if method.upper() not in ("GET", "HEAD", "OPTIONS"):
             # The server takes changes only as JSON, body or not: a web page cannot send that cross-site.
             kwargs["headers"] = {"content-type": "application/json", **(kwargs.get("headers") or {})}
-        try:
+        with self._talking():
             resp = self._client.request(method, path, **kwargs)
-        except httpx.ConnectError:
-            err_console.print(
-                f"[red]error:[/] no slipway server answers at {self.url}. Start one with "
-                "`slipway serve --config slipway.yaml`, or give its address with --url or SLIPWAY_URL."
-            )
-            raise typer.Exit(2) from None
-        except httpx.HTTPError as exc:
-            err_console.print(f"[red]error:[/] talking to {self.url}: {exc.__class__.__name__}: {exc}")
-            raise typer.Exit(2) from None
         what = f"{method.upper()} {path}"
         if resp.status_code >= 400:
             self._fail(resp, what)
@@ -168,6 +165,60 @@ class AdminClient:
                 f"{_snippet(resp.text)} where slipway answers {wanted}",
             )
         return resp.text
+
+    @contextlib.contextmanager
+    def _talking(self, *, silence: str = "") -> Iterator[None]:
+        """Transport failures as the CLI's one-line errors; `silence`: what a read timeout means."""
+        try:
+            yield
+        except httpx.ConnectError:
+            err_console.print(
+                f"[red]error:[/] no slipway server answers at {self.url}. Start one with "
+                "`slipway serve --config slipway.yaml`, or give its address with --url or SLIPWAY_URL."
+            )
+            raise typer.Exit(2) from None
+        except httpx.ReadTimeout:
+            if not silence:
+                raise
+            err_console.print(f"[red]error:[/] {silence}")
+            raise typer.Exit(2) from None
+        except httpx.HTTPError as exc:
+            err_console.print(f"[red]error:[/] talking to {self.url}: {exc.__class__.__name__}: {exc}")
+            raise typer.Exit(2) from None
+
+    def stream_lines(
+        self, path: str, body: Any, *, silence_s: float = STREAM_SILENCE_S, silence: str
+    ) -> Iterator[dict[str, Any]]:
+        """POST `body` asking for a streamed answer: its JSON lines, each as it arrives.
+
+        A server that says nothing for `silence_s` (it sends a line at least
+        every few seconds while it works) is given up on with `silence`.
+        """
+        what = f"POST {path}"
+        headers = {"content-type": "application/json", "accept": NDJSON}
+        timeout = httpx.Timeout(30.0, read=silence_s)
+        with (
+            self._talking(silence=silence),
+            self._client.stream("POST", path, json=body, headers=headers, timeout=timeout) as resp,
+        ):
+            if resp.status_code >= 400:
+                resp.read()
+                self._fail(resp, what)
+            if not resp.headers.get("content-type", "").startswith(NDJSON):
+                resp.read()
+                not_slipway(
+                    self.url, f"{what} answered {_snippet(resp.text)} where slipway streams JSON lines"
+                )
+            for line in resp.iter_lines():
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                except ValueError:
+                    not_slipway(self.url, f"{what} streamed a line that is not JSON: {_snippet(line)}")
+                if not isinstance(item, dict):
+                    not_slipway(self.url, f"{what} streamed {_snippet(line)} where slipway streams objects")
+                yield item
 
     def _json(self, resp: httpx.Response, what: str) -> Any:
         def hook(pairs: list[tuple[str, Any]]) -> Answer:

@@ -15,9 +15,10 @@ from typing import Any
 
 import typer
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from slipway.cli.client import URL_OPTION, AdminClient, err_console
+from slipway.cli.client import STREAM_SILENCE_S, URL_OPTION, AdminClient, err_console
 from slipway.cli.output import example, make_console
 from slipway.cli.routes import checked
 from slipway.core.names import check_name, check_text
@@ -112,7 +113,7 @@ def run(
         if value is not None:
             checked(value, check_name, what)
     body = {"suite": suite, "slot": slot, "against": against}
-    out = client.post("/admin/evals/run", json={k: v for k, v in body.items() if v is not None})
+    out = _run_streamed(client, {k: v for k, v in body.items() if v is not None})
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:
@@ -124,6 +125,42 @@ def run(
         _write_reports(client, out["runs"], html)
     if not out["passed"]:
         raise typer.Exit(1)
+
+
+def _run_streamed(client: AdminClient, body: dict[str, Any]) -> dict[str, Any]:
+    """Run on the server with a progress bar (stderr, on a terminal); the run's answer.
+
+    The server streams how far it has got, so a suite of any size runs
+    without a deadline; stopping here (Ctrl-C) does not stop the run there.
+    """
+    goes_on = "the run goes on in the server, and `slipway eval runs` shows it once it ends"
+    silence = f"the server said nothing for {STREAM_SILENCE_S:g} s; {goes_on}"
+    lines = client.stream_lines("/admin/evals/run", body, silence=silence)
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True,
+    )  # fmt: skip
+    task = bar.add_task("starting", total=None)
+    try:
+        with bar:
+            for line in lines:
+                if isinstance(p := line.get("progress"), dict):
+                    where = f" ({p['index']}/{p['suites']})" if p.get("suites", 1) > 1 else ""
+                    bar.update(
+                        task, description=f"{p['suite']}{where}", completed=p["answered"], total=p["total"]
+                    )
+                elif isinstance(result := line.get("result"), dict):
+                    return result
+                elif isinstance(error := line.get("error"), dict):
+                    err_console.print(f"[red]error:[/] {escape(str(error.get('message')))}", highlight=False)
+                    if error.get("hint"):
+                        err_console.print(f"  hint: {escape(str(error['hint']))}", highlight=False)
+                    raise typer.Exit(1)
+    except KeyboardInterrupt:
+        err_console.print(f"stopped waiting: {goes_on}")
+        raise typer.Exit(130) from None
+    err_console.print(f"[red]error:[/] the server's answer ended before its result; {goes_on}")
+    raise typer.Exit(2)
 
 
 @eval_app.command("runs", epilog=example("slipway eval runs --suite regressions"))

@@ -93,6 +93,37 @@ class EvalRunRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class EvalProgress:
+    """How far an evaluation has got: answers in of all it asks for, in suite `index` of `suites`."""
+
+    suite: str
+    index: int
+    suites: int
+    answered: int
+    total: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "index": self.index,
+            "suites": self.suites,
+            "answered": self.answered,
+            "total": self.total,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EvalPlan:
+    """An evaluation checked and ready to run: the suite versions, and the slots they go to."""
+
+    versions: tuple[SuiteVersion, ...]
+    slot: str
+    against: str | None
+    actor: str
+    deployment_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ChecklistRecord:
     """A pre-deployment checklist for one version on one slot: each item's outcome and evidence."""
 

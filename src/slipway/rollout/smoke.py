@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from slipway.core.errors import BackendError
 from slipway.core.ports import SlotBackend
@@ -12,7 +13,10 @@ from slipway.evals.smoke import CaseResult, SmokeCase, SmokeReport, check_output
 CONCURRENCY = 4
 
 
-async def run_smoke(backend: SlotBackend, slot: Slot, cases: list[SmokeCase]) -> SmokeReport:
+async def run_smoke(
+    backend: SlotBackend, slot: Slot, cases: list[SmokeCase], *, answered: Callable[[], None] | None = None
+) -> SmokeReport:
+    """`answered()` is called as each case is answered (an evaluation's progress)."""
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(case: SmokeCase) -> CaseResult:
@@ -20,8 +24,12 @@ async def run_smoke(backend: SlotBackend, slot: Slot, cases: list[SmokeCase]) ->
             try:
                 output = await backend.complete(slot, case.to_openai_request(slot.backend_model))
             except BackendError as exc:
-                return check_output(case, None, exc.message)
-            return check_output(case, output, None)
+                result = check_output(case, None, exc.message)
+            else:
+                result = check_output(case, output, None)
+        if answered is not None:
+            answered()
+        return result
 
     results = await asyncio.gather(*(one(case) for case in cases))
     return summarize(list(results))

@@ -9,11 +9,12 @@ from typing import Annotated, Any
 import fastapi
 from fastapi import FastAPI, Query
 from fastapi.params import Depends
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from slipway.core.lifecycle import EvalRunRecord, SuiteVersion
 from slipway.core.names import Label, SlotName, SuiteName, Text
+from slipway.web.eval_stream import NDJSON, stream_run
 from slipway.web.reports.eval_html import eval_run_html
 from slipway.web.runtime_port import AdminRuntime
 from slipway.web.schemas import actor_header
@@ -84,22 +85,30 @@ def add_eval_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[Depends]
         )
         return {"suite": _suite_summary(saved)}
 
-    @app.post("/admin/evals/run", dependencies=deps, tags=["evaluations"])
-    async def run(body: EvalRunBody, x_slipway_actor: str = fastapi.Depends(actor_header)) -> dict[str, Any]:
-        """Run one suite (or every suite) on a slot, paired against production when `against` is given."""
+    @app.post("/admin/evals/run", dependencies=deps, tags=["evaluations"], response_model=None)
+    async def run(
+        body: EvalRunBody,
+        accept: Annotated[str, fastapi.Header(max_length=1000)] = "",
+        x_slipway_actor: str = fastapi.Depends(actor_header),
+    ) -> dict[str, Any] | StreamingResponse:
+        """Run one suite (or every suite) on a slot, paired against production when `against` is given.
+
+        With `Accept: application/x-ndjson` the answer streams as it goes: `{"progress": …}` lines,
+        `{"alive": true}` in long silences, then `{"result": …}` (the JSON answer) or `{"error": …}`;
+        a client that disconnects does not stop the run.
+        """
         evaluations = runtime.evaluations
-        kwargs: dict[str, Any] = {
-            "slot": body.slot,
-            "against": body.against,
-            "actor": x_slipway_actor,
-            "deployment_id": body.deployment_id,
-        }
-        runs = (
-            [await evaluations.run(body.suite, **kwargs)]
-            if body.suite is not None
-            else await evaluations.run_all(**kwargs)
+        plan = await evaluations.plan(
+            body.suite,
+            slot=body.slot,
+            against=body.against,
+            actor=x_slipway_actor,
+            deployment_id=body.deployment_id,
         )
-        return {"passed": all(r.passed for r in runs) and bool(runs), "runs": [_run(r) for r in runs]}
+        if NDJSON not in accept:
+            return _result(await evaluations.execute(plan))
+        lines = stream_run(lambda progress: evaluations.execute(plan, progress), _result)
+        return StreamingResponse(lines, media_type=NDJSON, headers={"cache-control": "no-store"})
 
     @app.get("/admin/evals/runs", dependencies=deps, tags=["evaluations"])
     async def list_runs(
@@ -119,6 +128,10 @@ def add_eval_routes(app: FastAPI, runtime: AdminRuntime, auth: Sequence[Depends]
         if format == "html":
             return HTMLResponse(eval_run_html(found))
         return {"run": _run(found)}
+
+
+def _result(runs: list[EvalRunRecord]) -> dict[str, Any]:
+    return {"passed": all(r.passed for r in runs) and bool(runs), "runs": [_run(r) for r in runs]}
 
 
 def _suite_summary(suite: SuiteVersion) -> dict[str, Any]:

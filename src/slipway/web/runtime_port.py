@@ -6,13 +6,20 @@ that builds it: `slipway.app` imports `slipway.web`, never the other way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from slipway.core.checklist import ChecklistAsk
 from slipway.core.deliveries import Delivery, SinkAnswer
 from slipway.core.deployments import Deployment
-from slipway.core.lifecycle import ChecklistRecord, DrillRecord, EvalRunRecord, SuiteVersion
+from slipway.core.lifecycle import (
+    ChecklistRecord,
+    DrillRecord,
+    EvalPlan,
+    EvalProgress,
+    EvalRunRecord,
+    SuiteVersion,
+)
 from slipway.core.notifications import Notification
 from slipway.core.types import RouteChange
 from slipway.gateway.metrics import TrafficMetrics
@@ -61,12 +68,18 @@ class EvaluationOps(Protocol):
 
     async def suite(self, name: str, version: int | None = None) -> SuiteVersion: ...
 
-    async def run(
-        self, suite: str, *, slot: str, against: str | None, actor: str, deployment_id: str | None = None
-    ) -> EvalRunRecord: ...
+    async def plan(
+        self,
+        suite: str | None,
+        *,
+        slot: str,
+        against: str | None,
+        actor: str,
+        deployment_id: str | None = None,
+    ) -> EvalPlan: ...
 
-    async def run_all(
-        self, *, slot: str, against: str | None, actor: str, deployment_id: str | None = None
+    async def execute(
+        self, plan: EvalPlan, progress: Callable[[EvalProgress], None] | None = None
     ) -> list[EvalRunRecord]: ...
 
     async def runs(self, *, suite: str | None = None, limit: int = 20) -> list[EvalRunRecord]: ...
