@@ -7,18 +7,15 @@ by hand are not slipway's: they stay whatever their names look like.
 
 from __future__ import annotations
 
-import json
-import struct
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
-import numpy as np
 from tests.harness import live_gateway
 from tests.vllm.conftest import StartVllm
 from tests.vllm.gateway_setup import listed, load_adapter, routing
+from tests.vllm.test_peft_registry_on_vllm import rank_16_copy
 from tests.vllm_server import VllmServer
 
 from slipway.demo.tiny_hf import TinyHfModel
@@ -100,58 +97,13 @@ def test_a_restarted_slipway_unloads_the_adapters_it_loaded_that_nothing_refers_
         assert answer.status_code == 200 and answer.headers["x-slipway-slot"] == "blue", answer.text
 
 
-def _safetensors(path: Path) -> dict[str, np.ndarray[Any, Any]]:
-    raw = path.read_bytes()
-    size = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8 : 8 + size])
-    data = raw[8 + size :]
-    out: dict[str, np.ndarray[Any, Any]] = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        assert info["dtype"] == "F32", info
-        start, end = info["data_offsets"]
-        out[name] = np.frombuffer(data[start:end], dtype="<f4").reshape(info["shape"])
-    return out
-
-
-def rank_padded(adapter: Path, to: Path, rank: int) -> Path:
-    """The same adapter at a higher LoRA rank: lora_A and lora_B padded with zeros (the same delta)."""
-    tensors = _safetensors(adapter / "adapter_model.safetensors")
-    padded: dict[str, np.ndarray[Any, Any]] = {}
-    for name, array in tensors.items():
-        if "lora_A" in name:
-            array = np.concatenate([array, np.zeros((rank - array.shape[0], array.shape[1]), "<f4")], 0)
-        elif "lora_B" in name:
-            array = np.concatenate([array, np.zeros((array.shape[0], rank - array.shape[1]), "<f4")], 1)
-        padded[name] = np.ascontiguousarray(array, dtype="<f4")
-    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
-    offset, chunks = 0, []
-    for name, array in padded.items():
-        data = array.tobytes()
-        header[name] = {
-            "dtype": "F32",
-            "shape": list(array.shape),
-            "data_offsets": [offset, offset + len(data)],
-        }
-        offset += len(data)
-        chunks.append(data)
-    head = json.dumps(header).encode()
-    head += b" " * (-len(head) % 8)
-    to.mkdir(parents=True)
-    (to / "adapter_model.safetensors").write_bytes(struct.pack("<Q", len(head)) + head + b"".join(chunks))
-    config = json.loads((adapter / "adapter_config.json").read_text())
-    (to / "adapter_config.json").write_text(json.dumps({**config, "r": rank}, indent=2))
-    return to
-
-
 def test_an_adapter_above_the_servers_max_lora_rank_is_refused_with_both_ranks_and_the_fix(
     tmp_path: Path, vllm: VllmServer
 ) -> None:
     # The session's vLLM runs with --max-lora-rank 8; the tiny adapters are r 8.
     prefix = "rank"
     load_adapter(vllm, f"{prefix}-v2.1", "v2.1")
-    wide = rank_padded(vllm.adapter("v2.2"), tmp_path / "v2.2-r16", 16)
+    wide = rank_16_copy(vllm.adapter("v2.2"), tmp_path / "v2.2-r16")
     config = routing(vllm, prefix, extra="adapter_probe: {mode: warn}\n")
     with live_gateway(tmp_path, config) as gw:
         # When a rank-16 adapter is deployed to it
@@ -161,6 +113,7 @@ def test_an_adapter_above_the_servers_max_lora_rank_is_refused_with_both_ranks_a
         assert r.status_code >= 400, r.text
         error = r.json()["error"]
         assert "LoRA rank 16" in error["message"] and "max LoRA rank 8" in error["message"], error
+        assert "LoRA rank 16 is greater than max_lora_rank 8" in error["message"], "vLLM's own words"
         assert "--max-lora-rank 16" in error["hint"] and "r <= 8" in error["hint"], error
         # and nothing routes to it: vLLM does not list it, every slot is what it was
         assert f"{prefix}-v2.2-r16" not in listed(vllm)

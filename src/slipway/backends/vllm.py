@@ -81,10 +81,10 @@ def error_message(resp: httpx.Response) -> str:
     return resp.text.strip()[:300]
 
 
-def rank_refusal(name: str, path: str, endpoint: str, rank: int, limit: int) -> str:
+def rank_refusal(name: str, path: str, endpoint: str, rank: int, limit: int, said: str) -> str:
     return (
         f"adapter {name!r} ({path}) has LoRA rank {rank}, above the max LoRA rank {limit} of vLLM at "
-        f"{endpoint} (its --max-lora-rank), so vLLM refused to load it"
+        f"{endpoint} (its --max-lora-rank), so vLLM refused to load it (vLLM: {said})"
     )
 
 
@@ -259,7 +259,9 @@ class VllmBackend(OpenAICompatBackend):
             raise self._status_error(
                 slot,
                 resp,
-                rank_refusal(name, path, slot.endpoint, int(rank.group(1)), int(rank.group(2))),
+                rank_refusal(
+                    name, path, slot.endpoint, int(rank.group(1)), int(rank.group(2)), rank.group(0)
+                ),
                 rank_fix(int(rank.group(1)), int(rank.group(2))),
             )
         if "enable-lora" in message or "enable_lora" in message:
