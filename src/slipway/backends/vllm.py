@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,9 @@ log = logging.getLogger("slipway.backends.vllm")
 RUNTIME_FLAG = "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"
 #: How often an unload asks vLLM whether the adapter's requests are done.
 DRAIN_POLL_S = 0.1
+#: vLLM's refusal of an adapter above its --max-lora-rank (vllm/lora/peft_helper.py, validate_legal),
+#: inside a 500 "Call to add_lora method failed: Worker failed with error '...'".
+_RANK_REFUSAL = re.compile(r"LoRA rank (\d+) is greater than max_lora_rank (\d+)")
 RUNTIME_HINT = (
     f"start vLLM with {RUNTIME_FLAG} in its environment (and --enable-lora) to load adapters at run "
     "time, or list the adapter at start with --lora-modules NAME=PATH"
@@ -75,6 +79,25 @@ def error_message(resp: httpx.Response) -> str:
             if isinstance(body.get(key), str):
                 return str(body[key])
     return resp.text.strip()[:300]
+
+
+def rank_refusal(name: str, path: str, endpoint: str, rank: int, limit: int, said: str) -> str:
+    return (
+        f"adapter {name!r} ({path}) has LoRA rank {rank}, above the max LoRA rank {limit} of vLLM at "
+        f"{endpoint} (its --max-lora-rank), so vLLM refused to load it (vLLM: {said})"
+    )
+
+
+#: The values vLLM's --max-lora-rank accepts (vllm/config/lora.py, MaxLoRARanks).
+MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def rank_fix(rank: int, limit: int) -> str:
+    wanted = next((r for r in MAX_LORA_RANKS if r >= rank), rank)
+    return (
+        f"restart vLLM with --max-lora-rank {wanted} (or more; it must cover every adapter the server "
+        f"loads), or retrain the adapter with r <= {limit}"
+    )
 
 
 def _routes_missing(resp: httpx.Response) -> bool:
@@ -230,6 +253,16 @@ class VllmBackend(OpenAICompatBackend):
                 resp,
                 f"vLLM at {slot.endpoint} does not allow loading adapters at run time",
                 RUNTIME_HINT,
+            )
+        rank = _RANK_REFUSAL.search(message)
+        if rank is not None:
+            raise self._status_error(
+                slot,
+                resp,
+                rank_refusal(
+                    name, path, slot.endpoint, int(rank.group(1)), int(rank.group(2)), rank.group(0)
+                ),
+                rank_fix(int(rank.group(1)), int(rank.group(2))),
             )
         if "enable-lora" in message or "enable_lora" in message:
             hint = "start vLLM with --enable-lora (and --max-lora-rank at least the adapter's rank)"

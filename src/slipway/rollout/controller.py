@@ -96,8 +96,8 @@ class RouteController:
         self._wall = wall
         self._lock = asyncio.Lock()
         self._table: RouteTable | None = None
-        #: Engines of replaced slots waiting out their drain before they are stopped.
-        self._retiring: set[asyncio.Task[None]] = set()
+        #: Engines of replaced slots waiting out their drain before they are stopped, and those slots.
+        self._retiring: dict[asyncio.Task[None], Slot] = {}
 
     # -- for the steps built on this controller (rollout/staging.py, rollout/adapter_rollback.py) --
 
@@ -319,8 +319,12 @@ class RouteController:
         if replaced is None or self._provisioner is None:
             return
         task = asyncio.create_task(self._retire(replaced), name=f"slipway-retire-{replaced.name}")
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        self._retiring[task] = replaced
+        task.add_done_callback(lambda done: self._retiring.pop(done, None))
+
+    def retiring(self) -> list[Slot]:
+        """Replaced slots whose retirement is still pending here (what they serve is theirs to release)."""
+        return list(self._retiring.values())
 
     async def _retire(self, replaced: Slot) -> None:
         assert self._provisioner is not None
