@@ -316,6 +316,11 @@ def test_the_admin_token_comes_from_the_secret() -> None:
             assert ref["name"] == secret["metadata"]["name"]
             assert ref["key"] in secret["stringData"], f"the Secret has no key {ref['key']}"
     assert env["SLIPWAY_ADMIN_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "admin-token"
+    # The feedback token is optional: an empty value leaves feedback open, and a Secret made
+    # without the key still starts the pod.
+    feedback = env["SLIPWAY_FEEDBACK_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert feedback["key"] == "feedback-token" and feedback["optional"] is True
+    assert secret["stringData"]["feedback-token"] == ""
 
 
 def test_the_secret_template_cannot_be_started_with() -> None:
