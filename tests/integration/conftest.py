@@ -1,11 +1,24 @@
-"""Two sim model servers on loopback, for any test that puts a gateway in front of them."""
+"""Two sim model servers on loopback, for any test that puts a gateway in front of them; the
+backends slipway talks to them with."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from tests.harness import sim_backend, sim_profile
+
+from slipway.backends.factory import SlotBackends
+
+
+@pytest.fixture
+async def backends() -> AsyncIterator[SlotBackends]:
+    """slipway's clients for every kind of slot, closed after the test."""
+    made = SlotBackends()
+    try:
+        yield made
+    finally:
+        await made.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ to check the fake speaks the protocol it expects.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,15 +36,6 @@ def fake_ollama(**options: Any) -> Iterator[tuple[str, FakeOllamaState]]:
     app = create_ollama_protocol_fake({"classifier-base": BASE, "other-base": OTHER_BASE}, **options)
     with run_asgi(app) as url:
         yield url, app.state.fake
-
-
-@pytest.fixture
-async def backends() -> AsyncIterator[SlotBackends]:
-    b = SlotBackends()
-    try:
-        yield b
-    finally:
-        await b.close()
 
 
 def adapter_file(root: Path, name: str) -> Path:

@@ -231,9 +231,9 @@ def test_stream_pacing_ttft_then_interval() -> None:
         stream = c.chat.completions.create(model="m", messages=MESSAGES, stream=True)
         arrivals = [time.perf_counter() - t0 for ch in stream if ch.choices and ch.choices[0].delta.content]
     assert len(arrivals) == 5
-    assert 0.055 <= arrivals[0] <= 0.2
-    gaps = np.diff(arrivals)
-    assert all(0.015 <= gap <= 0.1 for gap in gaps)
+    # Only what a busy machine cannot break: the server never sends sooner than its pacing allows
+    # (a stalled client can see two tokens in one read, so gaps and upper bounds prove nothing).
+    assert arrivals[0] >= 0.055
     assert arrivals[-1] >= 0.06 + 4 * 0.025 - 0.005
 
 

@@ -9,7 +9,7 @@ through the same SlotBackends the app uses.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,15 +31,6 @@ BASE = "meta-llama/Llama-3.2-1B-Instruct"
 def fake_vllm(**options: Any) -> Iterator[str]:
     with run_asgi(create_vllm_protocol_fake(BASE, **options)) as url:
         yield url
-
-
-@pytest.fixture
-async def backends() -> AsyncIterator[SlotBackends]:
-    b = SlotBackends()
-    try:
-        yield b
-    finally:
-        await b.close()
 
 
 def adapter_dir(root: Path, name: str) -> str:

@@ -10,7 +10,7 @@ elsewhere, a server that is down, and vLLM's refusal of a rank above its
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -36,15 +36,6 @@ class MemoryMeta:
 
     async def set_meta(self, key: str, value: str) -> None:
         self.values[key] = value
-
-
-@pytest.fixture
-async def backends() -> AsyncIterator[SlotBackends]:
-    b = SlotBackends()
-    try:
-        yield b
-    finally:
-        await b.close()
 
 
 def peft(root: Path, name: str, r: int = 8) -> str:

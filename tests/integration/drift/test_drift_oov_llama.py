@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from tests.clock import ManualClock
@@ -49,15 +49,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServerProc
         yield proc
     finally:
         asyncio.run(proc.stop())
-
-
-@pytest.fixture
-async def backends() -> AsyncIterator[SlotBackends]:
-    made = SlotBackends()
-    try:
-        yield made
-    finally:
-        await made.close()
 
 
 def served_by(server: LlamaServerProcess) -> Routes:

@@ -9,7 +9,7 @@ talks to it through slipway's real backends over HTTP.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -38,13 +38,6 @@ def engine(
     )
     with run_asgi(app) as url:
         yield url, app.state.fake
-
-
-@pytest.fixture
-async def backends() -> AsyncIterator[SlotBackends]:
-    b = SlotBackends()
-    yield b
-    await b.close()
 
 
 def candidate(url: str, model: str = "tiny-v2", kind: BackendKind = BackendKind.VLLM) -> Slot:
