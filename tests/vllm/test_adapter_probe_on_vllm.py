@@ -35,6 +35,13 @@ def load(server: VllmServer, version: str) -> None:
         json={"lora_name": f"{BASE_NAME}-{version}", "lora_path": str(server.adapter(version))},
         timeout=120,
     )
+    assert r.status_code == 200 or "already been loaded" in r.text, r.text
+
+
+def unload(server: VllmServer, version: str) -> None:
+    r = httpx.post(
+        f"{server.url}/v1/unload_lora_adapter", json={"lora_name": f"{BASE_NAME}-{version}"}, timeout=120
+    )
     assert r.status_code == 200, r.text
 
 
@@ -50,6 +57,7 @@ def deploy_v22(server: VllmServer, workdir: Path) -> tuple[httpx.Response, str]:
           green: {{model: {BASE_NAME}-v2.1, endpoint: "{server.url}", kind: vllm, adapter: "{v21}"}}
         """
     )
+    workdir.mkdir(exist_ok=True)
     with live_gateway(workdir, config) as gw:
         r = httpx.post(
             f"{gw.url}/admin/deploy",
@@ -76,7 +84,15 @@ def test_the_probe_catches_cross_talk_with_its_default_settings(
     start_vllm_server: StartVllm, tmp_path: Path
 ) -> None:
     server = start_vllm_server([])
-    r, active = deploy_v22(server, tmp_path)
+    # The engine's bug shows when base and adapter requests share a batch, which a starved client
+    # (a busy machine) can fail to bring about: a clean pass is then no miss, and the deploy is tried
+    # again on a fresh gateway, up to three times.
+    for attempt in range(1, 4):
+        r, active = deploy_v22(server, tmp_path / f"attempt-{attempt}")
+        if r.status_code != 200:
+            break
+        assert probe_of(r.json()["deployment"]["detail"]["smoke"])["cross_talk"] == 0, r.text
+        unload(server, "v2.2")
     assert r.status_code == 422, r.text
     error = r.json()["error"]
     assert error["report"]["passed_count"] == 10, "every smoke case passed; the probe alone refused"
