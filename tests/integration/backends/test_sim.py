@@ -221,8 +221,10 @@ async def test_latency_p50_and_p95_as_declared() -> None:
 
             await timed()  # the first request pays for the connection
             took = np.array(await asyncio.gather(*(timed() for _ in range(300))))
-    assert 70 <= np.percentile(took, 50) <= 100
-    assert 125 <= np.percentile(took, 95) <= 220
+    # The server really waits what it drew (the draws' percentiles are checked exactly in the unit
+    # tests); a busy machine only adds to what the client measures, so only lower bounds hold here.
+    assert np.percentile(took, 50) >= 70
+    assert np.percentile(took, 95) >= 125
 
 
 def test_stream_pacing_ttft_then_interval() -> None:
