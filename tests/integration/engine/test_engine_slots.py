@@ -139,11 +139,8 @@ async def test_rollback_during_streaming_restores_the_old_adapter_bit_for_bit(ga
         await asyncio.gather(*(traffic(w) for w in range(4)), flip())
         # Effective at once: the first request after the rollback returns is on the old adapter.
         r = await admin.post("/admin/rollback", json={"to": "blue", "reason": "final"})
-        t0 = time.perf_counter()
         slot, text = await via_gateway(client, TICKETS[0])
-        first_ms = (time.perf_counter() - t0) * 1000
     assert r.status_code == 200 and slot == "blue" and text == expected["blue"][0]
-    assert first_ms < 500
     assert len(results) == len(TICKETS)
     assert {slot for _, slot, _ in results} == {"blue", "green"}
     for i, slot, text in results:
