@@ -8,7 +8,8 @@ slot refers to it yet:
 
 * a candidate a deploy is still checking (its deployment is pending or
   smoke-testing): it was loaded before it was staged in the routes, maybe
-  by another replica;
+  by another replica (a deploy whose replica died is marked failed by the
+  leader's interrupted-deploy sweep, and stops counting);
 * a replaced slot's adapter whose retirement is pending here: the retire
   waits out the slot's read timeout and unloads it itself.
 
@@ -20,12 +21,10 @@ slipway from starting or serving.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 
 from slipway.backends.vllm_reconcile import KeepRule, ReconcileReport, VllmReconciler
 from slipway.core.adapter_ledger import LoadedAdapter
-from slipway.core.deployments import Deployment, DeploymentStatus
+from slipway.core.deployments import Deployment
 from slipway.core.ports import Clock, DeploymentStore
 from slipway.core.types import BackendKind, RouteTable
 from slipway.rollout.control_loop import ControlLoop
@@ -35,11 +34,8 @@ log = logging.getLogger("slipway.reconcile")
 
 #: Real seconds between two reconciles after the one at election.
 RECONCILE_EVERY_S = 3600.0
-#: A deploy still checking its candidate keeps the adapter it loaded this long (a crashed one's goes after).
-CHECKING_GRACE_S = 6 * 3600.0
 #: How many of the latest deployments are read for ones still checking.
 RECENT_DEPLOYMENTS = 50
-CHECKING = (DeploymentStatus.PENDING, DeploymentStatus.SMOKE_TESTING)
 
 
 class AdapterReconcileLoop(ControlLoop):
@@ -52,13 +48,11 @@ class AdapterReconcileLoop(ControlLoop):
         routes: RouteController,
         deployments: DeploymentStore,
         clock: Clock,
-        wall: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(clock, log)
         self._reconciler = reconciler
         self._routes = routes
         self._deployments = deployments
-        self._wall = wall
         #: The last reconcile's report (status and tests read it).
         self.last: ReconcileReport | None = None
 
@@ -84,7 +78,9 @@ class AdapterReconcileLoop(ControlLoop):
         checking = [
             d
             for d in await self._deployments.list_deployments(RECENT_DEPLOYMENTS)
-            if d.status in CHECKING and self._wall() - d.updated_at < CHECKING_GRACE_S
+            # As long as it checks, however long: one whose replica died is marked failed by the
+            # interrupted-deploy sweep (app.interrupted_deploys), and its adapter goes at the next run.
+            if d.status.is_checking()
         ]
         retiring = {
             (s.endpoint, s.backend_model): s.name

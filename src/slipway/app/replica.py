@@ -59,8 +59,10 @@ class Replica:
         route_version: Callable[[], int],
         url: str | None = None,
         beat_s: float = BEAT_S,
+        id: str | None = None,
     ) -> None:
-        self.id = replica_id(port)
+        """`id`: this replica's id when something built before it records it (default: a new one)."""
+        self.id = id or replica_id(port)
         self._store = store
         self._loops = loops
         self._recorder = recorder

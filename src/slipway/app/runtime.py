@@ -32,9 +32,10 @@ from slipway.app.engines import (
     validate_for_engine,
 )
 from slipway.app.evaluations import EvalRunner
+from slipway.app.interrupted_deploys import InterruptedDeploys
 from slipway.app.notifiers import Notifiers
 from slipway.app.postmortem import PostmortemService
-from slipway.app.replica import Replica
+from slipway.app.replica import LIVE_WITHIN_S, Replica, replica_id
 from slipway.app.settings import ServeSettings
 from slipway.app.shadow import ShadowService
 from slipway.app.started import NotStartedError, Started
@@ -281,7 +282,9 @@ class Runtime:
                 self.backends.vllm, check_adapter=check_registry_peft, ledger=ledger
             )
             provisioners = ProvisionerChain([self.provisioner, vllm_provisioner])
-            book = DeploymentBook(store)
+            # Known before the replica is built: each deployment it opens records who checks it.
+            rid = replica_id(self.settings.port)
+            book = DeploymentBook(store, owner=rid)
             controller = RouteController(
                 store,
                 self.routes,
@@ -364,6 +367,13 @@ class Runtime:
                 clock=canary.clock,
             )
             self.adapter_reconcile = reconcile
+            interrupted = InterruptedDeploys(
+                deployments=store,
+                book=book,
+                live_replicas=store.live_replicas,
+                live_within_s=LIVE_WITHIN_S,
+                clock=canary.clock,
+            )
 
             def wake_loops() -> None:
                 for loop in loops:
@@ -375,10 +385,11 @@ class Runtime:
                 store=store,
                 store_url=self.settings.resolved_store_url(),
                 port=self.settings.port,
-                loops=(*loops, reconcile),
+                loops=(*loops, reconcile, interrupted),
                 recorder=recorder,
                 route_version=lambda: controller.table.version if self.routes.table is not None else 0,
                 url=beat_url,
+                id=rid,
             )
             self._drills = build_drills(
                 routes=controller,

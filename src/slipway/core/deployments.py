@@ -28,6 +28,10 @@ class DeploymentStatus(StrEnum):
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
 
+    def is_checking(self) -> bool:
+        """Its candidate is being checked (health, smoke test, checklist): nothing is switched yet."""
+        return self in (DeploymentStatus.PENDING, DeploymentStatus.SMOKE_TESTING)
+
     def is_terminal(self) -> bool:
         return self in (
             DeploymentStatus.SMOKE_FAILED,

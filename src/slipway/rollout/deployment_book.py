@@ -23,12 +23,19 @@ log = logging.getLogger("slipway.deployments")
 
 #: How many recent deployments are searched for the one a route change concerns.
 RECENT = 20
+#: A deployment's detail key: the replica that opened it and runs its checks.
+CHECKED_BY = "checked_by"
 
 
 class DeploymentBook:
-    def __init__(self, store: DeploymentStore, *, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: DeploymentStore, *, wall: Callable[[], float] = time.time, owner: str | None = None
+    ) -> None:
+        """`owner`: this replica's id, written on each deployment it opens (`checked_by`), so that
+        once it stops beating another can tell a deploy it was checking from one still going on."""
         self._store = store
         self._wall = wall
+        self._owner = owner
 
     async def open(
         self,
@@ -52,7 +59,7 @@ class DeploymentBook:
             updated_at=now,
             actor=actor,
             previous_slot=previous_slot,
-            detail=detail,
+            detail=detail if self._owner is None else {**detail, CHECKED_BY: self._owner},
         )
         await self._store.save_deployment(dep)
         return dep
